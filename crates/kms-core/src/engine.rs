@@ -1,0 +1,761 @@
+//! The engine: every KMS operation, over a [`Store`], a [`Seal`] and a [`Clock`].
+//!
+//! Time-driven transitions (purge after the deletion date, automatic rotation) are applied when a
+//! key is read, so every request sees them exactly on time, and by [`Engine::run_due_work`] in the
+//! background. Both paths are idempotent: the store's revision check makes concurrent nodes agree.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use kms_crypto::{Aes256GcmKey, random};
+
+use crate::ciphertext::{self, BlobAlgorithm, BlobHeader};
+use crate::clock::Clock;
+use crate::context::EncryptionContext;
+use crate::error::{KmsError, Operation};
+use crate::model::*;
+use crate::seal::Seal;
+use crate::store::{Store, StoreError};
+
+const SECONDS_PER_DAY: u64 = 86_400;
+const MATERIAL_AAD_LABEL: &[u8] = b"kms/key-material/v1";
+/// Retries of a read-modify-write that lost a race with another writer.
+const MAX_WRITE_ATTEMPTS: usize = 8;
+/// Unsealed material kept in memory; the cache is cleared (and zeroized) when it fills.
+const MATERIAL_CACHE_CAPACITY: usize = 4096;
+
+/// Settings the engine enforces.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Most keys one account may hold in one region.
+    pub max_keys_per_region: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_keys_per_region: 200_000,
+        }
+    }
+}
+
+/// Who is calling, and where: every key operation is scoped to one account and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: AccountId,
+    pub region: String,
+}
+
+/// Parameters of a new key.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub alias: String,
+    pub description: String,
+    pub usage: KeyUsage,
+    pub origin: Origin,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
+/// Which keys a listing returns, and which page of them.
+#[derive(Debug, Clone, Default)]
+pub struct KeyListFilter {
+    /// Only keys in one of these states; `None` for every state.
+    pub states: Option<Vec<KeyState>>,
+    pub origin: Option<Origin>,
+    pub usages: Option<Vec<KeyUsage>>,
+    /// Substring of the key id or alias.
+    pub search: Option<String>,
+    /// Each tag key must be present, with one of the values when any are given.
+    pub tags: Vec<(String, Vec<String>)>,
+    pub order: SortOrder,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// The result of ReEncrypt.
+#[derive(Debug)]
+pub struct ReEncrypted {
+    pub blob: Vec<u8>,
+    pub key_id: Uuid,
+    pub source_key_id: Uuid,
+    pub re_encrypted: bool,
+}
+
+type MaterialCache = Mutex<HashMap<(Uuid, u32), Arc<Aes256GcmKey>>>;
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    seal: Arc<dyn Seal>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    material: MaterialCache,
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        seal: Arc<dyn Seal>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Self {
+        Self {
+            store,
+            seal,
+            clock,
+            config,
+            material: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    // ---- key lifecycle ----
+
+    pub fn create_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
+        check_unique_tags(&new.tags)?;
+        let now = self.now();
+        let key_id = Uuid::new_v4();
+        let (state, versions) = match new.origin {
+            Origin::Kms => (
+                KeyState::Enabled,
+                vec![self.new_version(key_id, 1, KeySpec::Aes256, now)?],
+            ),
+            Origin::External => (KeyState::PendingImport, Vec::new()),
+        };
+        let key = KeyRecord {
+            key_id,
+            account: caller.account,
+            region: caller.region.clone(),
+            alias: new.alias,
+            description: new.description,
+            created_at: now,
+            creator: caller.account,
+            state,
+            usage: new.usage,
+            spec: KeySpec::Aes256,
+            origin: new.origin,
+            rotation: RotationPolicy {
+                enabled: false,
+                rotate_days: 0,
+                next_rotate_time: 0,
+            },
+            last_rotate_time: 0,
+            deletion_date: 0,
+            tags: new.tags,
+            versions,
+            revision: 1,
+        };
+        self.store
+            .create_key(&key, self.config.max_keys_per_region)?;
+        Ok(key)
+    }
+
+    pub fn describe_key(&self, caller: &Caller, key_id: &str) -> Result<KeyRecord, KmsError> {
+        self.load(caller, parse_key_id(key_id)?)
+    }
+
+    /// The keys among `key_ids` that exist; malformed or repeated ids are refused.
+    pub fn describe_keys(
+        &self,
+        caller: &Caller,
+        key_ids: &[String],
+    ) -> Result<Vec<KeyRecord>, KmsError> {
+        let ids = parse_distinct_key_ids(key_ids)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.load(caller, id) {
+                Ok(k) => out.push(k),
+                Err(KmsError::KeyNotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The total number of matching keys, and the requested page of them.
+    pub fn list_keys(
+        &self,
+        caller: &Caller,
+        filter: &KeyListFilter,
+    ) -> Result<(usize, Vec<KeyRecord>), KmsError> {
+        let now = self.now();
+        let mut keys: Vec<KeyRecord> = self
+            .store
+            .list_keys(caller.account, &caller.region)?
+            .into_iter()
+            .filter(|k| !is_purgeable(k, now))
+            .filter(|k| matches_filter(k, filter))
+            .collect();
+        keys.sort_by_key(|k| (k.created_at, k.key_id));
+        if filter.order == SortOrder::NewestFirst {
+            keys.reverse();
+        }
+        let total = keys.len();
+        let page = keys
+            .into_iter()
+            .skip(filter.offset)
+            .take(filter.limit)
+            .collect();
+        Ok((total, page))
+    }
+
+    pub fn count_keys(&self, caller: &Caller) -> Result<u64, KmsError> {
+        Ok(self.store.count_keys(caller.account, &caller.region)?)
+    }
+
+    pub fn enable_key(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
+        self.mutate(caller, parse_key_id(key_id)?, |k, _| {
+            set_state(k, Operation::Enable, &[KeyState::Disabled], KeyState::Enabled)
+        })
+    }
+
+    pub fn disable_key(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
+        self.mutate(caller, parse_key_id(key_id)?, |k, _| {
+            set_state(k, Operation::Disable, &[KeyState::Enabled], KeyState::Disabled)
+        })
+    }
+
+    /// Enables every listed key, or none: all are checked before any is changed.
+    pub fn enable_keys(&self, caller: &Caller, key_ids: &[String]) -> Result<(), KmsError> {
+        self.batch_state(caller, key_ids, Operation::Enable)
+    }
+
+    /// Disables every listed key, or none: all are checked before any is changed.
+    pub fn disable_keys(&self, caller: &Caller, key_ids: &[String]) -> Result<(), KmsError> {
+        self.batch_state(caller, key_ids, Operation::Disable)
+    }
+
+    fn batch_state(&self, caller: &Caller, key_ids: &[String], op: Operation) -> Result<(), KmsError> {
+        let ids = parse_distinct_key_ids(key_ids)?;
+        let (from, to) = match op {
+            Operation::Enable => (KeyState::Disabled, KeyState::Enabled),
+            _ => (KeyState::Enabled, KeyState::Disabled),
+        };
+        for id in &ids {
+            let k = self.load(caller, *id)?;
+            if k.state != from && k.state != to {
+                return Err(KmsError::InvalidKeyState { state: k.state, op });
+            }
+        }
+        for id in ids {
+            self.mutate(caller, id, |k, _| set_state(k, op, &[from], to))?;
+        }
+        Ok(())
+    }
+
+    pub fn update_alias(&self, caller: &Caller, key_id: &str, alias: String) -> Result<(), KmsError> {
+        self.mutate(caller, parse_key_id(key_id)?, |k, _| {
+            refuse_pending_delete(k, Operation::UpdateAlias)?;
+            k.alias = alias.clone();
+            Ok(())
+        })
+    }
+
+    pub fn update_description(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        description: String,
+    ) -> Result<(), KmsError> {
+        self.mutate(caller, parse_key_id(key_id)?, |k, _| {
+            refuse_pending_delete(k, Operation::UpdateDescription)?;
+            k.description = description.clone();
+            Ok(())
+        })
+    }
+
+    /// Schedules the key's purge `days` days from now; returns the deletion date.
+    pub fn schedule_deletion(&self, caller: &Caller, key_id: &str, days: u32) -> Result<u64, KmsError> {
+        self.mutate(caller, parse_key_id(key_id)?, |k, now| {
+            if !matches!(k.state, KeyState::Disabled | KeyState::PendingImport) {
+                return Err(KmsError::InvalidKeyState {
+                    state: k.state,
+                    op: Operation::ScheduleDeletion,
+                });
+            }
+            k.state = KeyState::PendingDelete;
+            k.deletion_date = now + u64::from(days) * SECONDS_PER_DAY;
+            Ok(k.deletion_date)
+        })
+    }
+
+    /// Cancels a scheduled deletion: the key returns Disabled, or PendingImport if it has no material.
+    pub fn cancel_deletion(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
+        self.mutate(caller, parse_key_id(key_id)?, |k, _| {
+            if k.state != KeyState::PendingDelete {
+                return Err(KmsError::InvalidKeyState {
+                    state: k.state,
+                    op: Operation::CancelDeletion,
+                });
+            }
+            k.state = if k.versions.is_empty() {
+                KeyState::PendingImport
+            } else {
+                KeyState::Disabled
+            };
+            k.deletion_date = 0;
+            Ok(())
+        })
+    }
+
+    pub fn archive_key(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
+        self.mutate(caller, parse_key_id(key_id)?, |k, _| {
+            require_state(k, Operation::Archive, &[KeyState::Enabled])?;
+            k.state = KeyState::Archived;
+            Ok(())
+        })
+    }
+
+    pub fn cancel_archive(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
+        self.mutate(caller, parse_key_id(key_id)?, |k, _| {
+            require_state(k, Operation::CancelArchive, &[KeyState::Archived])?;
+            k.state = KeyState::Enabled;
+            Ok(())
+        })
+    }
+
+    // ---- rotation ----
+
+    pub fn enable_rotation(&self, caller: &Caller, key_id: &str, rotate_days: u32) -> Result<(), KmsError> {
+        self.mutate(caller, parse_key_id(key_id)?, |k, now| {
+            check_rotatable(k, Operation::EnableRotation)?;
+            k.rotation = RotationPolicy {
+                enabled: true,
+                rotate_days,
+                next_rotate_time: now + u64::from(rotate_days) * SECONDS_PER_DAY,
+            };
+            Ok(())
+        })
+    }
+
+    pub fn disable_rotation(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
+        self.mutate(caller, parse_key_id(key_id)?, |k, _| {
+            if k.origin == Origin::External {
+                return Err(KmsError::ExternalKeyCannotRotate);
+            }
+            if k.state != KeyState::Enabled {
+                return Err(KmsError::InvalidKeyState {
+                    state: k.state,
+                    op: Operation::DisableRotation,
+                });
+            }
+            k.rotation.enabled = false;
+            k.rotation.next_rotate_time = 0;
+            Ok(())
+        })
+    }
+
+    /// Rotates now: a new version encrypts from here on; every older one keeps decrypting.
+    pub fn rotate_key(&self, caller: &Caller, key_id: &str) -> Result<u32, KmsError> {
+        self.mutate(caller, parse_key_id(key_id)?, |k, now| {
+            check_rotatable(k, Operation::Rotate)?;
+            self.add_version(k, now)
+        })
+    }
+
+    fn add_version(&self, k: &mut KeyRecord, now: u64) -> Result<u32, KmsError> {
+        let next = k.versions.last().map_or(1, |v| v.version + 1);
+        k.versions.push(self.new_version(k.key_id, next, k.spec, now)?);
+        k.last_rotate_time = now;
+        if k.rotation.enabled {
+            k.rotation.next_rotate_time = now + u64::from(k.rotation.rotate_days) * SECONDS_PER_DAY;
+        }
+        Ok(next)
+    }
+
+    // ---- cryptography ----
+
+    pub fn encrypt(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<(Uuid, Vec<u8>), KmsError> {
+        let key = self.load(caller, parse_key_id(key_id)?)?;
+        require_state(&key, Operation::Encrypt, &[KeyState::Enabled])?;
+        let blob = self.seal_blob(&key, plaintext, context)?;
+        Ok((key.key_id, blob))
+    }
+
+    /// Decrypts a blob of ours; the blob names its key.
+    pub fn decrypt(
+        &self,
+        caller: &Caller,
+        blob: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<(Uuid, Zeroizing<Vec<u8>>), KmsError> {
+        let (header, _) = ciphertext::decode(blob).ok_or(KmsError::InvalidCiphertext)?;
+        let key = self.load(caller, header.key_id)?;
+        require_state(&key, Operation::Decrypt, &[KeyState::Enabled, KeyState::Archived])?;
+        let plaintext = self.open_blob(&key, blob, context)?;
+        Ok((key.key_id, plaintext))
+    }
+
+    /// A fresh data key of `len` bytes, in plaintext and sealed under the CMK.
+    pub fn generate_data_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        len: usize,
+        context: &EncryptionContext,
+    ) -> Result<(Uuid, Zeroizing<Vec<u8>>, Vec<u8>), KmsError> {
+        let key = self.load(caller, parse_key_id(key_id)?)?;
+        require_state(&key, Operation::GenerateDataKey, &[KeyState::Enabled])?;
+        let data_key = random::secret_bytes(len).map_err(|e| KmsError::Internal(e.to_string()))?;
+        let blob = self.seal_blob(&key, &data_key, context)?;
+        Ok((key.key_id, data_key, blob))
+    }
+
+    /// Decrypts under the source key and context, then encrypts under the destination. When the
+    /// destination is the source key and neither its version nor the context changes, the blob
+    /// is returned as it was.
+    pub fn re_encrypt(
+        &self,
+        caller: &Caller,
+        blob: &[u8],
+        source_context: &EncryptionContext,
+        destination_key_id: Option<&str>,
+        destination_context: &EncryptionContext,
+    ) -> Result<ReEncrypted, KmsError> {
+        let (source_key_id, plaintext) = self.decrypt(caller, blob, source_context)?;
+        let destination = match destination_key_id {
+            Some(id) => parse_key_id(id)?,
+            None => source_key_id,
+        };
+        let key = self.load(caller, destination)?;
+        require_state(&key, Operation::Encrypt, &[KeyState::Enabled])?;
+        let (header, _) = ciphertext::decode(blob).ok_or(KmsError::InvalidCiphertext)?;
+        let current = key.current_version().map(|v| v.version);
+        if destination == source_key_id
+            && current == Some(header.key_version)
+            && source_context == destination_context
+        {
+            return Ok(ReEncrypted {
+                blob: blob.to_vec(),
+                key_id: destination,
+                source_key_id,
+                re_encrypted: false,
+            });
+        }
+        let new_blob = self.seal_blob(&key, &plaintext, destination_context)?;
+        Ok(ReEncrypted {
+            blob: new_blob,
+            key_id: destination,
+            source_key_id,
+            re_encrypted: true,
+        })
+    }
+
+    pub fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        random::secret_bytes(len).map_err(|e| KmsError::Internal(e.to_string()))
+    }
+
+    fn seal_blob(
+        &self,
+        key: &KeyRecord,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, KmsError> {
+        let version = key
+            .current_version()
+            .ok_or(KmsError::InvalidKeyState {
+                state: key.state,
+                op: Operation::Encrypt,
+            })?;
+        let material = self.material(key, version)?;
+        let header = BlobHeader {
+            algorithm: BlobAlgorithm::Aes256Gcm,
+            key_id: key.key_id,
+            key_version: version.version,
+        };
+        let aad = header.aad(key.account, &key.region, context);
+        let sealed = material
+            .seal(&aad, plaintext)
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        Ok(ciphertext::encode(header, &sealed))
+    }
+
+    fn open_blob(
+        &self,
+        key: &KeyRecord,
+        blob: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        let (header, sealed) = ciphertext::decode(blob).ok_or(KmsError::InvalidCiphertext)?;
+        let version = key
+            .version(header.key_version)
+            .ok_or(KmsError::InvalidCiphertext)?;
+        let material = self.material(key, version)?;
+        let aad = header.aad(key.account, &key.region, context);
+        material
+            .open(&aad, sealed)
+            .map_err(|_| KmsError::InvalidCiphertext)
+    }
+
+    // ---- material ----
+
+    fn new_version(
+        &self,
+        key_id: Uuid,
+        version: u32,
+        spec: KeySpec,
+        now: u64,
+    ) -> Result<KeyVersion, KmsError> {
+        let material =
+            random::secret_bytes(spec.material_len()).map_err(|e| KmsError::Internal(e.to_string()))?;
+        let sealed_material = self.seal.seal(&material_aad(key_id, version), &material)?;
+        Ok(KeyVersion {
+            version,
+            created_at: now,
+            sealed_material,
+        })
+    }
+
+    /// The unsealed material of one key version, from the cache when possible.
+    fn material(&self, key: &KeyRecord, version: &KeyVersion) -> Result<Arc<Aes256GcmKey>, KmsError> {
+        let cache_key = (key.key_id, version.version);
+        if let Some(m) = self.lock_cache().get(&cache_key) {
+            return Ok(m.clone());
+        }
+        let bytes = self
+            .seal
+            .unseal(&material_aad(key.key_id, version.version), &version.sealed_material)?;
+        let material = Arc::new(
+            Aes256GcmKey::from_bytes(&bytes).map_err(|e| KmsError::Internal(e.to_string()))?,
+        );
+        let mut cache = self.lock_cache();
+        if cache.len() >= MATERIAL_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(cache_key, material.clone());
+        Ok(material)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(Uuid, u32), Arc<Aes256GcmKey>>> {
+        // A panic while holding this lock cannot leave the map inconsistent: recover it.
+        self.material.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn forget_material(&self, key_id: Uuid) {
+        self.lock_cache().retain(|(id, _), _| *id != key_id);
+    }
+
+    // ---- loading, time-driven transitions, writes ----
+
+    /// Loads a key of the caller's, applying any purge or rotation that is due.
+    fn load(&self, caller: &Caller, key_id: Uuid) -> Result<KeyRecord, KmsError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let key = self
+                .store
+                .get_key(&key_id)?
+                .filter(|k| k.account == caller.account && k.region == caller.region)
+                .ok_or(KmsError::KeyNotFound)?;
+            match self.apply_due(key) {
+                Ok(Some(k)) => return Ok(k),
+                Ok(None) => return Err(KmsError::KeyNotFound),
+                Err(KmsError::Internal(msg)) if msg == CONFLICT => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(KmsError::Internal("too much write contention".into()))
+    }
+
+    /// Applies due time-driven transitions to `key`, persisting them. `None` if it was purged.
+    fn apply_due(&self, mut key: KeyRecord) -> Result<Option<KeyRecord>, KmsError> {
+        let now = self.now();
+        if is_purgeable(&key, now) {
+            match self.store.delete_key(&key) {
+                Ok(()) => {
+                    self.forget_material(key.key_id);
+                    tracing::info!(key_id = %key.key_id, "purged key past its deletion date");
+                    return Ok(None);
+                }
+                Err(StoreError::Conflict) => return Err(KmsError::Internal(CONFLICT.into())),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if key.state == KeyState::Enabled
+            && key.rotation.enabled
+            && now >= key.rotation.next_rotate_time
+        {
+            // Rotation is scheduled from the due time, not from when it ran, so a late run does
+            // not drift the schedule.
+            let due = key.rotation.next_rotate_time;
+            self.add_version(&mut key, due)?;
+            key.revision += 1;
+            match self.store.update_key(&key) {
+                Ok(()) => tracing::info!(key_id = %key.key_id, "rotated key on schedule"),
+                Err(StoreError::Conflict) => return Err(KmsError::Internal(CONFLICT.into())),
+                Err(e) => return Err(e.into()),
+            }
+            return self.apply_due(key);
+        }
+        Ok(Some(key))
+    }
+
+    /// Read-modify-write of one key, retried when another writer got there first.
+    fn mutate<T>(
+        &self,
+        caller: &Caller,
+        key_id: Uuid,
+        f: impl Fn(&mut KeyRecord, u64) -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let mut key = self.load(caller, key_id)?;
+            let out = f(&mut key, self.now())?;
+            key.revision += 1;
+            match self.store.update_key(&key) {
+                Ok(()) => return Ok(out),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::Internal("too much write contention".into()))
+    }
+
+    /// Purges and rotates every key that is due. Safe to run on several nodes at once.
+    /// Returns how many keys it looked at.
+    pub fn run_due_work(&self) -> Result<usize, KmsError> {
+        let due = self.store.due_keys(self.now(), 1024)?;
+        for key_id in &due {
+            if let Some(key) = self.store.get_key(key_id)? {
+                let caller = Caller {
+                    account: key.account,
+                    region: key.region.clone(),
+                };
+                match self.load(&caller, *key_id) {
+                    Ok(_) | Err(KmsError::KeyNotFound) => {}
+                    Err(e) => tracing::warn!(key_id = %key_id, error = %e, "due work failed"),
+                }
+            }
+        }
+        Ok(due.len())
+    }
+}
+
+const CONFLICT: &str = "write conflict";
+
+fn material_aad(key_id: Uuid, version: u32) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(MATERIAL_AAD_LABEL.len() + 20);
+    aad.extend_from_slice(MATERIAL_AAD_LABEL);
+    aad.extend_from_slice(key_id.as_bytes());
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+fn is_purgeable(key: &KeyRecord, now: u64) -> bool {
+    key.state == KeyState::PendingDelete && now >= key.deletion_date
+}
+
+/// Parses a key id in the canonical hyphenated UUID form.
+pub fn parse_key_id(s: &str) -> Result<Uuid, KmsError> {
+    if s.len() != 36 {
+        return Err(KmsError::InvalidKeyId);
+    }
+    Uuid::try_parse(s).map_err(|_| KmsError::InvalidKeyId)
+}
+
+fn parse_distinct_key_ids(ids: &[String]) -> Result<Vec<Uuid>, KmsError> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    let mut out = Vec::with_capacity(ids.len());
+    for s in ids {
+        let id = parse_key_id(s)?;
+        if !seen.insert(id) {
+            return Err(KmsError::DuplicatedKeyId);
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+fn check_unique_tags(tags: &[Tag]) -> Result<(), KmsError> {
+    let mut seen = HashSet::with_capacity(tags.len());
+    if tags.iter().all(|t| seen.insert(t.key.as_str())) {
+        Ok(())
+    } else {
+        Err(KmsError::DuplicatedTagKey)
+    }
+}
+
+fn require_state(key: &KeyRecord, op: Operation, allowed: &[KeyState]) -> Result<(), KmsError> {
+    if allowed.contains(&key.state) {
+        Ok(())
+    } else {
+        Err(KmsError::InvalidKeyState {
+            state: key.state,
+            op,
+        })
+    }
+}
+
+/// Moves a key from one of `from` to `to`; a key already in `to` stays, as the vendors do.
+fn set_state(key: &mut KeyRecord, op: Operation, from: &[KeyState], to: KeyState) -> Result<(), KmsError> {
+    if key.state != to {
+        require_state(key, op, from)?;
+        key.state = to;
+    }
+    Ok(())
+}
+
+fn refuse_pending_delete(key: &KeyRecord, op: Operation) -> Result<(), KmsError> {
+    if key.state == KeyState::PendingDelete {
+        return Err(KmsError::InvalidKeyState {
+            state: key.state,
+            op,
+        });
+    }
+    Ok(())
+}
+
+fn check_rotatable(key: &KeyRecord, op: Operation) -> Result<(), KmsError> {
+    if key.origin == Origin::External {
+        return Err(KmsError::ExternalKeyCannotRotate);
+    }
+    require_state(key, op, &[KeyState::Enabled])
+}
+
+fn matches_filter(key: &KeyRecord, f: &KeyListFilter) -> bool {
+    if let Some(states) = &f.states {
+        if !states.contains(&key.state) {
+            return false;
+        }
+    }
+    if f.origin.is_some_and(|o| o != key.origin) {
+        return false;
+    }
+    if let Some(usages) = &f.usages {
+        if !usages.contains(&key.usage) {
+            return false;
+        }
+    }
+    if let Some(search) = &f.search {
+        if !key.alias.contains(search.as_str()) && !key.key_id.to_string().contains(search.as_str()) {
+            return false;
+        }
+    }
+    f.tags.iter().all(|(tag_key, values)| {
+        key.tags
+            .iter()
+            .any(|t| &t.key == tag_key && (values.is_empty() || values.contains(&t.value)))
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,74 @@
+//! The engine's one error type. Each dialect maps it to its vendor's codes in one function.
+
+use crate::model::KeyState;
+
+/// The operation that a key's state refused, so a dialect can pick the vendor's precise code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Encrypt,
+    Decrypt,
+    GenerateDataKey,
+    Enable,
+    Disable,
+    ScheduleDeletion,
+    CancelDeletion,
+    Archive,
+    CancelArchive,
+    UpdateAlias,
+    UpdateDescription,
+    EnableRotation,
+    DisableRotation,
+    Rotate,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KmsError {
+    #[error("the key id is malformed")]
+    InvalidKeyId,
+    #[error("the key does not exist")]
+    KeyNotFound,
+    #[error("the key is {state:?}, which does not allow {op:?}")]
+    InvalidKeyState { state: KeyState, op: Operation },
+    #[error("the alias is already in use")]
+    AliasExists,
+    #[error("invalid {field}: {reason}")]
+    InvalidParameter { field: &'static str, reason: String },
+    #[error("the ciphertext is malformed, was not made for this key and context, or was altered")]
+    InvalidCiphertext,
+    #[error("the account has reached its key limit")]
+    KeyLimitExceeded,
+    #[error("a key id is listed twice")]
+    DuplicatedKeyId,
+    #[error("a tag key is listed twice")]
+    DuplicatedTagKey,
+    #[error("keys with imported material cannot rotate")]
+    ExternalKeyCannotRotate,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl KmsError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        KmsError::InvalidParameter {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for KmsError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as S;
+        match e {
+            S::AliasTaken => KmsError::AliasExists,
+            S::LimitReached => KmsError::KeyLimitExceeded,
+            other => KmsError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::seal::SealError> for KmsError {
+    fn from(e: crate::seal::SealError) -> Self {
+        KmsError::Internal(format!("seal: {e}"))
+    }
+}

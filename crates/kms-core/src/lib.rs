@@ -1,0 +1,23 @@
+//! The KMS engine: domain types, the key state machine and every operation, independent of any
+//! wire protocol or storage backend.
+//!
+//! Dialect crates (Tencent, Huawei) translate their requests into [`Engine`] calls; the binary
+//! wires a concrete [`Store`] and [`Seal`] into it.
+
+pub mod ciphertext;
+pub mod clock;
+pub mod context;
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod seal;
+pub mod store;
+pub mod testing;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use context::EncryptionContext;
+pub use engine::{Caller, Engine, EngineConfig, KeyListFilter, SortOrder};
+pub use error::{KmsError, Operation};
+pub use model::*;
+pub use seal::{Seal, SealError};
+pub use store::{Store, StoreError};

@@ -1,0 +1,21 @@
+//! The root of trust: seals every secret the store keeps.
+//!
+//! A seal may hold the root key in memory (the key-file seal) or keep it inside an HSM and seal
+//! through PKCS#11, so the trait exposes sealing, never the root key.
+
+use zeroize::Zeroizing;
+
+/// Why unsealing failed. Carries no secret material.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    #[error("sealed data failed authentication")]
+    Authentication,
+    #[error("seal backend failure: {0}")]
+    Backend(String),
+}
+
+/// Seals and unseals secrets under the root key, binding `aad` (what the secret belongs to).
+pub trait Seal: Send + Sync {
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError>;
+    fn unseal(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError>;
+}
