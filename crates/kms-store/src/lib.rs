@@ -1,14 +1,9 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Storage backends for the engine's [`kms_core::Store`] trait.
+//!
+//! [`EmbeddedStore`] keeps everything in one redb file in the data directory: an ACID,
+//! copy-on-write B-tree that fsyncs before a commit returns, so an acknowledged write survives
+//! `kill -9` and power loss, and a torn write is never visible.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod embedded;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use embedded::EmbeddedStore;

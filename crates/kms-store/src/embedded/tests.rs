@@ -1,0 +1,136 @@
+use std::sync::Arc;
+
+use kms_core::engine::NewKey;
+use kms_core::testing::MemorySeal;
+use kms_core::*;
+use uuid::Uuid;
+
+use super::EmbeddedStore;
+
+fn record(account: u64, alias: &str, created_at: u64) -> KeyRecord {
+    KeyRecord {
+        key_id: Uuid::new_v4(),
+        account,
+        region: "ap-guangzhou".into(),
+        alias: alias.into(),
+        description: String::new(),
+        created_at,
+        creator: account,
+        state: KeyState::Enabled,
+        usage: KeyUsage::EncryptDecrypt,
+        spec: KeySpec::Aes256,
+        origin: Origin::Kms,
+        rotation: RotationPolicy { enabled: false, rotate_days: 0, next_rotate_time: 0 },
+        last_rotate_time: 0,
+        deletion_date: 0,
+        tags: vec![],
+        versions: vec![],
+        revision: 1,
+    }
+}
+
+fn open(dir: &tempfile::TempDir) -> EmbeddedStore {
+    EmbeddedStore::open(&dir.path().join("kms.redb")).unwrap()
+}
+
+#[test]
+fn aliases_limits_and_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = record(1, "a", 10);
+    store.create_key(&a, 2).unwrap();
+    assert_eq!(store.create_key(&record(1, "a", 11), 2), Err(StoreError::AliasTaken));
+    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 1, "a refused insert leaves no trace");
+    store.create_key(&record(2, "a", 11), 2).unwrap();
+    store.create_key(&record(1, "b", 12), 2).unwrap();
+    assert_eq!(store.create_key(&record(1, "c", 13), 2), Err(StoreError::LimitReached));
+
+    let mut renamed = a.clone();
+    renamed.alias = "b".into();
+    renamed.revision = 2;
+    assert_eq!(store.update_key(&renamed), Err(StoreError::AliasTaken));
+    renamed.alias = "a2".into();
+    store.update_key(&renamed).unwrap();
+    assert_eq!(store.update_key(&renamed), Err(StoreError::Conflict), "stale revision");
+    store.create_key(&record(1, "a", 14), 3).unwrap();
+
+    assert_eq!(store.delete_key(&a), Err(StoreError::Conflict));
+    store.delete_key(&renamed).unwrap();
+    assert!(store.get_key(&a.key_id).unwrap().is_none());
+    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 2);
+    store.create_key(&record(1, "a2", 15), 3).unwrap();
+}
+
+#[test]
+fn lists_in_creation_order_and_finds_due_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let late = record(1, "late", 20);
+    let early = record(1, "early", 10);
+    store.create_key(&late, 10).unwrap();
+    store.create_key(&early, 10).unwrap();
+    store.create_key(&record(9, "other", 5), 10).unwrap();
+    let listed: Vec<_> = store.list_keys(1, "ap-guangzhou").unwrap().into_iter().map(|k| k.alias).collect();
+    assert_eq!(listed, vec!["early", "late"]);
+
+    let mut doomed = early.clone();
+    doomed.state = KeyState::PendingDelete;
+    doomed.deletion_date = 100;
+    doomed.revision = 2;
+    store.update_key(&doomed).unwrap();
+    assert!(store.due_keys(99, 10).unwrap().is_empty());
+    assert_eq!(store.due_keys(100, 10).unwrap(), vec![early.key_id]);
+    store.delete_key(&doomed).unwrap();
+    assert!(store.due_keys(1000, 10).unwrap().is_empty());
+}
+
+#[test]
+fn accounts_are_unique_by_uin_secret_and_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let acct = Account {
+        uin: 1,
+        app_id: 2,
+        secret_id: "AKID1".into(),
+        sealed_secret_key: vec![1, 2, 3],
+        project_id: "p1".into(),
+        created_at: 0,
+    };
+    store.create_account(&acct).unwrap();
+    let mut clash = acct.clone();
+    clash.uin = 3;
+    assert_eq!(store.create_account(&clash), Err(StoreError::AlreadyExists));
+    clash.secret_id = "AKID2".into();
+    assert_eq!(store.create_account(&clash), Err(StoreError::AlreadyExists));
+    clash.project_id = "p2".into();
+    store.create_account(&clash).unwrap();
+    assert_eq!(store.accounts().unwrap().len(), 2);
+}
+
+#[test]
+fn keys_and_ciphertexts_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let seal = Arc::new(MemorySeal::generate());
+    let caller = Caller { account: 1, region: "ap-guangzhou".into() };
+    let engine_over = |store: EmbeddedStore| {
+        Engine::new(Arc::new(store), seal.clone(), Arc::new(SystemClock), EngineConfig::default())
+    };
+    let engine = engine_over(open(&dir));
+    let key = engine
+        .create_key(&caller, NewKey {
+            alias: "persist".into(),
+            description: String::new(),
+            usage: KeyUsage::EncryptDecrypt,
+            origin: Origin::Kms,
+            tags: vec![],
+        })
+        .unwrap();
+    let ctx = EncryptionContext::default();
+    let (_, blob) = engine.encrypt(&caller, &key.key_id.to_string(), b"durable", &ctx).unwrap();
+    engine.rotate_key(&caller, &key.key_id.to_string()).unwrap();
+    drop(engine);
+
+    let engine = engine_over(open(&dir));
+    assert_eq!(&engine.decrypt(&caller, &blob, &ctx).unwrap().1[..], b"durable");
+    assert_eq!(engine.describe_key(&caller, &key.key_id.to_string()).unwrap().versions.len(), 2);
+}
