@@ -4,6 +4,7 @@
 //! Dialect crates (Tencent, Huawei) translate their requests into [`Engine`] calls; the binary
 //! wires a concrete [`Store`] and [`Seal`] into it.
 
+pub mod accounts;
 pub mod ciphertext;
 pub mod clock;
 pub mod context;

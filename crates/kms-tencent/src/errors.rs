@@ -1,0 +1,108 @@
+//! Tencent error codes, and the one mapping from engine errors to them.
+
+use kms_core::{KeyState, KmsError, Operation};
+
+/// An error answered in Tencent's envelope: `Response.Error.{Code, Message}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl TcError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub const AUTH_SIGNATURE_FAILURE: &str = "AuthFailure.SignatureFailure";
+pub const AUTH_SECRET_ID_NOT_FOUND: &str = "AuthFailure.SecretIdNotFound";
+pub const AUTH_SIGNATURE_EXPIRE: &str = "AuthFailure.SignatureExpire";
+pub const AUTH_INVALID_AUTHORIZATION: &str = "AuthFailure.InvalidAuthorization";
+pub const AUTH_INVALID_SECRET_ID: &str = "AuthFailure.InvalidSecretId";
+pub const AUTH_TOKEN_FAILURE: &str = "AuthFailure.TokenFailure";
+pub const INTERNAL_ERROR: &str = "InternalError";
+pub const INVALID_ACTION: &str = "InvalidAction";
+pub const INVALID_PARAMETER: &str = "InvalidParameter";
+pub const INVALID_PARAMETER_VALUE: &str = "InvalidParameterValue";
+pub const MISSING_PARAMETER: &str = "MissingParameter";
+pub const NO_SUCH_VERSION: &str = "NoSuchVersion";
+pub const REQUEST_SIZE_LIMIT_EXCEEDED: &str = "RequestSizeLimitExceeded";
+pub const UNKNOWN_PARAMETER: &str = "UnknownParameter";
+pub const UNSUPPORTED_OPERATION: &str = "UnsupportedOperation";
+pub const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
+pub const UNSUPPORTED_REGION: &str = "UnsupportedRegion";
+pub const UNSUPPORTED_KEY_USAGE_IN_REGION: &str =
+    "UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion";
+
+/// Maps an engine error to the code Tencent answers for it.
+pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
+    use KmsError as E;
+    let code = match &e {
+        E::InvalidKeyId => "InvalidParameterValue.InvalidKeyId",
+        E::KeyNotFound => "ResourceUnavailable.CmkNotFound",
+        E::InvalidKeyState { state, op } => state_code(*state, *op),
+        E::AliasExists => "InvalidParameterValue.AliasAlreadyExists",
+        E::InvalidParameter { .. } => INVALID_PARAMETER_VALUE,
+        E::InvalidCiphertext => "InvalidParameterValue.InvalidCiphertext",
+        E::KeyLimitExceeded => "LimitExceeded.CmkLimitExceeded",
+        E::DuplicatedKeyId => "InvalidParameterValue.DuplicatedKeyId",
+        E::DuplicatedTagKey => "InvalidParameterValue.TagKeysDuplicated",
+        E::ExternalKeyCannotRotate => "UnsupportedOperation.ExternalCmkCanNotRotate",
+        E::Internal(detail) => {
+            tracing::error!(request_id, error = %detail, "internal error");
+            return TcError::new(
+                INTERNAL_ERROR,
+                format!("An internal error occurred; quote request id {request_id}."),
+            );
+        }
+    };
+    TcError::new(code, e.to_string())
+}
+
+fn state_code(state: KeyState, op: Operation) -> &'static str {
+    use KeyState as S;
+    use Operation as O;
+    match (op, state) {
+        (O::CancelDeletion, _) => "ResourceUnavailable.CmkNotPendingDelete",
+        (O::ScheduleDeletion, S::Enabled | S::Archived) => "ResourceUnavailable.CmkShouldBeDisabled",
+        (O::Encrypt | O::Decrypt | O::GenerateDataKey, S::Disabled) => "ResourceUnavailable.CmkDisabled",
+        (O::Encrypt | O::GenerateDataKey, S::Archived) => "ResourceUnavailable.CmkArchived",
+        _ => "ResourceUnavailable.CmkStateNotSupport",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_errors_pick_precise_codes() {
+        let code = |state, op| from_kms(KmsError::InvalidKeyState { state, op }, "r").code;
+        assert_eq!(code(KeyState::Disabled, Operation::Encrypt), "ResourceUnavailable.CmkDisabled");
+        assert_eq!(code(KeyState::Archived, Operation::Encrypt), "ResourceUnavailable.CmkArchived");
+        assert_eq!(
+            code(KeyState::Enabled, Operation::ScheduleDeletion),
+            "ResourceUnavailable.CmkShouldBeDisabled"
+        );
+        assert_eq!(
+            code(KeyState::Enabled, Operation::CancelDeletion),
+            "ResourceUnavailable.CmkNotPendingDelete"
+        );
+        assert_eq!(
+            code(KeyState::PendingDelete, Operation::Enable),
+            "ResourceUnavailable.CmkStateNotSupport"
+        );
+    }
+
+    #[test]
+    fn internal_errors_hide_details() {
+        let e = from_kms(KmsError::Internal("disk on fire at /secret/path".into()), "req-1");
+        assert_eq!(e.code, INTERNAL_ERROR);
+        assert!(!e.message.contains("/secret/path"));
+        assert!(e.message.contains("req-1"));
+    }
+}
