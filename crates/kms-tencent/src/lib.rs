@@ -1,3 +1,222 @@
+//! The Tencent Cloud API 3.0 dialect (service `kms`, version 2019-01-18).
+//!
+//! [`TencentApi::handle`] takes a request as it arrived, authenticates it (TC3-HMAC-SHA256 or the
+//! legacy HmacSHA1/HmacSHA256 signature), validates its parameters against the action table,
+//! calls the engine, and answers in Tencent's envelope. It knows nothing of the HTTP server.
+
+pub mod actions;
 pub mod auth;
 pub mod errors;
+pub mod params;
+pub mod wire;
 
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use kms_core::accounts::{Directory, Principal};
+use kms_core::{Caller, Engine};
+
+use crate::auth::SignedParts;
+use crate::errors::*;
+use crate::params::{Params, unflatten};
+
+/// The API version this dialect speaks.
+pub const VERSION: &str = "2019-01-18";
+
+/// Parameters common to every action in the flattened (legacy or GET) form; they are not the
+/// action's own.
+const COMMON_PARAMS: &[&str] = &[
+    "Action", "Version", "Region", "Timestamp", "Nonce", "SecretId", "Signature",
+    "SignatureMethod", "Language", "Token", "RequestClient",
+];
+
+/// An answer: the JSON body, plus what the server logs and counts.
+pub struct Reply {
+    pub body: Vec<u8>,
+    /// The action's name when it is one of the vendor's, else "unknown" (bounded, for metrics).
+    pub action: &'static str,
+    pub error_code: Option<&'static str>,
+}
+
+pub struct TencentApi {
+    engine: Arc<Engine>,
+    directory: Arc<Directory>,
+    regions: Vec<String>,
+}
+
+/// Where the request's common parameters and signature came from.
+enum Style {
+    Tc3 { authorization: String },
+    Legacy { pairs: Vec<(String, String)> },
+}
+
+/// The request before its action runs.
+struct Envelope {
+    style: Style,
+    action: Option<String>,
+    version: Option<String>,
+    region: Option<String>,
+    timestamp: Option<String>,
+    token: Option<String>,
+    params: Map<String, Value>,
+    from_query: bool,
+}
+
+fn header<'a>(req: &'a SignedParts<'_>, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn form_pairs(s: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(s).into_owned().collect()
+}
+
+impl TencentApi {
+    pub fn new(engine: Arc<Engine>, directory: Arc<Directory>, regions: Vec<String>) -> Self {
+        Self { engine, directory, regions }
+    }
+
+    /// Whether a request to `/` belongs to this dialect: it names an Action in a header, the
+    /// query string or a form body.
+    pub fn claims(headers: &http::HeaderMap, query: &str, form_body: Option<&[u8]>) -> bool {
+        let names_action = |pairs: Vec<(String, String)>| pairs.iter().any(|(k, _)| k == "Action");
+        headers.contains_key("x-tc-action")
+            || names_action(form_pairs(query.as_bytes()))
+            || form_body.is_some_and(|b| names_action(form_pairs(b)))
+    }
+
+    /// Serves one request; never panics on any input.
+    pub fn handle(&self, req: &SignedParts<'_>, request_id: &str) -> Reply {
+        let mut action_name = "unknown";
+        let result = self.parse(req).and_then(|env| {
+            action_name = actions::known_name(env.action.as_deref().unwrap_or_default());
+            self.run(req, env, request_id)
+        });
+        let (response, error_code) = match result {
+            Ok(Value::Object(mut fields)) => {
+                fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
+                (Value::Object(fields), None)
+            }
+            Ok(_) => unreachable_shape(request_id),
+            Err(e) => (
+                json!({ "Error": { "Code": e.code, "Message": e.message }, "RequestId": request_id }),
+                Some(e.code),
+            ),
+        };
+        let body = serde_json::to_vec(&json!({ "Response": response })).unwrap_or_default();
+        Reply { body, action: action_name, error_code }
+    }
+
+    fn parse(&self, req: &SignedParts<'_>) -> Result<Envelope, TcError> {
+        let content_type = header(req, "content-type").unwrap_or_default().to_ascii_lowercase();
+        let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+        if let Some(authorization) = header(req, "authorization").filter(|a| a.starts_with("TC3-")) {
+            let (params, from_query) = match req.method {
+                "GET" => (unflatten(&form_pairs(req.query.as_bytes()))?, true),
+                "POST" if is_form => (unflatten(&form_pairs(req.body))?, true),
+                "POST" if content_type.starts_with("application/json") => {
+                    let body = if req.body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { req.body };
+                    match serde_json::from_slice::<Value>(body) {
+                        Ok(Value::Object(m)) => (m, false),
+                        _ => return Err(TcError::new(INVALID_PARAMETER, "The request body is not a JSON object.")),
+                    }
+                }
+                "POST" => return Err(TcError::new(UNSUPPORTED_PROTOCOL, "Content-Type must be application/json or form-encoded.")),
+                _ => return Err(TcError::new(UNSUPPORTED_PROTOCOL, "Only GET and POST are supported.")),
+            };
+            let h = |name| header(req, name).map(str::to_owned);
+            return Ok(Envelope {
+                style: Style::Tc3 { authorization: authorization.to_owned() },
+                action: h("x-tc-action"),
+                version: h("x-tc-version"),
+                region: h("x-tc-region"),
+                timestamp: h("x-tc-timestamp"),
+                token: h("x-tc-token"),
+                params,
+                from_query,
+            });
+        }
+        if header(req, "authorization").is_some() {
+            return Err(TcError::new(AUTH_INVALID_AUTHORIZATION, "The Authorization header is malformed."));
+        }
+        let pairs = match req.method {
+            "GET" => form_pairs(req.query.as_bytes()),
+            "POST" if is_form => form_pairs(req.body),
+            _ => return Err(TcError::new(UNSUPPORTED_PROTOCOL, "A request without TC3 authorization must be GET or a form POST.")),
+        };
+        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let own: Vec<(String, String)> =
+            pairs.iter().filter(|(k, _)| !COMMON_PARAMS.contains(&k.as_str())).cloned().collect();
+        Ok(Envelope {
+            action: get("Action"),
+            version: get("Version"),
+            region: get("Region"),
+            timestamp: get("Timestamp"),
+            token: get("Token"),
+            params: unflatten(&own)?,
+            from_query: true,
+            style: Style::Legacy { pairs },
+        })
+    }
+
+    fn authenticate(&self, req: &SignedParts<'_>, env: &Envelope) -> Result<Arc<Principal>, TcError> {
+        let now = self.engine.now();
+        let principal = match &env.style {
+            Style::Tc3 { authorization } => {
+                let timestamp = env
+                    .timestamp
+                    .as_deref()
+                    .ok_or_else(|| TcError::new(MISSING_PARAMETER, "The parameter `X-TC-Timestamp` is missing."))?;
+                auth::verify_tc3(req, authorization, timestamp, &self.directory, now)?
+            }
+            Style::Legacy { pairs } => auth::verify_legacy(req, pairs, &self.directory, now)?,
+        };
+        if env.token.as_deref().is_some_and(|t| !t.is_empty()) {
+            return Err(TcError::new(AUTH_TOKEN_FAILURE, "Temporary credentials are not issued by this server."));
+        }
+        Ok(principal)
+    }
+
+    fn run(&self, req: &SignedParts<'_>, env: Envelope, request_id: &str) -> Result<Value, TcError> {
+        let name = env
+            .action
+            .as_deref()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| TcError::new(MISSING_PARAMETER, "The parameter `Action` is missing."))?;
+        let principal = self.authenticate(req, &env)?;
+        let action = match actions::find(name) {
+            Some(a) => a,
+            None if actions::NOT_YET_SERVED.contains(&name) => {
+                return Err(TcError::new(UNSUPPORTED_OPERATION, format!("The action `{name}` is not supported by this server yet.")));
+            }
+            None => return Err(TcError::new(INVALID_ACTION, format!("The action `{name}` does not exist."))),
+        };
+        match env.version.as_deref() {
+            None | Some("") => return Err(TcError::new(MISSING_PARAMETER, "The parameter `Version` is missing.")),
+            Some(VERSION) => {}
+            Some(v) => return Err(TcError::new(NO_SUCH_VERSION, format!("The API version `{v}` does not exist."))),
+        }
+        let region = match env.region.as_deref() {
+            None | Some("") => return Err(TcError::new(MISSING_PARAMETER, "The parameter `Region` is missing.")),
+            Some(r) if self.regions.iter().any(|known| known == r) => r.to_owned(),
+            Some(r) => return Err(TcError::new(UNSUPPORTED_REGION, format!("The region `{r}` is not supported."))),
+        };
+        let params = Params::validate(env.params, action.fields, env.from_query)?;
+        let ctx = actions::Ctx {
+            engine: &self.engine,
+            caller: Caller { account: principal.account, region },
+            request_id,
+            regions: &self.regions,
+        };
+        (action.handler)(&ctx, &params)
+    }
+}
+
+/// Every handler answers a JSON object; anything else is a bug, answered as InternalError.
+fn unreachable_shape(request_id: &str) -> (Value, Option<&'static str>) {
+    tracing::error!(request_id, "handler answered a non-object");
+    (
+        json!({ "Error": { "Code": INTERNAL_ERROR, "Message": "internal error" }, "RequestId": request_id }),
+        Some(INTERNAL_ERROR),
+    )
+}

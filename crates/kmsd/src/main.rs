@@ -1,3 +1,122 @@
-fn main() {
-    println!("Hello, world!");
+//! `kmsd`: a self-hosted KMS that speaks the Tencent Cloud KMS API.
+
+mod bootstrap;
+mod config;
+mod metrics;
+mod server;
+
+use std::io::IsTerminal;
+use std::os::unix::fs::DirBuilderExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use kms_core::accounts::Directory;
+use kms_core::{Clock, Engine, EngineConfig, SystemClock};
+use kms_seal::FileSeal;
+use kms_store::EmbeddedStore;
+use kms_tencent::TencentApi;
+
+use crate::config::{ServeArgs, Settings};
+
+#[derive(Parser)]
+#[command(name = "kmsd", version, about = "A self-hosted Key Management Service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server.
+    Serve(ServeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KMSD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let Cli { command: Command::Serve(args) } = Cli::parse();
+    let settings = Settings::resolve(args)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(settings))
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&settings.data_dir)
+        .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    let (seal, created) = FileSeal::open_or_create(&settings.data_dir.join("root.key"))?;
+    if created {
+        tracing::info!("created a new root key file in the data directory");
+    }
+    let seal = Arc::new(seal);
+    let store = Arc::new(EmbeddedStore::open(&settings.data_dir.join("kms.redb"))?);
+    let clock = Arc::new(SystemClock);
+    bootstrap::ensure_root_account(store.as_ref(), seal.as_ref(), &settings.data_dir, clock.now())?;
+    let directory = Arc::new(
+        Directory::load(store.as_ref(), seal.as_ref()).map_err(|e| anyhow::anyhow!("loading accounts: {e}"))?,
+    );
+    let engine = Arc::new(Engine::new(
+        store,
+        seal,
+        clock,
+        EngineConfig { max_keys_per_region: settings.max_keys_per_region },
+    ));
+    let app = Arc::new(server::App {
+        tencent: TencentApi::new(engine.clone(), directory, settings.regions.clone()),
+        metrics: Default::default(),
+        max_body_bytes: settings.max_body_bytes,
+    });
+    server::spawn_due_work(engine);
+
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, "kmsd is serving");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, server::router(app))
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .into_future(),
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(Duration::from_secs(settings.shutdown_grace_secs), server).await {
+        Ok(result) => result??,
+        Err(_) => tracing::warn!("in-flight requests did not finish in time; exiting anyway"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
 }

@@ -1,0 +1,98 @@
+//! Response structures, named and shaped as Tencent's API documents them.
+
+use serde::Serialize;
+
+use kms_core::{KeyRecord, KeyState, KeyUsage, Origin};
+
+pub fn key_state(s: KeyState) -> &'static str {
+    match s {
+        KeyState::Enabled => "Enabled",
+        KeyState::Disabled => "Disabled",
+        KeyState::PendingDelete => "PendingDelete",
+        KeyState::PendingImport => "PendingImport",
+        KeyState::Archived => "Archived",
+    }
+}
+
+pub fn key_usage(u: KeyUsage) -> &'static str {
+    match u {
+        KeyUsage::EncryptDecrypt => "ENCRYPT_DECRYPT",
+    }
+}
+
+pub fn origin(o: Origin) -> &'static str {
+    match o {
+        Origin::Kms => "TENCENT_KMS",
+        Origin::External => "EXTERNAL",
+    }
+}
+
+/// `KeyMetadata`: every field the SDK model carries, with the vendor's zero values for the
+/// multi-region and member-account features this server does not have.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadata {
+    pub key_id: String,
+    pub alias: String,
+    pub create_time: u64,
+    pub description: String,
+    pub key_state: &'static str,
+    pub key_usage: &'static str,
+    #[serde(rename = "Type")]
+    pub key_type: i64,
+    pub creator_uin: u64,
+    pub key_rotation_enabled: bool,
+    pub owner: &'static str,
+    pub next_rotate_time: u64,
+    pub deletion_date: u64,
+    pub origin: &'static str,
+    pub valid_to: u64,
+    pub resource_id: String,
+    pub hsm_cluster_id: String,
+    pub rotate_days: u64,
+    pub last_rotate_time: u64,
+    pub is_sync_replica: i64,
+    pub source_region: String,
+    pub sync_status: i64,
+    pub sync_messages: String,
+    pub sync_start_time: u64,
+    pub sync_end_time: u64,
+    pub source_hsm_cluster_id: String,
+    pub creator_uin_string: String,
+}
+
+/// `Type` 2: the key's algorithm is FIPS 140-2 approved (AES-256); 4 would be the SM suite.
+const TYPE_FIPS: i64 = 2;
+
+impl From<&KeyRecord> for KeyMetadata {
+    fn from(k: &KeyRecord) -> Self {
+        Self {
+            key_id: k.key_id.to_string(),
+            alias: k.alias.clone(),
+            create_time: k.created_at,
+            description: k.description.clone(),
+            key_state: key_state(k.state),
+            key_usage: key_usage(k.usage),
+            key_type: TYPE_FIPS,
+            creator_uin: k.creator,
+            key_rotation_enabled: k.rotation.enabled,
+            owner: "user",
+            next_rotate_time: if k.rotation.enabled { k.rotation.next_rotate_time } else { 0 },
+            deletion_date: k.deletion_date,
+            origin: origin(k.origin),
+            valid_to: 0,
+            resource_id: format!("creatorUin/{}/{}", k.creator, k.key_id),
+            hsm_cluster_id: String::new(),
+            rotate_days: u64::from(k.rotation.rotate_days),
+            last_rotate_time: k.last_rotate_time,
+            is_sync_replica: 0,
+            source_region: String::new(),
+            sync_status: 0,
+            sync_messages: String::new(),
+            sync_start_time: 0,
+            sync_end_time: 0,
+            source_hsm_cluster_id: String::new(),
+            creator_uin_string: k.creator.to_string(),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The HTTP listener: routing between dialects, request ids, body limits, logs, metrics and
+//! graceful shutdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use kms_core::Engine;
+use kms_tencent::TencentApi;
+use kms_tencent::auth::SignedParts;
+
+use crate::metrics::Metrics;
+
+pub struct App {
+    pub tencent: TencentApi,
+    pub metrics: Metrics,
+    pub max_body_bytes: usize,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .fallback(dispatch)
+        .with_state(app)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+}
+
+/// The vendors' SDKs parse an error body only when the content type is exactly this.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, JSON);
+    r
+}
+
+/// A Huawei-style answer for a path no dialect serves (the API gateway's code for it).
+fn not_found(request_id: &str) -> Response {
+    let body = serde_json::json!({
+        "error_code": "APIGW.0101",
+        "error_msg": "The API does not exist or has not been published in the environment",
+        "request_id": request_id,
+    });
+    json_response(StatusCode::NOT_FOUND, body.to_string().into_bytes())
+}
+
+async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = req.into_parts();
+    let query = parts.uri.query().unwrap_or_default().to_owned();
+    let tencent_by_head = parts.uri.path() == "/" && TencentApi::claims(&parts.headers, &query, None);
+    let body = match axum::body::to_bytes(body, app.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) if tencent_by_head => {
+            let err = serde_json::json!({ "Response": {
+                "Error": { "Code": "RequestSizeLimitExceeded", "Message": format!("The request body exceeds {} bytes.", app.max_body_bytes) },
+                "RequestId": request_id,
+            }});
+            app.metrics.record("tencent", "unknown", "RequestSizeLimitExceeded", started.elapsed());
+            return json_response(StatusCode::OK, err.to_string().into_bytes());
+        }
+        Err(_) => return json_response(StatusCode::PAYLOAD_TOO_LARGE, Vec::new()),
+    };
+    let is_tencent = parts.uri.path() == "/" && (tencent_by_head || TencentApi::claims(&parts.headers, &query, Some(&body)));
+    if !is_tencent {
+        return not_found(&request_id);
+    }
+    let worker_app = app.clone();
+    let rid = request_id.clone();
+    let reply = tokio::task::spawn_blocking(move || {
+        let signed = SignedParts {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: &query,
+            headers: &parts.headers,
+            body: &body,
+        };
+        worker_app.tencent.handle(&signed, &rid)
+    })
+    .await;
+    let reply = match reply {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(request_id, error = %e, "request worker failed");
+            let err = serde_json::json!({ "Response": {
+                "Error": { "Code": "InternalError", "Message": format!("An internal error occurred; quote request id {request_id}.") },
+                "RequestId": request_id,
+            }});
+            return json_response(StatusCode::OK, err.to_string().into_bytes());
+        }
+    };
+    let elapsed = started.elapsed();
+    let code = reply.error_code.unwrap_or("ok");
+    app.metrics.record("tencent", reply.action, code, elapsed);
+    if reply.error_code.is_some() {
+        tracing::info!(request_id, dialect = "tencent", action = reply.action, code, micros = elapsed.as_micros() as u64, "request failed");
+    } else {
+        tracing::debug!(request_id, dialect = "tencent", action = reply.action, micros = elapsed.as_micros() as u64, "request served");
+    }
+    json_response(StatusCode::OK, reply.body)
+}
+
+/// Runs time-driven key transitions (purges, scheduled rotations) every few seconds.
+pub fn spawn_due_work(engine: Arc<Engine>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let engine = engine.clone();
+            match tokio::task::spawn_blocking(move || engine.run_due_work()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "background key work failed"),
+                Err(e) => tracing::warn!(error = %e, "background key work panicked"),
+            }
+        }
+    });
+}
