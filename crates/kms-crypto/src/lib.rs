@@ -6,6 +6,7 @@
 
 pub mod aead;
 pub mod digest;
+pub mod public_key;
 pub mod random;
 
 pub use aead::{AeadError, Aes256GcmKey};

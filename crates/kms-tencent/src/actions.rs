@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use kms_core::engine::NewKey;
+use kms_crypto::public_key::{WrapAlgorithm, encrypt_to_public_key};
 use kms_core::{Caller, EncryptionContext, Engine, KeyListFilter, KeyState, KeyUsage, KmsError, Origin, SortOrder};
 
 use crate::errors::*;
@@ -257,15 +258,29 @@ fn ciphertext(p: &Params) -> Result<Vec<u8>, TcError> {
     Ok(blob.to_vec())
 }
 
-/// Plaintext returned to the caller, optionally encrypted to a public key they supplied.
+/// Plaintext returned to the caller: base64, or, when they supplied `EncryptionPublicKey`,
+/// encrypted to that key with `EncryptionAlgorithm` (SM2 when empty) and then base64.
 fn returned_plaintext(p: &Params, plaintext: &[u8]) -> Result<String, TcError> {
-    match p.str("EncryptionPublicKey") {
-        None | Some("") => Ok(B64.encode(plaintext)),
-        Some(_) => Err(TcError::new(
-            UNSUPPORTED_OPERATION,
-            "EncryptionPublicKey is not supported by this server yet.",
-        )),
-    }
+    let pem = match p.str("EncryptionPublicKey") {
+        None | Some("") => return Ok(B64.encode(plaintext)),
+        Some(pem) => pem,
+    };
+    let algorithm = match p.str("EncryptionAlgorithm").unwrap_or_default() {
+        "" | "SM2" => WrapAlgorithm::Sm2C1C3C2,
+        "SM2_C1C3C2_ASN1" => WrapAlgorithm::Sm2C1C3C2Asn1,
+        "RSAES_PKCS1_V1_5" => WrapAlgorithm::RsaPkcs1V15,
+        "RSAES_OAEP_SHA_1" => WrapAlgorithm::RsaOaepSha1,
+        "RSAES_OAEP_SHA_256" => WrapAlgorithm::RsaOaepSha256,
+        other => {
+            return Err(TcError::new(
+                INVALID_PARAMETER_VALUE,
+                format!("EncryptionAlgorithm `{other}` is not one of SM2, SM2_C1C3C2_ASN1, RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256."),
+            ));
+        }
+    };
+    let wrapped = encrypt_to_public_key(pem, algorithm, plaintext)
+        .map_err(|e| TcError::new(INVALID_PARAMETER_VALUE, format!("EncryptionPublicKey: {e}.")))?;
+    Ok(B64.encode(wrapped))
 }
 
 fn metadata_list(keys: &[kms_core::KeyRecord]) -> Vec<KeyMetadata> {
