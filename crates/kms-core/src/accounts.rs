@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use crate::KmsError;
 use crate::model::{Account, AccountId};
 use crate::seal::Seal;
 use crate::store::{Store, StoreError};
-use crate::KmsError;
 
 const SECRET_AAD_LABEL: &[u8] = b"kms/account-secret/v1";
 
@@ -82,7 +82,8 @@ impl Directory {
     pub fn load(store: &dyn Store, seal: &dyn Seal) -> Result<Self, KmsError> {
         let mut by_secret_id = HashMap::new();
         for account in store.accounts()? {
-            let secret_key = seal.unseal(&secret_aad(&account.secret_id), &account.sealed_secret_key)?;
+            let secret_key =
+                seal.unseal(&secret_aad(&account.secret_id), &account.sealed_secret_key)?;
             by_secret_id.insert(
                 account.secret_id.clone(),
                 Arc::new(Principal {

@@ -58,6 +58,9 @@ mod tests {
             ctx(&[("ab", "c")]).canonical_bytes(),
             ctx(&[("a", "bc")]).canonical_bytes()
         );
-        assert_ne!(ctx(&[]).canonical_bytes(), ctx(&[("", "")]).canonical_bytes());
+        assert_ne!(
+            ctx(&[]).canonical_bytes(),
+            ctx(&[("", "")]).canonical_bytes()
+        );
     }
 }

@@ -82,6 +82,13 @@ pub struct KeyListFilter {
     pub limit: usize,
 }
 
+/// A data key: its CMK, its plaintext, and its ciphertext blob under the CMK.
+pub struct DataKey {
+    pub key_id: Uuid,
+    pub plaintext: Zeroizing<Vec<u8>>,
+    pub blob: Vec<u8>,
+}
+
 /// The result of ReEncrypt.
 #[derive(Debug)]
 pub struct ReEncrypted {
@@ -221,13 +228,23 @@ impl Engine {
 
     pub fn enable_key(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
         self.mutate(caller, parse_key_id(key_id)?, |k, _| {
-            set_state(k, Operation::Enable, &[KeyState::Disabled], KeyState::Enabled)
+            set_state(
+                k,
+                Operation::Enable,
+                &[KeyState::Disabled],
+                KeyState::Enabled,
+            )
         })
     }
 
     pub fn disable_key(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
         self.mutate(caller, parse_key_id(key_id)?, |k, _| {
-            set_state(k, Operation::Disable, &[KeyState::Enabled], KeyState::Disabled)
+            set_state(
+                k,
+                Operation::Disable,
+                &[KeyState::Enabled],
+                KeyState::Disabled,
+            )
         })
     }
 
@@ -241,7 +258,12 @@ impl Engine {
         self.batch_state(caller, key_ids, Operation::Disable)
     }
 
-    fn batch_state(&self, caller: &Caller, key_ids: &[String], op: Operation) -> Result<(), KmsError> {
+    fn batch_state(
+        &self,
+        caller: &Caller,
+        key_ids: &[String],
+        op: Operation,
+    ) -> Result<(), KmsError> {
         let ids = parse_distinct_key_ids(key_ids)?;
         let (from, to) = match op {
             Operation::Enable => (KeyState::Disabled, KeyState::Enabled),
@@ -259,7 +281,12 @@ impl Engine {
         Ok(())
     }
 
-    pub fn update_alias(&self, caller: &Caller, key_id: &str, alias: String) -> Result<(), KmsError> {
+    pub fn update_alias(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        alias: String,
+    ) -> Result<(), KmsError> {
         self.mutate(caller, parse_key_id(key_id)?, |k, _| {
             refuse_pending_delete(k, Operation::UpdateAlias)?;
             k.alias = alias.clone();
@@ -281,7 +308,12 @@ impl Engine {
     }
 
     /// Schedules the key's purge `days` days from now; returns the deletion date.
-    pub fn schedule_deletion(&self, caller: &Caller, key_id: &str, days: u32) -> Result<u64, KmsError> {
+    pub fn schedule_deletion(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        days: u32,
+    ) -> Result<u64, KmsError> {
         self.mutate(caller, parse_key_id(key_id)?, |k, now| {
             if !matches!(k.state, KeyState::Disabled | KeyState::PendingImport) {
                 return Err(KmsError::InvalidKeyState {
@@ -332,7 +364,12 @@ impl Engine {
 
     // ---- rotation ----
 
-    pub fn enable_rotation(&self, caller: &Caller, key_id: &str, rotate_days: u32) -> Result<(), KmsError> {
+    pub fn enable_rotation(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        rotate_days: u32,
+    ) -> Result<(), KmsError> {
         self.mutate(caller, parse_key_id(key_id)?, |k, now| {
             check_rotatable(k, Operation::EnableRotation)?;
             k.rotation = RotationPolicy {
@@ -371,7 +408,8 @@ impl Engine {
 
     fn add_version(&self, k: &mut KeyRecord, now: u64) -> Result<u32, KmsError> {
         let next = k.versions.last().map_or(1, |v| v.version + 1);
-        k.versions.push(self.new_version(k.key_id, next, k.spec, now)?);
+        k.versions
+            .push(self.new_version(k.key_id, next, k.spec, now)?);
         k.last_rotate_time = now;
         if k.rotation.enabled {
             k.rotation.next_rotate_time = now + u64::from(k.rotation.rotate_days) * SECONDS_PER_DAY;
@@ -403,7 +441,11 @@ impl Engine {
     ) -> Result<(Uuid, Zeroizing<Vec<u8>>), KmsError> {
         let (header, _) = ciphertext::decode(blob).ok_or(KmsError::InvalidCiphertext)?;
         let key = self.load(caller, header.key_id)?;
-        require_state(&key, Operation::Decrypt, &[KeyState::Enabled, KeyState::Archived])?;
+        require_state(
+            &key,
+            Operation::Decrypt,
+            &[KeyState::Enabled, KeyState::Archived],
+        )?;
         let plaintext = self.open_blob(&key, blob, context)?;
         Ok((key.key_id, plaintext))
     }
@@ -415,12 +457,16 @@ impl Engine {
         key_id: &str,
         len: usize,
         context: &EncryptionContext,
-    ) -> Result<(Uuid, Zeroizing<Vec<u8>>, Vec<u8>), KmsError> {
+    ) -> Result<DataKey, KmsError> {
         let key = self.load(caller, parse_key_id(key_id)?)?;
         require_state(&key, Operation::GenerateDataKey, &[KeyState::Enabled])?;
         let data_key = random::secret_bytes(len).map_err(|e| KmsError::Internal(e.to_string()))?;
         let blob = self.seal_blob(&key, &data_key, context)?;
-        Ok((key.key_id, data_key, blob))
+        Ok(DataKey {
+            key_id: key.key_id,
+            plaintext: data_key,
+            blob,
+        })
     }
 
     /// Decrypts under the source key and context, then encrypts under the destination. When the
@@ -473,12 +519,10 @@ impl Engine {
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Vec<u8>, KmsError> {
-        let version = key
-            .current_version()
-            .ok_or(KmsError::InvalidKeyState {
-                state: key.state,
-                op: Operation::Encrypt,
-            })?;
+        let version = key.current_version().ok_or(KmsError::InvalidKeyState {
+            state: key.state,
+            op: Operation::Encrypt,
+        })?;
         let material = self.material(key, version)?;
         let header = BlobHeader {
             algorithm: BlobAlgorithm::Aes256Gcm,
@@ -518,8 +562,8 @@ impl Engine {
         spec: KeySpec,
         now: u64,
     ) -> Result<KeyVersion, KmsError> {
-        let material =
-            random::secret_bytes(spec.material_len()).map_err(|e| KmsError::Internal(e.to_string()))?;
+        let material = random::secret_bytes(spec.material_len())
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
         let sealed_material = self.seal.seal(&material_aad(key_id, version), &material)?;
         Ok(KeyVersion {
             version,
@@ -529,14 +573,19 @@ impl Engine {
     }
 
     /// The unsealed material of one key version, from the cache when possible.
-    fn material(&self, key: &KeyRecord, version: &KeyVersion) -> Result<Arc<Aes256GcmKey>, KmsError> {
+    fn material(
+        &self,
+        key: &KeyRecord,
+        version: &KeyVersion,
+    ) -> Result<Arc<Aes256GcmKey>, KmsError> {
         let cache_key = (key.key_id, version.version);
         if let Some(m) = self.lock_cache().get(&cache_key) {
             return Ok(m.clone());
         }
-        let bytes = self
-            .seal
-            .unseal(&material_aad(key.key_id, version.version), &version.sealed_material)?;
+        let bytes = self.seal.unseal(
+            &material_aad(key.key_id, version.version),
+            &version.sealed_material,
+        )?;
         let material = Arc::new(
             Aes256GcmKey::from_bytes(&bytes).map_err(|e| KmsError::Internal(e.to_string()))?,
         );
@@ -706,7 +755,12 @@ fn require_state(key: &KeyRecord, op: Operation, allowed: &[KeyState]) -> Result
 }
 
 /// Moves a key from one of `from` to `to`; a key already in `to` stays, as the vendors do.
-fn set_state(key: &mut KeyRecord, op: Operation, from: &[KeyState], to: KeyState) -> Result<(), KmsError> {
+fn set_state(
+    key: &mut KeyRecord,
+    op: Operation,
+    from: &[KeyState],
+    to: KeyState,
+) -> Result<(), KmsError> {
     if key.state != to {
         require_state(key, op, from)?;
         key.state = to;
@@ -732,23 +786,14 @@ fn check_rotatable(key: &KeyRecord, op: Operation) -> Result<(), KmsError> {
 }
 
 fn matches_filter(key: &KeyRecord, f: &KeyListFilter) -> bool {
-    if let Some(states) = &f.states {
-        if !states.contains(&key.state) {
-            return false;
-        }
-    }
-    if f.origin.is_some_and(|o| o != key.origin) {
+    let state_ok = f.states.as_ref().is_none_or(|s| s.contains(&key.state));
+    let origin_ok = f.origin.is_none_or(|o| o == key.origin);
+    let usage_ok = f.usages.as_ref().is_none_or(|u| u.contains(&key.usage));
+    let search_ok = f.search.as_ref().is_none_or(|s| {
+        key.alias.contains(s.as_str()) || key.key_id.to_string().contains(s.as_str())
+    });
+    if !(state_ok && origin_ok && usage_ok && search_ok) {
         return false;
-    }
-    if let Some(usages) = &f.usages {
-        if !usages.contains(&key.usage) {
-            return false;
-        }
-    }
-    if let Some(search) = &f.search {
-        if !key.alias.contains(search.as_str()) && !key.key_id.to_string().contains(search.as_str()) {
-            return false;
-        }
     }
     f.tags.iter().all(|(tag_key, values)| {
         key.tags

@@ -28,7 +28,9 @@ impl Seal for MemorySeal {
             .map_err(|e| SealError::Backend(e.to_string()))
     }
     fn unseal(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        self.0.open(aad, sealed).map_err(|_| SealError::Authentication)
+        self.0
+            .open(aad, sealed)
+            .map_err(|_| SealError::Authentication)
     }
 }
 

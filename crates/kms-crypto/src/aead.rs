@@ -101,7 +101,11 @@ impl Aes256GcmKey {
         let mut buf = Zeroizing::new(body.to_vec());
         let len = self
             .aws_key()
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buf,
+            )
             .map_err(|_| AeadError::Authentication)?
             .len();
         buf.truncate(len);
@@ -169,7 +173,10 @@ mod tests {
             assert_eq!(key.open(b"aad", &bad), Err(AeadError::Authentication));
         }
         assert_eq!(key.open(b"other", &sealed), Err(AeadError::Authentication));
-        assert_eq!(key.open(b"aad", &sealed[..20]), Err(AeadError::Authentication));
+        assert_eq!(
+            key.open(b"aad", &sealed[..20]),
+            Err(AeadError::Authentication)
+        );
     }
 
     #[test]

@@ -54,7 +54,8 @@ pub fn encrypt_to_public_key(
     let der = pem_public_key_der(pem)?;
     match algorithm {
         WrapAlgorithm::Sm2C1C3C2 | WrapAlgorithm::Sm2C1C3C2Asn1 => {
-            let key = sm2::PublicKey::from_public_key_der(&der).map_err(|_| PublicKeyError::InvalidKey)?;
+            let key = sm2::PublicKey::from_public_key_der(&der)
+                .map_err(|_| PublicKeyError::InvalidKey)?;
             let enc = EncryptingKey::new_with_mode(key, Mode::C1C3C2);
             let mut rng = getrandom::SysRng;
             let out = if algorithm == WrapAlgorithm::Sm2C1C3C2 {
@@ -65,14 +66,19 @@ pub fn encrypt_to_public_key(
             out.map_err(|_| PublicKeyError::Encryption)
         }
         WrapAlgorithm::RsaPkcs1V15 | WrapAlgorithm::RsaOaepSha1 | WrapAlgorithm::RsaOaepSha256 => {
-            let key = PublicEncryptingKey::from_der(&der).map_err(|_| PublicKeyError::InvalidKey)?;
+            let key =
+                PublicEncryptingKey::from_der(&der).map_err(|_| PublicKeyError::InvalidKey)?;
             if algorithm == WrapAlgorithm::RsaPkcs1V15 {
-                let key = Pkcs1PublicEncryptingKey::new(key).map_err(|_| PublicKeyError::InvalidKey)?;
+                let key =
+                    Pkcs1PublicEncryptingKey::new(key).map_err(|_| PublicKeyError::InvalidKey)?;
                 if plaintext.len() > key.max_plaintext_size() {
                     return Err(PublicKeyError::PlaintextTooLong);
                 }
                 let mut out = vec![0u8; key.ciphertext_size()];
-                let len = key.encrypt(plaintext, &mut out).map_err(|_| PublicKeyError::Encryption)?.len();
+                let len = key
+                    .encrypt(plaintext, &mut out)
+                    .map_err(|_| PublicKeyError::Encryption)?
+                    .len();
                 out.truncate(len);
                 Ok(out)
             } else {
@@ -81,12 +87,16 @@ pub fn encrypt_to_public_key(
                 } else {
                     &OAEP_SHA256_MGF1SHA256
                 };
-                let key = OaepPublicEncryptingKey::new(key).map_err(|_| PublicKeyError::InvalidKey)?;
+                let key =
+                    OaepPublicEncryptingKey::new(key).map_err(|_| PublicKeyError::InvalidKey)?;
                 if plaintext.len() > key.max_plaintext_size(oaep) {
                     return Err(PublicKeyError::PlaintextTooLong);
                 }
                 let mut out = vec![0u8; key.ciphertext_size()];
-                let len = key.encrypt(oaep, plaintext, &mut out, None).map_err(|_| PublicKeyError::Encryption)?.len();
+                let len = key
+                    .encrypt(oaep, plaintext, &mut out, None)
+                    .map_err(|_| PublicKeyError::Encryption)?
+                    .len();
                 out.truncate(len);
                 Ok(out)
             }
@@ -97,7 +107,9 @@ pub fn encrypt_to_public_key(
 #[cfg(test)]
 mod tests {
     use aws_lc_rs::encoding::AsDer;
-    use aws_lc_rs::rsa::{KeySize, OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey, PrivateDecryptingKey};
+    use aws_lc_rs::rsa::{
+        KeySize, OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey, PrivateDecryptingKey,
+    };
     use sm2::elliptic_curve::Generate;
     use sm2::pke::DecryptingKey;
 
@@ -105,8 +117,15 @@ mod tests {
 
     fn pem(der: &[u8]) -> String {
         let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            lines.join("\n")
+        )
     }
 
     #[test]
@@ -155,8 +174,15 @@ mod tests {
 
     #[test]
     fn garbage_keys_are_refused() {
-        for bad in ["", "not pem", "-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----"] {
-            assert_eq!(encrypt_to_public_key(bad, WrapAlgorithm::RsaPkcs1V15, b"x"), Err(PublicKeyError::InvalidKey));
+        for bad in [
+            "",
+            "not pem",
+            "-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----",
+        ] {
+            assert_eq!(
+                encrypt_to_public_key(bad, WrapAlgorithm::RsaPkcs1V15, b"x"),
+                Err(PublicKeyError::InvalidKey)
+            );
         }
     }
 }

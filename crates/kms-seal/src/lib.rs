@@ -23,7 +23,10 @@ pub struct FileSeal {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error("key file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("key file {0} is not a root key file (wrong size or header)")]
     Format(String),
     #[error("key file {0} is readable by other users; it must be mode 0600")]
@@ -35,10 +38,19 @@ impl FileSeal {
     /// Returns the seal and whether the file was created.
     pub fn open_or_create(path: &Path) -> Result<(Self, bool), KeyFileError> {
         let shown = path.display().to_string();
-        let io = |source| KeyFileError::Io { path: shown.clone(), source };
-        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        let io = |source| KeyFileError::Io {
+            path: shown.clone(),
+            source,
+        };
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
             Ok(mut file) => {
-                let root = Aes256GcmKey::generate().map_err(|_| KeyFileError::Format(shown.clone()))?;
+                let root =
+                    Aes256GcmKey::generate().map_err(|_| KeyFileError::Format(shown.clone()))?;
                 let mut contents = Zeroizing::new(MAGIC.to_vec());
                 contents.extend_from_slice(root.expose());
                 file.write_all(&contents).map_err(io)?;
@@ -69,11 +81,15 @@ impl FileSeal {
 
 impl Seal for FileSeal {
     fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
-        self.root.seal(aad, plaintext).map_err(|e| SealError::Backend(e.to_string()))
+        self.root
+            .seal(aad, plaintext)
+            .map_err(|e| SealError::Backend(e.to_string()))
     }
 
     fn unseal(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        self.root.open(aad, sealed).map_err(|_| SealError::Authentication)
+        self.root
+            .open(aad, sealed)
+            .map_err(|_| SealError::Authentication)
     }
 }
 
@@ -87,12 +103,18 @@ mod tests {
         let path = dir.path().join("root.key");
         let (seal, created) = FileSeal::open_or_create(&path).unwrap();
         assert!(created);
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let sealed = seal.seal(b"aad", b"secret").unwrap();
         let (again, created) = FileSeal::open_or_create(&path).unwrap();
         assert!(!created);
         assert_eq!(&again.unseal(b"aad", &sealed).unwrap()[..], b"secret");
-        assert_eq!(again.unseal(b"other", &sealed), Err(SealError::Authentication));
+        assert_eq!(
+            again.unseal(b"other", &sealed),
+            Err(SealError::Authentication)
+        );
     }
 
     #[test]
@@ -101,8 +123,14 @@ mod tests {
         let path = dir.path().join("root.key");
         std::fs::write(&path, b"short").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(matches!(FileSeal::open_or_create(&path), Err(KeyFileError::Format(_))));
+        assert!(matches!(
+            FileSeal::open_or_create(&path),
+            Err(KeyFileError::Format(_))
+        ));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(FileSeal::open_or_create(&path), Err(KeyFileError::Permissions(_))));
+        assert!(matches!(
+            FileSeal::open_or_create(&path),
+            Err(KeyFileError::Permissions(_))
+        ));
     }
 }

@@ -126,7 +126,10 @@ impl Store for EmbeddedStore {
         Self::index_and_put(&txn, key)?;
         txn.open_table(SCOPE_KEYS)
             .map_err(backend)?
-            .insert((key.account, key.region.as_str(), key.created_at, id(key)), ())
+            .insert(
+                (key.account, key.region.as_str(), key.created_at, id(key)),
+                (),
+            )
             .map_err(backend)?;
         txn.commit().map_err(backend)
     }
@@ -197,7 +200,10 @@ impl Store for EmbeddedStore {
         let txn = self.db.begin_read().map_err(backend)?;
         let due = txn.open_table(DUE).map_err(backend)?;
         let mut out = Vec::new();
-        for entry in due.range((0u64, 0u128)..=(now, u128::MAX)).map_err(backend)? {
+        for entry in due
+            .range((0u64, 0u128)..=(now, u128::MAX))
+            .map_err(backend)?
+        {
             if out.len() >= limit {
                 break;
             }
@@ -222,7 +228,11 @@ impl Store for EmbeddedStore {
                 format!("secret:{}", account.secret_id),
                 format!("project:{}", account.project_id),
             ] {
-                if names.insert(name.as_str(), account.uin).map_err(backend)?.is_some() {
+                if names
+                    .insert(name.as_str(), account.uin)
+                    .map_err(backend)?
+                    .is_some()
+                {
                     return Err(StoreError::AlreadyExists);
                 }
             }

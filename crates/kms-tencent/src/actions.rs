@@ -7,8 +7,11 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use kms_core::engine::NewKey;
+use kms_core::{
+    Caller, EncryptionContext, Engine, KeyListFilter, KeyState, KeyUsage, KmsError, Origin,
+    SortOrder,
+};
 use kms_crypto::public_key::{WrapAlgorithm, encrypt_to_public_key};
-use kms_core::{Caller, EncryptionContext, Engine, KeyListFilter, KeyState, KeyUsage, KmsError, Origin, SortOrder};
 
 use crate::errors::*;
 use crate::params::{Field, Kind, Params};
@@ -43,21 +46,43 @@ const MAX_PLAINTEXT: usize = 4096;
 const DEFAULT_LIMIT: u64 = 10;
 const DEFAULT_ROTATE_DAYS: u64 = 365;
 
-const KEY_ID: Field = Field::req("KeyId", Kind::Str { min: 1, max: 128 }).code("InvalidParameterValue.InvalidKeyId");
-const KEY_IDS: Field = Field::req("KeyIds", Kind::StrList { min: 1, max: 100 }).code("InvalidParameterValue.InvalidKeyId");
+const KEY_ID: Field =
+    Field::req("KeyId", Kind::Str { min: 1, max: 128 }).code("InvalidParameterValue.InvalidKeyId");
+const KEY_IDS: Field = Field::req("KeyIds", Kind::StrList { min: 1, max: 100 })
+    .code("InvalidParameterValue.InvalidKeyId");
 const MEMBER: Field = Field::opt("MemberAccount", Kind::Object);
-const ALIAS: Field = Field::req("Alias", Kind::Str { min: 1, max: 60 }).code("InvalidParameterValue.InvalidAlias");
-const HSM: Field = Field::opt("HsmClusterId", Kind::Str { min: 0, max: 128 }).code("InvalidParameterValue.InvalidHsmClusterId");
+const ALIAS: Field =
+    Field::req("Alias", Kind::Str { min: 1, max: 60 }).code("InvalidParameterValue.InvalidAlias");
+const HSM: Field = Field::opt("HsmClusterId", Kind::Str { min: 0, max: 128 })
+    .code("InvalidParameterValue.InvalidHsmClusterId");
 const TAGS: Field = Field::opt("Tags", Kind::Tags { max: 50 });
 const CONTEXT_MAX: usize = 1024;
 const fn context(name: &'static str) -> Field {
-    Field::opt(name, Kind::Str { min: 0, max: CONTEXT_MAX })
+    Field::opt(
+        name,
+        Kind::Str {
+            min: 0,
+            max: CONTEXT_MAX,
+        },
+    )
 }
-const CIPHERTEXT: Field =
-    Field::req("CiphertextBlob", Kind::Str { min: 1, max: 16_384 }).code("InvalidParameterValue.InvalidCiphertext");
+const CIPHERTEXT: Field = Field::req(
+    "CiphertextBlob",
+    Kind::Str {
+        min: 1,
+        max: 16_384,
+    },
+)
+.code("InvalidParameterValue.InvalidCiphertext");
 const PUBLIC_KEY: Field = Field::opt("EncryptionPublicKey", Kind::Str { min: 0, max: 4096 });
 const PUBLIC_KEY_ALG: Field = Field::opt("EncryptionAlgorithm", Kind::Str { min: 0, max: 64 });
-const OFFSET: Field = Field::opt("Offset", Kind::UInt { min: 0, max: u32::MAX as u64 });
+const OFFSET: Field = Field::opt(
+    "Offset",
+    Kind::UInt {
+        min: 0,
+        max: u32::MAX as u64,
+    },
+);
 const LIMIT: Field = Field::opt("Limit", Kind::UInt { min: 0, max: 200 });
 const ROLE: Field = Field::opt("Role", Kind::UInt { min: 0, max: 1 });
 
@@ -68,73 +93,140 @@ macro_rules! action {
 }
 
 pub static ACTIONS: &[Action] = &[
-    action!("CreateKey", create_key, [
-        ALIAS,
-        Field::opt("Description", Kind::Str { min: 0, max: 1024 }),
-        Field::opt("KeyUsage", Kind::Str { min: 0, max: 64 }).code("InvalidParameterValue.InvalidKeyUsage"),
-        Field::opt("Type", Kind::UInt { min: 1, max: 2 }).code("InvalidParameterValue.InvalidType"),
-        TAGS, HSM,
-    ]),
+    action!(
+        "CreateKey",
+        create_key,
+        [
+            ALIAS,
+            Field::opt("Description", Kind::Str { min: 0, max: 1024 }),
+            Field::opt("KeyUsage", Kind::Str { min: 0, max: 64 })
+                .code("InvalidParameterValue.InvalidKeyUsage"),
+            Field::opt("Type", Kind::UInt { min: 1, max: 2 })
+                .code("InvalidParameterValue.InvalidType"),
+            TAGS,
+            HSM,
+        ]
+    ),
     action!("DescribeKey", describe_key, [KEY_ID, MEMBER]),
     action!("DescribeKeys", describe_keys, [KEY_IDS, MEMBER]),
     action!("ListKeys", list_keys, [OFFSET, LIMIT, ROLE, HSM]),
-    action!("ListKeyDetail", list_key_detail, [
-        OFFSET, LIMIT, ROLE,
-        Field::opt("OrderType", Kind::UInt { min: 0, max: 1 }),
-        Field::opt("KeyState", Kind::UInt { min: 0, max: 5 }),
-        Field::opt("SearchKeyAlias", Kind::Str { min: 0, max: 128 }),
-        Field::opt("Origin", Kind::Str { min: 0, max: 32 }),
-        Field::opt("KeyUsage", Kind::Str { min: 0, max: 64 }).code("InvalidParameterValue.InvalidKeyUsage"),
-        Field::opt("TagFilters", Kind::TagFilters { max: 50 }),
-        HSM,
-        Field::opt("MemberAccounts", Kind::ObjectList),
-    ]),
+    action!(
+        "ListKeyDetail",
+        list_key_detail,
+        [
+            OFFSET,
+            LIMIT,
+            ROLE,
+            Field::opt("OrderType", Kind::UInt { min: 0, max: 1 }),
+            Field::opt("KeyState", Kind::UInt { min: 0, max: 5 }),
+            Field::opt("SearchKeyAlias", Kind::Str { min: 0, max: 128 }),
+            Field::opt("Origin", Kind::Str { min: 0, max: 32 }),
+            Field::opt("KeyUsage", Kind::Str { min: 0, max: 64 })
+                .code("InvalidParameterValue.InvalidKeyUsage"),
+            Field::opt("TagFilters", Kind::TagFilters { max: 50 }),
+            HSM,
+            Field::opt("MemberAccounts", Kind::ObjectList),
+        ]
+    ),
     action!("EnableKey", enable_key, [KEY_ID, MEMBER]),
     action!("DisableKey", disable_key, [KEY_ID, MEMBER]),
     action!("EnableKeys", enable_keys, [KEY_IDS, MEMBER]),
     action!("DisableKeys", disable_keys, [KEY_IDS, MEMBER]),
     action!("UpdateAlias", update_alias, [ALIAS, KEY_ID, MEMBER]),
-    action!("UpdateKeyDescription", update_key_description, [
-        Field::req("Description", Kind::Str { min: 0, max: 1024 }), KEY_ID, MEMBER,
-    ]),
-    action!("ScheduleKeyDeletion", schedule_key_deletion, [
-        KEY_ID,
-        Field::req("PendingWindowInDays", Kind::UInt { min: 7, max: 30 })
-            .code("InvalidParameter.InvalidPendingWindowInDays"),
-        MEMBER,
-    ]),
+    action!(
+        "UpdateKeyDescription",
+        update_key_description,
+        [
+            Field::req("Description", Kind::Str { min: 0, max: 1024 }),
+            KEY_ID,
+            MEMBER,
+        ]
+    ),
+    action!(
+        "ScheduleKeyDeletion",
+        schedule_key_deletion,
+        [
+            KEY_ID,
+            Field::req("PendingWindowInDays", Kind::UInt { min: 7, max: 30 })
+                .code("InvalidParameter.InvalidPendingWindowInDays"),
+            MEMBER,
+        ]
+    ),
     action!("CancelKeyDeletion", cancel_key_deletion, [KEY_ID, MEMBER]),
     action!("ArchiveKey", archive_key, [KEY_ID, MEMBER]),
     action!("CancelKeyArchive", cancel_key_archive, [KEY_ID, MEMBER]),
-    action!("Encrypt", encrypt, [
-        KEY_ID,
-        Field::req("Plaintext", Kind::Str { min: 1, max: 8192 }).code("InvalidParameterValue.InvalidPlaintext"),
-        context("EncryptionContext"),
-    ]),
-    action!("Decrypt", decrypt, [CIPHERTEXT, context("EncryptionContext"), PUBLIC_KEY, PUBLIC_KEY_ALG]),
-    action!("ReEncrypt", re_encrypt, [
-        CIPHERTEXT,
-        Field::opt("DestinationKeyId", Kind::Str { min: 0, max: 128 }).code("InvalidParameterValue.InvalidKeyId"),
-        context("SourceEncryptionContext"),
-        context("DestinationEncryptionContext"),
-    ]),
-    action!("GenerateDataKey", generate_data_key, [
-        KEY_ID,
-        Field::opt("KeySpec", Kind::Str { min: 0, max: 16 }),
-        Field::opt("NumberOfBytes", Kind::UInt { min: 1, max: 1024 }),
-        context("EncryptionContext"),
-        PUBLIC_KEY, PUBLIC_KEY_ALG,
-        Field::opt("IsHostedByKms", Kind::UInt { min: 0, max: 1 }),
-        Field::opt("DataKeyName", Kind::Str { min: 0, max: 60 }).code("InvalidParameterValue.InvalidDataKeyName"),
-        Field::opt("Description", Kind::Str { min: 0, max: 100 }),
-        HSM, TAGS,
-    ]),
-    action!("GenerateRandom", generate_random, [Field::req("NumberOfBytes", Kind::UInt { min: 1, max: 1024 })]),
-    action!("EnableKeyRotation", enable_key_rotation, [
-        KEY_ID, Field::opt("RotateDays", Kind::UInt { min: 7, max: 365 }), MEMBER,
-    ]),
+    action!(
+        "Encrypt",
+        encrypt,
+        [
+            KEY_ID,
+            Field::req("Plaintext", Kind::Str { min: 1, max: 8192 })
+                .code("InvalidParameterValue.InvalidPlaintext"),
+            context("EncryptionContext"),
+        ]
+    ),
+    action!(
+        "Decrypt",
+        decrypt,
+        [
+            CIPHERTEXT,
+            context("EncryptionContext"),
+            PUBLIC_KEY,
+            PUBLIC_KEY_ALG
+        ]
+    ),
+    action!(
+        "ReEncrypt",
+        re_encrypt,
+        [
+            CIPHERTEXT,
+            Field::opt("DestinationKeyId", Kind::Str { min: 0, max: 128 })
+                .code("InvalidParameterValue.InvalidKeyId"),
+            context("SourceEncryptionContext"),
+            context("DestinationEncryptionContext"),
+        ]
+    ),
+    action!(
+        "GenerateDataKey",
+        generate_data_key,
+        [
+            KEY_ID,
+            Field::opt("KeySpec", Kind::Str { min: 0, max: 16 }),
+            Field::opt("NumberOfBytes", Kind::UInt { min: 1, max: 1024 }),
+            context("EncryptionContext"),
+            PUBLIC_KEY,
+            PUBLIC_KEY_ALG,
+            Field::opt("IsHostedByKms", Kind::UInt { min: 0, max: 1 }),
+            Field::opt("DataKeyName", Kind::Str { min: 0, max: 60 })
+                .code("InvalidParameterValue.InvalidDataKeyName"),
+            Field::opt("Description", Kind::Str { min: 0, max: 100 }),
+            HSM,
+            TAGS,
+        ]
+    ),
+    action!(
+        "GenerateRandom",
+        generate_random,
+        [Field::req(
+            "NumberOfBytes",
+            Kind::UInt { min: 1, max: 1024 }
+        )]
+    ),
+    action!(
+        "EnableKeyRotation",
+        enable_key_rotation,
+        [
+            KEY_ID,
+            Field::opt("RotateDays", Kind::UInt { min: 7, max: 365 }),
+            MEMBER,
+        ]
+    ),
     action!("DisableKeyRotation", disable_key_rotation, [KEY_ID, MEMBER]),
-    action!("GetKeyRotationStatus", get_key_rotation_status, [KEY_ID, MEMBER]),
+    action!(
+        "GetKeyRotationStatus",
+        get_key_rotation_status,
+        [KEY_ID, MEMBER]
+    ),
     action!("RotateKey", rotate_key, [KEY_ID, MEMBER]),
     action!("GetServiceStatus", get_service_status, []),
     action!("GetRegions", get_regions, []),
@@ -144,18 +236,48 @@ pub static ACTIONS: &[Action] = &[
 /// Actions of the vendor's API (version 2019-01-18) that this server does not serve yet: they
 /// answer UnsupportedOperation rather than InvalidAction, since they exist.
 pub static NOT_YET_SERVED: &[&str] = &[
-    "AsymmetricRsaDecrypt", "AsymmetricSm2Decrypt", "BindCloudResource", "CancelDataKeyDeletion",
-    "CreateWhiteBoxKey", "DeleteImportedKeyMaterial", "DeleteWhiteBoxKey", "DescribeDataKey",
-    "DescribeDataKeys", "DescribeWhiteBoxDecryptKey", "DescribeWhiteBoxDeviceFingerprints",
-    "DescribeWhiteBoxKey", "DescribeWhiteBoxKeyDetails", "DescribeWhiteBoxServiceStatus",
-    "DisableDataKey", "DisableDataKeys", "DisableWhiteBoxKey", "DisableWhiteBoxKeys",
-    "EnableDataKey", "EnableDataKeys", "EnableWhiteBoxKey", "EnableWhiteBoxKeys",
-    "EncryptByWhiteBox", "GetDataKeyCiphertextBlob", "GetDataKeyPlaintext",
-    "GetParametersForImport", "GetPublicKey", "ImportDataKey", "ImportKeyMaterial",
-    "ListDataKeyDetail", "ListDataKeys", "OverwriteWhiteBoxDeviceFingerprints",
-    "PostQuantumCryptoDecrypt", "PostQuantumCryptoEncrypt", "PostQuantumCryptoSign",
-    "PostQuantumCryptoVerify", "ScheduleDataKeyDeletion", "SignByAsymmetricKey",
-    "UnbindCloudResource", "UpdateDataKeyDescription", "UpdateDataKeyName", "VerifyByAsymmetricKey",
+    "AsymmetricRsaDecrypt",
+    "AsymmetricSm2Decrypt",
+    "BindCloudResource",
+    "CancelDataKeyDeletion",
+    "CreateWhiteBoxKey",
+    "DeleteImportedKeyMaterial",
+    "DeleteWhiteBoxKey",
+    "DescribeDataKey",
+    "DescribeDataKeys",
+    "DescribeWhiteBoxDecryptKey",
+    "DescribeWhiteBoxDeviceFingerprints",
+    "DescribeWhiteBoxKey",
+    "DescribeWhiteBoxKeyDetails",
+    "DescribeWhiteBoxServiceStatus",
+    "DisableDataKey",
+    "DisableDataKeys",
+    "DisableWhiteBoxKey",
+    "DisableWhiteBoxKeys",
+    "EnableDataKey",
+    "EnableDataKeys",
+    "EnableWhiteBoxKey",
+    "EnableWhiteBoxKeys",
+    "EncryptByWhiteBox",
+    "GetDataKeyCiphertextBlob",
+    "GetDataKeyPlaintext",
+    "GetParametersForImport",
+    "GetPublicKey",
+    "ImportDataKey",
+    "ImportKeyMaterial",
+    "ListDataKeyDetail",
+    "ListDataKeys",
+    "OverwriteWhiteBoxDeviceFingerprints",
+    "PostQuantumCryptoDecrypt",
+    "PostQuantumCryptoEncrypt",
+    "PostQuantumCryptoSign",
+    "PostQuantumCryptoVerify",
+    "ScheduleDataKeyDeletion",
+    "SignByAsymmetricKey",
+    "UnbindCloudResource",
+    "UpdateDataKeyDescription",
+    "UpdateDataKeyName",
+    "VerifyByAsymmetricKey",
 ];
 
 pub fn find(name: &str) -> Option<&'static Action> {
@@ -174,7 +296,10 @@ pub fn known_name(name: &str) -> &'static str {
 
 fn refuse_member_account(p: &Params) -> Result<(), TcError> {
     if p.has("MemberAccount") || p.has("MemberAccounts") {
-        return Err(TcError::new(UNSUPPORTED_OPERATION, "Member accounts are not supported by this server."));
+        return Err(TcError::new(
+            UNSUPPORTED_OPERATION,
+            "Member accounts are not supported by this server.",
+        ));
     }
     Ok(())
 }
@@ -192,8 +317,13 @@ fn refuse_hsm_cluster(p: &Params) -> Result<(), TcError> {
 /// Alias rules: 1 to 60 letters, digits, `-` and `_`, starting with a letter or digit; the
 /// `kms-` prefix is reserved for keys that cloud products create.
 fn check_alias(alias: &str) -> Result<(), TcError> {
-    let valid = alias.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    let valid = alias
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         && !alias.starts_with("kms-");
     if valid {
         Ok(())
@@ -221,7 +351,10 @@ fn parse_usage(s: &str) -> Result<KeyUsage, TcError> {
             UNSUPPORTED_KEY_USAGE_IN_REGION,
             format!("KeyUsage {s} is not supported in this region yet."),
         )),
-        _ => Err(TcError::new("InvalidParameterValue.InvalidKeyUsage", "KeyUsage is not a known key usage.")),
+        _ => Err(TcError::new(
+            "InvalidParameterValue.InvalidKeyUsage",
+            "KeyUsage is not a known key usage.",
+        )),
     }
 }
 
@@ -233,9 +366,17 @@ fn parse_context(p: &Params, name: &str) -> Result<EncryptionContext, TcError> {
         Some(s) => s,
     };
     if raw.chars().count() > CONTEXT_MAX {
-        return Err(TcError::new(INVALID_PARAMETER_VALUE, format!("`{name}` is longer than {CONTEXT_MAX} characters.")));
+        return Err(TcError::new(
+            INVALID_PARAMETER_VALUE,
+            format!("`{name}` is longer than {CONTEXT_MAX} characters."),
+        ));
     }
-    let bad = || TcError::new(INVALID_PARAMETER_VALUE, format!("`{name}` must be a JSON object of key/value pairs."));
+    let bad = || {
+        TcError::new(
+            INVALID_PARAMETER_VALUE,
+            format!("`{name}` must be a JSON object of key/value pairs."),
+        )
+    };
     let obj: serde_json::Map<String, Value> = serde_json::from_str(raw).map_err(|_| bad())?;
     let pairs: BTreeMap<String, String> = obj
         .into_iter()
@@ -254,7 +395,11 @@ fn decode_base64(s: &str, code: &'static str, what: &str) -> Result<Zeroizing<Ve
 }
 
 fn ciphertext(p: &Params) -> Result<Vec<u8>, TcError> {
-    let blob = decode_base64(p.req_str("CiphertextBlob"), "InvalidParameterValue.InvalidCiphertext", "CiphertextBlob")?;
+    let blob = decode_base64(
+        p.req_str("CiphertextBlob"),
+        "InvalidParameterValue.InvalidCiphertext",
+        "CiphertextBlob",
+    )?;
     Ok(blob.to_vec())
 }
 
@@ -274,12 +419,18 @@ fn returned_plaintext(p: &Params, plaintext: &[u8]) -> Result<String, TcError> {
         other => {
             return Err(TcError::new(
                 INVALID_PARAMETER_VALUE,
-                format!("EncryptionAlgorithm `{other}` is not one of SM2, SM2_C1C3C2_ASN1, RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256."),
+                format!(
+                    "EncryptionAlgorithm `{other}` is not one of SM2, SM2_C1C3C2_ASN1, RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256."
+                ),
             ));
         }
     };
-    let wrapped = encrypt_to_public_key(pem, algorithm, plaintext)
-        .map_err(|e| TcError::new(INVALID_PARAMETER_VALUE, format!("EncryptionPublicKey: {e}.")))?;
+    let wrapped = encrypt_to_public_key(pem, algorithm, plaintext).map_err(|e| {
+        TcError::new(
+            INVALID_PARAMETER_VALUE,
+            format!("EncryptionPublicKey: {e}."),
+        )
+    })?;
     Ok(B64.encode(wrapped))
 }
 
@@ -326,13 +477,19 @@ fn create_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 
 fn describe_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
-    let key = ctx.engine.describe_key(&ctx.caller, p.req_str("KeyId")).map_err(|e| ctx.kms(e))?;
+    let key = ctx
+        .engine
+        .describe_key(&ctx.caller, p.req_str("KeyId"))
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "KeyMetadata": KeyMetadata::from(&key) }))
 }
 
 fn describe_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
-    let keys = ctx.engine.describe_keys(&ctx.caller, &p.str_list("KeyIds")).map_err(|e| ctx.kms(e))?;
+    let keys = ctx
+        .engine
+        .describe_keys(&ctx.caller, &p.str_list("KeyIds"))
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "KeyMetadatas": metadata_list(&keys) }))
 }
 
@@ -354,7 +511,11 @@ fn list_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_hsm_cluster_unless_default(p)?;
     let (offset, limit) = page(p);
     let filter = KeyListFilter {
-        states: Some(vec![KeyState::Enabled, KeyState::Disabled, KeyState::PendingImport]),
+        states: Some(vec![
+            KeyState::Enabled,
+            KeyState::Disabled,
+            KeyState::PendingImport,
+        ]),
         order: SortOrder::OldestFirst,
         offset,
         limit,
@@ -363,9 +524,14 @@ fn list_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     let (total, keys) = if wants_product_keys(p) {
         (0, Vec::new())
     } else {
-        ctx.engine.list_keys(&ctx.caller, &filter).map_err(|e| ctx.kms(e))?
+        ctx.engine
+            .list_keys(&ctx.caller, &filter)
+            .map_err(|e| ctx.kms(e))?
     };
-    let ids: Vec<Value> = keys.iter().map(|k| json!({ "KeyId": k.key_id.to_string() })).collect();
+    let ids: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({ "KeyId": k.key_id.to_string() }))
+        .collect();
     Ok(json!({ "Keys": ids, "TotalCount": total }))
 }
 
@@ -393,7 +559,12 @@ fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         "" | "ALL" => None,
         "TENCENT_KMS" => Some(Origin::Kms),
         "EXTERNAL" => Some(Origin::External),
-        _ => return Err(TcError::new(INVALID_PARAMETER_VALUE, "Origin must be TENCENT_KMS, EXTERNAL or ALL.")),
+        _ => {
+            return Err(TcError::new(
+                INVALID_PARAMETER_VALUE,
+                "Origin must be TENCENT_KMS, EXTERNAL or ALL.",
+            ));
+        }
     };
     let usages = match p.str("KeyUsage").unwrap_or_default() {
         "ALL" => None,
@@ -405,41 +576,58 @@ fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         states,
         origin,
         usages,
-        search: p.str("SearchKeyAlias").filter(|s| !s.is_empty()).map(str::to_owned),
+        search: p
+            .str("SearchKeyAlias")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
         tags: p.tag_filters("TagFilters"),
-        order: if p.uint("OrderType") == Some(1) { SortOrder::OldestFirst } else { SortOrder::NewestFirst },
+        order: if p.uint("OrderType") == Some(1) {
+            SortOrder::OldestFirst
+        } else {
+            SortOrder::NewestFirst
+        },
         offset,
         limit,
     };
     let (total, keys) = if wants_product_keys(p) {
         (0, Vec::new())
     } else {
-        ctx.engine.list_keys(&ctx.caller, &filter).map_err(|e| ctx.kms(e))?
+        ctx.engine
+            .list_keys(&ctx.caller, &filter)
+            .map_err(|e| ctx.kms(e))?
     };
     Ok(json!({ "TotalCount": total, "KeyMetadatas": metadata_list(&keys) }))
 }
 
 fn enable_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
-    ctx.engine.enable_key(&ctx.caller, p.req_str("KeyId")).map_err(|e| ctx.kms(e))?;
+    ctx.engine
+        .enable_key(&ctx.caller, p.req_str("KeyId"))
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
 fn disable_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
-    ctx.engine.disable_key(&ctx.caller, p.req_str("KeyId")).map_err(|e| ctx.kms(e))?;
+    ctx.engine
+        .disable_key(&ctx.caller, p.req_str("KeyId"))
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
 fn enable_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
-    ctx.engine.enable_keys(&ctx.caller, &p.str_list("KeyIds")).map_err(|e| ctx.kms(e))?;
+    ctx.engine
+        .enable_keys(&ctx.caller, &p.str_list("KeyIds"))
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
 fn disable_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
-    ctx.engine.disable_keys(&ctx.caller, &p.str_list("KeyIds")).map_err(|e| ctx.kms(e))?;
+    ctx.engine
+        .disable_keys(&ctx.caller, &p.str_list("KeyIds"))
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
@@ -456,7 +644,11 @@ fn update_alias(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 fn update_key_description(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
     ctx.engine
-        .update_description(&ctx.caller, p.req_str("KeyId"), p.req_str("Description").to_owned())
+        .update_description(
+            &ctx.caller,
+            p.req_str("KeyId"),
+            p.req_str("Description").to_owned(),
+        )
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
@@ -465,31 +657,44 @@ fn schedule_key_deletion(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
     let days = p.uint("PendingWindowInDays").unwrap_or_default() as u32;
     let key_id = p.req_str("KeyId");
-    let date = ctx.engine.schedule_deletion(&ctx.caller, key_id, days).map_err(|e| ctx.kms(e))?;
+    let date = ctx
+        .engine
+        .schedule_deletion(&ctx.caller, key_id, days)
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "DeletionDate": date, "KeyId": key_id }))
 }
 
 fn cancel_key_deletion(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
     let key_id = p.req_str("KeyId");
-    ctx.engine.cancel_deletion(&ctx.caller, key_id).map_err(|e| ctx.kms(e))?;
+    ctx.engine
+        .cancel_deletion(&ctx.caller, key_id)
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "KeyId": key_id }))
 }
 
 fn archive_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
-    ctx.engine.archive_key(&ctx.caller, p.req_str("KeyId")).map_err(|e| ctx.kms(e))?;
+    ctx.engine
+        .archive_key(&ctx.caller, p.req_str("KeyId"))
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
 fn cancel_key_archive(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
-    ctx.engine.cancel_archive(&ctx.caller, p.req_str("KeyId")).map_err(|e| ctx.kms(e))?;
+    ctx.engine
+        .cancel_archive(&ctx.caller, p.req_str("KeyId"))
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
 fn encrypt(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    let plaintext = decode_base64(p.req_str("Plaintext"), "InvalidParameterValue.InvalidPlaintext", "Plaintext")?;
+    let plaintext = decode_base64(
+        p.req_str("Plaintext"),
+        "InvalidParameterValue.InvalidPlaintext",
+        "Plaintext",
+    )?;
     if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
         return Err(TcError::new(
             "InvalidParameterValue.InvalidPlaintext",
@@ -507,7 +712,10 @@ fn encrypt(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 fn decrypt(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     let blob = ciphertext(p)?;
     let context = parse_context(p, "EncryptionContext")?;
-    let (key_id, plaintext) = ctx.engine.decrypt(&ctx.caller, &blob, &context).map_err(|e| ctx.kms(e))?;
+    let (key_id, plaintext) = ctx
+        .engine
+        .decrypt(&ctx.caller, &blob, &context)
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "KeyId": key_id.to_string(), "Plaintext": returned_plaintext(p, &plaintext)? }))
 }
 
@@ -531,26 +739,37 @@ fn re_encrypt(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 fn generate_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_hsm_cluster(p)?;
     if p.uint("IsHostedByKms") == Some(1) {
-        return Err(TcError::new(UNSUPPORTED_OPERATION, "Data keys hosted by KMS are not supported by this server yet."));
+        return Err(TcError::new(
+            UNSUPPORTED_OPERATION,
+            "Data keys hosted by KMS are not supported by this server yet.",
+        ));
     }
     let len = match (p.uint("NumberOfBytes"), p.str("KeySpec")) {
         (Some(n), _) => n as usize,
         (None, Some("AES_256")) => 32,
         (None, Some("AES_128")) => 16,
         (None, None | Some("")) => {
-            return Err(TcError::new(MISSING_PARAMETER, "One of KeySpec and NumberOfBytes is required."));
+            return Err(TcError::new(
+                MISSING_PARAMETER,
+                "One of KeySpec and NumberOfBytes is required.",
+            ));
         }
-        (None, Some(_)) => return Err(TcError::new(INVALID_PARAMETER_VALUE, "KeySpec must be AES_128 or AES_256.")),
+        (None, Some(_)) => {
+            return Err(TcError::new(
+                INVALID_PARAMETER_VALUE,
+                "KeySpec must be AES_128 or AES_256.",
+            ));
+        }
     };
     let context = parse_context(p, "EncryptionContext")?;
-    let (key_id, plaintext, blob) = ctx
+    let data_key = ctx
         .engine
         .generate_data_key(&ctx.caller, p.req_str("KeyId"), len, &context)
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({
-        "KeyId": key_id.to_string(),
-        "Plaintext": returned_plaintext(p, &plaintext)?,
-        "CiphertextBlob": B64.encode(blob),
+        "KeyId": data_key.key_id.to_string(),
+        "Plaintext": returned_plaintext(p, &data_key.plaintext)?,
+        "CiphertextBlob": B64.encode(&data_key.blob),
         "DataKeyId": "",
         "TagCode": 0,
         "TagMsg": "",
@@ -574,13 +793,18 @@ fn enable_key_rotation(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 
 fn disable_key_rotation(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
-    ctx.engine.disable_rotation(&ctx.caller, p.req_str("KeyId")).map_err(|e| ctx.kms(e))?;
+    ctx.engine
+        .disable_rotation(&ctx.caller, p.req_str("KeyId"))
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
 fn get_key_rotation_status(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
-    let key = ctx.engine.describe_key(&ctx.caller, p.req_str("KeyId")).map_err(|e| ctx.kms(e))?;
+    let key = ctx
+        .engine
+        .describe_key(&ctx.caller, p.req_str("KeyId"))
+        .map_err(|e| ctx.kms(e))?;
     let m = KeyMetadata::from(&key);
     Ok(json!({
         "KeyRotationEnabled": m.key_rotation_enabled,
@@ -592,7 +816,9 @@ fn get_key_rotation_status(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> 
 
 fn rotate_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
-    ctx.engine.rotate_key(&ctx.caller, p.req_str("KeyId")).map_err(|e| ctx.kms(e))?;
+    ctx.engine
+        .rotate_key(&ctx.caller, p.req_str("KeyId"))
+        .map_err(|e| ctx.kms(e))?;
     // Rotation completes before the answer, so the task id only identifies the request.
     Ok(json!({ "TaskId": ctx.request_id }))
 }
@@ -646,12 +872,20 @@ mod tests {
 
     #[test]
     fn every_action_is_listed_once() {
-        let mut names: Vec<&str> = ACTIONS.iter().map(|a| a.name).chain(NOT_YET_SERVED.iter().copied()).collect();
+        let mut names: Vec<&str> = ACTIONS
+            .iter()
+            .map(|a| a.name)
+            .chain(NOT_YET_SERVED.iter().copied())
+            .collect();
         let before = names.len();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), before);
-        assert_eq!(names.len(), 69, "the vendor's 2019-01-18 API has 69 actions");
+        assert_eq!(
+            names.len(),
+            69,
+            "the vendor's 2019-01-18 API has 69 actions"
+        );
     }
 
     #[test]
@@ -660,7 +894,11 @@ mod tests {
             check_alias(ok).unwrap();
         }
         for bad in ["-a", "_a", "a b", "a/b", "kms-x", "ключ"] {
-            assert_eq!(check_alias(bad).unwrap_err().code, "InvalidParameterValue.InvalidAlias", "{bad}");
+            assert_eq!(
+                check_alias(bad).unwrap_err().code,
+                "InvalidParameterValue.InvalidAlias",
+                "{bad}"
+            );
         }
     }
 }

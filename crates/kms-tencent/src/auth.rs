@@ -38,8 +38,16 @@ pub struct Tc3Authorization<'a> {
 }
 
 pub fn parse_tc3_authorization(value: &str) -> Result<Tc3Authorization<'_>, TcError> {
-    let bad = || TcError::new(AUTH_INVALID_AUTHORIZATION, "The Authorization header is malformed.");
-    let rest = value.strip_prefix(TC3_ALGORITHM).ok_or_else(bad)?.trim_start();
+    let bad = || {
+        TcError::new(
+            AUTH_INVALID_AUTHORIZATION,
+            "The Authorization header is malformed.",
+        )
+    };
+    let rest = value
+        .strip_prefix(TC3_ALGORITHM)
+        .ok_or_else(bad)?
+        .trim_start();
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let (k, v) = part.trim().split_once('=').ok_or_else(bad)?;
@@ -173,7 +181,10 @@ pub fn verify_tc3(
     let auth = parse_tc3_authorization(authorization)?;
     let principal = lookup(directory, auth.secret_id)?;
     let ts: u64 = timestamp.parse().map_err(|_| {
-        TcError::new(INVALID_PARAMETER, "The parameter `X-TC-Timestamp` must be an integer.")
+        TcError::new(
+            INVALID_PARAMETER,
+            "The parameter `X-TC-Timestamp` must be an integer.",
+        )
     })?;
     check_timestamp(ts, now)?;
     if auth.service != SERVICE || auth.date != utc_date(ts) {
@@ -183,10 +194,17 @@ pub fn verify_tc3(
         return Err(signature_failure());
     }
     for lowercase_values in [false, true] {
-        let Some(canonical) = tc3_canonical_request(req, auth.signed_headers, lowercase_values) else {
+        let Some(canonical) = tc3_canonical_request(req, auth.signed_headers, lowercase_values)
+        else {
             return Err(signature_failure());
         };
-        let expected = tc3_signature(principal.secret_key(), auth.date, auth.service, timestamp, &canonical);
+        let expected = tc3_signature(
+            principal.secret_key(),
+            auth.date,
+            auth.service,
+            timestamp,
+            &canonical,
+        );
         if constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
             return Ok(principal);
         }
@@ -216,7 +234,12 @@ impl LegacyMethod {
 
 /// The string a legacy signature covers: `METHOD host path ? k=v&...` over every parameter but
 /// `Signature`, sorted by name, values as sent (not URL-encoded).
-pub fn legacy_string_to_sign(method: &str, host: &str, path: &str, params: &[(String, String)]) -> String {
+pub fn legacy_string_to_sign(
+    method: &str,
+    host: &str,
+    path: &str,
+    params: &[(String, String)],
+) -> String {
     let mut sorted: Vec<(String, &str)> = params
         .iter()
         .filter(|(k, _)| k != "Signature")
@@ -242,7 +265,12 @@ pub fn verify_legacy(
     directory: &Directory,
     now: u64,
 ) -> Result<Arc<Principal>, TcError> {
-    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let secret_id = get("SecretId")
         .filter(|s| !s.is_empty())
         .ok_or_else(|| TcError::new(MISSING_PARAMETER, "The parameter `SecretId` is missing."))?;
@@ -251,13 +279,19 @@ pub fn verify_legacy(
     let timestamp = get("Timestamp")
         .ok_or_else(|| TcError::new(MISSING_PARAMETER, "The parameter `Timestamp` is missing."))?;
     if get("Nonce").is_none() {
-        return Err(TcError::new(MISSING_PARAMETER, "The parameter `Nonce` is missing."));
+        return Err(TcError::new(
+            MISSING_PARAMETER,
+            "The parameter `Nonce` is missing.",
+        ));
     }
     let method = LegacyMethod::parse(get("SignatureMethod"))?;
     let principal = lookup(directory, secret_id)?;
-    let ts: u64 = timestamp
-        .parse()
-        .map_err(|_| TcError::new(INVALID_PARAMETER, "The parameter `Timestamp` must be an integer."))?;
+    let ts: u64 = timestamp.parse().map_err(|_| {
+        TcError::new(
+            INVALID_PARAMETER,
+            "The parameter `Timestamp` must be an integer.",
+        )
+    })?;
     check_timestamp(ts, now)?;
     let host = req
         .headers

@@ -68,8 +68,12 @@ fn state_code(state: KeyState, op: Operation) -> &'static str {
     use Operation as O;
     match (op, state) {
         (O::CancelDeletion, _) => "ResourceUnavailable.CmkNotPendingDelete",
-        (O::ScheduleDeletion, S::Enabled | S::Archived) => "ResourceUnavailable.CmkShouldBeDisabled",
-        (O::Encrypt | O::Decrypt | O::GenerateDataKey, S::Disabled) => "ResourceUnavailable.CmkDisabled",
+        (O::ScheduleDeletion, S::Enabled | S::Archived) => {
+            "ResourceUnavailable.CmkShouldBeDisabled"
+        }
+        (O::Encrypt | O::Decrypt | O::GenerateDataKey, S::Disabled) => {
+            "ResourceUnavailable.CmkDisabled"
+        }
         (O::Encrypt | O::GenerateDataKey, S::Archived) => "ResourceUnavailable.CmkArchived",
         _ => "ResourceUnavailable.CmkStateNotSupport",
     }
@@ -82,8 +86,14 @@ mod tests {
     #[test]
     fn state_errors_pick_precise_codes() {
         let code = |state, op| from_kms(KmsError::InvalidKeyState { state, op }, "r").code;
-        assert_eq!(code(KeyState::Disabled, Operation::Encrypt), "ResourceUnavailable.CmkDisabled");
-        assert_eq!(code(KeyState::Archived, Operation::Encrypt), "ResourceUnavailable.CmkArchived");
+        assert_eq!(
+            code(KeyState::Disabled, Operation::Encrypt),
+            "ResourceUnavailable.CmkDisabled"
+        );
+        assert_eq!(
+            code(KeyState::Archived, Operation::Encrypt),
+            "ResourceUnavailable.CmkArchived"
+        );
         assert_eq!(
             code(KeyState::Enabled, Operation::ScheduleDeletion),
             "ResourceUnavailable.CmkShouldBeDisabled"
@@ -100,7 +110,10 @@ mod tests {
 
     #[test]
     fn internal_errors_hide_details() {
-        let e = from_kms(KmsError::Internal("disk on fire at /secret/path".into()), "req-1");
+        let e = from_kms(
+            KmsError::Internal("disk on fire at /secret/path".into()),
+            "req-1",
+        );
         assert_eq!(e.code, INTERNAL_ERROR);
         assert!(!e.message.contains("/secret/path"));
         assert!(e.message.contains("req-1"));

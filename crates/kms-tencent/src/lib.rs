@@ -27,8 +27,17 @@ pub const VERSION: &str = "2019-01-18";
 /// Parameters common to every action in the flattened (legacy or GET) form; they are not the
 /// action's own.
 const COMMON_PARAMS: &[&str] = &[
-    "Action", "Version", "Region", "Timestamp", "Nonce", "SecretId", "Signature",
-    "SignatureMethod", "Language", "Token", "RequestClient",
+    "Action",
+    "Version",
+    "Region",
+    "Timestamp",
+    "Nonce",
+    "SecretId",
+    "Signature",
+    "SignatureMethod",
+    "Language",
+    "Token",
+    "RequestClient",
 ];
 
 /// An answer: the JSON body, plus what the server logs and counts.
@@ -73,7 +82,11 @@ fn form_pairs(s: &[u8]) -> Vec<(String, String)> {
 
 impl TencentApi {
     pub fn new(engine: Arc<Engine>, directory: Arc<Directory>, regions: Vec<String>) -> Self {
-        Self { engine, directory, regions }
+        Self {
+            engine,
+            directory,
+            regions,
+        }
     }
 
     /// Whether a request to `/` belongs to this dialect: it names an Action in a header, the
@@ -104,29 +117,57 @@ impl TencentApi {
             ),
         };
         let body = serde_json::to_vec(&json!({ "Response": response })).unwrap_or_default();
-        Reply { body, action: action_name, error_code }
+        Reply {
+            body,
+            action: action_name,
+            error_code,
+        }
     }
 
     fn parse(&self, req: &SignedParts<'_>) -> Result<Envelope, TcError> {
-        let content_type = header(req, "content-type").unwrap_or_default().to_ascii_lowercase();
+        let content_type = header(req, "content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let is_form = content_type.starts_with("application/x-www-form-urlencoded");
-        if let Some(authorization) = header(req, "authorization").filter(|a| a.starts_with("TC3-")) {
+        if let Some(authorization) = header(req, "authorization").filter(|a| a.starts_with("TC3-"))
+        {
             let (params, from_query) = match req.method {
                 "GET" => (unflatten(&form_pairs(req.query.as_bytes()))?, true),
                 "POST" if is_form => (unflatten(&form_pairs(req.body))?, true),
                 "POST" if content_type.starts_with("application/json") => {
-                    let body = if req.body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { req.body };
+                    let body = if req.body.iter().all(u8::is_ascii_whitespace) {
+                        b"{}".as_slice()
+                    } else {
+                        req.body
+                    };
                     match serde_json::from_slice::<Value>(body) {
                         Ok(Value::Object(m)) => (m, false),
-                        _ => return Err(TcError::new(INVALID_PARAMETER, "The request body is not a JSON object.")),
+                        _ => {
+                            return Err(TcError::new(
+                                INVALID_PARAMETER,
+                                "The request body is not a JSON object.",
+                            ));
+                        }
                     }
                 }
-                "POST" => return Err(TcError::new(UNSUPPORTED_PROTOCOL, "Content-Type must be application/json or form-encoded.")),
-                _ => return Err(TcError::new(UNSUPPORTED_PROTOCOL, "Only GET and POST are supported.")),
+                "POST" => {
+                    return Err(TcError::new(
+                        UNSUPPORTED_PROTOCOL,
+                        "Content-Type must be application/json or form-encoded.",
+                    ));
+                }
+                _ => {
+                    return Err(TcError::new(
+                        UNSUPPORTED_PROTOCOL,
+                        "Only GET and POST are supported.",
+                    ));
+                }
             };
             let h = |name| header(req, name).map(str::to_owned);
             return Ok(Envelope {
-                style: Style::Tc3 { authorization: authorization.to_owned() },
+                style: Style::Tc3 {
+                    authorization: authorization.to_owned(),
+                },
                 action: h("x-tc-action"),
                 version: h("x-tc-version"),
                 region: h("x-tc-region"),
@@ -137,16 +178,32 @@ impl TencentApi {
             });
         }
         if header(req, "authorization").is_some() {
-            return Err(TcError::new(AUTH_INVALID_AUTHORIZATION, "The Authorization header is malformed."));
+            return Err(TcError::new(
+                AUTH_INVALID_AUTHORIZATION,
+                "The Authorization header is malformed.",
+            ));
         }
         let pairs = match req.method {
             "GET" => form_pairs(req.query.as_bytes()),
             "POST" if is_form => form_pairs(req.body),
-            _ => return Err(TcError::new(UNSUPPORTED_PROTOCOL, "A request without TC3 authorization must be GET or a form POST.")),
+            _ => {
+                return Err(TcError::new(
+                    UNSUPPORTED_PROTOCOL,
+                    "A request without TC3 authorization must be GET or a form POST.",
+                ));
+            }
         };
-        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let own: Vec<(String, String)> =
-            pairs.iter().filter(|(k, _)| !COMMON_PARAMS.contains(&k.as_str())).cloned().collect();
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let own: Vec<(String, String)> = pairs
+            .iter()
+            .filter(|(k, _)| !COMMON_PARAMS.contains(&k.as_str()))
+            .cloned()
+            .collect();
         Ok(Envelope {
             action: get("Action"),
             version: get("Version"),
@@ -159,25 +216,39 @@ impl TencentApi {
         })
     }
 
-    fn authenticate(&self, req: &SignedParts<'_>, env: &Envelope) -> Result<Arc<Principal>, TcError> {
+    fn authenticate(
+        &self,
+        req: &SignedParts<'_>,
+        env: &Envelope,
+    ) -> Result<Arc<Principal>, TcError> {
         let now = self.engine.now();
         let principal = match &env.style {
             Style::Tc3 { authorization } => {
-                let timestamp = env
-                    .timestamp
-                    .as_deref()
-                    .ok_or_else(|| TcError::new(MISSING_PARAMETER, "The parameter `X-TC-Timestamp` is missing."))?;
+                let timestamp = env.timestamp.as_deref().ok_or_else(|| {
+                    TcError::new(
+                        MISSING_PARAMETER,
+                        "The parameter `X-TC-Timestamp` is missing.",
+                    )
+                })?;
                 auth::verify_tc3(req, authorization, timestamp, &self.directory, now)?
             }
             Style::Legacy { pairs } => auth::verify_legacy(req, pairs, &self.directory, now)?,
         };
         if env.token.as_deref().is_some_and(|t| !t.is_empty()) {
-            return Err(TcError::new(AUTH_TOKEN_FAILURE, "Temporary credentials are not issued by this server."));
+            return Err(TcError::new(
+                AUTH_TOKEN_FAILURE,
+                "Temporary credentials are not issued by this server.",
+            ));
         }
         Ok(principal)
     }
 
-    fn run(&self, req: &SignedParts<'_>, env: Envelope, request_id: &str) -> Result<Value, TcError> {
+    fn run(
+        &self,
+        req: &SignedParts<'_>,
+        env: Envelope,
+        request_id: &str,
+    ) -> Result<Value, TcError> {
         let name = env
             .action
             .as_deref()
@@ -187,24 +258,55 @@ impl TencentApi {
         let action = match actions::find(name) {
             Some(a) => a,
             None if actions::NOT_YET_SERVED.contains(&name) => {
-                return Err(TcError::new(UNSUPPORTED_OPERATION, format!("The action `{name}` is not supported by this server yet.")));
+                return Err(TcError::new(
+                    UNSUPPORTED_OPERATION,
+                    format!("The action `{name}` is not supported by this server yet."),
+                ));
             }
-            None => return Err(TcError::new(INVALID_ACTION, format!("The action `{name}` does not exist."))),
+            None => {
+                return Err(TcError::new(
+                    INVALID_ACTION,
+                    format!("The action `{name}` does not exist."),
+                ));
+            }
         };
         match env.version.as_deref() {
-            None | Some("") => return Err(TcError::new(MISSING_PARAMETER, "The parameter `Version` is missing.")),
+            None | Some("") => {
+                return Err(TcError::new(
+                    MISSING_PARAMETER,
+                    "The parameter `Version` is missing.",
+                ));
+            }
             Some(VERSION) => {}
-            Some(v) => return Err(TcError::new(NO_SUCH_VERSION, format!("The API version `{v}` does not exist."))),
+            Some(v) => {
+                return Err(TcError::new(
+                    NO_SUCH_VERSION,
+                    format!("The API version `{v}` does not exist."),
+                ));
+            }
         }
         let region = match env.region.as_deref() {
-            None | Some("") => return Err(TcError::new(MISSING_PARAMETER, "The parameter `Region` is missing.")),
+            None | Some("") => {
+                return Err(TcError::new(
+                    MISSING_PARAMETER,
+                    "The parameter `Region` is missing.",
+                ));
+            }
             Some(r) if self.regions.iter().any(|known| known == r) => r.to_owned(),
-            Some(r) => return Err(TcError::new(UNSUPPORTED_REGION, format!("The region `{r}` is not supported."))),
+            Some(r) => {
+                return Err(TcError::new(
+                    UNSUPPORTED_REGION,
+                    format!("The region `{r}` is not supported."),
+                ));
+            }
         };
         let params = Params::validate(env.params, action.fields, env.from_query)?;
         let ctx = actions::Ctx {
             engine: &self.engine,
-            caller: Caller { account: principal.account, region },
+            caller: Caller {
+                account: principal.account,
+                region,
+            },
             request_id,
             regions: &self.regions,
         };

@@ -36,10 +36,20 @@ pub struct Field {
 
 impl Field {
     pub const fn req(name: &'static str, kind: Kind) -> Self {
-        Self { name, kind, required: true, invalid_code: INVALID_PARAMETER_VALUE }
+        Self {
+            name,
+            kind,
+            required: true,
+            invalid_code: INVALID_PARAMETER_VALUE,
+        }
     }
     pub const fn opt(name: &'static str, kind: Kind) -> Self {
-        Self { name, kind, required: false, invalid_code: INVALID_PARAMETER_VALUE }
+        Self {
+            name,
+            kind,
+            required: false,
+            invalid_code: INVALID_PARAMETER_VALUE,
+        }
     }
     pub const fn code(mut self, code: &'static str) -> Self {
         self.invalid_code = code;
@@ -60,13 +70,23 @@ pub struct Params {
 }
 
 fn type_error(name: &str, expected: &str) -> TcError {
-    TcError::new(INVALID_PARAMETER, format!("The type of parameter `{name}` must be {expected}."))
+    TcError::new(
+        INVALID_PARAMETER,
+        format!("The type of parameter `{name}` must be {expected}."),
+    )
 }
 
 impl Params {
     /// Checks `map` against `fields`: unknown names, missing required ones, types and limits.
-    pub fn validate(map: Map<String, Value>, fields: &[Field], from_query: bool) -> Result<Self, TcError> {
-        if let Some(unknown) = map.keys().find(|k| !fields.iter().any(|f| f.name == k.as_str())) {
+    pub fn validate(
+        map: Map<String, Value>,
+        fields: &[Field],
+        from_query: bool,
+    ) -> Result<Self, TcError> {
+        if let Some(unknown) = map
+            .keys()
+            .find(|k| !fields.iter().any(|f| f.name == k.as_str()))
+        {
             return Err(TcError::new(
                 UNKNOWN_PARAMETER,
                 format!("The parameter `{unknown}` is not recognized."),
@@ -90,7 +110,8 @@ impl Params {
 
     fn check(&self, field: &Field, v: &Value) -> Result<(), TcError> {
         let name = field.name;
-        let out_of_range = |what: String| TcError::new(field.invalid_code, format!("Invalid `{name}`: {what}."));
+        let out_of_range =
+            |what: String| TcError::new(field.invalid_code, format!("Invalid `{name}`: {what}."));
         match field.kind {
             Kind::Str { min, max } => {
                 let s = v.as_str().ok_or_else(|| type_error(name, "string"))?;
@@ -99,13 +120,17 @@ impl Params {
                 }
             }
             Kind::UInt { min, max } => {
-                let n = self.uint_of(v).ok_or_else(|| type_error(name, "an unsigned integer"))?;
+                let n = self
+                    .uint_of(v)
+                    .ok_or_else(|| type_error(name, "an unsigned integer"))?;
                 if n < min || n > max {
                     return Err(out_of_range(format!("must be {min} to {max}")));
                 }
             }
             Kind::StrList { min, max } => {
-                let items = self.list_of(v).ok_or_else(|| type_error(name, "a list of strings"))?;
+                let items = self
+                    .list_of(v)
+                    .ok_or_else(|| type_error(name, "a list of strings"))?;
                 if items.iter().any(|i| !i.is_string()) {
                     return Err(type_error(name, "a list of strings"));
                 }
@@ -115,24 +140,32 @@ impl Params {
             }
             Kind::Tags { max } | Kind::TagFilters { max } => {
                 let filters = matches!(field.kind, Kind::TagFilters { .. });
-                let items = self.list_of(v).ok_or_else(|| type_error(name, "a list of tags"))?;
+                let items = self
+                    .list_of(v)
+                    .ok_or_else(|| type_error(name, "a list of tags"))?;
                 if items.len() > max {
                     return Err(out_of_range(format!("at most {max} items")));
                 }
                 for item in &items {
-                    let obj = item.as_object().ok_or_else(|| type_error(name, "a list of tags"))?;
+                    let obj = item
+                        .as_object()
+                        .ok_or_else(|| type_error(name, "a list of tags"))?;
                     if let Some(k) = obj.keys().find(|k| *k != "TagKey" && *k != "TagValue") {
                         return Err(TcError::new(
                             UNKNOWN_PARAMETER,
                             format!("The parameter `{name}.{k}` is not recognized."),
                         ));
                     }
-                    let key = obj
-                        .get("TagKey")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| TcError::new(MISSING_PARAMETER, format!("The parameter `{name}.TagKey` is missing.")))?;
+                    let key = obj.get("TagKey").and_then(Value::as_str).ok_or_else(|| {
+                        TcError::new(
+                            MISSING_PARAMETER,
+                            format!("The parameter `{name}.TagKey` is missing."),
+                        )
+                    })?;
                     if key.is_empty() || key.len() > TAG_KEY_MAX {
-                        return Err(out_of_range(format!("tag keys must be 1 to {TAG_KEY_MAX} bytes")));
+                        return Err(out_of_range(format!(
+                            "tag keys must be 1 to {TAG_KEY_MAX} bytes"
+                        )));
                     }
                     let values: Vec<Value> = match obj.get("TagValue") {
                         None | Some(Value::Null) if filters => Vec::new(),
@@ -142,13 +175,19 @@ impl Params {
                                 format!("The parameter `{name}.TagValue` is missing."),
                             ));
                         }
-                        Some(val) if filters => self.list_of(val).ok_or_else(|| type_error(name, "a list of tag filters"))?,
+                        Some(val) if filters => self
+                            .list_of(val)
+                            .ok_or_else(|| type_error(name, "a list of tag filters"))?,
                         Some(val) => vec![val.clone()],
                     };
                     for val in values {
-                        let s = val.as_str().ok_or_else(|| type_error(name, "a list of tags"))?;
+                        let s = val
+                            .as_str()
+                            .ok_or_else(|| type_error(name, "a list of tags"))?;
                         if s.len() > TAG_VALUE_MAX {
-                            return Err(out_of_range(format!("tag values must be at most {TAG_VALUE_MAX} bytes")));
+                            return Err(out_of_range(format!(
+                                "tag values must be at most {TAG_VALUE_MAX} bytes"
+                            )));
                         }
                     }
                 }
@@ -159,7 +198,9 @@ impl Params {
                 }
             }
             Kind::ObjectList => {
-                let items = self.list_of(v).ok_or_else(|| type_error(name, "a list of objects"))?;
+                let items = self
+                    .list_of(v)
+                    .ok_or_else(|| type_error(name, "a list of objects"))?;
                 if items.iter().any(|i| !i.is_object()) {
                     return Err(type_error(name, "a list of objects"));
                 }
@@ -223,8 +264,16 @@ impl Params {
         self.objects(name)
             .into_iter()
             .map(|o| kms_core::Tag {
-                key: o.get("TagKey").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                value: o.get("TagValue").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                key: o
+                    .get("TagKey")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                value: o
+                    .get("TagValue")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
             })
             .collect()
     }
@@ -233,7 +282,11 @@ impl Params {
         self.objects(name)
             .into_iter()
             .map(|o| {
-                let key = o.get("TagKey").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let key = o
+                    .get("TagKey")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 let values = o
                     .get("TagValue")
                     .and_then(|v| self.list_of(v))
@@ -264,15 +317,28 @@ pub fn unflatten(pairs: &[(String, String)]) -> Result<Map<String, Value>, TcErr
     for (key, value) in pairs {
         let mut node = &mut root;
         let parts: Vec<&str> = key.split('.').collect();
-        let (last, path) = parts.split_last().ok_or_else(|| TcError::new(INVALID_PARAMETER, "Empty parameter name."))?;
+        let (last, path) = parts
+            .split_last()
+            .ok_or_else(|| TcError::new(INVALID_PARAMETER, "Empty parameter name."))?;
         for part in path {
-            let entry = node.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            let entry = node
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
             node = entry.as_object_mut().ok_or_else(|| {
-                TcError::new(INVALID_PARAMETER, format!("The parameter `{key}` conflicts with another."))
+                TcError::new(
+                    INVALID_PARAMETER,
+                    format!("The parameter `{key}` conflicts with another."),
+                )
             })?;
         }
-        if node.insert(last.to_string(), Value::String(value.clone())).is_some() {
-            return Err(TcError::new(INVALID_PARAMETER, format!("The parameter `{key}` is repeated.")));
+        if node
+            .insert(last.to_string(), Value::String(value.clone()))
+            .is_some()
+        {
+            return Err(TcError::new(
+                INVALID_PARAMETER,
+                format!("The parameter `{key}` is repeated."),
+            ));
         }
     }
     Ok(root)
@@ -289,7 +355,8 @@ mod tests {
         Field::opt("KeyIds", Kind::StrList { min: 1, max: 3 }),
         Field::opt("Tags", Kind::Tags { max: 2 }),
         Field::opt("TagFilters", Kind::TagFilters { max: 2 }),
-        Field::opt("Days", Kind::UInt { min: 7, max: 30 }).code("InvalidParameter.InvalidPendingWindowInDays"),
+        Field::opt("Days", Kind::UInt { min: 7, max: 30 })
+            .code("InvalidParameter.InvalidPendingWindowInDays"),
     ];
 
     fn check(v: Value) -> Result<Params, TcError> {
@@ -313,31 +380,74 @@ mod tests {
         assert_eq!(code(json!({"KeyId": 5})), INVALID_PARAMETER);
         assert_eq!(code(json!({"KeyId": "k", "Limit": "5"})), INVALID_PARAMETER);
         assert_eq!(code(json!({"KeyId": "k", "Limit": -1})), INVALID_PARAMETER);
-        assert_eq!(code(json!({"KeyId": "k", "Limit": 201})), INVALID_PARAMETER_VALUE);
+        assert_eq!(
+            code(json!({"KeyId": "k", "Limit": 201})),
+            INVALID_PARAMETER_VALUE
+        );
         assert_eq!(code(json!({"KeyId": ""})), INVALID_PARAMETER_VALUE);
-        assert_eq!(code(json!({"KeyId": "k", "KeyIds": []})), INVALID_PARAMETER_VALUE);
-        assert_eq!(code(json!({"KeyId": "k", "KeyIds": [1]})), INVALID_PARAMETER);
-        assert_eq!(code(json!({"KeyId": "k", "Days": 31})), "InvalidParameter.InvalidPendingWindowInDays");
-        assert_eq!(code(json!({"KeyId": "k", "Tags": [{"TagKey": "a"}]})), MISSING_PARAMETER);
-        assert_eq!(code(json!({"KeyId": "k", "Tags": [{"TagKey": "", "TagValue": "x"}]})), INVALID_PARAMETER_VALUE);
-        assert_eq!(code(json!({"KeyId": "k", "Tags": [{"TagKey": "a", "TagValue": "x", "Z": 1}]})), UNKNOWN_PARAMETER);
+        assert_eq!(
+            code(json!({"KeyId": "k", "KeyIds": []})),
+            INVALID_PARAMETER_VALUE
+        );
+        assert_eq!(
+            code(json!({"KeyId": "k", "KeyIds": [1]})),
+            INVALID_PARAMETER
+        );
+        assert_eq!(
+            code(json!({"KeyId": "k", "Days": 31})),
+            "InvalidParameter.InvalidPendingWindowInDays"
+        );
+        assert_eq!(
+            code(json!({"KeyId": "k", "Tags": [{"TagKey": "a"}]})),
+            MISSING_PARAMETER
+        );
+        assert_eq!(
+            code(json!({"KeyId": "k", "Tags": [{"TagKey": "", "TagValue": "x"}]})),
+            INVALID_PARAMETER_VALUE
+        );
+        assert_eq!(
+            code(json!({"KeyId": "k", "Tags": [{"TagKey": "a", "TagValue": "x", "Z": 1}]})),
+            UNKNOWN_PARAMETER
+        );
         let p = check(json!({"KeyId": "k", "TagFilters": [{"TagKey": "a"}, {"TagKey": "b", "TagValue": ["1", "2"]}]})).unwrap();
-        assert_eq!(p.tag_filters("TagFilters"), vec![("a".into(), vec![]), ("b".into(), vec!["1".into(), "2".into()])]);
+        assert_eq!(
+            p.tag_filters("TagFilters"),
+            vec![
+                ("a".into(), vec![]),
+                ("b".into(), vec!["1".into(), "2".into()])
+            ]
+        );
     }
 
     #[test]
     fn flattened_form() {
-        let pairs: Vec<(String, String)> = [("KeyId", "k"), ("Limit", "5"), ("KeyIds.0", "a"), ("KeyIds.1", "b"), ("Tags.0.TagKey", "t"), ("Tags.0.TagValue", "v")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let pairs: Vec<(String, String)> = [
+            ("KeyId", "k"),
+            ("Limit", "5"),
+            ("KeyIds.0", "a"),
+            ("KeyIds.1", "b"),
+            ("Tags.0.TagKey", "t"),
+            ("Tags.0.TagValue", "v"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let p = Params::validate(unflatten(&pairs).unwrap(), FIELDS, true).unwrap();
         assert_eq!(p.uint("Limit"), Some(5));
         assert_eq!(p.str_list("KeyIds"), vec!["a", "b"]);
         assert_eq!(p.tags("Tags")[0].key, "t");
-        let gap: Vec<(String, String)> = vec![("KeyId".into(), "k".into()), ("KeyIds.1".into(), "b".into())];
-        assert_eq!(Params::validate(unflatten(&gap).unwrap(), FIELDS, true).unwrap_err().code, INVALID_PARAMETER);
-        let dup: Vec<(String, String)> = vec![("KeyId".into(), "k".into()), ("KeyId".into(), "j".into())];
+        let gap: Vec<(String, String)> = vec![
+            ("KeyId".into(), "k".into()),
+            ("KeyIds.1".into(), "b".into()),
+        ];
+        assert_eq!(
+            Params::validate(unflatten(&gap).unwrap(), FIELDS, true)
+                .unwrap_err()
+                .code,
+            INVALID_PARAMETER
+        );
+        let dup: Vec<(String, String)> =
+            vec![("KeyId".into(), "k".into()), ("KeyId".into(), "j".into())];
         assert_eq!(unflatten(&dup).unwrap_err().code, INVALID_PARAMETER);
     }
 }

@@ -77,7 +77,11 @@ impl From<&KeyRecord> for KeyMetadata {
             creator_uin: k.creator,
             key_rotation_enabled: k.rotation.enabled,
             owner: "user",
-            next_rotate_time: if k.rotation.enabled { k.rotation.next_rotate_time } else { 0 },
+            next_rotate_time: if k.rotation.enabled {
+                k.rotation.next_rotate_time
+            } else {
+                0
+            },
             deletion_date: k.deletion_date,
             origin: origin(k.origin),
             valid_to: 0,

@@ -47,21 +47,32 @@ fn random_alnum(len: usize) -> anyhow::Result<Zeroizing<String>> {
 }
 
 fn is_project_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Creates the root account when the store has none. Credentials come from
 /// `KMSD_ROOT_SECRET_ID`/`KMSD_ROOT_SECRET_KEY`/`KMSD_ROOT_PROJECT_ID`; whatever is missing is
 /// generated, and then everything is written once to `root-credentials.json` (mode 0600).
-pub fn ensure_root_account(store: &dyn Store, seal: &dyn Seal, data_dir: &Path, now: u64) -> anyhow::Result<()> {
+pub fn ensure_root_account(
+    store: &dyn Store,
+    seal: &dyn Seal,
+    data_dir: &Path,
+    now: u64,
+) -> anyhow::Result<()> {
     if !store.accounts().context("reading accounts")?.is_empty() {
         return Ok(());
     }
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let given_pair = env("KMSD_ROOT_SECRET_ID").zip(env("KMSD_ROOT_SECRET_KEY").map(Zeroizing::new));
+    let given_pair =
+        env("KMSD_ROOT_SECRET_ID").zip(env("KMSD_ROOT_SECRET_KEY").map(Zeroizing::new));
     let given_project = env("KMSD_ROOT_PROJECT_ID");
     if let Some(p) = &given_project {
-        anyhow::ensure!(is_project_id(p), "KMSD_ROOT_PROJECT_ID must be 32 lowercase hex characters");
+        anyhow::ensure!(
+            is_project_id(p),
+            "KMSD_ROOT_PROJECT_ID must be 32 lowercase hex characters"
+        );
     }
     let generated_something = given_pair.is_none() || given_project.is_none();
     let (secret_id, secret_key) = match given_pair {
@@ -70,13 +81,22 @@ pub fn ensure_root_account(store: &dyn Store, seal: &dyn Seal, data_dir: &Path, 
     };
     let project_id = match given_project {
         Some(p) => p,
-        None => hex::encode(random_u64()?.to_be_bytes()) + &hex::encode(random_u64()?.to_be_bytes()),
+        None => {
+            hex::encode(random_u64()?.to_be_bytes()) + &hex::encode(random_u64()?.to_be_bytes())
+        }
     };
     // Tencent account ids are 12-digit numbers starting with 1; app ids 10 digits starting 125.
     let uin = 100_000_000_000 + random_u64()? % 900_000_000_000;
     let app_id = 1_250_000_000 + random_u64()? % 10_000_000;
-    let account = NewAccount { uin, app_id, secret_id, secret_key, project_id };
-    create_account(store, seal, &account, now).map_err(|e| anyhow::anyhow!("creating the root account: {e}"))?;
+    let account = NewAccount {
+        uin,
+        app_id,
+        secret_id,
+        secret_key,
+        project_id,
+    };
+    create_account(store, seal, &account, now)
+        .map_err(|e| anyhow::anyhow!("creating the root account: {e}"))?;
     if generated_something {
         let path = data_dir.join(CREDENTIALS_FILE);
         let contents = Zeroizing::new(serde_json::to_vec_pretty(&CredentialsFile {

@@ -8,9 +8,22 @@ use serde::Deserialize;
 
 /// Regions served when none are configured: the first is where the root project id points.
 pub const DEFAULT_REGIONS: &[&str] = &[
-    "ap-guangzhou", "ap-shanghai", "ap-beijing", "ap-chengdu", "ap-chongqing", "ap-nanjing",
-    "ap-hongkong", "ap-singapore", "ap-tokyo", "ap-seoul", "ap-bangkok", "ap-jakarta",
-    "na-siliconvalley", "na-ashburn", "eu-frankfurt", "sa-saopaulo",
+    "ap-guangzhou",
+    "ap-shanghai",
+    "ap-beijing",
+    "ap-chengdu",
+    "ap-chongqing",
+    "ap-nanjing",
+    "ap-hongkong",
+    "ap-singapore",
+    "ap-tokyo",
+    "ap-seoul",
+    "ap-bangkok",
+    "ap-jakarta",
+    "na-siliconvalley",
+    "na-ashburn",
+    "eu-frankfurt",
+    "sa-saopaulo",
 ];
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -61,7 +74,8 @@ pub struct Settings {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
 }
 
@@ -76,14 +90,32 @@ impl Settings {
             .regions
             .or(file.regions)
             .unwrap_or_else(|| DEFAULT_REGIONS.iter().map(|s| s.to_string()).collect());
-        anyhow::ensure!(!regions.is_empty(), "at least one region must be configured");
+        anyhow::ensure!(
+            !regions.is_empty(),
+            "at least one region must be configured"
+        );
         Ok(Self {
-            listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8740".into()),
-            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./kms-data")),
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8740".into()),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./kms-data")),
             regions,
-            max_keys_per_region: args.max_keys_per_region.or(file.max_keys_per_region).unwrap_or(200_000),
-            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(1 << 20),
-            shutdown_grace_secs: args.shutdown_grace_secs.or(file.shutdown_grace_secs).unwrap_or(10),
+            max_keys_per_region: args
+                .max_keys_per_region
+                .or(file.max_keys_per_region)
+                .unwrap_or(200_000),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(1 << 20),
+            shutdown_grace_secs: args
+                .shutdown_grace_secs
+                .or(file.shutdown_grace_secs)
+                .unwrap_or(10),
         })
     }
 }
@@ -96,7 +128,11 @@ mod tests {
     fn flag_beats_file_beats_default() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kmsd.toml");
-        std::fs::write(&path, "listen = \"0.0.0.0:1\"\ndata-dir = \"/from/file\"\nregions = [\"ap-x\"]\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:1\"\ndata-dir = \"/from/file\"\nregions = [\"ap-x\"]\n",
+        )
+        .unwrap();
         let s = Settings::resolve(ServeArgs {
             config: Some(path.clone()),
             listen: Some("127.0.0.1:2".into()),
@@ -109,6 +145,12 @@ mod tests {
         assert_eq!(s.max_body_bytes, 1 << 20);
 
         std::fs::write(&path, "lisen = \"typo\"\n").unwrap();
-        assert!(Settings::resolve(ServeArgs { config: Some(path), ..Default::default() }).is_err());
+        assert!(
+            Settings::resolve(ServeArgs {
+                config: Some(path),
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

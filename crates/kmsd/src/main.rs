@@ -44,7 +44,9 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let Cli { command: Command::Serve(args) } = Cli::parse();
+    let Cli {
+        command: Command::Serve(args),
+    } = Cli::parse();
     let settings = Settings::resolve(args)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -65,15 +67,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let seal = Arc::new(seal);
     let store = Arc::new(EmbeddedStore::open(&settings.data_dir.join("kms.redb"))?);
     let clock = Arc::new(SystemClock);
-    bootstrap::ensure_root_account(store.as_ref(), seal.as_ref(), &settings.data_dir, clock.now())?;
+    bootstrap::ensure_root_account(
+        store.as_ref(),
+        seal.as_ref(),
+        &settings.data_dir,
+        clock.now(),
+    )?;
     let directory = Arc::new(
-        Directory::load(store.as_ref(), seal.as_ref()).map_err(|e| anyhow::anyhow!("loading accounts: {e}"))?,
+        Directory::load(store.as_ref(), seal.as_ref())
+            .map_err(|e| anyhow::anyhow!("loading accounts: {e}"))?,
     );
     let engine = Arc::new(Engine::new(
         store,
         seal,
         clock,
-        EngineConfig { max_keys_per_region: settings.max_keys_per_region },
+        EngineConfig {
+            max_keys_per_region: settings.max_keys_per_region,
+        },
     ));
     let app = Arc::new(server::App {
         tencent: TencentApi::new(engine.clone(), directory, settings.regions.clone()),

@@ -32,7 +32,11 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
 }
 
 /// The vendors' SDKs parse an error body only when the content type is exactly this.
@@ -60,7 +64,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
-    let tencent_by_head = parts.uri.path() == "/" && TencentApi::claims(&parts.headers, &query, None);
+    let tencent_by_head =
+        parts.uri.path() == "/" && TencentApi::claims(&parts.headers, &query, None);
     let body = match axum::body::to_bytes(body, app.max_body_bytes).await {
         Ok(b) => b,
         Err(_) if tencent_by_head => {
@@ -68,12 +73,18 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
                 "Error": { "Code": "RequestSizeLimitExceeded", "Message": format!("The request body exceeds {} bytes.", app.max_body_bytes) },
                 "RequestId": request_id,
             }});
-            app.metrics.record("tencent", "unknown", "RequestSizeLimitExceeded", started.elapsed());
+            app.metrics.record(
+                "tencent",
+                "unknown",
+                "RequestSizeLimitExceeded",
+                started.elapsed(),
+            );
             return json_response(StatusCode::OK, err.to_string().into_bytes());
         }
         Err(_) => return json_response(StatusCode::PAYLOAD_TOO_LARGE, Vec::new()),
     };
-    let is_tencent = parts.uri.path() == "/" && (tencent_by_head || TencentApi::claims(&parts.headers, &query, Some(&body)));
+    let is_tencent = parts.uri.path() == "/"
+        && (tencent_by_head || TencentApi::claims(&parts.headers, &query, Some(&body)));
     if !is_tencent {
         return not_found(&request_id);
     }
@@ -105,9 +116,22 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let code = reply.error_code.unwrap_or("ok");
     app.metrics.record("tencent", reply.action, code, elapsed);
     if reply.error_code.is_some() {
-        tracing::info!(request_id, dialect = "tencent", action = reply.action, code, micros = elapsed.as_micros() as u64, "request failed");
+        tracing::info!(
+            request_id,
+            dialect = "tencent",
+            action = reply.action,
+            code,
+            micros = elapsed.as_micros() as u64,
+            "request failed"
+        );
     } else {
-        tracing::debug!(request_id, dialect = "tencent", action = reply.action, micros = elapsed.as_micros() as u64, "request served");
+        tracing::debug!(
+            request_id,
+            dialect = "tencent",
+            action = reply.action,
+            micros = elapsed.as_micros() as u64,
+            "request served"
+        );
     }
     json_response(StatusCode::OK, reply.body)
 }

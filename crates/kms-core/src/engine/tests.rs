@@ -45,7 +45,12 @@ fn new_key(alias: &str) -> NewKey {
 }
 
 fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
-    EncryptionContext::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    EncryptionContext::new(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
 }
 
 impl Fixture {
@@ -83,8 +88,14 @@ fn blob_is_bound_to_account_and_region() {
     let id = f.key("a");
     let (_, blob) = f.engine.encrypt(&f.caller, &id, b"x", &ctx(&[])).unwrap();
     for other in [
-        Caller { account: 101, region: f.caller.region.clone() },
-        Caller { account: 100, region: "ap-beijing".into() },
+        Caller {
+            account: 101,
+            region: f.caller.region.clone(),
+        },
+        Caller {
+            account: 100,
+            region: "ap-beijing".into(),
+        },
     ] {
         assert!(matches!(
             f.engine.decrypt(&other, &blob, &ctx(&[])),
@@ -100,8 +111,14 @@ fn tampered_blob_is_refused() {
     let (_, blob) = f.engine.encrypt(&f.caller, &id, b"x", &ctx(&[])).unwrap();
     let mut bad = blob.clone();
     *bad.last_mut().unwrap() ^= 1;
-    assert!(matches!(f.engine.decrypt(&f.caller, &bad, &ctx(&[])), Err(KmsError::InvalidCiphertext)));
-    assert!(matches!(f.engine.decrypt(&f.caller, b"garbage", &ctx(&[])), Err(KmsError::InvalidCiphertext)));
+    assert!(matches!(
+        f.engine.decrypt(&f.caller, &bad, &ctx(&[])),
+        Err(KmsError::InvalidCiphertext)
+    ));
+    assert!(matches!(
+        f.engine.decrypt(&f.caller, b"garbage", &ctx(&[])),
+        Err(KmsError::InvalidCiphertext)
+    ));
 }
 
 #[test]
@@ -112,17 +129,27 @@ fn aliases_are_unique_per_account_and_region() {
         f.engine.create_key(&f.caller, new_key("dup")),
         Err(KmsError::AliasExists)
     ));
-    let other = Caller { account: 100, region: "ap-shanghai".into() };
+    let other = Caller {
+        account: 100,
+        region: "ap-shanghai".into(),
+    };
     f.engine.create_key(&other, new_key("dup")).unwrap();
     let id = f.key("second");
-    assert_eq!(f.engine.update_alias(&f.caller, &id, "dup".into()), Err(KmsError::AliasExists));
-    f.engine.update_alias(&f.caller, &id, "renamed".into()).unwrap();
+    assert_eq!(
+        f.engine.update_alias(&f.caller, &id, "dup".into()),
+        Err(KmsError::AliasExists)
+    );
+    f.engine
+        .update_alias(&f.caller, &id, "renamed".into())
+        .unwrap();
     f.key("second");
 }
 
 #[test]
 fn key_limit_is_enforced() {
-    let f = fixture_with(EngineConfig { max_keys_per_region: 2 });
+    let f = fixture_with(EngineConfig {
+        max_keys_per_region: 2,
+    });
     f.key("a");
     f.key("b");
     assert!(matches!(
@@ -140,25 +167,40 @@ fn states_gate_operations() {
     assert_eq!(f.state(&id), KeyState::Disabled);
     assert!(matches!(
         f.engine.encrypt(&f.caller, &id, b"x", &ctx(&[])),
-        Err(KmsError::InvalidKeyState { state: KeyState::Disabled, op: Operation::Encrypt })
+        Err(KmsError::InvalidKeyState {
+            state: KeyState::Disabled,
+            op: Operation::Encrypt
+        })
     ));
     assert!(matches!(
         f.engine.decrypt(&f.caller, &blob, &ctx(&[])),
-        Err(KmsError::InvalidKeyState { state: KeyState::Disabled, op: Operation::Decrypt })
+        Err(KmsError::InvalidKeyState {
+            state: KeyState::Disabled,
+            op: Operation::Decrypt
+        })
     ));
     f.engine.enable_key(&f.caller, &id).unwrap();
     f.engine.archive_key(&f.caller, &id).unwrap();
-    assert!(f.engine.decrypt(&f.caller, &blob, &ctx(&[])).is_ok(), "archived keys decrypt");
+    assert!(
+        f.engine.decrypt(&f.caller, &blob, &ctx(&[])).is_ok(),
+        "archived keys decrypt"
+    );
     assert!(f.engine.encrypt(&f.caller, &id, b"x", &ctx(&[])).is_err());
     assert!(matches!(
         f.engine.disable_key(&f.caller, &id),
-        Err(KmsError::InvalidKeyState { state: KeyState::Archived, .. })
+        Err(KmsError::InvalidKeyState {
+            state: KeyState::Archived,
+            ..
+        })
     ));
     f.engine.cancel_archive(&f.caller, &id).unwrap();
     assert_eq!(f.state(&id), KeyState::Enabled);
     assert!(matches!(
         f.engine.cancel_archive(&f.caller, &id),
-        Err(KmsError::InvalidKeyState { op: Operation::CancelArchive, .. })
+        Err(KmsError::InvalidKeyState {
+            op: Operation::CancelArchive,
+            ..
+        })
     ));
 }
 
@@ -168,24 +210,37 @@ fn deletion_needs_disabled_and_purges_on_time() {
     let id = f.key("a");
     assert!(matches!(
         f.engine.schedule_deletion(&f.caller, &id, 7),
-        Err(KmsError::InvalidKeyState { state: KeyState::Enabled, op: Operation::ScheduleDeletion })
+        Err(KmsError::InvalidKeyState {
+            state: KeyState::Enabled,
+            op: Operation::ScheduleDeletion
+        })
     ));
     f.engine.disable_key(&f.caller, &id).unwrap();
     let date = f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
     assert_eq!(date, T0 + 7 * 86_400);
     assert_eq!(f.state(&id), KeyState::PendingDelete);
-    assert!(f.engine.update_description(&f.caller, &id, "d".into()).is_err());
+    assert!(
+        f.engine
+            .update_description(&f.caller, &id, "d".into())
+            .is_err()
+    );
     f.engine.cancel_deletion(&f.caller, &id).unwrap();
     assert_eq!(f.state(&id), KeyState::Disabled);
     assert!(matches!(
         f.engine.cancel_deletion(&f.caller, &id),
-        Err(KmsError::InvalidKeyState { op: Operation::CancelDeletion, .. })
+        Err(KmsError::InvalidKeyState {
+            op: Operation::CancelDeletion,
+            ..
+        })
     ));
     f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
     f.clock.set(date - 1);
     assert_eq!(f.state(&id), KeyState::PendingDelete);
     f.clock.set(date);
-    assert_eq!(f.engine.describe_key(&f.caller, &id).unwrap_err(), KmsError::KeyNotFound);
+    assert_eq!(
+        f.engine.describe_key(&f.caller, &id).unwrap_err(),
+        KmsError::KeyNotFound
+    );
     f.key("a");
 }
 
@@ -209,13 +264,25 @@ fn rotation_keeps_old_versions_decrypting() {
     assert_eq!(f.engine.rotate_key(&f.caller, &id).unwrap(), 2);
     let (_, new) = f.engine.encrypt(&f.caller, &id, b"v2", &ctx(&[])).unwrap();
     assert_eq!(ciphertext::decode(&new).unwrap().0.key_version, 2);
-    assert_eq!(&f.engine.decrypt(&f.caller, &old, &ctx(&[])).unwrap().1[..], b"v1");
-    assert_eq!(&f.engine.decrypt(&f.caller, &new, &ctx(&[])).unwrap().1[..], b"v2");
+    assert_eq!(
+        &f.engine.decrypt(&f.caller, &old, &ctx(&[])).unwrap().1[..],
+        b"v1"
+    );
+    assert_eq!(
+        &f.engine.decrypt(&f.caller, &new, &ctx(&[])).unwrap().1[..],
+        b"v2"
+    );
 
-    let r = f.engine.re_encrypt(&f.caller, &old, &ctx(&[]), None, &ctx(&[])).unwrap();
+    let r = f
+        .engine
+        .re_encrypt(&f.caller, &old, &ctx(&[]), None, &ctx(&[]))
+        .unwrap();
     assert!(r.re_encrypted);
     assert_eq!(ciphertext::decode(&r.blob).unwrap().0.key_version, 2);
-    let same = f.engine.re_encrypt(&f.caller, &new, &ctx(&[]), None, &ctx(&[])).unwrap();
+    let same = f
+        .engine
+        .re_encrypt(&f.caller, &new, &ctx(&[]), None, &ctx(&[]))
+        .unwrap();
     assert!(!same.re_encrypted);
     assert_eq!(same.blob, new);
 }
@@ -228,7 +295,14 @@ fn automatic_rotation_happens_at_next_rotate_time() {
     let k = f.engine.describe_key(&f.caller, &id).unwrap();
     assert_eq!(k.rotation.next_rotate_time, T0 + 30 * 86_400);
     f.clock.set(T0 + 30 * 86_400 - 1);
-    assert_eq!(f.engine.describe_key(&f.caller, &id).unwrap().versions.len(), 1);
+    assert_eq!(
+        f.engine
+            .describe_key(&f.caller, &id)
+            .unwrap()
+            .versions
+            .len(),
+        1
+    );
     f.clock.set(T0 + 30 * 86_400);
     let k = f.engine.describe_key(&f.caller, &id).unwrap();
     assert_eq!(k.versions.len(), 2);
@@ -236,9 +310,22 @@ fn automatic_rotation_happens_at_next_rotate_time() {
     assert_eq!(k.rotation.next_rotate_time, T0 + 60 * 86_400);
     // Two missed periods catch up to two rotations, on the schedule.
     f.clock.set(T0 + 91 * 86_400);
-    assert_eq!(f.engine.describe_key(&f.caller, &id).unwrap().versions.len(), 4);
+    assert_eq!(
+        f.engine
+            .describe_key(&f.caller, &id)
+            .unwrap()
+            .versions
+            .len(),
+        4
+    );
     f.engine.disable_rotation(&f.caller, &id).unwrap();
-    assert!(!f.engine.describe_key(&f.caller, &id).unwrap().rotation.enabled);
+    assert!(
+        !f.engine
+            .describe_key(&f.caller, &id)
+            .unwrap()
+            .rotation
+            .enabled
+    );
 }
 
 #[test]
@@ -249,8 +336,14 @@ fn external_keys_wait_for_material_and_cannot_rotate() {
     let k = f.engine.create_key(&f.caller, nk).unwrap();
     let id = k.key_id.to_string();
     assert_eq!(k.state, KeyState::PendingImport);
-    assert_eq!(f.engine.rotate_key(&f.caller, &id), Err(KmsError::ExternalKeyCannotRotate));
-    assert_eq!(f.engine.enable_rotation(&f.caller, &id, 30), Err(KmsError::ExternalKeyCannotRotate));
+    assert_eq!(
+        f.engine.rotate_key(&f.caller, &id),
+        Err(KmsError::ExternalKeyCannotRotate)
+    );
+    assert_eq!(
+        f.engine.enable_rotation(&f.caller, &id, 30),
+        Err(KmsError::ExternalKeyCannotRotate)
+    );
     f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
     f.engine.cancel_deletion(&f.caller, &id).unwrap();
     assert_eq!(f.state(&id), KeyState::PendingImport);
@@ -262,16 +355,24 @@ fn batch_state_changes_are_all_or_nothing() {
     let a = f.key("a");
     let b = f.key("b");
     f.engine.archive_key(&f.caller, &b).unwrap();
-    assert!(f.engine.disable_keys(&f.caller, &[a.clone(), b.clone()]).is_err());
+    assert!(
+        f.engine
+            .disable_keys(&f.caller, &[a.clone(), b.clone()])
+            .is_err()
+    );
     assert_eq!(f.state(&a), KeyState::Enabled);
     assert_eq!(
         f.engine.disable_keys(&f.caller, &[a.clone(), a.clone()]),
         Err(KmsError::DuplicatedKeyId)
     );
     f.engine.cancel_archive(&f.caller, &b).unwrap();
-    f.engine.disable_keys(&f.caller, &[a.clone(), b.clone()]).unwrap();
+    f.engine
+        .disable_keys(&f.caller, &[a.clone(), b.clone()])
+        .unwrap();
     assert_eq!(f.state(&b), KeyState::Disabled);
-    f.engine.enable_keys(&f.caller, &[a.clone(), b.clone()]).unwrap();
+    f.engine
+        .enable_keys(&f.caller, &[a.clone(), b.clone()])
+        .unwrap();
     assert_eq!(f.state(&a), KeyState::Enabled);
 }
 
@@ -281,44 +382,98 @@ fn listing_filters_sorts_and_pages() {
     let mut ids = vec![];
     for i in 0..5 {
         let mut nk = new_key(&format!("k{i}"));
-        nk.tags = vec![Tag { key: "env".into(), value: if i % 2 == 0 { "dev" } else { "prod" }.into() }];
+        nk.tags = vec![Tag {
+            key: "env".into(),
+            value: if i % 2 == 0 { "dev" } else { "prod" }.into(),
+        }];
         ids.push(f.engine.create_key(&f.caller, nk).unwrap().key_id);
         f.clock.advance(1);
     }
-    f.engine.disable_key(&f.caller, &ids[1].to_string()).unwrap();
-    let all = KeyListFilter { limit: 10, ..Default::default() };
+    f.engine
+        .disable_key(&f.caller, &ids[1].to_string())
+        .unwrap();
+    let all = KeyListFilter {
+        limit: 10,
+        ..Default::default()
+    };
     let (total, page) = f.engine.list_keys(&f.caller, &all).unwrap();
     assert_eq!(total, 5);
     assert_eq!(page[0].key_id, ids[4], "newest first by default");
-    let oldest = KeyListFilter { limit: 2, offset: 1, order: SortOrder::OldestFirst, ..Default::default() };
+    let oldest = KeyListFilter {
+        limit: 2,
+        offset: 1,
+        order: SortOrder::OldestFirst,
+        ..Default::default()
+    };
     let (_, page) = f.engine.list_keys(&f.caller, &oldest).unwrap();
-    assert_eq!(page.iter().map(|k| k.key_id).collect::<Vec<_>>(), vec![ids[1], ids[2]]);
-    let disabled = KeyListFilter { limit: 10, states: Some(vec![KeyState::Disabled]), ..Default::default() };
+    assert_eq!(
+        page.iter().map(|k| k.key_id).collect::<Vec<_>>(),
+        vec![ids[1], ids[2]]
+    );
+    let disabled = KeyListFilter {
+        limit: 10,
+        states: Some(vec![KeyState::Disabled]),
+        ..Default::default()
+    };
     assert_eq!(f.engine.list_keys(&f.caller, &disabled).unwrap().0, 1);
-    let tagged = KeyListFilter { limit: 10, tags: vec![("env".into(), vec!["prod".into()])], ..Default::default() };
+    let tagged = KeyListFilter {
+        limit: 10,
+        tags: vec![("env".into(), vec!["prod".into()])],
+        ..Default::default()
+    };
     assert_eq!(f.engine.list_keys(&f.caller, &tagged).unwrap().0, 2);
-    let search = KeyListFilter { limit: 10, search: Some("k3".into()), ..Default::default() };
-    assert_eq!(f.engine.list_keys(&f.caller, &search).unwrap().1[0].key_id, ids[3]);
+    let search = KeyListFilter {
+        limit: 10,
+        search: Some("k3".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        f.engine.list_keys(&f.caller, &search).unwrap().1[0].key_id,
+        ids[3]
+    );
 }
 
 #[test]
 fn malformed_ids_and_duplicate_tags_are_refused() {
     let f = fixture();
-    assert_eq!(f.engine.describe_key(&f.caller, "nope").unwrap_err(), KmsError::InvalidKeyId);
     assert_eq!(
-        f.engine.describe_key(&f.caller, &Uuid::new_v4().to_string()).unwrap_err(),
+        f.engine.describe_key(&f.caller, "nope").unwrap_err(),
+        KmsError::InvalidKeyId
+    );
+    assert_eq!(
+        f.engine
+            .describe_key(&f.caller, &Uuid::new_v4().to_string())
+            .unwrap_err(),
         KmsError::KeyNotFound
     );
     let mut nk = new_key("t");
-    nk.tags = vec![Tag { key: "a".into(), value: "1".into() }, Tag { key: "a".into(), value: "2".into() }];
-    assert!(matches!(f.engine.create_key(&f.caller, nk), Err(KmsError::DuplicatedTagKey)));
+    nk.tags = vec![
+        Tag {
+            key: "a".into(),
+            value: "1".into(),
+        },
+        Tag {
+            key: "a".into(),
+            value: "2".into(),
+        },
+    ];
+    assert!(matches!(
+        f.engine.create_key(&f.caller, nk),
+        Err(KmsError::DuplicatedTagKey)
+    ));
 }
 
 #[test]
 fn data_keys_decrypt_to_the_returned_plaintext() {
     let f = fixture();
     let id = f.key("a");
-    let (_, pt, blob) = f.engine.generate_data_key(&f.caller, &id, 32, &ctx(&[])).unwrap();
-    assert_eq!(pt.len(), 32);
-    assert_eq!(f.engine.decrypt(&f.caller, &blob, &ctx(&[])).unwrap().1, pt);
+    let dk = f
+        .engine
+        .generate_data_key(&f.caller, &id, 32, &ctx(&[]))
+        .unwrap();
+    assert_eq!(dk.plaintext.len(), 32);
+    assert_eq!(
+        f.engine.decrypt(&f.caller, &dk.blob, &ctx(&[])).unwrap().1,
+        dk.plaintext
+    );
 }

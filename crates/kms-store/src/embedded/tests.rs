@@ -20,7 +20,11 @@ fn record(account: u64, alias: &str, created_at: u64) -> KeyRecord {
         usage: KeyUsage::EncryptDecrypt,
         spec: KeySpec::Aes256,
         origin: Origin::Kms,
-        rotation: RotationPolicy { enabled: false, rotate_days: 0, next_rotate_time: 0 },
+        rotation: RotationPolicy {
+            enabled: false,
+            rotate_days: 0,
+            next_rotate_time: 0,
+        },
         last_rotate_time: 0,
         deletion_date: 0,
         tags: vec![],
@@ -39,11 +43,21 @@ fn aliases_limits_and_revisions() {
     let store = open(&dir);
     let a = record(1, "a", 10);
     store.create_key(&a, 2).unwrap();
-    assert_eq!(store.create_key(&record(1, "a", 11), 2), Err(StoreError::AliasTaken));
-    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 1, "a refused insert leaves no trace");
+    assert_eq!(
+        store.create_key(&record(1, "a", 11), 2),
+        Err(StoreError::AliasTaken)
+    );
+    assert_eq!(
+        store.count_keys(1, "ap-guangzhou").unwrap(),
+        1,
+        "a refused insert leaves no trace"
+    );
     store.create_key(&record(2, "a", 11), 2).unwrap();
     store.create_key(&record(1, "b", 12), 2).unwrap();
-    assert_eq!(store.create_key(&record(1, "c", 13), 2), Err(StoreError::LimitReached));
+    assert_eq!(
+        store.create_key(&record(1, "c", 13), 2),
+        Err(StoreError::LimitReached)
+    );
 
     let mut renamed = a.clone();
     renamed.alias = "b".into();
@@ -51,7 +65,11 @@ fn aliases_limits_and_revisions() {
     assert_eq!(store.update_key(&renamed), Err(StoreError::AliasTaken));
     renamed.alias = "a2".into();
     store.update_key(&renamed).unwrap();
-    assert_eq!(store.update_key(&renamed), Err(StoreError::Conflict), "stale revision");
+    assert_eq!(
+        store.update_key(&renamed),
+        Err(StoreError::Conflict),
+        "stale revision"
+    );
     store.create_key(&record(1, "a", 14), 3).unwrap();
 
     assert_eq!(store.delete_key(&a), Err(StoreError::Conflict));
@@ -70,7 +88,12 @@ fn lists_in_creation_order_and_finds_due_keys() {
     store.create_key(&late, 10).unwrap();
     store.create_key(&early, 10).unwrap();
     store.create_key(&record(9, "other", 5), 10).unwrap();
-    let listed: Vec<_> = store.list_keys(1, "ap-guangzhou").unwrap().into_iter().map(|k| k.alias).collect();
+    let listed: Vec<_> = store
+        .list_keys(1, "ap-guangzhou")
+        .unwrap()
+        .into_iter()
+        .map(|k| k.alias)
+        .collect();
     assert_eq!(listed, vec!["early", "late"]);
 
     let mut doomed = early.clone();
@@ -111,26 +134,49 @@ fn accounts_are_unique_by_uin_secret_and_project() {
 fn keys_and_ciphertexts_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let seal = Arc::new(MemorySeal::generate());
-    let caller = Caller { account: 1, region: "ap-guangzhou".into() };
+    let caller = Caller {
+        account: 1,
+        region: "ap-guangzhou".into(),
+    };
     let engine_over = |store: EmbeddedStore| {
-        Engine::new(Arc::new(store), seal.clone(), Arc::new(SystemClock), EngineConfig::default())
+        Engine::new(
+            Arc::new(store),
+            seal.clone(),
+            Arc::new(SystemClock),
+            EngineConfig::default(),
+        )
     };
     let engine = engine_over(open(&dir));
     let key = engine
-        .create_key(&caller, NewKey {
-            alias: "persist".into(),
-            description: String::new(),
-            usage: KeyUsage::EncryptDecrypt,
-            origin: Origin::Kms,
-            tags: vec![],
-        })
+        .create_key(
+            &caller,
+            NewKey {
+                alias: "persist".into(),
+                description: String::new(),
+                usage: KeyUsage::EncryptDecrypt,
+                origin: Origin::Kms,
+                tags: vec![],
+            },
+        )
         .unwrap();
     let ctx = EncryptionContext::default();
-    let (_, blob) = engine.encrypt(&caller, &key.key_id.to_string(), b"durable", &ctx).unwrap();
+    let (_, blob) = engine
+        .encrypt(&caller, &key.key_id.to_string(), b"durable", &ctx)
+        .unwrap();
     engine.rotate_key(&caller, &key.key_id.to_string()).unwrap();
     drop(engine);
 
     let engine = engine_over(open(&dir));
-    assert_eq!(&engine.decrypt(&caller, &blob, &ctx).unwrap().1[..], b"durable");
-    assert_eq!(engine.describe_key(&caller, &key.key_id.to_string()).unwrap().versions.len(), 2);
+    assert_eq!(
+        &engine.decrypt(&caller, &blob, &ctx).unwrap().1[..],
+        b"durable"
+    );
+    assert_eq!(
+        engine
+            .describe_key(&caller, &key.key_id.to_string())
+            .unwrap()
+            .versions
+            .len(),
+        2
+    );
 }

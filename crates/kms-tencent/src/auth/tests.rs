@@ -45,14 +45,27 @@ fn authz(sig: &str) -> String {
 }
 
 fn parts<'a>(h: &'a http::HeaderMap, body: &'a [u8]) -> SignedParts<'a> {
-    SignedParts { method: "POST", path: "/", query: "", headers: h, body }
+    SignedParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: h,
+        body,
+    }
 }
 
 #[test]
 fn tc3_matches_the_sdk() {
     let h = headers("kms.tencentcloudapi.com");
     let dir = directory();
-    let p = verify_tc3(&parts(&h, BODY.as_bytes()), &authz(TC3_SIG), "1551113065", &dir, TS + 10).unwrap();
+    let p = verify_tc3(
+        &parts(&h, BODY.as_bytes()),
+        &authz(TC3_SIG),
+        "1551113065",
+        &dir,
+        TS + 10,
+    )
+    .unwrap();
     assert_eq!(p.account, 1);
 }
 
@@ -61,21 +74,74 @@ fn tc3_refuses_tampering_staleness_and_strangers() {
     let dir = directory();
     let h = headers("kms.tencentcloudapi.com");
     let code = |h: &http::HeaderMap, body: &str, auth: &str, ts: &str, now: u64| {
-        verify_tc3(&parts(h, body.as_bytes()), auth, ts, &dir, now).unwrap_err().code
+        verify_tc3(&parts(h, body.as_bytes()), auth, ts, &dir, now)
+            .unwrap_err()
+            .code
     };
-    assert_eq!(code(&h, &BODY.replace("01\"", "02\""), &authz(TC3_SIG), "1551113065", TS), AUTH_SIGNATURE_FAILURE);
-    assert_eq!(code(&headers("evil.example"), BODY, &authz(TC3_SIG), "1551113065", TS), AUTH_SIGNATURE_FAILURE);
-    assert_eq!(code(&h, BODY, &authz(&TC3_SIG.replace('1', "2")), "1551113065", TS), AUTH_SIGNATURE_FAILURE);
-    assert_eq!(code(&h, BODY, &authz(TC3_SIG), "1551113066", TS), AUTH_SIGNATURE_FAILURE);
-    assert_eq!(code(&h, BODY, &authz(TC3_SIG), "1551113065", TS + 301), AUTH_SIGNATURE_EXPIRE);
-    assert_eq!(code(&h, BODY, &authz(TC3_SIG), "1551113065", TS - 301), AUTH_SIGNATURE_EXPIRE);
     assert_eq!(
-        code(&h, BODY, &authz(TC3_SIG).replace("AKIDEXAMPLE", "AKIDOTHER"), "1551113065", TS),
+        code(
+            &h,
+            &BODY.replace("01\"", "02\""),
+            &authz(TC3_SIG),
+            "1551113065",
+            TS
+        ),
+        AUTH_SIGNATURE_FAILURE
+    );
+    assert_eq!(
+        code(
+            &headers("evil.example"),
+            BODY,
+            &authz(TC3_SIG),
+            "1551113065",
+            TS
+        ),
+        AUTH_SIGNATURE_FAILURE
+    );
+    assert_eq!(
+        code(
+            &h,
+            BODY,
+            &authz(&TC3_SIG.replace('1', "2")),
+            "1551113065",
+            TS
+        ),
+        AUTH_SIGNATURE_FAILURE
+    );
+    assert_eq!(
+        code(&h, BODY, &authz(TC3_SIG), "1551113066", TS),
+        AUTH_SIGNATURE_FAILURE
+    );
+    assert_eq!(
+        code(&h, BODY, &authz(TC3_SIG), "1551113065", TS + 301),
+        AUTH_SIGNATURE_EXPIRE
+    );
+    assert_eq!(
+        code(&h, BODY, &authz(TC3_SIG), "1551113065", TS - 301),
+        AUTH_SIGNATURE_EXPIRE
+    );
+    assert_eq!(
+        code(
+            &h,
+            BODY,
+            &authz(TC3_SIG).replace("AKIDEXAMPLE", "AKIDOTHER"),
+            "1551113065",
+            TS
+        ),
         AUTH_SECRET_ID_NOT_FOUND
     );
-    assert_eq!(code(&h, BODY, "Bearer x", "1551113065", TS), AUTH_INVALID_AUTHORIZATION);
     assert_eq!(
-        code(&h, BODY, &authz(TC3_SIG).replace("content-type;host", "content-type"), "1551113065", TS),
+        code(&h, BODY, "Bearer x", "1551113065", TS),
+        AUTH_INVALID_AUTHORIZATION
+    );
+    assert_eq!(
+        code(
+            &h,
+            BODY,
+            &authz(TC3_SIG).replace("content-type;host", "content-type"),
+            "1551113065",
+            TS
+        ),
         AUTH_SIGNATURE_FAILURE
     );
 }
@@ -105,15 +171,26 @@ fn legacy_matches_the_sdk() {
         legacy_signature(SECRET.as_bytes(), LegacyMethod::HmacSha256, &s),
         "1JkwVeyvUdD5eEdyaYLMxM7A6WkYDteYDaIWnVEursw="
     );
-    assert_eq!(legacy_signature(SECRET.as_bytes(), LegacyMethod::HmacSha1, &s), "ic0CrLe+D0HH0zdZ0U/v3w1DBEY=");
+    assert_eq!(
+        legacy_signature(SECRET.as_bytes(), LegacyMethod::HmacSha1, &s),
+        "ic0CrLe+D0HH0zdZ0U/v3w1DBEY="
+    );
 
     let dir = directory();
     let h = headers("kms.tencentcloudapi.com");
     let mut signed = params.clone();
-    signed.push(("Signature".into(), "1JkwVeyvUdD5eEdyaYLMxM7A6WkYDteYDaIWnVEursw=".into()));
+    signed.push((
+        "Signature".into(),
+        "1JkwVeyvUdD5eEdyaYLMxM7A6WkYDteYDaIWnVEursw=".into(),
+    ));
     verify_legacy(&parts(&h, b""), &signed, &dir, 1_465_185_768).unwrap();
     signed[1].1 = "other".into();
-    assert_eq!(verify_legacy(&parts(&h, b""), &signed, &dir, 1_465_185_768).unwrap_err().code, AUTH_SIGNATURE_FAILURE);
+    assert_eq!(
+        verify_legacy(&parts(&h, b""), &signed, &dir, 1_465_185_768)
+            .unwrap_err()
+            .code,
+        AUTH_SIGNATURE_FAILURE
+    );
 }
 
 #[test]
