@@ -202,23 +202,22 @@ impl Engine {
         filter: &KeyListFilter,
     ) -> Result<(usize, Vec<KeyRecord>), KmsError> {
         let now = self.now();
-        let mut keys: Vec<KeyRecord> = self
-            .store
-            .list_keys(caller.account, &caller.region)?
-            .into_iter()
-            .filter(|k| !is_purgeable(k, now))
-            .filter(|k| matches_filter(k, filter))
-            .collect();
-        keys.sort_by_key(|k| (k.created_at, k.key_id));
-        if filter.order == SortOrder::NewestFirst {
-            keys.reverse();
-        }
-        let total = keys.len();
-        let page = keys
-            .into_iter()
-            .skip(filter.offset)
-            .take(filter.limit)
-            .collect();
+        let mut total = 0usize;
+        let mut page = Vec::new();
+        self.store.scan_keys(
+            caller.account,
+            &caller.region,
+            filter.order == SortOrder::NewestFirst,
+            &mut |k| {
+                if !is_purgeable(&k, now) && matches_filter(&k, filter) {
+                    if total >= filter.offset && page.len() < filter.limit {
+                        page.push(k);
+                    }
+                    total += 1;
+                }
+                true
+            },
+        )?;
         Ok((total, page))
     }
 

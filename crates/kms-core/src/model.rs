@@ -13,6 +13,7 @@ pub struct Account {
     pub app_id: u64,
     pub secret_id: String,
     /// The secret key, sealed under the root key (AAD binds the secret id).
+    #[serde(with = "base64_bytes")]
     pub sealed_secret_key: Vec<u8>,
     pub project_id: String,
     pub created_at: u64,
@@ -82,6 +83,7 @@ pub struct KeyVersion {
     pub version: u32,
     pub created_at: u64,
     /// The material sealed under the root key, bound to the key id and version.
+    #[serde(with = "base64_bytes")]
     pub sealed_material: Vec<u8>,
 }
 
@@ -145,5 +147,22 @@ impl KeyRecord {
             KeyState::Enabled if self.rotation.enabled => Some(self.rotation.next_rotate_time),
             _ => None,
         }
+    }
+}
+
+/// Serializes sealed bytes as base64: compact in the stores' JSON records.
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&B64.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <&str>::deserialize(d)?;
+        B64.decode(text).map_err(serde::de::Error::custom)
     }
 }

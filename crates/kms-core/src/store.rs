@@ -34,8 +34,15 @@ pub trait Store: Send + Sync {
     /// Removes a key whose stored revision is `key.revision`, freeing its alias.
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
 
-    /// Every key of (account, region), in creation order.
-    fn list_keys(&self, account: AccountId, region: &str) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Visits every key of (account, region) in creation order (newest first if asked) until
+    /// `visit` returns false. Streaming keeps memory flat however many keys a scope holds.
+    fn scan_keys(
+        &self,
+        account: AccountId,
+        region: &str,
+        newest_first: bool,
+        visit: &mut dyn FnMut(KeyRecord) -> bool,
+    ) -> Result<(), StoreError>;
 
     fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError>;
 

@@ -108,18 +108,39 @@ impl Store for MemoryStore {
         }
     }
 
-    fn list_keys(&self, account: AccountId, region: &str) -> Result<Vec<KeyRecord>, StoreError> {
-        Ok(self
+    fn scan_keys(
+        &self,
+        account: AccountId,
+        region: &str,
+        newest_first: bool,
+        visit: &mut dyn FnMut(KeyRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut keys: Vec<KeyRecord> = self
             .lock()
             .keys
             .values()
             .filter(|k| k.account == account && k.region == region)
             .cloned()
-            .collect())
+            .collect();
+        keys.sort_by_key(|k| (k.created_at, k.key_id));
+        if newest_first {
+            keys.reverse();
+        }
+        for k in keys {
+            if !visit(k) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
-        Ok(self.list_keys(account, region)?.len() as u64)
+        Ok(self
+            .lock()
+            .keys
+            .values()
+            .filter(|k| k.account == account && k.region == region)
+            .count() as u64)
     }
 
     fn due_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {

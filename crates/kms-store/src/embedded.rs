@@ -171,22 +171,40 @@ impl Store for EmbeddedStore {
         txn.commit().map_err(backend)
     }
 
-    fn list_keys(&self, account: AccountId, region: &str) -> Result<Vec<KeyRecord>, StoreError> {
+    fn scan_keys(
+        &self,
+        account: AccountId,
+        region: &str,
+        newest_first: bool,
+        visit: &mut dyn FnMut(KeyRecord) -> bool,
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(backend)?;
         let scope = txn.open_table(SCOPE_KEYS).map_err(backend)?;
         let keys = txn.open_table(KEYS).map_err(backend)?;
-        let mut out = Vec::new();
-        for entry in scope
+        let range = scope
             .range((account, region, 0u64, 0u128)..=(account, region, u64::MAX, u128::MAX))
-            .map_err(backend)?
-        {
-            let (k, _) = entry.map_err(backend)?;
-            let key_id = k.value().3;
-            if let Some(v) = keys.get(key_id).map_err(backend)? {
-                out.push(decode(v.value())?);
+            .map_err(backend)?;
+        let mut visit_entry = |entry: Result<_, redb::StorageError>| -> Result<bool, StoreError> {
+            let (k, _): (redb::AccessGuard<(u64, &str, u64, u128)>, _) = entry.map_err(backend)?;
+            match keys.get(k.value().3).map_err(backend)? {
+                Some(v) => Ok(visit(decode(v.value())?)),
+                None => Ok(true),
+            }
+        };
+        if newest_first {
+            for entry in range.rev() {
+                if !visit_entry(entry)? {
+                    break;
+                }
+            }
+        } else {
+            for entry in range {
+                if !visit_entry(entry)? {
+                    break;
+                }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {

@@ -88,13 +88,18 @@ fn lists_in_creation_order_and_finds_due_keys() {
     store.create_key(&late, 10).unwrap();
     store.create_key(&early, 10).unwrap();
     store.create_key(&record(9, "other", 5), 10).unwrap();
-    let listed: Vec<_> = store
-        .list_keys(1, "ap-guangzhou")
-        .unwrap()
-        .into_iter()
-        .map(|k| k.alias)
-        .collect();
-    assert_eq!(listed, vec!["early", "late"]);
+    let listed = |newest_first| {
+        let mut out = Vec::new();
+        store
+            .scan_keys(1, "ap-guangzhou", newest_first, &mut |k| {
+                out.push(k.alias);
+                true
+            })
+            .unwrap();
+        out
+    };
+    assert_eq!(listed(false), vec!["early", "late"]);
+    assert_eq!(listed(true), vec!["late", "early"]);
 
     let mut doomed = early.clone();
     doomed.state = KeyState::PendingDelete;
