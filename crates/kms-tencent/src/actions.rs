@@ -37,6 +37,8 @@ pub struct Action {
     pub name: &'static str,
     pub fields: &'static [Field],
     pub handler: Handler,
+    /// Whether the action commits to the store (an fsync), as opposed to reading only.
+    pub writes: bool,
 }
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -87,14 +89,16 @@ const LIMIT: Field = Field::opt("Limit", Kind::UInt { min: 0, max: 200 });
 const ROLE: Field = Field::opt("Role", Kind::UInt { min: 0, max: 1 });
 
 macro_rules! action {
-    ($name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
-        Action { name: $name, fields: &[$($field),*], handler: $handler }
+    (read $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
+        Action { name: $name, fields: &[$($field),*], handler: $handler, writes: false }
+    };
+    (write $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
+        Action { name: $name, fields: &[$($field),*], handler: $handler, writes: true }
     };
 }
 
 pub static ACTIONS: &[Action] = &[
-    action!(
-        "CreateKey",
+    action!(write "CreateKey",
         create_key,
         [
             ALIAS,
@@ -107,11 +111,10 @@ pub static ACTIONS: &[Action] = &[
             HSM,
         ]
     ),
-    action!("DescribeKey", describe_key, [KEY_ID, MEMBER]),
-    action!("DescribeKeys", describe_keys, [KEY_IDS, MEMBER]),
-    action!("ListKeys", list_keys, [OFFSET, LIMIT, ROLE, HSM]),
-    action!(
-        "ListKeyDetail",
+    action!(read "DescribeKey", describe_key, [KEY_ID, MEMBER]),
+    action!(read "DescribeKeys", describe_keys, [KEY_IDS, MEMBER]),
+    action!(read "ListKeys", list_keys, [OFFSET, LIMIT, ROLE, HSM]),
+    action!(read "ListKeyDetail",
         list_key_detail,
         [
             OFFSET,
@@ -128,13 +131,12 @@ pub static ACTIONS: &[Action] = &[
             Field::opt("MemberAccounts", Kind::ObjectList),
         ]
     ),
-    action!("EnableKey", enable_key, [KEY_ID, MEMBER]),
-    action!("DisableKey", disable_key, [KEY_ID, MEMBER]),
-    action!("EnableKeys", enable_keys, [KEY_IDS, MEMBER]),
-    action!("DisableKeys", disable_keys, [KEY_IDS, MEMBER]),
-    action!("UpdateAlias", update_alias, [ALIAS, KEY_ID, MEMBER]),
-    action!(
-        "UpdateKeyDescription",
+    action!(write "EnableKey", enable_key, [KEY_ID, MEMBER]),
+    action!(write "DisableKey", disable_key, [KEY_ID, MEMBER]),
+    action!(write "EnableKeys", enable_keys, [KEY_IDS, MEMBER]),
+    action!(write "DisableKeys", disable_keys, [KEY_IDS, MEMBER]),
+    action!(write "UpdateAlias", update_alias, [ALIAS, KEY_ID, MEMBER]),
+    action!(write "UpdateKeyDescription",
         update_key_description,
         [
             Field::req("Description", Kind::Str { min: 0, max: 1024 }),
@@ -142,8 +144,7 @@ pub static ACTIONS: &[Action] = &[
             MEMBER,
         ]
     ),
-    action!(
-        "ScheduleKeyDeletion",
+    action!(write "ScheduleKeyDeletion",
         schedule_key_deletion,
         [
             KEY_ID,
@@ -152,11 +153,10 @@ pub static ACTIONS: &[Action] = &[
             MEMBER,
         ]
     ),
-    action!("CancelKeyDeletion", cancel_key_deletion, [KEY_ID, MEMBER]),
-    action!("ArchiveKey", archive_key, [KEY_ID, MEMBER]),
-    action!("CancelKeyArchive", cancel_key_archive, [KEY_ID, MEMBER]),
-    action!(
-        "Encrypt",
+    action!(write "CancelKeyDeletion", cancel_key_deletion, [KEY_ID, MEMBER]),
+    action!(write "ArchiveKey", archive_key, [KEY_ID, MEMBER]),
+    action!(write "CancelKeyArchive", cancel_key_archive, [KEY_ID, MEMBER]),
+    action!(read "Encrypt",
         encrypt,
         [
             KEY_ID,
@@ -165,8 +165,7 @@ pub static ACTIONS: &[Action] = &[
             context("EncryptionContext"),
         ]
     ),
-    action!(
-        "Decrypt",
+    action!(read "Decrypt",
         decrypt,
         [
             CIPHERTEXT,
@@ -175,8 +174,7 @@ pub static ACTIONS: &[Action] = &[
             PUBLIC_KEY_ALG
         ]
     ),
-    action!(
-        "ReEncrypt",
+    action!(read "ReEncrypt",
         re_encrypt,
         [
             CIPHERTEXT,
@@ -186,8 +184,7 @@ pub static ACTIONS: &[Action] = &[
             context("DestinationEncryptionContext"),
         ]
     ),
-    action!(
-        "GenerateDataKey",
+    action!(read "GenerateDataKey",
         generate_data_key,
         [
             KEY_ID,
@@ -204,16 +201,14 @@ pub static ACTIONS: &[Action] = &[
             TAGS,
         ]
     ),
-    action!(
-        "GenerateRandom",
+    action!(read "GenerateRandom",
         generate_random,
         [Field::req(
             "NumberOfBytes",
             Kind::UInt { min: 1, max: 1024 }
         )]
     ),
-    action!(
-        "EnableKeyRotation",
+    action!(write "EnableKeyRotation",
         enable_key_rotation,
         [
             KEY_ID,
@@ -221,16 +216,15 @@ pub static ACTIONS: &[Action] = &[
             MEMBER,
         ]
     ),
-    action!("DisableKeyRotation", disable_key_rotation, [KEY_ID, MEMBER]),
-    action!(
-        "GetKeyRotationStatus",
+    action!(write "DisableKeyRotation", disable_key_rotation, [KEY_ID, MEMBER]),
+    action!(read "GetKeyRotationStatus",
         get_key_rotation_status,
         [KEY_ID, MEMBER]
     ),
-    action!("RotateKey", rotate_key, [KEY_ID, MEMBER]),
-    action!("GetServiceStatus", get_service_status, []),
-    action!("GetRegions", get_regions, []),
-    action!("ListAlgorithms", list_algorithms, []),
+    action!(write "RotateKey", rotate_key, [KEY_ID, MEMBER]),
+    action!(read "GetServiceStatus", get_service_status, []),
+    action!(read "GetRegions", get_regions, []),
+    action!(read "ListAlgorithms", list_algorithms, []),
 ];
 
 /// Actions of the vendor's API (version 2019-01-18) that this server does not serve yet: they
@@ -282,6 +276,11 @@ pub static NOT_YET_SERVED: &[&str] = &[
 
 pub fn find(name: &str) -> Option<&'static Action> {
     ACTIONS.iter().find(|a| a.name == name)
+}
+
+/// Whether the named action only reads the store (false for unknown names, the safe side).
+pub fn is_read_only(name: &str) -> bool {
+    find(name).is_some_and(|a| !a.writes)
 }
 
 /// `name` as a static string when it is one of the vendor's actions, else "unknown".
