@@ -37,8 +37,9 @@ pub struct Action {
     pub name: &'static str,
     pub fields: &'static [Field],
     pub handler: Handler,
-    /// Whether the action commits to the store (an fsync), as opposed to reading only.
-    pub writes: bool,
+    /// Whether the action may block for long: it commits to the store (an fsync) or scans a
+    /// whole region's keys. Quick actions run inline on the server's async workers.
+    pub blocking: bool,
 }
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -89,16 +90,16 @@ const LIMIT: Field = Field::opt("Limit", Kind::UInt { min: 0, max: 200 });
 const ROLE: Field = Field::opt("Role", Kind::UInt { min: 0, max: 1 });
 
 macro_rules! action {
-    (read $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
-        Action { name: $name, fields: &[$($field),*], handler: $handler, writes: false }
+    (quick $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
+        Action { name: $name, fields: &[$($field),*], handler: $handler, blocking: false }
     };
-    (write $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
-        Action { name: $name, fields: &[$($field),*], handler: $handler, writes: true }
+    (blocking $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
+        Action { name: $name, fields: &[$($field),*], handler: $handler, blocking: true }
     };
 }
 
 pub static ACTIONS: &[Action] = &[
-    action!(write "CreateKey",
+    action!(blocking "CreateKey",
         create_key,
         [
             ALIAS,
@@ -111,10 +112,10 @@ pub static ACTIONS: &[Action] = &[
             HSM,
         ]
     ),
-    action!(read "DescribeKey", describe_key, [KEY_ID, MEMBER]),
-    action!(read "DescribeKeys", describe_keys, [KEY_IDS, MEMBER]),
-    action!(read "ListKeys", list_keys, [OFFSET, LIMIT, ROLE, HSM]),
-    action!(read "ListKeyDetail",
+    action!(quick "DescribeKey", describe_key, [KEY_ID, MEMBER]),
+    action!(quick "DescribeKeys", describe_keys, [KEY_IDS, MEMBER]),
+    action!(blocking "ListKeys", list_keys, [OFFSET, LIMIT, ROLE, HSM]),
+    action!(blocking "ListKeyDetail",
         list_key_detail,
         [
             OFFSET,
@@ -131,12 +132,12 @@ pub static ACTIONS: &[Action] = &[
             Field::opt("MemberAccounts", Kind::ObjectList),
         ]
     ),
-    action!(write "EnableKey", enable_key, [KEY_ID, MEMBER]),
-    action!(write "DisableKey", disable_key, [KEY_ID, MEMBER]),
-    action!(write "EnableKeys", enable_keys, [KEY_IDS, MEMBER]),
-    action!(write "DisableKeys", disable_keys, [KEY_IDS, MEMBER]),
-    action!(write "UpdateAlias", update_alias, [ALIAS, KEY_ID, MEMBER]),
-    action!(write "UpdateKeyDescription",
+    action!(blocking "EnableKey", enable_key, [KEY_ID, MEMBER]),
+    action!(blocking "DisableKey", disable_key, [KEY_ID, MEMBER]),
+    action!(blocking "EnableKeys", enable_keys, [KEY_IDS, MEMBER]),
+    action!(blocking "DisableKeys", disable_keys, [KEY_IDS, MEMBER]),
+    action!(blocking "UpdateAlias", update_alias, [ALIAS, KEY_ID, MEMBER]),
+    action!(blocking "UpdateKeyDescription",
         update_key_description,
         [
             Field::req("Description", Kind::Str { min: 0, max: 1024 }),
@@ -144,7 +145,7 @@ pub static ACTIONS: &[Action] = &[
             MEMBER,
         ]
     ),
-    action!(write "ScheduleKeyDeletion",
+    action!(blocking "ScheduleKeyDeletion",
         schedule_key_deletion,
         [
             KEY_ID,
@@ -153,10 +154,10 @@ pub static ACTIONS: &[Action] = &[
             MEMBER,
         ]
     ),
-    action!(write "CancelKeyDeletion", cancel_key_deletion, [KEY_ID, MEMBER]),
-    action!(write "ArchiveKey", archive_key, [KEY_ID, MEMBER]),
-    action!(write "CancelKeyArchive", cancel_key_archive, [KEY_ID, MEMBER]),
-    action!(read "Encrypt",
+    action!(blocking "CancelKeyDeletion", cancel_key_deletion, [KEY_ID, MEMBER]),
+    action!(blocking "ArchiveKey", archive_key, [KEY_ID, MEMBER]),
+    action!(blocking "CancelKeyArchive", cancel_key_archive, [KEY_ID, MEMBER]),
+    action!(quick "Encrypt",
         encrypt,
         [
             KEY_ID,
@@ -165,7 +166,7 @@ pub static ACTIONS: &[Action] = &[
             context("EncryptionContext"),
         ]
     ),
-    action!(read "Decrypt",
+    action!(quick "Decrypt",
         decrypt,
         [
             CIPHERTEXT,
@@ -174,7 +175,7 @@ pub static ACTIONS: &[Action] = &[
             PUBLIC_KEY_ALG
         ]
     ),
-    action!(read "ReEncrypt",
+    action!(quick "ReEncrypt",
         re_encrypt,
         [
             CIPHERTEXT,
@@ -184,7 +185,7 @@ pub static ACTIONS: &[Action] = &[
             context("DestinationEncryptionContext"),
         ]
     ),
-    action!(read "GenerateDataKey",
+    action!(quick "GenerateDataKey",
         generate_data_key,
         [
             KEY_ID,
@@ -201,14 +202,14 @@ pub static ACTIONS: &[Action] = &[
             TAGS,
         ]
     ),
-    action!(read "GenerateRandom",
+    action!(quick "GenerateRandom",
         generate_random,
         [Field::req(
             "NumberOfBytes",
             Kind::UInt { min: 1, max: 1024 }
         )]
     ),
-    action!(write "EnableKeyRotation",
+    action!(blocking "EnableKeyRotation",
         enable_key_rotation,
         [
             KEY_ID,
@@ -216,15 +217,15 @@ pub static ACTIONS: &[Action] = &[
             MEMBER,
         ]
     ),
-    action!(write "DisableKeyRotation", disable_key_rotation, [KEY_ID, MEMBER]),
-    action!(read "GetKeyRotationStatus",
+    action!(blocking "DisableKeyRotation", disable_key_rotation, [KEY_ID, MEMBER]),
+    action!(quick "GetKeyRotationStatus",
         get_key_rotation_status,
         [KEY_ID, MEMBER]
     ),
-    action!(write "RotateKey", rotate_key, [KEY_ID, MEMBER]),
-    action!(read "GetServiceStatus", get_service_status, []),
-    action!(read "GetRegions", get_regions, []),
-    action!(read "ListAlgorithms", list_algorithms, []),
+    action!(blocking "RotateKey", rotate_key, [KEY_ID, MEMBER]),
+    action!(quick "GetServiceStatus", get_service_status, []),
+    action!(quick "GetRegions", get_regions, []),
+    action!(quick "ListAlgorithms", list_algorithms, []),
 ];
 
 /// Actions of the vendor's API (version 2019-01-18) that this server does not serve yet: they
@@ -278,9 +279,9 @@ pub fn find(name: &str) -> Option<&'static Action> {
     ACTIONS.iter().find(|a| a.name == name)
 }
 
-/// Whether the named action only reads the store (false for unknown names, the safe side).
-pub fn is_read_only(name: &str) -> bool {
-    find(name).is_some_and(|a| !a.writes)
+/// Whether the named action is quick enough to run inline (false for unknown names).
+pub fn runs_inline(name: &str) -> bool {
+    find(name).is_some_and(|a| !a.blocking)
 }
 
 /// `name` as a static string when it is one of the vendor's actions, else "unknown".

@@ -88,14 +88,14 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     if !is_tencent {
         return not_found(&request_id);
     }
-    // Read-only actions finish in microseconds, so they run on the async worker; handing them to
-    // the blocking pool would cost more in thread switches than the work itself. Actions that
-    // commit (an fsync) go to the blocking pool so they never stall the workers.
-    let read_only = parts
+    // Quick actions (reads of one key, crypto) finish in microseconds, so they run on the async
+    // worker: handing them to the blocking pool would cost more in thread switches than the work.
+    // Actions that commit (an fsync) or scan a region go to the blocking pool.
+    let inline = parts
         .headers
         .get("x-tc-action")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(kms_tencent::actions::is_read_only);
+        .is_some_and(kms_tencent::actions::runs_inline);
     let rid = request_id.clone();
     let serve = move |app: &App| {
         let signed = SignedParts {
@@ -107,7 +107,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         };
         app.tencent.handle(&signed, &rid)
     };
-    let reply = if read_only {
+    let reply = if inline {
         serve(&app)
     } else {
         let worker_app = app.clone();

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Load test of a release kmsd on this machine: replays one pre-signed Encrypt and one pre-signed
+# Decrypt with wrk at full speed, beside GET /healthz (the HTTP stack's own ceiling) in the same
+# run; then Encrypt at half its peak rate with oha for tail latency; then resident memory with
+# KEYS keys in the store.
+#
+# Needs: wrk (apt install wrk), oha (cargo install oha), the conformance venv (scripts/test.sh
+# makes .venv). Knobs: DURATION (s, default 10), CONNECTIONS (default 32), KEYS (default 100000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration="${DURATION:-10}"
+connections="${CONNECTIONS:-32}"
+keys="${KEYS:-100000}"
+python="${KMS_TEST_VENV:-.venv}/bin/python"
+work="$(mktemp -d)"
+port=18740
+endpoint="127.0.0.1:$port"
+secret_id=AKIDloadtest00000000000000000000000
+secret_key=loadtestsecretkey000000000000000
+
+cargo build --release --quiet
+KMSD_ROOT_SECRET_ID=$secret_id KMSD_ROOT_SECRET_KEY=$secret_key KMSD_LOG=warn \
+  target/release/kmsd serve --listen "$endpoint" --data-dir "$work/data" 2>"$work/kmsd.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+until curl -sf "http://$endpoint/healthz" >/dev/null; do sleep 0.1; done
+
+"$python" bench/presign.py "$endpoint" "$secret_id" "$secret_key" "$work" >/dev/null
+
+# Prints "requests/s p50 p99" from wrk --latency output.
+wrk_run() {
+  wrk -t2 -c"$connections" -d"${duration}s" --latency "$@" | awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +50%/ {p50=$2}
+    /^ +99%/ {p99=$2}
+    /Non-2xx/ {bad=$NF}
+    END {if (bad) {print "non-2xx answers: " bad > "/dev/stderr"; exit 1}; print rps, p50, p99}'
+}
+
+echo "cores: $(nproc); load generator and server share them"
+echo "target       requests/s  p50  p99"
+read -r h_rps h_p50 h_p99 < <(wrk_run "http://$endpoint/healthz")
+echo "healthz      $h_rps  $h_p50  $h_p99"
+read -r e_rps e_p50 e_p99 < <(wrk_run -s "$work/encrypt.lua" "http://$endpoint/")
+echo "Encrypt      $e_rps  $e_p50  $e_p99"
+read -r d_rps d_p50 d_p99 < <(wrk_run -s "$work/decrypt.lua" "http://$endpoint/")
+echo "Decrypt      $d_rps  $d_p50  $d_p99"
+"$python" -c "print(f'Encrypt at {100*$e_rps/$h_rps:.0f}% and Decrypt at {100*$d_rps/$h_rps:.0f}% of the healthz ceiling')"
+
+if command -v oha >/dev/null; then
+  half=$("$python" -c "print(int($e_rps/2))")
+  "$python" bench/presign.py "$endpoint" "$secret_id" "$secret_key" "$work" >/dev/null
+  "$python" - "$work/encrypt.json" "$half" "$duration" "http://$endpoint/" <<'PY'
+import json, subprocess, sys
+req = json.load(open(sys.argv[1]))
+args = ["oha", "--no-tui", "--output-format", "json", "-z", f"{sys.argv[3]}s", "-c", "16",
+        "-q", sys.argv[2], "-m", "POST", "-d", req["body"]]
+for k, v in req["headers"].items():
+    if k != "Host":
+        args += ["-H", f"{k}: {v}"]
+out = json.loads(subprocess.run(args + [sys.argv[4]], check=True, capture_output=True).stdout)
+p = out["latencyPercentiles"]
+codes = out.get("statusCodeDistribution", {})
+print(f"Encrypt at {sys.argv[2]} req/s (half of peak): achieved {out['summary']['requestsPerSec']:.0f} req/s, "
+      f"p50 {p['p50']*1000:.2f} ms, p99 {p['p99']*1000:.2f} ms, status codes {codes}")
+PY
+else
+  echo "oha not installed: skipping the half-peak latency run (cargo install oha)"
+fi
+
+echo "creating $keys keys through the API..."
+"$python" - "$endpoint" "$secret_id" "$secret_key" "$keys" <<'PY'
+import concurrent.futures as cf, sys, time
+sys.path.insert(0, "tests/conformance")
+from conftest import call, make_client
+endpoint, sid, skey, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+client = make_client(endpoint, secret_id=sid, secret_key=skey)
+start = time.time()
+with cf.ThreadPoolExecutor(8) as pool:
+    list(pool.map(lambda i: call(client, "CreateKey", Alias=f"load-{i}"), range(n)))
+print(f"created {n} keys at {n / (time.time() - start):.0f} keys/s")
+PY
+"$python" bench/presign.py "$endpoint" "$secret_id" "$secret_key" "$work" >/dev/null
+read -r e_rps e_p50 e_p99 < <(wrk_run -s "$work/encrypt.lua" "http://$endpoint/")
+echo "Encrypt with $keys keys stored: $e_rps req/s, p50 $e_p50, p99 $e_p99"
+grep -E "VmRSS|VmHWM" "/proc/$pid/status"
