@@ -8,6 +8,7 @@ pub mod aead;
 pub mod digest;
 pub mod public_key;
 pub mod random;
+pub mod wrapping;
 
 pub use aead::{AeadError, Aes256GcmKey};
 
