@@ -167,6 +167,9 @@ impl Engine {
             tags: new.tags,
             versions,
             revision: 1,
+            valid_to: 0,
+            fingerprint: None,
+            import_parameters: Vec::new(),
         };
         self.store
             .create_key(&key, self.config.max_keys_per_region)?;
@@ -639,6 +642,19 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
         }
+        if key.material_expiry().is_some_and(|t| now >= t) {
+            import::erase_material(&mut key);
+            key.revision += 1;
+            match self.store.update_key(&key) {
+                Ok(()) => {
+                    self.forget_material(key.key_id);
+                    tracing::info!(key_id = %key.key_id, "erased imported material at its expiry");
+                }
+                Err(StoreError::Conflict) => return Err(KmsError::Internal(CONFLICT.into())),
+                Err(e) => return Err(e.into()),
+            }
+            return self.apply_due(key);
+        }
         if key.state == KeyState::Enabled
             && key.rotation.enabled
             && now >= key.rotation.next_rotate_time
@@ -801,5 +817,11 @@ fn matches_filter(key: &KeyRecord, f: &KeyListFilter) -> bool {
     })
 }
 
+mod import;
+
+pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
+
+#[cfg(test)]
+mod import_tests;
 #[cfg(test)]
 mod tests;

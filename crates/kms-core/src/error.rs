@@ -19,6 +19,9 @@ pub enum Operation {
     EnableRotation,
     DisableRotation,
     Rotate,
+    GetImportParameters,
+    ImportMaterial,
+    DeleteMaterial,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -43,6 +46,18 @@ pub enum KmsError {
     DuplicatedTagKey,
     #[error("keys with imported material cannot rotate")]
     ExternalKeyCannotRotate,
+    #[error("only keys created for imported material (EXTERNAL) allow this")]
+    NotExternalKey,
+    #[error("the import token is not one issued for this key")]
+    InvalidImportToken,
+    #[error("the import token has expired; get new import parameters")]
+    ImportTokenExpired,
+    #[error("the encrypted key material could not be decrypted with the import parameters")]
+    MaterialUnwrapFailed,
+    #[error("the key material must be {expected} bytes")]
+    InvalidMaterialLength { expected: usize },
+    #[error("the key material differs from the material first imported into this key")]
+    MaterialMismatch,
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use kms_crypto::wrapping::{WrappingAlgorithm, WrappingKeySpec};
+
 /// An account's numeric identifier (a Tencent UIN).
 pub type AccountId = u64;
 
@@ -127,6 +129,56 @@ pub struct KeyRecord {
     pub versions: Vec<KeyVersion>,
     /// Bumped on every write, so concurrent writers (or nodes) detect each other.
     pub revision: u64,
+    /// When imported material expires (Unix time); 0 for never or no material.
+    #[serde(default)]
+    pub valid_to: u64,
+    /// Fingerprint of the first material imported; it outlives the material so a re-import can
+    /// be checked to bring the same material.
+    #[serde(default)]
+    pub fingerprint: Option<MaterialFingerprint>,
+    /// Outstanding import parameters (GetParametersForImport), newest last.
+    #[serde(default)]
+    pub import_parameters: Vec<ImportParameters>,
+}
+
+/// A keyed fingerprint of imported material: HMAC-SHA256 under a random per-key key that is
+/// itself sealed under the root key, so the store alone cannot test guesses of the material.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct MaterialFingerprint {
+    #[serde(with = "base64_bytes")]
+    pub sealed_key: Vec<u8>,
+    #[serde(with = "base64_bytes")]
+    pub mac: Vec<u8>,
+}
+
+impl std::fmt::Debug for MaterialFingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MaterialFingerprint(..)")
+    }
+}
+
+/// One set of import parameters: a wrapping key pair and the token that names it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ImportParameters {
+    /// SHA-256 of the import token; the token itself is never stored.
+    #[serde(with = "base64_bytes")]
+    pub token_hash: Vec<u8>,
+    pub algorithm: WrappingAlgorithm,
+    pub spec: WrappingKeySpec,
+    /// The wrapping private key (PKCS#8), sealed under the root key bound to key and token.
+    #[serde(with = "base64_bytes")]
+    pub sealed_private_key: Vec<u8>,
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for ImportParameters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportParameters")
+            .field("algorithm", &self.algorithm)
+            .field("spec", &self.spec)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeyRecord {
@@ -142,11 +194,22 @@ impl KeyRecord {
     /// The earliest time at which this key changes by itself (purge or rotation), if any.
     /// The store indexes it so background work finds due keys without a full scan.
     pub fn next_due_time(&self) -> Option<u64> {
-        match self.state {
+        let transition = match self.state {
             KeyState::PendingDelete => Some(self.deletion_date),
             KeyState::Enabled if self.rotation.enabled => Some(self.rotation.next_rotate_time),
             _ => None,
+        };
+        let expiry = self.material_expiry();
+        match (transition, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
+    }
+
+    /// When imported material present now expires, if it does.
+    pub fn material_expiry(&self) -> Option<u64> {
+        (self.origin == Origin::External && self.valid_to != 0 && !self.versions.is_empty())
+            .then_some(self.valid_to)
     }
 }
 

@@ -52,6 +52,12 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         E::DuplicatedKeyId => "InvalidParameterValue.DuplicatedKeyId",
         E::DuplicatedTagKey => "InvalidParameterValue.TagKeysDuplicated",
         E::ExternalKeyCannotRotate => "UnsupportedOperation.ExternalCmkCanNotRotate",
+        E::NotExternalKey => "UnsupportedOperation.NotExternalCmk",
+        E::InvalidImportToken => INVALID_PARAMETER_VALUE,
+        E::ImportTokenExpired => "ResourceUnavailable.TokenExpired",
+        E::MaterialUnwrapFailed => "InvalidParameter.DecryptMaterialError",
+        E::InvalidMaterialLength { .. } => "InvalidParameterValue.InvalidImportKeyMaterial",
+        E::MaterialMismatch => "InvalidParameterValue.MaterialNotMatch",
         E::Internal(detail) => {
             tracing::error!(request_id, error = %detail, "internal error");
             return TcError::new(

@@ -30,6 +30,9 @@ fn record(account: u64, alias: &str, created_at: u64) -> KeyRecord {
         tags: vec![],
         versions: vec![],
         revision: 1,
+        valid_to: 0,
+        fingerprint: None,
+        import_parameters: vec![],
     }
 }
 
