@@ -11,6 +11,7 @@ use kms_core::{
     Caller, EncryptionContext, Engine, KeyListFilter, KeyState, KeyUsage, KmsError, Origin,
     SortOrder,
 };
+use kms_core::{WrappingAlgorithm, WrappingKeySpec};
 use kms_crypto::public_key::{WrapAlgorithm, encrypt_to_public_key};
 
 use crate::errors::*;
@@ -223,6 +224,19 @@ pub static ACTIONS: &[Action] = &[
         [KEY_ID, MEMBER]
     ),
     action!(blocking "RotateKey", rotate_key, [KEY_ID, MEMBER]),
+    action!(blocking "GetParametersForImport", get_parameters_for_import, [
+        KEY_ID,
+        Field::req("WrappingAlgorithm", Kind::Str { min: 1, max: 32 }),
+        Field::req("WrappingKeySpec", Kind::Str { min: 1, max: 32 }),
+    ]),
+    action!(blocking "ImportKeyMaterial", import_key_material, [
+        Field::req("EncryptedKeyMaterial", Kind::Str { min: 1, max: 4096 })
+            .code("InvalidParameterValue.InvalidImportKeyMaterial"),
+        Field::req("ImportToken", Kind::Str { min: 1, max: 4096 }),
+        KEY_ID,
+        Field::opt("ValidTo", Kind::UInt { min: 0, max: u64::MAX }),
+    ]),
+    action!(blocking "DeleteImportedKeyMaterial", delete_imported_key_material, [KEY_ID]),
     action!(quick "GetServiceStatus", get_service_status, []),
     action!(quick "GetRegions", get_regions, []),
     action!(quick "ListAlgorithms", list_algorithms, []),
@@ -236,7 +250,6 @@ pub static NOT_YET_SERVED: &[&str] = &[
     "BindCloudResource",
     "CancelDataKeyDeletion",
     "CreateWhiteBoxKey",
-    "DeleteImportedKeyMaterial",
     "DeleteWhiteBoxKey",
     "DescribeDataKey",
     "DescribeDataKeys",
@@ -256,10 +269,8 @@ pub static NOT_YET_SERVED: &[&str] = &[
     "EncryptByWhiteBox",
     "GetDataKeyCiphertextBlob",
     "GetDataKeyPlaintext",
-    "GetParametersForImport",
     "GetPublicKey",
     "ImportDataKey",
-    "ImportKeyMaterial",
     "ListDataKeyDetail",
     "ListDataKeys",
     "OverwriteWhiteBoxDeviceFingerprints",
@@ -821,6 +832,71 @@ fn rotate_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         .map_err(|e| ctx.kms(e))?;
     // Rotation completes before the answer, so the task id only identifies the request.
     Ok(json!({ "TaskId": ctx.request_id }))
+}
+
+fn get_parameters_for_import(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    let algorithm = match p.req_str("WrappingAlgorithm") {
+        "RSAES_PKCS1_V1_5" => WrappingAlgorithm::RsaesPkcs1V15,
+        "RSAES_OAEP_SHA_1" => WrappingAlgorithm::RsaesOaepSha1,
+        "RSAES_OAEP_SHA_256" => WrappingAlgorithm::RsaesOaepSha256,
+        _ => {
+            return Err(TcError::new(
+                INVALID_PARAMETER_VALUE,
+                "WrappingAlgorithm must be RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256.",
+            ));
+        }
+    };
+    if p.req_str("WrappingKeySpec") != "RSA_2048" {
+        return Err(TcError::new(
+            INVALID_PARAMETER_VALUE,
+            "WrappingKeySpec must be RSA_2048.",
+        ));
+    }
+    let issued = ctx
+        .engine
+        .get_parameters_for_import(
+            &ctx.caller,
+            p.req_str("KeyId"),
+            algorithm,
+            WrappingKeySpec::Rsa2048,
+        )
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({
+        "KeyId": issued.key_id.to_string(),
+        "ImportToken": B64.encode(&issued.token),
+        "PublicKey": B64.encode(&issued.public_key),
+        "ParametersValidTo": issued.expires_at,
+    }))
+}
+
+fn import_key_material(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    let wrapped = decode_base64(
+        p.req_str("EncryptedKeyMaterial"),
+        "InvalidParameterValue.InvalidImportKeyMaterial",
+        "EncryptedKeyMaterial",
+    )?;
+    let token = decode_base64(
+        p.req_str("ImportToken"),
+        INVALID_PARAMETER_VALUE,
+        "ImportToken",
+    )?;
+    ctx.engine
+        .import_key_material(
+            &ctx.caller,
+            p.req_str("KeyId"),
+            &wrapped,
+            &token,
+            p.uint("ValidTo").unwrap_or(0),
+        )
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({}))
+}
+
+fn delete_imported_key_material(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    ctx.engine
+        .delete_imported_material(&ctx.caller, p.req_str("KeyId"))
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({}))
 }
 
 fn get_service_status(ctx: &Ctx<'_>, _: &Params) -> Result<Value, TcError> {

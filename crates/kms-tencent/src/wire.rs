@@ -84,7 +84,7 @@ impl From<&KeyRecord> for KeyMetadata {
             },
             deletion_date: k.deletion_date,
             origin: origin(k.origin),
-            valid_to: 0,
+            valid_to: k.valid_to,
             resource_id: format!("creatorUin/{}/{}", k.creator, k.key_id),
             hsm_cluster_id: String::new(),
             rotate_days: u64::from(k.rotation.rotate_days),
