@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 /// An encryption context in canonical form: keys sorted, each pair length-prefixed, so two
 /// contexts with the same pairs in a different order bind identically and no two different
 /// contexts share an encoding.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct EncryptionContext(BTreeMap<String, String>);
 
 impl EncryptionContext {

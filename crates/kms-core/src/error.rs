@@ -75,7 +75,7 @@ impl From<crate::store::StoreError> for KmsError {
     fn from(e: crate::store::StoreError) -> Self {
         use crate::store::StoreError as S;
         match e {
-            S::AliasTaken => KmsError::AliasExists,
+            S::NameTaken => KmsError::AliasExists,
             S::LimitReached => KmsError::KeyLimitExceeded,
             other => KmsError::Internal(other.to_string()),
         }

@@ -213,6 +213,48 @@ impl KeyRecord {
     }
 }
 
+/// Lifecycle state of a hosted data key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DataKeyState {
+    Enabled,
+    Disabled,
+    PendingDelete,
+}
+
+/// A data key the service keeps for the customer ("hosted"). Its plaintext is never stored:
+/// the record holds it as a ciphertext blob under its CMK, so it is usable only while the CMK is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataKeyRecord {
+    pub data_key_id: Uuid,
+    pub account: AccountId,
+    pub region: String,
+    pub name: String,
+    pub description: String,
+    /// The CMK that encrypts it.
+    pub key_id: Uuid,
+    pub created_at: u64,
+    pub creator: AccountId,
+    pub state: DataKeyState,
+    /// When a PendingDelete data key is purged; 0 otherwise.
+    pub deletion_date: u64,
+    /// Kms when the service generated it, External when the customer imported the plaintext.
+    pub origin: Origin,
+    /// Length of the plaintext in bytes.
+    pub length: u32,
+    /// The data key encrypted under `key_id` (our ciphertext blob), bound to `context`.
+    #[serde(with = "base64_bytes")]
+    pub blob: Vec<u8>,
+    pub context: crate::EncryptionContext,
+    pub tags: Vec<Tag>,
+    pub revision: u64,
+}
+
+impl DataKeyRecord {
+    pub fn next_due_time(&self) -> Option<u64> {
+        (self.state == DataKeyState::PendingDelete).then_some(self.deletion_date)
+    }
+}
+
 /// Serializes sealed bytes as base64: compact in the stores' JSON records.
 mod base64_bytes {
     use base64::Engine as _;

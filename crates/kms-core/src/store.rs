@@ -3,15 +3,17 @@
 //! Every method is one atomic, durable transaction: when it returns `Ok`, the write survives a
 //! crash. Uniqueness and limits are enforced inside the transaction, never read-then-write.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::model::{Account, AccountId, KeyRecord};
+use crate::model::{Account, AccountId, DataKeyRecord, KeyRecord};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
-    #[error("alias already in use")]
-    AliasTaken,
-    #[error("key limit reached")]
+    #[error("name (alias) already in use")]
+    NameTaken,
+    #[error("limit reached")]
     LimitReached,
     #[error("record changed concurrently")]
     Conflict,
@@ -19,6 +21,67 @@ pub enum StoreError {
     AlreadyExists,
     #[error("storage backend failure: {0}")]
     Backend(String),
+}
+
+/// What a store needs to keep and index a record: keys and hosted data keys alike have an id,
+/// a scope (account, region), a name unique in the scope, a creation time for ordered listing,
+/// a time when background work is due, and a revision for compare-and-swap.
+pub trait Indexed: Clone + Serialize + DeserializeOwned + Send + Sync {
+    fn id(&self) -> Uuid;
+    fn account(&self) -> AccountId;
+    fn region(&self) -> &str;
+    fn unique_name(&self) -> &str;
+    fn created_at(&self) -> u64;
+    fn due_time(&self) -> Option<u64>;
+    fn revision(&self) -> u64;
+}
+
+impl Indexed for KeyRecord {
+    fn id(&self) -> Uuid {
+        self.key_id
+    }
+    fn account(&self) -> AccountId {
+        self.account
+    }
+    fn region(&self) -> &str {
+        &self.region
+    }
+    fn unique_name(&self) -> &str {
+        &self.alias
+    }
+    fn created_at(&self) -> u64 {
+        self.created_at
+    }
+    fn due_time(&self) -> Option<u64> {
+        self.next_due_time()
+    }
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+}
+
+impl Indexed for DataKeyRecord {
+    fn id(&self) -> Uuid {
+        self.data_key_id
+    }
+    fn account(&self) -> AccountId {
+        self.account
+    }
+    fn region(&self) -> &str {
+        &self.region
+    }
+    fn unique_name(&self) -> &str {
+        &self.name
+    }
+    fn created_at(&self) -> u64 {
+        self.created_at
+    }
+    fn due_time(&self) -> Option<u64> {
+        self.next_due_time()
+    }
+    fn revision(&self) -> u64 {
+        self.revision
+    }
 }
 
 pub trait Store: Send + Sync {
@@ -48,6 +111,32 @@ pub trait Store: Send + Sync {
 
     /// Keys whose [`KeyRecord::next_due_time`] is at or before `now`, at most `limit` of them.
     fn due_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Inserts a hosted data key, reserving its name within (account, region), and refusing
+    /// when the region already holds `max` data keys of the account.
+    fn create_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError>;
+
+    fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError>;
+
+    /// Replaces a data key whose stored revision is `data_key.revision - 1`.
+    fn update_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError>;
+
+    /// Removes a data key whose stored revision is `data_key.revision`, freeing its name.
+    fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError>;
+
+    /// As [`Store::scan_keys`], for hosted data keys.
+    fn scan_data_keys(
+        &self,
+        account: AccountId,
+        region: &str,
+        newest_first: bool,
+        visit: &mut dyn FnMut(DataKeyRecord) -> bool,
+    ) -> Result<(), StoreError>;
+
+    fn count_data_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError>;
+
+    /// Data keys whose purge is due at or before `now`, at most `limit` of them.
+    fn due_data_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError>;
 
     /// Inserts an account; `AlreadyExists` if its uin, secret id or project id is taken.
     fn create_account(&self, account: &Account) -> Result<(), StoreError>;

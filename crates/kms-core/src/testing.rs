@@ -8,9 +8,9 @@ use zeroize::Zeroizing;
 
 use kms_crypto::Aes256GcmKey;
 
-use crate::model::{Account, AccountId, KeyRecord};
+use crate::model::{Account, AccountId, DataKeyRecord, KeyRecord};
 use crate::seal::{Seal, SealError};
-use crate::store::{Store, StoreError};
+use crate::store::{Indexed, Store, StoreError};
 
 /// A seal whose root key lives only in this process.
 pub struct MemorySeal(Aes256GcmKey);
@@ -34,7 +34,7 @@ impl Seal for MemorySeal {
     }
 }
 
-/// A store in a mutex-guarded map, with the same uniqueness, limit and revision rules as the
+/// A store in mutex-guarded maps, with the same uniqueness, limit and revision rules as the
 /// real ones.
 #[derive(Default)]
 pub struct MemoryStore {
@@ -44,6 +44,7 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct Inner {
     keys: BTreeMap<Uuid, KeyRecord>,
+    data_keys: BTreeMap<Uuid, DataKeyRecord>,
     accounts: Vec<Account>,
 }
 
@@ -53,61 +54,101 @@ impl MemoryStore {
     }
 }
 
-fn alias_taken(inner: &Inner, key: &KeyRecord) -> bool {
-    inner.keys.values().any(|k| {
-        k.key_id != key.key_id
-            && k.account == key.account
-            && k.region == key.region
-            && k.alias == key.alias
+fn in_scope<R: Indexed>(r: &R, account: AccountId, region: &str) -> bool {
+    r.account() == account && r.region() == region
+}
+
+fn name_taken<R: Indexed>(map: &BTreeMap<Uuid, R>, rec: &R) -> bool {
+    map.values().any(|r| {
+        r.id() != rec.id()
+            && in_scope(r, rec.account(), rec.region())
+            && r.unique_name() == rec.unique_name()
     })
+}
+
+fn create<R: Indexed>(map: &mut BTreeMap<Uuid, R>, rec: &R, max: u64) -> Result<(), StoreError> {
+    if name_taken(map, rec) {
+        return Err(StoreError::NameTaken);
+    }
+    if count(map, rec.account(), rec.region()) >= max {
+        return Err(StoreError::LimitReached);
+    }
+    map.insert(rec.id(), rec.clone());
+    Ok(())
+}
+
+fn update<R: Indexed>(map: &mut BTreeMap<Uuid, R>, rec: &R) -> Result<(), StoreError> {
+    match map.get(&rec.id()) {
+        Some(old) if old.revision() + 1 == rec.revision() => {}
+        _ => return Err(StoreError::Conflict),
+    }
+    if name_taken(map, rec) {
+        return Err(StoreError::NameTaken);
+    }
+    map.insert(rec.id(), rec.clone());
+    Ok(())
+}
+
+fn delete<R: Indexed>(map: &mut BTreeMap<Uuid, R>, rec: &R) -> Result<(), StoreError> {
+    match map.get(&rec.id()) {
+        Some(old) if old.revision() == rec.revision() => {
+            map.remove(&rec.id());
+            Ok(())
+        }
+        _ => Err(StoreError::Conflict),
+    }
+}
+
+fn scan<R: Indexed>(
+    map: &BTreeMap<Uuid, R>,
+    account: AccountId,
+    region: &str,
+    newest_first: bool,
+    visit: &mut dyn FnMut(R) -> bool,
+) {
+    let mut recs: Vec<R> = map
+        .values()
+        .filter(|r| in_scope(*r, account, region))
+        .cloned()
+        .collect();
+    recs.sort_by_key(|r| (r.created_at(), r.id()));
+    if newest_first {
+        recs.reverse();
+    }
+    for r in recs {
+        if !visit(r) {
+            break;
+        }
+    }
+}
+
+fn count<R: Indexed>(map: &BTreeMap<Uuid, R>, account: AccountId, region: &str) -> u64 {
+    map.values()
+        .filter(|r| in_scope(*r, account, region))
+        .count() as u64
+}
+
+fn due<R: Indexed>(map: &BTreeMap<Uuid, R>, now: u64, limit: usize) -> Vec<Uuid> {
+    map.values()
+        .filter(|r| r.due_time().is_some_and(|t| t <= now))
+        .map(|r| r.id())
+        .take(limit)
+        .collect()
 }
 
 impl Store for MemoryStore {
     fn create_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        if alias_taken(&inner, key) {
-            return Err(StoreError::AliasTaken);
-        }
-        let count = inner
-            .keys
-            .values()
-            .filter(|k| k.account == key.account && k.region == key.region)
-            .count() as u64;
-        if count >= max_keys {
-            return Err(StoreError::LimitReached);
-        }
-        inner.keys.insert(key.key_id, key.clone());
-        Ok(())
+        create(&mut self.lock().keys, key, max_keys)
     }
-
     fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
         Ok(self.lock().keys.get(key_id).cloned())
     }
-
     fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        match inner.keys.get(&key.key_id) {
-            Some(old) if old.revision + 1 == key.revision => {}
-            _ => return Err(StoreError::Conflict),
-        }
-        if alias_taken(&inner, key) {
-            return Err(StoreError::AliasTaken);
-        }
-        inner.keys.insert(key.key_id, key.clone());
-        Ok(())
+        update(&mut self.lock().keys, key)
     }
-
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        match inner.keys.get(&key.key_id) {
-            Some(old) if old.revision == key.revision => {
-                inner.keys.remove(&key.key_id);
-                Ok(())
-            }
-            _ => Err(StoreError::Conflict),
-        }
+        delete(&mut self.lock().keys, key)
     }
-
     fn scan_keys(
         &self,
         account: AccountId,
@@ -115,43 +156,45 @@ impl Store for MemoryStore {
         newest_first: bool,
         visit: &mut dyn FnMut(KeyRecord) -> bool,
     ) -> Result<(), StoreError> {
-        let mut keys: Vec<KeyRecord> = self
-            .lock()
-            .keys
-            .values()
-            .filter(|k| k.account == account && k.region == region)
-            .cloned()
-            .collect();
-        keys.sort_by_key(|k| (k.created_at, k.key_id));
-        if newest_first {
-            keys.reverse();
-        }
-        for k in keys {
-            if !visit(k) {
-                break;
-            }
-        }
+        let keys = self.lock().keys.clone();
+        scan(&keys, account, region, newest_first, visit);
         Ok(())
     }
-
     fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
-        Ok(self
-            .lock()
-            .keys
-            .values()
-            .filter(|k| k.account == account && k.region == region)
-            .count() as u64)
+        Ok(count(&self.lock().keys, account, region))
+    }
+    fn due_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        Ok(due(&self.lock().keys, now, limit))
     }
 
-    fn due_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
-        Ok(self
-            .lock()
-            .keys
-            .values()
-            .filter(|k| k.next_due_time().is_some_and(|t| t <= now))
-            .map(|k| k.key_id)
-            .take(limit)
-            .collect())
+    fn create_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError> {
+        create(&mut self.lock().data_keys, data_key, max)
+    }
+    fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError> {
+        Ok(self.lock().data_keys.get(data_key_id).cloned())
+    }
+    fn update_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
+        update(&mut self.lock().data_keys, data_key)
+    }
+    fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
+        delete(&mut self.lock().data_keys, data_key)
+    }
+    fn scan_data_keys(
+        &self,
+        account: AccountId,
+        region: &str,
+        newest_first: bool,
+        visit: &mut dyn FnMut(DataKeyRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        let data_keys = self.lock().data_keys.clone();
+        scan(&data_keys, account, region, newest_first, visit);
+        Ok(())
+    }
+    fn count_data_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+        Ok(count(&self.lock().data_keys, account, region))
+    }
+    fn due_data_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        Ok(due(&self.lock().data_keys, now, limit))
     }
 
     fn create_account(&self, account: &Account) -> Result<(), StoreError> {

@@ -3,18 +3,39 @@ use std::path::Path;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
 
-use kms_core::{Account, AccountId, KeyRecord, Store, StoreError};
+use kms_core::store::Indexed;
+use kms_core::{Account, AccountId, DataKeyRecord, KeyRecord, Store, StoreError};
 
-/// key id → key record (JSON).
-const KEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("keys");
-/// (account, region, alias) → key id: makes aliases unique per account and region.
-const ALIASES: TableDefinition<(u64, &str, &str), u128> = TableDefinition::new("aliases");
-/// (account, region, created at, key id): lists a scope's keys in creation order.
-const SCOPE_KEYS: TableDefinition<(u64, &str, u64, u128), ()> = TableDefinition::new("scope_keys");
-/// (account, region) → number of keys: enforces the per-region limit.
-const KEY_COUNTS: TableDefinition<(u64, &str), u64> = TableDefinition::new("key_counts");
-/// (due time, key id): keys with a purge or rotation pending, for the background sweep.
-const DUE: TableDefinition<(u64, u128), ()> = TableDefinition::new("due");
+/// The tables behind one kind of record (keys, hosted data keys).
+struct Tables {
+    /// id → record (JSON).
+    records: TableDefinition<'static, u128, &'static [u8]>,
+    /// (account, region, name) → id: makes names (aliases) unique per account and region.
+    names: TableDefinition<'static, (u64, &'static str, &'static str), u128>,
+    /// (account, region, created at, id): lists a scope's records in creation order.
+    scope: TableDefinition<'static, (u64, &'static str, u64, u128), ()>,
+    /// (account, region) → number of records: enforces the per-region limit.
+    counts: TableDefinition<'static, (u64, &'static str), u64>,
+    /// (due time, id): records with background work pending (purge, rotation, expiry).
+    due: TableDefinition<'static, (u64, u128), ()>,
+}
+
+const KEYS: Tables = Tables {
+    records: TableDefinition::new("keys"),
+    names: TableDefinition::new("aliases"),
+    scope: TableDefinition::new("scope_keys"),
+    counts: TableDefinition::new("key_counts"),
+    due: TableDefinition::new("due"),
+};
+
+const DATA_KEYS: Tables = Tables {
+    records: TableDefinition::new("data_keys"),
+    names: TableDefinition::new("data_key_names"),
+    scope: TableDefinition::new("scope_data_keys"),
+    counts: TableDefinition::new("data_key_counts"),
+    due: TableDefinition::new("data_key_due"),
+};
+
 /// uin → account (JSON).
 const ACCOUNTS: TableDefinition<u64, &[u8]> = TableDefinition::new("accounts");
 /// secret id or project id → uin: makes credentials unique.
@@ -40,11 +61,77 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
     serde_json::from_slice(bytes).map_err(backend)
 }
 
-fn id(key: &KeyRecord) -> u128 {
-    key.key_id.as_u128()
-}
-
 type WriteTxn = redb::WriteTransaction;
+
+impl Tables {
+    fn create_all(&self, txn: &WriteTxn) -> Result<(), StoreError> {
+        txn.open_table(self.records).map_err(backend)?;
+        txn.open_table(self.names).map_err(backend)?;
+        txn.open_table(self.scope).map_err(backend)?;
+        txn.open_table(self.counts).map_err(backend)?;
+        txn.open_table(self.due).map_err(backend)?;
+        Ok(())
+    }
+
+    fn read<R: Indexed>(&self, txn: &WriteTxn, id: u128) -> Result<Option<R>, StoreError> {
+        let records = txn.open_table(self.records).map_err(backend)?;
+        let found = records.get(id).map_err(backend)?;
+        found.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Removes the name and due-time entries that point at `rec` as stored.
+    fn unindex<R: Indexed>(&self, txn: &WriteTxn, rec: &R) -> Result<(), StoreError> {
+        txn.open_table(self.names)
+            .map_err(backend)?
+            .remove((rec.account(), rec.region(), rec.unique_name()))
+            .map_err(backend)?;
+        if let Some(due) = rec.due_time() {
+            txn.open_table(self.due)
+                .map_err(backend)?
+                .remove((due, rec.id().as_u128()))
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `rec` with its name and due-time entries; `NameTaken` if the name is in use.
+    fn index_and_put<R: Indexed>(&self, txn: &WriteTxn, rec: &R) -> Result<(), StoreError> {
+        let id = rec.id().as_u128();
+        let mut names = txn.open_table(self.names).map_err(backend)?;
+        let name_key = (rec.account(), rec.region(), rec.unique_name());
+        if names.get(name_key).map_err(backend)?.is_some() {
+            return Err(StoreError::NameTaken);
+        }
+        names.insert(name_key, id).map_err(backend)?;
+        if let Some(due) = rec.due_time() {
+            txn.open_table(self.due)
+                .map_err(backend)?
+                .insert((due, id), ())
+                .map_err(backend)?;
+        }
+        txn.open_table(self.records)
+            .map_err(backend)?
+            .insert(id, encode(rec)?.as_slice())
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Adds `delta` to the scope's count; returns the count before.
+    fn adjust_count<R: Indexed>(
+        &self,
+        txn: &WriteTxn,
+        rec: &R,
+        delta: i64,
+    ) -> Result<u64, StoreError> {
+        let mut counts = txn.open_table(self.counts).map_err(backend)?;
+        let scope = (rec.account(), rec.region());
+        let current = counts.get(scope).map_err(backend)?.map_or(0, |v| v.value());
+        counts
+            .insert(scope, current.saturating_add_signed(delta))
+            .map_err(backend)?;
+        Ok(current)
+    }
+}
 
 impl EmbeddedStore {
     /// Opens (creating if missing) the database at `path`.
@@ -54,139 +141,92 @@ impl EmbeddedStore {
             .create(path)
             .map_err(backend)?;
         let txn = db.begin_write().map_err(backend)?;
-        txn.open_table(KEYS).map_err(backend)?;
-        txn.open_table(ALIASES).map_err(backend)?;
-        txn.open_table(SCOPE_KEYS).map_err(backend)?;
-        txn.open_table(KEY_COUNTS).map_err(backend)?;
-        txn.open_table(DUE).map_err(backend)?;
+        KEYS.create_all(&txn)?;
+        DATA_KEYS.create_all(&txn)?;
         txn.open_table(ACCOUNTS).map_err(backend)?;
         txn.open_table(ACCOUNT_NAMES).map_err(backend)?;
         txn.commit().map_err(backend)?;
         Ok(Self { db })
     }
 
-    fn read_key(txn: &WriteTxn, key_id: u128) -> Result<Option<KeyRecord>, StoreError> {
-        let keys = txn.open_table(KEYS).map_err(backend)?;
-        let found = keys.get(key_id).map_err(backend)?;
-        found.map(|v| decode(v.value())).transpose()
-    }
-
-    /// Removes the index entries that point at `key` as stored.
-    fn unindex(txn: &WriteTxn, key: &KeyRecord) -> Result<(), StoreError> {
-        txn.open_table(ALIASES)
-            .map_err(backend)?
-            .remove((key.account, key.region.as_str(), key.alias.as_str()))
-            .map_err(backend)?;
-        if let Some(due) = key.next_due_time() {
-            txn.open_table(DUE)
-                .map_err(backend)?
-                .remove((due, id(key)))
-                .map_err(backend)?;
-        }
-        Ok(())
-    }
-
-    /// Writes `key` and its alias and due-time entries.
-    fn index_and_put(txn: &WriteTxn, key: &KeyRecord) -> Result<(), StoreError> {
-        let mut aliases = txn.open_table(ALIASES).map_err(backend)?;
-        let alias_key = (key.account, key.region.as_str(), key.alias.as_str());
-        if aliases.get(alias_key).map_err(backend)?.is_some() {
-            return Err(StoreError::AliasTaken);
-        }
-        aliases.insert(alias_key, id(key)).map_err(backend)?;
-        if let Some(due) = key.next_due_time() {
-            txn.open_table(DUE)
-                .map_err(backend)?
-                .insert((due, id(key)), ())
-                .map_err(backend)?;
-        }
-        txn.open_table(KEYS)
-            .map_err(backend)?
-            .insert(id(key), encode(key)?.as_slice())
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    fn adjust_count(txn: &WriteTxn, key: &KeyRecord, delta: i64) -> Result<u64, StoreError> {
-        let mut counts = txn.open_table(KEY_COUNTS).map_err(backend)?;
-        let scope = (key.account, key.region.as_str());
-        let current = counts.get(scope).map_err(backend)?.map_or(0, |v| v.value());
-        let next = current.saturating_add_signed(delta);
-        counts.insert(scope, next).map_err(backend)?;
-        Ok(current)
-    }
-}
-
-impl Store for EmbeddedStore {
-    fn create_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError> {
+    fn create<R: Indexed>(&self, t: &Tables, rec: &R, max: u64) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
-        if Self::adjust_count(&txn, key, 1)? >= max_keys {
+        if t.adjust_count(&txn, rec, 1)? >= max {
             return Err(StoreError::LimitReached);
         }
-        Self::index_and_put(&txn, key)?;
-        txn.open_table(SCOPE_KEYS)
+        t.index_and_put(&txn, rec)?;
+        txn.open_table(t.scope)
             .map_err(backend)?
             .insert(
-                (key.account, key.region.as_str(), key.created_at, id(key)),
+                (
+                    rec.account(),
+                    rec.region(),
+                    rec.created_at(),
+                    rec.id().as_u128(),
+                ),
                 (),
             )
             .map_err(backend)?;
         txn.commit().map_err(backend)
     }
 
-    fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
+    fn get<R: Indexed>(&self, t: &Tables, id: &Uuid) -> Result<Option<R>, StoreError> {
         let txn = self.db.begin_read().map_err(backend)?;
-        let keys = txn.open_table(KEYS).map_err(backend)?;
-        let found = keys.get(key_id.as_u128()).map_err(backend)?;
+        let records = txn.open_table(t.records).map_err(backend)?;
+        let found = records.get(id.as_u128()).map_err(backend)?;
         found.map(|v| decode(v.value())).transpose()
     }
 
-    fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+    fn update<R: Indexed>(&self, t: &Tables, rec: &R) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
-        let old = Self::read_key(&txn, id(key))?.ok_or(StoreError::Conflict)?;
-        if old.revision + 1 != key.revision {
+        let old: R = t
+            .read(&txn, rec.id().as_u128())?
+            .ok_or(StoreError::Conflict)?;
+        if old.revision() + 1 != rec.revision() {
             return Err(StoreError::Conflict);
         }
-        Self::unindex(&txn, &old)?;
-        Self::index_and_put(&txn, key)?;
+        t.unindex(&txn, &old)?;
+        t.index_and_put(&txn, rec)?;
         txn.commit().map_err(backend)
     }
 
-    fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+    fn delete<R: Indexed>(&self, t: &Tables, rec: &R) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
-        let old = Self::read_key(&txn, id(key))?.ok_or(StoreError::Conflict)?;
-        if old.revision != key.revision {
+        let id = rec.id().as_u128();
+        let old: R = t.read(&txn, id)?.ok_or(StoreError::Conflict)?;
+        if old.revision() != rec.revision() {
             return Err(StoreError::Conflict);
         }
-        Self::unindex(&txn, &old)?;
-        Self::adjust_count(&txn, &old, -1)?;
-        txn.open_table(SCOPE_KEYS)
+        t.unindex(&txn, &old)?;
+        t.adjust_count(&txn, &old, -1)?;
+        txn.open_table(t.scope)
             .map_err(backend)?
-            .remove((old.account, old.region.as_str(), old.created_at, id(&old)))
+            .remove((old.account(), old.region(), old.created_at(), id))
             .map_err(backend)?;
-        txn.open_table(KEYS)
+        txn.open_table(t.records)
             .map_err(backend)?
-            .remove(id(&old))
+            .remove(id)
             .map_err(backend)?;
         txn.commit().map_err(backend)
     }
 
-    fn scan_keys(
+    fn scan<R: Indexed>(
         &self,
+        t: &Tables,
         account: AccountId,
         region: &str,
         newest_first: bool,
-        visit: &mut dyn FnMut(KeyRecord) -> bool,
+        visit: &mut dyn FnMut(R) -> bool,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(backend)?;
-        let scope = txn.open_table(SCOPE_KEYS).map_err(backend)?;
-        let keys = txn.open_table(KEYS).map_err(backend)?;
+        let scope = txn.open_table(t.scope).map_err(backend)?;
+        let records = txn.open_table(t.records).map_err(backend)?;
         let range = scope
             .range((account, region, 0u64, 0u128)..=(account, region, u64::MAX, u128::MAX))
             .map_err(backend)?;
         let mut visit_entry = |entry: Result<_, redb::StorageError>| -> Result<bool, StoreError> {
             let (k, _): (redb::AccessGuard<(u64, &str, u64, u128)>, _) = entry.map_err(backend)?;
-            match keys.get(k.value().3).map_err(backend)? {
+            match records.get(k.value().3).map_err(backend)? {
                 Some(v) => Ok(visit(decode(v.value())?)),
                 None => Ok(true),
             }
@@ -207,16 +247,16 @@ impl Store for EmbeddedStore {
         Ok(())
     }
 
-    fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+    fn count(&self, t: &Tables, account: AccountId, region: &str) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(backend)?;
-        let counts = txn.open_table(KEY_COUNTS).map_err(backend)?;
+        let counts = txn.open_table(t.counts).map_err(backend)?;
         let found = counts.get((account, region)).map_err(backend)?;
         Ok(found.map_or(0, |v| v.value()))
     }
 
-    fn due_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+    fn due(&self, t: &Tables, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
         let txn = self.db.begin_read().map_err(backend)?;
-        let due = txn.open_table(DUE).map_err(backend)?;
+        let due = txn.open_table(t.due).map_err(backend)?;
         let mut out = Vec::new();
         for entry in due
             .range((0u64, 0u128)..=(now, u128::MAX))
@@ -229,6 +269,64 @@ impl Store for EmbeddedStore {
             out.push(Uuid::from_u128(k.value().1));
         }
         Ok(out)
+    }
+}
+
+impl Store for EmbeddedStore {
+    fn create_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError> {
+        self.create(&KEYS, key, max_keys)
+    }
+    fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
+        self.get(&KEYS, key_id)
+    }
+    fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.update(&KEYS, key)
+    }
+    fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.delete(&KEYS, key)
+    }
+    fn scan_keys(
+        &self,
+        account: AccountId,
+        region: &str,
+        newest_first: bool,
+        visit: &mut dyn FnMut(KeyRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        self.scan(&KEYS, account, region, newest_first, visit)
+    }
+    fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+        self.count(&KEYS, account, region)
+    }
+    fn due_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        self.due(&KEYS, now, limit)
+    }
+
+    fn create_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError> {
+        self.create(&DATA_KEYS, data_key, max)
+    }
+    fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError> {
+        self.get(&DATA_KEYS, data_key_id)
+    }
+    fn update_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
+        self.update(&DATA_KEYS, data_key)
+    }
+    fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
+        self.delete(&DATA_KEYS, data_key)
+    }
+    fn scan_data_keys(
+        &self,
+        account: AccountId,
+        region: &str,
+        newest_first: bool,
+        visit: &mut dyn FnMut(DataKeyRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        self.scan(&DATA_KEYS, account, region, newest_first, visit)
+    }
+    fn count_data_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+        self.count(&DATA_KEYS, account, region)
+    }
+    fn due_data_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        self.due(&DATA_KEYS, now, limit)
     }
 
     fn create_account(&self, account: &Account) -> Result<(), StoreError> {

@@ -48,7 +48,7 @@ fn aliases_limits_and_revisions() {
     store.create_key(&a, 2).unwrap();
     assert_eq!(
         store.create_key(&record(1, "a", 11), 2),
-        Err(StoreError::AliasTaken)
+        Err(StoreError::NameTaken)
     );
     assert_eq!(
         store.count_keys(1, "ap-guangzhou").unwrap(),
@@ -65,7 +65,7 @@ fn aliases_limits_and_revisions() {
     let mut renamed = a.clone();
     renamed.alias = "b".into();
     renamed.revision = 2;
-    assert_eq!(store.update_key(&renamed), Err(StoreError::AliasTaken));
+    assert_eq!(store.update_key(&renamed), Err(StoreError::NameTaken));
     renamed.alias = "a2".into();
     store.update_key(&renamed).unwrap();
     assert_eq!(
@@ -187,4 +187,65 @@ fn keys_and_ciphertexts_survive_reopening() {
             .len(),
         2
     );
+}
+
+fn data_key(account: u64, name: &str, created_at: u64) -> DataKeyRecord {
+    DataKeyRecord {
+        data_key_id: Uuid::new_v4(),
+        account,
+        region: "ap-guangzhou".into(),
+        name: name.into(),
+        description: String::new(),
+        key_id: Uuid::new_v4(),
+        created_at,
+        creator: account,
+        state: DataKeyState::Enabled,
+        deletion_date: 0,
+        origin: Origin::Kms,
+        length: 32,
+        blob: vec![1, 2, 3],
+        context: EncryptionContext::default(),
+        tags: vec![],
+        revision: 1,
+    }
+}
+
+#[test]
+fn data_keys_have_their_own_names_limits_and_due_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    // A data key may share a name with a CMK alias: the namespaces are separate.
+    store.create_key(&record(1, "same", 1), 10).unwrap();
+    let dk = data_key(1, "same", 1);
+    store.create_data_key(&dk, 2).unwrap();
+    assert_eq!(
+        store.create_data_key(&data_key(1, "same", 2), 2),
+        Err(StoreError::NameTaken)
+    );
+    store.create_data_key(&data_key(1, "other", 2), 2).unwrap();
+    assert_eq!(
+        store.create_data_key(&data_key(1, "third", 3), 2),
+        Err(StoreError::LimitReached)
+    );
+    assert_eq!(store.count_data_keys(1, "ap-guangzhou").unwrap(), 2);
+    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 1);
+
+    let mut doomed = dk.clone();
+    doomed.state = DataKeyState::PendingDelete;
+    doomed.deletion_date = 50;
+    doomed.revision = 2;
+    store.update_data_key(&doomed).unwrap();
+    assert_eq!(store.due_data_keys(50, 10).unwrap(), vec![dk.data_key_id]);
+    assert!(store.due_keys(1000, 10).unwrap().is_empty());
+    store.delete_data_key(&doomed).unwrap();
+    assert!(store.get_data_key(&dk.data_key_id).unwrap().is_none());
+    store.create_data_key(&data_key(1, "same", 4), 2).unwrap();
+    let mut names = Vec::new();
+    store
+        .scan_data_keys(1, "ap-guangzhou", false, &mut |d| {
+            names.push(d.name);
+            true
+        })
+        .unwrap();
+    assert_eq!(names, vec!["other", "same"]);
 }
