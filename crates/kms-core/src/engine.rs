@@ -32,12 +32,15 @@ const MATERIAL_CACHE_CAPACITY: usize = 4096;
 pub struct EngineConfig {
     /// Most keys one account may hold in one region.
     pub max_keys_per_region: u64,
+    /// Most hosted data keys one account may hold in one region.
+    pub max_data_keys_per_region: u64,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             max_keys_per_region: 200_000,
+            max_data_keys_per_region: 100_000,
         }
     }
 }
@@ -87,6 +90,14 @@ pub struct DataKey {
     pub key_id: Uuid,
     pub plaintext: Zeroizing<Vec<u8>>,
     pub blob: Vec<u8>,
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The result of ReEncrypt.
@@ -710,7 +721,20 @@ impl Engine {
                 }
             }
         }
-        Ok(due.len())
+        let due_data_keys = self.store.due_data_keys(self.now(), 1024)?;
+        for id in &due_data_keys {
+            if let Some(dk) = self.store.get_data_key(id)? {
+                let caller = Caller {
+                    account: dk.account,
+                    region: dk.region.clone(),
+                };
+                match self.load_data_key(&caller, *id) {
+                    Ok(_) | Err(KmsError::DataKeyNotFound) => {}
+                    Err(e) => tracing::warn!(data_key_id = %id, error = %e, "due work failed"),
+                }
+            }
+        }
+        Ok(due.len() + due_data_keys.len())
     }
 }
 
@@ -737,12 +761,21 @@ pub fn parse_key_id(s: &str) -> Result<Uuid, KmsError> {
 }
 
 fn parse_distinct_key_ids(ids: &[String]) -> Result<Vec<Uuid>, KmsError> {
+    parse_distinct(ids, parse_key_id, KmsError::DuplicatedKeyId)
+}
+
+/// Parses every id with `parse`; `duplicated` if one appears twice.
+fn parse_distinct(
+    ids: &[String],
+    parse: fn(&str) -> Result<Uuid, KmsError>,
+    duplicated: KmsError,
+) -> Result<Vec<Uuid>, KmsError> {
     let mut seen = HashSet::with_capacity(ids.len());
     let mut out = Vec::with_capacity(ids.len());
     for s in ids {
-        let id = parse_key_id(s)?;
+        let id = parse(s)?;
         if !seen.insert(id) {
-            return Err(KmsError::DuplicatedKeyId);
+            return Err(duplicated);
         }
         out.push(id);
     }
@@ -810,17 +843,25 @@ fn matches_filter(key: &KeyRecord, f: &KeyListFilter) -> bool {
     if !(state_ok && origin_ok && usage_ok && search_ok) {
         return false;
     }
-    f.tags.iter().all(|(tag_key, values)| {
-        key.tags
-            .iter()
+    tags_match(&key.tags, &f.tags)
+}
+
+/// Each filter's tag key must be present, with one of its values when any are given.
+fn tags_match(tags: &[Tag], filters: &[(String, Vec<String>)]) -> bool {
+    filters.iter().all(|(tag_key, values)| {
+        tags.iter()
             .any(|t| &t.key == tag_key && (values.is_empty() || values.contains(&t.value)))
     })
 }
 
+mod data_keys;
 mod import;
 
+pub use data_keys::{DataKeyImport, DataKeyListFilter, NewDataKey};
 pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
 
+#[cfg(test)]
+mod data_key_tests;
 #[cfg(test)]
 mod import_tests;
 #[cfg(test)]

@@ -58,6 +58,21 @@ pub enum KmsError {
     InvalidMaterialLength { expected: usize },
     #[error("the key material differs from the material first imported into this key")]
     MaterialMismatch,
+    #[error("the data key id is malformed")]
+    InvalidDataKeyId,
+    #[error("the data key does not exist")]
+    DataKeyNotFound,
+    #[error("the data key is {state:?}, which does not allow {op:?}")]
+    InvalidDataKeyState {
+        state: crate::model::DataKeyState,
+        op: Operation,
+    },
+    #[error("the data key name is already in use")]
+    DataKeyNameExists,
+    #[error("the account has reached its data key limit")]
+    DataKeyLimitExceeded,
+    #[error("a data key id is listed twice")]
+    DuplicatedDataKeyId,
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -149,6 +149,7 @@ fn aliases_are_unique_per_account_and_region() {
 fn key_limit_is_enforced() {
     let f = fixture_with(EngineConfig {
         max_keys_per_region: 2,
+        ..Default::default()
     });
     f.key("a");
     f.key("b");

@@ -1,0 +1,418 @@
+//! Hosted data keys: data keys the service keeps for the customer, sealed under a CMK.
+
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::*;
+
+/// Names and labels of a new hosted data key.
+#[derive(Debug, Clone)]
+pub struct NewDataKey {
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<Tag>,
+}
+
+/// What ImportDataKey brings.
+pub enum DataKeyImport<'a> {
+    /// A ciphertext blob from GenerateDataKey: its CMK is the one it names.
+    Ciphertext(&'a [u8]),
+    /// The data key in plaintext, to seal under the given CMK.
+    Plaintext {
+        key_id: &'a str,
+        plaintext: &'a [u8],
+    },
+}
+
+/// A data key sealed under its CMK, ready to keep.
+struct SealedDataKey {
+    key_id: Uuid,
+    blob: Vec<u8>,
+    context: EncryptionContext,
+    origin: Origin,
+    len: usize,
+}
+
+/// Which data keys a listing returns, and which page of them.
+#[derive(Debug, Clone, Default)]
+pub struct DataKeyListFilter {
+    pub states: Option<Vec<DataKeyState>>,
+    pub origin: Option<Origin>,
+    pub key_id: Option<Uuid>,
+    pub length: Option<u32>,
+    /// Substring of the data key id or name.
+    pub search: Option<String>,
+    pub tags: Vec<(String, Vec<String>)>,
+    pub order: SortOrder,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// Parses a data key id in the canonical hyphenated UUID form.
+pub fn parse_data_key_id(s: &str) -> Result<Uuid, KmsError> {
+    parse_key_id(s).map_err(|_| KmsError::InvalidDataKeyId)
+}
+
+fn require_data_key_state(
+    dk: &DataKeyRecord,
+    op: Operation,
+    allowed: &[DataKeyState],
+) -> Result<(), KmsError> {
+    if allowed.contains(&dk.state) {
+        Ok(())
+    } else {
+        Err(KmsError::InvalidDataKeyState {
+            state: dk.state,
+            op,
+        })
+    }
+}
+
+fn data_key_store_error(e: StoreError) -> KmsError {
+    match e {
+        StoreError::NameTaken => KmsError::DataKeyNameExists,
+        StoreError::LimitReached => KmsError::DataKeyLimitExceeded,
+        other => other.into(),
+    }
+}
+
+impl Engine {
+    /// GenerateDataKey with hosting: the data key is also kept, under `new.name`.
+    pub fn generate_hosted_data_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        len: usize,
+        context: &EncryptionContext,
+        new: NewDataKey,
+    ) -> Result<(DataKey, Uuid), KmsError> {
+        let data_key = self.generate_data_key(caller, key_id, len, context)?;
+        let sealed = SealedDataKey {
+            key_id: data_key.key_id,
+            blob: data_key.blob.clone(),
+            context: context.clone(),
+            origin: Origin::Kms,
+            len,
+        };
+        let id = self.host_data_key(caller, new, sealed)?;
+        Ok((data_key, id))
+    }
+
+    /// ImportDataKey: keeps a data key brought as a ciphertext of ours or as plaintext.
+    /// `expected_key_id`, when given with a ciphertext, must name the ciphertext's CMK.
+    pub fn import_data_key(
+        &self,
+        caller: &Caller,
+        material: DataKeyImport<'_>,
+        expected_key_id: Option<&str>,
+        new: NewDataKey,
+    ) -> Result<DataKeyRecord, KmsError> {
+        let (key_id, blob, origin, len) = match material {
+            DataKeyImport::Ciphertext(blob) => {
+                let (header, _) = ciphertext::decode(blob).ok_or(KmsError::InvalidCiphertext)?;
+                if let Some(expected) = expected_key_id {
+                    if parse_key_id(expected)? != header.key_id {
+                        return Err(KmsError::invalid(
+                            "KeyId",
+                            "does not name the CMK the ciphertext was made with",
+                        ));
+                    }
+                }
+                let (key_id, plaintext) =
+                    self.decrypt(caller, blob, &EncryptionContext::default())?;
+                (key_id, blob.to_vec(), Origin::Kms, plaintext.len())
+            }
+            DataKeyImport::Plaintext { key_id, plaintext } => {
+                let (key_id, blob) =
+                    self.encrypt(caller, key_id, plaintext, &EncryptionContext::default())?;
+                (key_id, blob, Origin::External, plaintext.len())
+            }
+        };
+        let sealed = SealedDataKey {
+            key_id,
+            blob,
+            context: EncryptionContext::default(),
+            origin,
+            len,
+        };
+        let id = self.host_data_key(caller, new, sealed)?;
+        self.load_data_key(caller, id)
+    }
+
+    fn host_data_key(
+        &self,
+        caller: &Caller,
+        new: NewDataKey,
+        sealed: SealedDataKey,
+    ) -> Result<Uuid, KmsError> {
+        let SealedDataKey {
+            key_id,
+            blob,
+            context,
+            origin,
+            len,
+        } = sealed;
+        check_unique_tags(&new.tags)?;
+        let record = DataKeyRecord {
+            data_key_id: Uuid::new_v4(),
+            account: caller.account,
+            region: caller.region.clone(),
+            name: new.name,
+            description: new.description,
+            key_id,
+            created_at: self.now(),
+            creator: caller.account,
+            state: DataKeyState::Enabled,
+            deletion_date: 0,
+            origin,
+            length: u32::try_from(len).map_err(|_| KmsError::invalid("data key", "too long"))?,
+            blob,
+            context,
+            tags: new.tags,
+            revision: 1,
+        };
+        self.store
+            .create_data_key(&record, self.config.max_data_keys_per_region)
+            .map_err(data_key_store_error)?;
+        Ok(record.data_key_id)
+    }
+
+    pub fn describe_data_key(&self, caller: &Caller, id: &str) -> Result<DataKeyRecord, KmsError> {
+        self.load_data_key(caller, parse_data_key_id(id)?)
+    }
+
+    /// The data keys among `ids` that exist; malformed or repeated ids are refused.
+    pub fn describe_data_keys(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+    ) -> Result<Vec<DataKeyRecord>, KmsError> {
+        let ids = parse_distinct(ids, parse_data_key_id, KmsError::DuplicatedDataKeyId)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.load_data_key(caller, id) {
+                Ok(dk) => out.push(dk),
+                Err(KmsError::DataKeyNotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The total number of matching data keys, and the requested page of them.
+    pub fn list_data_keys(
+        &self,
+        caller: &Caller,
+        f: &DataKeyListFilter,
+    ) -> Result<(usize, Vec<DataKeyRecord>), KmsError> {
+        let now = self.now();
+        let mut total = 0usize;
+        let mut page = Vec::new();
+        self.store.scan_data_keys(
+            caller.account,
+            &caller.region,
+            f.order == SortOrder::NewestFirst,
+            &mut |dk| {
+                let due = dk.next_due_time().is_some_and(|t| now >= t);
+                if !due && data_key_matches(&dk, f) {
+                    if total >= f.offset && page.len() < f.limit {
+                        page.push(dk);
+                    }
+                    total += 1;
+                }
+                true
+            },
+        )?;
+        Ok((total, page))
+    }
+
+    pub fn count_data_keys(&self, caller: &Caller) -> Result<u64, KmsError> {
+        Ok(self.store.count_data_keys(caller.account, &caller.region)?)
+    }
+
+    pub fn enable_data_key(&self, caller: &Caller, id: &str) -> Result<(), KmsError> {
+        self.set_data_key_states(caller, &[id.to_owned()], Operation::Enable)
+    }
+
+    pub fn disable_data_key(&self, caller: &Caller, id: &str) -> Result<(), KmsError> {
+        self.set_data_key_states(caller, &[id.to_owned()], Operation::Disable)
+    }
+
+    /// Enables every listed data key, or none: all are checked before any is changed.
+    pub fn enable_data_keys(&self, caller: &Caller, ids: &[String]) -> Result<(), KmsError> {
+        self.set_data_key_states(caller, ids, Operation::Enable)
+    }
+
+    /// Disables every listed data key, or none: all are checked before any is changed.
+    pub fn disable_data_keys(&self, caller: &Caller, ids: &[String]) -> Result<(), KmsError> {
+        self.set_data_key_states(caller, ids, Operation::Disable)
+    }
+
+    fn set_data_key_states(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+        op: Operation,
+    ) -> Result<(), KmsError> {
+        let ids = parse_distinct(ids, parse_data_key_id, KmsError::DuplicatedDataKeyId)?;
+        let to = if op == Operation::Enable {
+            DataKeyState::Enabled
+        } else {
+            DataKeyState::Disabled
+        };
+        let allowed = [DataKeyState::Enabled, DataKeyState::Disabled];
+        for id in &ids {
+            require_data_key_state(&self.load_data_key(caller, *id)?, op, &allowed)?;
+        }
+        for id in ids {
+            self.mutate_data_key(caller, id, |dk, _| {
+                require_data_key_state(dk, op, &allowed)?;
+                dk.state = to;
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Schedules the data key's purge `days` days from now; returns the deletion date.
+    pub fn schedule_data_key_deletion(
+        &self,
+        caller: &Caller,
+        id: &str,
+        days: u32,
+    ) -> Result<u64, KmsError> {
+        self.mutate_data_key(caller, parse_data_key_id(id)?, |dk, now| {
+            require_data_key_state(
+                dk,
+                Operation::ScheduleDeletion,
+                &[DataKeyState::Enabled, DataKeyState::Disabled],
+            )?;
+            dk.state = DataKeyState::PendingDelete;
+            dk.deletion_date = now + u64::from(days) * SECONDS_PER_DAY;
+            Ok(dk.deletion_date)
+        })
+    }
+
+    /// Cancels a scheduled deletion: the data key returns Disabled, as a CMK does.
+    pub fn cancel_data_key_deletion(&self, caller: &Caller, id: &str) -> Result<(), KmsError> {
+        self.mutate_data_key(caller, parse_data_key_id(id)?, |dk, _| {
+            require_data_key_state(
+                dk,
+                Operation::CancelDeletion,
+                &[DataKeyState::PendingDelete],
+            )?;
+            dk.state = DataKeyState::Disabled;
+            dk.deletion_date = 0;
+            Ok(())
+        })
+    }
+
+    /// The data key's plaintext: needs the data key Enabled and its CMK able to decrypt.
+    pub fn data_key_plaintext(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        let dk = self.usable_data_key(caller, id)?;
+        Ok(self.decrypt(caller, &dk.blob, &dk.context)?.1)
+    }
+
+    /// The data key's ciphertext blob under its CMK, as GenerateDataKey returned it.
+    pub fn data_key_ciphertext(&self, caller: &Caller, id: &str) -> Result<Vec<u8>, KmsError> {
+        let dk = self.usable_data_key(caller, id)?;
+        self.load(caller, dk.key_id)?;
+        Ok(dk.blob)
+    }
+
+    fn usable_data_key(&self, caller: &Caller, id: &str) -> Result<DataKeyRecord, KmsError> {
+        let dk = self.load_data_key(caller, parse_data_key_id(id)?)?;
+        require_data_key_state(&dk, Operation::Decrypt, &[DataKeyState::Enabled])?;
+        Ok(dk)
+    }
+
+    pub fn rename_data_key(&self, caller: &Caller, id: &str, name: String) -> Result<(), KmsError> {
+        self.mutate_data_key(caller, parse_data_key_id(id)?, |dk, _| {
+            require_data_key_state(
+                dk,
+                Operation::UpdateAlias,
+                &[DataKeyState::Enabled, DataKeyState::Disabled],
+            )?;
+            dk.name = name.clone();
+            Ok(())
+        })
+    }
+
+    pub fn update_data_key_description(
+        &self,
+        caller: &Caller,
+        id: &str,
+        description: String,
+    ) -> Result<(), KmsError> {
+        self.mutate_data_key(caller, parse_data_key_id(id)?, |dk, _| {
+            require_data_key_state(
+                dk,
+                Operation::UpdateDescription,
+                &[DataKeyState::Enabled, DataKeyState::Disabled],
+            )?;
+            dk.description = description.clone();
+            Ok(())
+        })
+    }
+
+    /// Loads a data key of the caller's, purging it if its deletion date has passed.
+    pub(super) fn load_data_key(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<DataKeyRecord, KmsError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let dk = self
+                .store
+                .get_data_key(&id)?
+                .filter(|d| d.account == caller.account && d.region == caller.region)
+                .ok_or(KmsError::DataKeyNotFound)?;
+            if !dk.next_due_time().is_some_and(|t| self.now() >= t) {
+                return Ok(dk);
+            }
+            match self.store.delete_data_key(&dk) {
+                Ok(()) => {
+                    tracing::info!(data_key_id = %id, "purged data key past its deletion date");
+                    return Err(KmsError::DataKeyNotFound);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::Internal("too much write contention".into()))
+    }
+
+    fn mutate_data_key<T>(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        f: impl Fn(&mut DataKeyRecord, u64) -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let mut dk = self.load_data_key(caller, id)?;
+            let out = f(&mut dk, self.now())?;
+            dk.revision += 1;
+            match self.store.update_data_key(&dk) {
+                Ok(()) => return Ok(out),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(data_key_store_error(e)),
+            }
+        }
+        Err(KmsError::Internal("too much write contention".into()))
+    }
+}
+
+fn data_key_matches(dk: &DataKeyRecord, f: &DataKeyListFilter) -> bool {
+    f.states.as_ref().is_none_or(|s| s.contains(&dk.state))
+        && f.origin.is_none_or(|o| o == dk.origin)
+        && f.key_id.is_none_or(|k| k == dk.key_id)
+        && f.length.is_none_or(|l| l == dk.length)
+        && f.search.as_ref().is_none_or(|s| {
+            dk.name.contains(s.as_str()) || dk.data_key_id.to_string().contains(s.as_str())
+        })
+        && tags_match(&dk.tags, &f.tags)
+}
