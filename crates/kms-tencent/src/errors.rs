@@ -1,6 +1,6 @@
 //! Tencent error codes, and the one mapping from engine errors to them.
 
-use kms_core::{KeyState, KmsError, Operation};
+use kms_core::{DataKeyState, KeyState, KmsError, Operation};
 
 /// An error answered in Tencent's envelope: `Response.Error.{Code, Message}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,12 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         E::MaterialUnwrapFailed => "InvalidParameter.DecryptMaterialError",
         E::InvalidMaterialLength { .. } => "InvalidParameterValue.InvalidImportKeyMaterial",
         E::MaterialMismatch => "InvalidParameterValue.MaterialNotMatch",
+        E::InvalidDataKeyId => "InvalidParameterValue.InvalidDataKeyId",
+        E::DataKeyNotFound => "ResourceUnavailable.DataKeyNotFound",
+        E::InvalidDataKeyState { state, op } => data_key_state_code(*state, *op),
+        E::DataKeyNameExists => "InvalidParameterValue.DataKeyNameAlreadyExists",
+        E::DataKeyLimitExceeded => "LimitExceeded.DataKeyLimitExceeded",
+        E::DuplicatedDataKeyId => "InvalidParameterValue.DuplicatedDataKeyId",
         E::Internal(detail) => {
             tracing::error!(request_id, error = %detail, "internal error");
             return TcError::new(
@@ -82,6 +88,19 @@ fn state_code(state: KeyState, op: Operation) -> &'static str {
         }
         (O::Encrypt | O::GenerateDataKey, S::Archived) => "ResourceUnavailable.CmkArchived",
         _ => "ResourceUnavailable.CmkStateNotSupport",
+    }
+}
+
+fn data_key_state_code(state: DataKeyState, op: Operation) -> &'static str {
+    use DataKeyState as S;
+    use Operation as O;
+    match (op, state) {
+        (O::CancelDeletion, _) => "ResourceUnavailable.DataKeyNotPendingDelete",
+        (O::Decrypt, S::Disabled) => "ResourceUnavailable.DataKeyDisabled",
+        (O::Decrypt | O::UpdateAlias | O::UpdateDescription, S::PendingDelete) => {
+            "ResourceUnavailable.DataKeyPendingDelete"
+        }
+        _ => "ResourceUnavailable.DataKeyStateNotSupport",
     }
 }
 
