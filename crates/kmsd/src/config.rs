@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// Most keys one account may hold in one region. [default: 200000]
     #[arg(long, env = "KMSD_MAX_KEYS_PER_REGION")]
     pub max_keys_per_region: Option<u64>,
+    /// Most hosted data keys one account may hold in one region. [default: 100000]
+    #[arg(long, env = "KMSD_MAX_DATA_KEYS_PER_REGION")]
+    pub max_data_keys_per_region: Option<u64>,
     /// Largest request body accepted, in bytes. [default: 1048576]
     #[arg(long, env = "KMSD_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -58,6 +61,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     regions: Option<Vec<String>>,
     max_keys_per_region: Option<u64>,
+    max_data_keys_per_region: Option<u64>,
     max_body_bytes: Option<usize>,
     shutdown_grace_secs: Option<u64>,
 }
@@ -69,6 +73,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub regions: Vec<String>,
     pub max_keys_per_region: u64,
+    pub max_data_keys_per_region: u64,
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
 }
@@ -108,6 +113,10 @@ impl Settings {
                 .max_keys_per_region
                 .or(file.max_keys_per_region)
                 .unwrap_or(200_000),
+            max_data_keys_per_region: args
+                .max_data_keys_per_region
+                .or(file.max_data_keys_per_region)
+                .unwrap_or(100_000),
             max_body_bytes: args
                 .max_body_bytes
                 .or(file.max_body_bytes)

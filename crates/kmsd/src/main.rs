@@ -83,6 +83,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         clock,
         EngineConfig {
             max_keys_per_region: settings.max_keys_per_region,
+            max_data_keys_per_region: settings.max_data_keys_per_region,
         },
     ));
     let app = Arc::new(server::App {
