@@ -110,13 +110,13 @@ impl Engine {
         let (key_id, blob, origin, len) = match material {
             DataKeyImport::Ciphertext(blob) => {
                 let (header, _) = ciphertext::decode(blob).ok_or(KmsError::InvalidCiphertext)?;
-                if let Some(expected) = expected_key_id {
-                    if parse_key_id(expected)? != header.key_id {
-                        return Err(KmsError::invalid(
-                            "KeyId",
-                            "does not name the CMK the ciphertext was made with",
-                        ));
-                    }
+                if let Some(expected) = expected_key_id
+                    && parse_key_id(expected)? != header.key_id
+                {
+                    return Err(KmsError::invalid(
+                        "KeyId",
+                        "does not name the CMK the ciphertext was made with",
+                    ));
                 }
                 let (key_id, plaintext) =
                     self.decrypt(caller, blob, &EncryptionContext::default())?;
