@@ -371,7 +371,7 @@ impl Engine {
                 .get_data_key(&id)?
                 .filter(|d| d.account == caller.account && d.region == caller.region)
                 .ok_or(KmsError::DataKeyNotFound)?;
-            if !dk.next_due_time().is_some_and(|t| self.now() >= t) {
+            if dk.next_due_time().is_none_or(|t| self.now() < t) {
                 return Ok(dk);
             }
             match self.store.delete_data_key(&dk) {
