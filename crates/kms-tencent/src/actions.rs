@@ -14,6 +14,7 @@ use kms_core::{
 use kms_core::{WrappingAlgorithm, WrappingKeySpec};
 use kms_crypto::public_key::{WrapAlgorithm, encrypt_to_public_key};
 
+use crate::data_keys;
 use crate::errors::*;
 use crate::params::{Field, Kind, Params};
 use crate::wire::{KeyMetadata, key_state, key_usage};
@@ -27,7 +28,7 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn kms(&self, e: KmsError) -> TcError {
+    pub(crate) fn kms(&self, e: KmsError) -> TcError {
         from_kms(e, self.request_id)
     }
 }
@@ -43,7 +44,7 @@ pub struct Action {
     pub blocking: bool,
 }
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Encrypt takes at most 4 KiB of plaintext.
 const MAX_PLAINTEXT: usize = 4096;
@@ -54,12 +55,19 @@ const KEY_ID: Field =
     Field::req("KeyId", Kind::Str { min: 1, max: 128 }).code("InvalidParameterValue.InvalidKeyId");
 const KEY_IDS: Field = Field::req("KeyIds", Kind::StrList { min: 1, max: 100 })
     .code("InvalidParameterValue.InvalidKeyId");
-const MEMBER: Field = Field::opt("MemberAccount", Kind::Object);
+pub(crate) const MEMBER: Field = Field::opt("MemberAccount", Kind::Object);
 const ALIAS: Field =
     Field::req("Alias", Kind::Str { min: 1, max: 60 }).code("InvalidParameterValue.InvalidAlias");
-const HSM: Field = Field::opt("HsmClusterId", Kind::Str { min: 0, max: 128 })
+pub(crate) const HSM: Field = Field::opt("HsmClusterId", Kind::Str { min: 0, max: 128 })
     .code("InvalidParameterValue.InvalidHsmClusterId");
-const TAGS: Field = Field::opt("Tags", Kind::Tags { max: 50 });
+const DATA_KEY_ID: Field = Field::req("DataKeyId", Kind::Str { min: 1, max: 128 })
+    .code("InvalidParameterValue.InvalidDataKeyId");
+const DATA_KEY_IDS: Field = Field::req("DataKeyIds", Kind::StrList { min: 1, max: 100 })
+    .code("InvalidParameterValue.InvalidDataKeyId");
+const DATA_KEY_NAME: Field = Field::req("DataKeyName", Kind::Str { min: 1, max: 60 })
+    .code("InvalidParameterValue.InvalidDataKeyName");
+const DATA_KEY_DESCRIPTION: Field = Field::opt("Description", Kind::Str { min: 0, max: 100 });
+pub(crate) const TAGS: Field = Field::opt("Tags", Kind::Tags { max: 50 });
 const CONTEXT_MAX: usize = 1024;
 const fn context(name: &'static str) -> Field {
     Field::opt(
@@ -78,17 +86,19 @@ const CIPHERTEXT: Field = Field::req(
     },
 )
 .code("InvalidParameterValue.InvalidCiphertext");
-const PUBLIC_KEY: Field = Field::opt("EncryptionPublicKey", Kind::Str { min: 0, max: 4096 });
-const PUBLIC_KEY_ALG: Field = Field::opt("EncryptionAlgorithm", Kind::Str { min: 0, max: 64 });
-const OFFSET: Field = Field::opt(
+pub(crate) const PUBLIC_KEY: Field =
+    Field::opt("EncryptionPublicKey", Kind::Str { min: 0, max: 4096 });
+pub(crate) const PUBLIC_KEY_ALG: Field =
+    Field::opt("EncryptionAlgorithm", Kind::Str { min: 0, max: 64 });
+pub(crate) const OFFSET: Field = Field::opt(
     "Offset",
     Kind::UInt {
         min: 0,
         max: u32::MAX as u64,
     },
 );
-const LIMIT: Field = Field::opt("Limit", Kind::UInt { min: 0, max: 200 });
-const ROLE: Field = Field::opt("Role", Kind::UInt { min: 0, max: 1 });
+pub(crate) const LIMIT: Field = Field::opt("Limit", Kind::UInt { min: 0, max: 200 });
+pub(crate) const ROLE: Field = Field::opt("Role", Kind::UInt { min: 0, max: 1 });
 
 macro_rules! action {
     (quick $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
@@ -237,6 +247,55 @@ pub static ACTIONS: &[Action] = &[
         Field::opt("ValidTo", Kind::UInt { min: 0, max: u64::MAX }),
     ]),
     action!(blocking "DeleteImportedKeyMaterial", delete_imported_key_material, [KEY_ID]),
+    action!(blocking "ImportDataKey", data_keys::import_data_key, [
+        DATA_KEY_NAME,
+        Field::req("ImportKeyMaterial", Kind::Str { min: 1, max: 16_384 }),
+        Field::req("ImportType", Kind::UInt { min: 1, max: 2 }),
+        DATA_KEY_DESCRIPTION,
+        Field::opt("KeyId", Kind::Str { min: 0, max: 128 }).code("InvalidParameterValue.InvalidKeyId"),
+        HSM,
+        TAGS,
+    ]),
+    action!(quick "DescribeDataKey", data_keys::describe_data_key, [DATA_KEY_ID, MEMBER]),
+    action!(quick "DescribeDataKeys", data_keys::describe_data_keys, [DATA_KEY_IDS, MEMBER]),
+    action!(blocking "ListDataKeys", data_keys::list_data_keys, [OFFSET, LIMIT, ROLE, HSM]),
+    action!(blocking "ListDataKeyDetail", data_keys::list_data_key_detail, [
+        OFFSET, LIMIT, ROLE,
+        Field::opt("OrderType", Kind::UInt { min: 0, max: 1 }),
+        Field::opt("KeyState", Kind::UInt { min: 0, max: 3 }),
+        Field::opt("SearchKeyAlias", Kind::Str { min: 0, max: 128 }),
+        Field::opt("Origin", Kind::Str { min: 0, max: 32 }),
+        HSM,
+        Field::opt("KeyId", Kind::Str { min: 0, max: 128 }).code("InvalidParameterValue.InvalidKeyId"),
+        Field::opt("DataKeyLen", Kind::UInt { min: 0, max: 1024 }),
+        Field::opt("TagFilters", Kind::TagFilters { max: 50 }),
+        Field::opt("MemberAccounts", Kind::ObjectList),
+    ]),
+    action!(blocking "EnableDataKey", data_keys::enable_data_key, [DATA_KEY_ID, MEMBER]),
+    action!(blocking "DisableDataKey", data_keys::disable_data_key, [DATA_KEY_ID, MEMBER]),
+    action!(blocking "EnableDataKeys", data_keys::enable_data_keys, [DATA_KEY_IDS, MEMBER]),
+    action!(blocking "DisableDataKeys", data_keys::disable_data_keys, [DATA_KEY_IDS, MEMBER]),
+    action!(blocking "ScheduleDataKeyDeletion", data_keys::schedule_data_key_deletion, [
+        DATA_KEY_ID,
+        Field::req("PendingWindowInDays", Kind::UInt { min: 7, max: 30 })
+            .code("InvalidParameter.InvalidPendingWindowInDays"),
+        MEMBER,
+    ]),
+    action!(blocking "CancelDataKeyDeletion", data_keys::cancel_data_key_deletion, [DATA_KEY_ID, MEMBER]),
+    action!(quick "GetDataKeyPlaintext", data_keys::get_data_key_plaintext, [
+        DATA_KEY_ID, PUBLIC_KEY, PUBLIC_KEY_ALG,
+    ]),
+    action!(quick "GetDataKeyCiphertextBlob", data_keys::get_data_key_ciphertext_blob, [DATA_KEY_ID, MEMBER]),
+    action!(blocking "UpdateDataKeyName", data_keys::update_data_key_name, [
+        DATA_KEY_ID,
+        Field::req("DataKeyName", Kind::Str { min: 1, max: 60 }).code("InvalidParameterValue.InvalidDataKeyName"),
+        MEMBER,
+    ]),
+    action!(blocking "UpdateDataKeyDescription", data_keys::update_data_key_description, [
+        DATA_KEY_ID,
+        Field::req("Description", Kind::Str { min: 0, max: 100 }),
+        MEMBER,
+    ]),
     action!(quick "GetServiceStatus", get_service_status, []),
     action!(quick "GetRegions", get_regions, []),
     action!(quick "ListAlgorithms", list_algorithms, []),
@@ -248,41 +307,26 @@ pub static NOT_YET_SERVED: &[&str] = &[
     "AsymmetricRsaDecrypt",
     "AsymmetricSm2Decrypt",
     "BindCloudResource",
-    "CancelDataKeyDeletion",
     "CreateWhiteBoxKey",
     "DeleteWhiteBoxKey",
-    "DescribeDataKey",
-    "DescribeDataKeys",
     "DescribeWhiteBoxDecryptKey",
     "DescribeWhiteBoxDeviceFingerprints",
     "DescribeWhiteBoxKey",
     "DescribeWhiteBoxKeyDetails",
     "DescribeWhiteBoxServiceStatus",
-    "DisableDataKey",
-    "DisableDataKeys",
     "DisableWhiteBoxKey",
     "DisableWhiteBoxKeys",
-    "EnableDataKey",
-    "EnableDataKeys",
     "EnableWhiteBoxKey",
     "EnableWhiteBoxKeys",
     "EncryptByWhiteBox",
-    "GetDataKeyCiphertextBlob",
-    "GetDataKeyPlaintext",
     "GetPublicKey",
-    "ImportDataKey",
-    "ListDataKeyDetail",
-    "ListDataKeys",
     "OverwriteWhiteBoxDeviceFingerprints",
     "PostQuantumCryptoDecrypt",
     "PostQuantumCryptoEncrypt",
     "PostQuantumCryptoSign",
     "PostQuantumCryptoVerify",
-    "ScheduleDataKeyDeletion",
     "SignByAsymmetricKey",
     "UnbindCloudResource",
-    "UpdateDataKeyDescription",
-    "UpdateDataKeyName",
     "VerifyByAsymmetricKey",
 ];
 
@@ -305,7 +349,7 @@ pub fn known_name(name: &str) -> &'static str {
 
 // ---- shared parsing ----
 
-fn refuse_member_account(p: &Params) -> Result<(), TcError> {
+pub(crate) fn refuse_member_account(p: &Params) -> Result<(), TcError> {
     if p.has("MemberAccount") || p.has("MemberAccounts") {
         return Err(TcError::new(
             UNSUPPORTED_OPERATION,
@@ -315,7 +359,7 @@ fn refuse_member_account(p: &Params) -> Result<(), TcError> {
     Ok(())
 }
 
-fn refuse_hsm_cluster(p: &Params) -> Result<(), TcError> {
+pub(crate) fn refuse_hsm_cluster(p: &Params) -> Result<(), TcError> {
     match p.str("HsmClusterId") {
         None | Some("") => Ok(()),
         Some(_) => Err(TcError::new(
@@ -325,18 +369,20 @@ fn refuse_hsm_cluster(p: &Params) -> Result<(), TcError> {
     }
 }
 
-/// Alias rules: 1 to 60 letters, digits, `-` and `_`, starting with a letter or digit; the
-/// `kms-` prefix is reserved for keys that cloud products create.
-fn check_alias(alias: &str) -> Result<(), TcError> {
-    let valid = alias
-        .chars()
+/// Names (aliases, data key names): letters, digits, `-` and `_`, starting with a letter or
+/// digit. Lengths are declared per field.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    name.chars()
         .next()
         .is_some_and(|c| c.is_ascii_alphanumeric())
-        && alias
+        && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && !alias.starts_with("kms-");
-    if valid {
+}
+
+/// Alias rules: a valid name; the `kms-` prefix is reserved for keys that cloud products create.
+fn check_alias(alias: &str) -> Result<(), TcError> {
+    if is_valid_name(alias) && !alias.starts_with("kms-") {
         Ok(())
     } else {
         Err(TcError::new(
@@ -371,7 +417,7 @@ fn parse_usage(s: &str) -> Result<KeyUsage, TcError> {
 
 /// Parses an encryption context: a JSON object of string keys; non-string values bind as their
 /// JSON text.
-fn parse_context(p: &Params, name: &str) -> Result<EncryptionContext, TcError> {
+pub(crate) fn parse_context(p: &Params, name: &str) -> Result<EncryptionContext, TcError> {
     let raw = match p.str(name) {
         None | Some("") => return Ok(EncryptionContext::default()),
         Some(s) => s,
@@ -399,7 +445,11 @@ fn parse_context(p: &Params, name: &str) -> Result<EncryptionContext, TcError> {
     Ok(EncryptionContext::new(pairs))
 }
 
-fn decode_base64(s: &str, code: &'static str, what: &str) -> Result<Zeroizing<Vec<u8>>, TcError> {
+pub(crate) fn decode_base64(
+    s: &str,
+    code: &'static str,
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>, TcError> {
     B64.decode(s)
         .map(Zeroizing::new)
         .map_err(|_| TcError::new(code, format!("{what} is not valid base64.")))
@@ -416,7 +466,7 @@ fn ciphertext(p: &Params) -> Result<Vec<u8>, TcError> {
 
 /// Plaintext returned to the caller: base64, or, when they supplied `EncryptionPublicKey`,
 /// encrypted to that key with `EncryptionAlgorithm` (SM2 when empty) and then base64.
-fn returned_plaintext(p: &Params, plaintext: &[u8]) -> Result<String, TcError> {
+pub(crate) fn returned_plaintext(p: &Params, plaintext: &[u8]) -> Result<String, TcError> {
     let pem = match p.str("EncryptionPublicKey") {
         None | Some("") => return Ok(B64.encode(plaintext)),
         Some(pem) => pem,
@@ -505,7 +555,7 @@ fn describe_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 }
 
 /// Paging shared by the list actions: Limit 0 or absent means the default of 10.
-fn page(p: &Params) -> (usize, usize) {
+pub(crate) fn page(p: &Params) -> (usize, usize) {
     let limit = match p.uint("Limit") {
         None | Some(0) => DEFAULT_LIMIT,
         Some(n) => n,
@@ -514,7 +564,7 @@ fn page(p: &Params) -> (usize, usize) {
 }
 
 /// Keys that cloud products created for the caller (Role 1): this server has none.
-fn wants_product_keys(p: &Params) -> bool {
+pub(crate) fn wants_product_keys(p: &Params) -> bool {
     p.uint("Role") == Some(1)
 }
 
@@ -547,7 +597,7 @@ fn list_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 }
 
 /// ListKeys and ListKeyDetail accept `default` for the shared (non-HSM) keys.
-fn refuse_hsm_cluster_unless_default(p: &Params) -> Result<(), TcError> {
+pub(crate) fn refuse_hsm_cluster_unless_default(p: &Params) -> Result<(), TcError> {
     if p.str("HsmClusterId") == Some("default") {
         return Ok(());
     }
@@ -749,12 +799,6 @@ fn re_encrypt(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 
 fn generate_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_hsm_cluster(p)?;
-    if p.uint("IsHostedByKms") == Some(1) {
-        return Err(TcError::new(
-            UNSUPPORTED_OPERATION,
-            "Data keys hosted by KMS are not supported by this server yet.",
-        ));
-    }
     let len = match (p.uint("NumberOfBytes"), p.str("KeySpec")) {
         (Some(n), _) => n as usize,
         (None, Some("AES_256")) => 32,
@@ -773,15 +817,26 @@ fn generate_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         }
     };
     let context = parse_context(p, "EncryptionContext")?;
-    let data_key = ctx
-        .engine
-        .generate_data_key(&ctx.caller, p.req_str("KeyId"), len, &context)
-        .map_err(|e| ctx.kms(e))?;
+    let key_id = p.req_str("KeyId");
+    let (data_key, data_key_id) = if p.uint("IsHostedByKms") == Some(1) {
+        let new = crate::data_keys::new_data_key(p)?;
+        let (dk, id) = ctx
+            .engine
+            .generate_hosted_data_key(&ctx.caller, key_id, len, &context, new)
+            .map_err(|e| ctx.kms(e))?;
+        (dk, id.to_string())
+    } else {
+        let dk = ctx
+            .engine
+            .generate_data_key(&ctx.caller, key_id, len, &context)
+            .map_err(|e| ctx.kms(e))?;
+        (dk, String::new())
+    };
     Ok(json!({
         "KeyId": data_key.key_id.to_string(),
         "Plaintext": returned_plaintext(p, &data_key.plaintext)?,
         "CiphertextBlob": B64.encode(&data_key.blob),
-        "DataKeyId": "",
+        "DataKeyId": data_key_id,
         "TagCode": 0,
         "TagMsg": "",
     }))
@@ -914,10 +969,10 @@ fn get_service_status(ctx: &Ctx<'_>, _: &Params) -> Result<Value, TcError> {
         "CmkUserCount": used,
         "CmkLimit": ctx.engine.config().max_keys_per_region,
         "ExclusiveHSMList": [],
-        "IsAllowedDataKeyHosted": false,
-        "DataKeyLimit": 0,
-        "FreeDataKeyLimit": 0,
-        "DataKeyUsedCount": 0,
+        "IsAllowedDataKeyHosted": true,
+        "DataKeyLimit": ctx.engine.config().max_data_keys_per_region,
+        "FreeDataKeyLimit": ctx.engine.config().max_data_keys_per_region,
+        "DataKeyUsedCount": ctx.engine.count_data_keys(&ctx.caller).map_err(|e| ctx.kms(e))?,
         "SyncTaskList": [],
         "IsAllowedSync": false,
         "QpsLimit": 0,

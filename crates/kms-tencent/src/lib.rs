@@ -6,6 +6,7 @@
 
 pub mod actions;
 pub mod auth;
+mod data_keys;
 pub mod errors;
 pub mod params;
 pub mod wire;

@@ -1,0 +1,356 @@
+//! Handlers of the hosted data key actions.
+
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use kms_core::engine::{DataKeyImport, DataKeyListFilter, NewDataKey};
+use kms_core::{DataKeyRecord, DataKeyState, Origin, SortOrder};
+
+use crate::actions::*;
+use crate::errors::*;
+use crate::params::Params;
+use crate::wire::origin;
+
+/// Imported plaintext data keys: 1 to 1024 bytes, as GenerateDataKey's NumberOfBytes allows.
+const MAX_IMPORTED_DATA_KEY: usize = 1024;
+
+/// `DataKeyMetadata`, with the vendor's zero values for features this server does not have.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DataKeyMetadata {
+    data_key_id: String,
+    key_id: String,
+    key_name: String,
+    data_key_name: String,
+    number_of_bytes: u32,
+    create_time: u64,
+    description: String,
+    key_state: &'static str,
+    creator_uin: u64,
+    owner: &'static str,
+    deletion_date: u64,
+    origin: &'static str,
+    hsm_cluster_id: String,
+    resource_id: String,
+    is_sync_replica: i64,
+    source_region: String,
+    sync_status: i64,
+    sync_messages: String,
+    sync_start_time: u64,
+    sync_end_time: u64,
+    source_hsm_cluster_id: String,
+    creator_uin_string: String,
+}
+
+fn state_name(s: DataKeyState) -> &'static str {
+    match s {
+        DataKeyState::Enabled => "Enabled",
+        DataKeyState::Disabled => "Disabled",
+        DataKeyState::PendingDelete => "PendingDelete",
+    }
+}
+
+fn metadata(ctx: &Ctx<'_>, dk: &DataKeyRecord) -> DataKeyMetadata {
+    // KeyName is the CMK's alias; a CMK since purged leaves it empty.
+    let key_name = ctx
+        .engine
+        .describe_key(&ctx.caller, &dk.key_id.to_string())
+        .map(|k| k.alias)
+        .unwrap_or_default();
+    DataKeyMetadata {
+        data_key_id: dk.data_key_id.to_string(),
+        key_id: dk.key_id.to_string(),
+        key_name,
+        data_key_name: dk.name.clone(),
+        number_of_bytes: dk.length,
+        create_time: dk.created_at,
+        description: dk.description.clone(),
+        key_state: state_name(dk.state),
+        creator_uin: dk.creator,
+        owner: "user",
+        deletion_date: dk.deletion_date,
+        origin: origin(dk.origin),
+        hsm_cluster_id: String::new(),
+        resource_id: format!("creatorUin/{}/{}", dk.creator, dk.data_key_id),
+        is_sync_replica: 0,
+        source_region: String::new(),
+        sync_status: 0,
+        sync_messages: String::new(),
+        sync_start_time: 0,
+        sync_end_time: 0,
+        source_hsm_cluster_id: String::new(),
+        creator_uin_string: dk.creator.to_string(),
+    }
+}
+
+/// Data key names follow the alias rules, without the reserved prefix.
+fn check_data_key_name(name: &str) -> Result<(), TcError> {
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(TcError::new(
+            "InvalidParameterValue.InvalidDataKeyName",
+            "DataKeyName must be 1 to 60 letters, digits, '-' or '_', starting with a letter or digit.",
+        ))
+    }
+}
+
+/// The name, description and tags of a data key to host, from GenerateDataKey or ImportDataKey.
+pub(crate) fn new_data_key(p: &Params) -> Result<NewDataKey, TcError> {
+    let name = match p.str("DataKeyName") {
+        None | Some("") => {
+            return Err(TcError::new(
+                MISSING_PARAMETER,
+                "The parameter `DataKeyName` is required when the data key is hosted.",
+            ));
+        }
+        Some(n) => n,
+    };
+    check_data_key_name(name)?;
+    Ok(NewDataKey {
+        name: name.to_owned(),
+        description: p.str("Description").unwrap_or_default().to_owned(),
+        tags: p.tags("Tags"),
+    })
+}
+
+pub(crate) fn import_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_hsm_cluster(p)?;
+    let new = new_data_key(p)?;
+    let key_id = p.str("KeyId").filter(|s| !s.is_empty());
+    let material = p.req_str("ImportKeyMaterial");
+    let record = if p.uint("ImportType") == Some(1) {
+        let blob = decode_base64(
+            material,
+            "InvalidParameterValue.InvalidCiphertext",
+            "ImportKeyMaterial",
+        )?;
+        ctx.engine
+            .import_data_key(&ctx.caller, DataKeyImport::Ciphertext(&blob), key_id, new)
+    } else {
+        let key_id = key_id.ok_or_else(|| {
+            TcError::new(
+                MISSING_PARAMETER,
+                "The parameter `KeyId` is required to import a plaintext data key.",
+            )
+        })?;
+        let plaintext = decode_base64(material, INVALID_PARAMETER_VALUE, "ImportKeyMaterial")?;
+        if plaintext.is_empty() || plaintext.len() > MAX_IMPORTED_DATA_KEY {
+            return Err(TcError::new(
+                INVALID_PARAMETER_VALUE,
+                format!("The data key must be 1 to {MAX_IMPORTED_DATA_KEY} bytes."),
+            ));
+        }
+        ctx.engine.import_data_key(
+            &ctx.caller,
+            DataKeyImport::Plaintext {
+                key_id,
+                plaintext: &plaintext,
+            },
+            None,
+            new,
+        )
+    }
+    .map_err(|e| ctx.kms(e))?;
+    Ok(json!({
+        "KeyId": record.key_id.to_string(),
+        "DataKeyId": record.data_key_id.to_string(),
+        "TagCode": 0,
+        "TagMsg": "",
+    }))
+}
+
+pub(crate) fn describe_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    let dk = ctx
+        .engine
+        .describe_data_key(&ctx.caller, p.req_str("DataKeyId"))
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({ "DataKeyMetadata": metadata(ctx, &dk) }))
+}
+
+pub(crate) fn describe_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    let dks = ctx
+        .engine
+        .describe_data_keys(&ctx.caller, &p.str_list("DataKeyIds"))
+        .map_err(|e| ctx.kms(e))?;
+    let list: Vec<DataKeyMetadata> = dks.iter().map(|dk| metadata(ctx, dk)).collect();
+    Ok(json!({ "DataKeyMetadatas": list }))
+}
+
+pub(crate) fn list_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_hsm_cluster_unless_default(p)?;
+    let (offset, limit) = page(p);
+    let filter = DataKeyListFilter {
+        order: SortOrder::OldestFirst,
+        offset,
+        limit,
+        ..Default::default()
+    };
+    let (total, dks) = if wants_product_keys(p) {
+        (0, Vec::new())
+    } else {
+        ctx.engine
+            .list_data_keys(&ctx.caller, &filter)
+            .map_err(|e| ctx.kms(e))?
+    };
+    let ids: Vec<Value> = dks
+        .iter()
+        .map(|dk| json!({ "DataKeyId": dk.data_key_id.to_string() }))
+        .collect();
+    Ok(json!({ "DataKeys": ids, "TotalCount": total }))
+}
+
+pub(crate) fn list_data_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    refuse_hsm_cluster_unless_default(p)?;
+    let (offset, limit) = page(p);
+    let states = match p.uint("KeyState").unwrap_or(0) {
+        1 => Some(vec![DataKeyState::Enabled]),
+        2 => Some(vec![DataKeyState::Disabled]),
+        3 => Some(vec![DataKeyState::PendingDelete]),
+        _ => None,
+    };
+    let origin = match p.str("Origin").unwrap_or_default() {
+        "" | "ALL" => None,
+        "TENCENT_KMS" => Some(Origin::Kms),
+        "EXTERNAL" => Some(Origin::External),
+        _ => {
+            return Err(TcError::new(
+                INVALID_PARAMETER_VALUE,
+                "Origin must be TENCENT_KMS, EXTERNAL or ALL.",
+            ));
+        }
+    };
+    let key_id = match p.str("KeyId").filter(|s| !s.is_empty()) {
+        Some(id) => Some(kms_core::engine::parse_key_id(id).map_err(|e| ctx.kms(e))?),
+        None => None,
+    };
+    let filter = DataKeyListFilter {
+        states,
+        origin,
+        key_id,
+        length: p.uint("DataKeyLen").filter(|n| *n > 0).map(|n| n as u32),
+        search: p
+            .str("SearchKeyAlias")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        tags: p.tag_filters("TagFilters"),
+        order: if p.uint("OrderType") == Some(1) {
+            SortOrder::OldestFirst
+        } else {
+            SortOrder::NewestFirst
+        },
+        offset,
+        limit,
+    };
+    let (total, dks) = if wants_product_keys(p) {
+        (0, Vec::new())
+    } else {
+        ctx.engine
+            .list_data_keys(&ctx.caller, &filter)
+            .map_err(|e| ctx.kms(e))?
+    };
+    let list: Vec<DataKeyMetadata> = dks.iter().map(|dk| metadata(ctx, dk)).collect();
+    Ok(json!({ "DataKeyMetadatas": list, "TotalCount": total }))
+}
+
+pub(crate) fn enable_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    ctx.engine
+        .enable_data_key(&ctx.caller, p.req_str("DataKeyId"))
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({}))
+}
+
+pub(crate) fn disable_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    ctx.engine
+        .disable_data_key(&ctx.caller, p.req_str("DataKeyId"))
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({}))
+}
+
+pub(crate) fn enable_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    ctx.engine
+        .enable_data_keys(&ctx.caller, &p.str_list("DataKeyIds"))
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({}))
+}
+
+pub(crate) fn disable_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    ctx.engine
+        .disable_data_keys(&ctx.caller, &p.str_list("DataKeyIds"))
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({}))
+}
+
+pub(crate) fn schedule_data_key_deletion(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    let id = p.req_str("DataKeyId");
+    let days = p.uint("PendingWindowInDays").unwrap_or_default() as u32;
+    let date = ctx
+        .engine
+        .schedule_data_key_deletion(&ctx.caller, id, days)
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({ "DeletionDate": date, "DataKeyId": id }))
+}
+
+pub(crate) fn cancel_data_key_deletion(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    let id = p.req_str("DataKeyId");
+    ctx.engine
+        .cancel_data_key_deletion(&ctx.caller, id)
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({ "DataKeyId": id }))
+}
+
+pub(crate) fn get_data_key_plaintext(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    let plaintext = ctx
+        .engine
+        .data_key_plaintext(&ctx.caller, p.req_str("DataKeyId"))
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({ "Plaintext": returned_plaintext(p, &plaintext)? }))
+}
+
+pub(crate) fn get_data_key_ciphertext_blob(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    let blob = ctx
+        .engine
+        .data_key_ciphertext(&ctx.caller, p.req_str("DataKeyId"))
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({ "CiphertextBlob": B64.encode(blob) }))
+}
+
+pub(crate) fn update_data_key_name(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    let name = p.req_str("DataKeyName");
+    check_data_key_name(name)?;
+    ctx.engine
+        .rename_data_key(&ctx.caller, p.req_str("DataKeyId"), name.to_owned())
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({}))
+}
+
+pub(crate) fn update_data_key_description(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    ctx.engine
+        .update_data_key_description(
+            &ctx.caller,
+            p.req_str("DataKeyId"),
+            p.req_str("Description").to_owned(),
+        )
+        .map_err(|e| ctx.kms(e))?;
+    Ok(json!({}))
+}
