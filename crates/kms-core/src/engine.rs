@@ -148,7 +148,8 @@ impl Engine {
     pub fn create_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
         check_unique_tags(&new.tags)?;
         let now = self.now();
-        let key_id = Uuid::new_v4();
+        // Version 7 ids sort by creation time, so listings keep creation order within a second.
+        let key_id = Uuid::now_v7();
         let (state, versions) = match new.origin {
             Origin::Kms => (
                 KeyState::Enabled,

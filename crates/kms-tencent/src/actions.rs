@@ -53,8 +53,7 @@ const DEFAULT_ROTATE_DAYS: u64 = 365;
 
 const KEY_ID: Field =
     Field::req("KeyId", Kind::Str { min: 1, max: 128 }).code("InvalidParameterValue.InvalidKeyId");
-const KEY_IDS: Field = Field::req("KeyIds", Kind::StrList { min: 1, max: 100 })
-    .code("InvalidParameterValue.InvalidKeyId");
+const KEY_IDS: Field = Field::req("KeyIds", Kind::StrList { min: 1, max: 100 });
 pub(crate) const MEMBER: Field = Field::opt("MemberAccount", Kind::Object);
 const ALIAS: Field =
     Field::req("Alias", Kind::Str { min: 1, max: 60 }).code("InvalidParameterValue.InvalidAlias");
@@ -62,8 +61,7 @@ pub(crate) const HSM: Field = Field::opt("HsmClusterId", Kind::Str { min: 0, max
     .code("InvalidParameterValue.InvalidHsmClusterId");
 const DATA_KEY_ID: Field = Field::req("DataKeyId", Kind::Str { min: 1, max: 128 })
     .code("InvalidParameterValue.InvalidDataKeyId");
-const DATA_KEY_IDS: Field = Field::req("DataKeyIds", Kind::StrList { min: 1, max: 100 })
-    .code("InvalidParameterValue.InvalidDataKeyId");
+const DATA_KEY_IDS: Field = Field::req("DataKeyIds", Kind::StrList { min: 1, max: 100 });
 const DATA_KEY_NAME: Field = Field::req("DataKeyName", Kind::Str { min: 1, max: 60 })
     .code("InvalidParameterValue.InvalidDataKeyName");
 const DATA_KEY_DESCRIPTION: Field = Field::opt("Description", Kind::Str { min: 0, max: 100 });

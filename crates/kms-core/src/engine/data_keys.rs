@@ -154,7 +154,7 @@ impl Engine {
         } = sealed;
         check_unique_tags(&new.tags)?;
         let record = DataKeyRecord {
-            data_key_id: Uuid::new_v4(),
+            data_key_id: Uuid::now_v7(),
             account: caller.account,
             region: caller.region.clone(),
             name: new.name,
