@@ -616,6 +616,13 @@ impl Engine {
         self.material.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Drops every cached material. The server calls this every few seconds, which bounds how
+    /// long another node's erasure of imported material (or a purge) can leave a copy in this
+    /// node's memory.
+    pub fn expire_cached_material(&self) {
+        self.lock_cache().clear();
+    }
+
     fn forget_material(&self, key_id: Uuid) {
         self.lock_cache().retain(|(id, _), _| *id != key_id);
     }

@@ -147,13 +147,15 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     json_response(StatusCode::OK, reply.body)
 }
 
-/// Runs time-driven key transitions (purges, scheduled rotations) every few seconds.
+/// Runs time-driven key transitions (purges, scheduled rotations, material expiry) every few
+/// seconds, and expires the in-memory material cache so no node keeps erased material for long.
 pub fn spawn_due_work(engine: Arc<Engine>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tick.tick().await;
             let engine = engine.clone();
+            engine.expire_cached_material();
             match tokio::task::spawn_blocking(move || engine.run_due_work()).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "background key work failed"),
