@@ -224,7 +224,9 @@ impl Engine {
             &caller.region,
             filter.order == SortOrder::NewestFirst,
             &mut |k| {
-                if !is_purgeable(&k, now) && matches_filter(&k, filter) {
+                if let Some(k) = as_of(k, now)
+                    && matches_filter(&k, filter)
+                {
                     if total >= filter.offset && page.len() < filter.limit {
                         page.push(k);
                     }
@@ -754,6 +756,18 @@ fn material_aad(key_id: Uuid, version: u32) -> Vec<u8> {
     aad.extend_from_slice(key_id.as_bytes());
     aad.extend_from_slice(&version.to_be_bytes());
     aad
+}
+
+/// A key as it stands at `now` without writing: `None` once purgeable, its imported material
+/// gone once expired. Listings use it so they agree with reads before the sweep persists.
+fn as_of(mut key: KeyRecord, now: u64) -> Option<KeyRecord> {
+    if is_purgeable(&key, now) {
+        return None;
+    }
+    if key.material_expiry().is_some_and(|t| now >= t) {
+        import::erase_material(&mut key);
+    }
+    Some(key)
 }
 
 fn is_purgeable(key: &KeyRecord, now: u64) -> bool {

@@ -270,6 +270,16 @@ fn material_expires_exactly_on_time() {
     f.clock.set(T0 + 99);
     assert!(f.engine.decrypt(&f.caller, &blob, &ctx()).is_ok());
     f.clock.set(T0 + 100);
+    let listed = KeyListFilter {
+        limit: 10,
+        states: Some(vec![KeyState::PendingImport]),
+        ..Default::default()
+    };
+    assert_eq!(
+        f.engine.list_keys(&f.caller, &listed).unwrap().0,
+        1,
+        "listings agree before anything is written"
+    );
     assert!(matches!(
         f.engine.decrypt(&f.caller, &blob, &ctx()),
         Err(KmsError::InvalidKeyState {
