@@ -634,65 +634,66 @@ impl Engine {
     /// Loads a key of the caller's, applying any purge or rotation that is due.
     fn load(&self, caller: &Caller, key_id: Uuid) -> Result<KeyRecord, KmsError> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let key = self
+            let mut key = self
                 .store
                 .get_key(&key_id)?
                 .filter(|k| k.account == caller.account && k.region == caller.region)
                 .ok_or(KmsError::KeyNotFound)?;
-            match self.apply_due(key) {
-                Ok(Some(k)) => return Ok(k),
-                Ok(None) => return Err(KmsError::KeyNotFound),
-                Err(KmsError::Internal(msg)) if msg == CONFLICT => continue,
-                Err(e) => return Err(e),
+            match self.apply_due(&mut key)? {
+                Due::Current => return Ok(key),
+                Due::Purged => return Err(KmsError::KeyNotFound),
+                Due::Raced => continue,
             }
         }
         Err(KmsError::Internal("too much write contention".into()))
     }
 
-    /// Applies due time-driven transitions to `key`, persisting them. `None` if it was purged.
-    fn apply_due(&self, mut key: KeyRecord) -> Result<Option<KeyRecord>, KmsError> {
+    /// Applies and persists every time-driven transition due on `key`: purge, expiry of
+    /// imported material, scheduled rotations (several if several periods passed).
+    fn apply_due(&self, key: &mut KeyRecord) -> Result<Due, KmsError> {
         let now = self.now();
-        if is_purgeable(&key, now) {
-            match self.store.delete_key(&key) {
+        if is_purgeable(key, now) {
+            return match self.store.delete_key(key) {
                 Ok(()) => {
                     self.forget_material(key.key_id);
                     tracing::info!(key_id = %key.key_id, "purged key past its deletion date");
-                    return Ok(None);
+                    Ok(Due::Purged)
                 }
-                Err(StoreError::Conflict) => return Err(KmsError::Internal(CONFLICT.into())),
-                Err(e) => return Err(e.into()),
-            }
+                Err(StoreError::Conflict) => Ok(Due::Raced),
+                Err(e) => Err(e.into()),
+            };
         }
-        if key.material_expiry().is_some_and(|t| now >= t) {
-            import::erase_material(&mut key);
-            key.revision += 1;
-            match self.store.update_key(&key) {
-                Ok(()) => {
-                    self.forget_material(key.key_id);
-                    tracing::info!(key_id = %key.key_id, "erased imported material at its expiry");
-                }
-                Err(StoreError::Conflict) => return Err(KmsError::Internal(CONFLICT.into())),
-                Err(e) => return Err(e.into()),
-            }
-            return self.apply_due(key);
-        }
-        if key.state == KeyState::Enabled
+        let expired = key.material_expiry().is_some_and(|t| now >= t);
+        let rotations_due = key.state == KeyState::Enabled
             && key.rotation.enabled
-            && now >= key.rotation.next_rotate_time
-        {
-            // Rotation is scheduled from the due time, not from when it ran, so a late run does
-            // not drift the schedule.
-            let due = key.rotation.next_rotate_time;
-            self.add_version(&mut key, due)?;
-            key.revision += 1;
-            match self.store.update_key(&key) {
-                Ok(()) => tracing::info!(key_id = %key.key_id, "rotated key on schedule"),
-                Err(StoreError::Conflict) => return Err(KmsError::Internal(CONFLICT.into())),
-                Err(e) => return Err(e.into()),
-            }
-            return self.apply_due(key);
+            && now >= key.rotation.next_rotate_time;
+        if !expired && !rotations_due {
+            return Ok(Due::Current);
         }
-        Ok(Some(key))
+        if expired {
+            import::erase_material(key);
+        } else {
+            // Rotation is scheduled from the due time, not from when it ran, so a late run does
+            // not drift the schedule; each missed period adds its own version.
+            while key.rotation.enabled && now >= key.rotation.next_rotate_time {
+                let due = key.rotation.next_rotate_time;
+                self.add_version(key, due)?;
+            }
+        }
+        key.revision += 1;
+        match self.store.update_key(key) {
+            Ok(()) if expired => {
+                self.forget_material(key.key_id);
+                tracing::info!(key_id = %key.key_id, "erased imported material at its expiry");
+                Ok(Due::Current)
+            }
+            Ok(()) => {
+                tracing::info!(key_id = %key.key_id, "rotated key on schedule");
+                Ok(Due::Current)
+            }
+            Err(StoreError::Conflict) => Ok(Due::Raced),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Read-modify-write of one key, retried when another writer got there first.
@@ -748,7 +749,15 @@ impl Engine {
     }
 }
 
-const CONFLICT: &str = "write conflict";
+/// What applying due transitions did to a key.
+enum Due {
+    /// The key is up to date (possibly after a persisted transition).
+    Current,
+    /// The key was past its deletion date and is gone.
+    Purged,
+    /// Another writer changed the key first: read it again.
+    Raced,
+}
 
 fn material_aad(key_id: Uuid, version: u32) -> Vec<u8> {
     let mut aad = Vec::with_capacity(MATERIAL_AAD_LABEL.len() + 20);
