@@ -45,6 +45,7 @@ class KmsdProcess:
     """One kmsd process over a data directory that outlives restarts."""
 
     def __init__(self, data_dir=None, extra_args=(), env=None):
+        """`env` overrides the server's environment; a value of None removes the variable."""
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="kmsd-test-"))
         self.extra_args = list(extra_args)
         self.extra_env = dict(env or {})
@@ -70,6 +71,8 @@ class KmsdProcess:
             "KMSD_LOG": "info",
         })
         env.update(self.extra_env)
+        for name in [k for k, v in env.items() if v is None]:
+            del env[name]
         args = [KMSD_BIN, "serve", "--listen", self.endpoint, "--data-dir", str(self.data_dir)]
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args + self.extra_args, env=env, stdout=self.log, stderr=self.log)
