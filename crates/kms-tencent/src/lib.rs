@@ -187,6 +187,12 @@ impl TencentApi {
         let pairs = match req.method {
             "GET" => form_pairs(req.query.as_bytes()),
             "POST" if is_form => form_pairs(req.body),
+            "POST" if content_type.starts_with("application/json") => {
+                return Err(TcError::new(
+                    AUTH_INVALID_AUTHORIZATION,
+                    "The Authorization header is missing.",
+                ));
+            }
             _ => {
                 return Err(TcError::new(
                     UNSUPPORTED_PROTOCOL,
