@@ -499,6 +499,31 @@ fn metadata_list(keys: &[kms_core::KeyRecord]) -> Vec<KeyMetadata> {
 
 // ---- handlers ----
 
+/// The many actions that apply one engine operation to the id in `field` and answer only the
+/// request id.
+pub(crate) fn on_id(
+    ctx: &Ctx<'_>,
+    p: &Params,
+    field: &str,
+    op: fn(&Engine, &Caller, &str) -> Result<(), KmsError>,
+) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    op(ctx.engine, &ctx.caller, p.req_str(field)).map_err(|e| ctx.kms(e))?;
+    Ok(json!({}))
+}
+
+/// As [`on_id`], for the batch actions over a list of ids.
+pub(crate) fn on_ids(
+    ctx: &Ctx<'_>,
+    p: &Params,
+    field: &str,
+    op: fn(&Engine, &Caller, &[String]) -> Result<(), KmsError>,
+) -> Result<Value, TcError> {
+    refuse_member_account(p)?;
+    op(ctx.engine, &ctx.caller, &p.str_list(field)).map_err(|e| ctx.kms(e))?;
+    Ok(json!({}))
+}
+
 fn create_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     let alias = p.req_str("Alias");
     check_alias(alias)?;
@@ -659,35 +684,19 @@ fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 }
 
 fn enable_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    ctx.engine
-        .enable_key(&ctx.caller, p.req_str("KeyId"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_id(ctx, p, "KeyId", Engine::enable_key)
 }
 
 fn disable_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    ctx.engine
-        .disable_key(&ctx.caller, p.req_str("KeyId"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_id(ctx, p, "KeyId", Engine::disable_key)
 }
 
 fn enable_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    ctx.engine
-        .enable_keys(&ctx.caller, &p.str_list("KeyIds"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_ids(ctx, p, "KeyIds", Engine::enable_keys)
 }
 
 fn disable_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    ctx.engine
-        .disable_keys(&ctx.caller, &p.str_list("KeyIds"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_ids(ctx, p, "KeyIds", Engine::disable_keys)
 }
 
 fn update_alias(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
@@ -733,19 +742,11 @@ fn cancel_key_deletion(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 }
 
 fn archive_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    ctx.engine
-        .archive_key(&ctx.caller, p.req_str("KeyId"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_id(ctx, p, "KeyId", Engine::archive_key)
 }
 
 fn cancel_key_archive(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    ctx.engine
-        .cancel_archive(&ctx.caller, p.req_str("KeyId"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_id(ctx, p, "KeyId", Engine::cancel_archive)
 }
 
 fn encrypt(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
@@ -856,11 +857,7 @@ fn enable_key_rotation(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 }
 
 fn disable_key_rotation(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    ctx.engine
-        .disable_rotation(&ctx.caller, p.req_str("KeyId"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_id(ctx, p, "KeyId", Engine::disable_rotation)
 }
 
 fn get_key_rotation_status(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
@@ -946,10 +943,7 @@ fn import_key_material(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 }
 
 fn delete_imported_key_material(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    ctx.engine
-        .delete_imported_material(&ctx.caller, p.req_str("KeyId"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_id(ctx, p, "KeyId", Engine::delete_imported_material)
 }
 
 fn get_service_status(ctx: &Ctx<'_>, _: &Params) -> Result<Value, TcError> {

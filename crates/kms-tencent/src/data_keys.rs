@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use kms_core::engine::{DataKeyImport, DataKeyListFilter, NewDataKey};
-use kms_core::{DataKeyRecord, DataKeyState, Origin, SortOrder};
+use kms_core::{DataKeyRecord, DataKeyState, Engine, Origin, SortOrder};
 
 use crate::actions::*;
 use crate::errors::*;
@@ -265,35 +265,19 @@ pub(crate) fn list_data_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, T
 }
 
 pub(crate) fn enable_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    ctx.engine
-        .enable_data_key(&ctx.caller, p.req_str("DataKeyId"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_id(ctx, p, "DataKeyId", Engine::enable_data_key)
 }
 
 pub(crate) fn disable_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    ctx.engine
-        .disable_data_key(&ctx.caller, p.req_str("DataKeyId"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_id(ctx, p, "DataKeyId", Engine::disable_data_key)
 }
 
 pub(crate) fn enable_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    ctx.engine
-        .enable_data_keys(&ctx.caller, &p.str_list("DataKeyIds"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_ids(ctx, p, "DataKeyIds", Engine::enable_data_keys)
 }
 
 pub(crate) fn disable_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    ctx.engine
-        .disable_data_keys(&ctx.caller, &p.str_list("DataKeyIds"))
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({}))
+    on_ids(ctx, p, "DataKeyIds", Engine::disable_data_keys)
 }
 
 pub(crate) fn schedule_data_key_deletion(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
