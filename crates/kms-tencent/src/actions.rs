@@ -627,6 +627,28 @@ pub(crate) fn refuse_hsm_cluster_unless_default(p: &Params) -> Result<(), TcErro
     refuse_hsm_cluster(p)
 }
 
+/// The detail listings' `Origin` filter: TENCENT_KMS, EXTERNAL, or ALL (or empty) for both.
+pub(crate) fn origin_filter(p: &Params) -> Result<Option<Origin>, TcError> {
+    match p.str("Origin").unwrap_or_default() {
+        "" | "ALL" => Ok(None),
+        "TENCENT_KMS" => Ok(Some(Origin::Kms)),
+        "EXTERNAL" => Ok(Some(Origin::External)),
+        _ => Err(TcError::new(
+            INVALID_PARAMETER_VALUE,
+            "Origin must be TENCENT_KMS, EXTERNAL or ALL.",
+        )),
+    }
+}
+
+/// The detail listings' `OrderType`: 0 (default) newest first, 1 oldest first.
+pub(crate) fn sort_order(p: &Params) -> SortOrder {
+    if p.uint("OrderType") == Some(1) {
+        SortOrder::OldestFirst
+    } else {
+        SortOrder::NewestFirst
+    }
+}
+
 fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_member_account(p)?;
     refuse_hsm_cluster_unless_default(p)?;
@@ -639,17 +661,7 @@ fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         5 => Some(vec![KeyState::Archived]),
         _ => None,
     };
-    let origin = match p.str("Origin").unwrap_or_default() {
-        "" | "ALL" => None,
-        "TENCENT_KMS" => Some(Origin::Kms),
-        "EXTERNAL" => Some(Origin::External),
-        _ => {
-            return Err(TcError::new(
-                INVALID_PARAMETER_VALUE,
-                "Origin must be TENCENT_KMS, EXTERNAL or ALL.",
-            ));
-        }
-    };
+    let origin = origin_filter(p)?;
     let usages = match p.str("KeyUsage").unwrap_or_default() {
         "ALL" => None,
         "" => Some(vec![KeyUsage::EncryptDecrypt]),
@@ -665,11 +677,7 @@ fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
             .filter(|s| !s.is_empty())
             .map(str::to_owned),
         tags: p.tag_filters("TagFilters"),
-        order: if p.uint("OrderType") == Some(1) {
-            SortOrder::OldestFirst
-        } else {
-            SortOrder::NewestFirst
-        },
+        order: sort_order(p),
         offset,
         limit,
     };

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use kms_core::engine::{DataKeyImport, DataKeyListFilter, NewDataKey};
-use kms_core::{DataKeyRecord, DataKeyState, Engine, Origin, SortOrder};
+use kms_core::{DataKeyRecord, DataKeyState, Engine, SortOrder};
 
 use crate::actions::*;
 use crate::errors::*;
@@ -220,17 +220,7 @@ pub(crate) fn list_data_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, T
         3 => Some(vec![DataKeyState::PendingDelete]),
         _ => None,
     };
-    let origin = match p.str("Origin").unwrap_or_default() {
-        "" | "ALL" => None,
-        "TENCENT_KMS" => Some(Origin::Kms),
-        "EXTERNAL" => Some(Origin::External),
-        _ => {
-            return Err(TcError::new(
-                INVALID_PARAMETER_VALUE,
-                "Origin must be TENCENT_KMS, EXTERNAL or ALL.",
-            ));
-        }
-    };
+    let origin = origin_filter(p)?;
     let key_id = match p.str("KeyId").filter(|s| !s.is_empty()) {
         Some(id) => Some(kms_core::engine::parse_key_id(id).map_err(|e| ctx.kms(e))?),
         None => None,
@@ -245,11 +235,7 @@ pub(crate) fn list_data_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, T
             .filter(|s| !s.is_empty())
             .map(str::to_owned),
         tags: p.tag_filters("TagFilters"),
-        order: if p.uint("OrderType") == Some(1) {
-            SortOrder::OldestFirst
-        } else {
-            SortOrder::NewestFirst
-        },
+        order: sort_order(p),
         offset,
         limit,
     };
