@@ -230,3 +230,28 @@ def test_deleting_material_errors(kms):
     key_id = external_key(kms)
     call(kms, "ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7)
     expect_error("ResourceUnavailable.CmkStateNotSupport", kms, "DeleteImportedKeyMaterial", KeyId=key_id)
+
+
+def sealed_materials(data_dir):
+    """Every sealed material string anywhere in the store file, live or in free pages."""
+    import re
+    db = (Path(data_dir) / "kms.redb").read_bytes()
+    return set(re.findall(rb'"sealed_material":"([A-Za-z0-9+/=]+)"', db))
+
+
+def test_erased_material_leaves_no_copy_in_the_store(fresh_server):
+    """After deletion or expiry the store file holds no copy of the (sealed) material, not even
+    in pages the copy-on-write store freed."""
+    kms = fresh_server.start().client()
+    deleted, _, _ = imported_key(kms)
+    (sealed,) = sealed_materials(fresh_server.data_dir)
+    call(kms, "DeleteImportedKeyMaterial", KeyId=deleted)
+    assert sealed not in sealed_materials(fresh_server.data_dir)
+
+    valid_to = int(time.time()) + 2
+    expiring, _, _ = imported_key(kms, valid_to=valid_to)
+    (sealed,) = sealed_materials(fresh_server.data_dir)
+    while time.time() < valid_to + 1:
+        time.sleep(0.2)
+    assert state(kms, expiring).KeyState == "PendingImport"
+    assert sealed_materials(fresh_server.data_dir) == set()

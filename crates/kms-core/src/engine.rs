@@ -656,6 +656,7 @@ impl Engine {
             return match self.store.delete_key(key) {
                 Ok(()) => {
                     self.forget_material(key.key_id);
+                    self.store.scrub()?;
                     tracing::info!(key_id = %key.key_id, "purged key past its deletion date");
                     Ok(Due::Purged)
                 }
@@ -684,6 +685,7 @@ impl Engine {
         match self.store.update_key(key) {
             Ok(()) if expired => {
                 self.forget_material(key.key_id);
+                self.store.scrub()?;
                 tracing::info!(key_id = %key.key_id, "erased imported material at its expiry");
                 Ok(Due::Current)
             }

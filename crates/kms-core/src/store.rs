@@ -138,6 +138,10 @@ pub trait Store: Send + Sync {
     /// Data keys whose purge is due at or before `now`, at most `limit` of them.
     fn due_data_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError>;
 
+    /// Overwrites storage that recent writes freed, so a secret erased from a record (imported
+    /// material) does not linger in free space of the store. Called after such erasures.
+    fn scrub(&self) -> Result<(), StoreError>;
+
     /// Inserts an account; `AlreadyExists` if its uin, secret id or project id is taken.
     fn create_account(&self, account: &Account) -> Result<(), StoreError>;
 

@@ -197,6 +197,10 @@ impl Store for MemoryStore {
         Ok(due(&self.lock().data_keys, now, limit))
     }
 
+    fn scrub(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     fn create_account(&self, account: &Account) -> Result<(), StoreError> {
         let mut inner = self.lock();
         if inner.accounts.iter().any(|a| {

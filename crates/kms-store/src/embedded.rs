@@ -41,12 +41,18 @@ const ACCOUNTS: TableDefinition<u64, &[u8]> = TableDefinition::new("accounts");
 /// secret id or project id → uin: makes credentials unique.
 const ACCOUNT_NAMES: TableDefinition<&str, u64> = TableDefinition::new("account_names");
 
+/// Scratch space that [`Store::scrub`] fills and empties.
+const SCRUB: TableDefinition<u64, &[u8]> = TableDefinition::new("scrub");
+/// Filler pages written beyond the free-page estimate, for pages the estimate misses.
+const SCRUB_SLACK_PAGES: u64 = 16;
+
 /// Page cache bound: the server's resident size must stay small with 100,000 keys.
 const CACHE_BYTES: usize = 16 << 20;
 
 /// The embedded store: one redb database file.
 pub struct EmbeddedStore {
     db: Database,
+    path: std::path::PathBuf,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -145,8 +151,12 @@ impl EmbeddedStore {
         DATA_KEYS.create_all(&txn)?;
         txn.open_table(ACCOUNTS).map_err(backend)?;
         txn.open_table(ACCOUNT_NAMES).map_err(backend)?;
+        txn.open_table(SCRUB).map_err(backend)?;
         txn.commit().map_err(backend)?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            path: path.to_owned(),
+        })
     }
 
     fn create<R: Indexed>(&self, t: &Tables, rec: &R, max: u64) -> Result<(), StoreError> {
@@ -327,6 +337,44 @@ impl Store for EmbeddedStore {
     }
     fn due_data_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
         self.due(&DATA_KEYS, now, limit)
+    }
+
+    /// redb is copy-on-write: the pages an erasing commit replaced keep their old bytes until
+    /// they are allocated again. A first commit makes them free (redb keeps the last commit's
+    /// freed pages until the next one is durable); a second fills every free page with zeros,
+    /// so the allocator hands each one out and overwrites it in full; a third frees the filler.
+    fn scrub(&self) -> Result<(), StoreError> {
+        let commit_marker = |round: u64| -> Result<(), StoreError> {
+            let txn = self.db.begin_write().map_err(backend)?;
+            txn.open_table(SCRUB)
+                .map_err(backend)?
+                .insert(u64::MAX, round.to_be_bytes().as_slice())
+                .map_err(backend)?;
+            txn.commit().map_err(backend)
+        };
+        commit_marker(0)?;
+
+        let txn = self.db.begin_write().map_err(backend)?;
+        let stats = txn.stats().map_err(backend)?;
+        let page = stats.page_size() as u64;
+        let file_pages = std::fs::metadata(&self.path).map_err(backend)?.len() / page;
+        let free_pages = file_pages.saturating_sub(stats.allocated_pages());
+        // One filler value per page: larger than half a page, so no two share one.
+        let filler = vec![0u8; (page as usize) * 3 / 4];
+        {
+            let mut scrub = txn.open_table(SCRUB).map_err(backend)?;
+            for i in 0..free_pages + SCRUB_SLACK_PAGES {
+                scrub.insert(i, filler.as_slice()).map_err(backend)?;
+            }
+        }
+        txn.commit().map_err(backend)?;
+
+        let txn = self.db.begin_write().map_err(backend)?;
+        txn.open_table(SCRUB)
+            .map_err(backend)?
+            .retain(|_, _| false)
+            .map_err(backend)?;
+        txn.commit().map_err(backend)
     }
 
     fn create_account(&self, account: &Account) -> Result<(), StoreError> {

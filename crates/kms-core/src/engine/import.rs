@@ -161,6 +161,7 @@ impl Engine {
             Ok(())
         })?;
         self.forget_material(id);
+        self.store.scrub()?;
         Ok(())
     }
 

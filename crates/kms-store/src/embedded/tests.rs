@@ -249,3 +249,39 @@ fn data_keys_have_their_own_names_limits_and_due_index() {
         .unwrap();
     assert_eq!(names, vec!["other", "same"]);
 }
+
+#[test]
+fn scrub_leaves_no_copy_of_erased_material_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    // Other records around it, so the erased page is one among many.
+    for i in 0..50 {
+        store
+            .create_key(&record(1, &format!("k{i}"), i), 1000)
+            .unwrap();
+    }
+    let marker = vec![0xA5u8; 48];
+    let mut key = record(1, "secret", 100);
+    key.versions.push(KeyVersion {
+        version: 1,
+        created_at: 100,
+        sealed_material: marker.clone(),
+    });
+    store.create_key(&key, 1000).unwrap();
+    let encoded = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&marker)
+    };
+    let file = dir.path().join("kms.redb");
+    let contains = |needle: &str| {
+        let bytes = std::fs::read(&file).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    assert!(contains(&encoded));
+    key.versions.clear();
+    key.revision = 2;
+    store.update_key(&key).unwrap();
+    store.scrub().unwrap();
+    assert!(!contains(&encoded), "no copy survives in freed pages");
+    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 51);
+}
