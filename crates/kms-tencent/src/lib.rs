@@ -101,27 +101,34 @@ impl TencentApi {
 
     /// Serves one request; never panics on any input.
     pub fn handle(&self, req: &SignedParts<'_>, request_id: &str) -> Reply {
-        let mut action_name = "unknown";
+        let mut action = "unknown";
         let result = self.parse(req).and_then(|env| {
-            action_name = actions::known_name(env.action.as_deref().unwrap_or_default());
+            action = actions::known_name(env.action.as_deref().unwrap_or_default());
             self.run(req, env, request_id)
         });
-        let (response, error_code) = match result {
+        match result {
             Ok(Value::Object(mut fields)) => {
                 fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
-                (Value::Object(fields), None)
+                let body = json!({ "Response": Value::Object(fields) });
+                Reply {
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                    action,
+                    error_code: None,
+                }
             }
-            Ok(_) => unreachable_shape(request_id),
-            Err(e) => (
-                json!({ "Error": { "Code": e.code, "Message": e.message }, "RequestId": request_id }),
-                Some(e.code),
-            ),
-        };
-        let body = serde_json::to_vec(&json!({ "Response": response })).unwrap_or_default();
-        Reply {
-            body,
-            action: action_name,
-            error_code,
+            Ok(_) => {
+                tracing::error!(request_id, action, "handler answered a non-object");
+                Reply {
+                    body: error_body(INTERNAL_ERROR, "internal error", request_id),
+                    action,
+                    error_code: Some(INTERNAL_ERROR),
+                }
+            }
+            Err(e) => Reply {
+                body: error_body(e.code, &e.message, request_id),
+                action,
+                error_code: Some(e.code),
+            },
         }
     }
 
@@ -321,11 +328,12 @@ impl TencentApi {
     }
 }
 
-/// Every handler answers a JSON object; anything else is a bug, answered as InternalError.
-fn unreachable_shape(request_id: &str) -> (Value, Option<&'static str>) {
-    tracing::error!(request_id, "handler answered a non-object");
-    (
-        json!({ "Error": { "Code": INTERNAL_ERROR, "Message": "internal error" }, "RequestId": request_id }),
-        Some(INTERNAL_ERROR),
-    )
+/// A Tencent error envelope, for answers the server gives before (or instead of) the dialect:
+/// an oversize body, a request worker that failed.
+pub fn error_body(code: &str, message: &str, request_id: &str) -> Vec<u8> {
+    let body = json!({ "Response": {
+        "Error": { "Code": code, "Message": message },
+        "RequestId": request_id,
+    }});
+    serde_json::to_vec(&body).unwrap_or_default()
 }

@@ -69,17 +69,15 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let body = match axum::body::to_bytes(body, app.max_body_bytes).await {
         Ok(b) => b,
         Err(_) if tencent_by_head => {
-            let err = serde_json::json!({ "Response": {
-                "Error": { "Code": "RequestSizeLimitExceeded", "Message": format!("The request body exceeds {} bytes.", app.max_body_bytes) },
-                "RequestId": request_id,
-            }});
+            let message = format!("The request body exceeds {} bytes.", app.max_body_bytes);
+            let body = kms_tencent::error_body("RequestSizeLimitExceeded", &message, &request_id);
             app.metrics.record(
                 "tencent",
                 "unknown",
                 "RequestSizeLimitExceeded",
                 started.elapsed(),
             );
-            return json_response(StatusCode::OK, err.to_string().into_bytes());
+            return json_response(StatusCode::OK, body);
         }
         Err(_) => return json_response(StatusCode::PAYLOAD_TOO_LARGE, Vec::new()),
     };
@@ -107,21 +105,21 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         };
         app.tencent.handle(&signed, &rid)
     };
+    // The dialect never panics on any input; should a bug make it, the request still gets the
+    // vendor's InternalError and the server keeps serving.
     let reply = if inline {
-        serve(&app)
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve(&app))).ok()
     } else {
         let worker_app = app.clone();
-        match tokio::task::spawn_blocking(move || serve(&worker_app)).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(request_id, error = %e, "request worker failed");
-                let err = serde_json::json!({ "Response": {
-                    "Error": { "Code": "InternalError", "Message": "An internal error occurred." },
-                    "RequestId": request_id,
-                }});
-                return json_response(StatusCode::OK, err.to_string().into_bytes());
-            }
-        }
+        tokio::task::spawn_blocking(move || serve(&worker_app))
+            .await
+            .ok()
+    };
+    let Some(reply) = reply else {
+        tracing::error!(request_id, "request handler panicked");
+        let message = format!("An internal error occurred; quote request id {request_id}.");
+        let body = kms_tencent::error_body("InternalError", &message, &request_id);
+        return json_response(StatusCode::OK, body);
     };
     let elapsed = started.elapsed();
     let code = reply.error_code.unwrap_or("ok");
