@@ -4,12 +4,14 @@
 //! compared in constant time. `tccli --endpoint http://host:port` signs a Host header that
 //! includes the scheme; since it also sends that header, verifying what arrives just works.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use kms_core::accounts::{Directory, Principal};
 use kms_crypto::constant_time_eq;
 use kms_crypto::digest::{hmac_sha1, hmac_sha256, sha256};
+use zeroize::Zeroizing;
 
 use crate::errors::*;
 
@@ -77,23 +79,59 @@ pub fn parse_tc3_authorization(value: &str) -> Result<Tc3Authorization<'_>, TcEr
     })
 }
 
-/// The TC3 signature (lowercase hex) of a canonical request.
-pub fn tc3_signature(
-    secret_key: &[u8],
+/// Lowercase hex of a 32-byte digest, without the per-character iterator of `hex::encode`.
+fn hex32(digest: &[u8; 32]) -> String {
+    let mut out = [0u8; 64];
+    // Cannot fail: the output is exactly twice the input's length.
+    hex::encode_to_slice(digest, &mut out).expect("64-byte buffer");
+    out.iter().map(|&b| b as char).collect()
+}
+
+/// The TC3 signing key of a secret for one day and service.
+pub fn tc3_signing_key(secret_key: &[u8], date: &str, service: &str) -> Zeroizing<[u8; 32]> {
+    let k_date = Zeroizing::new(hmac_sha256(
+        &Zeroizing::new([b"TC3", secret_key].concat()),
+        date.as_bytes(),
+    ));
+    let k_service = Zeroizing::new(hmac_sha256(&k_date[..], service.as_bytes()));
+    Zeroizing::new(hmac_sha256(&k_service[..], b"tc3_request"))
+}
+
+/// The TC3 signature (lowercase hex) of a canonical request under a signing key.
+pub fn tc3_sign(
+    signing_key: &[u8; 32],
     date: &str,
     service: &str,
     timestamp: &str,
     canonical_request: &str,
 ) -> String {
-    let scope = format!("{date}/{service}/tc3_request");
     let string_to_sign = format!(
-        "{TC3_ALGORITHM}\n{timestamp}\n{scope}\n{}",
-        hex::encode(sha256(canonical_request.as_bytes()))
+        "{TC3_ALGORITHM}\n{timestamp}\n{date}/{service}/tc3_request\n{}",
+        hex32(&sha256(canonical_request.as_bytes()))
     );
-    let k_date = hmac_sha256(&[b"TC3", secret_key].concat(), date.as_bytes());
-    let k_service = hmac_sha256(&k_date, service.as_bytes());
-    let k_signing = hmac_sha256(&k_service, b"tc3_request");
-    hex::encode(hmac_sha256(&k_signing, string_to_sign.as_bytes()))
+    hex32(&hmac_sha256(signing_key, string_to_sign.as_bytes()))
+}
+
+/// Derived signing keys, one per credential for the day it is valid on: deriving one is three
+/// HMACs that every request of that day would otherwise repeat. Zeroized when replaced.
+#[derive(Default)]
+pub struct SigningKeys(Mutex<HashMap<String, DatedKey>>);
+
+/// A signing key and the date (YYYY-MM-DD) it signs for.
+type DatedKey = (String, Zeroizing<[u8; 32]>);
+
+impl SigningKeys {
+    fn get(&self, secret_id: &str, secret_key: &[u8], date: &str) -> Zeroizing<[u8; 32]> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached_date, key)) = map.get(secret_id)
+            && cached_date == date
+        {
+            return key.clone();
+        }
+        let key = tc3_signing_key(secret_key, date, SERVICE);
+        map.insert(secret_id.to_owned(), (date.to_owned(), key.clone()));
+        key
+    }
 }
 
 /// Builds the canonical request over the signed headers; `lowercase_values` selects the
@@ -121,9 +159,9 @@ fn tc3_canonical_request(
         .get("x-tc-content-sha256")
         .is_some_and(|v| v.as_bytes() == b"UNSIGNED-PAYLOAD");
     let payload_hash = if unsigned {
-        hex::encode(sha256(b"UNSIGNED-PAYLOAD"))
+        hex32(&sha256(b"UNSIGNED-PAYLOAD"))
     } else {
-        hex::encode(sha256(req.body))
+        hex32(&sha256(req.body))
     };
     Some(format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
@@ -176,6 +214,7 @@ pub fn verify_tc3(
     authorization: &str,
     timestamp: &str,
     directory: &Directory,
+    signing_keys: &SigningKeys,
     now: u64,
 ) -> Result<Arc<Principal>, TcError> {
     let auth = parse_tc3_authorization(authorization)?;
@@ -193,18 +232,13 @@ pub fn verify_tc3(
     if !auth.signed_headers.split(';').any(|h| h == "host") {
         return Err(signature_failure());
     }
+    let signing_key = signing_keys.get(auth.secret_id, principal.secret_key(), auth.date);
     for lowercase_values in [false, true] {
         let Some(canonical) = tc3_canonical_request(req, auth.signed_headers, lowercase_values)
         else {
             return Err(signature_failure());
         };
-        let expected = tc3_signature(
-            principal.secret_key(),
-            auth.date,
-            auth.service,
-            timestamp,
-            &canonical,
-        );
+        let expected = tc3_sign(&signing_key, auth.date, auth.service, timestamp, &canonical);
         if constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
             return Ok(principal);
         }

@@ -52,6 +52,7 @@ pub struct Reply {
 pub struct TencentApi {
     engine: Arc<Engine>,
     directory: Arc<Directory>,
+    signing_keys: auth::SigningKeys,
     regions: Vec<String>,
 }
 
@@ -86,6 +87,7 @@ impl TencentApi {
         Self {
             engine,
             directory,
+            signing_keys: auth::SigningKeys::default(),
             regions,
         }
     }
@@ -244,7 +246,14 @@ impl TencentApi {
                         "The parameter `X-TC-Timestamp` is missing.",
                     )
                 })?;
-                auth::verify_tc3(req, authorization, timestamp, &self.directory, now)?
+                auth::verify_tc3(
+                    req,
+                    authorization,
+                    timestamp,
+                    &self.directory,
+                    &self.signing_keys,
+                    now,
+                )?
             }
             Style::Legacy { pairs } => auth::verify_legacy(req, pairs, &self.directory, now)?,
         };

@@ -17,7 +17,35 @@ use kms_tencent::auth::SignedParts;
 
 use crate::metrics::Metrics;
 
+/// Request ids: UUID-shaped, unique without a random draw (a system call) per request. A random
+/// per-process base keeps ids from different processes apart; a counter keeps ours apart.
+pub struct RequestIds {
+    base: u128,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl RequestIds {
+    pub fn new() -> Self {
+        Self {
+            base: uuid::Uuid::new_v4().as_u128(),
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        uuid::Builder::from_u128(self.base ^ u128::from(n))
+            .with_version(uuid::Version::Random)
+            .with_variant(uuid::Variant::RFC4122)
+            .into_uuid()
+            .to_string()
+    }
+}
+
 pub struct App {
+    pub request_ids: RequestIds,
     pub tencent: TencentApi,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
@@ -61,7 +89,7 @@ fn not_found(request_id: &str) -> Response {
 
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = app.request_ids.next();
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
     let tencent_by_head =
@@ -161,4 +189,18 @@ pub fn spawn_due_work(engine: Arc<Engine>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_distinct_uuids() {
+        let ids = super::RequestIds::new();
+        let a = ids.next();
+        let b = ids.next();
+        assert_ne!(a, b);
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version(), Some(uuid::Version::Random));
+        assert_ne!(super::RequestIds::new().next(), a, "processes draw different bases");
+    }
 }
