@@ -34,6 +34,9 @@ pub trait Indexed: Clone + Serialize + DeserializeOwned + Send + Sync {
     fn created_at(&self) -> u64;
     fn due_time(&self) -> Option<u64>;
     fn revision(&self) -> u64;
+    /// Whether the record counts toward its scope's limit: records scheduled for deletion do
+    /// not, as the vendor counts them.
+    fn counts_toward_limit(&self) -> bool;
 }
 
 impl Indexed for KeyRecord {
@@ -57,6 +60,9 @@ impl Indexed for KeyRecord {
     }
     fn revision(&self) -> u64 {
         self.revision
+    }
+    fn counts_toward_limit(&self) -> bool {
+        self.state != crate::model::KeyState::PendingDelete
     }
 }
 
@@ -82,11 +88,14 @@ impl Indexed for DataKeyRecord {
     fn revision(&self) -> u64 {
         self.revision
     }
+    fn counts_toward_limit(&self) -> bool {
+        self.state != crate::model::DataKeyState::PendingDelete
+    }
 }
 
 pub trait Store: Send + Sync {
     /// Inserts a new key, reserving its alias within (account, region), and refusing when the
-    /// region already holds `max_keys` keys of the account.
+    /// region already holds `max_keys` keys of the account (not counting those pending deletion).
     fn create_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError>;
 
     fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError>;
@@ -107,6 +116,7 @@ pub trait Store: Send + Sync {
         visit: &mut dyn FnMut(KeyRecord) -> bool,
     ) -> Result<(), StoreError>;
 
+    /// Keys of (account, region) that count toward the limit.
     fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError>;
 
     /// Keys whose [`KeyRecord::next_due_time`] is at or before `now`, at most `limit` of them.

@@ -14,7 +14,7 @@ struct Tables {
     names: TableDefinition<'static, (u64, &'static str, &'static str), u128>,
     /// (account, region, created at, id): lists a scope's records in creation order.
     scope: TableDefinition<'static, (u64, &'static str, u64, u128), ()>,
-    /// (account, region) → number of records: enforces the per-region limit.
+    /// (account, region) → number of records counting toward the per-region limit.
     counts: TableDefinition<'static, (u64, &'static str), u64>,
     /// (due time, id): records with background work pending (purge, rotation, expiry).
     due: TableDefinition<'static, (u64, u128), ()>,
@@ -197,6 +197,10 @@ impl EmbeddedStore {
         }
         t.unindex(&txn, &old)?;
         t.index_and_put(&txn, rec)?;
+        let delta = i64::from(rec.counts_toward_limit()) - i64::from(old.counts_toward_limit());
+        if delta != 0 {
+            t.adjust_count(&txn, rec, delta)?;
+        }
         txn.commit().map_err(backend)
     }
 
@@ -208,7 +212,9 @@ impl EmbeddedStore {
             return Err(StoreError::Conflict);
         }
         t.unindex(&txn, &old)?;
-        t.adjust_count(&txn, &old, -1)?;
+        if old.counts_toward_limit() {
+            t.adjust_count(&txn, &old, -1)?;
+        }
         txn.open_table(t.scope)
             .map_err(backend)?
             .remove((old.account(), old.region(), old.created_at(), id))

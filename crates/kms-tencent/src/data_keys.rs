@@ -40,6 +40,9 @@ struct DataKeyMetadata {
     sync_start_time: u64,
     sync_end_time: u64,
     source_hsm_cluster_id: String,
+    account_app_id: Option<u64>,
+    account_uin: Option<u64>,
+    account_name: Option<String>,
     creator_uin_string: String,
 }
 
@@ -80,6 +83,9 @@ fn metadata(ctx: &Ctx<'_>, dk: &DataKeyRecord) -> DataKeyMetadata {
         sync_start_time: 0,
         sync_end_time: 0,
         source_hsm_cluster_id: String::new(),
+        account_app_id: None,
+        account_uin: None,
+        account_name: None,
         creator_uin_string: dk.creator.to_string(),
     }
 }

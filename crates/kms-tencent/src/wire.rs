@@ -58,6 +58,10 @@ pub struct KeyMetadata {
     pub sync_start_time: u64,
     pub sync_end_time: u64,
     pub source_hsm_cluster_id: String,
+    /// Member-account fields: null, as for keys of the caller's own account.
+    pub account_app_id: Option<u64>,
+    pub account_uin: Option<u64>,
+    pub account_name: Option<String>,
     pub creator_uin_string: String,
 }
 
@@ -96,6 +100,9 @@ impl From<&KeyRecord> for KeyMetadata {
             sync_start_time: 0,
             sync_end_time: 0,
             source_hsm_cluster_id: String::new(),
+            account_app_id: None,
+            account_uin: None,
+            account_name: None,
             creator_uin_string: k.creator.to_string(),
         }
     }

@@ -201,6 +201,10 @@ mod tests {
         assert_ne!(a, b);
         let parsed = uuid::Uuid::parse_str(&a).unwrap();
         assert_eq!(parsed.get_version(), Some(uuid::Version::Random));
-        assert_ne!(super::RequestIds::new().next(), a, "processes draw different bases");
+        assert_ne!(
+            super::RequestIds::new().next(),
+            a,
+            "processes draw different bases"
+        );
     }
 }

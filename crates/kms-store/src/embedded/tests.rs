@@ -109,10 +109,16 @@ fn lists_in_creation_order_and_finds_due_keys() {
     doomed.deletion_date = 100;
     doomed.revision = 2;
     store.update_key(&doomed).unwrap();
+    assert_eq!(
+        store.count_keys(1, "ap-guangzhou").unwrap(),
+        1,
+        "keys pending deletion do not count toward the limit"
+    );
     assert!(store.due_keys(99, 10).unwrap().is_empty());
     assert_eq!(store.due_keys(100, 10).unwrap(), vec![early.key_id]);
     store.delete_key(&doomed).unwrap();
     assert!(store.due_keys(1000, 10).unwrap().is_empty());
+    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 1);
 }
 
 #[test]
