@@ -82,9 +82,9 @@ def test_import_by_ciphertext(kms):
     assert (m.NumberOfBytes, m.Origin) == (16, "TENCENT_KMS")
     assert call(kms, "GetDataKeyPlaintext", DataKeyId=r.DataKeyId).Plaintext == g.Plaintext
     call(kms, "ImportDataKey", DataKeyName=name(), ImportKeyMaterial=g.CiphertextBlob, ImportType=1, KeyId=cmk)
-    expect_error("InvalidParameterValue", kms, "ImportDataKey", DataKeyName=name(),
+    expect_error("InvalidParameterValue.InvalidKeyId", kms, "ImportDataKey", DataKeyName=name(),
                  ImportKeyMaterial=g.CiphertextBlob, ImportType=1, KeyId=other)
-    expect_error("InvalidParameterValue.InvalidCiphertext", kms, "ImportDataKey", DataKeyName=name(),
+    expect_error("InvalidParameterValue.InvalidImportKeyMaterial", kms, "ImportDataKey", DataKeyName=name(),
                  ImportKeyMaterial=b64(b"not ours"), ImportType=1)
 
 
@@ -92,11 +92,11 @@ def test_import_bad_input(kms):
     cmk = create_key(kms).KeyId
     expect_error("MissingParameter", kms, "ImportDataKey", DataKeyName=name(), ImportKeyMaterial="MTIzNAo=",
                  ImportType=2)
-    expect_error("InvalidParameterValue", kms, "ImportDataKey", DataKeyName=name(), ImportKeyMaterial="MTIzNAo=",
-                 ImportType=3, KeyId=cmk)
-    expect_error("InvalidParameterValue", kms, "ImportDataKey", DataKeyName=name(), ImportKeyMaterial="@@@",
-                 ImportType=2, KeyId=cmk)
-    expect_error("InvalidParameterValue", kms, "ImportDataKey", DataKeyName=name(),
+    expect_error("InvalidParameterValue.InvalidType", kms, "ImportDataKey", DataKeyName=name(),
+                 ImportKeyMaterial="MTIzNAo=", ImportType=3, KeyId=cmk)
+    expect_error("InvalidParameterValue.InvalidImportKeyMaterial", kms, "ImportDataKey", DataKeyName=name(),
+                 ImportKeyMaterial="@@@", ImportType=2, KeyId=cmk)
+    expect_error("InvalidParameterValue.InvalidImportKeyMaterial", kms, "ImportDataKey", DataKeyName=name(),
                  ImportKeyMaterial=b64(b"k" * 1025), ImportType=2, KeyId=cmk)
     expect_error("MissingParameter", kms, "ImportDataKey", ImportKeyMaterial="MTIzNAo=", ImportType=2, KeyId=cmk)
     expect_error("ResourceUnavailable.CmkNotFound", kms, "ImportDataKey", DataKeyName=name(),
@@ -124,7 +124,7 @@ def test_enable_disable_and_usability(kms):
     call(kms, "DisableDataKey", DataKeyId=a)
     assert meta(kms, a).KeyState == "Disabled"
     expect_error("ResourceUnavailable.DataKeyDisabled", kms, "GetDataKeyPlaintext", DataKeyId=a)
-    expect_error("ResourceUnavailable.DataKeyDisabled", kms, "GetDataKeyCiphertextBlob", DataKeyId=a)
+    expect_error("ResourceUnavailable.DataKeyStateNotSupport", kms, "GetDataKeyCiphertextBlob", DataKeyId=a)
     call(kms, "EnableDataKey", DataKeyId=a)
     call(kms, "DisableDataKeys", DataKeyIds=[a, b])
     assert {meta(kms, i).KeyState for i in (a, b)} == {"Disabled"}
@@ -132,8 +132,12 @@ def test_enable_disable_and_usability(kms):
     assert {meta(kms, i).KeyState for i in (a, b)} == {"Enabled"}
     call(kms, "DisableKey", KeyId=cmk)
     expect_error("ResourceUnavailable.CmkDisabled", kms, "GetDataKeyPlaintext", DataKeyId=a)
+    call(kms, "DisableDataKey", DataKeyId=b)
+    expect_error("ResourceUnavailable.CmkStateNotSupport", kms, "EnableDataKey", DataKeyId=b)
+    expect_error("ResourceUnavailable.CmkStateNotSupport", kms, "EnableDataKeys", DataKeyIds=[a, b])
     call(kms, "EnableKey", KeyId=cmk)
     assert call(kms, "GetDataKeyPlaintext", DataKeyId=a).Plaintext
+    call(kms, "EnableDataKey", DataKeyId=b)
 
 
 def test_deletion_schedule_and_cancel(kms):
@@ -152,6 +156,9 @@ def test_deletion_schedule_and_cancel(kms):
     expect_error("ResourceUnavailable.DataKeyStateNotSupport", kms, "EnableDataKey", DataKeyId=dk)
     expect_error("ResourceUnavailable.DataKeyStateNotSupport", kms, "ScheduleDataKeyDeletion",
                  DataKeyId=dk, PendingWindowInDays=7)
+    call(kms, "DisableKey", KeyId=cmk)
+    expect_error("ResourceUnavailable.CmkStateNotSupport", kms, "CancelDataKeyDeletion", DataKeyId=dk)
+    call(kms, "EnableKey", KeyId=cmk)
     assert call(kms, "CancelDataKeyDeletion", DataKeyId=dk).DataKeyId == dk
     assert meta(kms, dk).KeyState == "Disabled"
 
@@ -226,5 +233,12 @@ def test_service_status_and_the_data_key_limit():
                      ImportKeyMaterial="MTIzNAo=", ImportType=2, KeyId=cmk)
         status = call(kms, "GetServiceStatus")
         assert (status.IsAllowedDataKeyHosted, status.DataKeyLimit, status.DataKeyUsedCount) == (True, 1, 1)
+        # A data key scheduled for deletion frees its place; cancelling needs the place back.
+        first = call(kms, "ListDataKeys").DataKeys[0].DataKeyId
+        call(kms, "ScheduleDataKeyDeletion", DataKeyId=first, PendingWindowInDays=7)
+        second = hosted(kms, cmk).DataKeyId
+        expect_error("LimitExceeded.DataKeyLimitExceeded", kms, "CancelDataKeyDeletion", DataKeyId=first)
+        call(kms, "ScheduleDataKeyDeletion", DataKeyId=second, PendingWindowInDays=7)
+        call(kms, "CancelDataKeyDeletion", DataKeyId=first)
     finally:
         proc.cleanup()

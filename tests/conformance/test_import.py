@@ -110,19 +110,21 @@ def test_same_material_in_two_keys_does_not_cross_decrypt(kms):
 
 
 def test_tokens_that_are_wrong_forged_or_foreign_are_refused(kms):
+    """ImportKeyMaterial's vendor codes have no token-specific one: a token that is not one
+    issued for this key is a bad parameter (InvalidParameter)."""
     key_id = external_key(kms)
     params = params_for(kms, key_id)
     wrapped = wrap(params, os.urandom(32))
-    expect_error("InvalidParameterValue", kms, "ImportKeyMaterial", KeyId=key_id,
+    expect_error("InvalidParameter", kms, "ImportKeyMaterial", KeyId=key_id,
                  EncryptedKeyMaterial=wrapped, ImportToken=b64(os.urandom(32)))
     forged = bytearray(base64.b64decode(params.ImportToken))
     forged[-1] ^= 1
-    expect_error("InvalidParameterValue", kms, "ImportKeyMaterial", KeyId=key_id,
+    expect_error("InvalidParameter", kms, "ImportKeyMaterial", KeyId=key_id,
                  EncryptedKeyMaterial=wrapped, ImportToken=b64(bytes(forged)))
     other = external_key(kms)
-    expect_error("InvalidParameterValue", kms, "ImportKeyMaterial", KeyId=other,
+    expect_error("InvalidParameter", kms, "ImportKeyMaterial", KeyId=other,
                  EncryptedKeyMaterial=wrapped, ImportToken=params.ImportToken)
-    expect_error("InvalidParameterValue", kms, "ImportKeyMaterial", KeyId=key_id,
+    expect_error("InvalidParameter", kms, "ImportKeyMaterial", KeyId=key_id,
                  EncryptedKeyMaterial=wrapped, ImportToken="%%%")
     assert state(kms, key_id).KeyState == "PendingImport"
     assert state(kms, other).KeyState == "PendingImport"
@@ -133,9 +135,9 @@ def test_garbage_and_wrong_length_material_are_refused(kms):
     params = params_for(kms, key_id)
     expect_error("InvalidParameter.DecryptMaterialError", kms, "ImportKeyMaterial", KeyId=key_id,
                  EncryptedKeyMaterial=b64(os.urandom(256)), ImportToken=params.ImportToken)
-    expect_error("InvalidParameterValue.InvalidImportKeyMaterial", kms, "ImportKeyMaterial", KeyId=key_id,
+    expect_error("InvalidParameter.DecryptMaterialError", kms, "ImportKeyMaterial", KeyId=key_id,
                  EncryptedKeyMaterial=wrap(params, os.urandom(16)), ImportToken=params.ImportToken)
-    expect_error("InvalidParameterValue.InvalidImportKeyMaterial", kms, "ImportKeyMaterial", KeyId=key_id,
+    expect_error("InvalidParameter", kms, "ImportKeyMaterial", KeyId=key_id,
                  EncryptedKeyMaterial="not base64!", ImportToken=params.ImportToken)
     pkcs1 = wrap(params, os.urandom(32), "RSAES_PKCS1_V1_5")
     expect_error("InvalidParameter.DecryptMaterialError", kms, "ImportKeyMaterial", KeyId=key_id,

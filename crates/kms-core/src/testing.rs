@@ -77,10 +77,13 @@ fn create<R: Indexed>(map: &mut BTreeMap<Uuid, R>, rec: &R, max: u64) -> Result<
     Ok(())
 }
 
-fn update<R: Indexed>(map: &mut BTreeMap<Uuid, R>, rec: &R) -> Result<(), StoreError> {
-    match map.get(&rec.id()) {
-        Some(old) if old.revision() + 1 == rec.revision() => {}
+fn update<R: Indexed>(map: &mut BTreeMap<Uuid, R>, rec: &R, max: u64) -> Result<(), StoreError> {
+    let old_counts = match map.get(&rec.id()) {
+        Some(old) if old.revision() + 1 == rec.revision() => old.counts_toward_limit(),
         _ => return Err(StoreError::Conflict),
+    };
+    if rec.counts_toward_limit() && !old_counts && count(map, rec.account(), rec.region()) >= max {
+        return Err(StoreError::LimitReached);
     }
     if name_taken(map, rec) {
         return Err(StoreError::NameTaken);
@@ -144,7 +147,7 @@ impl Store for MemoryStore {
         Ok(self.lock().keys.get(key_id).cloned())
     }
     fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        update(&mut self.lock().keys, key)
+        update(&mut self.lock().keys, key, u64::MAX)
     }
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         delete(&mut self.lock().keys, key)
@@ -173,8 +176,8 @@ impl Store for MemoryStore {
     fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError> {
         Ok(self.lock().data_keys.get(data_key_id).cloned())
     }
-    fn update_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
-        update(&mut self.lock().data_keys, data_key)
+    fn update_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError> {
+        update(&mut self.lock().data_keys, data_key, max)
     }
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
         delete(&mut self.lock().data_keys, data_key)

@@ -187,7 +187,9 @@ impl EmbeddedStore {
         found.map(|v| decode(v.value())).transpose()
     }
 
-    fn update<R: Indexed>(&self, t: &Tables, rec: &R) -> Result<(), StoreError> {
+    /// Replaces a record (compare-and-swap on the revision); a record that starts counting
+    /// toward the limit again is refused once `max` is reached.
+    fn update<R: Indexed>(&self, t: &Tables, rec: &R, max: u64) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
         let old: R = t
             .read(&txn, rec.id().as_u128())?
@@ -198,8 +200,8 @@ impl EmbeddedStore {
         t.unindex(&txn, &old)?;
         t.index_and_put(&txn, rec)?;
         let delta = i64::from(rec.counts_toward_limit()) - i64::from(old.counts_toward_limit());
-        if delta != 0 {
-            t.adjust_count(&txn, rec, delta)?;
+        if delta != 0 && t.adjust_count(&txn, rec, delta)? >= max && delta > 0 {
+            return Err(StoreError::LimitReached);
         }
         txn.commit().map_err(backend)
     }
@@ -296,7 +298,7 @@ impl Store for EmbeddedStore {
         self.get(&KEYS, key_id)
     }
     fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        self.update(&KEYS, key)
+        self.update(&KEYS, key, u64::MAX)
     }
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         self.delete(&KEYS, key)
@@ -323,8 +325,8 @@ impl Store for EmbeddedStore {
     fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError> {
         self.get(&DATA_KEYS, data_key_id)
     }
-    fn update_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
-        self.update(&DATA_KEYS, data_key)
+    fn update_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError> {
+        self.update(&DATA_KEYS, data_key, max)
     }
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
         self.delete(&DATA_KEYS, data_key)

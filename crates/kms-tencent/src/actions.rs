@@ -238,8 +238,7 @@ pub static ACTIONS: &[Action] = &[
         Field::req("WrappingKeySpec", Kind::Str { min: 1, max: 32 }),
     ]),
     action!(blocking "ImportKeyMaterial", import_key_material, [
-        Field::req("EncryptedKeyMaterial", Kind::Str { min: 1, max: 4096 })
-            .code("InvalidParameterValue.InvalidImportKeyMaterial"),
+        Field::req("EncryptedKeyMaterial", Kind::Str { min: 1, max: 4096 }).code(INVALID_PARAMETER),
         Field::req("ImportToken", Kind::Str { min: 1, max: 4096 }),
         KEY_ID,
         Field::opt("ValidTo", Kind::UInt { min: 0, max: u64::MAX }),
@@ -247,8 +246,10 @@ pub static ACTIONS: &[Action] = &[
     action!(blocking "DeleteImportedKeyMaterial", delete_imported_key_material, [KEY_ID]),
     action!(blocking "ImportDataKey", data_keys::import_data_key, [
         DATA_KEY_NAME,
-        Field::req("ImportKeyMaterial", Kind::Str { min: 1, max: 16_384 }),
-        Field::req("ImportType", Kind::UInt { min: 1, max: 2 }),
+        Field::req("ImportKeyMaterial", Kind::Str { min: 1, max: 16_384 })
+            .code("InvalidParameterValue.InvalidImportKeyMaterial"),
+        Field::req("ImportType", Kind::UInt { min: 1, max: 2 })
+            .code("InvalidParameterValue.InvalidType"),
         DATA_KEY_DESCRIPTION,
         Field::opt("KeyId", Kind::Str { min: 0, max: 128 }).code("InvalidParameterValue.InvalidKeyId"),
         HSM,
@@ -930,14 +931,10 @@ fn get_parameters_for_import(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError
 fn import_key_material(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     let wrapped = decode_base64(
         p.req_str("EncryptedKeyMaterial"),
-        "InvalidParameterValue.InvalidImportKeyMaterial",
+        INVALID_PARAMETER,
         "EncryptedKeyMaterial",
     )?;
-    let token = decode_base64(
-        p.req_str("ImportToken"),
-        INVALID_PARAMETER_VALUE,
-        "ImportToken",
-    )?;
+    let token = decode_base64(p.req_str("ImportToken"), INVALID_PARAMETER, "ImportToken")?;
     ctx.engine
         .import_key_material(
             &ctx.caller,

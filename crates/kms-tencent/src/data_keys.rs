@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use kms_core::engine::{DataKeyImport, DataKeyListFilter, NewDataKey};
-use kms_core::{DataKeyRecord, DataKeyState, Engine, SortOrder};
+use kms_core::{DataKeyRecord, DataKeyState, Engine, KmsError, SortOrder};
 
 use crate::actions::*;
 use crate::errors::*;
@@ -129,18 +129,22 @@ pub(crate) fn new_data_key(p: &Params) -> Result<NewDataKey, TcError> {
 }
 
 pub(crate) fn import_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    const BAD_MATERIAL: &str = "InvalidParameterValue.InvalidImportKeyMaterial";
     refuse_hsm_cluster(p)?;
     let new = new_data_key(p)?;
     let key_id = p.str("KeyId").filter(|s| !s.is_empty());
-    let material = p.req_str("ImportKeyMaterial");
-    let record = if p.uint("ImportType") == Some(1) {
-        let blob = decode_base64(
-            material,
-            "InvalidParameterValue.InvalidCiphertext",
-            "ImportKeyMaterial",
-        )?;
-        ctx.engine
-            .import_data_key(&ctx.caller, DataKeyImport::Ciphertext(&blob), key_id, new)
+    let material = decode_base64(
+        p.req_str("ImportKeyMaterial"),
+        BAD_MATERIAL,
+        "ImportKeyMaterial",
+    )?;
+    let result = if p.uint("ImportType") == Some(1) {
+        ctx.engine.import_data_key(
+            &ctx.caller,
+            DataKeyImport::Ciphertext(&material),
+            key_id,
+            new,
+        )
     } else {
         let key_id = key_id.ok_or_else(|| {
             TcError::new(
@@ -148,10 +152,9 @@ pub(crate) fn import_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcErro
                 "The parameter `KeyId` is required to import a plaintext data key.",
             )
         })?;
-        let plaintext = decode_base64(material, INVALID_PARAMETER_VALUE, "ImportKeyMaterial")?;
-        if plaintext.is_empty() || plaintext.len() > MAX_IMPORTED_DATA_KEY {
+        if material.is_empty() || material.len() > MAX_IMPORTED_DATA_KEY {
             return Err(TcError::new(
-                INVALID_PARAMETER_VALUE,
+                BAD_MATERIAL,
                 format!("The data key must be 1 to {MAX_IMPORTED_DATA_KEY} bytes."),
             ));
         }
@@ -159,13 +162,20 @@ pub(crate) fn import_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcErro
             &ctx.caller,
             DataKeyImport::Plaintext {
                 key_id,
-                plaintext: &plaintext,
+                plaintext: &material,
             },
             None,
             new,
         )
-    }
-    .map_err(|e| ctx.kms(e))?;
+    };
+    let record = result.map_err(|e| match e {
+        // The vendor names the parameter, not the ciphertext format, for an import it cannot read.
+        KmsError::InvalidCiphertext => TcError::new(
+            BAD_MATERIAL,
+            "ImportKeyMaterial is not a data key ciphertext of this account and region.",
+        ),
+        other => ctx.kms(other),
+    })?;
     Ok(json!({
         "KeyId": record.key_id.to_string(),
         "DataKeyId": record.data_key_id.to_string(),

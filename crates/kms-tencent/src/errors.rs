@@ -44,6 +44,7 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
     let code = match &e {
         E::InvalidKeyId => "InvalidParameterValue.InvalidKeyId",
         E::KeyNotFound => "ResourceUnavailable.CmkNotFound",
+        E::KeyIdMismatch => "InvalidParameterValue.InvalidKeyId",
         E::InvalidKeyState { state, op } => state_code(*state, *op),
         E::AliasExists => "InvalidParameterValue.AliasAlreadyExists",
         E::InvalidParameter { .. } => INVALID_PARAMETER_VALUE,
@@ -53,10 +54,10 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         E::DuplicatedTagKey => "InvalidParameterValue.TagKeysDuplicated",
         E::ExternalKeyCannotRotate => "UnsupportedOperation.ExternalCmkCanNotRotate",
         E::NotExternalKey => "UnsupportedOperation.NotExternalCmk",
-        E::InvalidImportToken => INVALID_PARAMETER_VALUE,
+        E::InvalidImportToken => INVALID_PARAMETER,
         E::ImportTokenExpired => "ResourceUnavailable.TokenExpired",
         E::MaterialUnwrapFailed => "InvalidParameter.DecryptMaterialError",
-        E::InvalidMaterialLength { .. } => "InvalidParameterValue.InvalidImportKeyMaterial",
+        E::InvalidMaterialLength { .. } => "InvalidParameter.DecryptMaterialError",
         E::MaterialMismatch => "InvalidParameterValue.MaterialNotMatch",
         E::InvalidDataKeyId => "InvalidParameterValue.InvalidDataKeyId",
         E::DataKeyNotFound => "ResourceUnavailable.DataKeyNotFound",
@@ -87,6 +88,7 @@ fn state_code(state: KeyState, op: Operation) -> &'static str {
             "ResourceUnavailable.CmkDisabled"
         }
         (O::Encrypt | O::GenerateDataKey, S::Archived) => "ResourceUnavailable.CmkArchived",
+        (O::GenerateDataKey, S::PendingDelete) => "ResourceUnavailable.KeyPendingDelete",
         _ => "ResourceUnavailable.CmkStateNotSupport",
     }
 }

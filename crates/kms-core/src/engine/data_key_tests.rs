@@ -161,10 +161,7 @@ fn imports_by_ciphertext_and_by_plaintext() {
             named("x"),
         )
         .unwrap_err();
-    assert!(matches!(
-        err,
-        KmsError::InvalidParameter { field: "KeyId", .. }
-    ));
+    assert_eq!(err, KmsError::KeyIdMismatch);
     let imported = f
         .engine
         .import_data_key(

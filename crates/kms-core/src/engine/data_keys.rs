@@ -113,10 +113,7 @@ impl Engine {
                 if let Some(expected) = expected_key_id
                     && parse_key_id(expected)? != header.key_id
                 {
-                    return Err(KmsError::invalid(
-                        "KeyId",
-                        "does not name the CMK the ciphertext was made with",
-                    ));
+                    return Err(KmsError::KeyIdMismatch);
                 }
                 let (key_id, plaintext) =
                     self.decrypt(caller, blob, &EncryptionContext::default())?;
@@ -262,7 +259,11 @@ impl Engine {
         };
         let allowed = [DataKeyState::Enabled, DataKeyState::Disabled];
         for id in &ids {
-            require_data_key_state(&self.load_data_key(caller, *id)?, op, &allowed)?;
+            let dk = self.load_data_key(caller, *id)?;
+            require_data_key_state(&dk, op, &allowed)?;
+            if op == Operation::Enable {
+                self.require_usable_cmk(caller, &dk)?;
+            }
         }
         for id in ids {
             self.mutate_data_key(caller, id, |dk, _| {
@@ -293,9 +294,18 @@ impl Engine {
         })
     }
 
-    /// Cancels a scheduled deletion: the data key returns Disabled, as a CMK does.
+    /// Cancels a scheduled deletion: the data key returns Disabled, as a CMK does. Its CMK
+    /// must still be usable, and the data key counts toward the limit again.
     pub fn cancel_data_key_deletion(&self, caller: &Caller, id: &str) -> Result<(), KmsError> {
-        self.mutate_data_key(caller, parse_data_key_id(id)?, |dk, _| {
+        let id = parse_data_key_id(id)?;
+        let dk = self.load_data_key(caller, id)?;
+        require_data_key_state(
+            &dk,
+            Operation::CancelDeletion,
+            &[DataKeyState::PendingDelete],
+        )?;
+        self.require_usable_cmk(caller, &dk)?;
+        self.mutate_data_key(caller, id, |dk, _| {
             require_data_key_state(
                 dk,
                 Operation::CancelDeletion,
@@ -319,8 +329,8 @@ impl Engine {
 
     /// The data key's ciphertext blob under its CMK, as GenerateDataKey returned it.
     pub fn data_key_ciphertext(&self, caller: &Caller, id: &str) -> Result<Vec<u8>, KmsError> {
-        let dk = self.usable_data_key(caller, id)?;
-        self.load(caller, dk.key_id)?;
+        let dk = self.load_data_key(caller, parse_data_key_id(id)?)?;
+        require_data_key_state(&dk, Operation::GetCiphertext, &[DataKeyState::Enabled])?;
         Ok(dk.blob)
     }
 
@@ -328,6 +338,16 @@ impl Engine {
         let dk = self.load_data_key(caller, parse_data_key_id(id)?)?;
         require_data_key_state(&dk, Operation::Decrypt, &[DataKeyState::Enabled])?;
         Ok(dk)
+    }
+
+    /// A data key is enabled again (or restored) only while its CMK exists and is Enabled; the
+    /// refusal names the CMK's state as one that does not allow enabling.
+    fn require_usable_cmk(&self, caller: &Caller, dk: &DataKeyRecord) -> Result<(), KmsError> {
+        require_state(
+            &self.load(caller, dk.key_id)?,
+            Operation::Enable,
+            &[KeyState::Enabled],
+        )
     }
 
     pub fn rename_data_key(&self, caller: &Caller, id: &str, name: String) -> Result<(), KmsError> {
@@ -396,7 +416,10 @@ impl Engine {
             let mut dk = self.load_data_key(caller, id)?;
             let out = f(&mut dk, self.now())?;
             dk.revision += 1;
-            match self.store.update_data_key(&dk) {
+            match self
+                .store
+                .update_data_key(&dk, self.config.max_data_keys_per_region)
+            {
                 Ok(()) => return Ok(out),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(data_key_store_error(e)),

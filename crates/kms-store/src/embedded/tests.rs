@@ -240,7 +240,7 @@ fn data_keys_have_their_own_names_limits_and_due_index() {
     doomed.state = DataKeyState::PendingDelete;
     doomed.deletion_date = 50;
     doomed.revision = 2;
-    store.update_data_key(&doomed).unwrap();
+    store.update_data_key(&doomed, 2).unwrap();
     assert_eq!(store.due_data_keys(50, 10).unwrap(), vec![dk.data_key_id]);
     assert!(store.due_keys(1000, 10).unwrap().is_empty());
     store.delete_data_key(&doomed).unwrap();
