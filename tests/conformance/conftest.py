@@ -103,8 +103,11 @@ class KmsdProcess:
         return make_client(self.endpoint, region, sign_method, req_method, secret_id, secret_key)
 
     def cleanup(self):
+        """Stops the server and removes its data and log (KMSD_KEEP_LOGS=1 keeps the log)."""
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        if not os.environ.get("KMSD_KEEP_LOGS"):
+            self.log_path.unlink(missing_ok=True)
 
 
 def make_client(endpoint, region=REGION, sign_method=None, req_method="POST", secret_id=SECRET_ID, secret_key=SECRET_KEY):

@@ -67,12 +67,14 @@ const DATA_KEY_NAME: Field = Field::req("DataKeyName", Kind::Str { min: 1, max: 
 const DATA_KEY_DESCRIPTION: Field = Field::opt("Description", Kind::Str { min: 0, max: 100 });
 pub(crate) const TAGS: Field = Field::opt("Tags", Kind::Tags { max: 50 });
 const CONTEXT_MAX: usize = 1024;
+/// Contexts are limited to 1024 characters (checked when parsed); the byte bound here only
+/// caps the work, at four bytes per character.
 const fn context(name: &'static str) -> Field {
     Field::opt(
         name,
         Kind::Str {
             min: 0,
-            max: CONTEXT_MAX,
+            max: 4 * CONTEXT_MAX,
         },
     )
 }

@@ -196,15 +196,18 @@ fn check_timestamp(timestamp: u64, now: u64) -> Result<(), TcError> {
 }
 
 fn lookup(directory: &Directory, secret_id: &str) -> Result<Arc<Principal>, TcError> {
-    directory
-        .by_secret_id(secret_id)
-        .ok_or_else(|| TcError::new(AUTH_SECRET_ID_NOT_FOUND, "The SecretId is not found."))
+    directory.by_secret_id(secret_id).ok_or_else(|| {
+        TcError::new(
+            AUTH_SECRET_ID_NOT_FOUND,
+            "The SecretId is not found, please ensure that your SecretId is correct.",
+        )
+    })
 }
 
 fn signature_failure() -> TcError {
     TcError::new(
         AUTH_SIGNATURE_FAILURE,
-        "The provided credentials could not be validated. Please check your signature.",
+        "The provided credentials could not be validated. Please check your signature is correct.",
     )
 }
 
@@ -307,16 +310,11 @@ pub fn verify_legacy(
     };
     let secret_id = get("SecretId")
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| TcError::new(MISSING_PARAMETER, "The parameter `SecretId` is missing."))?;
-    let signature = get("Signature")
-        .ok_or_else(|| TcError::new(MISSING_PARAMETER, "The parameter `Signature` is missing."))?;
-    let timestamp = get("Timestamp")
-        .ok_or_else(|| TcError::new(MISSING_PARAMETER, "The parameter `Timestamp` is missing."))?;
+        .ok_or_else(|| missing("SecretId"))?;
+    let signature = get("Signature").ok_or_else(|| missing("Signature"))?;
+    let timestamp = get("Timestamp").ok_or_else(|| missing("Timestamp"))?;
     if get("Nonce").is_none() {
-        return Err(TcError::new(
-            MISSING_PARAMETER,
-            "The parameter `Nonce` is missing.",
-        ));
+        return Err(missing("Nonce"));
     }
     let method = LegacyMethod::parse(get("SignatureMethod"))?;
     let principal = lookup(directory, secret_id)?;

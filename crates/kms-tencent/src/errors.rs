@@ -38,6 +38,14 @@ pub const UNSUPPORTED_REGION: &str = "UnsupportedRegion";
 pub const UNSUPPORTED_KEY_USAGE_IN_REGION: &str =
     "UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion";
 
+/// MissingParameter, in the vendor's words.
+pub fn missing(name: &str) -> TcError {
+    TcError::new(
+        MISSING_PARAMETER,
+        format!("The request is missing a required parameter `{name}`."),
+    )
+}
+
 /// Maps an engine error to the code Tencent answers for it.
 pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
     use KmsError as E;

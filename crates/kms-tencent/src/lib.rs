@@ -240,12 +240,10 @@ impl TencentApi {
         let now = self.engine.now();
         let principal = match &env.style {
             Style::Tc3 { authorization } => {
-                let timestamp = env.timestamp.as_deref().ok_or_else(|| {
-                    TcError::new(
-                        MISSING_PARAMETER,
-                        "The parameter `X-TC-Timestamp` is missing.",
-                    )
-                })?;
+                let timestamp = env
+                    .timestamp
+                    .as_deref()
+                    .ok_or_else(|| missing("X-TC-Timestamp"))?;
                 auth::verify_tc3(
                     req,
                     authorization,
@@ -276,7 +274,7 @@ impl TencentApi {
             .action
             .as_deref()
             .filter(|a| !a.is_empty())
-            .ok_or_else(|| TcError::new(MISSING_PARAMETER, "The parameter `Action` is missing."))?;
+            .ok_or_else(|| missing("Action"))?;
         let principal = self.authenticate(req, &env)?;
         let action = match actions::find(name) {
             Some(a) => a,
@@ -289,37 +287,33 @@ impl TencentApi {
             None => {
                 return Err(TcError::new(
                     INVALID_ACTION,
-                    format!("The action `{name}` does not exist."),
+                    format!(
+                        "The request action=`{name}` is invalid or not found in service=`kms` and version=`{VERSION}`."
+                    ),
                 ));
             }
         };
         match env.version.as_deref() {
             None | Some("") => {
-                return Err(TcError::new(
-                    MISSING_PARAMETER,
-                    "The parameter `Version` is missing.",
-                ));
+                return Err(missing("Version"));
             }
             Some(VERSION) => {}
             Some(v) => {
                 return Err(TcError::new(
                     NO_SUCH_VERSION,
-                    format!("The API version `{v}` does not exist."),
+                    format!("The specified api version=`{v}` does not exist in service=`kms`."),
                 ));
             }
         }
         let region = match env.region.as_deref() {
             None | Some("") => {
-                return Err(TcError::new(
-                    MISSING_PARAMETER,
-                    "The parameter `Region` is missing.",
-                ));
+                return Err(missing("Region"));
             }
             Some(r) if self.regions.iter().any(|known| known == r) => r.to_owned(),
             Some(r) => {
                 return Err(TcError::new(
                     UNSUPPORTED_REGION,
-                    format!("The region `{r}` is not supported."),
+                    format!("The action not support this region `{r}`."),
                 ));
             }
         };

@@ -96,10 +96,7 @@ impl Params {
         for field in fields {
             match params.map.get(field.name) {
                 None | Some(Value::Null) if field.required => {
-                    return Err(TcError::new(
-                        MISSING_PARAMETER,
-                        format!("The parameter `{}` is missing.", field.name),
-                    ));
+                    return Err(missing(field.name));
                 }
                 None | Some(Value::Null) => {}
                 Some(v) => params.check(field, v)?,
@@ -156,12 +153,10 @@ impl Params {
                             format!("The parameter `{name}.{k}` is not recognized."),
                         ));
                     }
-                    let key = obj.get("TagKey").and_then(Value::as_str).ok_or_else(|| {
-                        TcError::new(
-                            MISSING_PARAMETER,
-                            format!("The parameter `{name}.TagKey` is missing."),
-                        )
-                    })?;
+                    let key = obj
+                        .get("TagKey")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| missing(&format!("{name}.TagKey")))?;
                     if key.is_empty() || key.len() > TAG_KEY_MAX {
                         return Err(out_of_range(format!(
                             "tag keys must be 1 to {TAG_KEY_MAX} bytes"
@@ -170,10 +165,7 @@ impl Params {
                     let values: Vec<Value> = match obj.get("TagValue") {
                         None | Some(Value::Null) if filters => Vec::new(),
                         None | Some(Value::Null) => {
-                            return Err(TcError::new(
-                                MISSING_PARAMETER,
-                                format!("The parameter `{name}.TagValue` is missing."),
-                            ));
+                            return Err(missing(&format!("{name}.TagValue")));
                         }
                         Some(val) if filters => self
                             .list_of(val)
