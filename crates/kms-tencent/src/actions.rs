@@ -589,9 +589,17 @@ pub(crate) fn page(p: &Params) -> (usize, usize) {
     (p.uint("Offset").unwrap_or(0) as usize, limit as usize)
 }
 
-/// Keys that cloud products created for the caller (Role 1): this server has none.
-pub(crate) fn wants_product_keys(p: &Params) -> bool {
-    p.uint("Role") == Some(1)
+/// Runs a listing of the caller's own keys; keys that cloud products created for the caller
+/// (Role 1) list empty, as this server has none.
+pub(crate) fn own_keys_only<T>(
+    p: &Params,
+    list: impl FnOnce() -> Result<(usize, Vec<T>), TcError>,
+) -> Result<(usize, Vec<T>), TcError> {
+    if p.uint("Role") == Some(1) {
+        Ok((0, Vec::new()))
+    } else {
+        list()
+    }
 }
 
 fn list_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
@@ -608,13 +616,11 @@ fn list_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         limit,
         ..Default::default()
     };
-    let (total, keys) = if wants_product_keys(p) {
-        (0, Vec::new())
-    } else {
+    let (total, keys) = own_keys_only(p, || {
         ctx.engine
             .list_keys(&ctx.caller, &filter)
-            .map_err(|e| ctx.kms(e))?
-    };
+            .map_err(|e| ctx.kms(e))
+    })?;
     let ids: Vec<Value> = keys
         .iter()
         .map(|k| json!({ "KeyId": k.key_id.to_string() }))
@@ -684,13 +690,11 @@ fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         offset,
         limit,
     };
-    let (total, keys) = if wants_product_keys(p) {
-        (0, Vec::new())
-    } else {
+    let (total, keys) = own_keys_only(p, || {
         ctx.engine
             .list_keys(&ctx.caller, &filter)
-            .map_err(|e| ctx.kms(e))?
-    };
+            .map_err(|e| ctx.kms(e))
+    })?;
     Ok(json!({ "TotalCount": total, "KeyMetadatas": metadata_list(&keys) }))
 }
 

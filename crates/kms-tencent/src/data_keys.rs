@@ -212,13 +212,11 @@ pub(crate) fn list_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError
         limit,
         ..Default::default()
     };
-    let (total, dks) = if wants_product_keys(p) {
-        (0, Vec::new())
-    } else {
+    let (total, dks) = own_keys_only(p, || {
         ctx.engine
             .list_data_keys(&ctx.caller, &filter)
-            .map_err(|e| ctx.kms(e))?
-    };
+            .map_err(|e| ctx.kms(e))
+    })?;
     let ids: Vec<Value> = dks
         .iter()
         .map(|dk| json!({ "DataKeyId": dk.data_key_id.to_string() }))
@@ -255,13 +253,11 @@ pub(crate) fn list_data_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, T
         offset,
         limit,
     };
-    let (total, dks) = if wants_product_keys(p) {
-        (0, Vec::new())
-    } else {
+    let (total, dks) = own_keys_only(p, || {
         ctx.engine
             .list_data_keys(&ctx.caller, &filter)
-            .map_err(|e| ctx.kms(e))?
-    };
+            .map_err(|e| ctx.kms(e))
+    })?;
     let list: Vec<DataKeyMetadata> = dks.iter().map(|dk| metadata(ctx, dk)).collect();
     Ok(json!({ "DataKeyMetadatas": list, "TotalCount": total }))
 }
