@@ -1,7 +1,6 @@
 //! Handlers of the hosted data key actions.
 
 use base64::Engine as _;
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use kms_core::engine::{DataKeyImport, DataKeyListFilter, NewDataKey};
@@ -10,49 +9,10 @@ use kms_core::{DataKeyRecord, DataKeyState, Engine, KmsError, SortOrder};
 use crate::actions::*;
 use crate::errors::*;
 use crate::params::Params;
-use crate::wire::origin;
+use crate::wire::{DataKeyMetadata, data_key_state, origin};
 
 /// Imported plaintext data keys: 1 to 1024 bytes, as GenerateDataKey's NumberOfBytes allows.
 const MAX_IMPORTED_DATA_KEY: usize = 1024;
-
-/// `DataKeyMetadata`, with the vendor's zero values for features this server does not have.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct DataKeyMetadata {
-    data_key_id: String,
-    key_id: String,
-    key_name: String,
-    data_key_name: String,
-    number_of_bytes: u32,
-    create_time: u64,
-    description: String,
-    key_state: &'static str,
-    creator_uin: u64,
-    owner: &'static str,
-    deletion_date: u64,
-    origin: &'static str,
-    hsm_cluster_id: String,
-    resource_id: String,
-    is_sync_replica: i64,
-    source_region: String,
-    sync_status: i64,
-    sync_messages: String,
-    sync_start_time: u64,
-    sync_end_time: u64,
-    source_hsm_cluster_id: String,
-    account_app_id: Option<u64>,
-    account_uin: Option<u64>,
-    account_name: Option<String>,
-    creator_uin_string: String,
-}
-
-fn state_name(s: DataKeyState) -> &'static str {
-    match s {
-        DataKeyState::Enabled => "Enabled",
-        DataKeyState::Disabled => "Disabled",
-        DataKeyState::PendingDelete => "PendingDelete",
-    }
-}
 
 fn metadata(ctx: &Ctx<'_>, dk: &DataKeyRecord) -> DataKeyMetadata {
     // KeyName is the CMK's alias; a CMK since purged leaves it empty.
@@ -69,7 +29,7 @@ fn metadata(ctx: &Ctx<'_>, dk: &DataKeyRecord) -> DataKeyMetadata {
         number_of_bytes: dk.length,
         create_time: dk.created_at,
         description: dk.description.clone(),
-        key_state: state_name(dk.state),
+        key_state: data_key_state(dk.state),
         creator_uin: dk.creator,
         owner: "user",
         deletion_date: dk.deletion_date,

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use kms_core::{KeyRecord, KeyState, KeyUsage, Origin};
+use kms_core::{DataKeyState, KeyRecord, KeyState, KeyUsage, Origin};
 
 pub fn key_state(s: KeyState) -> &'static str {
     match s {
@@ -105,5 +105,44 @@ impl From<&KeyRecord> for KeyMetadata {
             account_name: None,
             creator_uin_string: k.creator.to_string(),
         }
+    }
+}
+
+/// `DataKeyMetadata`, with the vendor's zero values for features this server does not have.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DataKeyMetadata {
+    pub data_key_id: String,
+    pub key_id: String,
+    pub key_name: String,
+    pub data_key_name: String,
+    pub number_of_bytes: u32,
+    pub create_time: u64,
+    pub description: String,
+    pub key_state: &'static str,
+    pub creator_uin: u64,
+    pub owner: &'static str,
+    pub deletion_date: u64,
+    pub origin: &'static str,
+    pub hsm_cluster_id: String,
+    pub resource_id: String,
+    pub is_sync_replica: i64,
+    pub source_region: String,
+    pub sync_status: i64,
+    pub sync_messages: String,
+    pub sync_start_time: u64,
+    pub sync_end_time: u64,
+    pub source_hsm_cluster_id: String,
+    pub account_app_id: Option<u64>,
+    pub account_uin: Option<u64>,
+    pub account_name: Option<String>,
+    pub creator_uin_string: String,
+}
+
+pub fn data_key_state(s: DataKeyState) -> &'static str {
+    match s {
+        DataKeyState::Enabled => "Enabled",
+        DataKeyState::Disabled => "Disabled",
+        DataKeyState::PendingDelete => "PendingDelete",
     }
 }
