@@ -113,6 +113,20 @@ mod tests {
     }
 
     #[test]
+    fn random_input_never_panics() {
+        let mut buf = [0u8; 96];
+        for len in 0..buf.len() {
+            for _ in 0..200 {
+                kms_crypto::random::fill(&mut buf[..len]).unwrap();
+                buf[0] = 1;
+                if let Some((h, sealed)) = decode(&buf[..len]) {
+                    assert_eq!(encode(h, sealed), buf[..len].to_vec());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn aad_binds_owner_and_context() {
         let header = BlobHeader {
             algorithm: BlobAlgorithm::Aes256Gcm,

@@ -412,6 +412,41 @@ mod tests {
     }
 
     #[test]
+    fn random_flattened_input_never_panics() {
+        let parts = [
+            "KeyId",
+            "Limit",
+            "KeyIds",
+            "Tags",
+            "TagFilters",
+            "0",
+            "1",
+            "TagKey",
+            "TagValue",
+            "",
+            "x",
+        ];
+        let mut seed = [0u8; 64];
+        for _ in 0..2000 {
+            kms_crypto::random::fill(&mut seed).unwrap();
+            let pairs: Vec<(String, String)> = seed
+                .chunks(4)
+                .map(|c| {
+                    let depth = 1 + usize::from(c[0] % 3);
+                    let name: Vec<&str> = c[1..=depth.min(3)]
+                        .iter()
+                        .map(|b| parts[usize::from(*b) % parts.len()])
+                        .collect();
+                    (name.join("."), c[3].to_string())
+                })
+                .collect();
+            if let Ok(map) = unflatten(&pairs) {
+                let _ = Params::validate(map, FIELDS, true);
+            }
+        }
+    }
+
+    #[test]
     fn flattened_form() {
         let pairs: Vec<(String, String)> = [
             ("KeyId", "k"),
