@@ -557,7 +557,7 @@ fn create_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         "KeyState": key_state(key.state),
         "KeyUsage": key_usage(key.usage),
         "TagCode": 0,
-        "TagMsg": "",
+        "TagMsg": "Success",
         "HsmClusterId": "",
     }))
 }
@@ -852,7 +852,7 @@ fn generate_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         "CiphertextBlob": B64.encode(&data_key.blob),
         "DataKeyId": data_key_id,
         "TagCode": 0,
-        "TagMsg": "",
+        "TagMsg": "Success",
     }))
 }
 

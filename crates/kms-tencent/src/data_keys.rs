@@ -140,7 +140,7 @@ pub(crate) fn import_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcErro
         "KeyId": record.key_id.to_string(),
         "DataKeyId": record.data_key_id.to_string(),
         "TagCode": 0,
-        "TagMsg": "",
+        "TagMsg": "Success",
     }))
 }
 
