@@ -891,4 +891,6 @@ mod data_key_tests;
 #[cfg(test)]
 mod import_tests;
 #[cfg(test)]
+mod test_fixture;
+#[cfg(test)]
 mod tests;

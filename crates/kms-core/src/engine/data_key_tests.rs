@@ -1,54 +1,24 @@
-use std::sync::Arc;
+use std::ops::Deref;
 
+use super::test_fixture::*;
 use super::*;
-use crate::clock::ManualClock;
-use crate::testing::{MemorySeal, MemoryStore};
 
-const T0: u64 = 1_700_000_000;
-
-struct Fixture {
-    engine: Engine,
-    clock: Arc<ManualClock>,
-    caller: Caller,
+/// The engine fixture with one CMK to host data keys under.
+struct DataKeyFixture {
+    base: Fixture,
     cmk: String,
 }
 
-fn fixture_with(config: EngineConfig) -> Fixture {
-    let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::new(
-        Arc::new(MemoryStore::default()),
-        Arc::new(MemorySeal::generate()),
-        clock.clone(),
-        config,
-    );
-    let caller = Caller {
-        account: 1,
-        region: "ap-guangzhou".into(),
-    };
-    let cmk = engine
-        .create_key(
-            &caller,
-            NewKey {
-                alias: "cmk".into(),
-                description: String::new(),
-                usage: KeyUsage::EncryptDecrypt,
-                origin: Origin::Kms,
-                tags: vec![],
-            },
-        )
-        .unwrap()
-        .key_id
-        .to_string();
-    Fixture {
-        engine,
-        clock,
-        caller,
-        cmk,
+impl Deref for DataKeyFixture {
+    type Target = Fixture;
+    fn deref(&self) -> &Fixture {
+        &self.base
     }
 }
 
-fn fixture() -> Fixture {
-    fixture_with(EngineConfig::default())
+fn with_cmk(base: Fixture) -> DataKeyFixture {
+    let cmk = base.key("cmk");
+    DataKeyFixture { base, cmk }
 }
 
 fn named(name: &str) -> NewDataKey {
@@ -63,7 +33,7 @@ fn no_ctx() -> EncryptionContext {
     EncryptionContext::default()
 }
 
-impl Fixture {
+impl DataKeyFixture {
     fn hosted(&self, name: &str) -> (DataKey, String) {
         let (dk, id) = self
             .engine
@@ -75,7 +45,7 @@ impl Fixture {
 
 #[test]
 fn hosted_data_keys_return_their_plaintext_and_blob() {
-    let f = fixture();
+    let f = with_cmk(fixture());
     let ctx = EncryptionContext::new([("a".to_string(), "b".to_string())].into());
     let (dk, id) = f
         .engine
@@ -105,10 +75,10 @@ fn hosted_data_keys_return_their_plaintext_and_blob() {
 
 #[test]
 fn names_are_unique_and_the_limit_holds() {
-    let f = fixture_with(EngineConfig {
+    let f = with_cmk(fixture_with(EngineConfig {
         max_data_keys_per_region: 2,
         ..Default::default()
-    });
+    }));
     f.hosted("a");
     let err = f
         .engine
@@ -132,26 +102,12 @@ fn names_are_unique_and_the_limit_holds() {
 
 #[test]
 fn imports_by_ciphertext_and_by_plaintext() {
-    let f = fixture();
+    let f = with_cmk(fixture());
     let generated = f
         .engine
         .generate_data_key(&f.caller, &f.cmk, 24, &no_ctx())
         .unwrap();
-    let other_cmk = f
-        .engine
-        .create_key(
-            &f.caller,
-            NewKey {
-                alias: "other".into(),
-                description: String::new(),
-                usage: KeyUsage::EncryptDecrypt,
-                origin: Origin::Kms,
-                tags: vec![],
-            },
-        )
-        .unwrap()
-        .key_id
-        .to_string();
+    let other_cmk = f.key("other");
     let err = f
         .engine
         .import_data_key(
@@ -214,7 +170,7 @@ fn imports_by_ciphertext_and_by_plaintext() {
 
 #[test]
 fn usability_follows_the_data_key_and_its_cmk() {
-    let f = fixture();
+    let f = with_cmk(fixture());
     let (_, id) = f.hosted("dk");
     f.engine.disable_data_key(&f.caller, &id).unwrap();
     assert!(matches!(
@@ -241,7 +197,7 @@ fn usability_follows_the_data_key_and_its_cmk() {
 
 #[test]
 fn deletion_is_scheduled_cancellable_and_purged_on_time() {
-    let f = fixture();
+    let f = with_cmk(fixture());
     let (_, id) = f.hosted("dk");
     let date = f
         .engine
@@ -287,7 +243,7 @@ fn deletion_is_scheduled_cancellable_and_purged_on_time() {
 
 #[test]
 fn listing_filters_and_pages() {
-    let f = fixture();
+    let f = with_cmk(fixture());
     let mut ids = Vec::new();
     for i in 0..4 {
         ids.push(f.hosted(&format!("dk{i}")).1);

@@ -1,59 +1,10 @@
-use std::sync::Arc;
-
 use base64::Engine as _;
 use kms_crypto::public_key::{WrapAlgorithm, encrypt_to_public_key};
 
+use super::test_fixture::*;
 use super::*;
-use crate::clock::ManualClock;
-use crate::testing::{MemorySeal, MemoryStore};
-
-const T0: u64 = 1_700_000_000;
-
-struct Fixture {
-    engine: Engine,
-    clock: Arc<ManualClock>,
-    store: Arc<MemoryStore>,
-    caller: Caller,
-}
-
-fn fixture() -> Fixture {
-    let clock = Arc::new(ManualClock::new(T0));
-    let store = Arc::new(MemoryStore::default());
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new(MemorySeal::generate()),
-        clock.clone(),
-        EngineConfig::default(),
-    );
-    Fixture {
-        engine,
-        clock,
-        store,
-        caller: Caller {
-            account: 1,
-            region: "ap-guangzhou".into(),
-        },
-    }
-}
 
 impl Fixture {
-    fn key(&self, origin: Origin) -> String {
-        self.engine
-            .create_key(
-                &self.caller,
-                NewKey {
-                    alias: format!("k{}", Uuid::new_v4().simple()),
-                    description: String::new(),
-                    usage: KeyUsage::EncryptDecrypt,
-                    origin,
-                    tags: vec![],
-                },
-            )
-            .unwrap()
-            .key_id
-            .to_string()
-    }
-
     fn params(&self, id: &str, alg: WrappingAlgorithm) -> ImportParametersIssued {
         self.engine
             .get_parameters_for_import(&self.caller, id, alg, WrappingKeySpec::Rsa2048)
@@ -70,10 +21,6 @@ impl Fixture {
         let wrapped = wrap(&p.public_key, WrapAlgorithm::RsaOaepSha256, material);
         self.engine
             .import_key_material(&self.caller, id, &wrapped, &p.token, valid_to)
-    }
-
-    fn state(&self, id: &str) -> KeyState {
-        self.engine.describe_key(&self.caller, id).unwrap().state
     }
 }
 
@@ -100,7 +47,7 @@ fn every_wrapping_algorithm_imports() {
             WrapAlgorithm::RsaOaepSha256,
         ),
     ] {
-        let id = f.key(Origin::External);
+        let id = f.key_of(Origin::External);
         let p = f.params(&id, alg);
         assert_eq!(p.expires_at, T0 + IMPORT_TOKEN_LIFETIME_SECS);
         let wrapped = wrap(&p.public_key, wrap_alg, &[9u8; 32]);
@@ -119,7 +66,7 @@ fn every_wrapping_algorithm_imports() {
 #[test]
 fn only_external_keys_in_the_right_states_take_parameters() {
     let f = fixture();
-    let kms_key = f.key(Origin::Kms);
+    let kms_key = f.key_of(Origin::Kms);
     assert!(matches!(
         f.engine.get_parameters_for_import(
             &f.caller,
@@ -129,7 +76,7 @@ fn only_external_keys_in_the_right_states_take_parameters() {
         ),
         Err(KmsError::NotExternalKey)
     ));
-    let id = f.key(Origin::External);
+    let id = f.key_of(Origin::External);
     f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
     assert!(matches!(
         f.engine.get_parameters_for_import(
@@ -148,8 +95,8 @@ fn only_external_keys_in_the_right_states_take_parameters() {
 #[test]
 fn tokens_are_bound_to_their_key_and_expire() {
     let f = fixture();
-    let a = f.key(Origin::External);
-    let b = f.key(Origin::External);
+    let a = f.key_of(Origin::External);
+    let b = f.key_of(Origin::External);
     let pa = f.params(&a, WrappingAlgorithm::RsaesOaepSha256);
     assert_eq!(
         f.import(&b, &pa, &[1u8; 32], 0),
@@ -182,7 +129,7 @@ fn tokens_are_bound_to_their_key_and_expire() {
 #[test]
 fn bad_material_is_refused() {
     let f = fixture();
-    let id = f.key(Origin::External);
+    let id = f.key_of(Origin::External);
     let p = f.params(&id, WrappingAlgorithm::RsaesOaepSha256);
     assert_eq!(
         f.import(&id, &p, &[1u8; 16], 0),
@@ -220,7 +167,7 @@ fn bad_material_is_refused() {
 #[test]
 fn retries_and_reimports_need_the_same_material() {
     let f = fixture();
-    let id = f.key(Origin::External);
+    let id = f.key_of(Origin::External);
     let p = f.params(&id, WrappingAlgorithm::RsaesOaepSha256);
     f.import(&id, &p, &[7u8; 32], 0).unwrap();
     f.import(&id, &p, &[7u8; 32], 0).unwrap();
@@ -259,7 +206,7 @@ fn retries_and_reimports_need_the_same_material() {
 #[test]
 fn material_expires_exactly_on_time() {
     let f = fixture();
-    let id = f.key(Origin::External);
+    let id = f.key_of(Origin::External);
     let p = f.params(&id, WrappingAlgorithm::RsaesOaepSha256);
     f.import(&id, &p, &[3u8; 32], T0 + 100).unwrap();
     let (_, blob) = f.engine.encrypt(&f.caller, &id, b"x", &ctx()).unwrap();
@@ -301,7 +248,7 @@ fn material_expires_exactly_on_time() {
 #[test]
 fn background_work_expires_material() {
     let f = fixture();
-    let id = f.key(Origin::External);
+    let id = f.key_of(Origin::External);
     let p = f.params(&id, WrappingAlgorithm::RsaesOaepSha256);
     f.import(&id, &p, &[3u8; 32], T0 + 10).unwrap();
     f.clock.set(T0 + 10);
@@ -314,12 +261,12 @@ fn background_work_expires_material() {
 #[test]
 fn deleting_material_needs_an_external_key() {
     let f = fixture();
-    let kms_key = f.key(Origin::Kms);
+    let kms_key = f.key_of(Origin::Kms);
     assert_eq!(
         f.engine.delete_imported_material(&f.caller, &kms_key),
         Err(KmsError::NotExternalKey)
     );
-    let id = f.key(Origin::External);
+    let id = f.key_of(Origin::External);
     f.engine.delete_imported_material(&f.caller, &id).unwrap();
     assert_eq!(f.state(&id), KeyState::PendingImport);
 }

@@ -1,48 +1,5 @@
-use std::sync::Arc;
-
+use super::test_fixture::*;
 use super::*;
-use crate::clock::ManualClock;
-use crate::testing::{MemorySeal, MemoryStore};
-
-const T0: u64 = 1_700_000_000;
-
-struct Fixture {
-    engine: Engine,
-    clock: Arc<ManualClock>,
-    caller: Caller,
-}
-
-fn fixture() -> Fixture {
-    fixture_with(EngineConfig::default())
-}
-
-fn fixture_with(config: EngineConfig) -> Fixture {
-    let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::new(
-        Arc::new(MemoryStore::default()),
-        Arc::new(MemorySeal::generate()),
-        clock.clone(),
-        config,
-    );
-    Fixture {
-        engine,
-        clock,
-        caller: Caller {
-            account: 100,
-            region: "ap-guangzhou".into(),
-        },
-    }
-}
-
-fn new_key(alias: &str) -> NewKey {
-    NewKey {
-        alias: alias.into(),
-        description: String::new(),
-        usage: KeyUsage::EncryptDecrypt,
-        origin: Origin::Kms,
-        tags: vec![],
-    }
-}
 
 fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
     EncryptionContext::new(
@@ -51,19 +8,6 @@ fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
     )
-}
-
-impl Fixture {
-    fn key(&self, alias: &str) -> String {
-        self.engine
-            .create_key(&self.caller, new_key(alias))
-            .unwrap()
-            .key_id
-            .to_string()
-    }
-    fn state(&self, id: &str) -> KeyState {
-        self.engine.describe_key(&self.caller, id).unwrap().state
-    }
 }
 
 #[test]
