@@ -9,7 +9,7 @@ use kms_core::{DataKeyRecord, DataKeyState, Engine, KmsError, SortOrder};
 use crate::actions::*;
 use crate::errors::*;
 use crate::params::Params;
-use crate::wire::{DataKeyMetadata, data_key_state, origin};
+use crate::wire::{DataKeyMetadata, OwnUnreplicated, data_key_state, origin};
 
 /// Imported plaintext data keys: 1 to 1024 bytes, as GenerateDataKey's NumberOfBytes allows.
 const MAX_IMPORTED_DATA_KEY: usize = 1024;
@@ -36,16 +36,7 @@ fn metadata(ctx: &Ctx<'_>, dk: &DataKeyRecord) -> DataKeyMetadata {
         origin: origin(dk.origin),
         hsm_cluster_id: String::new(),
         resource_id: format!("creatorUin/{}/{}", dk.creator, dk.data_key_id),
-        is_sync_replica: 0,
-        source_region: String::new(),
-        sync_status: 0,
-        sync_messages: String::new(),
-        sync_start_time: 0,
-        sync_end_time: 0,
-        source_hsm_cluster_id: String::new(),
-        account_app_id: None,
-        account_uin: None,
-        account_name: None,
+        own_unreplicated: OwnUnreplicated::default(),
         creator_uin_string: dk.creator.to_string(),
     }
 }

@@ -27,6 +27,24 @@ pub fn origin(o: Origin) -> &'static str {
     }
 }
 
+/// The multi-region (sync replica) and member-account fields of both metadata shapes, with the
+/// vendor's values for a resource of the caller's own account that is not replicated: this
+/// server has neither feature. The member-account fields are null.
+#[derive(Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct OwnUnreplicated {
+    pub is_sync_replica: i64,
+    pub source_region: String,
+    pub sync_status: i64,
+    pub sync_messages: String,
+    pub sync_start_time: u64,
+    pub sync_end_time: u64,
+    pub source_hsm_cluster_id: String,
+    pub account_app_id: Option<u64>,
+    pub account_uin: Option<u64>,
+    pub account_name: Option<String>,
+}
+
 /// `KeyMetadata`: every field the SDK model carries, with the vendor's zero values for the
 /// multi-region and member-account features this server does not have.
 #[derive(Serialize)]
@@ -51,17 +69,8 @@ pub struct KeyMetadata {
     pub hsm_cluster_id: String,
     pub rotate_days: u64,
     pub last_rotate_time: u64,
-    pub is_sync_replica: i64,
-    pub source_region: String,
-    pub sync_status: i64,
-    pub sync_messages: String,
-    pub sync_start_time: u64,
-    pub sync_end_time: u64,
-    pub source_hsm_cluster_id: String,
-    /// Member-account fields: null, as for keys of the caller's own account.
-    pub account_app_id: Option<u64>,
-    pub account_uin: Option<u64>,
-    pub account_name: Option<String>,
+    #[serde(flatten)]
+    pub own_unreplicated: OwnUnreplicated,
     pub creator_uin_string: String,
 }
 
@@ -93,16 +102,7 @@ impl From<&KeyRecord> for KeyMetadata {
             hsm_cluster_id: String::new(),
             rotate_days: u64::from(k.rotation.rotate_days),
             last_rotate_time: k.last_rotate_time,
-            is_sync_replica: 0,
-            source_region: String::new(),
-            sync_status: 0,
-            sync_messages: String::new(),
-            sync_start_time: 0,
-            sync_end_time: 0,
-            source_hsm_cluster_id: String::new(),
-            account_app_id: None,
-            account_uin: None,
-            account_name: None,
+            own_unreplicated: OwnUnreplicated::default(),
             creator_uin_string: k.creator.to_string(),
         }
     }
@@ -126,16 +126,8 @@ pub struct DataKeyMetadata {
     pub origin: &'static str,
     pub hsm_cluster_id: String,
     pub resource_id: String,
-    pub is_sync_replica: i64,
-    pub source_region: String,
-    pub sync_status: i64,
-    pub sync_messages: String,
-    pub sync_start_time: u64,
-    pub sync_end_time: u64,
-    pub source_hsm_cluster_id: String,
-    pub account_app_id: Option<u64>,
-    pub account_uin: Option<u64>,
-    pub account_name: Option<String>,
+    #[serde(flatten)]
+    pub own_unreplicated: OwnUnreplicated,
     pub creator_uin_string: String,
 }
 
