@@ -168,18 +168,15 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def tc3_post(endpoint, action, body, *, secret_id=SECRET_ID, secret_key=SECRET_KEY, region=REGION,
-             version="2019-01-18", timestamp=None, host=None, headers=None, sign_body=None):
-    """A hand-signed TC3 request, for tests that need to bend one part of it. Returns the
-    parsed `Response` object."""
+def tc3_headers(host, action, payload, *, secret_id=SECRET_ID, secret_key=SECRET_KEY,
+                timestamp=None, region=REGION, version="2019-01-18"):
+    """Headers of a TC3-signed JSON POST of `payload` (bytes) to `host`, computed independently of
+    the SDK. `region=None` leaves X-TC-Region out."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    host = host or endpoint
-    payload = body if isinstance(body, (bytes, bytearray)) else json.dumps(body).encode()
-    signed_payload = payload if sign_body is None else sign_body
     date = time.strftime("%Y-%m-%d", time.gmtime(timestamp))
     canonical = "\n".join([
         "POST", "/", "", f"content-type:application/json\nhost:{host}\n", "content-type;host",
-        hashlib.sha256(signed_payload).hexdigest(),
+        hashlib.sha256(payload).hexdigest(),
     ])
     scope = f"{date}/kms/tc3_request"
     to_sign = f"TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
@@ -197,6 +194,18 @@ def tc3_post(endpoint, action, body, *, secret_id=SECRET_ID, secret_key=SECRET_K
     }
     if region is not None:
         h["X-TC-Region"] = region
+    return h
+
+
+def tc3_post(endpoint, action, body, *, secret_id=SECRET_ID, secret_key=SECRET_KEY, region=REGION,
+             version="2019-01-18", timestamp=None, host=None, headers=None, sign_body=None):
+    """A hand-signed TC3 request, for tests that need to bend one part of it: `host` is the Host
+    signed and sent, `sign_body` the body signed instead of the one sent. Returns the parsed
+    `Response` object."""
+    payload = body if isinstance(body, (bytes, bytearray)) else json.dumps(body).encode()
+    h = tc3_headers(host or endpoint, action, payload if sign_body is None else sign_body,
+                    secret_id=secret_id, secret_key=secret_key, timestamp=timestamp,
+                    region=region, version=version)
     h.update(headers or {})
     r = requests.post(f"http://{endpoint}/", data=payload, headers=h, timeout=10)
     assert r.status_code == 200, r.text

@@ -2,8 +2,6 @@
 and their answer envelope, GET requests with flattened parameters, tccli, health and metrics."""
 
 import base64
-import hashlib
-import hmac
 import json
 import os
 import subprocess
@@ -17,8 +15,8 @@ import pytest
 import requests
 from tencentcloud.common.sign import Sign
 
-from conftest import (REGION, SECRET_ID, SECRET_KEY, b64, call, create_key, expect_error, tc3_post,
-                      unique_alias)
+from conftest import (REGION, SECRET_ID, SECRET_KEY, b64, call, create_key, expect_error, tc3_headers,
+                      tc3_post, unique_alias)
 
 TCCLI = str(Path(sys.executable).parent / "tccli")
 VERSION = "2019-01-18"
@@ -43,28 +41,6 @@ def error_code(response):
     assert isinstance(error["Code"], str) and error["Code"]
     assert isinstance(error["Message"], str) and error["Message"]
     return error["Code"]
-
-
-def tc3_headers(endpoint, action, payload, *, secret_id=SECRET_ID, secret_key=SECRET_KEY,
-                timestamp=None, region=REGION, version=VERSION):
-    """Headers of a correctly TC3-signed JSON POST."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    date = time.strftime("%Y-%m-%d", time.gmtime(timestamp))
-    canonical = "\n".join(["POST", "/", "", f"content-type:application/json\nhost:{endpoint}\n",
-                           "content-type;host", hashlib.sha256(payload).hexdigest()])
-    scope = f"{date}/kms/tc3_request"
-    to_sign = f"TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    k = hmac.new(("TC3" + secret_key).encode(), date.encode(), hashlib.sha256).digest()
-    k = hmac.new(k, b"kms", hashlib.sha256).digest()
-    k = hmac.new(k, b"tc3_request", hashlib.sha256).digest()
-    sig = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
-    h = {"Content-Type": "application/json", "Host": endpoint, "X-TC-Action": action,
-         "X-TC-Version": version, "X-TC-Timestamp": str(timestamp),
-         "Authorization": f"TC3-HMAC-SHA256 Credential={secret_id}/{scope}, "
-                          f"SignedHeaders=content-type;host, Signature={sig}"}
-    if region is not None:
-        h["X-TC-Region"] = region
-    return h
 
 
 def raw_post(server, headers, data=b"{}"):
