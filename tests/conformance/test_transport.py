@@ -407,7 +407,7 @@ def test_tccli_surfaces_vendor_error_codes(server, cli_home):
 
 def test_healthz(server):
     r = requests.get(server.url + "/healthz", timeout=5)
-    assert r.status_code == 200
+    assert (r.status_code, r.text) == (200, "ok")
 
 
 def test_metrics_count_requests(server):
