@@ -39,9 +39,29 @@ pub struct Action {
     pub name: &'static str,
     pub fields: &'static [Field],
     pub handler: Handler,
-    /// Whether the action may block for long: it commits to the store (an fsync) or scans a
-    /// whole region's keys. Quick actions run inline on the server's async workers.
-    pub blocking: bool,
+    /// Whether the action may block for long: it commits to the store (an fsync), generates
+    /// key pairs or scans a whole region's keys. Quick actions run inline on the server's
+    /// async workers.
+    pub pool: Pool,
+}
+
+/// Where an action runs.
+#[derive(Clone, Copy)]
+pub enum Pool {
+    Inline,
+    Blocking,
+    /// Blocking when the parameters ask for a write (GenerateDataKey hosted by the KMS).
+    BlockingWhen(fn(&Params) -> bool),
+}
+
+impl Pool {
+    pub fn blocks(self, params: &Params) -> bool {
+        match self {
+            Pool::Inline => false,
+            Pool::Blocking => true,
+            Pool::BlockingWhen(writes) => writes(params),
+        }
+    }
 }
 
 pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -102,10 +122,18 @@ pub(crate) const ROLE: Field = Field::opt("Role", Kind::UInt { min: 0, max: 1 })
 
 macro_rules! action {
     (quick $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
-        Action { name: $name, fields: &[$($field),*], handler: $handler, blocking: false }
+        Action { name: $name, fields: &[$($field),*], handler: $handler, pool: Pool::Inline }
     };
     (blocking $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
-        Action { name: $name, fields: &[$($field),*], handler: $handler, blocking: true }
+        Action { name: $name, fields: &[$($field),*], handler: $handler, pool: Pool::Blocking }
+    };
+    (blocking_when $writes:path, $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
+        Action {
+            name: $name,
+            fields: &[$($field),*],
+            handler: $handler,
+            pool: Pool::BlockingWhen($writes),
+        }
     };
 }
 
@@ -196,7 +224,7 @@ pub static ACTIONS: &[Action] = &[
             context("DestinationEncryptionContext"),
         ]
     ),
-    action!(quick "GenerateDataKey",
+    action!(blocking_when hosts_data_key, "GenerateDataKey",
         generate_data_key,
         [
             KEY_ID,
@@ -333,11 +361,6 @@ pub static NOT_YET_SERVED: &[&str] = &[
 
 pub fn find(name: &str) -> Option<&'static Action> {
     ACTIONS.iter().find(|a| a.name == name)
-}
-
-/// Whether the named action is quick enough to run inline (false for unknown names).
-pub fn runs_inline(name: &str) -> bool {
-    find(name).is_some_and(|a| !a.blocking)
 }
 
 /// `name` as a static string when it is one of the vendor's actions, else "unknown".
@@ -811,6 +834,11 @@ fn re_encrypt(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     }))
 }
 
+/// Whether GenerateDataKey keeps the data key (a commit) rather than only returning it.
+fn hosts_data_key(p: &Params) -> bool {
+    p.uint("IsHostedByKms") == Some(1)
+}
+
 fn generate_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     refuse_hsm_cluster(p)?;
     let len = match (p.uint("NumberOfBytes"), p.str("KeySpec")) {
@@ -832,7 +860,7 @@ fn generate_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     };
     let context = parse_context(p, "EncryptionContext")?;
     let key_id = p.req_str("KeyId");
-    let (data_key, data_key_id) = if p.uint("IsHostedByKms") == Some(1) {
+    let (data_key, data_key_id) = if hosts_data_key(p) {
         let new = crate::data_keys::new_data_key(p)?;
         let (dk, id) = ctx
             .engine

@@ -211,6 +211,13 @@ fn signature_failure() -> TcError {
     )
 }
 
+/// Who signed a request, and when it says it was signed.
+#[derive(Debug)]
+pub struct Verified {
+    pub principal: Arc<Principal>,
+    pub timestamp: u64,
+}
+
 /// Verifies a TC3-HMAC-SHA256 request.
 pub fn verify_tc3(
     req: &SignedParts<'_>,
@@ -219,7 +226,7 @@ pub fn verify_tc3(
     directory: &Directory,
     signing_keys: &SigningKeys,
     now: u64,
-) -> Result<Arc<Principal>, TcError> {
+) -> Result<Verified, TcError> {
     let auth = parse_tc3_authorization(authorization)?;
     let principal = lookup(directory, auth.secret_id)?;
     let ts: u64 = timestamp.parse().map_err(|_| {
@@ -229,7 +236,16 @@ pub fn verify_tc3(
         )
     })?;
     check_timestamp(ts, now)?;
-    if auth.service != SERVICE || auth.date != utc_date(ts) {
+    if auth.service != SERVICE {
+        return Err(TcError::new(
+            AUTH_INVALID_AUTHORIZATION,
+            format!(
+                "The credential scope names service `{}`; this endpoint serves `{SERVICE}`.",
+                auth.service
+            ),
+        ));
+    }
+    if auth.date != utc_date(ts) {
         return Err(signature_failure());
     }
     if !auth.signed_headers.split(';').any(|h| h == "host") {
@@ -243,7 +259,10 @@ pub fn verify_tc3(
         };
         let expected = tc3_sign(&signing_key, auth.date, auth.service, timestamp, &canonical);
         if constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
-            return Ok(principal);
+            return Ok(Verified {
+                principal,
+                timestamp: ts,
+            });
         }
     }
     Err(signature_failure())
@@ -301,7 +320,7 @@ pub fn verify_legacy(
     params: &[(String, String)],
     directory: &Directory,
     now: u64,
-) -> Result<Arc<Principal>, TcError> {
+) -> Result<Verified, TcError> {
     let get = |name: &str| {
         params
             .iter()
@@ -336,7 +355,10 @@ pub fn verify_legacy(
         &legacy_string_to_sign(req.method, host, req.path, params),
     );
     if constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
-        Ok(principal)
+        Ok(Verified {
+            principal,
+            timestamp: ts,
+        })
     } else {
         Err(signature_failure())
     }

@@ -30,6 +30,7 @@ pub const INVALID_PARAMETER: &str = "InvalidParameter";
 pub const INVALID_PARAMETER_VALUE: &str = "InvalidParameterValue";
 pub const MISSING_PARAMETER: &str = "MissingParameter";
 pub const NO_SUCH_VERSION: &str = "NoSuchVersion";
+pub const REQUEST_LIMIT_EXCEEDED: &str = "RequestLimitExceeded";
 pub const REQUEST_SIZE_LIMIT_EXCEEDED: &str = "RequestSizeLimitExceeded";
 pub const UNKNOWN_PARAMETER: &str = "UnknownParameter";
 pub const UNSUPPORTED_OPERATION: &str = "UnsupportedOperation";

@@ -9,6 +9,7 @@ pub mod auth;
 mod data_keys;
 pub mod errors;
 pub mod params;
+pub mod replay;
 pub mod wire;
 
 use std::sync::Arc;
@@ -20,7 +21,8 @@ use kms_core::{Caller, Engine};
 
 use crate::auth::SignedParts;
 use crate::errors::*;
-use crate::params::{Params, unflatten};
+use crate::params::{MAX_JSON_DEPTH, Params, form_pairs, json_depth_within, unflatten};
+use crate::replay::{Refusal, ReplayCache};
 
 /// The API version this dialect speaks.
 pub const VERSION: &str = "2019-01-18";
@@ -49,20 +51,64 @@ pub struct Reply {
     pub error_code: Option<&'static str>,
 }
 
+impl Reply {
+    fn error(e: TcError, action: &'static str, request_id: &str) -> Self {
+        Reply {
+            body: error_body(e.code, &e.message, request_id),
+            action,
+            error_code: Some(e.code),
+        }
+    }
+}
+
+/// Settings of the dialect.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The regions served; `X-TC-Region` must name one of them.
+    pub regions: Vec<String>,
+    /// Refuse a TC3 signature seen before within its validity window. Off by default: TC3
+    /// signs no nonce, so two identical calls in the same second carry the same signature,
+    /// and a client that makes them (polling, retries) would see the second refused.
+    pub tc3_replay_cache: bool,
+    /// Most live entries of each replay cache (legacy nonces, TC3 signatures).
+    pub replay_cache_capacity: usize,
+}
+
+impl Options {
+    pub fn new(regions: Vec<String>) -> Self {
+        Self {
+            regions,
+            tc3_replay_cache: false,
+            replay_cache_capacity: 1 << 20,
+        }
+    }
+}
+
 pub struct TencentApi {
     engine: Arc<Engine>,
     directory: Arc<Directory>,
     signing_keys: auth::SigningKeys,
     regions: Vec<String>,
+    /// `(SecretId, Nonce)` of legacy-signed requests: the vendor's scheme requires both to be
+    /// fresh within the timestamp window.
+    legacy_nonces: ReplayCache,
+    tc3_signatures: Option<ReplayCache>,
 }
 
-/// Where the request's common parameters and signature came from.
+/// How the request is signed, with what the signature check needs.
 enum Style {
-    Tc3 { authorization: String },
-    Legacy { pairs: Vec<(String, String)> },
+    Tc3 {
+        authorization: String,
+    },
+    /// The legacy signature covers every parameter, so they are split (flat, bounded in
+    /// number) before authentication; nothing is nested until the caller is known.
+    Legacy {
+        pairs: Vec<(String, String)>,
+    },
 }
 
-/// The request before its action runs.
+/// The request's common parameters, read before authentication without building anything
+/// from the action's own parameters.
 struct Envelope {
     style: Style,
     action: Option<String>,
@@ -70,45 +116,84 @@ struct Envelope {
     region: Option<String>,
     timestamp: Option<String>,
     token: Option<String>,
-    params: Map<String, Value>,
-    from_query: bool,
+    nonce: Option<String>,
+}
+
+/// An authenticated request whose parameters passed validation: what remains is to run it.
+/// The server runs it inline or on the blocking pool, as [`Call::blocking`] says.
+pub struct Call {
+    action: &'static actions::Action,
+    params: Params,
+    caller: Caller,
+    /// Whether running it may block for long (a commit, key generation, a region scan).
+    pub blocking: bool,
+}
+
+impl Call {
+    /// The action's name, for logs and metrics.
+    pub fn action(&self) -> &'static str {
+        self.action.name
+    }
 }
 
 fn header<'a>(req: &'a SignedParts<'_>, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn form_pairs(s: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(s).into_owned().collect()
-}
-
 impl TencentApi {
-    pub fn new(engine: Arc<Engine>, directory: Arc<Directory>, regions: Vec<String>) -> Self {
+    pub fn new(engine: Arc<Engine>, directory: Arc<Directory>, options: Options) -> Self {
         Self {
             engine,
             directory,
             signing_keys: auth::SigningKeys::default(),
-            regions,
+            regions: options.regions,
+            legacy_nonces: ReplayCache::new(options.replay_cache_capacity),
+            tc3_signatures: options
+                .tc3_replay_cache
+                .then(|| ReplayCache::new(options.replay_cache_capacity)),
         }
     }
 
-    /// Whether a request to `/` belongs to this dialect: it names an Action in a header, the
-    /// query string or a form body.
-    pub fn claims(headers: &http::HeaderMap, query: &str, form_body: Option<&[u8]>) -> bool {
-        let names_action = |pairs: Vec<(String, String)>| pairs.iter().any(|(k, _)| k == "Action");
-        headers.contains_key("x-tc-action")
-            || names_action(form_pairs(query.as_bytes()))
-            || form_body.is_some_and(|b| names_action(form_pairs(b)))
+    /// Whether a request belongs to this dialect, from its head alone: a request to `/` that
+    /// is not a plain GET (the Huawei dialect serves only `GET /`), or that names an Action
+    /// or carries Tencent's headers.
+    pub fn claims(method: &str, path: &str, headers: &http::HeaderMap, query: &str) -> bool {
+        path == "/"
+            && (method != "GET"
+                || headers.contains_key("x-tc-action")
+                || headers
+                    .get(http::header::AUTHORIZATION)
+                    .is_some_and(|a| a.as_bytes().starts_with(b"TC3-"))
+                || form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "Action"))
     }
 
-    /// Serves one request; never panics on any input.
+    /// Serves one request start to end; never panics on any input.
     pub fn handle(&self, req: &SignedParts<'_>, request_id: &str) -> Reply {
+        match self.prepare(req, request_id) {
+            Ok(call) => self.execute(call, request_id),
+            Err(reply) => reply,
+        }
+    }
+
+    /// Reads, authenticates and validates a request. Before the signature is checked, work is
+    /// linear in the request's size and builds no nested structure; after, parameters are
+    /// nested no deeper than the vendor's own.
+    pub fn prepare(&self, req: &SignedParts<'_>, request_id: &str) -> Result<Call, Reply> {
         let mut action = "unknown";
-        let result = self.parse(req).and_then(|env| {
-            action = actions::known_name(env.action.as_deref().unwrap_or_default());
-            self.run(req, env, request_id)
-        });
-        match result {
+        self.prepare_call(req, &mut action)
+            .map_err(|e| Reply::error(e, action, request_id))
+    }
+
+    /// Runs a prepared call and answers in the vendor's envelope.
+    pub fn execute(&self, call: Call, request_id: &str) -> Reply {
+        let action = call.action.name;
+        let ctx = actions::Ctx {
+            engine: &self.engine,
+            caller: call.caller,
+            request_id,
+            regions: &self.regions,
+        };
+        match (call.action.handler)(&ctx, &call.params) {
             Ok(Value::Object(mut fields)) => {
                 fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
                 let body = json!({ "Response": Value::Object(fields) });
@@ -120,162 +205,30 @@ impl TencentApi {
             }
             Ok(_) => {
                 tracing::error!(request_id, action, "handler answered a non-object");
-                Reply {
-                    body: error_body(INTERNAL_ERROR, "internal error", request_id),
+                Reply::error(
+                    TcError::new(INTERNAL_ERROR, "internal error"),
                     action,
-                    error_code: Some(INTERNAL_ERROR),
-                }
+                    request_id,
+                )
             }
-            Err(e) => Reply {
-                body: error_body(e.code, &e.message, request_id),
-                action,
-                error_code: Some(e.code),
-            },
+            Err(e) => Reply::error(e, action, request_id),
         }
     }
 
-    fn parse(&self, req: &SignedParts<'_>) -> Result<Envelope, TcError> {
-        let content_type = header(req, "content-type")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let is_form = content_type.starts_with("application/x-www-form-urlencoded");
-        if let Some(authorization) = header(req, "authorization").filter(|a| a.starts_with("TC3-"))
-        {
-            let (params, from_query) = match req.method {
-                "GET" => (unflatten(&form_pairs(req.query.as_bytes()))?, true),
-                "POST" if is_form => (unflatten(&form_pairs(req.body))?, true),
-                "POST" if content_type.starts_with("application/json") => {
-                    let body = if req.body.iter().all(u8::is_ascii_whitespace) {
-                        b"{}".as_slice()
-                    } else {
-                        req.body
-                    };
-                    match serde_json::from_slice::<Value>(body) {
-                        Ok(Value::Object(m)) => (m, false),
-                        _ => {
-                            return Err(TcError::new(
-                                INVALID_PARAMETER,
-                                "The request body is not a JSON object.",
-                            ));
-                        }
-                    }
-                }
-                "POST" => {
-                    return Err(TcError::new(
-                        UNSUPPORTED_PROTOCOL,
-                        "Content-Type must be application/json or form-encoded.",
-                    ));
-                }
-                _ => {
-                    return Err(TcError::new(
-                        UNSUPPORTED_PROTOCOL,
-                        "Only GET and POST are supported.",
-                    ));
-                }
-            };
-            let h = |name| header(req, name).map(str::to_owned);
-            return Ok(Envelope {
-                style: Style::Tc3 {
-                    authorization: authorization.to_owned(),
-                },
-                action: h("x-tc-action"),
-                version: h("x-tc-version"),
-                region: h("x-tc-region"),
-                timestamp: h("x-tc-timestamp"),
-                token: h("x-tc-token"),
-                params,
-                from_query,
-            });
-        }
-        if header(req, "authorization").is_some() {
-            return Err(TcError::new(
-                AUTH_INVALID_AUTHORIZATION,
-                "The Authorization header is malformed.",
-            ));
-        }
-        let pairs = match req.method {
-            "GET" => form_pairs(req.query.as_bytes()),
-            "POST" if is_form => form_pairs(req.body),
-            "POST" if content_type.starts_with("application/json") => {
-                return Err(TcError::new(
-                    AUTH_INVALID_AUTHORIZATION,
-                    "The Authorization header is missing.",
-                ));
-            }
-            _ => {
-                return Err(TcError::new(
-                    UNSUPPORTED_PROTOCOL,
-                    "A request without TC3 authorization must be GET or a form POST.",
-                ));
-            }
-        };
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let own: Vec<(String, String)> = pairs
-            .iter()
-            .filter(|(k, _)| !COMMON_PARAMS.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        Ok(Envelope {
-            action: get("Action"),
-            version: get("Version"),
-            region: get("Region"),
-            timestamp: get("Timestamp"),
-            token: get("Token"),
-            params: unflatten(&own)?,
-            from_query: true,
-            style: Style::Legacy { pairs },
-        })
-    }
-
-    fn authenticate(
+    fn prepare_call(
         &self,
         req: &SignedParts<'_>,
-        env: &Envelope,
-    ) -> Result<Arc<Principal>, TcError> {
-        let now = self.engine.now();
-        let principal = match &env.style {
-            Style::Tc3 { authorization } => {
-                let timestamp = env
-                    .timestamp
-                    .as_deref()
-                    .ok_or_else(|| missing("X-TC-Timestamp"))?;
-                auth::verify_tc3(
-                    req,
-                    authorization,
-                    timestamp,
-                    &self.directory,
-                    &self.signing_keys,
-                    now,
-                )?
-            }
-            Style::Legacy { pairs } => auth::verify_legacy(req, pairs, &self.directory, now)?,
-        };
-        if env.token.as_deref().is_some_and(|t| !t.is_empty()) {
-            return Err(TcError::new(
-                AUTH_TOKEN_FAILURE,
-                "Temporary credentials are not issued by this server.",
-            ));
-        }
-        Ok(principal)
-    }
-
-    fn run(
-        &self,
-        req: &SignedParts<'_>,
-        env: Envelope,
-        request_id: &str,
-    ) -> Result<Value, TcError> {
+        action_label: &mut &'static str,
+    ) -> Result<Call, TcError> {
+        let env = self.envelope(req)?;
+        *action_label = actions::known_name(env.action.as_deref().unwrap_or_default());
         let name = env
             .action
             .as_deref()
             .filter(|a| !a.is_empty())
             .ok_or_else(|| missing("Action"))?;
         let principal = self.authenticate(req, &env)?;
+        let (own_params, from_query) = own_params(req, env.style)?;
         let action = match actions::find(name) {
             Some(a) => a,
             None if actions::NOT_YET_SERVED.contains(&name) => {
@@ -313,21 +266,216 @@ impl TencentApi {
             Some(r) => {
                 return Err(TcError::new(
                     UNSUPPORTED_REGION,
-                    format!("The action not support this region `{r}`."),
+                    format!(
+                        "The region `{r}` is not served here; served regions: {}.",
+                        self.regions.join(", ")
+                    ),
                 ));
             }
         };
-        let params = Params::validate(env.params, action.fields, env.from_query)?;
-        let ctx = actions::Ctx {
-            engine: &self.engine,
+        let params = Params::validate(own_params, action.fields, from_query)?;
+        Ok(Call {
+            blocking: action.pool.blocks(&params),
+            action,
+            params,
             caller: Caller {
                 account: principal.account,
                 region,
             },
-            request_id,
-            regions: &self.regions,
+        })
+    }
+
+    /// The common parameters, from the headers (TC3) or the flat parameter list (legacy).
+    fn envelope(&self, req: &SignedParts<'_>) -> Result<Envelope, TcError> {
+        let content_type = header(req, "content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+        let is_json = content_type.starts_with("application/json");
+        match req.method {
+            "GET" => {}
+            "POST" if is_form || is_json => {}
+            "POST" => {
+                return Err(TcError::new(
+                    UNSUPPORTED_PROTOCOL,
+                    "Content-Type must be application/json or form-encoded.",
+                ));
+            }
+            _ => {
+                return Err(TcError::new(
+                    UNSUPPORTED_PROTOCOL,
+                    "Only GET and POST are supported.",
+                ));
+            }
+        }
+        if let Some(authorization) = header(req, "authorization") {
+            if !authorization.starts_with("TC3-") {
+                return Err(TcError::new(
+                    AUTH_INVALID_AUTHORIZATION,
+                    "The Authorization header is malformed.",
+                ));
+            }
+            let h = |name| header(req, name).map(str::to_owned);
+            return Ok(Envelope {
+                style: Style::Tc3 {
+                    authorization: authorization.to_owned(),
+                },
+                action: h("x-tc-action"),
+                version: h("x-tc-version"),
+                region: h("x-tc-region"),
+                timestamp: h("x-tc-timestamp"),
+                token: h("x-tc-token"),
+                nonce: None,
+            });
+        }
+        let pairs = match req.method {
+            "POST" if is_json => {
+                return Err(TcError::new(
+                    AUTH_INVALID_AUTHORIZATION,
+                    "The Authorization header is missing.",
+                ));
+            }
+            "POST" => form_pairs(req.body)?,
+            _ => form_pairs(req.query.as_bytes())?,
         };
-        (action.handler)(&ctx, &params)
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        Ok(Envelope {
+            action: get("Action"),
+            version: get("Version"),
+            region: get("Region"),
+            timestamp: get("Timestamp"),
+            token: get("Token"),
+            nonce: get("Nonce"),
+            style: Style::Legacy { pairs },
+        })
+    }
+
+    fn authenticate(
+        &self,
+        req: &SignedParts<'_>,
+        env: &Envelope,
+    ) -> Result<Arc<Principal>, TcError> {
+        let now = self.engine.now();
+        let verified = match &env.style {
+            Style::Tc3 { authorization } => {
+                let timestamp = env
+                    .timestamp
+                    .as_deref()
+                    .ok_or_else(|| missing("X-TC-Timestamp"))?;
+                let verified = auth::verify_tc3(
+                    req,
+                    authorization,
+                    timestamp,
+                    &self.directory,
+                    &self.signing_keys,
+                    now,
+                )?;
+                if let Some(seen) = &self.tc3_signatures {
+                    admit(
+                        seen,
+                        &[authorization.as_bytes()],
+                        now,
+                        verified.timestamp,
+                        "This signature was already used; sign every request anew.",
+                    )?;
+                }
+                verified
+            }
+            Style::Legacy { pairs } => {
+                let verified = auth::verify_legacy(req, pairs, &self.directory, now)?;
+                let secret_id = pairs
+                    .iter()
+                    .find(|(k, _)| k == "SecretId")
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or_default();
+                admit(
+                    &self.legacy_nonces,
+                    &[
+                        secret_id.as_bytes(),
+                        env.nonce.as_deref().unwrap_or_default().as_bytes(),
+                    ],
+                    now,
+                    verified.timestamp,
+                    "This Nonce was already used with this SecretId within the last 5 minutes; \
+                     use a fresh random Nonce for every request.",
+                )?;
+                verified
+            }
+        };
+        if env.token.as_deref().is_some_and(|t| !t.is_empty()) {
+            return Err(TcError::new(
+                AUTH_TOKEN_FAILURE,
+                "Temporary credentials are not issued by this server.",
+            ));
+        }
+        Ok(verified.principal)
+    }
+}
+
+/// Admits a request to a replay cache: its identifier stays refused until its timestamp
+/// leaves the validity window.
+fn admit(
+    cache: &ReplayCache,
+    id: &[&[u8]],
+    now: u64,
+    timestamp: u64,
+    replayed: &str,
+) -> Result<(), TcError> {
+    match cache.admit(id, now, timestamp + auth::TIMESTAMP_WINDOW_SECS) {
+        Ok(()) => Ok(()),
+        Err(Refusal::Replayed) => Err(TcError::new(AUTH_INVALID_AUTHORIZATION, replayed)),
+        Err(Refusal::Full) => Err(TcError::new(
+            REQUEST_LIMIT_EXCEEDED,
+            "Too many signed requests within the signature window; retry later.",
+        )),
+    }
+}
+
+/// The action's own parameters, nested, and whether they came flattened (every leaf a
+/// string). Runs only after authentication.
+fn own_params(req: &SignedParts<'_>, style: Style) -> Result<(Map<String, Value>, bool), TcError> {
+    match style {
+        Style::Legacy { pairs } => {
+            let own: Vec<(String, String)> = pairs
+                .into_iter()
+                .filter(|(k, _)| !COMMON_PARAMS.contains(&k.as_str()))
+                .collect();
+            Ok((unflatten(&own)?, true))
+        }
+        Style::Tc3 { .. } if req.method == "GET" => {
+            Ok((unflatten(&form_pairs(req.query.as_bytes())?)?, true))
+        }
+        Style::Tc3 { .. } => {
+            let is_form = header(req, "content-type").is_some_and(|c| {
+                c.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+            if is_form {
+                return Ok((unflatten(&form_pairs(req.body)?)?, true));
+            }
+            let body = if req.body.iter().all(u8::is_ascii_whitespace) {
+                b"{}".as_slice()
+            } else {
+                req.body
+            };
+            let not_object =
+                || TcError::new(INVALID_PARAMETER, "The request body is not a JSON object.");
+            if !json_depth_within(body, MAX_JSON_DEPTH) {
+                return Err(TcError::new(
+                    INVALID_PARAMETER,
+                    format!("The request body nests deeper than {MAX_JSON_DEPTH} levels."),
+                ));
+            }
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(m)) => Ok((m, false)),
+                _ => Err(not_object()),
+            }
+        }
     }
 }
 

@@ -302,13 +302,83 @@ impl Params {
     }
 }
 
+/// The most `.`-separated segments a flattened parameter name may have: the vendor's deepest
+/// parameter, `TagFilters.N.TagValue.N`, has four.
+pub const MAX_NAME_SEGMENTS: usize = 4;
+/// The most containers (objects and arrays) a JSON body may nest, the body itself included:
+/// `{"TagFilters": [{"TagValue": [..]}]}` needs four.
+pub const MAX_JSON_DEPTH: usize = 4;
+/// The most parameters one request may carry. The largest request the vendor defines (100 key
+/// ids plus the common parameters, or 50 tag filters with their values) stays well below it.
+pub const MAX_PARAMS: usize = 1000;
+
+/// Splits a form-encoded string into pairs, refusing more than [`MAX_PARAMS`] of them: the
+/// legacy signature sorts them, so their number bounds the work done before authentication.
+pub fn form_pairs(s: &[u8]) -> Result<Vec<(String, String)>, TcError> {
+    let mut pairs = Vec::new();
+    for (k, v) in form_urlencoded::parse(s) {
+        if pairs.len() == MAX_PARAMS {
+            return Err(too_many_params());
+        }
+        pairs.push((k.into_owned(), v.into_owned()));
+    }
+    Ok(pairs)
+}
+
+fn too_many_params() -> TcError {
+    TcError::new(
+        INVALID_PARAMETER,
+        format!("A request may carry at most {MAX_PARAMS} parameters."),
+    )
+}
+
+/// Whether a JSON text nests at most `max` containers deep. One pass over the bytes, no
+/// allocation: it runs before the parser so no client chooses how deep the parser recurses.
+/// Brackets inside strings do not count; the text's validity is the parser's business.
+pub fn json_depth_within(text: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
 /// Turns flattened `A.0.B=v` pairs into nested JSON; lists stay objects keyed by index, which
-/// [`Params`] reads as lists.
+/// [`Params`] reads as lists. Names are split into at most [`MAX_NAME_SEGMENTS`] parts, so the
+/// structure built (and later dropped) is never deeper than the vendor's own parameters.
 pub fn unflatten(pairs: &[(String, String)]) -> Result<Map<String, Value>, TcError> {
+    if pairs.len() > MAX_PARAMS {
+        return Err(too_many_params());
+    }
     let mut root = Map::new();
     for (key, value) in pairs {
         let mut node = &mut root;
-        let parts: Vec<&str> = key.split('.').collect();
+        let parts: Vec<&str> = key.splitn(MAX_NAME_SEGMENTS + 1, '.').collect();
+        if parts.len() > MAX_NAME_SEGMENTS {
+            return Err(TcError::new(
+                UNKNOWN_PARAMETER,
+                format!("The parameter `{key}` is not recognized."),
+            ));
+        }
         let (last, path) = parts
             .split_last()
             .ok_or_else(|| TcError::new(INVALID_PARAMETER, "Empty parameter name."))?;
@@ -476,5 +546,68 @@ mod tests {
         let dup: Vec<(String, String)> =
             vec![("KeyId".into(), "k".into()), ("KeyId".into(), "j".into())];
         assert_eq!(unflatten(&dup).unwrap_err().code, INVALID_PARAMETER);
+    }
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn deep_names_are_refused_without_nesting() {
+        // About 40 KB of `a.a.a...`: once this overflowed the stack when the nesting was
+        // built and dropped.
+        let deep = format!("{}b", "a.".repeat(20_000));
+        let e = unflatten(&pairs(&[("KeyId", "k"), (&deep, "1")])).unwrap_err();
+        assert_eq!(e.code, UNKNOWN_PARAMETER);
+        // The vendor's deepest parameter still nests.
+        let map = unflatten(&pairs(&[
+            ("TagFilters.0.TagKey", "a"),
+            ("TagFilters.0.TagValue.0", "b"),
+        ]))
+        .unwrap();
+        assert_eq!(map["TagFilters"]["0"]["TagValue"]["0"], "b");
+        let e = unflatten(&pairs(&[("TagFilters.0.TagValue.0.x", "b")])).unwrap_err();
+        assert_eq!(e.code, UNKNOWN_PARAMETER);
+    }
+
+    #[test]
+    fn parameter_count_is_bounded() {
+        let many: String = (0..=MAX_PARAMS).map(|i| format!("p{i}=1&")).collect();
+        assert_eq!(
+            form_pairs(many.as_bytes()).unwrap_err().code,
+            INVALID_PARAMETER
+        );
+        let enough: String = (0..MAX_PARAMS).map(|i| format!("p{i}=1&")).collect();
+        assert_eq!(form_pairs(enough.as_bytes()).unwrap().len(), MAX_PARAMS);
+    }
+
+    #[test]
+    fn json_depth_is_measured_outside_strings() {
+        assert!(json_depth_within(
+            br#"{"TagFilters":[{"TagValue":["a"]}]}"#,
+            4
+        ));
+        assert!(!json_depth_within(br#"{"a":[{"b":[[1]]}]}"#, 4));
+        assert!(json_depth_within(br#"{"a":"[[[[[[\"[[["}"#, 1));
+        assert!(!json_depth_within(&vec![b'['; 900_000], 4));
+        let nested_objects = "{\"a\":".repeat(100_000);
+        assert!(!json_depth_within(nested_objects.as_bytes(), 4));
+        assert!(json_depth_within(b"", 0));
+    }
+
+    #[test]
+    fn unknown_nested_parameters_are_refused() {
+        let map = unflatten(&pairs(&[
+            ("KeyId", "k"),
+            ("TagFilters.0.TagKey", "a"),
+            ("TagFilters.0.TagValues.0", "b"),
+        ]))
+        .unwrap();
+        let e = Params::validate(map, FIELDS, true).unwrap_err();
+        assert_eq!(e.code, UNKNOWN_PARAMETER);
+        assert!(e.message.contains("TagFilters.TagValues"), "{}", e.message);
     }
 }

@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM. [default: 10]
     #[arg(long, env = "KMSD_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Refuse a TC3 signature already used within its 5-minute window (replay protection for
+    /// plain HTTP). Off by default: identical calls in one second then fail. [default: false]
+    #[arg(long, env = "KMSD_TC3_REPLAY_CACHE", num_args = 0..=1, default_missing_value = "true")]
+    pub tc3_replay_cache: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +68,7 @@ struct FileSettings {
     max_data_keys_per_region: Option<u64>,
     max_body_bytes: Option<usize>,
     shutdown_grace_secs: Option<u64>,
+    tc3_replay_cache: Option<bool>,
 }
 
 /// The resolved settings.
@@ -76,6 +81,7 @@ pub struct Settings {
     pub max_data_keys_per_region: u64,
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
+    pub tc3_replay_cache: bool,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -125,7 +131,19 @@ impl Settings {
                 .shutdown_grace_secs
                 .or(file.shutdown_grace_secs)
                 .unwrap_or(10),
+            tc3_replay_cache: args
+                .tc3_replay_cache
+                .or(file.tc3_replay_cache)
+                .unwrap_or(false),
         })
+    }
+
+    /// The Tencent dialect's settings.
+    pub fn tencent_options(&self) -> kms_tencent::Options {
+        kms_tencent::Options {
+            tc3_replay_cache: self.tc3_replay_cache,
+            ..kms_tencent::Options::new(self.regions.clone())
+        }
     }
 }
 

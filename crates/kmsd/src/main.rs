@@ -88,7 +88,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     ));
     let app = Arc::new(server::App {
         request_ids: server::RequestIds::new(),
-        tencent: TencentApi::new(engine.clone(), directory, settings.regions.clone()),
+        tencent: TencentApi::new(engine.clone(), directory, settings.tencent_options()),
         metrics: Default::default(),
         max_body_bytes: settings.max_body_bytes,
     });

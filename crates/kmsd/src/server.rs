@@ -87,61 +87,86 @@ fn not_found(request_id: &str) -> Response {
     json_response(StatusCode::NOT_FOUND, body.to_string().into_bytes())
 }
 
+/// Why a request body could not be had.
+enum BodyError {
+    TooLarge,
+    /// A malformed chunked frame, a body cut short, or another transport failure.
+    Unreadable,
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
+    use http_body_util::BodyExt as _;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(_) => Err(BodyError::Unreadable),
+    }
+}
+
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
     let request_id = app.request_ids.next();
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
-    let tencent_by_head =
-        parts.uri.path() == "/" && TencentApi::claims(&parts.headers, &query, None);
-    let body = match axum::body::to_bytes(body, app.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) if tencent_by_head => {
-            let message = format!("The request body exceeds {} bytes.", app.max_body_bytes);
-            let body = kms_tencent::error_body("RequestSizeLimitExceeded", &message, &request_id);
-            app.metrics.record(
-                "tencent",
-                "unknown",
-                "RequestSizeLimitExceeded",
-                started.elapsed(),
-            );
-            return json_response(StatusCode::OK, body);
-        }
-        Err(_) => return json_response(StatusCode::PAYLOAD_TOO_LARGE, Vec::new()),
-    };
-    let is_tencent = parts.uri.path() == "/"
-        && (tencent_by_head || TencentApi::claims(&parts.headers, &query, Some(&body)));
-    if !is_tencent {
+    if !TencentApi::claims(
+        parts.method.as_str(),
+        parts.uri.path(),
+        &parts.headers,
+        &query,
+    ) {
         return not_found(&request_id);
     }
-    // Quick actions (reads of one key, crypto) finish in microseconds, so they run on the async
-    // worker: handing them to the blocking pool would cost more in thread switches than the work.
-    // Actions that commit (an fsync) or scan a region go to the blocking pool.
-    let inline = parts
-        .headers
-        .get("x-tc-action")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(kms_tencent::actions::runs_inline);
-    let rid = request_id.clone();
-    let serve = move |app: &App| {
-        let signed = SignedParts {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: &query,
-            headers: &parts.headers,
-            body: &body,
-        };
-        app.tencent.handle(&signed, &rid)
+    let body = match read_body(body, app.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => {
+            let (code, message) = match e {
+                BodyError::TooLarge => (
+                    "RequestSizeLimitExceeded",
+                    format!("The request body exceeds {} bytes.", app.max_body_bytes),
+                ),
+                BodyError::Unreadable => (
+                    "InvalidParameter",
+                    "The request body could not be read: it is cut short or its chunked \
+                     encoding is malformed."
+                        .to_owned(),
+                ),
+            };
+            let body = kms_tencent::error_body(code, &message, &request_id);
+            app.metrics
+                .record("tencent", "unknown", code, started.elapsed());
+            return json_response(StatusCode::OK, body);
+        }
     };
-    // The dialect never panics on any input; should a bug make it, the request still gets the
-    // vendor's InternalError and the server keeps serving.
-    let reply = if inline {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve(&app))).ok()
-    } else {
-        let worker_app = app.clone();
-        tokio::task::spawn_blocking(move || serve(&worker_app))
-            .await
-            .ok()
+    let signed = SignedParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: &query,
+        headers: &parts.headers,
+        body: &body,
+    };
+    // Reading, authenticating and validating are linear in the request and quick, so they run
+    // here. Quick actions (reads of one key, crypto) also run here: handing them to the
+    // blocking pool would cost more in thread switches than the work. The authenticated,
+    // validated action decides: commits, key generation and region scans go to the blocking
+    // pool. The dialect never panics on any input; should a bug make it, the request still
+    // gets the vendor's InternalError and the server keeps serving.
+    let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        app.tencent.prepare(&signed, &request_id)
+    }));
+    let reply = match prepared {
+        Err(_) => None,
+        Ok(Err(reply)) => Some(reply),
+        Ok(Ok(call)) if call.blocking => {
+            let worker_app = app.clone();
+            let rid = request_id.clone();
+            tokio::task::spawn_blocking(move || worker_app.tencent.execute(call, &rid))
+                .await
+                .ok()
+        }
+        Ok(Ok(call)) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            app.tencent.execute(call, &request_id)
+        }))
+        .ok(),
     };
     let Some(reply) = reply else {
         tracing::error!(request_id, "request handler panicked");

@@ -70,7 +70,7 @@ fn tc3_matches_the_sdk() {
             TS + 10,
         )
         .unwrap();
-        assert_eq!(p.account, 1);
+        assert_eq!(p.principal.account, 1);
     }
 }
 
@@ -156,6 +156,20 @@ fn tc3_refuses_tampering_staleness_and_strangers() {
         ),
         AUTH_SIGNATURE_FAILURE
     );
+    // Signed for another service: the scope, not the signature, is what is wrong.
+    let other_service = authz(TC3_SIG).replace("/kms/", "/cvm/");
+    assert_ne!(other_service, authz(TC3_SIG));
+    let e = verify_tc3(
+        &parts(&h, BODY.as_bytes()),
+        &other_service,
+        "1551113065",
+        &dir,
+        &SigningKeys::default(),
+        TS,
+    )
+    .unwrap_err();
+    assert_eq!(e.code, AUTH_INVALID_AUTHORIZATION);
+    assert!(e.message.contains("`cvm`"), "{}", e.message);
 }
 
 #[test]
