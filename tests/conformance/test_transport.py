@@ -287,7 +287,7 @@ def test_legacy_signature_over_get_through_the_sdk(server, sign_method):
 
 def legacy_params(action, **own):
     params = {"Action": action, "Version": VERSION, "Region": REGION, "Timestamp": str(int(time.time())),
-              "Nonce": str(uuid.uuid4().int % 100000), "SecretId": SECRET_ID, "SignatureMethod": "HmacSHA256"}
+              "Nonce": str(uuid.uuid4().int % 2**63), "SecretId": SECRET_ID, "SignatureMethod": "HmacSHA256"}
     params.update(own)
     return params
 
