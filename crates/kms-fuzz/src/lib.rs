@@ -1,0 +1,271 @@
+//! The bodies of the fuzz targets. `fuzz/` (cargo-fuzz, outside the workspace) calls them with
+//! coverage-guided input; `tests/corpus.rs` replays the committed corpus through them on every
+//! test run, so a crash once found stays fixed. Each body panics only when it finds a bug: a
+//! crash of the code under test, or a broken invariant asserted here.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use kms_core::accounts::{Directory, NewAccount, create_account};
+use kms_core::testing::{MemorySeal, MemoryStore};
+use kms_core::{Engine, EngineConfig, ManualClock};
+use kms_tencent::auth::{self, SignedParts, SigningKeys};
+use kms_tencent::params::{MAX_JSON_DEPTH, Params, form_pairs, json_depth_within, unflatten};
+use kms_tencent::{Options, TencentApi, actions};
+
+const SECRET_ID: &str = "AKIDfuzz";
+const SECRET_KEY: &str = "fuzz-secret-key";
+const HOST: &str = "kms.example";
+/// The clock of the fuzzed server, so signatures made for it are always fresh.
+const NOW: u64 = 1_700_000_000;
+const REGION: &str = "ap-guangzhou";
+
+struct Fixture {
+    api: TencentApi,
+    directory: Arc<Directory>,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let store = Arc::new(MemoryStore::default());
+        let seal = Arc::new(MemorySeal::generate());
+        create_account(
+            store.as_ref(),
+            seal.as_ref(),
+            &NewAccount {
+                uin: 1,
+                app_id: 1,
+                secret_id: SECRET_ID.into(),
+                secret_key: Zeroizing::new(SECRET_KEY.into()),
+                project_id: "0123456789abcdef0123456789abcdef".into(),
+            },
+            NOW,
+        )
+        .expect("account");
+        let directory =
+            Arc::new(Directory::load(store.as_ref(), seal.as_ref()).expect("directory"));
+        let engine = Arc::new(Engine::new(
+            store,
+            seal,
+            Arc::new(ManualClock::new(NOW)),
+            // Small limits keep the in-memory state of a long run bounded.
+            EngineConfig {
+                max_keys_per_region: 64,
+                max_data_keys_per_region: 64,
+            },
+        ));
+        let api = TencentApi::new(
+            engine,
+            directory.clone(),
+            Options::new(vec![REGION.into(), "ap-shanghai".into()]),
+        );
+        Fixture { api, directory }
+    })
+}
+
+/// Splits `data` at 0xFF bytes into at most `n` parts (missing parts are empty).
+fn fields(data: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut out: Vec<&[u8]> = data.splitn(n, |&b| b == 0xFF).collect();
+    out.resize(n, &[]);
+    out
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A whole Tencent request through the dialect: the first byte picks the method, the content
+/// type and whether the harness signs it validly (TC3 or legacy), so the fuzzer reaches the
+/// code behind authentication; the rest is action, query, extra headers and body.
+pub fn tencent_request(data: &[u8]) {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let f = fixture();
+    let method = ["GET", "POST", "PUT", "POST"][usize::from(flags & 3)];
+    let form = flags & 4 != 0;
+    let parts = fields(rest, 4);
+    let (action, mut query, extra, mut body) =
+        (text(parts[0]), text(parts[1]), parts[2], parts[3].to_vec());
+    let content_type = if form {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    };
+    let mut headers = http::HeaderMap::new();
+    for line in extra.split(|&b| b == b'\n') {
+        if let Some(pos) = line.iter().position(|&b| b == b':')
+            && let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(&line[..pos]),
+                http::HeaderValue::from_bytes(&line[pos + 1..]),
+            )
+        {
+            headers.append(name, value);
+        }
+    }
+    headers.insert(http::header::HOST, http::HeaderValue::from_static(HOST));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    match flags >> 3 & 3 {
+        1 => sign_tc3(&mut headers, method, &query, &body, &action, content_type),
+        2 if method == "GET" => query = sign_legacy(method, &query, &action),
+        2 => body = sign_legacy(method, &text(&body), &action).into_bytes(),
+        _ => {}
+    }
+    let req = SignedParts {
+        method,
+        path: "/",
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    let reply = f.api.handle(&req, "fuzz-request");
+    let answer: Value = serde_json::from_slice(&reply.body).expect("the answer is JSON");
+    assert_eq!(answer["Response"]["RequestId"], "fuzz-request");
+    assert_ne!(
+        reply.error_code,
+        Some("InternalError"),
+        "no input makes an internal error: {answer}"
+    );
+}
+
+fn sign_tc3(
+    headers: &mut http::HeaderMap,
+    method: &str,
+    query: &str,
+    body: &[u8],
+    action: &str,
+    content_type: &str,
+) {
+    let date = auth::utc_date(NOW);
+    let canonical = format!(
+        "{method}\n/\n{query}\ncontent-type:{content_type}\nhost:{HOST}\n\ncontent-type;host\n{}",
+        hex::encode(kms_crypto::digest::sha256(body))
+    );
+    let key = auth::tc3_signing_key(SECRET_KEY.as_bytes(), &date, "kms");
+    let signature = auth::tc3_sign(&key, &date, "kms", &NOW.to_string(), &canonical);
+    let authorization = format!(
+        "TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/kms/tc3_request, SignedHeaders=content-type;host, Signature={signature}"
+    );
+    for (name, value) in [
+        ("authorization", authorization.as_str()),
+        ("x-tc-action", action),
+        ("x-tc-version", kms_tencent::VERSION),
+        ("x-tc-region", REGION),
+        ("x-tc-timestamp", &NOW.to_string()),
+    ] {
+        if let Ok(v) = http::HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// The fuzzer's own parameters plus valid legacy common parameters and signature, form-encoded.
+/// A fresh Nonce each time: the server refuses a Nonce it has seen.
+fn sign_legacy(method: &str, own: &str, action: &str) -> String {
+    static NONCE: AtomicU64 = AtomicU64::new(0);
+    let nonce = NONCE.fetch_add(1, Ordering::Relaxed);
+    let Ok(mut pairs) = form_pairs(own.as_bytes()) else {
+        return own.to_owned();
+    };
+    for (k, v) in [
+        ("Action", action.to_owned()),
+        ("Version", kms_tencent::VERSION.to_owned()),
+        ("Region", REGION.to_owned()),
+        ("Timestamp", NOW.to_string()),
+        ("Nonce", nonce.to_string()),
+        ("SecretId", SECRET_ID.to_owned()),
+        ("SignatureMethod", "HmacSHA256".to_owned()),
+    ] {
+        pairs.push((k.to_owned(), v));
+    }
+    let signature = auth::legacy_signature(
+        SECRET_KEY.as_bytes(),
+        auth::LegacyMethod::HmacSha256,
+        &auth::legacy_string_to_sign(method, HOST, "/", &pairs),
+    );
+    pairs.push(("Signature".to_owned(), signature));
+    let mut out = String::new();
+    for (k, v) in &pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(&percent(k));
+        out.push('=');
+        out.push_str(&percent(v));
+    }
+    out
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The signature parsers and verifiers on their own: an Authorization header, a timestamp and
+/// a body (TC3), and a parameter list (legacy).
+pub fn signatures(data: &[u8]) {
+    let f = fixture();
+    let parts = fields(data, 4);
+    let (authorization, timestamp, body, pairs) =
+        (text(parts[0]), text(parts[1]), parts[2], parts[3]);
+    let _ = auth::parse_tc3_authorization(&authorization);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, http::HeaderValue::from_static(HOST));
+    let req = SignedParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body,
+    };
+    let keys = SigningKeys::default();
+    assert!(
+        auth::verify_tc3(&req, &authorization, &timestamp, &f.directory, &keys, NOW).is_err(),
+        "no fuzzed signature verifies"
+    );
+    if let Ok(pairs) = form_pairs(pairs) {
+        let _ = auth::verify_legacy(&req, &pairs, &f.directory, NOW);
+    }
+}
+
+/// The ciphertext blob decoder: whatever it accepts re-encodes to the same bytes.
+pub fn ciphertext(data: &[u8]) {
+    if let Some((header, sealed)) = kms_core::ciphertext::decode(data) {
+        assert_eq!(kms_core::ciphertext::encode(header, sealed), data);
+        let _ = header.aad(1, REGION, &kms_core::EncryptionContext::default());
+    }
+}
+
+/// Parameter parsing: the flattened form and JSON bodies, validated against every action's
+/// declared fields.
+pub fn parameters(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let action = &actions::ACTIONS[usize::from(selector) % actions::ACTIONS.len()];
+    if selector & 0x80 != 0 {
+        if let Ok(pairs) = form_pairs(rest)
+            && let Ok(map) = unflatten(&pairs)
+        {
+            let _ = Params::validate(map, action.fields, true);
+        }
+    } else if json_depth_within(rest, MAX_JSON_DEPTH)
+        && let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(rest)
+    {
+        let _ = Params::validate(map, action.fields, false);
+    }
+}

@@ -1,0 +1,38 @@
+//! Replays the committed fuzz corpus (`fuzz/corpus/<target>/`) through the target bodies, so
+//! every input the fuzzer kept, and every crash it once found, runs on each `cargo test`.
+
+use std::path::PathBuf;
+
+fn replay(target: &str, body: fn(&[u8])) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("corpus entry").path();
+        let data = std::fs::read(&path).expect("corpus file");
+        body(&data);
+        count += 1;
+    }
+    assert!(count > 0, "the corpus of {target} is empty");
+}
+
+#[test]
+fn tencent_request_corpus() {
+    replay("tencent_request", kms_fuzz::tencent_request);
+}
+
+#[test]
+fn signatures_corpus() {
+    replay("signatures", kms_fuzz::signatures);
+}
+
+#[test]
+fn ciphertext_corpus() {
+    replay("ciphertext", kms_fuzz::ciphertext);
+}
+
+#[test]
+fn parameters_corpus() {
+    replay("parameters", kms_fuzz::parameters);
+}
