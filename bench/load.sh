@@ -5,7 +5,8 @@
 # KEYS keys in the store.
 #
 # Needs: wrk (apt install wrk), oha (cargo install oha), the conformance venv (scripts/test.sh
-# makes .venv). Knobs: DURATION (s, default 10), CONNECTIONS (default 32), KEYS (default 100000).
+# makes .venv). Knobs: DURATION (s, default 10), CONNECTIONS (default 32), KEYS (default 100000;
+# 0 skips the memory phase), KMSD_BIN (a kmsd binary to measure instead of building this tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,9 +20,13 @@ endpoint="127.0.0.1:$port"
 secret_id=AKIDloadtest00000000000000000000000
 secret_key=loadtestsecretkey000000000000000
 
-cargo build --release --quiet
+kmsd="${KMSD_BIN:-}"
+if [ -z "$kmsd" ]; then
+  cargo build --release --quiet
+  kmsd=target/release/kmsd
+fi
 KMSD_ROOT_SECRET_ID=$secret_id KMSD_ROOT_SECRET_KEY=$secret_key KMSD_LOG=warn \
-  target/release/kmsd serve --listen "$endpoint" --data-dir "$work/data" 2>"$work/kmsd.log" &
+  "$kmsd" serve --listen "$endpoint" --data-dir "$work/data" 2>"$work/kmsd.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 until curl -sf "http://$endpoint/healthz" >/dev/null; do sleep 0.1; done
@@ -69,6 +74,7 @@ else
   echo "oha not installed: skipping the half-peak latency run (cargo install oha)"
 fi
 
+[ "$keys" -gt 0 ] || exit 0
 echo "creating $keys keys through the API..."
 "$python" - "$endpoint" "$secret_id" "$secret_key" "$keys" <<'PY'
 import concurrent.futures as cf, sys, time
