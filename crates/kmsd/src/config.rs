@@ -113,6 +113,7 @@ impl Settings {
             Some(path) => absolute(&path)?,
             None => data_dir.join("root.key"),
         };
+        check_root_key_place(&root_key_file, &data_dir)?;
         let regions = check_regions(
             args.regions
                 .or(file.regions)
@@ -146,6 +147,18 @@ impl Settings {
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(!path.as_os_str().is_empty(), "a path setting is empty");
     std::path::absolute(path).with_context(|| format!("resolving the path {}", path.display()))
+}
+
+/// The root key file's directory must exist already, unless it is the data dir (made at start).
+fn check_root_key_place(root_key_file: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    let dir = root_key_file.parent().unwrap_or(Path::new("/"));
+    anyhow::ensure!(
+        dir == data_dir || dir.is_dir(),
+        "--root-key-file {}: the directory {} does not exist",
+        root_key_file.display(),
+        dir.display()
+    );
+    Ok(())
 }
 
 /// The listen address must be HOST:PORT (an IP address or a host name that resolves).
@@ -284,13 +297,21 @@ mod tests {
         assert!(s.data_dir.ends_with("relative/data"));
         assert_eq!(s.root_key_file, s.data_dir.join("root.key"));
 
+        let keys = tempfile::tempdir().unwrap();
         let s = Settings::resolve(ServeArgs {
             data_dir: Some("/srv/kms".into()),
-            root_key_file: Some("/etc/kmsd/root.key".into()),
+            root_key_file: Some(keys.path().join("root.key")),
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(s.root_key_file, PathBuf::from("/etc/kmsd/root.key"));
+        assert_eq!(s.root_key_file, keys.path().join("root.key"));
+        let err = Settings::resolve(ServeArgs {
+            root_key_file: Some(keys.path().join("missing/root.key")),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("missing does not exist"), "{err}");
         assert!(
             Settings::resolve(ServeArgs {
                 data_dir: Some("".into()),

@@ -145,7 +145,7 @@ fn log_start(settings: &Settings, listen: SocketAddr, credential: &RootCredentia
         root_key_file = %settings.root_key_file.display(),
         root_credentials = %credential,
         regions = %settings.regions.join(","),
-        dialects = "tencent",
+        dialects = %"tencent",
         "kmsd is serving"
     );
 }
