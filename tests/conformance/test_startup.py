@@ -174,6 +174,20 @@ def test_a_stale_credentials_file_does_not_break_the_first_start(tmp_path):
         proc.cleanup()
 
 
+def test_a_secret_key_from_the_environment_is_not_written_to_the_file(tmp_path):
+    """Only what is not given is generated and written: here the project id, not the pair."""
+    proc = KmsdProcess(data_dir=tmp_path / "data", env={"KMSD_ROOT_PROJECT_ID": None})
+    try:
+        kms = proc.start().client()
+        creds = json.loads((proc.data_dir / "root-credentials.json").read_text())
+        assert creds["secret_id"] == SECRET_ID and "secret_key" not in creds
+        assert re.fullmatch(r"[0-9a-f]{32}", creds["project_id"]) and creds["project_id"] != PROJECT_ID
+        assert create_key(kms).KeyState == "Enabled"
+        assert SECRET_KEY not in (proc.data_dir / "root-credentials.json").read_text()
+    finally:
+        proc.cleanup()
+
+
 # ---- the root key ----
 
 def test_a_store_without_its_root_key_is_refused_and_no_key_is_made(fresh_server, tmp_path):

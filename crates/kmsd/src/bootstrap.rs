@@ -108,11 +108,12 @@ impl std::fmt::Display for RootCredential {
     }
 }
 
-/// What `root-credentials.json` holds.
+/// What `root-credentials.json` holds. A secret key the operator gave is not written down again.
 #[derive(Serialize)]
 struct CredentialsFile<'a> {
     secret_id: &'a str,
-    secret_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_key: Option<&'a str>,
     project_id: &'a str,
     uin: u64,
     app_id: u64,
@@ -211,7 +212,7 @@ pub fn ensure_root_account(
         }
         let contents = Zeroizing::new(serde_json::to_vec_pretty(&CredentialsFile {
             secret_id: &account.secret_id,
-            secret_key: &account.secret_key,
+            secret_key: env.pair.is_none().then_some(account.secret_key.as_str()),
             project_id: &account.project_id,
             uin,
             app_id,
@@ -405,6 +406,7 @@ mod tests {
         ensure_root_account(&store, &seal, dir.path(), &project, 0).unwrap();
         let creds = written(dir.path());
         assert_ne!(creds["secret_id"], "AKIDstale");
+        assert_ne!(creds["secret_key"], "stale");
         assert_eq!(creds["project_id"], PROJECT);
         let directory = Directory::load(&store, &seal).unwrap();
         assert!(
@@ -418,6 +420,23 @@ mod tests {
         ensure_root_account(&store, &seal, dir.path(), &env(&[]).unwrap(), 0).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), before);
         assert_eq!(store.accounts().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_secret_key_from_the_environment_is_not_written_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, seal) = (MemoryStore::default(), MemorySeal::generate());
+        let pair = env(&[(SECRET_ID_VAR, "AKIDgiven"), (SECRET_KEY_VAR, "givenKey")]).unwrap();
+        ensure_root_account(&store, &seal, dir.path(), &pair, 0).unwrap();
+        let creds = written(dir.path());
+        assert_eq!(creds["secret_id"], "AKIDgiven");
+        assert!(creds.get("secret_key").is_none(), "{creds}");
+        assert!(is_project_id(creds["project_id"].as_str().unwrap()));
+        let directory = Directory::load(&store, &seal).unwrap();
+        assert_eq!(
+            directory.by_secret_id("AKIDgiven").unwrap().project_id,
+            creds["project_id"].as_str().unwrap()
+        );
     }
 
     #[test]
