@@ -229,6 +229,19 @@ mod tests {
         assert_eq!(s.regions, vec!["ap-x"]);
         assert_eq!(s.max_body_bytes, 1 << 20);
 
+        let key = dir.path().join("root.key");
+        std::fs::write(
+            &path,
+            format!("root-key-file = {:?}\n", key.display().to_string()),
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.root_key_file, key);
+
         std::fs::write(&path, "lisen = \"typo\"\n").unwrap();
         assert!(
             Settings::resolve(ServeArgs {
