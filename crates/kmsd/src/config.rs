@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Directory of the embedded store and root key file; created if missing. [default: ./kms-data]
     #[arg(long, env = "KMSD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The root key file; may live outside the data dir, so a backup of the data dir does not
+    /// carry the key. [default: DATA_DIR/root.key]
+    #[arg(long, env = "KMSD_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
     /// Comma-separated regions to serve; the first one is the root project's.
     #[arg(long, env = "KMSD_REGIONS", value_delimiter = ',')]
     pub regions: Option<Vec<String>>,
@@ -63,6 +67,7 @@ pub struct ServeArgs {
 struct FileSettings {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
+    root_key_file: Option<PathBuf>,
     regions: Option<Vec<String>>,
     max_keys_per_region: Option<u64>,
     max_data_keys_per_region: Option<u64>,
@@ -71,11 +76,12 @@ struct FileSettings {
     tc3_replay_cache: Option<bool>,
 }
 
-/// The resolved settings.
+/// The resolved and checked settings; paths are absolute.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: String,
     pub data_dir: PathBuf,
+    pub root_key_file: PathBuf,
     pub regions: Vec<String>,
     pub max_keys_per_region: u64,
     pub max_data_keys_per_region: u64,
@@ -91,29 +97,38 @@ fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
 }
 
 impl Settings {
-    /// Resolves flags (which clap has already merged with the environment) over the file.
+    /// Resolves flags (which clap has already merged with the environment) over the file, and
+    /// checks every value, so a bad setting is refused before anything touches the data dir.
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
         };
-        let regions = args
-            .regions
-            .or(file.regions)
-            .unwrap_or_else(|| DEFAULT_REGIONS.iter().map(|s| s.to_string()).collect());
-        anyhow::ensure!(
-            !regions.is_empty(),
-            "at least one region must be configured"
-        );
-        Ok(Self {
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:8740".into()),
-            data_dir: args
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8740".into());
+        check_listen(&listen)?;
+        let data_dir = absolute(
+            &args
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./kms-data")),
+        )?;
+        let root_key_file = match args.root_key_file.or(file.root_key_file) {
+            Some(path) => absolute(&path)?,
+            None => data_dir.join("root.key"),
+        };
+        check_root_key_place(&root_key_file, &data_dir)?;
+        let regions = check_regions(
+            args.regions
+                .or(file.regions)
+                .unwrap_or_else(|| DEFAULT_REGIONS.iter().map(|s| s.to_string()).collect()),
+        )?;
+        Ok(Self {
+            listen,
+            data_dir,
+            root_key_file,
             regions,
             max_keys_per_region: args
                 .max_keys_per_region
@@ -147,6 +162,66 @@ impl Settings {
     }
 }
 
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(!path.as_os_str().is_empty(), "a path setting is empty");
+    std::path::absolute(path).with_context(|| format!("resolving the path {}", path.display()))
+}
+
+/// The root key file's directory must exist already, unless it is the data dir (made at start).
+fn check_root_key_place(root_key_file: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    let dir = root_key_file.parent().unwrap_or(Path::new("/"));
+    anyhow::ensure!(
+        dir == data_dir || dir.is_dir(),
+        "--root-key-file {}: the directory {} does not exist",
+        root_key_file.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// The listen address must be HOST:PORT (an IP address or a host name that resolves).
+fn check_listen(listen: &str) -> anyhow::Result<()> {
+    use std::net::ToSocketAddrs as _;
+    let resolved = listen
+        .to_socket_addrs()
+        .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8740"))?;
+    anyhow::ensure!(
+        resolved.count() > 0,
+        "--listen {listen:?} resolves to no address"
+    );
+    Ok(())
+}
+
+/// Trims each region, drops empty entries and repeats (keeping the first, which is where the
+/// root project id points), and refuses names that are not region names.
+fn check_regions(given: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let mut regions: Vec<String> = Vec::new();
+    for region in given.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+        anyhow::ensure!(
+            is_region_name(region),
+            "region {region:?} is not a region name (lowercase letters, digits and '-', like ap-guangzhou)"
+        );
+        if !regions.iter().any(|r| r == region) {
+            regions.push(region.to_owned());
+        }
+    }
+    anyhow::ensure!(
+        !regions.is_empty(),
+        "at least one region must be configured (--regions ap-guangzhou,...)"
+    );
+    Ok(regions)
+}
+
+fn is_region_name(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    s.len() <= 64
+        && bytes.first().is_some_and(u8::is_ascii_lowercase)
+        && bytes.last().is_some_and(|b| *b != b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,13 +243,109 @@ mod tests {
         .unwrap();
         assert_eq!(s.listen, "127.0.0.1:2");
         assert_eq!(s.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(s.root_key_file, PathBuf::from("/from/file/root.key"));
         assert_eq!(s.regions, vec!["ap-x"]);
         assert_eq!(s.max_body_bytes, 1 << 20);
+
+        let key = dir.path().join("root.key");
+        std::fs::write(
+            &path,
+            format!("root-key-file = {:?}\n", key.display().to_string()),
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.root_key_file, key);
 
         std::fs::write(&path, "lisen = \"typo\"\n").unwrap();
         assert!(
             Settings::resolve(ServeArgs {
                 config: Some(path),
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+
+    fn regions(list: &[&str]) -> anyhow::Result<Vec<String>> {
+        Settings::resolve(ServeArgs {
+            regions: Some(list.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        })
+        .map(|s| s.regions)
+    }
+
+    #[test]
+    fn regions_are_trimmed_deduplicated_and_checked() {
+        assert_eq!(
+            regions(&[" ap-shanghai", "ap-guangzhou ", "", "ap-shanghai"]).unwrap(),
+            ["ap-shanghai", "ap-guangzhou"]
+        );
+        for bad in [&[][..], &[""], &[" ", ""]] {
+            let err = regions(bad).unwrap_err().to_string();
+            assert!(err.contains("at least one region"), "{err}");
+        }
+        for bad in ["AP-GUANGZHOU", "ap guangzhou", "ap-", "-ap", "ap/x", "1ap"] {
+            let err = regions(&[bad]).unwrap_err().to_string();
+            assert!(err.contains("is not a region name"), "{bad}: {err}");
+        }
+        assert_eq!(
+            Settings::resolve(ServeArgs::default()).unwrap().regions[0],
+            "ap-guangzhou"
+        );
+    }
+
+    #[test]
+    fn listen_must_be_host_and_port() {
+        for good in ["127.0.0.1:0", "[::1]:8740", "localhost:8740"] {
+            Settings::resolve(ServeArgs {
+                listen: Some(good.into()),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        for bad in ["127.0.0.1", "127.0.0.1:99999", "nonsense", ""] {
+            let err = Settings::resolve(ServeArgs {
+                listen: Some(bad.into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(format!("{err:#}").contains("--listen"), "{bad}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn paths_are_absolute_and_the_root_key_may_live_elsewhere() {
+        let s = Settings::resolve(ServeArgs {
+            data_dir: Some("relative/data".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(s.data_dir.is_absolute());
+        assert!(s.data_dir.ends_with("relative/data"));
+        assert_eq!(s.root_key_file, s.data_dir.join("root.key"));
+
+        let keys = tempfile::tempdir().unwrap();
+        let s = Settings::resolve(ServeArgs {
+            data_dir: Some("/srv/kms".into()),
+            root_key_file: Some(keys.path().join("root.key")),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.root_key_file, keys.path().join("root.key"));
+        let err = Settings::resolve(ServeArgs {
+            root_key_file: Some(keys.path().join("missing/root.key")),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("missing does not exist"), "{err}");
+        assert!(
+            Settings::resolve(ServeArgs {
+                data_dir: Some("".into()),
                 ..Default::default()
             })
             .is_err()

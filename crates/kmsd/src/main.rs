@@ -2,11 +2,12 @@
 
 mod bootstrap;
 mod config;
+mod data_dir;
 mod metrics;
 mod server;
 
 use std::io::IsTerminal;
-use std::os::unix::fs::DirBuilderExt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,12 +15,12 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use kms_core::accounts::Directory;
-use kms_core::{Clock, Engine, EngineConfig, SystemClock};
-use kms_seal::FileSeal;
-use kms_store::EmbeddedStore;
+use kms_core::{Clock, Engine, EngineConfig, SealError, SystemClock};
 use kms_tencent::TencentApi;
 
+use crate::bootstrap::{RootCredential, RootEnv};
 use crate::config::{ServeArgs, Settings};
+use crate::data_dir::DataDir;
 
 #[derive(Parser)]
 #[command(name = "kmsd", version, about = "A self-hosted Key Management Service")]
@@ -47,57 +48,27 @@ fn main() -> anyhow::Result<()> {
     let Cli {
         command: Command::Serve(args),
     } = Cli::parse();
+    // Every setting is checked before anything is written to the data dir.
     let settings = Settings::resolve(args)?;
+    let root_env = RootEnv::from_env()?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(serve(settings))
+        .block_on(serve(settings, root_env))
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&settings.data_dir)
-        .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-    let (seal, created) = FileSeal::open_or_create(&settings.data_dir.join("root.key"))?;
-    if created {
-        tracing::info!("created a new root key file in the data directory");
-    }
-    let seal = Arc::new(seal);
-    let store = Arc::new(EmbeddedStore::open(&settings.data_dir.join("kms.redb"))?);
-    let clock = Arc::new(SystemClock);
-    bootstrap::ensure_root_account(
-        store.as_ref(),
-        seal.as_ref(),
-        &settings.data_dir,
-        clock.now(),
-    )?;
-    let directory = Arc::new(
-        Directory::load(store.as_ref(), seal.as_ref())
-            .map_err(|e| anyhow::anyhow!("loading accounts: {e}"))?,
-    );
-    let engine = Arc::new(Engine::new(
-        store,
-        seal,
-        clock,
-        EngineConfig {
-            max_keys_per_region: settings.max_keys_per_region,
-            max_data_keys_per_region: settings.max_data_keys_per_region,
-        },
-    ));
-    let app = Arc::new(server::App {
-        request_ids: server::RequestIds::new(),
-        tencent: TencentApi::new(engine.clone(), directory, settings.tencent_options()),
-        metrics: Default::default(),
-        max_body_bytes: settings.max_body_bytes,
-    });
-    server::spawn_due_work(engine);
-
+/// Start-up in the order that keeps a failed start from leaving a half-made data dir: bind the
+/// port, then lock the data dir, open the store with its root key, make the root account.
+async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, "kmsd is serving");
+    let listen = listener.local_addr()?;
+    let data_dir = DataDir::lock(&settings.data_dir, &format!("listening on {listen}"))?;
+    let (app, engine, credential) = open_service(&settings, &data_dir, &root_env)?;
+    server::spawn_due_work(engine);
+    log_start(&settings, listen, &credential);
+
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         axum::serve(listener, server::router(app))
@@ -115,6 +86,68 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the store, makes the root account on first start, and builds the engine and the app.
+fn open_service(
+    settings: &Settings,
+    data_dir: &DataDir,
+    root_env: &RootEnv,
+) -> anyhow::Result<(Arc<server::App>, Arc<Engine>, RootCredential)> {
+    let (seal, store) = data_dir.open_store(&settings.root_key_file)?;
+    let (seal, store) = (Arc::new(seal), Arc::new(store));
+    let clock = Arc::new(SystemClock);
+    let credential = bootstrap::ensure_root_account(
+        store.as_ref(),
+        seal.as_ref(),
+        data_dir.path(),
+        root_env,
+        clock.now(),
+    )?;
+    let directory = Directory::load(store.as_ref(), seal.as_ref()).map_err(|e| {
+        if e.to_string().contains(&SealError::Authentication.to_string()) {
+            anyhow::anyhow!(
+                "the root key file {} does not open the store {}: it is not the key this store was made with",
+                settings.root_key_file.display(),
+                data_dir.path().join(data_dir::STORE_FILE).display()
+            )
+        } else {
+            anyhow::anyhow!("loading accounts: {e}")
+        }
+    })?;
+    let engine = Arc::new(Engine::new(
+        store,
+        seal,
+        clock,
+        EngineConfig {
+            max_keys_per_region: settings.max_keys_per_region,
+            max_data_keys_per_region: settings.max_data_keys_per_region,
+        },
+    ));
+    let app = Arc::new(server::App {
+        request_ids: server::RequestIds::new(),
+        tencent: TencentApi::new(
+            engine.clone(),
+            Arc::new(directory),
+            settings.tencent_options(),
+        ),
+        metrics: Default::default(),
+        max_body_bytes: settings.max_body_bytes,
+    });
+    Ok((app, engine, credential))
+}
+
+/// What an operator needs to find their way: where everything lives and what is served.
+fn log_start(settings: &Settings, listen: SocketAddr, credential: &RootCredential) {
+    tracing::info!(
+        listen = %listen,
+        data_dir = %settings.data_dir.display(),
+        root_key_file = %settings.root_key_file.display(),
+        root_credentials = %credential,
+        regions = %settings.regions.join(","),
+        dialects = %"tencent",
+        "kmsd is serving"
+    );
 }
 
 async fn shutdown_signal() {

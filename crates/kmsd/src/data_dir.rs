@@ -1,0 +1,176 @@
+//! The data directory: created and locked at start, and its store opened with its root key.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use kms_seal::{FileSeal, KeyFileError};
+use kms_store::EmbeddedStore;
+
+pub const STORE_FILE: &str = "kms.redb";
+/// Locked (flock) by the kmsd that serves the directory; holds that process's id and address.
+const LOCK_FILE: &str = "kmsd.lock";
+
+/// A data directory this process holds until it exits.
+pub struct DataDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    /// Creates the directory if missing (mode 0700) and takes its lock, refusing when another
+    /// kmsd holds it. `holder` says who this process is, for the message a second one shows.
+    pub fn lock(path: &Path, holder: &str) -> anyhow::Result<Self> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .with_context(|| format!("creating the data directory {}", path.display()))?;
+        let lock_path = path.join(LOCK_FILE);
+        let mut lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut other = String::new();
+                let _ = lock.read_to_string(&mut other);
+                let other = other.trim();
+                let other = if other.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({other})")
+                };
+                anyhow::bail!(
+                    "another kmsd{other} holds the data directory {}; stop it first, or give this one another --data-dir",
+                    path.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", lock_path.display()));
+            }
+        }
+        lock.set_len(0)
+            .and_then(|()| lock.rewind())
+            .and_then(|()| writeln!(lock, "pid {}, {holder}", std::process::id()))
+            .with_context(|| format!("writing {}", lock_path.display()))?;
+        Ok(Self {
+            path: path.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the store and its root key. An existing store needs the key it was made with:
+    /// without it the start is refused, since a new key could not open anything in the store.
+    /// A new store uses the key file if one is there (a key made by an earlier start that did not
+    /// finish, or one the operator placed), else a new key is made before the store is created.
+    pub fn open_store(&self, root_key_file: &Path) -> anyhow::Result<(FileSeal, EmbeddedStore)> {
+        let store_path = self.path.join(STORE_FILE);
+        let store_exists = store_path
+            .try_exists()
+            .with_context(|| format!("looking for {}", store_path.display()))?;
+        let seal = match FileSeal::open(root_key_file) {
+            Ok(seal) => seal,
+            Err(KeyFileError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && store_exists =>
+            {
+                anyhow::bail!(
+                    "the store {} exists but its root key file {} does not. Restore the key \
+                     file there, or give its place with --root-key-file; kmsd makes a new root \
+                     key only for a new store, since a new key cannot open the sealed data",
+                    store_path.display(),
+                    root_key_file.display()
+                );
+            }
+            Err(KeyFileError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                let seal = FileSeal::create(root_key_file)?;
+                tracing::info!(path = %root_key_file.display(), "made a new root key for a new store");
+                seal
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let store = EmbeddedStore::open(&store_path)
+            .with_context(|| format!("opening the store {}", store_path.display()))?;
+        Ok((seal, store))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kms_core::Seal as _;
+
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_first_ones_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let first = DataDir::lock(&path, "listening on 127.0.0.1:1").unwrap();
+        let err = DataDir::lock(&path, "listening on 127.0.0.1:2")
+            .err()
+            .unwrap()
+            .to_string();
+        let expected = format!(
+            "another kmsd (pid {}, listening on 127.0.0.1:1) holds the data directory {}",
+            std::process::id(),
+            path.display()
+        );
+        assert!(err.contains(&expected), "{err}");
+        drop(first);
+        DataDir::lock(&path, "listening on 127.0.0.1:2").unwrap();
+    }
+
+    #[test]
+    fn a_store_without_its_root_key_is_refused_and_no_key_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::lock(&dir.path().join("data"), "test").unwrap();
+        let key = dir.path().join("root.key");
+        let (seal, store) = data.open_store(&key).unwrap();
+        let sealed = seal.seal(b"aad", b"secret").unwrap();
+        drop(store);
+
+        std::fs::rename(&key, dir.path().join("backup.key")).unwrap();
+        let err = data.open_store(&key).err().unwrap().to_string();
+        assert!(
+            err.contains(&format!("its root key file {} does not", key.display())),
+            "{err}"
+        );
+        assert!(
+            err.contains(&data.path().join(STORE_FILE).display().to_string()),
+            "{err}"
+        );
+        assert!(!key.exists(), "no new key replaces the lost one");
+
+        std::fs::rename(dir.path().join("backup.key"), &key).unwrap();
+        let (seal, _store) = data.open_store(&key).unwrap();
+        assert_eq!(&seal.unseal(b"aad", &sealed).unwrap()[..], b"secret");
+    }
+
+    #[test]
+    fn a_key_without_a_store_is_used_for_the_new_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("root.key");
+        let sealed = FileSeal::create(&key)
+            .unwrap()
+            .seal(b"aad", b"kept")
+            .unwrap();
+        let data = DataDir::lock(&dir.path().join("data"), "test").unwrap();
+        let (seal, _store) = data.open_store(&key).unwrap();
+        assert_eq!(&seal.unseal(b"aad", &sealed).unwrap()[..], b"kept");
+        assert!(data.path().join(STORE_FILE).exists());
+    }
+}
