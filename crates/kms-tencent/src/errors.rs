@@ -1,6 +1,6 @@
 //! Tencent error codes, and the one mapping from engine errors to them.
 
-use kms_core::{DataKeyState, KeyState, KmsError, Operation};
+use kms_core::{Bounded, DataKeyState, KeyState, KmsError, Operation};
 
 /// An error answered in Tencent's envelope: `Response.Error.{Code, Message}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +73,16 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         E::DataKeyNameExists => "InvalidParameterValue.DataKeyNameAlreadyExists",
         E::DataKeyLimitExceeded => "LimitExceeded.DataKeyLimitExceeded",
         E::DuplicatedDataKeyId => "InvalidParameterValue.DuplicatedDataKeyId",
+        E::OutOfRange { what, .. } => match what {
+            Bounded::PendingWindow => "InvalidParameter.InvalidPendingWindowInDays",
+            Bounded::PlaintextLength => "InvalidParameterValue.InvalidPlaintext",
+            Bounded::RotationPeriod | Bounded::DataKeyLength | Bounded::RandomLength => {
+                INVALID_PARAMETER_VALUE
+            }
+        },
+        E::InvalidEncryptionContext(_) => INVALID_PARAMETER_VALUE,
+        // The vendor's "service temporarily unavailable": the caller may retry.
+        E::Contended => "UnsupportedOperation.ServiceTemporaryUnavailable",
         E::Internal(detail) => {
             tracing::error!(request_id, error = %detail, "internal error");
             return TcError::new(
