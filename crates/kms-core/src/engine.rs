@@ -974,3 +974,5 @@ mod import_tests;
 mod test_fixture;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_tests;
