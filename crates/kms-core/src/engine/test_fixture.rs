@@ -79,13 +79,14 @@ impl Fixture {
     }
 }
 
-/// A store that interferes like other nodes and slow disks do: it can pause every read (widening
-/// each read-modify-write window), refuse writes as stale, and change records behind the
-/// engine's back just before its first write.
+/// A store that interferes like other nodes and slow disks do: it can pause every read and
+/// write (widening each read-modify-write window), refuse writes as stale, and change records
+/// behind the engine's back just before its first write.
 #[derive(Default)]
 pub(super) struct InterferingStore {
     pub(super) inner: MemoryStore,
-    pub(super) read_delay: Duration,
+    /// Pause before every read and every write of a key or data key.
+    pub(super) delay: Duration,
     /// The next this many writes are refused as if another node had written first.
     pub(super) conflicts: AtomicUsize,
     /// Runs once, on the inner store, before the first write of a key or data key.
@@ -95,6 +96,7 @@ pub(super) struct InterferingStore {
 
 impl InterferingStore {
     fn interfere(&self) -> Result<(), StoreError> {
+        std::thread::sleep(self.delay);
         if let Some(change) = self.before_write.lock().unwrap().take() {
             change(&self.inner);
         }
@@ -113,7 +115,7 @@ impl Store for InterferingStore {
         self.inner.create_key(key, max_keys)
     }
     fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
-        std::thread::sleep(self.read_delay);
+        std::thread::sleep(self.delay);
         self.inner.get_key(key_id)
     }
     fn update_keys(&self, keys: &[KeyRecord], max_keys: u64) -> Result<(), StoreError> {
@@ -142,7 +144,7 @@ impl Store for InterferingStore {
         self.inner.create_data_key(data_key, max)
     }
     fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError> {
-        std::thread::sleep(self.read_delay);
+        std::thread::sleep(self.delay);
         self.inner.get_data_key(data_key_id)
     }
     fn update_data_keys(&self, data_keys: &[DataKeyRecord], max: u64) -> Result<(), StoreError> {

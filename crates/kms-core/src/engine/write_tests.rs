@@ -6,15 +6,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::test_fixture::*;
-use crate::testing::MemoryStore;
 use super::*;
+use crate::testing::MemoryStore;
 
 const WRITERS: usize = 16;
 const ROUNDS: usize = 8;
 
-fn slow_reads() -> InterferingStore {
+fn slow_store() -> InterferingStore {
     InterferingStore {
-        read_delay: Duration::from_micros(300),
+        delay: Duration::from_micros(300),
         ..Default::default()
     }
 }
@@ -67,7 +67,7 @@ fn from_sixteen_writers<T: Send>(
 
 #[test]
 fn sixteen_writers_on_one_key_all_succeed() {
-    let f = interfered(slow_reads());
+    let f = interfered(slow_store());
     let id = key_in(&f, "contended");
     let answers = from_sixteen_writers(|w, r| match (w + r) % 3 {
         0 => f
@@ -84,7 +84,7 @@ fn sixteen_writers_on_one_key_all_succeed() {
 
 #[test]
 fn sixteen_writers_on_one_data_key_all_succeed() {
-    let f = interfered(slow_reads());
+    let f = interfered(slow_store());
     let cmk = key_in(&f, "cmk");
     let id = data_key_in(&f, &cmk, "contended");
     let answers = from_sixteen_writers(|w, r| match (w + r) % 3 {
@@ -102,7 +102,7 @@ fn sixteen_writers_on_one_data_key_all_succeed() {
 
 #[test]
 fn concurrent_rotations_keep_every_ciphertext_decrypting() {
-    let f = interfered(slow_reads());
+    let f = interfered(slow_store());
     let id = key_in(&f, "rotating");
     let ctx = EncryptionContext::default();
     let answers = from_sixteen_writers(|w, r| {
