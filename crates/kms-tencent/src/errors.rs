@@ -154,6 +154,36 @@ mod tests {
     }
 
     #[test]
+    fn bounds_contention_and_contexts_have_vendor_codes() {
+        let code = |e| from_kms(e, "r").code;
+        let out_of_range = |what| KmsError::OutOfRange {
+            what,
+            min: 1,
+            max: 2,
+        };
+        assert_eq!(
+            code(out_of_range(Bounded::PendingWindow)),
+            "InvalidParameter.InvalidPendingWindowInDays"
+        );
+        assert_eq!(
+            code(out_of_range(Bounded::PlaintextLength)),
+            "InvalidParameterValue.InvalidPlaintext"
+        );
+        assert_eq!(
+            code(out_of_range(Bounded::RotationPeriod)),
+            INVALID_PARAMETER_VALUE
+        );
+        assert_eq!(
+            code(KmsError::InvalidEncryptionContext("x")),
+            INVALID_PARAMETER_VALUE
+        );
+        assert_eq!(
+            code(KmsError::Contended),
+            "UnsupportedOperation.ServiceTemporaryUnavailable"
+        );
+    }
+
+    #[test]
     fn internal_errors_hide_details() {
         let e = from_kms(
             KmsError::Internal("disk on fire at /secret/path".into()),
