@@ -37,6 +37,14 @@ pub const DATA_KEY_BYTES: RangeInclusive<u64> = 1..=1024;
 pub const RANDOM_BYTES: RangeInclusive<u64> = 1..=1024;
 /// Bytes of plaintext one Encrypt takes (at most 4 KiB for both vendors).
 pub const PLAINTEXT_BYTES: RangeInclusive<u64> = 0..=4096;
+/// Ids in one batch (Tencent: at most 100 KeyIds or DataKeyIds).
+pub const BATCH_IDS: RangeInclusive<u64> = 1..=100;
+/// Tags on one resource (Tencent: 50; Huawei allows fewer).
+pub const TAGS: RangeInclusive<u64> = 0..=50;
+/// Bytes of an alias or data key name (Huawei allows 255 characters of an ASCII set; Tencent 60).
+pub const NAME_BYTES: RangeInclusive<u64> = 0..=255;
+/// Bytes of a description (Tencent: 1024 bytes for a key, 100 for a data key).
+pub const DESCRIPTION_BYTES: RangeInclusive<u64> = 0..=1024;
 /// Unsealed material kept in memory; the cache is cleared (and zeroized) when it fills.
 const MATERIAL_CACHE_CAPACITY: usize = 4096;
 
@@ -166,7 +174,7 @@ impl Engine {
     // ---- key lifecycle ----
 
     pub fn create_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
-        check_unique_tags(&new.tags)?;
+        check_labels(&new.alias, &new.description, &new.tags)?;
         let now = self.now();
         // Version 7 ids sort by creation time, so listings keep creation order within a second.
         let key_id = Uuid::now_v7();
@@ -332,6 +340,7 @@ impl Engine {
         key_id: &str,
         alias: String,
     ) -> Result<(), KmsError> {
+        check_labels(&alias, "", &[])?;
         self.mutate(caller, parse_key_id(key_id)?, |k, _| {
             refuse_pending_delete(k, Operation::UpdateAlias)?;
             k.alias = alias.clone();
@@ -345,6 +354,7 @@ impl Engine {
         key_id: &str,
         description: String,
     ) -> Result<(), KmsError> {
+        check_labels("", &description, &[])?;
         self.mutate(caller, parse_key_id(key_id)?, |k, _| {
             refuse_pending_delete(k, Operation::UpdateDescription)?;
             k.description = description.clone();
@@ -860,6 +870,7 @@ fn parse_distinct(
     parse: fn(&str) -> Result<Uuid, KmsError>,
     duplicated: KmsError,
 ) -> Result<Vec<Uuid>, KmsError> {
+    check_range(Bounded::IdCount, ids.len() as u64, BATCH_IDS)?;
     let mut seen = HashSet::with_capacity(ids.len());
     let mut out = Vec::with_capacity(ids.len());
     for s in ids {
@@ -883,6 +894,18 @@ fn check_range(what: Bounded, value: u64, range: RangeInclusive<u64>) -> Result<
             max: *range.end(),
         })
     }
+}
+
+/// Bounds the names, descriptions and tags a client gives a resource; refuses repeated tag keys.
+fn check_labels(name: &str, description: &str, tags: &[Tag]) -> Result<(), KmsError> {
+    check_range(Bounded::NameLength, name.len() as u64, NAME_BYTES)?;
+    check_range(
+        Bounded::DescriptionLength,
+        description.len() as u64,
+        DESCRIPTION_BYTES,
+    )?;
+    check_range(Bounded::TagCount, tags.len() as u64, TAGS)?;
+    check_unique_tags(tags)
 }
 
 fn check_unique_tags(tags: &[Tag]) -> Result<(), KmsError> {

@@ -39,6 +39,14 @@ pub enum Bounded {
     RandomLength,
     /// Bytes of plaintext to encrypt.
     PlaintextLength,
+    /// Ids in one batch.
+    IdCount,
+    /// Tags on one resource.
+    TagCount,
+    /// Bytes of an alias or data key name.
+    NameLength,
+    /// Bytes of a description.
+    DescriptionLength,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -76,9 +76,13 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         E::OutOfRange { what, .. } => match what {
             Bounded::PendingWindow => "InvalidParameter.InvalidPendingWindowInDays",
             Bounded::PlaintextLength => "InvalidParameterValue.InvalidPlaintext",
-            Bounded::RotationPeriod | Bounded::DataKeyLength | Bounded::RandomLength => {
-                INVALID_PARAMETER_VALUE
-            }
+            Bounded::RotationPeriod
+            | Bounded::DataKeyLength
+            | Bounded::RandomLength
+            | Bounded::IdCount
+            | Bounded::TagCount
+            | Bounded::NameLength
+            | Bounded::DescriptionLength => INVALID_PARAMETER_VALUE,
         },
         E::InvalidEncryptionContext(_) => INVALID_PARAMETER_VALUE,
         // The vendor's "service temporarily unavailable": the caller may retry.

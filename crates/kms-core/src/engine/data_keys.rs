@@ -159,7 +159,7 @@ impl Engine {
             origin,
             len,
         } = sealed;
-        check_unique_tags(&new.tags)?;
+        check_labels(&new.name, &new.description, &new.tags)?;
         let record = DataKeyRecord {
             data_key_id: Uuid::now_v7(),
             account: caller.account,
@@ -371,6 +371,7 @@ impl Engine {
     }
 
     pub fn rename_data_key(&self, caller: &Caller, id: &str, name: String) -> Result<(), KmsError> {
+        check_labels(&name, "", &[])?;
         self.mutate_data_key(caller, parse_data_key_id(id)?, |dk, _| {
             require_data_key_state(
                 dk,
@@ -388,6 +389,7 @@ impl Engine {
         id: &str,
         description: String,
     ) -> Result<(), KmsError> {
+        check_labels("", &description, &[])?;
         self.mutate_data_key(caller, parse_data_key_id(id)?, |dk, _| {
             require_data_key_state(
                 dk,

@@ -374,3 +374,58 @@ fn pending_windows_are_bounded() {
         Ok(T0 + 30 * SECONDS_PER_DAY)
     );
 }
+
+#[test]
+fn names_descriptions_tags_and_batches_are_bounded() {
+    let f = fixture();
+    let mut new = new_key(&"a".repeat(256));
+    assert_eq!(
+        f.engine.create_key(&f.caller, new.clone()).map(|_| ()),
+        out_of_range(Bounded::NameLength, 0, 255)
+    );
+    new.alias = "a".repeat(255);
+    new.description = "d".repeat(1025);
+    assert_eq!(
+        f.engine.create_key(&f.caller, new.clone()).map(|_| ()),
+        out_of_range(Bounded::DescriptionLength, 0, 1024)
+    );
+    new.description = "d".repeat(1024);
+    new.tags = (0..51)
+        .map(|i| Tag {
+            key: format!("t{i}"),
+            value: String::new(),
+        })
+        .collect();
+    assert_eq!(
+        f.engine.create_key(&f.caller, new.clone()).map(|_| ()),
+        out_of_range(Bounded::TagCount, 0, 50)
+    );
+    new.tags.truncate(50);
+    let id = f
+        .engine
+        .create_key(&f.caller, new)
+        .unwrap()
+        .key_id
+        .to_string();
+    assert_eq!(
+        f.engine
+            .update_description(&f.caller, &id, "d".repeat(1025)),
+        out_of_range(Bounded::DescriptionLength, 0, 1024)
+    );
+    assert_eq!(
+        f.engine.update_alias(&f.caller, &id, "a".repeat(256)),
+        out_of_range(Bounded::NameLength, 0, 255)
+    );
+
+    let batch = out_of_range(Bounded::IdCount, 1, 100);
+    let ids: Vec<String> = (0..101).map(|_| Uuid::new_v4().to_string()).collect();
+    assert_eq!(f.engine.disable_keys(&f.caller, &ids), batch);
+    assert_eq!(f.engine.enable_data_keys(&f.caller, &ids), batch);
+    assert_eq!(f.engine.describe_keys(&f.caller, &[]).map(|_| ()), batch);
+    assert_eq!(
+        f.engine
+            .describe_keys(&f.caller, &ids[..100])
+            .map(|k| k.len()),
+        Ok(0)
+    );
+}
