@@ -39,9 +39,9 @@ pub const RANDOM_BYTES: RangeInclusive<u64> = 1..=1024;
 pub const PLAINTEXT_BYTES: RangeInclusive<u64> = 0..=4096;
 /// Ids in one batch (Tencent: at most 100 KeyIds or DataKeyIds).
 pub const BATCH_IDS: RangeInclusive<u64> = 1..=100;
-/// Tags on one resource (Tencent: 50; Huawei allows fewer).
+/// Tags on one resource (Tencent: 50; a dialect may allow fewer).
 pub const TAGS: RangeInclusive<u64> = 0..=50;
-/// Bytes of an alias or data key name (Huawei allows 255 characters of an ASCII set; Tencent 60).
+/// Bytes of an alias or data key name (Tencent: 60 characters; Huawei key aliases: up to 255).
 pub const NAME_BYTES: RangeInclusive<u64> = 0..=255;
 /// Bytes of a description (Tencent: 1024 bytes for a key, 100 for a data key).
 pub const DESCRIPTION_BYTES: RangeInclusive<u64> = 0..=1024;
