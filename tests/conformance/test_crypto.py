@@ -106,6 +106,20 @@ def test_encryption_context_limit_counts_characters_not_bytes(kms, key):
     assert decrypt(kms, blob, EncryptionContext=context) == b"wide"
 
 
+@pytest.mark.parametrize("context", [
+    '{"a":1}', '{"a":true}', '{"a":null}', '{"a":["1"]}', '{"a":{"b":"1"}}',
+    '{"a":"1","a":"2"}', '{"a":"1","\\u0061":"1"}',
+], ids=["number", "bool", "null", "array", "object", "duplicate", "escaped-duplicate"])
+def test_encryption_context_values_are_strings_and_keys_unique(kms, key, context):
+    """{"a":1} must not stand for {"a":"1"}, nor one of two values of "a" for the other."""
+    expect_error("InvalidParameterValue", kms, "Encrypt", KeyId=key, Plaintext=b64(b"x"),
+                 EncryptionContext=context)
+    expect_error("InvalidParameterValue", kms, "GenerateDataKey", KeyId=key, NumberOfBytes=16,
+                 EncryptionContext=context)
+    blob = encrypt(kms, key, b"typed", EncryptionContext='{"a":"1"}')
+    expect_error("InvalidParameterValue", kms, "Decrypt", CiphertextBlob=blob, EncryptionContext=context)
+
+
 def test_encrypt_key_states(kms):
     disabled = create_key(kms).KeyId
     call(kms, "DisableKey", KeyId=disabled)

@@ -3,9 +3,14 @@
 //! Time-driven transitions (purge after the deletion date, automatic rotation) are applied when a
 //! key is read, so every request sees them exactly on time, and by [`Engine::run_due_work`] in the
 //! background. Both paths are idempotent: the store's revision check makes concurrent nodes agree.
+//!
+//! Every write of a resource (and every due transition) runs under that resource's write lock
+//! (see `writes.rs`); pure reads take no lock.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -15,15 +20,31 @@ use kms_crypto::{Aes256GcmKey, random};
 use crate::ciphertext::{self, BlobAlgorithm, BlobHeader};
 use crate::clock::Clock;
 use crate::context::EncryptionContext;
-use crate::error::{KmsError, Operation};
+use crate::error::{Bounded, KmsError, Operation};
 use crate::model::*;
 use crate::seal::Seal;
 use crate::store::{Store, StoreError};
 
 const SECONDS_PER_DAY: u64 = 86_400;
 const MATERIAL_AAD_LABEL: &[u8] = b"kms/key-material/v1";
-/// Retries of a read-modify-write that lost a race with another writer.
-const MAX_WRITE_ATTEMPTS: usize = 8;
+/// Automatic rotation period in days (Tencent EnableKeyRotation RotateDays: 7 to 365).
+pub const ROTATION_DAYS: RangeInclusive<u64> = 7..=365;
+/// Days between scheduling a deletion and the purge (both vendors: 7 to 30).
+pub const PENDING_WINDOW_DAYS: RangeInclusive<u64> = 7..=30;
+/// Bytes of a data key (Tencent GenerateDataKey NumberOfBytes: 1 to 1024).
+pub const DATA_KEY_BYTES: RangeInclusive<u64> = 1..=1024;
+/// Bytes of GenerateRandom (Tencent NumberOfBytes: 1 to 1024).
+pub const RANDOM_BYTES: RangeInclusive<u64> = 1..=1024;
+/// Bytes of plaintext one Encrypt takes (at most 4 KiB for both vendors).
+pub const PLAINTEXT_BYTES: RangeInclusive<u64> = 0..=4096;
+/// Ids in one batch (Tencent: at most 100 KeyIds or DataKeyIds).
+pub const BATCH_IDS: RangeInclusive<u64> = 1..=100;
+/// Tags on one resource (Tencent: 50; a dialect may allow fewer).
+pub const TAGS: RangeInclusive<u64> = 0..=50;
+/// Bytes of an alias or data key name (Tencent: 60 characters; Huawei key aliases: up to 255).
+pub const NAME_BYTES: RangeInclusive<u64> = 0..=255;
+/// Bytes of a description (Tencent: 1024 bytes for a key, 100 for a data key).
+pub const DESCRIPTION_BYTES: RangeInclusive<u64> = 0..=1024;
 /// Unsealed material kept in memory; the cache is cleared (and zeroized) when it fills.
 const MATERIAL_CACHE_CAPACITY: usize = 4096;
 
@@ -117,6 +138,10 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     material: MaterialCache,
+    key_locks: WriteLocks,
+    data_key_locks: WriteLocks,
+    /// How long a write retries after losing to another node.
+    retry_budget: Duration,
 }
 
 impl Engine {
@@ -132,6 +157,9 @@ impl Engine {
             clock,
             config,
             material: Mutex::new(HashMap::new()),
+            key_locks: WriteLocks::new(),
+            data_key_locks: WriteLocks::new(),
+            retry_budget: writes::RETRY_BUDGET,
         }
     }
 
@@ -146,7 +174,7 @@ impl Engine {
     // ---- key lifecycle ----
 
     pub fn create_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
-        check_unique_tags(&new.tags)?;
+        check_labels(&new.alias, &new.description, &new.tags)?;
         let now = self.now();
         // Version 7 ids sort by creation time, so listings keep creation order within a second.
         let key_id = Uuid::now_v7();
@@ -264,12 +292,12 @@ impl Engine {
         })
     }
 
-    /// Enables every listed key, or none: all are checked before any is changed.
+    /// Enables every listed key, or none: all change in one store transaction.
     pub fn enable_keys(&self, caller: &Caller, key_ids: &[String]) -> Result<(), KmsError> {
         self.batch_state(caller, key_ids, Operation::Enable)
     }
 
-    /// Disables every listed key, or none: all are checked before any is changed.
+    /// Disables every listed key, or none: all change in one store transaction.
     pub fn disable_keys(&self, caller: &Caller, key_ids: &[String]) -> Result<(), KmsError> {
         self.batch_state(caller, key_ids, Operation::Disable)
     }
@@ -285,16 +313,25 @@ impl Engine {
             Operation::Enable => (KeyState::Disabled, KeyState::Enabled),
             _ => (KeyState::Enabled, KeyState::Disabled),
         };
-        for id in &ids {
-            let k = self.load(caller, *id)?;
-            if k.state != from && k.state != to {
-                return Err(KmsError::InvalidKeyState { state: k.state, op });
+        let _locks = self.key_locks.lock_all(&ids);
+        let mut retry = self.retry();
+        loop {
+            let mut keys = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let mut k = self.load_locked(caller, *id)?;
+                set_state(&mut k, op, &[from], to)?;
+                k.revision += 1;
+                keys.push(k);
+            }
+            match self
+                .store
+                .update_keys(&keys, self.config.max_keys_per_region)
+            {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => retry.wait()?,
+                Err(e) => return Err(e.into()),
             }
         }
-        for id in ids {
-            self.mutate(caller, id, |k, _| set_state(k, op, &[from], to))?;
-        }
-        Ok(())
     }
 
     pub fn update_alias(
@@ -303,6 +340,7 @@ impl Engine {
         key_id: &str,
         alias: String,
     ) -> Result<(), KmsError> {
+        check_labels(&alias, "", &[])?;
         self.mutate(caller, parse_key_id(key_id)?, |k, _| {
             refuse_pending_delete(k, Operation::UpdateAlias)?;
             k.alias = alias.clone();
@@ -316,6 +354,7 @@ impl Engine {
         key_id: &str,
         description: String,
     ) -> Result<(), KmsError> {
+        check_labels("", &description, &[])?;
         self.mutate(caller, parse_key_id(key_id)?, |k, _| {
             refuse_pending_delete(k, Operation::UpdateDescription)?;
             k.description = description.clone();
@@ -330,6 +369,7 @@ impl Engine {
         key_id: &str,
         days: u32,
     ) -> Result<u64, KmsError> {
+        check_range(Bounded::PendingWindow, days.into(), PENDING_WINDOW_DAYS)?;
         self.mutate(caller, parse_key_id(key_id)?, |k, now| {
             if !matches!(k.state, KeyState::Disabled | KeyState::PendingImport) {
                 return Err(KmsError::InvalidKeyState {
@@ -386,6 +426,7 @@ impl Engine {
         key_id: &str,
         rotate_days: u32,
     ) -> Result<(), KmsError> {
+        check_range(Bounded::RotationPeriod, rotate_days.into(), ROTATION_DAYS)?;
         self.mutate(caller, parse_key_id(key_id)?, |k, now| {
             check_rotatable(k, Operation::EnableRotation)?;
             k.rotation = RotationPolicy {
@@ -421,7 +462,9 @@ impl Engine {
             .push(self.new_version(k.key_id, next, k.spec, now)?);
         k.last_rotate_time = now;
         if k.rotation.enabled {
-            k.rotation.next_rotate_time = now + u64::from(k.rotation.rotate_days) * SECONDS_PER_DAY;
+            // The floor keeps a record stored with a zero period from rotating without end.
+            let days = u64::from(k.rotation.rotate_days).max(*ROTATION_DAYS.start());
+            k.rotation.next_rotate_time = now + days * SECONDS_PER_DAY;
         }
         Ok(next)
     }
@@ -435,6 +478,11 @@ impl Engine {
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<(Uuid, Vec<u8>), KmsError> {
+        check_range(
+            Bounded::PlaintextLength,
+            plaintext.len() as u64,
+            PLAINTEXT_BYTES,
+        )?;
         let key = self.load(caller, parse_key_id(key_id)?)?;
         require_state(&key, Operation::Encrypt, &[KeyState::Enabled])?;
         let blob = self.seal_blob(&key, plaintext, context)?;
@@ -467,6 +515,7 @@ impl Engine {
         len: usize,
         context: &EncryptionContext,
     ) -> Result<DataKey, KmsError> {
+        check_range(Bounded::DataKeyLength, len as u64, DATA_KEY_BYTES)?;
         let key = self.load(caller, parse_key_id(key_id)?)?;
         require_state(&key, Operation::GenerateDataKey, &[KeyState::Enabled])?;
         let data_key = random::secret_bytes(len).map_err(|e| KmsError::Internal(e.to_string()))?;
@@ -519,6 +568,7 @@ impl Engine {
     }
 
     pub fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        check_range(Bounded::RandomLength, len as u64, RANDOM_BYTES)?;
         random::secret_bytes(len).map_err(|e| KmsError::Internal(e.to_string()))
     }
 
@@ -624,21 +674,39 @@ impl Engine {
 
     // ---- loading, time-driven transitions, writes ----
 
-    /// Loads a key of the caller's, applying any purge or rotation that is due.
+    /// Loads a key of the caller's, applying any purge or rotation that is due. Takes the key's
+    /// write lock only when something is due, so reads of a current key never wait.
     fn load(&self, caller: &Caller, key_id: Uuid) -> Result<KeyRecord, KmsError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let mut key = self
-                .store
-                .get_key(&key_id)?
-                .filter(|k| k.account == caller.account && k.region == caller.region)
-                .ok_or(KmsError::KeyNotFound)?;
+        let key = self.get_key(caller, key_id)?;
+        if !is_due(&key, self.now()) {
+            return Ok(key);
+        }
+        let _lock = self.key_locks.lock(key_id);
+        self.load_locked(caller, key_id)
+    }
+
+    fn get_key(&self, caller: &Caller, key_id: Uuid) -> Result<KeyRecord, KmsError> {
+        self.store
+            .get_key(&key_id)?
+            .filter(|k| k.account == caller.account && k.region == caller.region)
+            .ok_or(KmsError::KeyNotFound)
+    }
+
+    /// [`Engine::load`] for a caller that holds the key's write lock.
+    fn load_locked(&self, caller: &Caller, key_id: Uuid) -> Result<KeyRecord, KmsError> {
+        let mut retry = self.retry();
+        loop {
+            let mut key = self.get_key(caller, key_id)?;
             match self.apply_due(&mut key)? {
                 Due::Current => return Ok(key),
                 Due::Purged => return Err(KmsError::KeyNotFound),
-                Due::Raced => continue,
+                Due::Raced => retry.wait()?,
             }
         }
-        Err(KmsError::Internal("too much write contention".into()))
+    }
+
+    fn retry(&self) -> Retry {
+        Retry::within(self.retry_budget)
     }
 
     /// Applies and persists every time-driven transition due on `key`: purge, expiry of
@@ -675,7 +743,7 @@ impl Engine {
             }
         }
         key.revision += 1;
-        match self.store.update_key(key) {
+        match self.store.update_key(key, self.config.max_keys_per_region) {
             Ok(()) if expired => {
                 self.forget_material(key.key_id);
                 self.store.scrub()?;
@@ -691,24 +759,25 @@ impl Engine {
         }
     }
 
-    /// Read-modify-write of one key, retried when another writer got there first.
+    /// Read-modify-write of one key under its write lock.
     fn mutate<T>(
         &self,
         caller: &Caller,
         key_id: Uuid,
         f: impl Fn(&mut KeyRecord, u64) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let mut key = self.load(caller, key_id)?;
+        let _lock = self.key_locks.lock(key_id);
+        let mut retry = self.retry();
+        loop {
+            let mut key = self.load_locked(caller, key_id)?;
             let out = f(&mut key, self.now())?;
             key.revision += 1;
-            match self.store.update_key(&key) {
+            match self.store.update_key(&key, self.config.max_keys_per_region) {
                 Ok(()) => return Ok(out),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => retry.wait()?,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::Internal("too much write contention".into()))
     }
 
     /// Purges and rotates every key that is due. Safe to run on several nodes at once.
@@ -774,6 +843,11 @@ fn as_of(mut key: KeyRecord, now: u64) -> Option<KeyRecord> {
     Some(key)
 }
 
+/// Whether a time-driven transition (purge, expiry, rotation) is due on the key.
+fn is_due(key: &KeyRecord, now: u64) -> bool {
+    key.next_due_time().is_some_and(|t| now >= t)
+}
+
 fn is_purgeable(key: &KeyRecord, now: u64) -> bool {
     key.state == KeyState::PendingDelete && now >= key.deletion_date
 }
@@ -796,6 +870,7 @@ fn parse_distinct(
     parse: fn(&str) -> Result<Uuid, KmsError>,
     duplicated: KmsError,
 ) -> Result<Vec<Uuid>, KmsError> {
+    check_range(Bounded::IdCount, ids.len() as u64, BATCH_IDS)?;
     let mut seen = HashSet::with_capacity(ids.len());
     let mut out = Vec::with_capacity(ids.len());
     for s in ids {
@@ -806,6 +881,31 @@ fn parse_distinct(
         out.push(id);
     }
     Ok(out)
+}
+
+/// Refuses a client-chosen quantity outside the engine's bounds.
+fn check_range(what: Bounded, value: u64, range: RangeInclusive<u64>) -> Result<(), KmsError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(KmsError::OutOfRange {
+            what,
+            min: *range.start(),
+            max: *range.end(),
+        })
+    }
+}
+
+/// Bounds the names, descriptions and tags a client gives a resource; refuses repeated tag keys.
+fn check_labels(name: &str, description: &str, tags: &[Tag]) -> Result<(), KmsError> {
+    check_range(Bounded::NameLength, name.len() as u64, NAME_BYTES)?;
+    check_range(
+        Bounded::DescriptionLength,
+        description.len() as u64,
+        DESCRIPTION_BYTES,
+    )?;
+    check_range(Bounded::TagCount, tags.len() as u64, TAGS)?;
+    check_unique_tags(tags)
 }
 
 fn check_unique_tags(tags: &[Tag]) -> Result<(), KmsError> {
@@ -882,6 +982,9 @@ fn tags_match(tags: &[Tag], filters: &[(String, Vec<String>)]) -> bool {
 
 mod data_keys;
 mod import;
+mod writes;
+
+use writes::{Retry, WriteLocks};
 
 pub use data_keys::{DataKeyImport, DataKeyListFilter, NewDataKey};
 pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
@@ -894,3 +997,5 @@ mod import_tests;
 mod test_fixture;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_tests;

@@ -26,6 +26,29 @@ pub enum Operation {
     GetCiphertext,
 }
 
+/// A client-chosen quantity the engine bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounded {
+    /// Days between automatic rotations.
+    RotationPeriod,
+    /// Days between scheduling a deletion and the purge.
+    PendingWindow,
+    /// Bytes of a generated or imported data key.
+    DataKeyLength,
+    /// Bytes of GenerateRandom.
+    RandomLength,
+    /// Bytes of plaintext to encrypt.
+    PlaintextLength,
+    /// Ids in one batch.
+    IdCount,
+    /// Tags on one resource.
+    TagCount,
+    /// Bytes of an alias or data key name.
+    NameLength,
+    /// Bytes of a description.
+    DescriptionLength,
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KmsError {
     #[error("the key id is malformed")]
@@ -77,6 +100,12 @@ pub enum KmsError {
     DataKeyLimitExceeded,
     #[error("a data key id is listed twice")]
     DuplicatedDataKeyId,
+    #[error("{what:?} must be from {min} to {max}")]
+    OutOfRange { what: Bounded, min: u64, max: u64 },
+    #[error("invalid encryption context: {0}")]
+    InvalidEncryptionContext(&'static str),
+    #[error("the resource is being changed concurrently; try again")]
+    Contended,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -96,6 +125,8 @@ impl From<crate::store::StoreError> for KmsError {
         match e {
             S::NameTaken => KmsError::AliasExists,
             S::LimitReached => KmsError::KeyLimitExceeded,
+            // Writes retry conflicts; one that still escapes is contention, not a fault.
+            S::Conflict => KmsError::Contended,
             other => KmsError::Internal(other.to_string()),
         }
     }

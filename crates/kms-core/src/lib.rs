@@ -18,7 +18,7 @@ pub mod testing;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::EncryptionContext;
 pub use engine::{Caller, Engine, EngineConfig, KeyListFilter, SortOrder};
-pub use error::{KmsError, Operation};
+pub use error::{Bounded, KmsError, Operation};
 pub use model::*;
 pub use seal::{Seal, SealError};
 pub use store::{Store, StoreError};

@@ -101,7 +101,15 @@ pub trait Store: Send + Sync {
     fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError>;
 
     /// Replaces a key whose stored revision is `key.revision - 1`; moves its alias if it changed.
-    fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// Refuses with `LimitReached` when the change makes the key count toward the limit again
+    /// (a cancelled deletion) and the region already holds `max_keys` keys that count.
+    fn update_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError> {
+        self.update_keys(std::slice::from_ref(key), max_keys)
+    }
+
+    /// [`Store::update_key`] for several keys in one transaction: every one is written, or, if
+    /// any is refused (a stale revision, an alias in use, the limit), none is.
+    fn update_keys(&self, keys: &[KeyRecord], max_keys: u64) -> Result<(), StoreError>;
 
     /// Removes a key whose stored revision is `key.revision`, freeing its alias.
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
@@ -130,7 +138,12 @@ pub trait Store: Send + Sync {
 
     /// Replaces a data key whose stored revision is `data_key.revision - 1`; refuses with
     /// `LimitReached` when the change makes it count toward a limit of `max` that is reached.
-    fn update_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError>;
+    fn update_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError> {
+        self.update_data_keys(std::slice::from_ref(data_key), max)
+    }
+
+    /// [`Store::update_data_key`] for several data keys in one transaction: all or none.
+    fn update_data_keys(&self, data_keys: &[DataKeyRecord], max: u64) -> Result<(), StoreError>;
 
     /// Removes a data key whose stored revision is `data_key.revision`, freeing its name.
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError>;
@@ -144,6 +157,7 @@ pub trait Store: Send + Sync {
         visit: &mut dyn FnMut(DataKeyRecord) -> bool,
     ) -> Result<(), StoreError>;
 
+    /// Data keys of (account, region) that count toward the limit.
     fn count_data_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError>;
 
     /// Data keys whose purge is due at or before `now`, at most `limit` of them.
@@ -158,3 +172,6 @@ pub trait Store: Send + Sync {
 
     fn accounts(&self) -> Result<Vec<Account>, StoreError>;
 }
+
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;

@@ -92,6 +92,20 @@ fn update<R: Indexed>(map: &mut BTreeMap<Uuid, R>, rec: &R, max: u64) -> Result<
     Ok(())
 }
 
+/// Updates every record or none: applied to a copy that replaces the map only if all succeed.
+fn update_all<R: Indexed>(
+    map: &mut BTreeMap<Uuid, R>,
+    recs: &[R],
+    max: u64,
+) -> Result<(), StoreError> {
+    let mut staged = map.clone();
+    for rec in recs {
+        update(&mut staged, rec, max)?;
+    }
+    *map = staged;
+    Ok(())
+}
+
 fn delete<R: Indexed>(map: &mut BTreeMap<Uuid, R>, rec: &R) -> Result<(), StoreError> {
     match map.get(&rec.id()) {
         Some(old) if old.revision() == rec.revision() => {
@@ -125,9 +139,10 @@ fn scan<R: Indexed>(
     }
 }
 
+/// Records of the scope that count toward its limit (not those pending deletion).
 fn count<R: Indexed>(map: &BTreeMap<Uuid, R>, account: AccountId, region: &str) -> u64 {
     map.values()
-        .filter(|r| in_scope(*r, account, region))
+        .filter(|r| in_scope(*r, account, region) && r.counts_toward_limit())
         .count() as u64
 }
 
@@ -146,8 +161,8 @@ impl Store for MemoryStore {
     fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
         Ok(self.lock().keys.get(key_id).cloned())
     }
-    fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        update(&mut self.lock().keys, key, u64::MAX)
+    fn update_keys(&self, keys: &[KeyRecord], max_keys: u64) -> Result<(), StoreError> {
+        update_all(&mut self.lock().keys, keys, max_keys)
     }
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         delete(&mut self.lock().keys, key)
@@ -176,8 +191,8 @@ impl Store for MemoryStore {
     fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError> {
         Ok(self.lock().data_keys.get(data_key_id).cloned())
     }
-    fn update_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError> {
-        update(&mut self.lock().data_keys, data_key, max)
+    fn update_data_keys(&self, data_keys: &[DataKeyRecord], max: u64) -> Result<(), StoreError> {
+        update_all(&mut self.lock().data_keys, data_keys, max)
     }
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
         delete(&mut self.lock().data_keys, data_key)
@@ -219,5 +234,15 @@ impl Store for MemoryStore {
 
     fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         Ok(self.lock().accounts.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryStore;
+
+    #[test]
+    fn memory_store_keeps_the_store_contract() {
+        crate::store::contract::check(MemoryStore::default);
     }
 }

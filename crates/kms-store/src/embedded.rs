@@ -187,22 +187,25 @@ impl EmbeddedStore {
         found.map(|v| decode(v.value())).transpose()
     }
 
-    /// Replaces a record (compare-and-swap on the revision); a record that starts counting
-    /// toward the limit again is refused once `max` is reached.
-    fn update<R: Indexed>(&self, t: &Tables, rec: &R, max: u64) -> Result<(), StoreError> {
+    /// Replaces records (compare-and-swap on each revision) in one transaction: all or none. A
+    /// record that starts counting toward the limit again is refused once `max` is reached.
+    fn update<R: Indexed>(&self, t: &Tables, recs: &[R], max: u64) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
-        let old: R = t
-            .read(&txn, rec.id().as_u128())?
-            .ok_or(StoreError::Conflict)?;
-        if old.revision() + 1 != rec.revision() {
-            return Err(StoreError::Conflict);
+        for rec in recs {
+            let old: R = t
+                .read(&txn, rec.id().as_u128())?
+                .ok_or(StoreError::Conflict)?;
+            if old.revision() + 1 != rec.revision() {
+                return Err(StoreError::Conflict);
+            }
+            t.unindex(&txn, &old)?;
+            t.index_and_put(&txn, rec)?;
+            let delta = i64::from(rec.counts_toward_limit()) - i64::from(old.counts_toward_limit());
+            if delta != 0 && t.adjust_count(&txn, rec, delta)? >= max && delta > 0 {
+                return Err(StoreError::LimitReached);
+            }
         }
-        t.unindex(&txn, &old)?;
-        t.index_and_put(&txn, rec)?;
-        let delta = i64::from(rec.counts_toward_limit()) - i64::from(old.counts_toward_limit());
-        if delta != 0 && t.adjust_count(&txn, rec, delta)? >= max && delta > 0 {
-            return Err(StoreError::LimitReached);
-        }
+        // Returning early above drops the transaction, which aborts every write made in it.
         txn.commit().map_err(backend)
     }
 
@@ -297,8 +300,8 @@ impl Store for EmbeddedStore {
     fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
         self.get(&KEYS, key_id)
     }
-    fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        self.update(&KEYS, key, u64::MAX)
+    fn update_keys(&self, keys: &[KeyRecord], max_keys: u64) -> Result<(), StoreError> {
+        self.update(&KEYS, keys, max_keys)
     }
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         self.delete(&KEYS, key)
@@ -325,8 +328,8 @@ impl Store for EmbeddedStore {
     fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError> {
         self.get(&DATA_KEYS, data_key_id)
     }
-    fn update_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError> {
-        self.update(&DATA_KEYS, data_key, max)
+    fn update_data_keys(&self, data_keys: &[DataKeyRecord], max: u64) -> Result<(), StoreError> {
+        self.update(&DATA_KEYS, data_keys, max)
     }
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
         self.delete(&DATA_KEYS, data_key)

@@ -1,7 +1,5 @@
 //! The action table: each action's name, its declared parameters and its handler.
 
-use std::collections::BTreeMap;
-
 use base64::Engine as _;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -86,7 +84,6 @@ const DATA_KEY_NAME: Field = Field::req("DataKeyName", Kind::Str { min: 1, max: 
     .code("InvalidParameterValue.InvalidDataKeyName");
 const DATA_KEY_DESCRIPTION: Field = Field::opt("Description", Kind::Str { min: 0, max: 100 });
 pub(crate) const TAGS: Field = Field::opt("Tags", Kind::Tags { max: 50 });
-const CONTEXT_MAX: usize = 1024;
 /// Contexts are limited to 1024 characters (checked when parsed); the byte bound here only
 /// caps the work, at four bytes per character.
 const fn context(name: &'static str) -> Field {
@@ -94,7 +91,7 @@ const fn context(name: &'static str) -> Field {
         name,
         Kind::Str {
             min: 0,
-            max: 4 * CONTEXT_MAX,
+            max: 4 * kms_core::context::MAX_CONTEXT_CHARS,
         },
     )
 }
@@ -439,34 +436,11 @@ fn parse_usage(s: &str) -> Result<KeyUsage, TcError> {
     }
 }
 
-/// Parses an encryption context: a JSON object of string keys; non-string values bind as their
-/// JSON text.
+/// Parses an encryption context by the engine's rules (a JSON object of string values, no key
+/// twice, at most 1024 characters).
 pub(crate) fn parse_context(p: &Params, name: &str) -> Result<EncryptionContext, TcError> {
-    let raw = match p.str(name) {
-        None | Some("") => return Ok(EncryptionContext::default()),
-        Some(s) => s,
-    };
-    if raw.chars().count() > CONTEXT_MAX {
-        return Err(TcError::new(
-            INVALID_PARAMETER_VALUE,
-            format!("`{name}` is longer than {CONTEXT_MAX} characters."),
-        ));
-    }
-    let bad = || {
-        TcError::new(
-            INVALID_PARAMETER_VALUE,
-            format!("`{name}` must be a JSON object of key/value pairs."),
-        )
-    };
-    let obj: serde_json::Map<String, Value> = serde_json::from_str(raw).map_err(|_| bad())?;
-    let pairs: BTreeMap<String, String> = obj
-        .into_iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => (k, s),
-            other => (k, other.to_string()),
-        })
-        .collect();
-    Ok(EncryptionContext::new(pairs))
+    EncryptionContext::from_json(p.str(name).unwrap_or_default())
+        .map_err(|e| TcError::new(INVALID_PARAMETER_VALUE, format!("`{name}`: {e}")))
 }
 
 pub(crate) fn decode_base64(

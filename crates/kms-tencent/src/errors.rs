@@ -1,6 +1,6 @@
 //! Tencent error codes, and the one mapping from engine errors to them.
 
-use kms_core::{DataKeyState, KeyState, KmsError, Operation};
+use kms_core::{Bounded, DataKeyState, KeyState, KmsError, Operation};
 
 /// An error answered in Tencent's envelope: `Response.Error.{Code, Message}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +74,20 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         E::DataKeyNameExists => "InvalidParameterValue.DataKeyNameAlreadyExists",
         E::DataKeyLimitExceeded => "LimitExceeded.DataKeyLimitExceeded",
         E::DuplicatedDataKeyId => "InvalidParameterValue.DuplicatedDataKeyId",
+        E::OutOfRange { what, .. } => match what {
+            Bounded::PendingWindow => "InvalidParameter.InvalidPendingWindowInDays",
+            Bounded::PlaintextLength => "InvalidParameterValue.InvalidPlaintext",
+            Bounded::RotationPeriod
+            | Bounded::DataKeyLength
+            | Bounded::RandomLength
+            | Bounded::IdCount
+            | Bounded::TagCount
+            | Bounded::NameLength
+            | Bounded::DescriptionLength => INVALID_PARAMETER_VALUE,
+        },
+        E::InvalidEncryptionContext(_) => INVALID_PARAMETER_VALUE,
+        // The vendor's "service temporarily unavailable": the caller may retry.
+        E::Contended => "UnsupportedOperation.ServiceTemporaryUnavailable",
         E::Internal(detail) => {
             tracing::error!(request_id, error = %detail, "internal error");
             return TcError::new(
@@ -141,6 +155,36 @@ mod tests {
         assert_eq!(
             code(KeyState::PendingDelete, Operation::Enable),
             "ResourceUnavailable.CmkStateNotSupport"
+        );
+    }
+
+    #[test]
+    fn bounds_contention_and_contexts_have_vendor_codes() {
+        let code = |e| from_kms(e, "r").code;
+        let out_of_range = |what| KmsError::OutOfRange {
+            what,
+            min: 1,
+            max: 2,
+        };
+        assert_eq!(
+            code(out_of_range(Bounded::PendingWindow)),
+            "InvalidParameter.InvalidPendingWindowInDays"
+        );
+        assert_eq!(
+            code(out_of_range(Bounded::PlaintextLength)),
+            "InvalidParameterValue.InvalidPlaintext"
+        );
+        assert_eq!(
+            code(out_of_range(Bounded::RotationPeriod)),
+            INVALID_PARAMETER_VALUE
+        );
+        assert_eq!(
+            code(KmsError::InvalidEncryptionContext("x")),
+            INVALID_PARAMETER_VALUE
+        );
+        assert_eq!(
+            code(KmsError::Contended),
+            "UnsupportedOperation.ServiceTemporaryUnavailable"
         );
     }
 

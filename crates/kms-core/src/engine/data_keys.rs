@@ -117,9 +117,19 @@ impl Engine {
                 }
                 let (key_id, plaintext) =
                     self.decrypt(caller, blob, &EncryptionContext::default())?;
+                check_range(
+                    Bounded::DataKeyLength,
+                    plaintext.len() as u64,
+                    DATA_KEY_BYTES,
+                )?;
                 (key_id, blob.to_vec(), Origin::Kms, plaintext.len())
             }
             DataKeyImport::Plaintext { key_id, plaintext } => {
+                check_range(
+                    Bounded::DataKeyLength,
+                    plaintext.len() as u64,
+                    DATA_KEY_BYTES,
+                )?;
                 let (key_id, blob) =
                     self.encrypt(caller, key_id, plaintext, &EncryptionContext::default())?;
                 (key_id, blob, Origin::External, plaintext.len())
@@ -149,7 +159,7 @@ impl Engine {
             origin,
             len,
         } = sealed;
-        check_unique_tags(&new.tags)?;
+        check_labels(&new.name, &new.description, &new.tags)?;
         let record = DataKeyRecord {
             data_key_id: Uuid::now_v7(),
             account: caller.account,
@@ -235,12 +245,12 @@ impl Engine {
         self.set_data_key_states(caller, &[id.to_owned()], Operation::Disable)
     }
 
-    /// Enables every listed data key, or none: all are checked before any is changed.
+    /// Enables every listed data key, or none: all change in one store transaction.
     pub fn enable_data_keys(&self, caller: &Caller, ids: &[String]) -> Result<(), KmsError> {
         self.set_data_key_states(caller, ids, Operation::Enable)
     }
 
-    /// Disables every listed data key, or none: all are checked before any is changed.
+    /// Disables every listed data key, or none: all change in one store transaction.
     pub fn disable_data_keys(&self, caller: &Caller, ids: &[String]) -> Result<(), KmsError> {
         self.set_data_key_states(caller, ids, Operation::Disable)
     }
@@ -258,21 +268,30 @@ impl Engine {
             DataKeyState::Disabled
         };
         let allowed = [DataKeyState::Enabled, DataKeyState::Disabled];
-        for id in &ids {
-            let dk = self.load_data_key(caller, *id)?;
-            require_data_key_state(&dk, op, &allowed)?;
-            if op == Operation::Enable {
-                self.require_usable_cmk(caller, &dk)?;
+        // Data key locks come before key locks (enabling reads the CMK), never the reverse.
+        let _locks = self.data_key_locks.lock_all(&ids);
+        let mut retry = self.retry();
+        loop {
+            let mut data_keys = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let mut dk = self.load_data_key_locked(caller, *id)?;
+                require_data_key_state(&dk, op, &allowed)?;
+                if op == Operation::Enable {
+                    self.require_usable_cmk(caller, &dk)?;
+                }
+                dk.state = to;
+                dk.revision += 1;
+                data_keys.push(dk);
+            }
+            match self
+                .store
+                .update_data_keys(&data_keys, self.config.max_data_keys_per_region)
+            {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => retry.wait()?,
+                Err(e) => return Err(data_key_store_error(e)),
             }
         }
-        for id in ids {
-            self.mutate_data_key(caller, id, |dk, _| {
-                require_data_key_state(dk, op, &allowed)?;
-                dk.state = to;
-                Ok(())
-            })?;
-        }
-        Ok(())
     }
 
     /// Schedules the data key's purge `days` days from now; returns the deletion date.
@@ -282,6 +301,7 @@ impl Engine {
         id: &str,
         days: u32,
     ) -> Result<u64, KmsError> {
+        check_range(Bounded::PendingWindow, days.into(), PENDING_WINDOW_DAYS)?;
         self.mutate_data_key(caller, parse_data_key_id(id)?, |dk, now| {
             require_data_key_state(
                 dk,
@@ -351,6 +371,7 @@ impl Engine {
     }
 
     pub fn rename_data_key(&self, caller: &Caller, id: &str, name: String) -> Result<(), KmsError> {
+        check_labels(&name, "", &[])?;
         self.mutate_data_key(caller, parse_data_key_id(id)?, |dk, _| {
             require_data_key_state(
                 dk,
@@ -368,6 +389,7 @@ impl Engine {
         id: &str,
         description: String,
     ) -> Result<(), KmsError> {
+        check_labels("", &description, &[])?;
         self.mutate_data_key(caller, parse_data_key_id(id)?, |dk, _| {
             require_data_key_state(
                 dk,
@@ -379,18 +401,33 @@ impl Engine {
         })
     }
 
-    /// Loads a data key of the caller's, purging it if its deletion date has passed.
+    /// Loads a data key of the caller's, purging it if its deletion date has passed. Takes the
+    /// data key's write lock only then, so reads never wait.
     pub(super) fn load_data_key(
         &self,
         caller: &Caller,
         id: Uuid,
     ) -> Result<DataKeyRecord, KmsError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let dk = self
-                .store
-                .get_data_key(&id)?
-                .filter(|d| d.account == caller.account && d.region == caller.region)
-                .ok_or(KmsError::DataKeyNotFound)?;
+        let dk = self.get_data_key(caller, id)?;
+        if dk.next_due_time().is_none_or(|t| self.now() < t) {
+            return Ok(dk);
+        }
+        let _lock = self.data_key_locks.lock(id);
+        self.load_data_key_locked(caller, id)
+    }
+
+    fn get_data_key(&self, caller: &Caller, id: Uuid) -> Result<DataKeyRecord, KmsError> {
+        self.store
+            .get_data_key(&id)?
+            .filter(|d| d.account == caller.account && d.region == caller.region)
+            .ok_or(KmsError::DataKeyNotFound)
+    }
+
+    /// [`Engine::load_data_key`] for a caller that holds the data key's write lock.
+    fn load_data_key_locked(&self, caller: &Caller, id: Uuid) -> Result<DataKeyRecord, KmsError> {
+        let mut retry = self.retry();
+        loop {
+            let dk = self.get_data_key(caller, id)?;
             if dk.next_due_time().is_none_or(|t| self.now() < t) {
                 return Ok(dk);
             }
@@ -399,21 +436,23 @@ impl Engine {
                     tracing::info!(data_key_id = %id, "purged data key past its deletion date");
                     return Err(KmsError::DataKeyNotFound);
                 }
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => retry.wait()?,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::Internal("too much write contention".into()))
     }
 
+    /// Read-modify-write of one data key under its write lock.
     fn mutate_data_key<T>(
         &self,
         caller: &Caller,
         id: Uuid,
         f: impl Fn(&mut DataKeyRecord, u64) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let mut dk = self.load_data_key(caller, id)?;
+        let _lock = self.data_key_locks.lock(id);
+        let mut retry = self.retry();
+        loop {
+            let mut dk = self.load_data_key_locked(caller, id)?;
             let out = f(&mut dk, self.now())?;
             dk.revision += 1;
             match self
@@ -421,11 +460,10 @@ impl Engine {
                 .update_data_key(&dk, self.config.max_data_keys_per_region)
             {
                 Ok(()) => return Ok(out),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => retry.wait()?,
                 Err(e) => return Err(data_key_store_error(e)),
             }
         }
-        Err(KmsError::Internal("too much write contention".into()))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The engine over in-memory parts and a manual clock, shared by the engine's tests.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::*;
 use crate::clock::ManualClock;
@@ -74,5 +76,131 @@ impl Fixture {
 
     pub(super) fn state(&self, id: &str) -> KeyState {
         self.engine.describe_key(&self.caller, id).unwrap().state
+    }
+}
+
+/// A store that interferes like other nodes and slow disks do: it can pause every read and
+/// write (widening each read-modify-write window), refuse writes as stale, and change records
+/// behind the engine's back just before its first write.
+#[derive(Default)]
+pub(super) struct InterferingStore {
+    pub(super) inner: MemoryStore,
+    /// Pause before every read and every write of a key or data key.
+    pub(super) delay: Duration,
+    /// The next this many writes are refused as if another node had written first.
+    pub(super) conflicts: AtomicUsize,
+    /// Runs once, on the inner store, before the first write of a key or data key.
+    #[allow(clippy::type_complexity)]
+    pub(super) before_write: Mutex<Option<Box<dyn FnOnce(&MemoryStore) + Send>>>,
+}
+
+impl InterferingStore {
+    fn interfere(&self) -> Result<(), StoreError> {
+        std::thread::sleep(self.delay);
+        if let Some(change) = self.before_write.lock().unwrap().take() {
+            change(&self.inner);
+        }
+        let lost = self
+            .conflicts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if lost.is_ok() {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    }
+}
+
+impl Store for InterferingStore {
+    fn create_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError> {
+        self.inner.create_key(key, max_keys)
+    }
+    fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
+        std::thread::sleep(self.delay);
+        self.inner.get_key(key_id)
+    }
+    fn update_keys(&self, keys: &[KeyRecord], max_keys: u64) -> Result<(), StoreError> {
+        self.interfere()?;
+        self.inner.update_keys(keys, max_keys)
+    }
+    fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.inner.delete_key(key)
+    }
+    fn scan_keys(
+        &self,
+        account: AccountId,
+        region: &str,
+        newest_first: bool,
+        visit: &mut dyn FnMut(KeyRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        self.inner.scan_keys(account, region, newest_first, visit)
+    }
+    fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+        self.inner.count_keys(account, region)
+    }
+    fn due_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        self.inner.due_keys(now, limit)
+    }
+    fn create_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError> {
+        self.inner.create_data_key(data_key, max)
+    }
+    fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError> {
+        std::thread::sleep(self.delay);
+        self.inner.get_data_key(data_key_id)
+    }
+    fn update_data_keys(&self, data_keys: &[DataKeyRecord], max: u64) -> Result<(), StoreError> {
+        self.interfere()?;
+        self.inner.update_data_keys(data_keys, max)
+    }
+    fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
+        self.inner.delete_data_key(data_key)
+    }
+    fn scan_data_keys(
+        &self,
+        account: AccountId,
+        region: &str,
+        newest_first: bool,
+        visit: &mut dyn FnMut(DataKeyRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .scan_data_keys(account, region, newest_first, visit)
+    }
+    fn count_data_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+        self.inner.count_data_keys(account, region)
+    }
+    fn due_data_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        self.inner.due_data_keys(now, limit)
+    }
+    fn scrub(&self) -> Result<(), StoreError> {
+        self.inner.scrub()
+    }
+    fn create_account(&self, account: &Account) -> Result<(), StoreError> {
+        self.inner.create_account(account)
+    }
+    fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.inner.accounts()
+    }
+}
+
+/// The engine over an [`InterferingStore`], and that store.
+pub(super) struct InterferedFixture {
+    pub(super) engine: Engine,
+    pub(super) store: Arc<InterferingStore>,
+    pub(super) caller: Caller,
+}
+
+pub(super) fn interfered(store: InterferingStore) -> InterferedFixture {
+    let store = Arc::new(store);
+    InterferedFixture {
+        engine: Engine::new(
+            store.clone(),
+            Arc::new(MemorySeal::generate()),
+            Arc::new(ManualClock::new(T0)),
+            EngineConfig::default(),
+        ),
+        store,
+        caller: Caller {
+            account: 100,
+            region: "ap-guangzhou".into(),
+        },
     }
 }

@@ -41,107 +41,13 @@ fn open(dir: &tempfile::TempDir) -> EmbeddedStore {
 }
 
 #[test]
-fn aliases_limits_and_revisions() {
+fn embedded_store_keeps_the_store_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let a = record(1, "a", 10);
-    store.create_key(&a, 2).unwrap();
-    assert_eq!(
-        store.create_key(&record(1, "a", 11), 2),
-        Err(StoreError::NameTaken)
-    );
-    assert_eq!(
-        store.count_keys(1, "ap-guangzhou").unwrap(),
-        1,
-        "a refused insert leaves no trace"
-    );
-    store.create_key(&record(2, "a", 11), 2).unwrap();
-    store.create_key(&record(1, "b", 12), 2).unwrap();
-    assert_eq!(
-        store.create_key(&record(1, "c", 13), 2),
-        Err(StoreError::LimitReached)
-    );
-
-    let mut renamed = a.clone();
-    renamed.alias = "b".into();
-    renamed.revision = 2;
-    assert_eq!(store.update_key(&renamed), Err(StoreError::NameTaken));
-    renamed.alias = "a2".into();
-    store.update_key(&renamed).unwrap();
-    assert_eq!(
-        store.update_key(&renamed),
-        Err(StoreError::Conflict),
-        "stale revision"
-    );
-    store.create_key(&record(1, "a", 14), 3).unwrap();
-
-    assert_eq!(store.delete_key(&a), Err(StoreError::Conflict));
-    store.delete_key(&renamed).unwrap();
-    assert!(store.get_key(&a.key_id).unwrap().is_none());
-    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 2);
-    store.create_key(&record(1, "a2", 15), 3).unwrap();
-}
-
-#[test]
-fn lists_in_creation_order_and_finds_due_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let late = record(1, "late", 20);
-    let early = record(1, "early", 10);
-    store.create_key(&late, 10).unwrap();
-    store.create_key(&early, 10).unwrap();
-    store.create_key(&record(9, "other", 5), 10).unwrap();
-    let listed = |newest_first| {
-        let mut out = Vec::new();
-        store
-            .scan_keys(1, "ap-guangzhou", newest_first, &mut |k| {
-                out.push(k.alias);
-                true
-            })
-            .unwrap();
-        out
-    };
-    assert_eq!(listed(false), vec!["early", "late"]);
-    assert_eq!(listed(true), vec!["late", "early"]);
-
-    let mut doomed = early.clone();
-    doomed.state = KeyState::PendingDelete;
-    doomed.deletion_date = 100;
-    doomed.revision = 2;
-    store.update_key(&doomed).unwrap();
-    assert_eq!(
-        store.count_keys(1, "ap-guangzhou").unwrap(),
-        1,
-        "keys pending deletion do not count toward the limit"
-    );
-    assert!(store.due_keys(99, 10).unwrap().is_empty());
-    assert_eq!(store.due_keys(100, 10).unwrap(), vec![early.key_id]);
-    store.delete_key(&doomed).unwrap();
-    assert!(store.due_keys(1000, 10).unwrap().is_empty());
-    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 1);
-}
-
-#[test]
-fn accounts_are_unique_by_uin_secret_and_project() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let acct = Account {
-        uin: 1,
-        app_id: 2,
-        secret_id: "AKID1".into(),
-        sealed_secret_key: vec![1, 2, 3],
-        project_id: "p1".into(),
-        created_at: 0,
-    };
-    store.create_account(&acct).unwrap();
-    let mut clash = acct.clone();
-    clash.uin = 3;
-    assert_eq!(store.create_account(&clash), Err(StoreError::AlreadyExists));
-    clash.secret_id = "AKID2".into();
-    assert_eq!(store.create_account(&clash), Err(StoreError::AlreadyExists));
-    clash.project_id = "p2".into();
-    store.create_account(&clash).unwrap();
-    assert_eq!(store.accounts().unwrap().len(), 2);
+    let mut stores = 0;
+    kms_core::store::contract::check(|| {
+        stores += 1;
+        EmbeddedStore::open(&dir.path().join(format!("contract-{stores}.redb"))).unwrap()
+    });
 }
 
 #[test]
@@ -195,67 +101,6 @@ fn keys_and_ciphertexts_survive_reopening() {
     );
 }
 
-fn data_key(account: u64, name: &str, created_at: u64) -> DataKeyRecord {
-    DataKeyRecord {
-        data_key_id: Uuid::new_v4(),
-        account,
-        region: "ap-guangzhou".into(),
-        name: name.into(),
-        description: String::new(),
-        key_id: Uuid::new_v4(),
-        created_at,
-        creator: account,
-        state: DataKeyState::Enabled,
-        deletion_date: 0,
-        origin: Origin::Kms,
-        length: 32,
-        blob: vec![1, 2, 3],
-        context: EncryptionContext::default(),
-        tags: vec![],
-        revision: 1,
-    }
-}
-
-#[test]
-fn data_keys_have_their_own_names_limits_and_due_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    // A data key may share a name with a CMK alias: the namespaces are separate.
-    store.create_key(&record(1, "same", 1), 10).unwrap();
-    let dk = data_key(1, "same", 1);
-    store.create_data_key(&dk, 2).unwrap();
-    assert_eq!(
-        store.create_data_key(&data_key(1, "same", 2), 2),
-        Err(StoreError::NameTaken)
-    );
-    store.create_data_key(&data_key(1, "other", 2), 2).unwrap();
-    assert_eq!(
-        store.create_data_key(&data_key(1, "third", 3), 2),
-        Err(StoreError::LimitReached)
-    );
-    assert_eq!(store.count_data_keys(1, "ap-guangzhou").unwrap(), 2);
-    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 1);
-
-    let mut doomed = dk.clone();
-    doomed.state = DataKeyState::PendingDelete;
-    doomed.deletion_date = 50;
-    doomed.revision = 2;
-    store.update_data_key(&doomed, 2).unwrap();
-    assert_eq!(store.due_data_keys(50, 10).unwrap(), vec![dk.data_key_id]);
-    assert!(store.due_keys(1000, 10).unwrap().is_empty());
-    store.delete_data_key(&doomed).unwrap();
-    assert!(store.get_data_key(&dk.data_key_id).unwrap().is_none());
-    store.create_data_key(&data_key(1, "same", 4), 2).unwrap();
-    let mut names = Vec::new();
-    store
-        .scan_data_keys(1, "ap-guangzhou", false, &mut |d| {
-            names.push(d.name);
-            true
-        })
-        .unwrap();
-    assert_eq!(names, vec!["other", "same"]);
-}
-
 #[test]
 fn scrub_leaves_no_copy_of_erased_material_in_the_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -286,7 +131,7 @@ fn scrub_leaves_no_copy_of_erased_material_in_the_file() {
     assert!(contains(&encoded));
     key.versions.clear();
     key.revision = 2;
-    store.update_key(&key).unwrap();
+    store.update_key(&key, 1000).unwrap();
     store.scrub().unwrap();
     assert!(!contains(&encoded), "no copy survives in freed pages");
     assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 51);
