@@ -681,6 +681,7 @@ impl Engine {
         if !is_due(&key, self.now()) {
             return Ok(key);
         }
+        nonblocking::may_block()?;
         let _lock = self.key_locks.lock(key_id);
         self.load_locked(caller, key_id)
     }
@@ -982,6 +983,7 @@ fn tags_match(tags: &[Tag], filters: &[(String, Vec<String>)]) -> bool {
 
 mod data_keys;
 mod import;
+pub mod nonblocking;
 mod writes;
 
 use writes::{Retry, WriteLocks};

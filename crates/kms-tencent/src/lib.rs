@@ -186,10 +186,21 @@ impl TencentApi {
 
     /// Runs a prepared call and answers in the vendor's envelope.
     pub fn execute(&self, call: Call, request_id: &str) -> Reply {
+        self.run(&call, request_id)
+    }
+
+    /// Runs a quick call on a thread that must not block. Should it meet blocking work (a due
+    /// transition to persist on its key), it is handed back, to be run with [`Self::execute`]
+    /// where blocking is fine.
+    pub fn execute_inline(&self, call: Call, request_id: &str) -> Result<Reply, Call> {
+        kms_core::engine::nonblocking::without_blocking(|| self.run(&call, request_id)).ok_or(call)
+    }
+
+    fn run(&self, call: &Call, request_id: &str) -> Reply {
         let action = call.action.name;
         let ctx = actions::Ctx {
             engine: &self.engine,
-            caller: call.caller,
+            caller: call.caller.clone(),
             request_id,
             regions: &self.regions,
         };
@@ -488,3 +499,6 @@ pub fn error_body(code: &str, message: &str, request_id: &str) -> Vec<u8> {
     }});
     serde_json::to_vec(&body).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

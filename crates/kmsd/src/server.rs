@@ -148,25 +148,38 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     // here. Quick actions (reads of one key, crypto) also run here: handing them to the
     // blocking pool would cost more in thread switches than the work. The authenticated,
     // validated action decides: commits, key generation and region scans go to the blocking
-    // pool. The dialect never panics on any input; should a bug make it, the request still
-    // gets the vendor's InternalError and the server keeps serving.
+    // pool, and so does a quick action that meets a due transition it must persist (the engine
+    // refuses to block here and hands it back). The dialect never panics on any input; should
+    // a bug make it, the request still gets the vendor's InternalError and the server keeps
+    // serving.
     let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         app.tencent.prepare(&signed, &request_id)
     }));
     let reply = match prepared {
         Err(_) => None,
         Ok(Err(reply)) => Some(reply),
-        Ok(Ok(call)) if call.blocking => {
-            let worker_app = app.clone();
-            let rid = request_id.clone();
-            tokio::task::spawn_blocking(move || worker_app.tencent.execute(call, &rid))
-                .await
-                .ok()
+        Ok(Ok(call)) => {
+            let inline = if call.blocking {
+                Err(call)
+            } else {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    app.tencent.execute_inline(call, &request_id)
+                })) {
+                    Ok(answered) => answered.map(Some),
+                    Err(_) => Ok(None),
+                }
+            };
+            match inline {
+                Ok(reply) => reply,
+                Err(call) => {
+                    let worker_app = app.clone();
+                    let rid = request_id.clone();
+                    tokio::task::spawn_blocking(move || worker_app.tencent.execute(call, &rid))
+                        .await
+                        .ok()
+                }
+            }
         }
-        Ok(Ok(call)) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            app.tencent.execute(call, &request_id)
-        }))
-        .ok(),
     };
     let Some(reply) = reply else {
         tracing::error!(request_id, "request handler panicked");

@@ -412,6 +412,7 @@ impl Engine {
         if dk.next_due_time().is_none_or(|t| self.now() < t) {
             return Ok(dk);
         }
+        super::nonblocking::may_block()?;
         let _lock = self.data_key_locks.lock(id);
         self.load_data_key_locked(caller, id)
     }

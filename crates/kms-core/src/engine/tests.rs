@@ -422,3 +422,35 @@ fn data_keys_decrypt_to_the_returned_plaintext() {
         dk.plaintext
     );
 }
+
+#[test]
+fn a_read_that_must_persist_a_due_transition_is_handed_back_when_blocking_is_refused() {
+    use super::nonblocking::without_blocking;
+    let f = fixture();
+    let id = f.key("due");
+    let ctx = EncryptionContext::default();
+    f.engine.enable_rotation(&f.caller, &id, 30).unwrap();
+    // Nothing due: served without blocking.
+    let served = without_blocking(|| f.engine.encrypt(&f.caller, &id, b"x", &ctx));
+    assert!(served.is_some_and(|r| r.is_ok()));
+    // A rotation is due: persisting it would commit on the calling thread, so the read is
+    // refused there and changes nothing...
+    f.clock.set(T0 + 30 * 86_400);
+    assert!(without_blocking(|| f.engine.encrypt(&f.caller, &id, b"x", &ctx)).is_none());
+    let stored = f
+        .store
+        .get_key(&parse_key_id(&id).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.versions.len(), 1);
+    // ...and where blocking is fine it rotates and serves.
+    f.engine.encrypt(&f.caller, &id, b"x", &ctx).unwrap();
+    assert_eq!(
+        f.engine
+            .describe_key(&f.caller, &id)
+            .unwrap()
+            .versions
+            .len(),
+        2
+    );
+}

@@ -1,0 +1,132 @@
+//! The dialect end to end over in-memory parts: how a request is prepared and where it runs.
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use kms_core::accounts::{NewAccount, create_account};
+use kms_core::testing::{MemorySeal, MemoryStore};
+use kms_core::{EngineConfig, ManualClock};
+
+use super::*;
+use crate::auth::{LegacyMethod, legacy_signature, legacy_string_to_sign};
+
+const NOW: u64 = 1_700_000_000;
+const SECRET_KEY: &str = "unit-secret";
+
+fn api() -> TencentApi {
+    let store = Arc::new(MemoryStore::default());
+    let seal = Arc::new(MemorySeal::generate());
+    create_account(
+        store.as_ref(),
+        seal.as_ref(),
+        &NewAccount {
+            uin: 7,
+            app_id: 7,
+            secret_id: "AKIDunit".into(),
+            secret_key: Zeroizing::new(SECRET_KEY.into()),
+            project_id: "p".into(),
+        },
+        NOW,
+    )
+    .unwrap();
+    let directory = Arc::new(Directory::load(store.as_ref(), seal.as_ref()).unwrap());
+    let engine = Arc::new(Engine::new(
+        store,
+        seal,
+        Arc::new(ManualClock::new(NOW)),
+        EngineConfig::default(),
+    ));
+    TencentApi::new(engine, directory, Options::new(vec!["ap-guangzhou".into()]))
+}
+
+/// A legacy-signed GET of `action` with `own` parameters, plus `extra` headers.
+fn legacy_get(action: &str, own: &[(&str, &str)], nonce: u32) -> (String, http::HeaderMap) {
+    let mut pairs: Vec<(String, String)> = own
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in [
+        ("Action", action.to_owned()),
+        ("Version", VERSION.to_owned()),
+        ("Region", "ap-guangzhou".to_owned()),
+        ("Timestamp", NOW.to_string()),
+        ("Nonce", nonce.to_string()),
+        ("SecretId", "AKIDunit".to_owned()),
+        ("SignatureMethod", "HmacSHA256".to_owned()),
+    ] {
+        pairs.push((k.to_owned(), v));
+    }
+    let signature = legacy_signature(
+        SECRET_KEY.as_bytes(),
+        LegacyMethod::HmacSha256,
+        &legacy_string_to_sign("GET", "kms.test", "/", &pairs),
+    );
+    pairs.push(("Signature".into(), signature));
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", http::HeaderValue::from_static("kms.test"));
+    (query, headers)
+}
+
+fn prepare(api: &TencentApi, query: &str, headers: &http::HeaderMap) -> Result<Call, Reply> {
+    api.prepare(
+        &SignedParts {
+            method: "GET",
+            path: "/",
+            query,
+            headers,
+            body: b"",
+        },
+        "rid",
+    )
+}
+
+#[test]
+fn the_pool_follows_the_authenticated_action_not_an_unsigned_header() {
+    let api = api();
+    let (query, mut headers) = legacy_get(
+        "GetParametersForImport",
+        &[
+            ("KeyId", "01890a5d-ac96-774b-bcce-b302099a8057"),
+            ("WrappingAlgorithm", "RSAES_OAEP_SHA_256"),
+            ("WrappingKeySpec", "RSA_2048"),
+        ],
+        1,
+    );
+    // A forged header claims a quick action; it is not what runs.
+    headers.insert("x-tc-action", http::HeaderValue::from_static("Encrypt"));
+    let call = prepare(&api, &query, &headers)
+        .map_err(|r| r.error_code)
+        .unwrap();
+    assert_eq!(call.action(), "GetParametersForImport");
+    assert!(
+        call.blocking,
+        "key pair generation runs on the blocking pool"
+    );
+}
+
+#[test]
+fn hosted_data_key_generation_blocks_and_plain_generation_does_not() {
+    let api = api();
+    let key = "01890a5d-ac96-774b-bcce-b302099a8057";
+    let (query, headers) = legacy_get(
+        "GenerateDataKey",
+        &[("KeyId", key), ("IsHostedByKms", "1"), ("DataKeyName", "n")],
+        2,
+    );
+    assert!(prepare(&api, &query, &headers).ok().unwrap().blocking);
+    let (query, headers) = legacy_get("GenerateDataKey", &[("KeyId", key)], 3);
+    assert!(!prepare(&api, &query, &headers).ok().unwrap().blocking);
+}
+
+#[test]
+fn a_legacy_nonce_is_refused_the_second_time() {
+    let api = api();
+    let (query, headers) = legacy_get("GenerateRandom", &[("NumberOfBytes", "8")], 4);
+    assert!(prepare(&api, &query, &headers).is_ok());
+    let second = prepare(&api, &query, &headers).err().unwrap();
+    assert_eq!(second.error_code, Some(AUTH_INVALID_AUTHORIZATION));
+}
