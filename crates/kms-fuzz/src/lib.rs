@@ -269,3 +269,22 @@ pub fn parameters(data: &[u8]) {
         let _ = Params::validate(map, action.fields, false);
     }
 }
+
+/// The encryption context parser and its canonical form, which the ciphertext's associated
+/// data binds: two texts (split at the first 0xFF) that both parse have the same canonical
+/// bytes only when they are the same context.
+pub fn encryption_context(data: &[u8]) {
+    let parts = fields(data, 2);
+    let parsed: Vec<_> = parts
+        .iter()
+        .filter_map(|p| std::str::from_utf8(p).ok())
+        .filter_map(|t| kms_core::EncryptionContext::from_json(t).ok())
+        .collect();
+    if let [a, b] = parsed.as_slice() {
+        assert_eq!(
+            a.canonical_bytes() == b.canonical_bytes(),
+            a == b,
+            "the canonical form is injective"
+        );
+    }
+}

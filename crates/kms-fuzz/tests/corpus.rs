@@ -36,3 +36,8 @@ fn ciphertext_corpus() {
 fn parameters_corpus() {
     replay("parameters", kms_fuzz::parameters);
 }
+
+#[test]
+fn encryption_context_corpus() {
+    replay("encryption_context", kms_fuzz::encryption_context);
+}
