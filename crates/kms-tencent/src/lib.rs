@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use kms_core::accounts::{Directory, Principal};
-use kms_core::{Caller, Engine};
+use kms_core::{AccountId, Caller, Engine};
 
 use crate::auth::SignedParts;
 use crate::errors::*;
@@ -41,12 +41,86 @@ const COMMON_PARAMS: &[&str] = &[
     "RequestClient",
 ];
 
-/// An answer: the JSON body, plus what the server logs and counts.
+/// An answer: the JSON body, plus what the server logs, counts and audits.
 pub struct Reply {
     pub body: Vec<u8>,
     /// The action's name when it is one of the vendor's, else "unknown" (bounded, for metrics).
     pub action: &'static str,
     pub error_code: Option<&'static str>,
+    pub audit: AuditFields,
+}
+
+/// Who asked for what, as far as the request got: what an audit record names besides the outcome.
+/// Never a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFields {
+    /// The account whose signature the request carried, once verified.
+    pub account: Option<AccountId>,
+    /// The SecretId the request was signed with, as presented (also when it was refused).
+    pub credential_id: Option<String>,
+    /// The region the request named, as presented.
+    pub region: Option<String>,
+    /// The key and data key ids the request named (once its parameters were valid) and the answer
+    /// names, each once.
+    pub resources: Vec<String>,
+}
+
+/// Longest presented string an audit record keeps (ids and regions are far shorter).
+const AUDIT_STRING_MAX: usize = 128;
+
+fn audit_string(s: &str) -> String {
+    let mut end = s.len().min(AUDIT_STRING_MAX);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// Request parameters that name keys or data keys, and whether each holds a list.
+const RESOURCE_PARAMS: &[(&str, bool)] = &[
+    ("KeyId", false),
+    ("KeyIds", true),
+    ("DestinationKeyId", false),
+    ("DataKeyId", false),
+    ("DataKeyIds", true),
+];
+
+/// Answer fields that name keys or data keys: top-level or inside one metadata object.
+const RESOURCE_ANSWER_FIELDS: &[&str] = &["KeyId", "SourceKeyId", "DataKeyId"];
+const RESOURCE_ANSWER_OBJECTS: &[&str] = &["KeyMetadata", "DataKeyMetadata"];
+
+impl AuditFields {
+    fn add_resource(&mut self, id: &str) {
+        if !id.is_empty() && !self.resources.iter().any(|r| r == id) {
+            self.resources.push(audit_string(id));
+        }
+    }
+
+    fn add_request_resources(&mut self, params: &Params) {
+        for &(name, is_list) in RESOURCE_PARAMS {
+            if is_list {
+                params
+                    .str_list(name)
+                    .iter()
+                    .for_each(|id| self.add_resource(id));
+            } else if let Some(id) = params.str(name) {
+                self.add_resource(id);
+            }
+        }
+    }
+
+    fn add_answer_resources(&mut self, answer: &Map<String, Value>) {
+        let objects = RESOURCE_ANSWER_OBJECTS
+            .iter()
+            .filter_map(|name| answer.get(*name).and_then(Value::as_object));
+        for object in std::iter::once(answer).chain(objects) {
+            for name in RESOURCE_ANSWER_FIELDS {
+                if let Some(id) = object.get(*name).and_then(Value::as_str) {
+                    self.add_resource(id);
+                }
+            }
+        }
+    }
 }
 
 pub struct TencentApi {
@@ -72,6 +146,22 @@ struct Envelope {
     token: Option<String>,
     params: Map<String, Value>,
     from_query: bool,
+}
+
+impl Envelope {
+    /// The SecretId the request claims to be signed with, before any check.
+    fn credential_id(&self) -> Option<&str> {
+        match &self.style {
+            Style::Tc3 { authorization } => auth::parse_tc3_authorization(authorization)
+                .ok()
+                .map(|a| a.secret_id),
+            Style::Legacy { pairs } => pairs
+                .iter()
+                .find(|(k, _)| k == "SecretId")
+                .map(|(_, v)| v.as_str()),
+        }
+        .filter(|id| !id.is_empty())
+    }
 }
 
 fn header<'a>(req: &'a SignedParts<'_>, name: &str) -> Option<&'a str> {
@@ -104,18 +194,23 @@ impl TencentApi {
     /// Serves one request; never panics on any input.
     pub fn handle(&self, req: &SignedParts<'_>, request_id: &str) -> Reply {
         let mut action = "unknown";
+        let mut audit = AuditFields::default();
         let result = self.parse(req).and_then(|env| {
             action = actions::known_name(env.action.as_deref().unwrap_or_default());
-            self.run(req, env, request_id)
+            audit.credential_id = env.credential_id().map(audit_string);
+            audit.region = env.region.as_deref().map(audit_string);
+            self.run(req, env, request_id, &mut audit)
         });
         match result {
             Ok(Value::Object(mut fields)) => {
+                audit.add_answer_resources(&fields);
                 fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
                 let body = json!({ "Response": Value::Object(fields) });
                 Reply {
                     body: serde_json::to_vec(&body).unwrap_or_default(),
                     action,
                     error_code: None,
+                    audit,
                 }
             }
             Ok(_) => {
@@ -124,12 +219,14 @@ impl TencentApi {
                     body: error_body(INTERNAL_ERROR, "internal error", request_id),
                     action,
                     error_code: Some(INTERNAL_ERROR),
+                    audit,
                 }
             }
             Err(e) => Reply {
                 body: error_body(e.code, &e.message, request_id),
                 action,
                 error_code: Some(e.code),
+                audit,
             },
         }
     }
@@ -269,6 +366,7 @@ impl TencentApi {
         req: &SignedParts<'_>,
         env: Envelope,
         request_id: &str,
+        audit: &mut AuditFields,
     ) -> Result<Value, TcError> {
         let name = env
             .action
@@ -276,6 +374,7 @@ impl TencentApi {
             .filter(|a| !a.is_empty())
             .ok_or_else(|| missing("Action"))?;
         let principal = self.authenticate(req, &env)?;
+        audit.account = Some(principal.account);
         let action = match actions::find(name) {
             Some(a) => a,
             None if actions::NOT_YET_SERVED.contains(&name) => {
@@ -318,6 +417,7 @@ impl TencentApi {
             }
         };
         let params = Params::validate(env.params, action.fields, env.from_query)?;
+        audit.add_request_resources(&params);
         let ctx = actions::Ctx {
             engine: &self.engine,
             caller: Caller {
@@ -339,4 +439,45 @@ pub fn error_body(code: &str, message: &str, request_id: &str) -> Vec<u8> {
         "RequestId": request_id,
     }});
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_fields_name_each_resource_once() {
+        let params = Params::validate(
+            json!({ "KeyIds": ["k1", "k2"], "KeyId": "k1", "Plaintext": "c2VjcmV0" })
+                .as_object()
+                .cloned()
+                .unwrap(),
+            &[
+                params::Field::opt("KeyId", params::Kind::Str { min: 0, max: 128 }),
+                params::Field::opt("KeyIds", params::Kind::StrList { min: 1, max: 100 }),
+                params::Field::opt("Plaintext", params::Kind::Str { min: 0, max: 100 }),
+            ],
+            false,
+        )
+        .unwrap();
+        let mut audit = AuditFields::default();
+        audit.add_request_resources(&params);
+        let answer = json!({
+            "KeyId": "k2",
+            "SourceKeyId": "k0",
+            "DataKeyMetadata": { "DataKeyId": "dk1", "KeyId": "k1" },
+            "Plaintext": "c2VjcmV0",
+        });
+        audit.add_answer_resources(answer.as_object().unwrap());
+        assert_eq!(audit.resources, ["k1", "k2", "k0", "dk1"]);
+    }
+
+    #[test]
+    fn audit_strings_are_bounded_on_a_char_boundary() {
+        assert_eq!(audit_string("ap-guangzhou"), "ap-guangzhou");
+        let long = "é".repeat(100);
+        let kept = audit_string(&long);
+        assert_eq!(kept.len(), AUDIT_STRING_MAX);
+        assert!(long.starts_with(&kept));
+    }
 }
