@@ -1,9 +1,12 @@
 //! `kmsd`: a self-hosted KMS that speaks the Tencent Cloud KMS API.
 
+mod audit;
 mod bootstrap;
 mod config;
+mod listener;
 mod metrics;
 mod server;
+mod tls;
 
 use std::io::IsTerminal;
 use std::os::unix::fs::DirBuilderExt;
@@ -19,7 +22,10 @@ use kms_seal::FileSeal;
 use kms_store::EmbeddedStore;
 use kms_tencent::TencentApi;
 
-use crate::config::{ServeArgs, Settings};
+use crate::audit::AuditLog;
+use crate::config::{LogFormat, ServeArgs, Settings};
+use crate::listener::{ClientAddr, Incoming};
+use crate::tls::ReloadingCertificate;
 
 #[derive(Parser)]
 #[command(name = "kmsd", version, about = "A self-hosted Key Management Service")]
@@ -35,26 +41,46 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KMSD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let Cli {
         command: Command::Serve(args),
     } = Cli::parse();
     let settings = Settings::resolve(args)?;
+    init_logging(&settings)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(serve(settings))
 }
 
+/// The server log, on standard error: `--log` filters it, `--log-format` shapes it.
+fn init_logging(settings: &Settings) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+        .with_context(|| format!("invalid log filter {:?}", settings.log))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
+    Ok(())
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // TLS files and the audit log are checked before anything is written to the data dir.
+    let certificate = match &settings.tls {
+        Some(files) => Some(Arc::new(ReloadingCertificate::load(files.clone())?)),
+        None => None,
+    };
+    let audit = match &settings.audit_log {
+        Some(target) => AuditLog::open(target, settings.audit_failure)?,
+        None => AuditLog::disabled(),
+    };
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -91,16 +117,37 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tencent: TencentApi::new(engine.clone(), directory, settings.regions.clone()),
         metrics: Default::default(),
         max_body_bytes: settings.max_body_bytes,
+        audit,
     });
     server::spawn_due_work(engine);
 
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, "kmsd is serving");
+    let local = listener.local_addr()?;
+    let incoming = match certificate {
+        Some(certificate) => {
+            let config = Arc::new(tls::server_config(certificate.clone())?);
+            tls::spawn_reloader(certificate);
+            tracing::info!(listen = %local, "kmsd is serving HTTPS");
+            Incoming::tls(listener, config)?
+        }
+        None => {
+            if !local.ip().is_loopback() {
+                tracing::warn!(
+                    listen = %local,
+                    "serving plain HTTP on a non-loopback address: requests, keys' plaintexts and \
+                     data keys cross the network unencrypted; give --tls-cert and --tls-key"
+                );
+            }
+            tracing::info!(listen = %local, "kmsd is serving plain HTTP");
+            Incoming::plain(listener)?
+        }
+    };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let service = server::router(app).into_make_service_with_connect_info::<ClientAddr>();
     let server = tokio::spawn(
-        axum::serve(listener, server::router(app))
+        axum::serve(incoming, service)
             .with_graceful_shutdown(async move {
                 let _ = stop_rx.await;
             })

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +15,8 @@ use kms_core::Engine;
 use kms_tencent::TencentApi;
 use kms_tencent::auth::SignedParts;
 
+use crate::audit::{AuditLog, Call, Outcome};
+use crate::listener::ClientAddr;
 use crate::metrics::Metrics;
 
 /// Request ids: UUID-shaped, unique without a random draw (a system call) per request. A random
@@ -49,6 +51,7 @@ pub struct App {
     pub tencent: TencentApi,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    pub audit: AuditLog,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -70,17 +73,20 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 /// The vendors' SDKs parse an error body only when the content type is exactly this.
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, JSON);
     r
 }
 
-/// A Huawei-style answer for a path no dialect serves (the API gateway's code for it).
+/// The API gateway's code for a path no dialect serves.
+const NOT_FOUND_CODE: &str = "APIGW.0101";
+
+/// A Huawei-style answer for a path no dialect serves.
 fn not_found(request_id: &str) -> Response {
     let body = serde_json::json!({
-        "error_code": "APIGW.0101",
+        "error_code": NOT_FOUND_CODE,
         "error_msg": "The API does not exist or has not been published in the environment",
         "request_id": request_id,
     });
@@ -90,6 +96,17 @@ fn not_found(request_id: &str) -> Response {
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
     let request_id = app.request_ids.next();
+    let source = req
+        .extensions()
+        .get::<ConnectInfo<ClientAddr>>()
+        .map(|c| c.0.0);
+    let call = Call::new(
+        &request_id,
+        source,
+        req.method().as_str(),
+        req.uri().path(),
+        started,
+    );
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
     let tencent_by_head =
@@ -105,14 +122,39 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
                 "RequestSizeLimitExceeded",
                 started.elapsed(),
             );
-            return json_response(StatusCode::OK, body);
+            let outcome = Outcome {
+                dialect: Some("tencent"),
+                action: None,
+                code: "RequestSizeLimitExceeded",
+                fields: None,
+            };
+            return call.answer(&app.audit, outcome, json_response(StatusCode::OK, body));
         }
-        Err(_) => return json_response(StatusCode::PAYLOAD_TOO_LARGE, Vec::new()),
+        Err(_) => {
+            let outcome = Outcome {
+                dialect: None,
+                action: None,
+                code: "PayloadTooLarge",
+                fields: None,
+            };
+            let answer = json_response(StatusCode::PAYLOAD_TOO_LARGE, Vec::new());
+            return call.answer(&app.audit, outcome, answer);
+        }
     };
     let is_tencent = parts.uri.path() == "/"
         && (tencent_by_head || TencentApi::claims(&parts.headers, &query, Some(&body)));
     if !is_tencent {
-        return not_found(&request_id);
+        let outcome = Outcome {
+            dialect: None,
+            action: None,
+            code: NOT_FOUND_CODE,
+            fields: None,
+        };
+        return call.answer(&app.audit, outcome, not_found(&request_id));
+    }
+    // While audit records cannot be written, calls are refused before they change anything.
+    if app.audit.refusing() {
+        return call.refuse(&app.audit, "tencent");
     }
     // Quick actions (reads of one key, crypto) finish in microseconds, so they run on the async
     // worker: handing them to the blocking pool would cost more in thread switches than the work.
@@ -147,7 +189,13 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         tracing::error!(request_id, "request handler panicked");
         let message = format!("An internal error occurred; quote request id {request_id}.");
         let body = kms_tencent::error_body("InternalError", &message, &request_id);
-        return json_response(StatusCode::OK, body);
+        let outcome = Outcome {
+            dialect: Some("tencent"),
+            action: None,
+            code: "InternalError",
+            fields: None,
+        };
+        return call.answer(&app.audit, outcome, json_response(StatusCode::OK, body));
     };
     let elapsed = started.elapsed();
     let code = reply.error_code.unwrap_or("ok");
@@ -170,7 +218,17 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             "request served"
         );
     }
-    json_response(StatusCode::OK, reply.body)
+    let outcome = Outcome {
+        dialect: Some("tencent"),
+        action: Some(reply.action),
+        code,
+        fields: Some(&reply.audit),
+    };
+    call.answer(
+        &app.audit,
+        outcome,
+        json_response(StatusCode::OK, reply.body),
+    )
 }
 
 /// Runs time-driven key transitions (purges, scheduled rotations, material expiry) every few
