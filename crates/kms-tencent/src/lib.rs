@@ -193,7 +193,8 @@ impl TencentApi {
 
     /// Serves one request; never panics on any input.
     pub fn handle(&self, req: &SignedParts<'_>, request_id: &str) -> Reply {
-        let mut action = "unknown";
+        // A request too malformed to parse is still counted and audited under the action it names.
+        let mut action = actions::known_name(header(req, "x-tc-action").unwrap_or_default());
         let mut audit = AuditFields::default();
         let result = self.parse(req).and_then(|env| {
             action = actions::known_name(env.action.as_deref().unwrap_or_default());

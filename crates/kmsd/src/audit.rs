@@ -156,6 +156,36 @@ pub struct Outcome<'a> {
     pub fields: Option<&'a AuditFields>,
 }
 
+impl<'a> Outcome<'a> {
+    /// An answer given without a dialect: a path none serves, a body too large to read.
+    pub fn unclaimed(code: &'a str) -> Self {
+        Self {
+            dialect: None,
+            action: None,
+            code,
+            fields: None,
+        }
+    }
+
+    /// A Tencent answer given before (or instead of) the dialect's own.
+    pub fn tencent(code: &'a str) -> Self {
+        Self {
+            dialect: Some("tencent"),
+            ..Self::unclaimed(code)
+        }
+    }
+
+    /// The Tencent dialect's answer.
+    pub fn tencent_reply(reply: &'a kms_tencent::Reply) -> Self {
+        Self {
+            dialect: Some("tencent"),
+            action: Some(reply.action),
+            code: reply.error_code.unwrap_or("ok"),
+            fields: Some(&reply.audit),
+        }
+    }
+}
+
 /// Longest request path a record keeps.
 const PATH_MAX: usize = 256;
 
@@ -214,9 +244,7 @@ impl Call {
         let answer = self.unavailable(Some(dialect));
         let outcome = Outcome {
             dialect: Some(dialect),
-            action: None,
-            code: AUDIT_UNAVAILABLE,
-            fields: None,
+            ..Outcome::unclaimed(AUDIT_UNAVAILABLE)
         };
         self.answer(log, outcome, answer)
     }

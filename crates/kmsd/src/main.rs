@@ -63,6 +63,7 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
     match settings.log_format {
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => builder
+            .with_ansi(false)
             .json()
             .flatten_event(true)
             .with_current_span(false)

@@ -122,34 +122,18 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
                 "RequestSizeLimitExceeded",
                 started.elapsed(),
             );
-            let outcome = Outcome {
-                dialect: Some("tencent"),
-                action: None,
-                code: "RequestSizeLimitExceeded",
-                fields: None,
-            };
+            let outcome = Outcome::tencent("RequestSizeLimitExceeded");
             return call.answer(&app.audit, outcome, json_response(StatusCode::OK, body));
         }
         Err(_) => {
-            let outcome = Outcome {
-                dialect: None,
-                action: None,
-                code: "PayloadTooLarge",
-                fields: None,
-            };
             let answer = json_response(StatusCode::PAYLOAD_TOO_LARGE, Vec::new());
-            return call.answer(&app.audit, outcome, answer);
+            return call.answer(&app.audit, Outcome::unclaimed("PayloadTooLarge"), answer);
         }
     };
     let is_tencent = parts.uri.path() == "/"
         && (tencent_by_head || TencentApi::claims(&parts.headers, &query, Some(&body)));
     if !is_tencent {
-        let outcome = Outcome {
-            dialect: None,
-            action: None,
-            code: NOT_FOUND_CODE,
-            fields: None,
-        };
+        let outcome = Outcome::unclaimed(NOT_FOUND_CODE);
         return call.answer(&app.audit, outcome, not_found(&request_id));
     }
     // While audit records cannot be written, calls are refused before they change anything.
@@ -185,16 +169,11 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             .await
             .ok()
     };
-    let Some(reply) = reply else {
+    let Some(mut reply) = reply else {
         tracing::error!(request_id, "request handler panicked");
         let message = format!("An internal error occurred; quote request id {request_id}.");
         let body = kms_tencent::error_body("InternalError", &message, &request_id);
-        let outcome = Outcome {
-            dialect: Some("tencent"),
-            action: None,
-            code: "InternalError",
-            fields: None,
-        };
+        let outcome = Outcome::tencent("InternalError");
         return call.answer(&app.audit, outcome, json_response(StatusCode::OK, body));
     };
     let elapsed = started.elapsed();
@@ -218,17 +197,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             "request served"
         );
     }
-    let outcome = Outcome {
-        dialect: Some("tencent"),
-        action: Some(reply.action),
-        code,
-        fields: Some(&reply.audit),
-    };
-    call.answer(
-        &app.audit,
-        outcome,
-        json_response(StatusCode::OK, reply.body),
-    )
+    let answer = json_response(StatusCode::OK, std::mem::take(&mut reply.body));
+    call.answer(&app.audit, Outcome::tencent_reply(&reply), answer)
 }
 
 /// Runs time-driven key transitions (purges, scheduled rotations, material expiry) every few
