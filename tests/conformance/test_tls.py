@@ -219,13 +219,24 @@ def test_a_replaced_certificate_is_served_without_a_restart(ca):
         server.cleanup()
 
 
-def test_half_a_tls_setting_is_refused_at_start(tmp_path):
+def start_fails(tmp_path, *tls_args):
     out = subprocess.run([KMSD_BIN, "serve", "--listen", f"127.0.0.1:{free_port()}",
-                          "--data-dir", str(tmp_path / "data"), "--tls-cert", str(tmp_path / "c.pem")],
+                          "--data-dir", str(tmp_path / "data"), *tls_args],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
-    assert "--tls-cert and --tls-key must be given together" in out.stderr
     assert not (tmp_path / "data").exists(), "nothing is written before the settings are checked"
+    return out.stderr
+
+
+def test_half_a_tls_setting_or_an_unusable_pair_is_refused_at_start(tmp_path, ca):
+    cert = tmp_path / "c.pem"
+    assert "--tls-cert and --tls-key must be given together" in start_fails(tmp_path, "--tls-cert", str(cert))
+    first_cert, _, _ = ca.issue("mismatch")
+    _, other_key, _ = ca.issue("mismatch")
+    cert.write_bytes(first_cert)
+    (tmp_path / "k.pem").write_bytes(other_key)
+    stderr = start_fails(tmp_path, "--tls-cert", str(cert), "--tls-key", str(tmp_path / "k.pem"))
+    assert "does not serve the certificate" in stderr
 
 
 class AnyAddressKmsd(KmsdProcess):

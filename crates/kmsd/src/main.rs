@@ -74,8 +74,14 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     // TLS files and the audit log are checked before anything is written to the data dir.
-    let certificate = match &settings.tls {
-        Some(files) => Some(Arc::new(ReloadingCertificate::load(files.clone())?)),
+    let tls = match &settings.tls {
+        Some(files) => {
+            let certificate = Arc::new(ReloadingCertificate::load(files.clone())?);
+            Some((
+                Arc::new(tls::server_config(certificate.clone())?),
+                certificate,
+            ))
+        }
         None => None,
     };
     let audit = match &settings.audit_log {
@@ -126,9 +132,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let local = listener.local_addr()?;
-    let incoming = match certificate {
-        Some(certificate) => {
-            let config = Arc::new(tls::server_config(certificate.clone())?);
+    let incoming = match tls {
+        Some((config, certificate)) => {
             tls::spawn_reloader(certificate);
             tracing::info!(listen = %local, "kmsd is serving HTTPS");
             Incoming::tls(listener, config)?
@@ -137,8 +142,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             if !local.ip().is_loopback() {
                 tracing::warn!(
                     listen = %local,
-                    "serving plain HTTP on a non-loopback address: requests, keys' plaintexts and \
-                     data keys cross the network unencrypted; give --tls-cert and --tls-key"
+                    "serving plain HTTP on a non-loopback address: requests, plaintexts and data \
+                     keys cross the network unencrypted; give --tls-cert and --tls-key"
                 );
             }
             tracing::info!(listen = %local, "kmsd is serving plain HTTP");
