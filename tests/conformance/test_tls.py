@@ -217,6 +217,7 @@ def test_a_replaced_certificate_is_served_without_a_restart(ca):
             assert time.time() < deadline, "the broken replacement was not noticed"
             time.sleep(0.1)
         assert handshake(server)[1] == serial
+        assert server.stop() == 0, "SIGTERM stops an HTTPS server cleanly"
     finally:
         server.cleanup()
 
