@@ -3,6 +3,7 @@ for what and how it ended, never a secret; what happens when it cannot be writte
 server log."""
 
 import json
+import signal
 import stat
 import threading
 import time
@@ -243,5 +244,25 @@ def test_an_unwritable_trail_can_be_logged_instead():
             assert time.time() < deadline, "the record is in the server log"
             time.sleep(0.05)
         assert "cannot write the audit record" in proc.log_path.read_text()
+    finally:
+        proc.cleanup()
+
+
+def test_sighup_follows_a_rotated_audit_file(tmp_path):
+    path, rotated = tmp_path / "audit.jsonl", tmp_path / "audit.jsonl.1"
+    proc = KmsdProcess(extra_args=["--audit-log", str(path)]).start()
+    try:
+        before = call(proc.client(), "GetServiceStatus").RequestId
+        path.rename(rotated)
+        proc.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while "reopened the audit log" not in proc.log_path.read_text():
+            assert time.time() < deadline, "SIGHUP did not reopen the audit log"
+            time.sleep(0.05)
+        after = call(proc.client(), "GetServiceStatus").RequestId
+        assert [json.loads(line)["request_id"] for line in rotated.read_text().splitlines()] == [before]
+        assert [json.loads(line)["request_id"] for line in path.read_text().splitlines()] == [after]
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert proc.proc.poll() is None
     finally:
         proc.cleanup()

@@ -9,10 +9,11 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context as _;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use kms_core::AccountId;
 use kms_tencent::AuditFields;
 
-use crate::server::json_response;
+use crate::server::{App, json_response};
 
 /// Where records go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,8 @@ type Sink = Box<dyn Write + Send>;
 
 pub struct AuditLog {
     sink: Option<Mutex<Sink>>,
+    /// The file records go to, reopened on request (log rotation); none for standard output.
+    file: Option<PathBuf>,
     on_failure: AuditFailure,
     /// The last write failed: under `refuse`, calls are turned away before they run.
     failing: AtomicBool,
@@ -71,26 +74,34 @@ impl AuditLog {
 
     /// Opens the target: a file is created with mode 0600 if missing and only ever appended to.
     pub fn open(target: &AuditTarget, on_failure: AuditFailure) -> anyhow::Result<Self> {
-        let sink: Sink = match target {
-            AuditTarget::Stdout => Box::new(std::io::stdout()),
-            AuditTarget::File(path) => Box::new(
-                std::fs::OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(|e| anyhow::anyhow!("opening audit log {}: {e}", path.display()))?,
-            ),
-        };
-        Ok(Self::to_writer(Some(sink), on_failure))
+        Ok(match target {
+            AuditTarget::Stdout => Self::to_writer(Some(Box::new(std::io::stdout())), on_failure),
+            AuditTarget::File(path) => Self {
+                file: Some(path.clone()),
+                ..Self::to_writer(Some(Box::new(open_file(path)?)), on_failure)
+            },
+        })
     }
 
     fn to_writer(sink: Option<Sink>, on_failure: AuditFailure) -> Self {
         Self {
             sink: sink.map(Mutex::new),
+            file: None,
             on_failure,
             failing: AtomicBool::new(false),
         }
+    }
+
+    /// Opens the audit file again by its path, so records follow a rotation (the old file renamed
+    /// away, then this). Until the new file is open, records go to the old one; if it cannot be
+    /// opened they keep going there.
+    pub fn reopen(&self) -> anyhow::Result<()> {
+        let (Some(sink), Some(path)) = (&self.sink, &self.file) else {
+            return Ok(());
+        };
+        let file = open_file(path)?;
+        *sink.lock().unwrap_or_else(|p| p.into_inner()) = Box::new(file);
+        Ok(())
     }
 
     /// Whether calls are refused before they run: records cannot be written and the operator
@@ -135,6 +146,33 @@ impl AuditLog {
             }
         }
     }
+}
+
+fn open_file(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("opening audit log {}: {e}", path.display()))
+}
+
+/// Reopens the audit file whenever the process gets SIGHUP, for as long as the server runs.
+pub fn reopen_on_hangup(app: Arc<App>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match app.audit.reopen() {
+                Ok(()) => tracing::info!("reopened the audit log"),
+                Err(e) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "cannot reopen the audit log; records still go to the file open before"
+                ),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// One call as it arrived: what every record of it names whatever the outcome.
@@ -324,8 +362,6 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     /// A sink that can be made to fail, and whose bytes the test reads back.
@@ -497,6 +533,34 @@ mod tests {
         assert_eq!(at(951_782_400, 7), "2000-02-29T00:00:00.000007Z");
         assert_eq!(at(1_764_000_000, 123_456), "2025-11-24T16:00:00.123456Z");
         assert_eq!(at(4_102_444_799, 999_999), "2099-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn reopening_follows_a_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let rotated = dir.path().join("audit.jsonl.1");
+        let log = AuditLog::open(&AuditTarget::File(path.clone()), AuditFailure::Refuse).unwrap();
+        let record = || {
+            call().answer(&log, Outcome::unclaimed("APIGW.0101"), ok_answer());
+        };
+        record();
+        std::fs::rename(&path, &rotated).unwrap();
+        record();
+        log.reopen().unwrap();
+        record();
+        let lines = |p: &std::path::Path| std::fs::read_to_string(p).unwrap().lines().count();
+        assert_eq!((lines(&rotated), lines(&path)), (2, 1));
+
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            log.reopen().is_err(),
+            "a file that cannot be made is reported"
+        );
+        AuditLog::open(&AuditTarget::Stdout, AuditFailure::Refuse)
+            .unwrap()
+            .reopen()
+            .unwrap();
     }
 
     #[test]

@@ -127,6 +127,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         audit,
     });
     server::spawn_due_work(engine);
+    audit::reopen_on_hangup(app.clone())?;
 
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
