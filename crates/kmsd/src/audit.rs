@@ -57,8 +57,44 @@ pub const AUDIT_UNAVAILABLE: &str = "ServiceUnavailable";
 
 type Sink = Box<dyn Write + Send>;
 
+/// The open target, and whether a failed write left a record cut short in it.
+struct Output {
+    sink: Sink,
+    torn: bool,
+}
+
+impl Output {
+    fn new(sink: Sink) -> Self {
+        Self { sink, torn: false }
+    }
+
+    /// Writes one whole line. After a record was cut short, the next starts on a line of its own
+    /// so that only the torn one is unreadable.
+    fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        if self.torn {
+            self.sink.write_all(b"\n")?;
+            self.torn = false;
+        }
+        let mut rest = line;
+        while !rest.is_empty() {
+            let failure = match self.sink.write(rest) {
+                Ok(0) => std::io::Error::from(std::io::ErrorKind::WriteZero),
+                Ok(n) => {
+                    rest = &rest[n..];
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => e,
+            };
+            self.torn = rest.len() < line.len();
+            return Err(failure);
+        }
+        self.sink.flush()
+    }
+}
+
 pub struct AuditLog {
-    sink: Option<Mutex<Sink>>,
+    output: Option<Mutex<Output>>,
     /// The file records go to, reopened on request (log rotation); none for standard output.
     file: Option<PathBuf>,
     on_failure: AuditFailure,
@@ -85,7 +121,7 @@ impl AuditLog {
 
     fn to_writer(sink: Option<Sink>, on_failure: AuditFailure) -> Self {
         Self {
-            sink: sink.map(Mutex::new),
+            output: sink.map(|s| Mutex::new(Output::new(s))),
             file: None,
             on_failure,
             failing: AtomicBool::new(false),
@@ -96,11 +132,11 @@ impl AuditLog {
     /// away, then this). Until the new file is open, records go to the old one; if it cannot be
     /// opened they keep going there.
     pub fn reopen(&self) -> anyhow::Result<()> {
-        let (Some(sink), Some(path)) = (&self.sink, &self.file) else {
+        let (Some(output), Some(path)) = (&self.output, &self.file) else {
             return Ok(());
         };
         let file = open_file(path)?;
-        *sink.lock().unwrap_or_else(|p| p.into_inner()) = Box::new(file);
+        *output.lock().unwrap_or_else(|p| p.into_inner()) = Output::new(Box::new(file));
         Ok(())
     }
 
@@ -112,15 +148,15 @@ impl AuditLog {
 
     /// Writes one record; `false` when it could not be written and the call must fail.
     fn write(&self, record: &Record<'_>) -> bool {
-        let Some(sink) = &self.sink else {
+        let Some(output) = &self.output else {
             return true;
         };
         let mut line = serde_json::to_vec(record).unwrap_or_default();
         line.push(b'\n');
-        let written = {
-            let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
-            sink.write_all(&line).and_then(|()| sink.flush())
-        };
+        let written = output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_line(&line);
         match written {
             Ok(()) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
@@ -369,15 +405,22 @@ mod tests {
     struct Recorder {
         bytes: Arc<Mutex<Vec<u8>>>,
         broken: Arc<AtomicBool>,
+        /// When set, how many more bytes are taken before the device is full.
+        room: Arc<Mutex<Option<usize>>>,
     }
 
     impl Write for Recorder {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if self.broken.load(Ordering::Relaxed) {
+            let mut room = self.room.lock().unwrap();
+            let n = buf.len().min(room.unwrap_or(usize::MAX));
+            if self.broken.load(Ordering::Relaxed) || n == 0 {
                 return Err(std::io::Error::from_raw_os_error(28));
             }
-            self.bytes.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
+            if let Some(room) = room.as_mut() {
+                *room -= n;
+            }
+            self.bytes.lock().unwrap().extend_from_slice(&buf[..n]);
+            Ok(n)
         }
 
         fn flush(&mut self) -> std::io::Result<()> {
@@ -506,6 +549,27 @@ mod tests {
         assert_eq!(sink.lines()[0]["outcome"], AUDIT_UNAVAILABLE);
         let answer = call().answer(&log, outcome(), ok_answer());
         assert_eq!(body(answer).await, serde_json::json!({ "Response": {} }));
+    }
+
+    #[tokio::test]
+    async fn a_record_cut_short_leaves_the_next_on_its_own_line() {
+        let sink = Recorder::default();
+        let log = AuditLog::to_writer(Some(Box::new(sink.clone())), AuditFailure::Refuse);
+        *sink.room.lock().unwrap() = Some(10);
+        let answer = call().answer(&log, Outcome::unclaimed("APIGW.0101"), ok_answer());
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        *sink.room.lock().unwrap() = None;
+        call().answer(&log, Outcome::unclaimed("APIGW.0101"), ok_answer());
+        call().answer(&log, Outcome::unclaimed("APIGW.0101"), ok_answer());
+        let bytes = sink.bytes.lock().unwrap().clone();
+        let text = String::from_utf8(bytes).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0].len(), 10, "the torn record");
+        for line in &lines[1..] {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(record["outcome"], "APIGW.0101");
+        }
     }
 
     #[tokio::test]
