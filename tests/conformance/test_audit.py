@@ -128,6 +128,20 @@ def test_an_invalid_parameter_after_authentication(audited, trail, account):
     assert (record["action"], record["account"], record["outcome"]) == ("ListKeys", account, "UnknownParameter")
 
 
+def test_a_legacy_signed_get(audited, trail, account):
+    proc, _ = audited
+    kms = proc.client(sign_method="HmacSHA256", req_method="GET")
+    key_id = create_key(proc.client()).KeyId
+    trail.new_records()
+    answer = call(kms, "DescribeKeys", KeyIds=[key_id])
+    record = trail.one_record()
+    assert_shape(record)
+    assert record["request_id"] == answer.RequestId
+    assert (record["method"], record["action"], record["outcome"]) == ("GET", "DescribeKeys", "ok")
+    assert (record["account"], record["credential_id"], record["region"]) == (account, SECRET_ID, REGION)
+    assert record["resources"] == [key_id]
+
+
 def test_an_unknown_path(audited, trail):
     proc, _ = audited
     r = requests.post(proc.url + "/v9/nothing/here", data=b"{}", timeout=10)

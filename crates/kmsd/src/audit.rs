@@ -633,6 +633,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(&AuditTarget::File(path.clone()), AuditFailure::Refuse).unwrap();
+        let missing_dir = AuditTarget::File(dir.path().join("absent/audit.jsonl"));
+        assert!(AuditLog::open(&missing_dir, AuditFailure::Refuse).is_err());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         drop(log);
