@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use kms_core::accounts::{Directory, Principal};
-use kms_core::{Caller, Engine};
+use kms_core::{AccountId, Caller, Engine};
 
 use crate::auth::SignedParts;
 use crate::errors::*;
@@ -43,20 +43,95 @@ const COMMON_PARAMS: &[&str] = &[
     "RequestClient",
 ];
 
-/// An answer: the JSON body, plus what the server logs and counts.
+/// An answer: the JSON body, plus what the server logs, counts and audits.
 pub struct Reply {
     pub body: Vec<u8>,
     /// The action's name when it is one of the vendor's, else "unknown" (bounded, for metrics).
     pub action: &'static str,
     pub error_code: Option<&'static str>,
+    pub audit: AuditFields,
 }
 
 impl Reply {
-    fn error(e: TcError, action: &'static str, request_id: &str) -> Self {
+    fn error(e: TcError, action: &'static str, request_id: &str, audit: AuditFields) -> Self {
         Reply {
             body: error_body(e.code, &e.message, request_id),
             action,
             error_code: Some(e.code),
+            audit,
+        }
+    }
+}
+
+/// Who asked for what, as far as the request got: what an audit record names besides the outcome.
+/// Never a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFields {
+    /// The account whose signature the request carried, once verified.
+    pub account: Option<AccountId>,
+    /// The SecretId the request was signed with, as presented (also when it was refused).
+    pub credential_id: Option<String>,
+    /// The region the request named, as presented.
+    pub region: Option<String>,
+    /// The key and data key ids the request named (once its parameters were valid) and the answer
+    /// names, each once.
+    pub resources: Vec<String>,
+}
+
+/// Longest presented string an audit record keeps (ids and regions are far shorter).
+const AUDIT_STRING_MAX: usize = 128;
+
+fn audit_string(s: &str) -> String {
+    let mut end = s.len().min(AUDIT_STRING_MAX);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// Request parameters that name keys or data keys, and whether each holds a list.
+const RESOURCE_PARAMS: &[(&str, bool)] = &[
+    ("KeyId", false),
+    ("KeyIds", true),
+    ("DestinationKeyId", false),
+    ("DataKeyId", false),
+    ("DataKeyIds", true),
+];
+
+/// Answer fields that name keys or data keys: top-level or inside one metadata object.
+const RESOURCE_ANSWER_FIELDS: &[&str] = &["KeyId", "SourceKeyId", "DataKeyId"];
+const RESOURCE_ANSWER_OBJECTS: &[&str] = &["KeyMetadata", "DataKeyMetadata"];
+
+impl AuditFields {
+    fn add_resource(&mut self, id: &str) {
+        if !id.is_empty() && !self.resources.iter().any(|r| r == id) {
+            self.resources.push(audit_string(id));
+        }
+    }
+
+    fn add_request_resources(&mut self, params: &Params) {
+        for &(name, is_list) in RESOURCE_PARAMS {
+            if is_list {
+                params
+                    .str_list(name)
+                    .iter()
+                    .for_each(|id| self.add_resource(id));
+            } else if let Some(id) = params.str(name) {
+                self.add_resource(id);
+            }
+        }
+    }
+
+    fn add_answer_resources(&mut self, answer: &Map<String, Value>) {
+        let objects = RESOURCE_ANSWER_OBJECTS
+            .iter()
+            .filter_map(|name| answer.get(*name).and_then(Value::as_object));
+        for object in std::iter::once(answer).chain(objects) {
+            for name in RESOURCE_ANSWER_FIELDS {
+                if let Some(id) = object.get(*name).and_then(Value::as_str) {
+                    self.add_resource(id);
+                }
+            }
         }
     }
 }
@@ -125,6 +200,7 @@ pub struct Call {
     action: &'static actions::Action,
     params: Params,
     caller: Caller,
+    audit: AuditFields,
     /// Whether running it may block for long (a commit, key generation, a region scan).
     pub blocking: bool,
 }
@@ -133,6 +209,22 @@ impl Call {
     /// The action's name, for logs and metrics.
     pub fn action(&self) -> &'static str {
         self.action.name
+    }
+}
+
+impl Envelope {
+    /// The SecretId the request claims to be signed with, before any check.
+    fn credential_id(&self) -> Option<&str> {
+        match &self.style {
+            Style::Tc3 { authorization } => auth::parse_tc3_authorization(authorization)
+                .ok()
+                .map(|a| a.secret_id),
+            Style::Legacy { pairs } => pairs
+                .iter()
+                .find(|(k, _)| k == "SecretId")
+                .map(|(_, v)| v.as_str()),
+        }
+        .filter(|id| !id.is_empty())
     }
 }
 
@@ -171,17 +263,20 @@ impl TencentApi {
     pub fn handle(&self, req: &SignedParts<'_>, request_id: &str) -> Reply {
         match self.prepare(req, request_id) {
             Ok(call) => self.execute(call, request_id),
-            Err(reply) => reply,
+            Err(reply) => *reply,
         }
     }
 
     /// Reads, authenticates and validates a request. Before the signature is checked, work is
     /// linear in the request's size and builds no nested structure; after, parameters are
     /// nested no deeper than the vendor's own.
-    pub fn prepare(&self, req: &SignedParts<'_>, request_id: &str) -> Result<Call, Reply> {
-        let mut action = "unknown";
-        self.prepare_call(req, &mut action)
-            .map_err(|e| Reply::error(e, action, request_id))
+    pub fn prepare(&self, req: &SignedParts<'_>, request_id: &str) -> Result<Call, Box<Reply>> {
+        // A request too malformed to parse is still counted and audited under the action it
+        // names.
+        let mut action = actions::known_name(header(req, "x-tc-action").unwrap_or_default());
+        let mut audit = AuditFields::default();
+        self.prepare_call(req, &mut action, &mut audit)
+            .map_err(|e| Box::new(Reply::error(e, action, request_id, audit)))
     }
 
     /// Runs a prepared call and answers in the vendor's envelope.
@@ -192,12 +287,14 @@ impl TencentApi {
     /// Runs a quick call on a thread that must not block. Should it meet blocking work (a due
     /// transition to persist on its key), it is handed back, to be run with [`Self::execute`]
     /// where blocking is fine.
-    pub fn execute_inline(&self, call: Call, request_id: &str) -> Result<Reply, Call> {
-        kms_core::engine::nonblocking::without_blocking(|| self.run(&call, request_id)).ok_or(call)
+    pub fn execute_inline(&self, call: Call, request_id: &str) -> Result<Reply, Box<Call>> {
+        kms_core::engine::nonblocking::without_blocking(|| self.run(&call, request_id))
+            .ok_or_else(|| Box::new(call))
     }
 
     fn run(&self, call: &Call, request_id: &str) -> Reply {
         let action = call.action.name;
+        let mut audit = call.audit.clone();
         let ctx = actions::Ctx {
             engine: &self.engine,
             caller: call.caller.clone(),
@@ -206,12 +303,14 @@ impl TencentApi {
         };
         match (call.action.handler)(&ctx, &call.params) {
             Ok(Value::Object(mut fields)) => {
+                audit.add_answer_resources(&fields);
                 fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
                 let body = json!({ "Response": Value::Object(fields) });
                 Reply {
                     body: serde_json::to_vec(&body).unwrap_or_default(),
                     action,
                     error_code: None,
+                    audit,
                 }
             }
             Ok(_) => {
@@ -220,9 +319,10 @@ impl TencentApi {
                     TcError::new(INTERNAL_ERROR, "internal error"),
                     action,
                     request_id,
+                    audit,
                 )
             }
-            Err(e) => Reply::error(e, action, request_id),
+            Err(e) => Reply::error(e, action, request_id, audit),
         }
     }
 
@@ -230,15 +330,19 @@ impl TencentApi {
         &self,
         req: &SignedParts<'_>,
         action_label: &mut &'static str,
+        audit: &mut AuditFields,
     ) -> Result<Call, TcError> {
         let env = self.envelope(req)?;
         *action_label = actions::known_name(env.action.as_deref().unwrap_or_default());
+        audit.credential_id = env.credential_id().map(audit_string);
+        audit.region = env.region.as_deref().map(audit_string);
         let name = env
             .action
             .as_deref()
             .filter(|a| !a.is_empty())
             .ok_or_else(|| missing("Action"))?;
         let principal = self.authenticate(req, &env)?;
+        audit.account = Some(principal.account);
         let (own_params, from_query) = own_params(req, env.style)?;
         let action = match actions::find(name) {
             Some(a) => a,
@@ -285,7 +389,9 @@ impl TencentApi {
             }
         };
         let params = Params::validate(own_params, action.fields, from_query)?;
+        audit.add_request_resources(&params);
         Ok(Call {
+            audit: std::mem::take(audit),
             blocking: action.pool.blocks(&params),
             action,
             params,

@@ -71,7 +71,7 @@ fn legacy_get(action: &str, own: &[(&str, &str)], nonce: u32) -> (String, http::
     (query, headers)
 }
 
-fn prepare(api: &TencentApi, query: &str, headers: &http::HeaderMap) -> Result<Call, Reply> {
+fn prepare(api: &TencentApi, query: &str, headers: &http::HeaderMap) -> Result<Call, Box<Reply>> {
     api.prepare(
         &SignedParts {
             method: "GET",
@@ -129,4 +129,40 @@ fn a_legacy_nonce_is_refused_the_second_time() {
     assert!(prepare(&api, &query, &headers).is_ok());
     let second = prepare(&api, &query, &headers).err().unwrap();
     assert_eq!(second.error_code, Some(AUTH_INVALID_AUTHORIZATION));
+}
+
+#[test]
+fn audit_fields_name_each_resource_once() {
+    let params = Params::validate(
+        json!({ "KeyIds": ["k1", "k2"], "KeyId": "k1", "Plaintext": "c2VjcmV0" })
+            .as_object()
+            .cloned()
+            .unwrap(),
+        &[
+            params::Field::opt("KeyId", params::Kind::Str { min: 0, max: 128 }),
+            params::Field::opt("KeyIds", params::Kind::StrList { min: 1, max: 100 }),
+            params::Field::opt("Plaintext", params::Kind::Str { min: 0, max: 100 }),
+        ],
+        false,
+    )
+    .unwrap();
+    let mut audit = AuditFields::default();
+    audit.add_request_resources(&params);
+    let answer = json!({
+        "KeyId": "k2",
+        "SourceKeyId": "k0",
+        "DataKeyMetadata": { "DataKeyId": "dk1", "KeyId": "k1" },
+        "Plaintext": "c2VjcmV0",
+    });
+    audit.add_answer_resources(answer.as_object().unwrap());
+    assert_eq!(audit.resources, ["k1", "k2", "k0", "dk1"]);
+}
+
+#[test]
+fn audit_strings_are_bounded_on_a_char_boundary() {
+    assert_eq!(audit_string("ap-guangzhou"), "ap-guangzhou");
+    let long = "é".repeat(100);
+    let kept = audit_string(&long);
+    assert_eq!(kept.len(), AUDIT_STRING_MAX);
+    assert!(long.starts_with(&kept));
 }

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Deserialize;
 
+use crate::audit::{AuditFailure, AuditTarget};
+use crate::tls::TlsFiles;
+
 /// Regions served when none are configured: the first is where the root project id points.
 pub const DEFAULT_REGIONS: &[&str] = &[
     "ap-guangzhou",
@@ -60,6 +63,39 @@ pub struct ServeArgs {
     /// plain HTTP). Off by default: identical calls in one second then fail. [default: false]
     #[arg(long, env = "KMSD_TC3_REPLAY_CACHE", num_args = 0..=1, default_missing_value = "true")]
     pub tc3_replay_cache: Option<bool>,
+    /// PEM certificate chain: with --tls-key, the listener serves HTTPS (TLS 1.3 and 1.2) only.
+    /// A changed file is picked up within a second.
+    #[arg(long, env = "KMSD_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "KMSD_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Audit trail: one JSON line per API call, appended to FILE (created 0600), or `-` for
+    /// standard output.
+    #[arg(long, env = "KMSD_AUDIT_LOG", value_name = "FILE|-")]
+    pub audit_log: Option<String>,
+    /// When an audit record cannot be written: `refuse` the call (ServiceUnavailable), or `log`
+    /// the record to the server log and answer. [default: refuse]
+    #[arg(long, env = "KMSD_AUDIT_FAILURE", value_enum)]
+    pub audit_failure: Option<AuditFailure>,
+    /// Server log filter: a level (`info`) or per-module directives (`info,kmsd=debug`).
+    /// [default: info]
+    #[arg(long, env = "KMSD_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Server log format on standard error. [default: text]
+    #[arg(long, env = "KMSD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How the server log is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +110,12 @@ struct FileSettings {
     max_body_bytes: Option<usize>,
     shutdown_grace_secs: Option<u64>,
     tc3_replay_cache: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    audit_log: Option<String>,
+    audit_failure: Option<AuditFailure>,
+    log: Option<String>,
+    log_format: Option<LogFormat>,
 }
 
 /// The resolved and checked settings; paths are absolute.
@@ -88,6 +130,12 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
     pub tc3_replay_cache: bool,
+    /// HTTPS when set; plain HTTP otherwise.
+    pub tls: Option<TlsFiles>,
+    pub audit_log: Option<AuditTarget>,
+    pub audit_failure: AuditFailure,
+    pub log: String,
+    pub log_format: LogFormat,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -104,6 +152,19 @@ impl Settings {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
         };
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            // Half a TLS setting never falls back to plain HTTP.
+            _ => anyhow::bail!("--tls-cert and --tls-key must be given together"),
+        };
+        let audit_log = args
+            .audit_log
+            .or(file.audit_log)
+            .map(|t| AuditTarget::parse(&t));
         let listen = args
             .listen
             .or(file.listen)
@@ -126,6 +187,14 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_REGIONS.iter().map(|s| s.to_string()).collect()),
         )?;
         Ok(Self {
+            tls,
+            audit_log,
+            audit_failure: args
+                .audit_failure
+                .or(file.audit_failure)
+                .unwrap_or_default(),
+            log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             listen,
             data_dir,
             root_key_file,
@@ -349,6 +418,57 @@ mod tests {
                 ..Default::default()
             })
             .is_err()
+        );
+    }
+
+    #[test]
+    fn tls_audit_and_log_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kmsd.toml");
+        std::fs::write(
+            &path,
+            "tls-cert = \"/c.pem\"\ntls-key = \"/k.pem\"\naudit-log = \"-\"\n\
+             audit-failure = \"log\"\nlog = \"debug\"\nlog-format = \"json\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.tls,
+            Some(TlsFiles {
+                cert: "/c.pem".into(),
+                key: "/k.pem".into()
+            })
+        );
+        assert_eq!(s.audit_log, Some(AuditTarget::Stdout));
+        assert_eq!(s.audit_failure, AuditFailure::Log);
+        assert_eq!((s.log.as_str(), s.log_format), ("debug", LogFormat::Json));
+
+        let defaults = Settings::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(defaults.tls, None);
+        assert_eq!(defaults.audit_log, None);
+        assert_eq!(defaults.audit_failure, AuditFailure::Refuse);
+        assert_eq!(
+            (defaults.log.as_str(), defaults.log_format),
+            ("info", LogFormat::Text)
+        );
+
+        let half = Settings::resolve(ServeArgs {
+            tls_cert: Some("/c.pem".into()),
+            ..Default::default()
+        });
+        assert!(half.unwrap_err().to_string().contains("--tls-key"));
+        let file = Settings::resolve(ServeArgs {
+            audit_log: Some("/var/log/kmsd-audit.jsonl".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            file.audit_log,
+            Some(AuditTarget::File("/var/log/kmsd-audit.jsonl".into()))
         );
     }
 }

@@ -1,10 +1,13 @@
 //! `kmsd`: a self-hosted KMS that speaks the Tencent Cloud KMS API.
 
+mod audit;
 mod bootstrap;
 mod config;
 mod data_dir;
+mod listener;
 mod metrics;
 mod server;
+mod tls;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -18,9 +21,12 @@ use kms_core::accounts::Directory;
 use kms_core::{Clock, Engine, EngineConfig, SealError, SystemClock};
 use kms_tencent::TencentApi;
 
+use crate::audit::AuditLog;
 use crate::bootstrap::{RootCredential, RootEnv};
-use crate::config::{ServeArgs, Settings};
+use crate::config::{LogFormat, ServeArgs, Settings};
 use crate::data_dir::DataDir;
+use crate::listener::{ClientAddr, Incoming};
+use crate::tls::ReloadingCertificate;
 
 #[derive(Parser)]
 #[command(name = "kmsd", version, about = "A self-hosted Key Management Service")]
@@ -36,20 +42,12 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KMSD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let Cli {
         command: Command::Serve(args),
     } = Cli::parse();
     // Every setting is checked before anything is written to the data dir.
     let settings = Settings::resolve(args)?;
+    init_logging(&settings)?;
     let root_env = RootEnv::from_env()?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -57,21 +55,75 @@ fn main() -> anyhow::Result<()> {
         .block_on(serve(settings, root_env))
 }
 
-/// Start-up in the order that keeps a failed start from leaving a half-made data dir: bind the
-/// port, then lock the data dir, open the store with its root key, make the root account.
+/// The server log, on standard error: `--log` filters it, `--log-format` shapes it.
+fn init_logging(settings: &Settings) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+        .with_context(|| format!("invalid log filter {:?}", settings.log))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .with_ansi(false)
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
+    Ok(())
+}
+
+/// Start-up in the order that keeps a failed start from leaving a half-made data dir: check the
+/// TLS files and open the audit log, bind the port, then lock the data dir, open the store with
+/// its root key, make the root account.
 async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
+    let tls = match &settings.tls {
+        Some(files) => {
+            let certificate = Arc::new(ReloadingCertificate::load(files.clone())?);
+            Some((
+                Arc::new(tls::server_config(certificate.clone())?),
+                certificate,
+            ))
+        }
+        None => None,
+    };
+    let audit = match &settings.audit_log {
+        Some(target) => AuditLog::open(target, settings.audit_failure)?,
+        None => AuditLog::disabled(),
+    };
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let listen = listener.local_addr()?;
     let data_dir = DataDir::lock(&settings.data_dir, &format!("listening on {listen}"))?;
-    let (app, engine, credential) = open_service(&settings, &data_dir, &root_env)?;
+    let (app, engine, credential) = open_service(&settings, &data_dir, &root_env, audit)?;
     server::spawn_due_work(engine);
-    log_start(&settings, listen, &credential);
+    audit::reopen_on_hangup(app.clone())?;
+    let https = tls.is_some();
+    let incoming = match tls {
+        Some((config, certificate)) => {
+            tls::spawn_reloader(certificate);
+            Incoming::tls(listener, config)?
+        }
+        None => {
+            if !listen.ip().is_loopback() {
+                tracing::warn!(
+                    listen = %listen,
+                    "serving plain HTTP on a non-loopback address: requests, plaintexts and data \
+                     keys cross the network unencrypted; give --tls-cert and --tls-key"
+                );
+            }
+            Incoming::plain(listener)?
+        }
+    };
+    log_start(&settings, listen, https, &credential);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let service = server::router(app).into_make_service_with_connect_info::<ClientAddr>();
     let server = tokio::spawn(
-        axum::serve(listener, server::router(app))
+        axum::serve(incoming, service)
             .with_graceful_shutdown(async move {
                 let _ = stop_rx.await;
             })
@@ -93,6 +145,7 @@ fn open_service(
     settings: &Settings,
     data_dir: &DataDir,
     root_env: &RootEnv,
+    audit: AuditLog,
 ) -> anyhow::Result<(Arc<server::App>, Arc<Engine>, RootCredential)> {
     let (seal, store) = data_dir.open_store(&settings.root_key_file)?;
     let (seal, store) = (Arc::new(seal), Arc::new(store));
@@ -133,12 +186,18 @@ fn open_service(
         ),
         metrics: Default::default(),
         max_body_bytes: settings.max_body_bytes,
+        audit,
     });
     Ok((app, engine, credential))
 }
 
 /// What an operator needs to find their way: where everything lives and what is served.
-fn log_start(settings: &Settings, listen: SocketAddr, credential: &RootCredential) {
+fn log_start(settings: &Settings, listen: SocketAddr, https: bool, credential: &RootCredential) {
+    let serving = if https {
+        "kmsd is serving HTTPS"
+    } else {
+        "kmsd is serving plain HTTP"
+    };
     tracing::info!(
         listen = %listen,
         data_dir = %settings.data_dir.display(),
@@ -146,7 +205,7 @@ fn log_start(settings: &Settings, listen: SocketAddr, credential: &RootCredentia
         root_credentials = %credential,
         regions = %settings.regions.join(","),
         dialects = %"tencent",
-        "kmsd is serving"
+        "{serving}"
     );
 }
 

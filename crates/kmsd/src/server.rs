@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +15,8 @@ use kms_core::Engine;
 use kms_tencent::TencentApi;
 use kms_tencent::auth::SignedParts;
 
+use crate::audit::{AuditLog, Call, Outcome};
+use crate::listener::ClientAddr;
 use crate::metrics::Metrics;
 
 /// Request ids: UUID-shaped, unique without a random draw (a system call) per request. A random
@@ -49,6 +51,7 @@ pub struct App {
     pub tencent: TencentApi,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    pub audit: AuditLog,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -70,17 +73,20 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 /// The vendors' SDKs parse an error body only when the content type is exactly this.
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, JSON);
     r
 }
 
-/// A Huawei-style answer for a path no dialect serves (the API gateway's code for it).
+/// The API gateway's code for a path no dialect serves.
+const NOT_FOUND_CODE: &str = "APIGW.0101";
+
+/// A Huawei-style answer for a path no dialect serves.
 fn not_found(request_id: &str) -> Response {
     let body = serde_json::json!({
-        "error_code": "APIGW.0101",
+        "error_code": NOT_FOUND_CODE,
         "error_msg": "The API does not exist or has not been published in the environment",
         "request_id": request_id,
     });
@@ -106,6 +112,17 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyEr
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
     let request_id = app.request_ids.next();
+    let source = req
+        .extensions()
+        .get::<ConnectInfo<ClientAddr>>()
+        .map(|c| c.0.0);
+    let call = Call::new(
+        &request_id,
+        source,
+        req.method().as_str(),
+        req.uri().path(),
+        started,
+    );
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
     if !TencentApi::claims(
@@ -114,7 +131,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         &parts.headers,
         &query,
     ) {
-        return not_found(&request_id);
+        let outcome = Outcome::unclaimed(NOT_FOUND_CODE);
+        return call.answer(&app.audit, outcome, not_found(&request_id));
     }
     let body = match read_body(body, app.max_body_bytes).await {
         Ok(b) => b,
@@ -134,9 +152,14 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             let body = kms_tencent::error_body(code, &message, &request_id);
             app.metrics
                 .record("tencent", "unknown", code, started.elapsed());
-            return json_response(StatusCode::OK, body);
+            let answer = json_response(StatusCode::OK, body);
+            return call.answer(&app.audit, Outcome::tencent(code), answer);
         }
     };
+    // While audit records cannot be written, calls are refused before they change anything.
+    if app.audit.refusing() {
+        return call.refuse(&app.audit, "tencent");
+    }
     let signed = SignedParts {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -157,10 +180,10 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     }));
     let reply = match prepared {
         Err(_) => None,
-        Ok(Err(reply)) => Some(reply),
+        Ok(Err(reply)) => Some(*reply),
         Ok(Ok(call)) => {
             let inline = if call.blocking {
-                Err(call)
+                Err(Box::new(call))
             } else {
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     app.tencent.execute_inline(call, &request_id)
@@ -174,18 +197,19 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
                 Err(call) => {
                     let worker_app = app.clone();
                     let rid = request_id.clone();
-                    tokio::task::spawn_blocking(move || worker_app.tencent.execute(call, &rid))
+                    tokio::task::spawn_blocking(move || worker_app.tencent.execute(*call, &rid))
                         .await
                         .ok()
                 }
             }
         }
     };
-    let Some(reply) = reply else {
+    let Some(mut reply) = reply else {
         tracing::error!(request_id, "request handler panicked");
         let message = format!("An internal error occurred; quote request id {request_id}.");
         let body = kms_tencent::error_body("InternalError", &message, &request_id);
-        return json_response(StatusCode::OK, body);
+        let outcome = Outcome::tencent("InternalError");
+        return call.answer(&app.audit, outcome, json_response(StatusCode::OK, body));
     };
     let elapsed = started.elapsed();
     let code = reply.error_code.unwrap_or("ok");
@@ -208,7 +232,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             "request served"
         );
     }
-    json_response(StatusCode::OK, reply.body)
+    let answer = json_response(StatusCode::OK, std::mem::take(&mut reply.body));
+    call.answer(&app.audit, Outcome::tencent_reply(&reply), answer)
 }
 
 /// Runs time-driven key transitions (purges, scheduled rotations, material expiry) every few
