@@ -108,16 +108,30 @@ def test_a_call_refused_for_its_signature(audited, trail):
     assert record["outcome"] == "AuthFailure.SignatureFailure"
 
 
-def test_a_malformed_call(audited, trail):
+def test_a_malformed_call(audited, trail, account):
     proc, _ = audited
+    # The signature is checked before the body is parsed, so the caller is known.
     error = tc3_post(proc.endpoint, "Encrypt", b'{"KeyId": ')
     assert error["Error"]["Code"] == "InvalidParameter"
     record = trail.one_record()
     assert_shape(record)
     assert record["request_id"] == error["RequestId"]
     assert (record["dialect"], record["action"]) == ("tencent", "Encrypt")
-    assert record["account"] is None and record["credential_id"] is None
+    assert (record["account"], record["credential_id"]) == (account, SECRET_ID)
+    assert record["resources"] == []
     assert record["outcome"] == "InvalidParameter"
+
+
+def test_a_malformed_unsigned_call(audited, trail):
+    proc, _ = audited
+    r = requests.post(proc.url + "/", data=b'{"KeyId": ', timeout=10,
+                      headers={"Content-Type": "application/json", "X-TC-Action": "Encrypt"})
+    assert r.json()["Response"]["Error"]["Code"] == "AuthFailure.InvalidAuthorization"
+    record = trail.one_record()
+    assert_shape(record)
+    assert (record["dialect"], record["action"]) == ("tencent", "Encrypt")
+    assert record["account"] is None and record["credential_id"] is None
+    assert record["outcome"] == "AuthFailure.InvalidAuthorization"
 
 
 def test_an_invalid_parameter_after_authentication(audited, trail, account):
