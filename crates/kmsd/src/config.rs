@@ -59,6 +59,17 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM. [default: 10]
     #[arg(long, env = "KMSD_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Most client connections open at once (TLS handshakes included); more wait to be
+    /// accepted. [default: 1024]
+    #[arg(long, env = "KMSD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers, idle keep-alive time included.
+    /// [default: 10]
+    #[arg(long, env = "KMSD_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request's body may take to arrive after its headers. [default: 30]
+    #[arg(long, env = "KMSD_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
     /// Refuse a TC3 signature already used within its 5-minute window (replay protection for
     /// plain HTTP). Off by default: identical calls in one second then fail. [default: false]
     #[arg(long, env = "KMSD_TC3_REPLAY_CACHE", num_args = 0..=1, default_missing_value = "true")]
@@ -109,6 +120,9 @@ struct FileSettings {
     max_data_keys_per_region: Option<u64>,
     max_body_bytes: Option<usize>,
     shutdown_grace_secs: Option<u64>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
     tc3_replay_cache: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -129,6 +143,9 @@ pub struct Settings {
     pub max_data_keys_per_region: u64,
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
+    pub max_connections: usize,
+    pub header_timeout_secs: u64,
+    pub body_timeout_secs: u64,
     pub tc3_replay_cache: bool,
     /// HTTPS when set; plain HTTP otherwise.
     pub tls: Option<TlsFiles>,
@@ -211,6 +228,24 @@ impl Settings {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(1 << 20),
+            max_connections: positive(
+                "--max-connections",
+                args.max_connections
+                    .or(file.max_connections)
+                    .unwrap_or(1024),
+            )?,
+            header_timeout_secs: positive(
+                "--header-timeout-secs",
+                args.header_timeout_secs
+                    .or(file.header_timeout_secs)
+                    .unwrap_or(10),
+            )?,
+            body_timeout_secs: positive(
+                "--body-timeout-secs",
+                args.body_timeout_secs
+                    .or(file.body_timeout_secs)
+                    .unwrap_or(30),
+            )?,
             shutdown_grace_secs: args
                 .shutdown_grace_secs
                 .or(file.shutdown_grace_secs)
@@ -229,6 +264,12 @@ impl Settings {
             ..kms_tencent::Options::new(self.regions.clone())
         }
     }
+}
+
+/// A count or duration that must be at least one.
+fn positive<T: PartialOrd + From<u8>>(flag: &str, value: T) -> anyhow::Result<T> {
+    anyhow::ensure!(value >= T::from(1), "{flag} must be at least 1");
+    Ok(value)
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {

@@ -1,43 +1,65 @@
-//! The one listener: plain TCP, or TLS over it. TLS handshakes run in tasks of their own, so a
-//! client that connects and stalls holds up nobody else.
+//! The one listener: plain TCP, or TLS over it, and the HTTP/1.1 connections served on it.
+//!
+//! Every connection holds a permit from a fixed pool from accept to close, so the number of
+//! connections (TLS handshakes in progress included) is bounded; when the pool is empty, new
+//! clients wait in the kernel's backlog. A client must send a request's headers within the header
+//! timeout (idle keep-alive connections included) and in at most `MAX_HEADER_BYTES`, and finish a
+//! TLS handshake within `HANDSHAKE_TIMEOUT`, so slow clients cannot hold connections forever.
+//! Only HTTP/1.1 is served: the vendors' SDKs speak nothing else, and HTTP/2's own flow control
+//! and stream limits would be one more surface to bound.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming as IncomingBody;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
 
 /// A client that has not finished its TLS handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most bytes of a request line and headers: the vendor allows 32 KB GET requests, whose
+/// parameters are all in the request line.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// The most header fields in one request.
+const MAX_HEADERS: usize = 64;
+
 /// Handshaken connections waiting for the server to take them.
 const READY_QUEUE: usize = 64;
+
+/// How connections are bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+}
 
 /// A connection's byte stream, whichever the transport.
 pub trait Connection: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection for T {}
 
-type Accepted = (Box<dyn Connection>, SocketAddr);
-
-/// The peer's address, as request handlers see it (`ConnectInfo<ClientAddr>`).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, Incoming>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, Incoming>) -> Self {
-        Self(*stream.remote_addr())
-    }
+/// An accepted connection, with the permit it holds until it closes.
+struct Accepted {
+    io: Box<dyn Connection>,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
 }
 
-/// Connections for `axum::serve`.
+/// Where connections come from.
 pub struct Incoming {
-    local: SocketAddr,
     source: Source,
+    permits: Arc<Semaphore>,
 }
 
 enum Source {
@@ -47,38 +69,51 @@ enum Source {
 
 impl Incoming {
     /// Plain HTTP.
-    pub fn plain(listener: TcpListener) -> std::io::Result<Self> {
-        Ok(Self {
-            local: listener.local_addr()?,
+    pub fn plain(listener: TcpListener, limits: ConnectionLimits) -> Self {
+        Self {
             source: Source::Plain(listener),
-        })
+            permits: Arc::new(Semaphore::new(limits.max_connections)),
+        }
     }
 
     /// HTTPS: every connection completes a TLS handshake before the server sees it. The TCP
     /// listener closes once this value (and so the server) is done with it.
-    pub fn tls(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
-        let local = listener.local_addr()?;
+    pub fn tls(
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+        limits: ConnectionLimits,
+    ) -> Self {
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
         let (ready, source) = mpsc::channel(READY_QUEUE);
-        tokio::spawn(handshake_loop(listener, TlsAcceptor::from(config), ready));
-        Ok(Self {
-            local,
+        tokio::spawn(handshake_loop(
+            listener,
+            TlsAcceptor::from(config),
+            permits.clone(),
+            ready,
+        ));
+        Self {
             source: Source::Tls(source),
-        })
+            permits,
+        }
     }
-}
-
-impl axum::serve::Listener for Incoming {
-    type Io = Box<dyn Connection>;
-    type Addr = SocketAddr;
 
     async fn accept(&mut self) -> Accepted {
         match &mut self.source {
-            Source::Plain(listener) => loop {
-                match TcpListener::accept(listener).await {
-                    Ok((stream, peer)) => return (Box::new(stream), peer),
-                    Err(e) => accept_failed(e).await,
+            Source::Plain(listener) => {
+                let permit = acquire(&self.permits).await;
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, peer)) => {
+                            return Accepted {
+                                io: Box::new(stream),
+                                peer,
+                                permit,
+                            };
+                        }
+                        Err(e) => accept_failed(e).await,
+                    }
                 }
-            },
+            }
             Source::Tls(ready) => match ready.recv().await {
                 Some(accepted) => accepted,
                 // The handshake loop ends only when this receiver is gone, so this is not reached;
@@ -87,18 +122,65 @@ impl axum::serve::Listener for Incoming {
             },
         }
     }
+}
 
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
+async fn acquire(permits: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+    permits
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the connection pool is never closed")
+}
+
+/// Serves HTTP/1.1 on every connection from `incoming` until `shutdown` completes, then lets the
+/// open connections finish their requests (the caller bounds how long).
+pub async fn serve(
+    mut incoming: Incoming,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) -> GracefulShutdown {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = incoming.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let peer = accepted.peer;
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<IncomingBody>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(req.map(Body::new))
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(accepted.io), service));
+        let permit = accepted.permit;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
     }
+    graceful
 }
 
 async fn handshake_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
+    permits: Arc<Semaphore>,
     ready: mpsc::Sender<Accepted>,
 ) {
     loop {
+        let permit = tokio::select! {
+            _ = ready.closed() => return,
+            permit = acquire(&permits) => permit,
+        };
         let accepted = tokio::select! {
             _ = ready.closed() => return,
             accepted = listener.accept() => accepted,
@@ -110,7 +192,13 @@ async fn handshake_loop(
                 continue;
             }
         };
-        tokio::spawn(handshake(acceptor.clone(), stream, peer, ready.clone()));
+        tokio::spawn(handshake(
+            acceptor.clone(),
+            stream,
+            peer,
+            permit,
+            ready.clone(),
+        ));
     }
 }
 
@@ -118,12 +206,19 @@ async fn handshake(
     acceptor: TlsAcceptor,
     stream: TcpStream,
     peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
     ready: mpsc::Sender<Accepted>,
 ) {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
             // Fails only when the server has stopped accepting; the connection is then dropped.
-            let _ = ready.send((Box::new(tls), peer)).await;
+            let _ = ready
+                .send(Accepted {
+                    io: Box::new(tls),
+                    peer,
+                    permit,
+                })
+                .await;
         }
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -131,7 +226,7 @@ async fn handshake(
 }
 
 /// Errors of one connection (reset before accept) are nothing to wait for; others (out of file
-/// descriptors) are logged and retried after a pause, as axum does for its own listener.
+/// descriptors) are logged and retried after a pause.
 async fn accept_failed(e: std::io::Error) {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     if matches!(

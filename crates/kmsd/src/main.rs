@@ -25,7 +25,7 @@ use crate::audit::AuditLog;
 use crate::bootstrap::{RootCredential, RootEnv};
 use crate::config::{LogFormat, ServeArgs, Settings};
 use crate::data_dir::DataDir;
-use crate::listener::{ClientAddr, Incoming};
+use crate::listener::{ConnectionLimits, Incoming};
 use crate::tls::ReloadingCertificate;
 
 #[derive(Parser)]
@@ -102,10 +102,14 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
     server::spawn_due_work(engine);
     audit::reopen_on_hangup(app.clone())?;
     let https = tls.is_some();
+    let limits = ConnectionLimits {
+        max_connections: settings.max_connections,
+        header_read_timeout: Duration::from_secs(settings.header_timeout_secs),
+    };
     let incoming = match tls {
         Some((config, certificate)) => {
             tls::spawn_reloader(certificate);
-            Incoming::tls(listener, config)?
+            Incoming::tls(listener, config, limits)
         }
         None => {
             if !listen.ip().is_loopback() {
@@ -115,26 +119,30 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
                      keys cross the network unencrypted; give --tls-cert and --tls-key"
                 );
             }
-            Incoming::plain(listener)?
+            Incoming::plain(listener, limits)
         }
     };
     log_start(&settings, listen, https, &credential);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let service = server::router(app).into_make_service_with_connect_info::<ClientAddr>();
-    let server = tokio::spawn(
-        axum::serve(incoming, service)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .into_future(),
-    );
+    let server = tokio::spawn(listener::serve(
+        incoming,
+        server::router(app),
+        limits,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(());
-    match tokio::time::timeout(Duration::from_secs(settings.shutdown_grace_secs), server).await {
-        Ok(result) => result??,
-        Err(_) => tracing::warn!("in-flight requests did not finish in time; exiting anyway"),
+    let open_connections = server.await?;
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    if tokio::time::timeout(grace, open_connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish in time; exiting anyway");
     }
     tracing::info!("stopped");
     Ok(())
@@ -186,6 +194,7 @@ fn open_service(
         ),
         metrics: Default::default(),
         max_body_bytes: settings.max_body_bytes,
+        body_read_timeout: Duration::from_secs(settings.body_timeout_secs),
         audit,
     });
     Ok((app, engine, credential))

@@ -16,7 +16,6 @@ use kms_tencent::TencentApi;
 use kms_tencent::auth::SignedParts;
 
 use crate::audit::{AuditLog, Call, Outcome};
-use crate::listener::ClientAddr;
 use crate::metrics::Metrics;
 
 /// Request ids: UUID-shaped, unique without a random draw (a system call) per request. A random
@@ -51,6 +50,8 @@ pub struct App {
     pub tencent: TencentApi,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    /// How long a request's body may take to arrive once its headers have.
+    pub body_read_timeout: Duration,
     pub audit: AuditLog,
 }
 
@@ -98,14 +99,21 @@ enum BodyError {
     TooLarge,
     /// A malformed chunked frame, a body cut short, or another transport failure.
     Unreadable,
+    TooSlow,
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
+async fn read_body(
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<axum::body::Bytes, BodyError> {
     use http_body_util::BodyExt as _;
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(_) => Err(BodyError::Unreadable),
+    let collect = http_body_util::Limited::new(body, limit).collect();
+    match tokio::time::timeout(timeout, collect).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Ok(Err(_)) => Err(BodyError::Unreadable),
+        Err(_) => Err(BodyError::TooSlow),
     }
 }
 
@@ -114,8 +122,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let request_id = app.request_ids.next();
     let source = req
         .extensions()
-        .get::<ConnectInfo<ClientAddr>>()
-        .map(|c| c.0.0);
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
     let call = Call::new(
         &request_id,
         source,
@@ -134,7 +142,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         let outcome = Outcome::unclaimed(NOT_FOUND_CODE);
         return call.answer(&app.audit, outcome, not_found(&request_id));
     }
-    let body = match read_body(body, app.max_body_bytes).await {
+    let body = match read_body(body, app.max_body_bytes, app.body_read_timeout).await {
         Ok(b) => b,
         Err(e) => {
             let (code, message) = match e {
@@ -147,6 +155,13 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
                     "The request body could not be read: it is cut short or its chunked \
                      encoding is malformed."
                         .to_owned(),
+                ),
+                BodyError::TooSlow => (
+                    "InvalidParameter",
+                    format!(
+                        "The request body did not arrive within {} seconds.",
+                        app.body_read_timeout.as_secs()
+                    ),
                 ),
             };
             let body = kms_tencent::error_body(code, &message, &request_id);
