@@ -291,3 +291,43 @@ fn scrub_leaves_no_copy_of_erased_material_in_the_file() {
     assert!(!contains(&encoded), "no copy survives in freed pages");
     assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 51);
 }
+
+#[test]
+fn repeated_scrubs_do_not_grow_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let file = dir.path().join("kms.redb");
+    let file_len = || std::fs::metadata(&file).unwrap().len();
+    // A few MiB of records, each with (stand-in) sealed material.
+    for i in 0..100 {
+        let mut key = record(1, &format!("k{i}"), i);
+        key.versions.push(KeyVersion {
+            version: 1,
+            created_at: i,
+            sealed_material: vec![i as u8; 16 << 10],
+        });
+        store.create_key(&key, 1000).unwrap();
+    }
+    let start = file_len();
+    let mut key = record(1, "imported", 1000);
+    store.create_key(&key, 1000).unwrap();
+    for round in 0..10 {
+        key.versions = vec![KeyVersion {
+            version: 1,
+            created_at: round,
+            sealed_material: vec![0xA5; 48],
+        }];
+        key.revision += 1;
+        store.update_key(&key).unwrap();
+        key.versions.clear();
+        key.revision += 1;
+        store.update_key(&key).unwrap();
+        store.scrub().unwrap();
+        assert!(
+            file_len() <= start + (1 << 20),
+            "round {round}: {} bytes, started at {start}",
+            file_len()
+        );
+    }
+    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 101);
+}
