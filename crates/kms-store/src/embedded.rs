@@ -389,20 +389,24 @@ impl Store for EmbeddedStore {
     }
 
     /// redb is copy-on-write: the pages an erasing commit replaced keep their old bytes until
-    /// they are allocated again. A first commit makes them free (redb keeps a commit's freed
-    /// pages until a later one is durable). A second fills free pages with zeros, one filler value
-    /// per page, until the file grows: redb grows it only when no free page is left, so by then
-    /// the allocator has handed out, and the filler overwritten, every page that was free. A
-    /// third frees the filler. Growth doubles the file, so compaction then gives the free tail
-    /// back; without it each scrub would start from a larger file and the file would keep
-    /// growing.
+    /// they are allocated again. A first commit, with no reader open, frees them all. A second
+    /// fills free pages with zeros, one filler value per page, until the file grows: redb grows
+    /// it only when no free page is left, so by then every page that was free has been handed
+    /// to the filler and overwritten. A third frees the filler. Growth doubles the file, so a
+    /// compaction last gives the free tail back; without it every scrub would start from a
+    /// larger file than the one before. Readers wait only for the first commit and the
+    /// compaction.
     fn scrub(&self) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
-        txn.open_table(SCRUB)
-            .map_err(backend)?
-            .insert(u64::MAX, [].as_slice())
-            .map_err(backend)?;
-        txn.commit().map_err(backend)?;
+        {
+            // With no reader open, no snapshot holds an erased page back from being freed.
+            let db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+            let txn = db.begin_write().map_err(backend)?;
+            txn.open_table(SCRUB)
+                .map_err(backend)?
+                .insert(u64::MAX, [].as_slice())
+                .map_err(backend)?;
+            txn.commit().map_err(backend)?;
+        }
 
         let file_len = || {
             std::fs::metadata(&self.path)

@@ -331,3 +331,61 @@ fn repeated_scrubs_do_not_grow_the_file() {
     }
     assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 101);
 }
+
+#[test]
+fn an_erasure_left_unscrubbed_at_a_stop_is_scrubbed_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let seal = Arc::new(MemorySeal::generate());
+    let clock = Arc::new(ManualClock::new(1_000));
+    let caller = Caller {
+        account: 1,
+        region: "ap-guangzhou".into(),
+    };
+    let engine_over = |store: EmbeddedStore| {
+        Engine::new(
+            Arc::new(store),
+            seal.clone(),
+            clock.clone(),
+            EngineConfig::default(),
+        )
+    };
+    let engine = engine_over(open(&dir));
+    engine.run_owed_scrub().unwrap();
+    let key = engine
+        .create_key(
+            &caller,
+            NewKey {
+                alias: "doomed".into(),
+                description: String::new(),
+                usage: KeyUsage::EncryptDecrypt,
+                origin: Origin::Kms,
+                tags: vec![],
+            },
+        )
+        .unwrap();
+    let id = key.key_id.to_string();
+    let sealed = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&key.versions[0].sealed_material)
+    };
+    let file = dir.path().join("kms.redb");
+    let contains = |needle: &str| {
+        let bytes = std::fs::read(&file).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    engine.disable_key(&caller, &id).unwrap();
+    engine.schedule_deletion(&caller, &id, 7).unwrap();
+    clock.advance(7 * 86_400);
+    assert_eq!(engine.run_due_work().unwrap(), 1);
+    assert!(engine.scrub_owed());
+    assert!(
+        contains(&sealed),
+        "the sweep left the scrub to the scrubber"
+    );
+    drop(engine);
+
+    let engine = engine_over(open(&dir));
+    assert!(engine.scrub_owed(), "a restarted engine scrubs first");
+    assert!(engine.run_owed_scrub().unwrap());
+    assert!(!contains(&sealed));
+}
