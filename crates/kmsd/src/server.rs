@@ -182,8 +182,8 @@ const SCRUB_REST_FACTOR: u32 = 9;
 /// Runs time-driven key transitions (purges, scheduled rotations, material expiry) every few
 /// seconds, and expires the in-memory material cache so no node keeps erased material for long.
 /// A second task scrubs the store after erasures, off every request's path: one scrub for all
-/// the erasures owed when it starts, begun within [`SCRUB_CHECK_INTERVAL`] of an erasure, or
-/// after the rest that follows the previous scrub.
+/// the erasures owed when it starts, begun within [`SCRUB_CHECK_INTERVAL`] of an erasure (or,
+/// right after a scrub, once the rest that follows it is over).
 pub fn spawn_due_work(engine: Arc<Engine>) {
     let scrubber = engine.clone();
     tokio::spawn(async move {
