@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -142,6 +143,11 @@ pub struct Engine {
     data_key_locks: WriteLocks,
     /// How long a write retries after losing to another node.
     retry_budget: Duration,
+    /// Set when a commit erased sealed material, whose bytes then linger in the store's free
+    /// space until [`Engine::run_owed_scrub`] overwrites them.
+    scrub_owed: AtomicBool,
+    /// Held while a scrub runs: at most one at a time.
+    scrubbing: Mutex<()>,
 }
 
 impl Engine {
@@ -160,6 +166,10 @@ impl Engine {
             key_locks: WriteLocks::new(),
             data_key_locks: WriteLocks::new(),
             retry_budget: writes::RETRY_BUDGET,
+            // An erasure committed just before the previous process stopped may not have been
+            // scrubbed yet: the first background run after start scrubs once.
+            scrub_owed: AtomicBool::new(true),
+            scrubbing: Mutex::new(()),
         }
     }
 
@@ -718,7 +728,9 @@ impl Engine {
             return match self.store.delete_key(key) {
                 Ok(()) => {
                     self.forget_material(key.key_id);
-                    self.store.scrub()?;
+                    if !key.versions.is_empty() {
+                        self.owe_scrub();
+                    }
                     tracing::info!(key_id = %key.key_id, "purged key past its deletion date");
                     Ok(Due::Purged)
                 }
@@ -747,7 +759,7 @@ impl Engine {
         match self.store.update_key(key, self.config.max_keys_per_region) {
             Ok(()) if expired => {
                 self.forget_material(key.key_id);
-                self.store.scrub()?;
+                self.owe_scrub();
                 tracing::info!(key_id = %key.key_id, "erased imported material at its expiry");
                 Ok(Due::Current)
             }
@@ -779,6 +791,30 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Notes that a commit just erased sealed material from the store.
+    fn owe_scrub(&self) {
+        self.scrub_owed.store(true, Ordering::Release);
+    }
+
+    /// Whether an erasure is waiting for [`Engine::run_owed_scrub`].
+    pub fn scrub_owed(&self) -> bool {
+        self.scrub_owed.load(Ordering::Acquire)
+    }
+
+    /// Scrubs the store's free space once if any erasure is owed one (see [`Store::scrub`]);
+    /// returns whether it scrubbed. Every erasure committed before the scrub starts is covered
+    /// by it, so however many are owed, one scrub settles them all; an erasure committed while
+    /// it runs is owed the next. Slow on a large store: the server calls this in the background,
+    /// never on a request's path.
+    pub fn run_owed_scrub(&self) -> Result<bool, KmsError> {
+        let _one_at_a_time = self.scrubbing.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.scrub_owed.swap(false, Ordering::AcqRel) {
+            return Ok(false);
+        }
+        self.store.scrub().inspect_err(|_| self.owe_scrub())?;
+        Ok(true)
     }
 
     /// Purges and rotates every key that is due. Safe to run on several nodes at once.

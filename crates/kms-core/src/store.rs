@@ -163,8 +163,11 @@ pub trait Store: Send + Sync {
     /// Data keys whose purge is due at or before `now`, at most `limit` of them.
     fn due_data_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError>;
 
-    /// Overwrites storage that recent writes freed, so a secret erased from a record (imported
-    /// material) does not linger in free space of the store. Called after such erasures.
+    /// Overwrites the store's free space, so a secret erased from a record (sealed material of
+    /// a deleted key, or imported material deleted or expired) lingers in no earlier copy. Every
+    /// erasure committed before the call is covered. Costs time in proportion to the store's
+    /// size and leaves the file no larger than it found it: the engine runs it in the
+    /// background, once for all the erasures since the last one (`Engine::run_owed_scrub`).
     fn scrub(&self) -> Result<(), StoreError>;
 
     /// Inserts an account; `AlreadyExists` if its uin, secret id or project id is taken.

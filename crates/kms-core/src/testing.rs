@@ -39,6 +39,7 @@ impl Seal for MemorySeal {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    scrubs: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -51,6 +52,11 @@ struct Inner {
 impl MemoryStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many times [`Store::scrub`] ran: the engine must not scrub once per erasure.
+    pub fn scrubs(&self) -> usize {
+        self.scrubs.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -216,6 +222,8 @@ impl Store for MemoryStore {
     }
 
     fn scrub(&self) -> Result<(), StoreError> {
+        self.scrubs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

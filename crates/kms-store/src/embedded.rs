@@ -1,4 +1,6 @@
+use std::ops::Deref;
 use std::path::Path;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
@@ -43,16 +45,38 @@ const ACCOUNT_NAMES: TableDefinition<&str, u64> = TableDefinition::new("account_
 
 /// Scratch space that [`Store::scrub`] fills and empties.
 const SCRUB: TableDefinition<u64, &[u8]> = TableDefinition::new("scrub");
-/// Filler pages written beyond the free-page estimate, for pages the estimate misses.
-const SCRUB_SLACK_PAGES: u64 = 16;
+/// One filler value per page of redb's default 4 KiB pages: more than half a page, so no two
+/// share one, and small enough that each takes a single page.
+const SCRUB_FILLER_BYTES: usize = 3 * 1024;
 
 /// Page cache bound: the server's resident size must stay small with 100,000 keys.
 const CACHE_BYTES: usize = 16 << 20;
 
 /// The embedded store: one redb database file.
 pub struct EmbeddedStore {
-    db: Database,
+    /// Every transaction holds this shared; [`Store::scrub`] takes it exclusively only to compact
+    /// the file, which redb allows with no transaction open.
+    db: RwLock<Database>,
     path: std::path::PathBuf,
+}
+
+/// A transaction with the shared hold on the database that keeps compaction out while it lives.
+struct Held<'a, T> {
+    txn: T,
+    _db: RwLockReadGuard<'a, Database>,
+}
+
+impl<T> Deref for Held<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.txn
+    }
+}
+
+impl Held<'_, WriteTxn> {
+    fn commit(self) -> Result<(), redb::CommitError> {
+        self.txn.commit()
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -154,13 +178,30 @@ impl EmbeddedStore {
         txn.open_table(SCRUB).map_err(backend)?;
         txn.commit().map_err(backend)?;
         Ok(Self {
-            db,
+            db: RwLock::new(db),
             path: path.to_owned(),
         })
     }
 
+    fn shared(&self) -> RwLockReadGuard<'_, Database> {
+        // redb is transactional: a panic elsewhere cannot leave the database half-changed.
+        self.db.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn begin_write(&self) -> Result<Held<'_, WriteTxn>, StoreError> {
+        let db = self.shared();
+        let txn = db.begin_write().map_err(backend)?;
+        Ok(Held { txn, _db: db })
+    }
+
+    fn begin_read(&self) -> Result<Held<'_, redb::ReadTransaction>, StoreError> {
+        let db = self.shared();
+        let txn = db.begin_read().map_err(backend)?;
+        Ok(Held { txn, _db: db })
+    }
+
     fn create<R: Indexed>(&self, t: &Tables, rec: &R, max: u64) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(backend)?;
+        let txn = self.begin_write()?;
         if t.adjust_count(&txn, rec, 1)? >= max {
             return Err(StoreError::LimitReached);
         }
@@ -181,7 +222,7 @@ impl EmbeddedStore {
     }
 
     fn get<R: Indexed>(&self, t: &Tables, id: &Uuid) -> Result<Option<R>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let records = txn.open_table(t.records).map_err(backend)?;
         let found = records.get(id.as_u128()).map_err(backend)?;
         found.map(|v| decode(v.value())).transpose()
@@ -190,7 +231,7 @@ impl EmbeddedStore {
     /// Replaces records (compare-and-swap on each revision) in one transaction: all or none. A
     /// record that starts counting toward the limit again is refused once `max` is reached.
     fn update<R: Indexed>(&self, t: &Tables, recs: &[R], max: u64) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(backend)?;
+        let txn = self.begin_write()?;
         for rec in recs {
             let old: R = t
                 .read(&txn, rec.id().as_u128())?
@@ -210,7 +251,7 @@ impl EmbeddedStore {
     }
 
     fn delete<R: Indexed>(&self, t: &Tables, rec: &R) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(backend)?;
+        let txn = self.begin_write()?;
         let id = rec.id().as_u128();
         let old: R = t.read(&txn, id)?.ok_or(StoreError::Conflict)?;
         if old.revision() != rec.revision() {
@@ -239,7 +280,7 @@ impl EmbeddedStore {
         newest_first: bool,
         visit: &mut dyn FnMut(R) -> bool,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let scope = txn.open_table(t.scope).map_err(backend)?;
         let records = txn.open_table(t.records).map_err(backend)?;
         let range = scope
@@ -269,14 +310,14 @@ impl EmbeddedStore {
     }
 
     fn count(&self, t: &Tables, account: AccountId, region: &str) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let counts = txn.open_table(t.counts).map_err(backend)?;
         let found = counts.get((account, region)).map_err(backend)?;
         Ok(found.map_or(0, |v| v.value()))
     }
 
     fn due(&self, t: &Tables, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let due = txn.open_table(t.due).map_err(backend)?;
         let mut out = Vec::new();
         for entry in due
@@ -351,45 +392,68 @@ impl Store for EmbeddedStore {
     }
 
     /// redb is copy-on-write: the pages an erasing commit replaced keep their old bytes until
-    /// they are allocated again. A first commit makes them free (redb keeps the last commit's
-    /// freed pages until the next one is durable); a second fills every free page with zeros,
-    /// so the allocator hands each one out and overwrites it in full; a third frees the filler.
+    /// they are allocated again. A first commit, with no reader open, frees them all. A second
+    /// fills free pages with zeros, one filler value per page, until the file grows: redb grows
+    /// it only when no free page is left, so by then every page that was free has been handed
+    /// to the filler and overwritten. A third frees the filler. Growth doubles the file, so a
+    /// compaction last gives the free tail back; without it every scrub would start from a
+    /// larger file than the one before. Readers wait only for the first commit and the
+    /// compaction.
     fn scrub(&self) -> Result<(), StoreError> {
-        let commit_marker = |round: u64| -> Result<(), StoreError> {
-            let txn = self.db.begin_write().map_err(backend)?;
+        {
+            // With no reader open, no snapshot holds an erased page back from being freed.
+            let db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+            let txn = db.begin_write().map_err(backend)?;
             txn.open_table(SCRUB)
                 .map_err(backend)?
-                .insert(u64::MAX, round.to_be_bytes().as_slice())
+                .insert(u64::MAX, [].as_slice())
                 .map_err(backend)?;
-            txn.commit().map_err(backend)
-        };
-        commit_marker(0)?;
+            txn.commit().map_err(backend)?;
+        }
 
-        let txn = self.db.begin_write().map_err(backend)?;
-        let stats = txn.stats().map_err(backend)?;
-        let page = stats.page_size() as u64;
-        let file_pages = std::fs::metadata(&self.path).map_err(backend)?.len() / page;
-        let free_pages = file_pages.saturating_sub(stats.allocated_pages());
-        // One filler value per page: larger than half a page, so no two share one.
-        let filler = vec![0u8; (page as usize) * 3 / 4];
+        let file_len = || {
+            std::fs::metadata(&self.path)
+                .map(|m| m.len())
+                .map_err(backend)
+        };
+        let start_len = file_len()?;
+        let filler = vec![0u8; SCRUB_FILLER_BYTES];
+        let txn = self.begin_write()?;
         {
             let mut scrub = txn.open_table(SCRUB).map_err(backend)?;
-            for i in 0..free_pages + SCRUB_SLACK_PAGES {
+            // Each filler takes a page of its own, so the file has grown before the count of its
+            // pages is reached; the bound only stops a loop that never would.
+            let mut grew = false;
+            for i in 0..=start_len / SCRUB_FILLER_BYTES as u64 {
                 scrub.insert(i, filler.as_slice()).map_err(backend)?;
+                if file_len()? > start_len {
+                    grew = true;
+                    break;
+                }
+            }
+            if !grew {
+                return Err(backend("scrub filler did not exhaust the free pages"));
             }
         }
         txn.commit().map_err(backend)?;
 
-        let txn = self.db.begin_write().map_err(backend)?;
+        let txn = self.begin_write()?;
         txn.open_table(SCRUB)
             .map_err(backend)?
             .retain(|_, _| false)
             .map_err(backend)?;
-        txn.commit().map_err(backend)
+        txn.commit().map_err(backend)?;
+
+        self.db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .compact()
+            .map_err(backend)?;
+        Ok(())
     }
 
     fn create_account(&self, account: &Account) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(backend)?;
+        let txn = self.begin_write()?;
         {
             let mut accounts = txn.open_table(ACCOUNTS).map_err(backend)?;
             if accounts.get(account.uin).map_err(backend)?.is_some() {
@@ -416,7 +480,7 @@ impl Store for EmbeddedStore {
     }
 
     fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let txn = self.begin_read()?;
         let accounts = txn.open_table(ACCOUNTS).map_err(backend)?;
         let mut out = Vec::new();
         for entry in accounts.iter().map_err(backend)? {

@@ -251,9 +251,19 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     call.answer(&app.audit, Outcome::tencent_reply(&reply), answer)
 }
 
+/// How often the scrubber looks for erasures owed a scrub of the store's free space.
+const SCRUB_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// After a scrub the scrubber rests this many times as long as the scrub took, so however often
+/// tenants erase material, scrubbing a large store takes at most a tenth of the store's time.
+const SCRUB_REST_FACTOR: u32 = 9;
+
 /// Runs time-driven key transitions (purges, scheduled rotations, material expiry) every few
 /// seconds, and expires the in-memory material cache so no node keeps erased material for long.
+/// A second task scrubs the store after erasures, off every request's path: one scrub for all
+/// the erasures owed when it starts, begun within [`SCRUB_CHECK_INTERVAL`] of an erasure (or,
+/// right after a scrub, once the rest that follows it is over).
 pub fn spawn_due_work(engine: Arc<Engine>) {
+    let scrubber = engine.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
@@ -265,6 +275,25 @@ pub fn spawn_due_work(engine: Arc<Engine>) {
                 Ok(Err(e)) => tracing::warn!(error = %e, "background key work failed"),
                 Err(e) => tracing::warn!(error = %e, "background key work panicked"),
             }
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SCRUB_CHECK_INTERVAL).await;
+            if !scrubber.scrub_owed() {
+                continue;
+            }
+            let started = Instant::now();
+            let engine = scrubber.clone();
+            match tokio::task::spawn_blocking(move || engine.run_owed_scrub()).await {
+                Ok(Ok(_)) => tracing::debug!(
+                    millis = started.elapsed().as_millis() as u64,
+                    "scrubbed the store's free space"
+                ),
+                Ok(Err(e)) => tracing::warn!(error = %e, "scrubbing the store failed"),
+                Err(e) => tracing::warn!(error = %e, "scrubbing the store panicked"),
+            }
+            tokio::time::sleep(started.elapsed() * SCRUB_REST_FACTOR).await;
         }
     });
 }

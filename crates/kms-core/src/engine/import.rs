@@ -144,9 +144,11 @@ impl Engine {
     }
 
     /// Erases an EXTERNAL key's material now; the key waits for a re-import in PendingImport.
+    /// The copy left in the store's free space is scrubbed in the background (see
+    /// [`Engine::run_owed_scrub`]), and only when there was material to erase.
     pub fn delete_imported_material(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
         let id = parse_key_id(key_id)?;
-        self.mutate(caller, id, |k, _| {
+        let erased = self.mutate(caller, id, |k, _| {
             require_external(k)?;
             require_state(
                 k,
@@ -157,11 +159,14 @@ impl Engine {
                     KeyState::PendingImport,
                 ],
             )?;
+            let had_material = !k.versions.is_empty();
             erase_material(k);
-            Ok(())
+            Ok(had_material)
         })?;
         self.forget_material(id);
-        self.store.scrub()?;
+        if erased {
+            self.owe_scrub();
+        }
         Ok(())
     }
 

@@ -270,3 +270,50 @@ fn deleting_material_needs_an_external_key() {
     f.engine.delete_imported_material(&f.caller, &id).unwrap();
     assert_eq!(f.state(&id), KeyState::PendingImport);
 }
+
+#[test]
+fn deleting_material_leaves_the_scrub_to_the_background() {
+    let f = fixture();
+    f.settle_scrub();
+    let before = f.store.scrubs();
+    let id = f.key_of(Origin::External);
+    for _ in 0..100 {
+        f.engine.delete_imported_material(&f.caller, &id).unwrap();
+    }
+    assert!(!f.engine.scrub_owed(), "nothing erased, nothing to scrub");
+    assert!(!f.engine.run_owed_scrub().unwrap());
+
+    // A hundred more, every tenth with material to erase.
+    for round in 0..100 {
+        if round % 10 == 0 {
+            let p = f.params(&id, WrappingAlgorithm::RsaesOaepSha256);
+            f.import(&id, &p, &[7u8; 32], 0).unwrap();
+        }
+        f.engine.delete_imported_material(&f.caller, &id).unwrap();
+        assert_eq!(f.state(&id), KeyState::PendingImport);
+    }
+    assert_eq!(
+        f.store.scrubs(),
+        before,
+        "no request scrubs on its own path"
+    );
+    assert!(f.engine.scrub_owed());
+    assert!(f.engine.run_owed_scrub().unwrap());
+    assert!(
+        !f.engine.run_owed_scrub().unwrap(),
+        "one scrub settles them all"
+    );
+    assert_eq!(f.store.scrubs(), before + 1);
+}
+
+#[test]
+fn expiry_owes_a_scrub() {
+    let f = fixture();
+    let id = f.key_of(Origin::External);
+    let p = f.params(&id, WrappingAlgorithm::RsaesOaepSha256);
+    f.import(&id, &p, &[3u8; 32], T0 + 10).unwrap();
+    f.settle_scrub();
+    f.clock.set(T0 + 10);
+    assert_eq!(f.state(&id), KeyState::PendingImport);
+    assert!(f.engine.scrub_owed());
+}

@@ -74,6 +74,15 @@ impl Fixture {
             .to_string()
     }
 
+    /// Runs the scrub every engine owes at start, so a test sees only the scrubs it causes.
+    pub(super) fn settle_scrub(&self) {
+        assert!(
+            self.engine.run_owed_scrub().unwrap(),
+            "a fresh engine owes one scrub"
+        );
+        assert!(!self.engine.scrub_owed());
+    }
+
     pub(super) fn state(&self, id: &str) -> KeyState {
         self.engine.describe_key(&self.caller, id).unwrap().state
     }

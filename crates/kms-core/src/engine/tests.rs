@@ -454,3 +454,20 @@ fn a_read_that_must_persist_a_due_transition_is_handed_back_when_blocking_is_ref
         2
     );
 }
+
+#[test]
+fn a_day_of_purges_scrubs_once() {
+    let f = fixture();
+    f.settle_scrub();
+    let before = f.store.scrubs();
+    for i in 0..50 {
+        let id = f.key(&format!("doomed{i}"));
+        f.engine.disable_key(&f.caller, &id).unwrap();
+        f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
+    }
+    f.clock.set(T0 + 7 * 86_400);
+    assert_eq!(f.engine.run_due_work().unwrap(), 50);
+    assert_eq!(f.store.scrubs(), before, "the sweep does not scrub per key");
+    assert!(f.engine.run_owed_scrub().unwrap());
+    assert_eq!(f.store.scrubs(), before + 1);
+}

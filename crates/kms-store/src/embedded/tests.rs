@@ -136,3 +136,101 @@ fn scrub_leaves_no_copy_of_erased_material_in_the_file() {
     assert!(!contains(&encoded), "no copy survives in freed pages");
     assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 51);
 }
+
+#[test]
+fn repeated_scrubs_do_not_grow_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let file = dir.path().join("kms.redb");
+    let file_len = || std::fs::metadata(&file).unwrap().len();
+    // A few MiB of records, each with (stand-in) sealed material.
+    for i in 0..100 {
+        let mut key = record(1, &format!("k{i}"), i);
+        key.versions.push(KeyVersion {
+            version: 1,
+            created_at: i,
+            sealed_material: vec![i as u8; 16 << 10],
+        });
+        store.create_key(&key, 1000).unwrap();
+    }
+    let start = file_len();
+    let mut key = record(1, "imported", 1000);
+    store.create_key(&key, 1000).unwrap();
+    for round in 0..10 {
+        key.versions = vec![KeyVersion {
+            version: 1,
+            created_at: round,
+            sealed_material: vec![0xA5; 48],
+        }];
+        key.revision += 1;
+        store.update_key(&key, 1000).unwrap();
+        key.versions.clear();
+        key.revision += 1;
+        store.update_key(&key, 1000).unwrap();
+        store.scrub().unwrap();
+        assert!(
+            file_len() <= start + (1 << 20),
+            "round {round}: {} bytes, started at {start}",
+            file_len()
+        );
+    }
+    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 101);
+}
+
+#[test]
+fn an_erasure_left_unscrubbed_at_a_stop_is_scrubbed_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let seal = Arc::new(MemorySeal::generate());
+    let clock = Arc::new(ManualClock::new(1_000));
+    let caller = Caller {
+        account: 1,
+        region: "ap-guangzhou".into(),
+    };
+    let engine_over = |store: EmbeddedStore| {
+        Engine::new(
+            Arc::new(store),
+            seal.clone(),
+            clock.clone(),
+            EngineConfig::default(),
+        )
+    };
+    let engine = engine_over(open(&dir));
+    engine.run_owed_scrub().unwrap();
+    let key = engine
+        .create_key(
+            &caller,
+            NewKey {
+                alias: "doomed".into(),
+                description: String::new(),
+                usage: KeyUsage::EncryptDecrypt,
+                origin: Origin::Kms,
+                tags: vec![],
+            },
+        )
+        .unwrap();
+    let id = key.key_id.to_string();
+    let sealed = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&key.versions[0].sealed_material)
+    };
+    let file = dir.path().join("kms.redb");
+    let contains = |needle: &str| {
+        let bytes = std::fs::read(&file).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    engine.disable_key(&caller, &id).unwrap();
+    engine.schedule_deletion(&caller, &id, 7).unwrap();
+    clock.advance(7 * 86_400);
+    assert_eq!(engine.run_due_work().unwrap(), 1);
+    assert!(engine.scrub_owed());
+    assert!(
+        contains(&sealed),
+        "the sweep left the scrub to the scrubber"
+    );
+    drop(engine);
+
+    let engine = engine_over(open(&dir));
+    assert!(engine.scrub_owed(), "a restarted engine scrubs first");
+    assert!(engine.run_owed_scrub().unwrap());
+    assert!(!contains(&sealed));
+}
