@@ -21,7 +21,8 @@ pub fn check<S: Store>(mut new_store: impl FnMut() -> S) {
     accounts_are_unique_by_uin_secret_and_project(&new_store());
 }
 
-fn key(account: AccountId, alias: &str, created_at: u64) -> KeyRecord {
+/// A KMS key record of `account` in ap-guangzhou, ready to insert.
+pub fn key(account: AccountId, alias: &str, created_at: u64) -> KeyRecord {
     KeyRecord {
         key_id: Uuid::new_v4(),
         account,

@@ -1,40 +1,11 @@
 use std::sync::Arc;
 
 use kms_core::engine::NewKey;
+use kms_core::store::contract;
 use kms_core::testing::MemorySeal;
 use kms_core::*;
-use uuid::Uuid;
 
 use super::EmbeddedStore;
-
-fn record(account: u64, alias: &str, created_at: u64) -> KeyRecord {
-    KeyRecord {
-        key_id: Uuid::new_v4(),
-        account,
-        region: "ap-guangzhou".into(),
-        alias: alias.into(),
-        description: String::new(),
-        created_at,
-        creator: account,
-        state: KeyState::Enabled,
-        usage: KeyUsage::EncryptDecrypt,
-        spec: KeySpec::Aes256,
-        origin: Origin::Kms,
-        rotation: RotationPolicy {
-            enabled: false,
-            rotate_days: 0,
-            next_rotate_time: 0,
-        },
-        last_rotate_time: 0,
-        deletion_date: 0,
-        tags: vec![],
-        versions: vec![],
-        revision: 1,
-        valid_to: 0,
-        fingerprint: None,
-        import_parameters: vec![],
-    }
-}
 
 fn open(dir: &tempfile::TempDir) -> EmbeddedStore {
     EmbeddedStore::open(&dir.path().join("kms.redb")).unwrap()
@@ -108,11 +79,11 @@ fn scrub_leaves_no_copy_of_erased_material_in_the_file() {
     // Other records around it, so the erased page is one among many.
     for i in 0..50 {
         store
-            .create_key(&record(1, &format!("k{i}"), i), 1000)
+            .create_key(&contract::key(1, &format!("k{i}"), i), 1000)
             .unwrap();
     }
     let marker = vec![0xA5u8; 48];
-    let mut key = record(1, "secret", 100);
+    let mut key = contract::key(1, "secret", 100);
     key.versions.push(KeyVersion {
         version: 1,
         created_at: 100,
@@ -145,7 +116,7 @@ fn repeated_scrubs_do_not_grow_the_file() {
     let file_len = || std::fs::metadata(&file).unwrap().len();
     // A few MiB of records, each with (stand-in) sealed material.
     for i in 0..100 {
-        let mut key = record(1, &format!("k{i}"), i);
+        let mut key = contract::key(1, &format!("k{i}"), i);
         key.versions.push(KeyVersion {
             version: 1,
             created_at: i,
@@ -154,7 +125,7 @@ fn repeated_scrubs_do_not_grow_the_file() {
         store.create_key(&key, 1000).unwrap();
     }
     let start = file_len();
-    let mut key = record(1, "imported", 1000);
+    let mut key = contract::key(1, "imported", 1000);
     store.create_key(&key, 1000).unwrap();
     for round in 0..10 {
         key.versions = vec![KeyVersion {
