@@ -1,8 +1,9 @@
 //! The Tencent Cloud API 3.0 dialect (service `kms`, version 2019-01-18).
 //!
-//! [`TencentApi::handle`] takes a request as it arrived, authenticates it (TC3-HMAC-SHA256 or the
-//! legacy HmacSHA1/HmacSHA256 signature), validates its parameters against the action table,
-//! calls the engine, and answers in Tencent's envelope. It knows nothing of the HTTP server.
+//! [`TencentApi::prepare`] takes a request as it arrived, authenticates it (TC3-HMAC-SHA256 or
+//! the legacy HmacSHA1/HmacSHA256 signature) and validates its parameters against the action
+//! table; [`TencentApi::execute`] calls the engine and answers in Tencent's envelope, on the
+//! thread the prepared [`Call`] asks for. It knows nothing of the HTTP server.
 
 pub mod actions;
 pub mod auth;
