@@ -92,22 +92,28 @@ def test_a_batch_against_a_concurrent_deletion_changes_all_keys_or_none(server, 
             assert states == ["Enabled"] * 19, f"a refused batch changed keys: {states}"
 
 
-def test_sixteen_writers_on_one_key(server, kms):
-    key_id = create_key(kms).KeyId
-
+def sixteen_writers(server, id_param, resource_id, actions, description):
+    """CLIENTS clients each make ROUNDS writes to one resource, cycling through `actions` (the
+    first takes a Description); returns every answer: "ok" or the vendor code."""
     def write(i, client):
         done = []
         for r in range(ROUNDS):
-            action = ("UpdateKeyDescription", "EnableKey", "DisableKey")[(i + r) % 3]
-            extra = {"Description": f"writer {i} round {r}"} if action == "UpdateKeyDescription" else {}
+            action = actions[(i + r) % len(actions)]
+            extra = {"Description": description(i, r)} if action == actions[0] else {}
             try:
-                call(client, action, KeyId=key_id, **extra)
+                call(client, action, **{id_param: resource_id}, **extra)
                 done.append("ok")
             except TencentCloudSDKException as e:
                 done.append(e.code)
         return done
 
-    answers = [a for r in together(server, CLIENTS, write) for a in r]
+    return [a for r in together(server, CLIENTS, write) for a in r]
+
+
+def test_sixteen_writers_on_one_key(server, kms):
+    key_id = create_key(kms).KeyId
+    answers = sixteen_writers(server, "KeyId", key_id, ("UpdateKeyDescription", "EnableKey", "DisableKey"),
+                              lambda i, r: f"writer {i} round {r}")
     # Every one of these writes is legal in every state the key passes through.
     assert answers == ["ok"] * (CLIENTS * ROUNDS), sorted(set(answers))
     assert call(kms, "DescribeKey", KeyId=key_id).KeyMetadata.KeyState in ("Enabled", "Disabled")
@@ -117,20 +123,9 @@ def test_sixteen_writers_on_one_data_key(server, kms):
     cmk = create_key(kms).KeyId
     data_key_id = call(kms, "GenerateDataKey", KeyId=cmk, NumberOfBytes=32, IsHostedByKms=1,
                        DataKeyName=f"w_{uuid.uuid4().hex[:16]}").DataKeyId
-
-    def write(i, client):
-        done = []
-        for r in range(ROUNDS):
-            action = ("UpdateDataKeyDescription", "EnableDataKey", "DisableDataKey")[(i + r) % 3]
-            extra = {"Description": f"w{i} r{r}"} if action == "UpdateDataKeyDescription" else {}
-            try:
-                call(client, action, DataKeyId=data_key_id, **extra)
-                done.append("ok")
-            except TencentCloudSDKException as e:
-                done.append(e.code)
-        return done
-
-    answers = [a for r in together(server, CLIENTS, write) for a in r]
+    answers = sixteen_writers(server, "DataKeyId", data_key_id,
+                              ("UpdateDataKeyDescription", "EnableDataKey", "DisableDataKey"),
+                              lambda i, r: f"w{i} r{r}")
     assert answers == ["ok"] * (CLIENTS * ROUNDS), sorted(set(answers))
 
 
