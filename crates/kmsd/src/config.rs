@@ -63,8 +63,8 @@ pub struct ServeArgs {
     /// accepted. [default: 1024]
     #[arg(long, env = "KMSD_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
-    /// Seconds a client has to send a request's headers, idle keep-alive time included.
-    /// [default: 10]
+    /// Seconds after which a connection with no request in flight or finished is closed (slow
+    /// headers, idle keep-alive); it closes within one to two such periods. [default: 10]
     #[arg(long, env = "KMSD_HEADER_TIMEOUT_SECS")]
     pub header_timeout_secs: Option<u64>,
     /// Seconds a request's body may take to arrive after its headers. [default: 30]
