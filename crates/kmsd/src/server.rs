@@ -196,12 +196,12 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let reply = match prepared {
         Err(_) => None,
         Ok(Err(reply)) => Some(*reply),
-        Ok(Ok(call)) => {
-            let inline = if call.blocking {
-                Err(Box::new(call))
+        Ok(Ok(ready)) => {
+            let inline = if ready.blocking {
+                Err(Box::new(ready))
             } else {
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    app.tencent.execute_inline(call, &request_id)
+                    app.tencent.execute_inline(ready, &request_id)
                 })) {
                     Ok(answered) => answered.map(Some),
                     Err(_) => Ok(None),
@@ -209,10 +209,10 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             };
             match inline {
                 Ok(reply) => reply,
-                Err(call) => {
+                Err(ready) => {
                     let worker_app = app.clone();
                     let rid = request_id.clone();
-                    tokio::task::spawn_blocking(move || worker_app.tencent.execute(*call, &rid))
+                    tokio::task::spawn_blocking(move || worker_app.tencent.execute(*ready, &rid))
                         .await
                         .ok()
                 }
