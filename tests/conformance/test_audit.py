@@ -254,6 +254,8 @@ def test_an_unwritable_trail_refuses_calls():
         expect_error("ServiceUnavailable", kms, "ListKeys")
         expect_error("ServiceUnavailable", kms, "CreateKey", Alias="never-made")
         assert "cannot write audit records" in proc.log_path.read_text()
+        health = requests.get(proc.url + "/healthz", timeout=5)
+        assert (health.status_code, health.text) == (503, "audit records cannot be written")
         proc.stop()
         proc.extra_args = []
         proc.start()

@@ -57,10 +57,23 @@ pub struct App {
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(dispatch)
         .with_state(app)
+}
+
+/// 200 while API calls are accepted; 503 while they are refused because audit records cannot
+/// be written, so a load balancer sends clients elsewhere.
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    if app.audit.refusing() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit records cannot be written",
+        )
+            .into_response();
+    }
+    "ok".into_response()
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
