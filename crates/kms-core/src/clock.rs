@@ -20,6 +20,27 @@ impl Clock for SystemClock {
     }
 }
 
+/// The UTC calendar date `(year, month, day)` of a Unix time, by Howard Hinnant's
+/// `civil_from_days` (eras of 400 years, each 146097 days; years counted from March so leap days
+/// fall last). Signatures name the day they were made; audit records carry RFC 3339 times.
+pub fn utc_civil_date(unix_secs: u64) -> (u64, u64, u64) {
+    let z = unix_secs / 86_400 + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 /// A clock that moves only when told to, for tests.
 #[derive(Debug, Default)]
 pub struct ManualClock(AtomicU64);

@@ -15,7 +15,7 @@ pub mod seal;
 pub mod store;
 pub mod testing;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, utc_civil_date};
 pub use context::EncryptionContext;
 pub use engine::{Caller, Engine, EngineConfig, KeyListFilter, SortOrder};
 pub use error::{Bounded, KmsError, Operation};

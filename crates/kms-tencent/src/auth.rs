@@ -171,17 +171,7 @@ fn tc3_canonical_request(
 
 /// UTC calendar date (YYYY-MM-DD) of a Unix timestamp.
 pub fn utc_date(ts: u64) -> String {
-    // Howard Hinnant's days-from-civil inverse.
-    let days = (ts / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = kms_core::utc_civil_date(ts);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -83,11 +83,7 @@ pub struct AuditFields {
 const AUDIT_STRING_MAX: usize = 128;
 
 fn audit_string(s: &str) -> String {
-    let mut end = s.len().min(AUDIT_STRING_MAX);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
+    s[..s.floor_char_boundary(AUDIT_STRING_MAX)].to_owned()
 }
 
 /// Request parameters that name keys or data keys, and whether each holds a list.

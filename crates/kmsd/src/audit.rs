@@ -271,15 +271,11 @@ impl Call {
         path: &str,
         started: Instant,
     ) -> Self {
-        let mut end = path.len().min(PATH_MAX);
-        while !path.is_char_boundary(end) {
-            end -= 1;
-        }
         Self {
             request_id: request_id.to_owned(),
             source,
             method: method.to_owned(),
-            path: path[..end].to_owned(),
+            path: path[..path.floor_char_boundary(PATH_MAX)].to_owned(),
             started,
         }
     }
@@ -369,8 +365,8 @@ fn micros(d: Duration) -> u64 {
 fn rfc3339(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
-    let (days, of_day) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days);
+    let of_day = secs % 86_400;
+    let (year, month, day) = kms_core::utc_civil_date(secs);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
         of_day / 3600,
@@ -378,26 +374,6 @@ fn rfc3339(time: SystemTime) -> String {
         of_day % 60,
         since.subsec_micros()
     )
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01, by Howard Hinnant's `civil_from_days`
-/// (eras of 400 years, each 146097 days; years counted from March so leap days fall last).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
