@@ -191,28 +191,9 @@ fn sign_legacy(method: &str, own: &str, action: &str) -> String {
         &auth::legacy_string_to_sign(method, HOST, "/", &pairs),
     );
     pairs.push(("Signature".to_owned(), signature));
-    let mut out = String::new();
-    for (k, v) in &pairs {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.push_str(&percent(k));
-        out.push('=');
-        out.push_str(&percent(v));
-    }
-    out
-}
-
-fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish()
 }
 
 /// The signature parsers and verifiers on their own: an Authorization header, a timestamp and

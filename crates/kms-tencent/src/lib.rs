@@ -171,12 +171,13 @@ pub struct TencentApi {
 enum Style {
     Tc3 {
         authorization: String,
+        /// The parameters are a JSON body; otherwise they are flattened, in the query (GET) or
+        /// a form body.
+        json_body: bool,
     },
     /// The legacy signature covers every parameter, so they are split (flat, bounded in
     /// number) before authentication; nothing is nested until the caller is known.
-    Legacy {
-        pairs: Vec<(String, String)>,
-    },
+    Legacy { pairs: Vec<(String, String)> },
 }
 
 /// The request's common parameters, read before authentication without building anything
@@ -213,7 +214,7 @@ impl Envelope {
     /// The SecretId the request claims to be signed with, before any check.
     fn credential_id(&self) -> Option<&str> {
         match &self.style {
-            Style::Tc3 { authorization } => auth::parse_tc3_authorization(authorization)
+            Style::Tc3 { authorization, .. } => auth::parse_tc3_authorization(authorization)
                 .ok()
                 .map(|a| a.secret_id),
             Style::Legacy { pairs } => pairs
@@ -433,6 +434,7 @@ impl TencentApi {
             return Ok(Envelope {
                 style: Style::Tc3 {
                     authorization: authorization.to_owned(),
+                    json_body: req.method == "POST" && is_json,
                 },
                 action: h("x-tc-action"),
                 version: h("x-tc-version"),
@@ -476,7 +478,7 @@ impl TencentApi {
     ) -> Result<Arc<Principal>, TcError> {
         let now = self.engine.now();
         let verified = match &env.style {
-            Style::Tc3 { authorization } => {
+            Style::Tc3 { authorization, .. } => {
                 let timestamp = env
                     .timestamp
                     .as_deref()
@@ -561,17 +563,19 @@ fn own_params(req: &SignedParts<'_>, style: Style) -> Result<(Map<String, Value>
                 .collect();
             Ok((unflatten(&own)?, true))
         }
-        Style::Tc3 { .. } if req.method == "GET" => {
-            Ok((unflatten(&form_pairs(req.query.as_bytes())?)?, true))
+        Style::Tc3 {
+            json_body: false, ..
+        } => {
+            let flattened = if req.method == "GET" {
+                req.query.as_bytes()
+            } else {
+                req.body
+            };
+            Ok((unflatten(&form_pairs(flattened)?)?, true))
         }
-        Style::Tc3 { .. } => {
-            let is_form = header(req, "content-type").is_some_and(|c| {
-                c.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
-            if is_form {
-                return Ok((unflatten(&form_pairs(req.body)?)?, true));
-            }
+        Style::Tc3 {
+            json_body: true, ..
+        } => {
             let body = if req.body.iter().all(u8::is_ascii_whitespace) {
                 b"{}".as_slice()
             } else {
