@@ -83,6 +83,15 @@ impl Fixture {
         assert!(!self.engine.scrub_owed());
     }
 
+    /// How many versions the key has (rotation adds one).
+    pub(super) fn versions(&self, id: &str) -> usize {
+        self.engine
+            .describe_key(&self.caller, id)
+            .unwrap()
+            .versions
+            .len()
+    }
+
     pub(super) fn state(&self, id: &str) -> KeyState {
         self.engine.describe_key(&self.caller, id).unwrap().state
     }

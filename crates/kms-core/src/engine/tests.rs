@@ -240,14 +240,7 @@ fn automatic_rotation_happens_at_next_rotate_time() {
     let k = f.engine.describe_key(&f.caller, &id).unwrap();
     assert_eq!(k.rotation.next_rotate_time, T0 + 30 * 86_400);
     f.clock.set(T0 + 30 * 86_400 - 1);
-    assert_eq!(
-        f.engine
-            .describe_key(&f.caller, &id)
-            .unwrap()
-            .versions
-            .len(),
-        1
-    );
+    assert_eq!(f.versions(&id), 1);
     f.clock.set(T0 + 30 * 86_400);
     let k = f.engine.describe_key(&f.caller, &id).unwrap();
     assert_eq!(k.versions.len(), 2);
@@ -255,14 +248,7 @@ fn automatic_rotation_happens_at_next_rotate_time() {
     assert_eq!(k.rotation.next_rotate_time, T0 + 60 * 86_400);
     // Two missed periods catch up to two rotations, on the schedule.
     f.clock.set(T0 + 91 * 86_400);
-    assert_eq!(
-        f.engine
-            .describe_key(&f.caller, &id)
-            .unwrap()
-            .versions
-            .len(),
-        4
-    );
+    assert_eq!(f.versions(&id), 4);
     f.engine.disable_rotation(&f.caller, &id).unwrap();
     assert!(
         !f.engine
@@ -445,14 +431,7 @@ fn a_read_that_must_persist_a_due_transition_is_handed_back_when_blocking_is_ref
     assert_eq!(stored.versions.len(), 1);
     // ...and where blocking is fine it rotates and serves.
     f.engine.encrypt(&f.caller, &id, b"x", &ctx).unwrap();
-    assert_eq!(
-        f.engine
-            .describe_key(&f.caller, &id)
-            .unwrap()
-            .versions
-            .len(),
-        2
-    );
+    assert_eq!(f.versions(&id), 2);
 }
 
 #[test]
