@@ -8,9 +8,35 @@ use zeroize::Zeroizing;
 
 use kms_crypto::Aes256GcmKey;
 
+use crate::accounts::{Directory, NewAccount, create_account};
 use crate::model::{Account, AccountId, DataKeyRecord, KeyRecord};
 use crate::seal::{Seal, SealError};
 use crate::store::{Indexed, Store, StoreError};
+
+/// Creates an account holding the credential `(secret_id, secret_key)` and returns a directory
+/// that authenticates it: the start of every dialect test and fuzz harness.
+pub fn directory_with_account(
+    store: &dyn Store,
+    seal: &dyn Seal,
+    uin: AccountId,
+    secret_id: &str,
+    secret_key: &str,
+) -> Directory {
+    create_account(
+        store,
+        seal,
+        &NewAccount {
+            uin,
+            app_id: uin,
+            secret_id: secret_id.into(),
+            secret_key: Zeroizing::new(secret_key.into()),
+            project_id: "0123456789abcdef0123456789abcdef".into(),
+        },
+        0,
+    )
+    .expect("a new account in an empty store");
+    Directory::load(store, seal).expect("the account just made")
+}
 
 /// A seal whose root key lives only in this process.
 pub struct MemorySeal(Aes256GcmKey);

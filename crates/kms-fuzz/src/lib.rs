@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
-use zeroize::Zeroizing;
 
-use kms_core::accounts::{Directory, NewAccount, create_account};
-use kms_core::testing::{MemorySeal, MemoryStore};
+use kms_core::accounts::Directory;
+use kms_core::testing::{MemorySeal, MemoryStore, directory_with_account};
 use kms_core::{Engine, EngineConfig, ManualClock};
 use kms_tencent::auth::{self, SignedParts, SigningKeys};
 use kms_tencent::params::{MAX_JSON_DEPTH, Params, form_pairs, json_depth_within, unflatten};
@@ -33,21 +32,13 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let store = Arc::new(MemoryStore::default());
         let seal = Arc::new(MemorySeal::generate());
-        create_account(
+        let directory = Arc::new(directory_with_account(
             store.as_ref(),
             seal.as_ref(),
-            &NewAccount {
-                uin: 1,
-                app_id: 1,
-                secret_id: SECRET_ID.into(),
-                secret_key: Zeroizing::new(SECRET_KEY.into()),
-                project_id: "0123456789abcdef0123456789abcdef".into(),
-            },
-            NOW,
-        )
-        .expect("account");
-        let directory =
-            Arc::new(Directory::load(store.as_ref(), seal.as_ref()).expect("directory"));
+            1,
+            SECRET_ID,
+            SECRET_KEY,
+        ));
         let engine = Arc::new(Engine::new(
             store,
             seal,

@@ -2,10 +2,7 @@
 
 use std::sync::Arc;
 
-use zeroize::Zeroizing;
-
-use kms_core::accounts::{NewAccount, create_account};
-use kms_core::testing::{MemorySeal, MemoryStore};
+use kms_core::testing::{MemorySeal, MemoryStore, directory_with_account};
 use kms_core::{EngineConfig, ManualClock};
 
 use super::*;
@@ -17,20 +14,13 @@ const SECRET_KEY: &str = "unit-secret";
 fn api() -> TencentApi {
     let store = Arc::new(MemoryStore::default());
     let seal = Arc::new(MemorySeal::generate());
-    create_account(
+    let directory = Arc::new(directory_with_account(
         store.as_ref(),
         seal.as_ref(),
-        &NewAccount {
-            uin: 7,
-            app_id: 7,
-            secret_id: "AKIDunit".into(),
-            secret_key: Zeroizing::new(SECRET_KEY.into()),
-            project_id: "p".into(),
-        },
-        NOW,
-    )
-    .unwrap();
-    let directory = Arc::new(Directory::load(store.as_ref(), seal.as_ref()).unwrap());
+        7,
+        "AKIDunit",
+        SECRET_KEY,
+    ));
     let engine = Arc::new(Engine::new(
         store,
         seal,

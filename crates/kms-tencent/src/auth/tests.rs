@@ -1,9 +1,8 @@
 //! Expected signatures were computed with tencentcloud-sdk-python's own signer
 //! (`tencentcloud.common.sign.Sign`), so these tests pin us to the SDK byte for byte.
 
-use kms_core::accounts::{Directory, NewAccount, create_account};
-use kms_core::testing::{MemorySeal, MemoryStore};
-use zeroize::Zeroizing;
+use kms_core::accounts::Directory;
+use kms_core::testing::{MemorySeal, MemoryStore, directory_with_account};
 
 use super::*;
 
@@ -13,22 +12,13 @@ const TS: u64 = 1_551_113_065;
 const TC3_SIG: &str = "1317f90d891425bfe8fa4bde84d67e04a9e0f903729e4afe479f75ccdae362aa";
 
 fn directory() -> Directory {
-    let store = MemoryStore::default();
-    let seal = MemorySeal::generate();
-    create_account(
-        &store,
-        &seal,
-        &NewAccount {
-            uin: 1,
-            app_id: 1,
-            secret_id: "AKIDEXAMPLE".into(),
-            secret_key: Zeroizing::new(SECRET.into()),
-            project_id: "p".into(),
-        },
-        0,
+    directory_with_account(
+        &MemoryStore::default(),
+        &MemorySeal::generate(),
+        1,
+        "AKIDEXAMPLE",
+        SECRET,
     )
-    .unwrap();
-    Directory::load(&store, &seal).unwrap()
 }
 
 fn headers(host: &str) -> http::HeaderMap {
