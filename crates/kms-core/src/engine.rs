@@ -207,11 +207,7 @@ impl Engine {
             usage: new.usage,
             spec: KeySpec::Aes256,
             origin: new.origin,
-            rotation: RotationPolicy {
-                enabled: false,
-                rotate_days: 0,
-                next_rotate_time: 0,
-            },
+            rotation: RotationPolicy::default(),
             last_rotate_time: 0,
             deletion_date: 0,
             tags: new.tags,

@@ -98,8 +98,8 @@ impl std::fmt::Debug for KeyVersion {
     }
 }
 
-/// Automatic rotation settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Automatic rotation settings; the default is off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotationPolicy {
     pub enabled: bool,
     pub rotate_days: u32,

@@ -35,11 +35,7 @@ pub fn key(account: AccountId, alias: &str, created_at: u64) -> KeyRecord {
         usage: KeyUsage::EncryptDecrypt,
         spec: KeySpec::Aes256,
         origin: Origin::Kms,
-        rotation: RotationPolicy {
-            enabled: false,
-            rotate_days: 0,
-            next_rotate_time: 0,
-        },
+        rotation: RotationPolicy::default(),
         last_rotate_time: 0,
         deletion_date: 0,
         tags: vec![],
