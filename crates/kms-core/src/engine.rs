@@ -200,6 +200,7 @@ impl Engine {
             account: caller.account,
             region: caller.region.clone(),
             alias: new.alias,
+            aliases: Vec::new(),
             description: new.description,
             created_at: now,
             creator: caller.account,
@@ -216,6 +217,7 @@ impl Engine {
             valid_to: 0,
             fingerprint: None,
             import_parameters: Vec::new(),
+            cloud_resources: Vec::new(),
         };
         self.store
             .create_key(&key, self.config.max_keys_per_region)?;
@@ -627,13 +629,14 @@ impl Engine {
         spec: KeySpec,
         now: u64,
     ) -> Result<KeyVersion, KmsError> {
-        let material = random::secret_bytes(spec.material_len())
+        let material = random::secret_bytes(imported_material_len(spec).unwrap_or(32))
             .map_err(|e| KmsError::Internal(e.to_string()))?;
         let sealed_material = self.seal.seal(&material_aad(key_id, version), &material)?;
         Ok(KeyVersion {
             version,
             created_at: now,
             sealed_material,
+            public_key: None,
         })
     }
 
@@ -1018,6 +1021,7 @@ mod import;
 pub mod nonblocking;
 mod writes;
 
+use import::imported_material_len;
 use writes::{Retry, WriteLocks};
 
 pub use data_keys::{DataKeyImport, DataKeyListFilter, NewDataKey};

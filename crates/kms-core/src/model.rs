@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use kms_crypto::KeySpec;
 pub use kms_crypto::wrapping::{WrappingAlgorithm, WrappingKeySpec};
 
 /// An account's numeric identifier (a Tencent UIN).
@@ -41,10 +42,32 @@ pub enum KeyState {
     Archived,
 }
 
-/// What a key may be used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What a key may be used for. Together with the spec it decides which operations the engine
+/// lets the key do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 pub enum KeyUsage {
     EncryptDecrypt,
+    SignVerify,
+    GenerateVerifyMac,
+    KeyAgreement,
+}
+
+impl KeyUsage {
+    /// Whether a key of `spec` can serve this usage.
+    pub fn allows(self, spec: KeySpec) -> bool {
+        use KeySpec::*;
+        match self {
+            KeyUsage::EncryptDecrypt => {
+                matches!(spec, Aes256 | Sm4 | Rsa2048 | Rsa3072 | Rsa4096 | Sm2 | MlKem768)
+            }
+            KeyUsage::SignVerify => matches!(
+                spec,
+                Rsa2048 | Rsa3072 | Rsa4096 | EccP256 | EccP384 | EccSecp256k1 | Sm2 | Ed25519 | MlDsa65
+            ),
+            KeyUsage::GenerateVerifyMac => matches!(spec, Hmac256 | Hmac384 | Hmac512 | HmacSm3),
+            KeyUsage::KeyAgreement => matches!(spec, EccP256 | EccP384),
+        }
+    }
 }
 
 /// Where a key's material came from.
@@ -54,22 +77,6 @@ pub enum Origin {
     Kms,
     /// Imported by the customer (bring your own key).
     External,
-}
-
-/// The algorithm and size of a key's material.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum KeySpec {
-    /// AES-256-GCM.
-    Aes256,
-}
-
-impl KeySpec {
-    /// Length of the key material in bytes.
-    pub fn material_len(self) -> usize {
-        match self {
-            KeySpec::Aes256 => 32,
-        }
-    }
 }
 
 /// A resource tag.
@@ -87,6 +94,10 @@ pub struct KeyVersion {
     /// The material sealed under the root key, bound to the key id and version.
     #[serde(with = "base64_bytes")]
     pub sealed_material: Vec<u8>,
+    /// The public half (SubjectPublicKeyInfo DER) of an asymmetric key, kept in the clear so
+    /// that handing it out unseals nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "base64_option")]
+    pub public_key: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for KeyVersion {
@@ -96,6 +107,23 @@ impl std::fmt::Debug for KeyVersion {
             .field("created_at", &self.created_at)
             .finish_non_exhaustive()
     }
+}
+
+/// An extra name of a key (Huawei keeps several per key). Every alias and every key's own
+/// alias share one namespace per account and region, which the store keeps unique.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alias {
+    pub name: String,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+/// A cloud product's resource that uses a key (Tencent BindCloudResource); a key with any is
+/// in use and cannot be scheduled for deletion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudResource {
+    pub product_id: String,
+    pub resource_id: String,
 }
 
 /// Automatic rotation settings; the default is off.
@@ -112,7 +140,11 @@ pub struct KeyRecord {
     pub key_id: Uuid,
     pub account: AccountId,
     pub region: String,
+    /// The key's own name (Tencent's one alias, Huawei's `key_alias`).
     pub alias: String,
+    /// Further aliases, each a resource of its own (Huawei's alias operations).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<Alias>,
     pub description: String,
     pub created_at: u64,
     pub creator: AccountId,
@@ -139,6 +171,9 @@ pub struct KeyRecord {
     /// Outstanding import parameters (GetParametersForImport), newest last.
     #[serde(default)]
     pub import_parameters: Vec<ImportParameters>,
+    /// Cloud resources bound to the key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cloud_resources: Vec<CloudResource>,
 }
 
 /// A keyed fingerprint of imported material: HMAC-SHA256 under a random per-key key that is
@@ -182,6 +217,11 @@ impl std::fmt::Debug for ImportParameters {
 }
 
 impl KeyRecord {
+    /// Every name that refers to the key in its scope: its own alias, then its aliases.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.alias.as_str()).chain(self.aliases.iter().map(|a| a.name.as_str()))
+    }
+
     /// The version that encrypts new data.
     pub fn current_version(&self) -> Option<&KeyVersion> {
         self.versions.last()
@@ -269,5 +309,26 @@ mod base64_bytes {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = <&str>::deserialize(d)?;
         B64.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// [`base64_bytes`] for an optional field.
+mod base64_option {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_str(&B64.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<&str>::deserialize(d)?
+            .map(|text| B64.decode(text).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }

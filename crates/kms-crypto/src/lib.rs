@@ -8,9 +8,11 @@ pub mod aead;
 pub mod digest;
 pub mod public_key;
 pub mod random;
+pub mod spec;
 pub mod wrapping;
 
 pub use aead::{AeadError, Aes256GcmKey};
+pub use spec::KeySpec;
 
 /// Compares two byte strings in time independent of where they first differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -135,6 +135,7 @@ impl Engine {
                     version: 1,
                     created_at: self.now(),
                     sealed_material,
+                    public_key: None,
                 });
             }
             k.valid_to = valid_to;
@@ -209,7 +210,9 @@ impl Engine {
         )?;
         let material = wrapping::unwrap(&private, params.algorithm, wrapped)
             .map_err(|_| KmsError::MaterialUnwrapFailed)?;
-        let expected = key.spec.material_len();
+        let expected = imported_material_len(key.spec).ok_or(KmsError::Internal(
+            "import into a key of a spec without raw material".into(),
+        ))?;
         if material.len() != expected {
             return Err(KmsError::InvalidMaterialLength { expected });
         }
@@ -257,5 +260,14 @@ pub(super) fn erase_material(key: &mut KeyRecord) {
     key.valid_to = 0;
     if key.state != KeyState::PendingDelete {
         key.state = KeyState::PendingImport;
+    }
+}
+
+/// Bytes of the raw material a symmetric key imports.
+pub(crate) fn imported_material_len(spec: KeySpec) -> Option<usize> {
+    match spec {
+        KeySpec::Aes256 => Some(32),
+        KeySpec::Sm4 => Some(16),
+        _ => None,
     }
 }

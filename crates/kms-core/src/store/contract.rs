@@ -28,6 +28,7 @@ pub fn key(account: AccountId, alias: &str, created_at: u64) -> KeyRecord {
         account,
         region: REGION.into(),
         alias: alias.into(),
+        aliases: Vec::new(),
         description: String::new(),
         created_at,
         creator: account,
@@ -44,6 +45,7 @@ pub fn key(account: AccountId, alias: &str, created_at: u64) -> KeyRecord {
         valid_to: 0,
         fingerprint: None,
         import_parameters: vec![],
+        cloud_resources: vec![],
     }
 }
 
