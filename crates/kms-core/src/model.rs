@@ -58,11 +58,22 @@ impl KeyUsage {
         use KeySpec::*;
         match self {
             KeyUsage::EncryptDecrypt => {
-                matches!(spec, Aes256 | Sm4 | Rsa2048 | Rsa3072 | Rsa4096 | Sm2 | MlKem768)
+                matches!(
+                    spec,
+                    Aes256 | Sm4 | Rsa2048 | Rsa3072 | Rsa4096 | Sm2 | MlKem768
+                )
             }
             KeyUsage::SignVerify => matches!(
                 spec,
-                Rsa2048 | Rsa3072 | Rsa4096 | EccP256 | EccP384 | EccSecp256k1 | Sm2 | Ed25519 | MlDsa65
+                Rsa2048
+                    | Rsa3072
+                    | Rsa4096
+                    | EccP256
+                    | EccP384
+                    | EccSecp256k1
+                    | Sm2
+                    | Ed25519
+                    | MlDsa65
             ),
             KeyUsage::GenerateVerifyMac => matches!(spec, Hmac256 | Hmac384 | Hmac512 | HmacSm3),
             KeyUsage::KeyAgreement => matches!(spec, EccP256 | EccP384),
@@ -96,7 +107,11 @@ pub struct KeyVersion {
     pub sealed_material: Vec<u8>,
     /// The public half (SubjectPublicKeyInfo DER) of an asymmetric key, kept in the clear so
     /// that handing it out unseals nothing.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "base64_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64_option"
+    )]
     pub public_key: Option<Vec<u8>>,
 }
 

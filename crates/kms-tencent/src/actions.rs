@@ -552,7 +552,7 @@ fn create_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         "CreateTime": key.created_at,
         "Description": key.description,
         "KeyState": key_state(key.state),
-        "KeyUsage": key_usage(key.usage),
+        "KeyUsage": key_usage(key.usage, key.spec),
         "TagCode": 0,
         "TagMsg": "Success",
         "HsmClusterId": "",

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use kms_core::{DataKeyState, KeyRecord, KeyState, KeyUsage, Origin};
+use kms_core::{DataKeyState, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
 
 pub fn key_state(s: KeyState) -> &'static str {
     match s {
@@ -14,9 +14,76 @@ pub fn key_state(s: KeyState) -> &'static str {
     }
 }
 
-pub fn key_usage(u: KeyUsage) -> &'static str {
-    match u {
-        KeyUsage::EncryptDecrypt => "ENCRYPT_DECRYPT",
+/// Tencent's KeyUsage names a usage and a spec at once. ENCRYPT_DECRYPT keys are AES-256 or
+/// SM4 (the region's national-crypto setting); the other names each fix one spec.
+pub const KEY_USAGES: &[(&str, KeyUsage, KeySpec)] = &[
+    ("ENCRYPT_DECRYPT", KeyUsage::EncryptDecrypt, KeySpec::Aes256),
+    ("ENCRYPT_DECRYPT", KeyUsage::EncryptDecrypt, KeySpec::Sm4),
+    (
+        "ASYMMETRIC_DECRYPT_RSA_2048",
+        KeyUsage::EncryptDecrypt,
+        KeySpec::Rsa2048,
+    ),
+    (
+        "ASYMMETRIC_DECRYPT_SM2",
+        KeyUsage::EncryptDecrypt,
+        KeySpec::Sm2,
+    ),
+    (
+        "ASYMMETRIC_SIGN_VERIFY_SM2",
+        KeyUsage::SignVerify,
+        KeySpec::Sm2,
+    ),
+    (
+        "ASYMMETRIC_SIGN_VERIFY_ECC",
+        KeyUsage::SignVerify,
+        KeySpec::EccP256,
+    ),
+    (
+        "ASYMMETRIC_SIGN_VERIFY_ECDSA384",
+        KeyUsage::SignVerify,
+        KeySpec::EccP384,
+    ),
+    (
+        "ASYMMETRIC_SIGN_VERIFY_RSA_2048",
+        KeyUsage::SignVerify,
+        KeySpec::Rsa2048,
+    ),
+    (
+        "ASYMMETRIC_SIGN_VERIFY_RSA_3072",
+        KeyUsage::SignVerify,
+        KeySpec::Rsa3072,
+    ),
+    (
+        "ASYMMETRIC_SIGN_VERIFY_DILITHIUM",
+        KeyUsage::SignVerify,
+        KeySpec::MlDsa65,
+    ),
+    (
+        "ASYMMETRIC_Encrypt_Decrypt_Kyber_AES",
+        KeyUsage::EncryptDecrypt,
+        KeySpec::MlKem768,
+    ),
+];
+
+/// The KeyUsage Tencent shows for a key. A key made through another dialect with a pair Tencent
+/// has no name for is shown under a name of the same pattern, so it is never mistaken for one
+/// Tencent defines.
+pub fn key_usage(usage: KeyUsage, spec: KeySpec) -> &'static str {
+    if let Some((name, _, _)) = KEY_USAGES
+        .iter()
+        .find(|(_, u, s)| *u == usage && *s == spec)
+    {
+        return name;
+    }
+    match (usage, spec) {
+        (KeyUsage::EncryptDecrypt, KeySpec::Rsa3072) => "ASYMMETRIC_DECRYPT_RSA_3072",
+        (KeyUsage::EncryptDecrypt, _) => "ASYMMETRIC_DECRYPT_RSA_4096",
+        (KeyUsage::SignVerify, KeySpec::Rsa4096) => "ASYMMETRIC_SIGN_VERIFY_RSA_4096",
+        (KeyUsage::SignVerify, KeySpec::Ed25519) => "ASYMMETRIC_SIGN_VERIFY_ED25519",
+        (KeyUsage::SignVerify, _) => "ASYMMETRIC_SIGN_VERIFY_SECP256K1",
+        (KeyUsage::GenerateVerifyMac, _) => "GENERATE_VERIFY_MAC",
+        (KeyUsage::KeyAgreement, _) => "KEY_AGREEMENT",
     }
 }
 
@@ -85,7 +152,7 @@ impl From<&KeyRecord> for KeyMetadata {
             create_time: k.created_at,
             description: k.description.clone(),
             key_state: key_state(k.state),
-            key_usage: key_usage(k.usage),
+            key_usage: key_usage(k.usage, k.spec),
             key_type: TYPE_FIPS,
             creator_uin: k.creator,
             key_rotation_enabled: k.rotation.enabled,
