@@ -88,6 +88,7 @@ fn scrub_leaves_no_copy_of_erased_material_in_the_file() {
         version: 1,
         created_at: 100,
         sealed_material: marker.clone(),
+        public_key: None,
     });
     store.create_key(&key, 1000).unwrap();
     let encoded = {
@@ -121,6 +122,7 @@ fn repeated_scrubs_do_not_grow_the_file() {
             version: 1,
             created_at: i,
             sealed_material: vec![i as u8; 16 << 10],
+            public_key: None,
         });
         store.create_key(&key, 1000).unwrap();
     }
@@ -132,6 +134,7 @@ fn repeated_scrubs_do_not_grow_the_file() {
             version: 1,
             created_at: round,
             sealed_material: vec![0xA5; 48],
+            public_key: None,
         }];
         key.revision += 1;
         store.update_key(&key, 1000).unwrap();
