@@ -67,10 +67,14 @@ impl Default for EngineConfig {
     }
 }
 
-/// Who is calling, and where: every key operation is scoped to one account and region.
+/// Who is calling, and where: the principal (the account and the credential the request was
+/// signed with) and the region every key operation is scoped to. Whether the principal may touch
+/// a resource is decided in one place, `access.rs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub account: AccountId,
+    /// The credential (Tencent SecretId, Huawei AK) the request was signed with.
+    pub credential: String,
     pub region: String,
 }
 
@@ -698,7 +702,7 @@ impl Engine {
     fn get_key(&self, caller: &Caller, key_id: Uuid) -> Result<KeyRecord, KmsError> {
         self.store
             .get_key(&key_id)?
-            .filter(|k| k.account == caller.account && k.region == caller.region)
+            .filter(|k| access::may_use(caller, k))
             .ok_or(KmsError::KeyNotFound)
     }
 
@@ -822,10 +826,7 @@ impl Engine {
         let due = self.store.due_keys(self.now(), 1024)?;
         for key_id in &due {
             if let Some(key) = self.store.get_key(key_id)? {
-                let caller = Caller {
-                    account: key.account,
-                    region: key.region.clone(),
-                };
+                let caller = access::owner_of(&key);
                 match self.load(&caller, *key_id) {
                     Ok(_) | Err(KmsError::KeyNotFound) => {}
                     Err(e) => tracing::warn!(key_id = %key_id, error = %e, "due work failed"),
@@ -835,10 +836,7 @@ impl Engine {
         let due_data_keys = self.store.due_data_keys(self.now(), 1024)?;
         for id in &due_data_keys {
             if let Some(dk) = self.store.get_data_key(id)? {
-                let caller = Caller {
-                    account: dk.account,
-                    region: dk.region.clone(),
-                };
+                let caller = access::owner_of(&dk);
                 match self.load_data_key(&caller, *id) {
                     Ok(_) | Err(KmsError::DataKeyNotFound) => {}
                     Err(e) => tracing::warn!(data_key_id = %id, error = %e, "due work failed"),
@@ -1016,6 +1014,7 @@ fn tags_match(tags: &[Tag], filters: &[(String, Vec<String>)]) -> bool {
     })
 }
 
+mod access;
 mod data_keys;
 mod import;
 pub mod nonblocking;

@@ -42,6 +42,11 @@ pub fn directory_with_account(
 pub struct MemorySeal(Aes256GcmKey);
 
 impl MemorySeal {
+    /// A seal over a known root key, for fixtures made under it.
+    pub fn from_root_key(bytes: &[u8]) -> Self {
+        Self(Aes256GcmKey::from_bytes(bytes).expect("a 32-byte root key"))
+    }
+
     pub fn generate() -> Self {
         Self(Aes256GcmKey::generate().expect("OS random source"))
     }

@@ -341,6 +341,7 @@ impl TencentApi {
             .ok_or_else(|| missing("Action"))?;
         let principal = self.authenticate(req, &env)?;
         audit.account = Some(principal.account);
+        let credential = env.credential_id().unwrap_or_default().to_owned();
         let (own_params, from_query) = own_params(req, env.style)?;
         let action = match actions::find(name) {
             Some(a) => a,
@@ -395,6 +396,7 @@ impl TencentApi {
             params,
             caller: Caller {
                 account: principal.account,
+                credential,
                 region,
             },
         })

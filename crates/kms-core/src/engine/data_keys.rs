@@ -420,7 +420,7 @@ impl Engine {
     fn get_data_key(&self, caller: &Caller, id: Uuid) -> Result<DataKeyRecord, KmsError> {
         self.store
             .get_data_key(&id)?
-            .filter(|d| d.account == caller.account && d.region == caller.region)
+            .filter(|d| super::access::may_use(caller, d))
             .ok_or(KmsError::DataKeyNotFound)
     }
 

@@ -37,6 +37,7 @@ pub(super) fn fixture_with(config: EngineConfig) -> Fixture {
         store,
         caller: Caller {
             account: 100,
+            credential: "test-credential".into(),
             region: "ap-guangzhou".into(),
         },
     }
@@ -218,6 +219,7 @@ pub(super) fn interfered(store: InterferingStore) -> InterferedFixture {
         store,
         caller: Caller {
             account: 100,
+            credential: "test-credential".into(),
             region: "ap-guangzhou".into(),
         },
     }

@@ -34,10 +34,12 @@ fn blob_is_bound_to_account_and_region() {
     for other in [
         Caller {
             account: 101,
+            credential: "test-credential".into(),
             region: f.caller.region.clone(),
         },
         Caller {
             account: 100,
+            credential: "test-credential".into(),
             region: "ap-beijing".into(),
         },
     ] {
@@ -75,6 +77,7 @@ fn aliases_are_unique_per_account_and_region() {
     ));
     let other = Caller {
         account: 100,
+        credential: "test-credential".into(),
         region: "ap-shanghai".into(),
     };
     f.engine.create_key(&other, new_key("dup")).unwrap();
@@ -449,4 +452,51 @@ fn a_day_of_purges_scrubs_once() {
     assert_eq!(f.store.scrubs(), before, "the sweep does not scrub per key");
     assert!(f.engine.run_owed_scrub().unwrap());
     assert_eq!(f.store.scrubs(), before + 1);
+}
+
+/// Blobs written by the engine before it knew more than one key type (AES-256-GCM, blob format
+/// 1, algorithm 1), with the key record as that engine stored it, still decrypt.
+#[test]
+fn blobs_written_before_every_key_type_still_decrypt() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/fixtures/legacy-aes-blobs.json")).unwrap();
+    let root = b64.decode(fixture["root_key"].as_str().unwrap()).unwrap();
+    let record: KeyRecord = serde_json::from_str(&fixture["key_record"].to_string()).unwrap();
+    assert_eq!((record.spec, record.versions.len()), (KeySpec::Aes256, 2));
+    let store = Arc::new(crate::testing::MemoryStore::default());
+    store.create_key(&record, 10).unwrap();
+    let engine = Engine::new(
+        store,
+        Arc::new(crate::testing::MemorySeal::from_root_key(&root)),
+        Arc::new(crate::clock::ManualClock::new(record.created_at + 60)),
+        EngineConfig::default(),
+    );
+    let caller = Caller {
+        account: record.account,
+        credential: "test-credential".into(),
+        region: record.region.clone(),
+    };
+    for case in fixture["blobs"].as_array().unwrap() {
+        let blob = b64.decode(case["blob"].as_str().unwrap()).unwrap();
+        let context = match case["context"].as_str().unwrap() {
+            "" => EncryptionContext::default(),
+            json => EncryptionContext::from_json(json).unwrap(),
+        };
+        let (key_id, plaintext) = engine.decrypt(&caller, &blob, &context).unwrap();
+        assert_eq!(key_id, record.key_id);
+        assert_eq!(
+            *plaintext,
+            b64.decode(case["plaintext"].as_str().unwrap()).unwrap()
+        );
+        assert!(matches!(
+            engine.decrypt(
+                &caller,
+                &blob,
+                &EncryptionContext::new([("x".into(), "y".into())].into())
+            ),
+            Err(KmsError::InvalidCiphertext)
+        ));
+    }
 }

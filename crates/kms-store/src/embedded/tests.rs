@@ -27,6 +27,7 @@ fn keys_and_ciphertexts_survive_reopening() {
     let seal = Arc::new(MemorySeal::generate());
     let caller = Caller {
         account: 1,
+        credential: "test-credential".into(),
         region: "ap-guangzhou".into(),
     };
     let engine_over = |store: EmbeddedStore| {
@@ -158,6 +159,7 @@ fn an_erasure_left_unscrubbed_at_a_stop_is_scrubbed_after_the_restart() {
     let clock = Arc::new(ManualClock::new(1_000));
     let caller = Caller {
         account: 1,
+        credential: "test-credential".into(),
         region: "ap-guangzhou".into(),
     };
     let engine_over = |store: EmbeddedStore| {
