@@ -27,6 +27,7 @@ fn engine_path(c: &mut Criterion) {
                 alias: "bench".into(),
                 description: String::new(),
                 usage: KeyUsage::EncryptDecrypt,
+                spec: KeySpec::Aes256,
                 origin: Origin::Kms,
                 tags: vec![],
             },

@@ -1,8 +1,13 @@
 //! The ciphertext blob: our own versioned, self-describing format, shared by every dialect.
 //!
 //! ```text
-//! format (1) = 1 | algorithm (1) | key id (16) | key version (4, BE) | nonce (12) | ciphertext | tag (16)
+//! format (1) = 1 | algorithm (1) | key id (16) | key version (4, BE) | payload
+//! payload, algorithms 1 and 2:  nonce (12) | ciphertext | tag (16)
+//! payload, algorithm 3:         ML-KEM-768 ciphertext (1088) | nonce (12) | ciphertext | tag (16)
 //! ```
+//! Algorithm 1 is AES-256-GCM under the key's material (every blob written before other key types
+//! existed is one), 2 is SM4-GCM, 3 is AES-256-GCM under a key derived from an ML-KEM-768 shared
+//! secret encapsulated to the key's public half.
 //! The header (format through key version) names the key, so Decrypt needs no key id. The
 //! associated data binds the header, the owning account and region, and the canonical encryption
 //! context, so a blob moved to another key, account or context fails to decrypt.
@@ -10,18 +15,51 @@
 use uuid::Uuid;
 
 use crate::context::EncryptionContext;
-use crate::model::AccountId;
+use crate::model::{AccountId, KeySpec};
 
 const FORMAT_V1: u8 = 1;
 const HEADER_LEN: usize = 1 + 1 + 16 + 4;
 const AAD_LABEL: &[u8] = b"kms/ciphertext/v1";
-/// Smallest possible blob: header, nonce and tag around an empty plaintext.
-const MIN_LEN: usize = HEADER_LEN + kms_crypto::aead::NONCE_SIZE + kms_crypto::aead::TAG_LEN;
+/// Nonce and tag around an empty plaintext: the smallest AEAD output.
+const MIN_AEAD_LEN: usize = kms_crypto::aead::NONCE_SIZE + kms_crypto::aead::TAG_LEN;
+/// Bytes of an ML-KEM-768 ciphertext (FIPS 203, table 3).
+pub const ML_KEM_768_CIPHERTEXT_LEN: usize = 1088;
 
 /// The algorithm that sealed the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobAlgorithm {
     Aes256Gcm = 1,
+    Sm4Gcm = 2,
+    MlKem768Aes256Gcm = 3,
+}
+
+impl BlobAlgorithm {
+    /// The algorithm a key of `spec` seals blobs with, if it seals any.
+    pub fn for_spec(spec: KeySpec) -> Option<Self> {
+        match spec {
+            KeySpec::Aes256 => Some(BlobAlgorithm::Aes256Gcm),
+            KeySpec::Sm4 => Some(BlobAlgorithm::Sm4Gcm),
+            KeySpec::MlKem768 => Some(BlobAlgorithm::MlKem768Aes256Gcm),
+            _ => None,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            1 => Some(BlobAlgorithm::Aes256Gcm),
+            2 => Some(BlobAlgorithm::Sm4Gcm),
+            3 => Some(BlobAlgorithm::MlKem768Aes256Gcm),
+            _ => None,
+        }
+    }
+
+    /// The smallest payload this algorithm can produce.
+    fn min_payload(self) -> usize {
+        match self {
+            BlobAlgorithm::Aes256Gcm | BlobAlgorithm::Sm4Gcm => MIN_AEAD_LEN,
+            BlobAlgorithm::MlKem768Aes256Gcm => ML_KEM_768_CIPHERTEXT_LEN + MIN_AEAD_LEN,
+        }
+    }
 }
 
 /// What the blob header says.
@@ -65,13 +103,13 @@ pub fn encode(header: BlobHeader, sealed: &[u8]) -> Vec<u8> {
 
 /// Splits a blob into its header and AEAD output; `None` when it is not one of ours.
 pub fn decode(blob: &[u8]) -> Option<(BlobHeader, &[u8])> {
-    if blob.len() < MIN_LEN || blob[0] != FORMAT_V1 {
+    if blob.len() < HEADER_LEN || blob[0] != FORMAT_V1 {
         return None;
     }
-    let algorithm = match blob[1] {
-        1 => BlobAlgorithm::Aes256Gcm,
-        _ => return None,
-    };
+    let algorithm = BlobAlgorithm::from_byte(blob[1])?;
+    if blob.len() < HEADER_LEN + algorithm.min_payload() {
+        return None;
+    }
     let key_id = Uuid::from_slice(&blob[2..18]).ok()?;
     let key_version = u32::from_be_bytes(blob[18..22].try_into().ok()?);
     Some((
@@ -109,6 +147,14 @@ mod tests {
         let mut blob = vec![1u8, 9];
         blob.extend([0u8; 60]);
         assert!(decode(&blob).is_none(), "unknown algorithm");
+        let mut short_pq = vec![1u8, 3];
+        short_pq.extend([0u8; 20 + 28 + ML_KEM_768_CIPHERTEXT_LEN - 1]);
+        assert!(
+            decode(&short_pq).is_none(),
+            "ML-KEM payload without its ciphertext"
+        );
+        short_pq.push(0);
+        assert!(decode(&short_pq).is_some());
         assert!(decode(&[1u8, 1, 0, 0]).is_none());
     }
 

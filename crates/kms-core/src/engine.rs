@@ -16,9 +16,10 @@ use std::time::Duration;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use kms_crypto::{Aes256GcmKey, random};
+use kms_crypto::provider::{CryptoProvider, Software};
+use kms_crypto::random;
 
-use crate::ciphertext::{self, BlobAlgorithm, BlobHeader};
+use crate::ciphertext;
 use crate::clock::Clock;
 use crate::context::EncryptionContext;
 use crate::error::{Bounded, KmsError, Operation};
@@ -27,7 +28,6 @@ use crate::seal::Seal;
 use crate::store::{Store, StoreError};
 
 const SECONDS_PER_DAY: u64 = 86_400;
-const MATERIAL_AAD_LABEL: &[u8] = b"kms/key-material/v1";
 /// Automatic rotation period in days (Tencent EnableKeyRotation RotateDays: 7 to 365).
 pub const ROTATION_DAYS: RangeInclusive<u64> = 7..=365;
 /// Days between scheduling a deletion and the purge (both vendors: 7 to 30).
@@ -46,8 +46,6 @@ pub const TAGS: RangeInclusive<u64> = 0..=50;
 pub const NAME_BYTES: RangeInclusive<u64> = 0..=255;
 /// Bytes of a description (Tencent: 1024 bytes for a key, 100 for a data key).
 pub const DESCRIPTION_BYTES: RangeInclusive<u64> = 0..=1024;
-/// Unsealed material kept in memory; the cache is cleared (and zeroized) when it fills.
-const MATERIAL_CACHE_CAPACITY: usize = 4096;
 
 /// Settings the engine enforces.
 #[derive(Debug, Clone)]
@@ -84,6 +82,7 @@ pub struct NewKey {
     pub alias: String,
     pub description: String,
     pub usage: KeyUsage,
+    pub spec: KeySpec,
     pub origin: Origin,
     pub tags: Vec<Tag>,
 }
@@ -135,11 +134,10 @@ pub struct ReEncrypted {
     pub re_encrypted: bool,
 }
 
-type MaterialCache = Mutex<HashMap<(Uuid, u32), Arc<Aes256GcmKey>>>;
-
 pub struct Engine {
     store: Arc<dyn Store>,
     seal: Arc<dyn Seal>,
+    crypto: Arc<dyn CryptoProvider>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     material: MaterialCache,
@@ -164,6 +162,7 @@ impl Engine {
         Self {
             store,
             seal,
+            crypto: Arc::new(Software),
             clock,
             config,
             material: Mutex::new(HashMap::new()),
@@ -175,6 +174,12 @@ impl Engine {
             scrub_owed: AtomicBool::new(true),
             scrubbing: Mutex::new(()),
         }
+    }
+
+    /// Uses `crypto` for every operation on key material instead of the software provider.
+    pub fn with_crypto(mut self, crypto: Arc<dyn CryptoProvider>) -> Self {
+        self.crypto = crypto;
+        self
     }
 
     pub fn now(&self) -> u64 {
@@ -189,13 +194,19 @@ impl Engine {
 
     pub fn create_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
         check_labels(&new.alias, &new.description, &new.tags)?;
+        if !new.usage.allows(new.spec) {
+            return Err(KmsError::UsageNotAllowed {
+                usage: new.usage,
+                spec: new.spec,
+            });
+        }
         let now = self.now();
         // Version 7 ids sort by creation time, so listings keep creation order within a second.
         let key_id = Uuid::now_v7();
         let (state, versions) = match new.origin {
             Origin::Kms => (
                 KeyState::Enabled,
-                vec![self.new_version(key_id, 1, KeySpec::Aes256, now)?],
+                vec![self.new_version(key_id, 1, new.spec, now)?],
             ),
             Origin::External => (KeyState::PendingImport, Vec::new()),
         };
@@ -210,7 +221,7 @@ impl Engine {
             creator: caller.account,
             state,
             usage: new.usage,
-            spec: KeySpec::Aes256,
+            spec: new.spec,
             origin: new.origin,
             rotation: RotationPolicy::default(),
             last_rotate_time: 0,
@@ -389,6 +400,9 @@ impl Engine {
                     op: Operation::ScheduleDeletion,
                 });
             }
+            if !k.cloud_resources.is_empty() {
+                return Err(KmsError::KeyInUse);
+            }
             k.state = KeyState::PendingDelete;
             k.deletion_date = now + u64::from(days) * SECONDS_PER_DAY;
             Ok(k.deletion_date)
@@ -496,6 +510,7 @@ impl Engine {
             PLAINTEXT_BYTES,
         )?;
         let key = self.load(caller, parse_key_id(key_id)?)?;
+        require_block_cipher(&key, Operation::Encrypt)?;
         require_state(&key, Operation::Encrypt, &[KeyState::Enabled])?;
         let blob = self.seal_blob(&key, plaintext, context)?;
         Ok((key.key_id, blob))
@@ -508,8 +523,8 @@ impl Engine {
         blob: &[u8],
         context: &EncryptionContext,
     ) -> Result<(Uuid, Zeroizing<Vec<u8>>), KmsError> {
-        let (header, _) = ciphertext::decode(blob).ok_or(KmsError::InvalidCiphertext)?;
-        let key = self.load(caller, header.key_id)?;
+        let key = self.blob_key(caller, blob)?;
+        require_block_cipher(&key, Operation::Decrypt)?;
         require_state(
             &key,
             Operation::Decrypt,
@@ -529,6 +544,7 @@ impl Engine {
     ) -> Result<DataKey, KmsError> {
         check_range(Bounded::DataKeyLength, len as u64, DATA_KEY_BYTES)?;
         let key = self.load(caller, parse_key_id(key_id)?)?;
+        require_block_cipher(&key, Operation::GenerateDataKey)?;
         require_state(&key, Operation::GenerateDataKey, &[KeyState::Enabled])?;
         let data_key = random::secret_bytes(len).map_err(|e| KmsError::Internal(e.to_string()))?;
         let blob = self.seal_blob(&key, &data_key, context)?;
@@ -556,6 +572,7 @@ impl Engine {
             None => source_key_id,
         };
         let key = self.load(caller, destination)?;
+        require_block_cipher(&key, Operation::Encrypt)?;
         require_state(&key, Operation::Encrypt, &[KeyState::Enabled])?;
         let (header, _) = ciphertext::decode(blob).ok_or(KmsError::InvalidCiphertext)?;
         let current = key.current_version().map(|v| v.version);
@@ -584,107 +601,6 @@ impl Engine {
         random::secret_bytes(len).map_err(|e| KmsError::Internal(e.to_string()))
     }
 
-    fn seal_blob(
-        &self,
-        key: &KeyRecord,
-        plaintext: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<Vec<u8>, KmsError> {
-        let version = key.current_version().ok_or(KmsError::InvalidKeyState {
-            state: key.state,
-            op: Operation::Encrypt,
-        })?;
-        let material = self.material(key, version)?;
-        let header = BlobHeader {
-            algorithm: BlobAlgorithm::Aes256Gcm,
-            key_id: key.key_id,
-            key_version: version.version,
-        };
-        let aad = header.aad(key.account, &key.region, context);
-        let sealed = material
-            .seal(&aad, plaintext)
-            .map_err(|e| KmsError::Internal(e.to_string()))?;
-        Ok(ciphertext::encode(header, &sealed))
-    }
-
-    fn open_blob(
-        &self,
-        key: &KeyRecord,
-        blob: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-        let (header, sealed) = ciphertext::decode(blob).ok_or(KmsError::InvalidCiphertext)?;
-        let version = key
-            .version(header.key_version)
-            .ok_or(KmsError::InvalidCiphertext)?;
-        let material = self.material(key, version)?;
-        let aad = header.aad(key.account, &key.region, context);
-        material
-            .open(&aad, sealed)
-            .map_err(|_| KmsError::InvalidCiphertext)
-    }
-
-    // ---- material ----
-
-    fn new_version(
-        &self,
-        key_id: Uuid,
-        version: u32,
-        spec: KeySpec,
-        now: u64,
-    ) -> Result<KeyVersion, KmsError> {
-        let material = random::secret_bytes(imported_material_len(spec).unwrap_or(32))
-            .map_err(|e| KmsError::Internal(e.to_string()))?;
-        let sealed_material = self.seal.seal(&material_aad(key_id, version), &material)?;
-        Ok(KeyVersion {
-            version,
-            created_at: now,
-            sealed_material,
-            public_key: None,
-        })
-    }
-
-    /// The unsealed material of one key version, from the cache when possible.
-    fn material(
-        &self,
-        key: &KeyRecord,
-        version: &KeyVersion,
-    ) -> Result<Arc<Aes256GcmKey>, KmsError> {
-        let cache_key = (key.key_id, version.version);
-        if let Some(m) = self.lock_cache().get(&cache_key) {
-            return Ok(m.clone());
-        }
-        let bytes = self.seal.unseal(
-            &material_aad(key.key_id, version.version),
-            &version.sealed_material,
-        )?;
-        let material = Arc::new(
-            Aes256GcmKey::from_bytes(&bytes).map_err(|e| KmsError::Internal(e.to_string()))?,
-        );
-        let mut cache = self.lock_cache();
-        if cache.len() >= MATERIAL_CACHE_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(cache_key, material.clone());
-        Ok(material)
-    }
-
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(Uuid, u32), Arc<Aes256GcmKey>>> {
-        // A panic while holding this lock cannot leave the map inconsistent: recover it.
-        self.material.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Drops every cached material. The server calls this every few seconds, which bounds how
-    /// long another node's erasure of imported material (or a purge) can leave a copy in this
-    /// node's memory.
-    pub fn expire_cached_material(&self) {
-        self.lock_cache().clear();
-    }
-
-    fn forget_material(&self, key_id: Uuid) {
-        self.lock_cache().retain(|(id, _), _| *id != key_id);
-    }
-
     // ---- loading, time-driven transitions, writes ----
 
     /// Loads a key of the caller's, applying any purge or rotation that is due. Takes the key's
@@ -697,6 +613,12 @@ impl Engine {
         nonblocking::may_block()?;
         let _lock = self.key_locks.lock(key_id);
         self.load_locked(caller, key_id)
+    }
+
+    /// The key a blob of ours names, loaded for the caller.
+    fn blob_key(&self, caller: &Caller, blob: &[u8]) -> Result<KeyRecord, KmsError> {
+        let (header, _) = ciphertext::decode(blob).ok_or(KmsError::InvalidCiphertext)?;
+        self.load(caller, header.key_id)
     }
 
     fn get_key(&self, caller: &Caller, key_id: Uuid) -> Result<KeyRecord, KmsError> {
@@ -857,14 +779,6 @@ enum Due {
     Raced,
 }
 
-fn material_aad(key_id: Uuid, version: u32) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(MATERIAL_AAD_LABEL.len() + 20);
-    aad.extend_from_slice(MATERIAL_AAD_LABEL);
-    aad.extend_from_slice(key_id.as_bytes());
-    aad.extend_from_slice(&version.to_be_bytes());
-    aad
-}
-
 /// A key as it stands at `now` without writing: `None` once purgeable, its imported material
 /// gone once expired. Listings use it so they agree with reads before the sweep persists.
 fn as_of(mut key: KeyRecord, now: u64) -> Option<KeyRecord> {
@@ -986,7 +900,21 @@ fn refuse_pending_delete(key: &KeyRecord, op: Operation) -> Result<(), KmsError>
     Ok(())
 }
 
+/// Symmetric encryption (Encrypt, Decrypt, data keys) is for AES-256 and SM4 keys only.
+fn require_block_cipher(key: &KeyRecord, op: Operation) -> Result<(), KmsError> {
+    asymmetric::require_capability(
+        key,
+        op,
+        KeyUsage::EncryptDecrypt,
+        asymmetric::is_block_cipher,
+    )
+}
+
+/// Only block cipher keys rotate, as both vendors allow; keys of imported material never do.
 fn check_rotatable(key: &KeyRecord, op: Operation) -> Result<(), KmsError> {
+    if !asymmetric::is_block_cipher(key.spec) {
+        return Err(KmsError::RotationNotSupported { spec: key.spec });
+    }
     if key.origin == Origin::External {
         return Err(KmsError::ExternalKeyCannotRotate);
     }
@@ -1015,17 +943,22 @@ fn tags_match(tags: &[Tag], filters: &[(String, Vec<String>)]) -> bool {
 }
 
 mod access;
+mod asymmetric;
 mod data_keys;
 mod import;
+mod material;
 pub mod nonblocking;
 mod writes;
 
-use import::imported_material_len;
+use material::MaterialCache;
 use writes::{Retry, WriteLocks};
 
+pub use asymmetric::{BINDINGS, MESSAGE_BYTES};
 pub use data_keys::{DataKeyImport, DataKeyListFilter, NewDataKey};
 pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
 
+#[cfg(test)]
+mod asymmetric_tests;
 #[cfg(test)]
 mod data_key_tests;
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The engine's one error type. Each dialect maps it to its vendor's codes in one function.
 
-use crate::model::KeyState;
+use crate::model::{KeySpec, KeyState, KeyUsage};
 
 /// The operation that a key's state refused, so a dialect can pick the vendor's precise code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,14 @@ pub enum Operation {
     DeleteMaterial,
     /// Reading a hosted data key's ciphertext blob.
     GetCiphertext,
+    GetPublicKey,
+    Sign,
+    Verify,
+    AsymmetricDecrypt,
+    GenerateMac,
+    VerifyMac,
+    DeriveSharedSecret,
+    BindCloudResource,
 }
 
 /// A client-chosen quantity the engine bounds.
@@ -47,6 +55,10 @@ pub enum Bounded {
     NameLength,
     /// Bytes of a description.
     DescriptionLength,
+    /// Bytes of a message signed or MACed whole.
+    MessageLength,
+    /// Cloud resources bound to one key.
+    BindingCount,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -106,6 +118,34 @@ pub enum KmsError {
     InvalidEncryptionContext(&'static str),
     #[error("the resource is being changed concurrently; try again")]
     Contended,
+    #[error("a {spec:?} key cannot have the usage {usage:?}")]
+    UsageNotAllowed { usage: KeyUsage, spec: KeySpec },
+    #[error("a {spec:?} key for {usage:?} does not allow {op:?}")]
+    UnsupportedByKey {
+        op: Operation,
+        usage: KeyUsage,
+        spec: KeySpec,
+    },
+    #[error("the algorithm {algorithm} does not fit a {spec:?} key")]
+    AlgorithmMismatch { algorithm: String, spec: KeySpec },
+    #[error("the digest must be {expected} bytes, not {actual}")]
+    InvalidDigestLength { expected: usize, actual: usize },
+    #[error("the key material is not valid for the key's spec")]
+    InvalidKeyMaterial,
+    #[error("the public key is malformed or of another algorithm")]
+    InvalidPublicKey,
+    #[error("invalid input: {0}")]
+    InvalidCryptoInput(&'static str),
+    #[error("the ciphertext could not be decrypted with this key")]
+    AsymmetricDecryptFailed,
+    #[error("{0} is not supported")]
+    UnsupportedAlgorithm(String),
+    #[error("a {spec:?} key cannot rotate")]
+    RotationNotSupported { spec: KeySpec },
+    #[error("the key is bound to a cloud resource")]
+    KeyInUse,
+    #[error("the key is not bound to that cloud resource")]
+    BindingNotFound,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -135,5 +175,26 @@ impl From<crate::store::StoreError> for KmsError {
 impl From<crate::seal::SealError> for KmsError {
     fn from(e: crate::seal::SealError) -> Self {
         KmsError::Internal(format!("seal: {e}"))
+    }
+}
+
+impl From<kms_crypto::provider::CryptoError> for KmsError {
+    fn from(e: kms_crypto::provider::CryptoError) -> Self {
+        use kms_crypto::provider::CryptoError as C;
+        match e {
+            C::Unsupported { spec, operation } => {
+                KmsError::UnsupportedAlgorithm(format!("{operation} with a {spec:?} key"))
+            }
+            C::AlgorithmMismatch { spec, algorithm } => {
+                KmsError::AlgorithmMismatch { algorithm, spec }
+            }
+            C::InvalidDigestLength { expected, actual } => {
+                KmsError::InvalidDigestLength { expected, actual }
+            }
+            C::InvalidKeyMaterial(_) => KmsError::InvalidKeyMaterial,
+            C::InvalidInput(why) => KmsError::InvalidCryptoInput(why),
+            C::DecryptFailed => KmsError::AsymmetricDecryptFailed,
+            C::Backend(why) => KmsError::Internal(format!("crypto: {why}")),
+        }
     }
 }

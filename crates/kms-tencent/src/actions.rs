@@ -6,8 +6,8 @@ use zeroize::Zeroizing;
 
 use kms_core::engine::NewKey;
 use kms_core::{
-    Caller, EncryptionContext, Engine, KeyListFilter, KeyState, KeyUsage, KmsError, Origin,
-    SortOrder,
+    Caller, EncryptionContext, Engine, KeyListFilter, KeySpec, KeyState, KeyUsage, KmsError,
+    Origin, SortOrder,
 };
 use kms_core::{WrappingAlgorithm, WrappingKeySpec};
 use kms_crypto::public_key::{WrapAlgorithm, encrypt_to_public_key};
@@ -541,6 +541,7 @@ fn create_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
                 alias: alias.to_owned(),
                 description: p.str("Description").unwrap_or_default().to_owned(),
                 usage,
+                spec: KeySpec::Aes256,
                 origin,
                 tags: p.tags("Tags"),
             },

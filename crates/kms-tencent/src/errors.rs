@@ -83,8 +83,22 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
             | Bounded::IdCount
             | Bounded::TagCount
             | Bounded::NameLength
-            | Bounded::DescriptionLength => INVALID_PARAMETER_VALUE,
+            | Bounded::DescriptionLength
+            | Bounded::MessageLength
+            | Bounded::BindingCount => INVALID_PARAMETER_VALUE,
         },
+        E::UsageNotAllowed { .. } | E::UnsupportedByKey { .. } => {
+            "InvalidParameterValue.InvalidKeyUsage"
+        }
+        E::AlgorithmMismatch { .. }
+        | E::InvalidDigestLength { .. }
+        | E::InvalidPublicKey
+        | E::InvalidCryptoInput(_) => INVALID_PARAMETER_VALUE,
+        E::InvalidKeyMaterial => "InvalidParameterValue.InvalidImportKeyMaterial",
+        E::AsymmetricDecryptFailed => "FailedOperation.DecryptError",
+        E::UnsupportedAlgorithm(_) | E::RotationNotSupported { .. } => UNSUPPORTED_OPERATION,
+        E::KeyInUse => "FailedOperation.CmkUsedByCloudProduct",
+        E::BindingNotFound => "ResourceUnavailable.CloudResourceBindingNotFound",
         E::InvalidEncryptionContext(_) => INVALID_PARAMETER_VALUE,
         // The vendor's "service temporarily unavailable": the caller may retry.
         E::Contended => "UnsupportedOperation.ServiceTemporaryUnavailable",
@@ -107,9 +121,16 @@ fn state_code(state: KeyState, op: Operation) -> &'static str {
         (O::ScheduleDeletion, S::Enabled | S::Archived) => {
             "ResourceUnavailable.CmkShouldBeDisabled"
         }
-        (O::Encrypt | O::Decrypt | O::GenerateDataKey, S::Disabled) => {
-            "ResourceUnavailable.CmkDisabled"
-        }
+        (
+            O::Encrypt
+            | O::Decrypt
+            | O::GenerateDataKey
+            | O::GetPublicKey
+            | O::Sign
+            | O::Verify
+            | O::AsymmetricDecrypt,
+            S::Disabled,
+        ) => "ResourceUnavailable.CmkDisabled",
         (O::Encrypt | O::GenerateDataKey, S::Archived) => "ResourceUnavailable.CmkArchived",
         (O::GenerateDataKey, S::PendingDelete) => "ResourceUnavailable.KeyPendingDelete",
         _ => "ResourceUnavailable.CmkStateNotSupport",

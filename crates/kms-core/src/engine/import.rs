@@ -128,15 +128,8 @@ impl Engine {
             self.check_import(k, &token_hash, valid_to)?;
             self.check_fingerprint(k, &material)?;
             if k.versions.is_empty() {
-                let sealed_material = self
-                    .seal
-                    .seal(&super::material_aad(k.key_id, 1), &material)?;
-                k.versions.push(KeyVersion {
-                    version: 1,
-                    created_at: self.now(),
-                    sealed_material,
-                    public_key: None,
-                });
+                let version = self.imported_version(k.key_id, 1, k.spec, &material, self.now())?;
+                k.versions.push(version);
             }
             k.valid_to = valid_to;
             k.state = KeyState::Enabled;
@@ -210,10 +203,9 @@ impl Engine {
         )?;
         let material = wrapping::unwrap(&private, params.algorithm, wrapped)
             .map_err(|_| KmsError::MaterialUnwrapFailed)?;
-        let expected = imported_material_len(key.spec).ok_or(KmsError::Internal(
-            "import into a key of a spec without raw material".into(),
-        ))?;
-        if material.len() != expected {
+        if let Some(expected) = raw_material_len(key.spec)
+            && material.len() != expected
+        {
             return Err(KmsError::InvalidMaterialLength { expected });
         }
         Ok(material)
@@ -263,8 +255,9 @@ pub(super) fn erase_material(key: &mut KeyRecord) {
     }
 }
 
-/// Bytes of the raw material a symmetric key imports.
-pub(crate) fn imported_material_len(spec: KeySpec) -> Option<usize> {
+/// Bytes of the raw material a block cipher key imports; other specs are checked by the
+/// provider.
+fn raw_material_len(spec: KeySpec) -> Option<usize> {
     match spec {
         KeySpec::Aes256 => Some(32),
         KeySpec::Sm4 => Some(16),

@@ -49,6 +49,7 @@ pub(super) fn new_key(alias: &str) -> NewKey {
         alias: alias.into(),
         description: String::new(),
         usage: KeyUsage::EncryptDecrypt,
+        spec: KeySpec::Aes256,
         origin: Origin::Kms,
         tags: vec![],
     }
