@@ -1,5 +1,6 @@
-//! Declarative parameter validation: each action lists its fields once (type, required, limits,
-//! the vendor code for a bad value), and one validator enforces them for every action.
+//! Declarative parameter validation: each action's request type lists its fields once (type,
+//! required, limits, the vendor code for a bad value), and one validator enforces them for every
+//! action, then hands the parameters on normalized for the request type to deserialize.
 
 use serde_json::{Map, Value};
 
