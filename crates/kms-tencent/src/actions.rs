@@ -937,6 +937,72 @@ mod tests {
         }
     }
 
+    /// Each served action's parameters as the vendor defines them, in the vendor's order, `?`
+    /// marking the optional ones. Source: the request objects of tccli's
+    /// `services/kms/v20190118/api.json` (tccli 3.1.189.1, API version 2019-01-18).
+    #[rustfmt::skip]
+    const VENDOR_PARAMETERS: &[(&str, &str)] = &[
+        ("CreateKey", "Alias Description? KeyUsage? Type? Tags? HsmClusterId?"),
+        ("DescribeKey", "KeyId MemberAccount?"),
+        ("DescribeKeys", "KeyIds MemberAccount?"),
+        ("ListKeys", "Offset? Limit? Role? HsmClusterId?"),
+        ("ListKeyDetail", "Offset? Limit? Role? OrderType? KeyState? SearchKeyAlias? Origin? KeyUsage? TagFilters? HsmClusterId? MemberAccounts?"),
+        ("EnableKey", "KeyId MemberAccount?"),
+        ("DisableKey", "KeyId MemberAccount?"),
+        ("EnableKeys", "KeyIds MemberAccount?"),
+        ("DisableKeys", "KeyIds MemberAccount?"),
+        ("UpdateAlias", "Alias KeyId MemberAccount?"),
+        ("UpdateKeyDescription", "Description KeyId MemberAccount?"),
+        ("ScheduleKeyDeletion", "KeyId PendingWindowInDays MemberAccount?"),
+        ("CancelKeyDeletion", "KeyId MemberAccount?"),
+        ("ArchiveKey", "KeyId MemberAccount?"),
+        ("CancelKeyArchive", "KeyId MemberAccount?"),
+        ("Encrypt", "KeyId Plaintext EncryptionContext?"),
+        ("Decrypt", "CiphertextBlob EncryptionContext? EncryptionPublicKey? EncryptionAlgorithm?"),
+        ("ReEncrypt", "CiphertextBlob DestinationKeyId? SourceEncryptionContext? DestinationEncryptionContext?"),
+        ("GenerateDataKey", "KeyId KeySpec? NumberOfBytes? EncryptionContext? EncryptionPublicKey? EncryptionAlgorithm? IsHostedByKms? DataKeyName? Description? HsmClusterId? Tags?"),
+        ("GenerateRandom", "NumberOfBytes"),
+        ("EnableKeyRotation", "KeyId RotateDays? MemberAccount?"),
+        ("DisableKeyRotation", "KeyId MemberAccount?"),
+        ("GetKeyRotationStatus", "KeyId MemberAccount?"),
+        ("RotateKey", "KeyId MemberAccount?"),
+        ("GetParametersForImport", "KeyId WrappingAlgorithm WrappingKeySpec"),
+        ("ImportKeyMaterial", "EncryptedKeyMaterial ImportToken KeyId ValidTo?"),
+        ("DeleteImportedKeyMaterial", "KeyId"),
+        ("ImportDataKey", "DataKeyName ImportKeyMaterial ImportType Description? KeyId? HsmClusterId? Tags?"),
+        ("DescribeDataKey", "DataKeyId MemberAccount?"),
+        ("DescribeDataKeys", "DataKeyIds MemberAccount?"),
+        ("ListDataKeys", "Offset? Limit? Role? HsmClusterId?"),
+        ("ListDataKeyDetail", "Offset? Limit? Role? OrderType? KeyState? SearchKeyAlias? Origin? HsmClusterId? KeyId? DataKeyLen? TagFilters? MemberAccounts?"),
+        ("EnableDataKey", "DataKeyId MemberAccount?"),
+        ("DisableDataKey", "DataKeyId MemberAccount?"),
+        ("EnableDataKeys", "DataKeyIds MemberAccount?"),
+        ("DisableDataKeys", "DataKeyIds MemberAccount?"),
+        ("ScheduleDataKeyDeletion", "DataKeyId PendingWindowInDays MemberAccount?"),
+        ("CancelDataKeyDeletion", "DataKeyId MemberAccount?"),
+        ("GetDataKeyPlaintext", "DataKeyId EncryptionPublicKey? EncryptionAlgorithm?"),
+        ("GetDataKeyCiphertextBlob", "DataKeyId MemberAccount?"),
+        ("UpdateDataKeyName", "DataKeyId DataKeyName MemberAccount?"),
+        ("UpdateDataKeyDescription", "DataKeyId Description MemberAccount?"),
+        ("GetServiceStatus", ""),
+        ("GetRegions", ""),
+        ("ListAlgorithms", ""),
+    ];
+
+    #[test]
+    fn declarations_follow_the_vendor() {
+        assert_eq!(ACTIONS.len(), VENDOR_PARAMETERS.len());
+        for (name, vendor) in VENDOR_PARAMETERS {
+            let action = find(name).unwrap_or_else(|| panic!("{name} is not served"));
+            let declared: Vec<String> = action
+                .fields
+                .iter()
+                .map(|f| format!("{}{}", f.name, if f.required { "" } else { "?" }))
+                .collect();
+            assert_eq!(declared.join(" "), *vendor, "{name}");
+        }
+    }
+
     #[test]
     fn every_action_is_listed_once() {
         let mut names: Vec<&str> = ACTIONS
