@@ -223,22 +223,30 @@ pub fn ciphertext(data: &[u8]) {
 }
 
 /// Parameter parsing: the flattened form and JSON bodies, validated against every action's
-/// declared fields.
+/// declared fields; whatever passes must deserialize into the action's request type.
 pub fn parameters(data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
     let action = &actions::ACTIONS[usize::from(selector) % actions::ACTIONS.len()];
-    if selector & 0x80 != 0 {
-        if let Ok(pairs) = form_pairs(rest)
-            && let Ok(map) = unflatten(&pairs)
-        {
-            let _ = Params::validate(map, action.fields, true);
-        }
+    let validated = if selector & 0x80 != 0 {
+        form_pairs(rest)
+            .and_then(|pairs| unflatten(&pairs))
+            .and_then(|map| Params::validate(map, action.fields, true))
     } else if json_depth_within(rest, MAX_JSON_DEPTH)
         && let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(rest)
     {
-        let _ = Params::validate(map, action.fields, false);
+        Params::validate(map, action.fields, false)
+    } else {
+        return;
+    };
+    if let Ok(params) = validated
+        && let Err(e) = (action.prepare)(params)
+    {
+        panic!(
+            "{}: validated parameters were refused: {}",
+            action.name, e.code
+        );
     }
 }
 

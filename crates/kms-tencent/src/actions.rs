@@ -1,4 +1,5 @@
-//! The action table: each action's name, its declared parameters and its handler.
+//! The action table: each action's name, its request type (see [`crate::requests`]), its
+//! handler and the thread pool it runs on.
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -14,7 +15,8 @@ use kms_crypto::public_key::{WrapAlgorithm, encrypt_to_public_key};
 
 use crate::data_keys;
 use crate::errors::*;
-use crate::params::{Field, Kind, Params};
+use crate::params::{Field, Params};
+use crate::requests::*;
 use crate::wire::{KeyMetadata, key_state, key_usage};
 
 /// What a handler sees of the request.
@@ -31,35 +33,72 @@ impl Ctx<'_> {
     }
 }
 
-type Handler = fn(&Ctx<'_>, &Params) -> Result<Value, TcError>;
+/// What an action does with its request.
+pub type Handler<R> = fn(&Ctx<'_>, &R) -> Result<Value, TcError>;
 
 pub struct Action {
     pub name: &'static str,
+    /// The request's declared parameters, which [`Params::validate`] checks.
     pub fields: &'static [Field],
-    pub handler: Handler,
+    /// Turns validated parameters into the action's request, bound to its handler: the table's
+    /// macro instantiates [`prepare`] for the action's request type.
+    pub prepare: fn(Params) -> Result<Prepared, TcError>,
+}
+
+/// A request ready to run, and where it runs.
+pub struct Prepared {
+    pub request: Box<dyn Run>,
     /// Whether the action may block for long: it commits to the store (an fsync), generates
     /// key pairs or scans a whole region's keys. Quick actions run inline on the server's
     /// async workers.
-    pub pool: Pool,
+    pub blocking: bool,
+}
+
+/// A typed request bound to its handler.
+pub trait Run: Send {
+    fn run(&self, ctx: &Ctx<'_>) -> Result<Value, TcError>;
+}
+
+struct Bound<R> {
+    request: R,
+    handler: Handler<R>,
+}
+
+impl<R: Request> Run for Bound<R> {
+    fn run(&self, ctx: &Ctx<'_>) -> Result<Value, TcError> {
+        (self.handler)(ctx, &self.request)
+    }
 }
 
 /// Where an action runs.
-#[derive(Clone, Copy)]
-pub enum Pool {
+pub enum Pool<R> {
     Inline,
     Blocking,
-    /// Blocking when the parameters ask for a write (GenerateDataKey hosted by the KMS).
-    BlockingWhen(fn(&Params) -> bool),
+    /// Blocking when the request asks for a write (GenerateDataKey hosted by the KMS).
+    BlockingWhen(fn(&R) -> bool),
 }
 
-impl Pool {
-    pub fn blocks(self, params: &Params) -> bool {
+impl<R> Pool<R> {
+    pub fn blocks(&self, request: &R) -> bool {
         match self {
             Pool::Inline => false,
             Pool::Blocking => true,
-            Pool::BlockingWhen(writes) => writes(params),
+            Pool::BlockingWhen(writes) => writes(request),
         }
     }
+}
+
+/// Deserializes validated parameters into `R` and binds it to its handler.
+pub fn prepare<R: Request>(
+    params: Params,
+    handler: Handler<R>,
+    pool: Pool<R>,
+) -> Result<Prepared, TcError> {
+    let request = params.into_request::<R>()?;
+    Ok(Prepared {
+        blocking: pool.blocks(&request),
+        request: Box::new(Bound { request, handler }),
+    })
 }
 
 pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -69,262 +108,72 @@ const MAX_PLAINTEXT: usize = 4096;
 const DEFAULT_LIMIT: u64 = 10;
 const DEFAULT_ROTATE_DAYS: u64 = 365;
 
-const KEY_ID: Field =
-    Field::req("KeyId", Kind::Str { min: 1, max: 128 }).code("InvalidParameterValue.InvalidKeyId");
-const KEY_IDS: Field = Field::req("KeyIds", Kind::StrList { min: 1, max: 100 });
-pub(crate) const MEMBER: Field = Field::opt("MemberAccount", Kind::Object);
-const ALIAS: Field =
-    Field::req("Alias", Kind::Str { min: 1, max: 60 }).code("InvalidParameterValue.InvalidAlias");
-pub(crate) const HSM: Field = Field::opt("HsmClusterId", Kind::Str { min: 0, max: 128 })
-    .code("InvalidParameterValue.InvalidHsmClusterId");
-const DATA_KEY_ID: Field = Field::req("DataKeyId", Kind::Str { min: 1, max: 128 })
-    .code("InvalidParameterValue.InvalidDataKeyId");
-const DATA_KEY_IDS: Field = Field::req("DataKeyIds", Kind::StrList { min: 1, max: 100 });
-const DATA_KEY_NAME: Field = Field::req("DataKeyName", Kind::Str { min: 1, max: 60 })
-    .code("InvalidParameterValue.InvalidDataKeyName");
-const DATA_KEY_DESCRIPTION: Field = Field::opt("Description", Kind::Str { min: 0, max: 100 });
-pub(crate) const TAGS: Field = Field::opt("Tags", Kind::Tags { max: 50 });
-/// Contexts are limited to 1024 characters (checked when parsed); the byte bound here only
-/// caps the work, at four bytes per character.
-const fn context(name: &'static str) -> Field {
-    Field::opt(
-        name,
-        Kind::Str {
-            min: 0,
-            max: 4 * kms_core::context::MAX_CONTEXT_CHARS,
-        },
-    )
-}
-const CIPHERTEXT: Field = Field::req(
-    "CiphertextBlob",
-    Kind::Str {
-        min: 1,
-        max: 16_384,
-    },
-)
-.code("InvalidParameterValue.InvalidCiphertext");
-pub(crate) const PUBLIC_KEY: Field =
-    Field::opt("EncryptionPublicKey", Kind::Str { min: 0, max: 4096 });
-pub(crate) const PUBLIC_KEY_ALG: Field =
-    Field::opt("EncryptionAlgorithm", Kind::Str { min: 0, max: 64 });
-pub(crate) const OFFSET: Field = Field::opt(
-    "Offset",
-    Kind::UInt {
-        min: 0,
-        max: u32::MAX as u64,
-    },
-);
-pub(crate) const LIMIT: Field = Field::opt("Limit", Kind::UInt { min: 0, max: 200 });
-pub(crate) const ROLE: Field = Field::opt("Role", Kind::UInt { min: 0, max: 1 });
-
+/// A row of the table: the pool, the action's name, its request type and its handler.
 macro_rules! action {
-    (quick $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
-        Action { name: $name, fields: &[$($field),*], handler: $handler, pool: Pool::Inline }
+    (quick $name:literal, $request:ty, $handler:path) => {
+        action!(@row $name, $request, $handler, Pool::Inline)
     };
-    (blocking $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
-        Action { name: $name, fields: &[$($field),*], handler: $handler, pool: Pool::Blocking }
+    (blocking $name:literal, $request:ty, $handler:path) => {
+        action!(@row $name, $request, $handler, Pool::Blocking)
     };
-    (blocking_when $writes:path, $name:literal, $handler:path, [$($field:expr),* $(,)?]) => {
+    (blocking_when $writes:path, $name:literal, $request:ty, $handler:path) => {
+        action!(@row $name, $request, $handler, Pool::BlockingWhen($writes))
+    };
+    (@row $name:literal, $request:ty, $handler:path, $pool:expr) => {
         Action {
             name: $name,
-            fields: &[$($field),*],
-            handler: $handler,
-            pool: Pool::BlockingWhen($writes),
+            fields: <$request as Request>::FIELDS,
+            prepare: |params| prepare::<$request>(params, $handler, $pool),
         }
     };
 }
 
 pub static ACTIONS: &[Action] = &[
-    action!(blocking "CreateKey",
-        create_key,
-        [
-            ALIAS,
-            Field::opt("Description", Kind::Str { min: 0, max: 1024 }),
-            Field::opt("KeyUsage", Kind::Str { min: 0, max: 64 })
-                .code("InvalidParameterValue.InvalidKeyUsage"),
-            Field::opt("Type", Kind::UInt { min: 1, max: 2 })
-                .code("InvalidParameterValue.InvalidType"),
-            TAGS,
-            HSM,
-        ]
-    ),
-    action!(quick "DescribeKey", describe_key, [KEY_ID, MEMBER]),
-    action!(quick "DescribeKeys", describe_keys, [KEY_IDS, MEMBER]),
-    action!(blocking "ListKeys", list_keys, [OFFSET, LIMIT, ROLE, HSM]),
-    action!(blocking "ListKeyDetail",
-        list_key_detail,
-        [
-            OFFSET,
-            LIMIT,
-            ROLE,
-            Field::opt("OrderType", Kind::UInt { min: 0, max: 1 }),
-            Field::opt("KeyState", Kind::UInt { min: 0, max: 5 }),
-            Field::opt("SearchKeyAlias", Kind::Str { min: 0, max: 128 }),
-            Field::opt("Origin", Kind::Str { min: 0, max: 32 }),
-            Field::opt("KeyUsage", Kind::Str { min: 0, max: 64 })
-                .code("InvalidParameterValue.InvalidKeyUsage"),
-            Field::opt("TagFilters", Kind::TagFilters { max: 50 }),
-            HSM,
-            Field::opt("MemberAccounts", Kind::ObjectList),
-        ]
-    ),
-    action!(blocking "EnableKey", enable_key, [KEY_ID, MEMBER]),
-    action!(blocking "DisableKey", disable_key, [KEY_ID, MEMBER]),
-    action!(blocking "EnableKeys", enable_keys, [KEY_IDS, MEMBER]),
-    action!(blocking "DisableKeys", disable_keys, [KEY_IDS, MEMBER]),
-    action!(blocking "UpdateAlias", update_alias, [ALIAS, KEY_ID, MEMBER]),
-    action!(blocking "UpdateKeyDescription",
-        update_key_description,
-        [
-            Field::req("Description", Kind::Str { min: 0, max: 1024 }),
-            KEY_ID,
-            MEMBER,
-        ]
-    ),
-    action!(blocking "ScheduleKeyDeletion",
-        schedule_key_deletion,
-        [
-            KEY_ID,
-            Field::req("PendingWindowInDays", Kind::UInt { min: 7, max: 30 })
-                .code("InvalidParameter.InvalidPendingWindowInDays"),
-            MEMBER,
-        ]
-    ),
-    action!(blocking "CancelKeyDeletion", cancel_key_deletion, [KEY_ID, MEMBER]),
-    action!(blocking "ArchiveKey", archive_key, [KEY_ID, MEMBER]),
-    action!(blocking "CancelKeyArchive", cancel_key_archive, [KEY_ID, MEMBER]),
-    action!(quick "Encrypt",
-        encrypt,
-        [
-            KEY_ID,
-            Field::req("Plaintext", Kind::Str { min: 1, max: 8192 })
-                .code("InvalidParameterValue.InvalidPlaintext"),
-            context("EncryptionContext"),
-        ]
-    ),
-    action!(quick "Decrypt",
-        decrypt,
-        [
-            CIPHERTEXT,
-            context("EncryptionContext"),
-            PUBLIC_KEY,
-            PUBLIC_KEY_ALG
-        ]
-    ),
-    action!(quick "ReEncrypt",
-        re_encrypt,
-        [
-            CIPHERTEXT,
-            Field::opt("DestinationKeyId", Kind::Str { min: 0, max: 128 })
-                .code("InvalidParameterValue.InvalidKeyId"),
-            context("SourceEncryptionContext"),
-            context("DestinationEncryptionContext"),
-        ]
-    ),
-    action!(blocking_when hosts_data_key, "GenerateDataKey",
-        generate_data_key,
-        [
-            KEY_ID,
-            Field::opt("KeySpec", Kind::Str { min: 0, max: 16 }),
-            Field::opt("NumberOfBytes", Kind::UInt { min: 1, max: 1024 }),
-            context("EncryptionContext"),
-            PUBLIC_KEY,
-            PUBLIC_KEY_ALG,
-            Field::opt("IsHostedByKms", Kind::UInt { min: 0, max: 1 }),
-            Field::opt("DataKeyName", Kind::Str { min: 0, max: 60 })
-                .code("InvalidParameterValue.InvalidDataKeyName"),
-            Field::opt("Description", Kind::Str { min: 0, max: 100 }),
-            HSM,
-            TAGS,
-        ]
-    ),
-    action!(quick "GenerateRandom",
-        generate_random,
-        [Field::req(
-            "NumberOfBytes",
-            Kind::UInt { min: 1, max: 1024 }
-        )]
-    ),
-    action!(blocking "EnableKeyRotation",
-        enable_key_rotation,
-        [
-            KEY_ID,
-            Field::opt("RotateDays", Kind::UInt { min: 7, max: 365 }),
-            MEMBER,
-        ]
-    ),
-    action!(blocking "DisableKeyRotation", disable_key_rotation, [KEY_ID, MEMBER]),
-    action!(quick "GetKeyRotationStatus",
-        get_key_rotation_status,
-        [KEY_ID, MEMBER]
-    ),
-    action!(blocking "RotateKey", rotate_key, [KEY_ID, MEMBER]),
-    action!(blocking "GetParametersForImport", get_parameters_for_import, [
-        KEY_ID,
-        Field::req("WrappingAlgorithm", Kind::Str { min: 1, max: 32 }),
-        Field::req("WrappingKeySpec", Kind::Str { min: 1, max: 32 }),
-    ]),
-    action!(blocking "ImportKeyMaterial", import_key_material, [
-        Field::req("EncryptedKeyMaterial", Kind::Str { min: 1, max: 4096 }).code(INVALID_PARAMETER),
-        Field::req("ImportToken", Kind::Str { min: 1, max: 4096 }),
-        KEY_ID,
-        Field::opt("ValidTo", Kind::UInt { min: 0, max: u64::MAX }),
-    ]),
-    action!(blocking "DeleteImportedKeyMaterial", delete_imported_key_material, [KEY_ID]),
-    action!(blocking "ImportDataKey", data_keys::import_data_key, [
-        DATA_KEY_NAME,
-        Field::req("ImportKeyMaterial", Kind::Str { min: 1, max: 16_384 })
-            .code("InvalidParameterValue.InvalidImportKeyMaterial"),
-        Field::req("ImportType", Kind::UInt { min: 1, max: 2 })
-            .code("InvalidParameterValue.InvalidType"),
-        DATA_KEY_DESCRIPTION,
-        Field::opt("KeyId", Kind::Str { min: 0, max: 128 }).code("InvalidParameterValue.InvalidKeyId"),
-        HSM,
-        TAGS,
-    ]),
-    action!(quick "DescribeDataKey", data_keys::describe_data_key, [DATA_KEY_ID, MEMBER]),
-    action!(quick "DescribeDataKeys", data_keys::describe_data_keys, [DATA_KEY_IDS, MEMBER]),
-    action!(blocking "ListDataKeys", data_keys::list_data_keys, [OFFSET, LIMIT, ROLE, HSM]),
-    action!(blocking "ListDataKeyDetail", data_keys::list_data_key_detail, [
-        OFFSET, LIMIT, ROLE,
-        Field::opt("OrderType", Kind::UInt { min: 0, max: 1 }),
-        Field::opt("KeyState", Kind::UInt { min: 0, max: 3 }),
-        Field::opt("SearchKeyAlias", Kind::Str { min: 0, max: 128 }),
-        Field::opt("Origin", Kind::Str { min: 0, max: 32 }),
-        HSM,
-        Field::opt("KeyId", Kind::Str { min: 0, max: 128 }).code("InvalidParameterValue.InvalidKeyId"),
-        Field::opt("DataKeyLen", Kind::UInt { min: 0, max: 1024 }),
-        Field::opt("TagFilters", Kind::TagFilters { max: 50 }),
-        Field::opt("MemberAccounts", Kind::ObjectList),
-    ]),
-    action!(blocking "EnableDataKey", data_keys::enable_data_key, [DATA_KEY_ID, MEMBER]),
-    action!(blocking "DisableDataKey", data_keys::disable_data_key, [DATA_KEY_ID, MEMBER]),
-    action!(blocking "EnableDataKeys", data_keys::enable_data_keys, [DATA_KEY_IDS, MEMBER]),
-    action!(blocking "DisableDataKeys", data_keys::disable_data_keys, [DATA_KEY_IDS, MEMBER]),
-    action!(blocking "ScheduleDataKeyDeletion", data_keys::schedule_data_key_deletion, [
-        DATA_KEY_ID,
-        Field::req("PendingWindowInDays", Kind::UInt { min: 7, max: 30 })
-            .code("InvalidParameter.InvalidPendingWindowInDays"),
-        MEMBER,
-    ]),
-    action!(blocking "CancelDataKeyDeletion", data_keys::cancel_data_key_deletion, [DATA_KEY_ID, MEMBER]),
-    action!(quick "GetDataKeyPlaintext", data_keys::get_data_key_plaintext, [
-        DATA_KEY_ID, PUBLIC_KEY, PUBLIC_KEY_ALG,
-    ]),
-    action!(quick "GetDataKeyCiphertextBlob", data_keys::get_data_key_ciphertext_blob, [DATA_KEY_ID, MEMBER]),
-    action!(blocking "UpdateDataKeyName", data_keys::update_data_key_name, [
-        DATA_KEY_ID,
-        Field::req("DataKeyName", Kind::Str { min: 1, max: 60 }).code("InvalidParameterValue.InvalidDataKeyName"),
-        MEMBER,
-    ]),
-    action!(blocking "UpdateDataKeyDescription", data_keys::update_data_key_description, [
-        DATA_KEY_ID,
-        Field::req("Description", Kind::Str { min: 0, max: 100 }),
-        MEMBER,
-    ]),
-    action!(quick "GetServiceStatus", get_service_status, []),
-    action!(quick "GetRegions", get_regions, []),
-    action!(quick "ListAlgorithms", list_algorithms, []),
+    action!(blocking "CreateKey", CreateKeyRequest, create_key),
+    action!(quick "DescribeKey", DescribeKeyRequest, describe_key),
+    action!(quick "DescribeKeys", DescribeKeysRequest, describe_keys),
+    action!(blocking "ListKeys", ListKeysRequest, list_keys),
+    action!(blocking "ListKeyDetail", ListKeyDetailRequest, list_key_detail),
+    action!(blocking "EnableKey", EnableKeyRequest, enable_key),
+    action!(blocking "DisableKey", DisableKeyRequest, disable_key),
+    action!(blocking "EnableKeys", EnableKeysRequest, enable_keys),
+    action!(blocking "DisableKeys", DisableKeysRequest, disable_keys),
+    action!(blocking "UpdateAlias", UpdateAliasRequest, update_alias),
+    action!(blocking "UpdateKeyDescription", UpdateKeyDescriptionRequest, update_key_description),
+    action!(blocking "ScheduleKeyDeletion", ScheduleKeyDeletionRequest, schedule_key_deletion),
+    action!(blocking "CancelKeyDeletion", CancelKeyDeletionRequest, cancel_key_deletion),
+    action!(blocking "ArchiveKey", ArchiveKeyRequest, archive_key),
+    action!(blocking "CancelKeyArchive", CancelKeyArchiveRequest, cancel_key_archive),
+    action!(quick "Encrypt", EncryptRequest, encrypt),
+    action!(quick "Decrypt", DecryptRequest, decrypt),
+    action!(quick "ReEncrypt", ReEncryptRequest, re_encrypt),
+    action!(blocking_when hosts_data_key, "GenerateDataKey", GenerateDataKeyRequest, generate_data_key),
+    action!(quick "GenerateRandom", GenerateRandomRequest, generate_random),
+    action!(blocking "EnableKeyRotation", EnableKeyRotationRequest, enable_key_rotation),
+    action!(blocking "DisableKeyRotation", DisableKeyRotationRequest, disable_key_rotation),
+    action!(quick "GetKeyRotationStatus", GetKeyRotationStatusRequest, get_key_rotation_status),
+    action!(blocking "RotateKey", RotateKeyRequest, rotate_key),
+    action!(blocking "GetParametersForImport", GetParametersForImportRequest, get_parameters_for_import),
+    action!(blocking "ImportKeyMaterial", ImportKeyMaterialRequest, import_key_material),
+    action!(blocking "DeleteImportedKeyMaterial", DeleteImportedKeyMaterialRequest, delete_imported_key_material),
+    action!(blocking "ImportDataKey", ImportDataKeyRequest, data_keys::import_data_key),
+    action!(quick "DescribeDataKey", DescribeDataKeyRequest, data_keys::describe_data_key),
+    action!(quick "DescribeDataKeys", DescribeDataKeysRequest, data_keys::describe_data_keys),
+    action!(blocking "ListDataKeys", ListDataKeysRequest, data_keys::list_data_keys),
+    action!(blocking "ListDataKeyDetail", ListDataKeyDetailRequest, data_keys::list_data_key_detail),
+    action!(blocking "EnableDataKey", EnableDataKeyRequest, data_keys::enable_data_key),
+    action!(blocking "DisableDataKey", DisableDataKeyRequest, data_keys::disable_data_key),
+    action!(blocking "EnableDataKeys", EnableDataKeysRequest, data_keys::enable_data_keys),
+    action!(blocking "DisableDataKeys", DisableDataKeysRequest, data_keys::disable_data_keys),
+    action!(blocking "ScheduleDataKeyDeletion", ScheduleDataKeyDeletionRequest, data_keys::schedule_data_key_deletion),
+    action!(blocking "CancelDataKeyDeletion", CancelDataKeyDeletionRequest, data_keys::cancel_data_key_deletion),
+    action!(quick "GetDataKeyPlaintext", GetDataKeyPlaintextRequest, data_keys::get_data_key_plaintext),
+    action!(quick "GetDataKeyCiphertextBlob", GetDataKeyCiphertextBlobRequest, data_keys::get_data_key_ciphertext_blob),
+    action!(blocking "UpdateDataKeyName", UpdateDataKeyNameRequest, data_keys::update_data_key_name),
+    action!(blocking "UpdateDataKeyDescription", UpdateDataKeyDescriptionRequest, data_keys::update_data_key_description),
+    action!(quick "GetServiceStatus", GetServiceStatusRequest, get_service_status),
+    action!(quick "GetRegions", GetRegionsRequest, get_regions),
+    action!(quick "ListAlgorithms", ListAlgorithmsRequest, list_algorithms),
 ];
 
 /// Actions of the vendor's API (version 2019-01-18) that this server does not serve yet: they
@@ -370,8 +219,9 @@ pub fn known_name(name: &str) -> &'static str {
 
 // ---- shared parsing ----
 
-pub(crate) fn refuse_member_account(p: &Params) -> Result<(), TcError> {
-    if p.has("MemberAccount") || p.has("MemberAccounts") {
+/// Member accounts (`MemberAccount`, or `MemberAccounts` in the detail listings) are refused.
+pub(crate) fn refuse_member_account(given: bool) -> Result<(), TcError> {
+    if given {
         return Err(TcError::new(
             UNSUPPORTED_OPERATION,
             "Member accounts are not supported by this server.",
@@ -380,8 +230,8 @@ pub(crate) fn refuse_member_account(p: &Params) -> Result<(), TcError> {
     Ok(())
 }
 
-pub(crate) fn refuse_hsm_cluster(p: &Params) -> Result<(), TcError> {
-    match p.str("HsmClusterId") {
+pub(crate) fn refuse_hsm_cluster(id: Option<&str>) -> Result<(), TcError> {
+    match id {
         None | Some("") => Ok(()),
         Some(_) => Err(TcError::new(
             "InvalidParameterValue.InvalidHsmClusterId",
@@ -436,10 +286,10 @@ fn parse_usage(s: &str) -> Result<KeyUsage, TcError> {
     }
 }
 
-/// Parses an encryption context by the engine's rules (a JSON object of string values, no key
-/// twice, at most 1024 characters).
-pub(crate) fn parse_context(p: &Params, name: &str) -> Result<EncryptionContext, TcError> {
-    EncryptionContext::from_json(p.str(name).unwrap_or_default())
+/// Parses the encryption context in parameter `name` by the engine's rules (a JSON object of
+/// string values, no key twice, at most 1024 characters); absent is empty.
+pub(crate) fn parse_context(text: Option<&str>, name: &str) -> Result<EncryptionContext, TcError> {
+    EncryptionContext::from_json(text.unwrap_or_default())
         .map_err(|e| TcError::new(INVALID_PARAMETER_VALUE, format!("`{name}`: {e}")))
 }
 
@@ -453,9 +303,9 @@ pub(crate) fn decode_base64(
         .map_err(|_| TcError::new(code, format!("{what} is not valid base64.")))
 }
 
-fn ciphertext(p: &Params) -> Result<Vec<u8>, TcError> {
+fn ciphertext(blob: &str) -> Result<Vec<u8>, TcError> {
     let blob = decode_base64(
-        p.req_str("CiphertextBlob"),
+        blob,
         "InvalidParameterValue.InvalidCiphertext",
         "CiphertextBlob",
     )?;
@@ -464,12 +314,16 @@ fn ciphertext(p: &Params) -> Result<Vec<u8>, TcError> {
 
 /// Plaintext returned to the caller: base64, or, when they supplied `EncryptionPublicKey`,
 /// encrypted to that key with `EncryptionAlgorithm` (SM2 when empty) and then base64.
-pub(crate) fn returned_plaintext(p: &Params, plaintext: &[u8]) -> Result<String, TcError> {
-    let pem = match p.str("EncryptionPublicKey") {
+pub(crate) fn returned_plaintext(
+    public_key: Option<&str>,
+    algorithm: Option<&str>,
+    plaintext: &[u8],
+) -> Result<String, TcError> {
+    let pem = match public_key {
         None | Some("") => return Ok(B64.encode(plaintext)),
         Some(pem) => pem,
     };
-    let algorithm = match p.str("EncryptionAlgorithm").unwrap_or_default() {
+    let algorithm = match algorithm.unwrap_or_default() {
         "" | "SM2" => WrapAlgorithm::Sm2C1C3C2,
         "SM2_C1C3C2_ASN1" => WrapAlgorithm::Sm2C1C3C2Asn1,
         "RSAES_PKCS1_V1_5" => WrapAlgorithm::RsaPkcs1V15,
@@ -499,51 +353,49 @@ fn metadata_list(keys: &[kms_core::KeyRecord]) -> Vec<KeyMetadata> {
 
 // ---- handlers ----
 
-/// The many actions that apply one engine operation to the id in `field` and answer only the
-/// request id.
+/// The many actions that apply one engine operation to one id and answer only the request id.
 pub(crate) fn on_id(
     ctx: &Ctx<'_>,
-    p: &Params,
-    field: &str,
+    member_account: Option<Unsupported>,
+    id: &str,
     op: fn(&Engine, &Caller, &str) -> Result<(), KmsError>,
 ) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    op(ctx.engine, &ctx.caller, p.req_str(field)).map_err(|e| ctx.kms(e))?;
+    refuse_member_account(member_account.is_some())?;
+    op(ctx.engine, &ctx.caller, id).map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
 /// As [`on_id`], for the batch actions over a list of ids.
 pub(crate) fn on_ids(
     ctx: &Ctx<'_>,
-    p: &Params,
-    field: &str,
+    member_account: Option<Unsupported>,
+    ids: &[String],
     op: fn(&Engine, &Caller, &[String]) -> Result<(), KmsError>,
 ) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    op(ctx.engine, &ctx.caller, &p.str_list(field)).map_err(|e| ctx.kms(e))?;
+    refuse_member_account(member_account.is_some())?;
+    op(ctx.engine, &ctx.caller, ids).map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
-fn create_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    let alias = p.req_str("Alias");
-    check_alias(alias)?;
-    let usage = parse_usage(p.str("KeyUsage").unwrap_or_default())?;
-    let origin = match p.uint("Type").unwrap_or(1) {
+fn create_key(ctx: &Ctx<'_>, r: &CreateKeyRequest) -> Result<Value, TcError> {
+    check_alias(&r.alias)?;
+    let usage = parse_usage(r.key_usage.as_deref().unwrap_or_default())?;
+    let origin = match r.r#type.unwrap_or(1) {
         2 => Origin::External,
         _ => Origin::Kms,
     };
-    refuse_hsm_cluster(p)?;
+    refuse_hsm_cluster(r.hsm_cluster_id.as_deref())?;
     let key = ctx
         .engine
         .create_key(
             &ctx.caller,
             NewKey {
-                alias: alias.to_owned(),
-                description: p.str("Description").unwrap_or_default().to_owned(),
+                alias: r.alias.clone(),
+                description: r.description.clone().unwrap_or_default(),
                 usage,
                 spec: KeySpec::Aes256,
                 origin,
-                tags: p.tags("Tags"),
+                tags: engine_tags(&r.tags),
             },
         )
         .map_err(|e| ctx.kms(e))?;
@@ -560,49 +412,49 @@ fn create_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     }))
 }
 
-fn describe_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
+fn describe_key(ctx: &Ctx<'_>, r: &DescribeKeyRequest) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     let key = ctx
         .engine
-        .describe_key(&ctx.caller, p.req_str("KeyId"))
+        .describe_key(&ctx.caller, &r.key_id)
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "KeyMetadata": KeyMetadata::from(&key) }))
 }
 
-fn describe_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
+fn describe_keys(ctx: &Ctx<'_>, r: &DescribeKeysRequest) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     let keys = ctx
         .engine
-        .describe_keys(&ctx.caller, &p.str_list("KeyIds"))
+        .describe_keys(&ctx.caller, &r.key_ids)
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "KeyMetadatas": metadata_list(&keys) }))
 }
 
 /// Paging shared by the list actions: Limit 0 or absent means the default of 10.
-pub(crate) fn page(p: &Params) -> (usize, usize) {
-    let limit = match p.uint("Limit") {
+pub(crate) fn page(offset: Option<u64>, limit: Option<u64>) -> (usize, usize) {
+    let limit = match limit {
         None | Some(0) => DEFAULT_LIMIT,
         Some(n) => n,
     };
-    (p.uint("Offset").unwrap_or(0) as usize, limit as usize)
+    (offset.unwrap_or(0) as usize, limit as usize)
 }
 
 /// Runs a listing of the caller's own keys; keys that cloud products created for the caller
 /// (Role 1) list empty, as this server has none.
 pub(crate) fn own_keys_only<T>(
-    p: &Params,
+    role: Option<u64>,
     list: impl FnOnce() -> Result<(usize, Vec<T>), TcError>,
 ) -> Result<(usize, Vec<T>), TcError> {
-    if p.uint("Role") == Some(1) {
+    if role == Some(1) {
         Ok((0, Vec::new()))
     } else {
         list()
     }
 }
 
-fn list_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_hsm_cluster_unless_default(p)?;
-    let (offset, limit) = page(p);
+fn list_keys(ctx: &Ctx<'_>, r: &ListKeysRequest) -> Result<Value, TcError> {
+    refuse_hsm_cluster_unless_default(r.hsm_cluster_id.as_deref())?;
+    let (offset, limit) = page(r.offset, r.limit);
     let filter = KeyListFilter {
         states: Some(vec![
             KeyState::Enabled,
@@ -614,7 +466,7 @@ fn list_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         limit,
         ..Default::default()
     };
-    let (total, keys) = own_keys_only(p, || {
+    let (total, keys) = own_keys_only(r.role, || {
         ctx.engine
             .list_keys(&ctx.caller, &filter)
             .map_err(|e| ctx.kms(e))
@@ -627,16 +479,16 @@ fn list_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 }
 
 /// ListKeys and ListKeyDetail accept `default` for the shared (non-HSM) keys.
-pub(crate) fn refuse_hsm_cluster_unless_default(p: &Params) -> Result<(), TcError> {
-    if p.str("HsmClusterId") == Some("default") {
+pub(crate) fn refuse_hsm_cluster_unless_default(id: Option<&str>) -> Result<(), TcError> {
+    if id == Some("default") {
         return Ok(());
     }
-    refuse_hsm_cluster(p)
+    refuse_hsm_cluster(id)
 }
 
 /// The detail listings' `Origin` filter: TENCENT_KMS, EXTERNAL, or ALL (or empty) for both.
-pub(crate) fn origin_filter(p: &Params) -> Result<Option<Origin>, TcError> {
-    match p.str("Origin").unwrap_or_default() {
+pub(crate) fn origin_filter(origin: Option<&str>) -> Result<Option<Origin>, TcError> {
+    match origin.unwrap_or_default() {
         "" | "ALL" => Ok(None),
         "TENCENT_KMS" => Ok(Some(Origin::Kms)),
         "EXTERNAL" => Ok(Some(Origin::External)),
@@ -648,19 +500,24 @@ pub(crate) fn origin_filter(p: &Params) -> Result<Option<Origin>, TcError> {
 }
 
 /// The detail listings' `OrderType`: 0 (default) newest first, 1 oldest first.
-pub(crate) fn sort_order(p: &Params) -> SortOrder {
-    if p.uint("OrderType") == Some(1) {
+pub(crate) fn sort_order(order_type: Option<u64>) -> SortOrder {
+    if order_type == Some(1) {
         SortOrder::OldestFirst
     } else {
         SortOrder::NewestFirst
     }
 }
 
-fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    refuse_hsm_cluster_unless_default(p)?;
-    let (offset, limit) = page(p);
-    let states = match p.uint("KeyState").unwrap_or(0) {
+/// The detail listings' `SearchKeyAlias`: empty searches nothing.
+pub(crate) fn search(text: &Option<String>) -> Option<String> {
+    text.clone().filter(|s| !s.is_empty())
+}
+
+fn list_key_detail(ctx: &Ctx<'_>, r: &ListKeyDetailRequest) -> Result<Value, TcError> {
+    refuse_member_account(r.member_accounts.is_some())?;
+    refuse_hsm_cluster_unless_default(r.hsm_cluster_id.as_deref())?;
+    let (offset, limit) = page(r.offset, r.limit);
+    let states = match r.key_state.unwrap_or(0) {
         1 => Some(vec![KeyState::Enabled]),
         2 => Some(vec![KeyState::Disabled]),
         3 => Some(vec![KeyState::PendingDelete]),
@@ -668,8 +525,8 @@ fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         5 => Some(vec![KeyState::Archived]),
         _ => None,
     };
-    let origin = origin_filter(p)?;
-    let usages = match p.str("KeyUsage").unwrap_or_default() {
+    let origin = origin_filter(r.origin.as_deref())?;
+    let usages = match r.key_usage.as_deref().unwrap_or_default() {
         "ALL" => None,
         "" => Some(vec![KeyUsage::EncryptDecrypt]),
         s if ASYMMETRIC_USAGES.contains(&s) => Some(Vec::new()),
@@ -679,16 +536,13 @@ fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
         states,
         origin,
         usages,
-        search: p
-            .str("SearchKeyAlias")
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
-        tags: p.tag_filters("TagFilters"),
-        order: sort_order(p),
+        search: search(&r.search_key_alias),
+        tags: engine_tag_filters(&r.tag_filters),
+        order: sort_order(r.order_type),
         offset,
         limit,
     };
-    let (total, keys) = own_keys_only(p, || {
+    let (total, keys) = own_keys_only(r.role, || {
         ctx.engine
             .list_keys(&ctx.caller, &filter)
             .map_err(|e| ctx.kms(e))
@@ -696,75 +550,70 @@ fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     Ok(json!({ "TotalCount": total, "KeyMetadatas": metadata_list(&keys) }))
 }
 
-fn enable_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_id(ctx, p, "KeyId", Engine::enable_key)
+fn enable_key(ctx: &Ctx<'_>, r: &EnableKeyRequest) -> Result<Value, TcError> {
+    on_id(ctx, r.member_account, &r.key_id, Engine::enable_key)
 }
 
-fn disable_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_id(ctx, p, "KeyId", Engine::disable_key)
+fn disable_key(ctx: &Ctx<'_>, r: &DisableKeyRequest) -> Result<Value, TcError> {
+    on_id(ctx, r.member_account, &r.key_id, Engine::disable_key)
 }
 
-fn enable_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_ids(ctx, p, "KeyIds", Engine::enable_keys)
+fn enable_keys(ctx: &Ctx<'_>, r: &EnableKeysRequest) -> Result<Value, TcError> {
+    on_ids(ctx, r.member_account, &r.key_ids, Engine::enable_keys)
 }
 
-fn disable_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_ids(ctx, p, "KeyIds", Engine::disable_keys)
+fn disable_keys(ctx: &Ctx<'_>, r: &DisableKeysRequest) -> Result<Value, TcError> {
+    on_ids(ctx, r.member_account, &r.key_ids, Engine::disable_keys)
 }
 
-fn update_alias(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    let alias = p.req_str("Alias");
-    check_alias(alias)?;
+fn update_alias(ctx: &Ctx<'_>, r: &UpdateAliasRequest) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
+    check_alias(&r.alias)?;
     ctx.engine
-        .update_alias(&ctx.caller, p.req_str("KeyId"), alias.to_owned())
+        .update_alias(&ctx.caller, &r.key_id, r.alias.clone())
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
-fn update_key_description(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
+fn update_key_description(
+    ctx: &Ctx<'_>,
+    r: &UpdateKeyDescriptionRequest,
+) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     ctx.engine
-        .update_description(
-            &ctx.caller,
-            p.req_str("KeyId"),
-            p.req_str("Description").to_owned(),
-        )
+        .update_description(&ctx.caller, &r.key_id, r.description.clone())
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
-fn schedule_key_deletion(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    let days = p.uint("PendingWindowInDays").unwrap_or_default() as u32;
-    let key_id = p.req_str("KeyId");
+fn schedule_key_deletion(ctx: &Ctx<'_>, r: &ScheduleKeyDeletionRequest) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     let date = ctx
         .engine
-        .schedule_deletion(&ctx.caller, key_id, days)
+        .schedule_deletion(&ctx.caller, &r.key_id, r.pending_window_in_days as u32)
         .map_err(|e| ctx.kms(e))?;
-    Ok(json!({ "DeletionDate": date, "KeyId": key_id }))
+    Ok(json!({ "DeletionDate": date, "KeyId": r.key_id }))
 }
 
-fn cancel_key_deletion(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    let key_id = p.req_str("KeyId");
+fn cancel_key_deletion(ctx: &Ctx<'_>, r: &CancelKeyDeletionRequest) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     ctx.engine
-        .cancel_deletion(&ctx.caller, key_id)
+        .cancel_deletion(&ctx.caller, &r.key_id)
         .map_err(|e| ctx.kms(e))?;
-    Ok(json!({ "KeyId": key_id }))
+    Ok(json!({ "KeyId": r.key_id }))
 }
 
-fn archive_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_id(ctx, p, "KeyId", Engine::archive_key)
+fn archive_key(ctx: &Ctx<'_>, r: &ArchiveKeyRequest) -> Result<Value, TcError> {
+    on_id(ctx, r.member_account, &r.key_id, Engine::archive_key)
 }
 
-fn cancel_key_archive(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_id(ctx, p, "KeyId", Engine::cancel_archive)
+fn cancel_key_archive(ctx: &Ctx<'_>, r: &CancelKeyArchiveRequest) -> Result<Value, TcError> {
+    on_id(ctx, r.member_account, &r.key_id, Engine::cancel_archive)
 }
 
-fn encrypt(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+fn encrypt(ctx: &Ctx<'_>, r: &EncryptRequest) -> Result<Value, TcError> {
     let plaintext = decode_base64(
-        p.req_str("Plaintext"),
+        &r.plaintext,
         "InvalidParameterValue.InvalidPlaintext",
         "Plaintext",
     )?;
@@ -774,49 +623,60 @@ fn encrypt(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
             format!("Plaintext must be 1 to {MAX_PLAINTEXT} bytes once decoded."),
         ));
     }
-    let context = parse_context(p, "EncryptionContext")?;
+    let context = parse_context(r.encryption_context.as_deref(), "EncryptionContext")?;
     let (key_id, blob) = ctx
         .engine
-        .encrypt(&ctx.caller, p.req_str("KeyId"), &plaintext, &context)
+        .encrypt(&ctx.caller, &r.key_id, &plaintext, &context)
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "CiphertextBlob": B64.encode(blob), "KeyId": key_id.to_string() }))
 }
 
-fn decrypt(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    let blob = ciphertext(p)?;
-    let context = parse_context(p, "EncryptionContext")?;
+fn decrypt(ctx: &Ctx<'_>, r: &DecryptRequest) -> Result<Value, TcError> {
+    let blob = ciphertext(&r.ciphertext_blob)?;
+    let context = parse_context(r.encryption_context.as_deref(), "EncryptionContext")?;
     let (key_id, plaintext) = ctx
         .engine
         .decrypt(&ctx.caller, &blob, &context)
         .map_err(|e| ctx.kms(e))?;
-    Ok(json!({ "KeyId": key_id.to_string(), "Plaintext": returned_plaintext(p, &plaintext)? }))
+    let plaintext = returned_plaintext(
+        r.encryption_public_key.as_deref(),
+        r.encryption_algorithm.as_deref(),
+        &plaintext,
+    )?;
+    Ok(json!({ "KeyId": key_id.to_string(), "Plaintext": plaintext }))
 }
 
-fn re_encrypt(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    let blob = ciphertext(p)?;
-    let source = parse_context(p, "SourceEncryptionContext")?;
-    let destination = parse_context(p, "DestinationEncryptionContext")?;
-    let destination_key = p.str("DestinationKeyId").filter(|s| !s.is_empty());
-    let r = ctx
+fn re_encrypt(ctx: &Ctx<'_>, r: &ReEncryptRequest) -> Result<Value, TcError> {
+    let blob = ciphertext(&r.ciphertext_blob)?;
+    let source = parse_context(
+        r.source_encryption_context.as_deref(),
+        "SourceEncryptionContext",
+    )?;
+    let destination = parse_context(
+        r.destination_encryption_context.as_deref(),
+        "DestinationEncryptionContext",
+    )?;
+    let destination_key = r.destination_key_id.as_deref().filter(|s| !s.is_empty());
+    let result = ctx
         .engine
         .re_encrypt(&ctx.caller, &blob, &source, destination_key, &destination)
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({
-        "CiphertextBlob": B64.encode(&r.blob),
-        "KeyId": r.key_id.to_string(),
-        "SourceKeyId": r.source_key_id.to_string(),
-        "ReEncrypted": r.re_encrypted,
+        "CiphertextBlob": B64.encode(&result.blob),
+        "KeyId": result.key_id.to_string(),
+        "SourceKeyId": result.source_key_id.to_string(),
+        "ReEncrypted": result.re_encrypted,
     }))
 }
 
 /// Whether GenerateDataKey keeps the data key (a commit) rather than only returning it.
-fn hosts_data_key(p: &Params) -> bool {
-    p.uint("IsHostedByKms") == Some(1)
+fn hosts_data_key(r: &GenerateDataKeyRequest) -> bool {
+    r.is_hosted_by_kms == Some(1)
 }
 
-fn generate_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_hsm_cluster(p)?;
-    let len = match (p.uint("NumberOfBytes"), p.str("KeySpec")) {
+fn generate_data_key(ctx: &Ctx<'_>, r: &GenerateDataKeyRequest) -> Result<Value, TcError> {
+    refuse_hsm_cluster(r.hsm_cluster_id.as_deref())?;
+    let len = match (r.number_of_bytes, r.key_spec.as_deref()) {
         (Some(n), _) => n as usize,
         (None, Some("AES_256")) => 32,
         (None, Some("AES_128")) => 16,
@@ -833,25 +693,33 @@ fn generate_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
             ));
         }
     };
-    let context = parse_context(p, "EncryptionContext")?;
-    let key_id = p.req_str("KeyId");
-    let (data_key, data_key_id) = if hosts_data_key(p) {
-        let new = crate::data_keys::new_data_key(p)?;
+    let context = parse_context(r.encryption_context.as_deref(), "EncryptionContext")?;
+    let (data_key, data_key_id) = if hosts_data_key(r) {
+        let new = crate::data_keys::new_data_key(
+            r.data_key_name.as_deref(),
+            r.description.as_deref(),
+            &r.tags,
+        )?;
         let (dk, id) = ctx
             .engine
-            .generate_hosted_data_key(&ctx.caller, key_id, len, &context, new)
+            .generate_hosted_data_key(&ctx.caller, &r.key_id, len, &context, new)
             .map_err(|e| ctx.kms(e))?;
         (dk, id.to_string())
     } else {
         let dk = ctx
             .engine
-            .generate_data_key(&ctx.caller, key_id, len, &context)
+            .generate_data_key(&ctx.caller, &r.key_id, len, &context)
             .map_err(|e| ctx.kms(e))?;
         (dk, String::new())
     };
+    let plaintext = returned_plaintext(
+        r.encryption_public_key.as_deref(),
+        r.encryption_algorithm.as_deref(),
+        &data_key.plaintext,
+    )?;
     Ok(json!({
         "KeyId": data_key.key_id.to_string(),
-        "Plaintext": returned_plaintext(p, &data_key.plaintext)?,
+        "Plaintext": plaintext,
         "CiphertextBlob": B64.encode(&data_key.blob),
         "DataKeyId": data_key_id,
         "TagCode": 0,
@@ -859,30 +727,35 @@ fn generate_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     }))
 }
 
-fn generate_random(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    let n = p.uint("NumberOfBytes").unwrap_or_default() as usize;
-    let bytes = ctx.engine.generate_random(n).map_err(|e| ctx.kms(e))?;
+fn generate_random(ctx: &Ctx<'_>, r: &GenerateRandomRequest) -> Result<Value, TcError> {
+    let bytes = ctx
+        .engine
+        .generate_random(r.number_of_bytes as usize)
+        .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "Plaintext": B64.encode(&*bytes) }))
 }
 
-fn enable_key_rotation(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    let days = p.uint("RotateDays").unwrap_or(DEFAULT_ROTATE_DAYS) as u32;
+fn enable_key_rotation(ctx: &Ctx<'_>, r: &EnableKeyRotationRequest) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
+    let days = r.rotate_days.unwrap_or(DEFAULT_ROTATE_DAYS) as u32;
     ctx.engine
-        .enable_rotation(&ctx.caller, p.req_str("KeyId"), days)
+        .enable_rotation(&ctx.caller, &r.key_id, days)
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
-fn disable_key_rotation(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_id(ctx, p, "KeyId", Engine::disable_rotation)
+fn disable_key_rotation(ctx: &Ctx<'_>, r: &DisableKeyRotationRequest) -> Result<Value, TcError> {
+    on_id(ctx, r.member_account, &r.key_id, Engine::disable_rotation)
 }
 
-fn get_key_rotation_status(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
+fn get_key_rotation_status(
+    ctx: &Ctx<'_>,
+    r: &GetKeyRotationStatusRequest,
+) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     let key = ctx
         .engine
-        .describe_key(&ctx.caller, p.req_str("KeyId"))
+        .describe_key(&ctx.caller, &r.key_id)
         .map_err(|e| ctx.kms(e))?;
     let m = KeyMetadata::from(&key);
     Ok(json!({
@@ -893,17 +766,20 @@ fn get_key_rotation_status(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> 
     }))
 }
 
-fn rotate_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
+fn rotate_key(ctx: &Ctx<'_>, r: &RotateKeyRequest) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     ctx.engine
-        .rotate_key(&ctx.caller, p.req_str("KeyId"))
+        .rotate_key(&ctx.caller, &r.key_id)
         .map_err(|e| ctx.kms(e))?;
     // Rotation completes before the answer, so the task id only identifies the request.
     Ok(json!({ "TaskId": ctx.request_id }))
 }
 
-fn get_parameters_for_import(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    let algorithm = match p.req_str("WrappingAlgorithm") {
+fn get_parameters_for_import(
+    ctx: &Ctx<'_>,
+    r: &GetParametersForImportRequest,
+) -> Result<Value, TcError> {
+    let algorithm = match r.wrapping_algorithm.as_str() {
         "RSAES_PKCS1_V1_5" => WrappingAlgorithm::RsaesPkcs1V15,
         "RSAES_OAEP_SHA_1" => WrappingAlgorithm::RsaesOaepSha1,
         "RSAES_OAEP_SHA_256" => WrappingAlgorithm::RsaesOaepSha256,
@@ -914,7 +790,7 @@ fn get_parameters_for_import(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError
             ));
         }
     };
-    if p.req_str("WrappingKeySpec") != "RSA_2048" {
+    if r.wrapping_key_spec != "RSA_2048" {
         return Err(TcError::new(
             INVALID_PARAMETER_VALUE,
             "WrappingKeySpec must be RSA_2048.",
@@ -922,12 +798,7 @@ fn get_parameters_for_import(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError
     }
     let issued = ctx
         .engine
-        .get_parameters_for_import(
-            &ctx.caller,
-            p.req_str("KeyId"),
-            algorithm,
-            WrappingKeySpec::Rsa2048,
-        )
+        .get_parameters_for_import(&ctx.caller, &r.key_id, algorithm, WrappingKeySpec::Rsa2048)
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({
         "KeyId": issued.key_id.to_string(),
@@ -937,30 +808,33 @@ fn get_parameters_for_import(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError
     }))
 }
 
-fn import_key_material(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+fn import_key_material(ctx: &Ctx<'_>, r: &ImportKeyMaterialRequest) -> Result<Value, TcError> {
     let wrapped = decode_base64(
-        p.req_str("EncryptedKeyMaterial"),
+        &r.encrypted_key_material,
         INVALID_PARAMETER,
         "EncryptedKeyMaterial",
     )?;
-    let token = decode_base64(p.req_str("ImportToken"), INVALID_PARAMETER, "ImportToken")?;
+    let token = decode_base64(&r.import_token, INVALID_PARAMETER, "ImportToken")?;
     ctx.engine
         .import_key_material(
             &ctx.caller,
-            p.req_str("KeyId"),
+            &r.key_id,
             &wrapped,
             &token,
-            p.uint("ValidTo").unwrap_or(0),
+            r.valid_to.unwrap_or(0),
         )
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
-fn delete_imported_key_material(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_id(ctx, p, "KeyId", Engine::delete_imported_material)
+fn delete_imported_key_material(
+    ctx: &Ctx<'_>,
+    r: &DeleteImportedKeyMaterialRequest,
+) -> Result<Value, TcError> {
+    on_id(ctx, None, &r.key_id, Engine::delete_imported_material)
 }
 
-fn get_service_status(ctx: &Ctx<'_>, _: &Params) -> Result<Value, TcError> {
+fn get_service_status(ctx: &Ctx<'_>, _: &GetServiceStatusRequest) -> Result<Value, TcError> {
     let used = ctx.engine.count_keys(&ctx.caller).map_err(|e| ctx.kms(e))?;
     Ok(json!({
         "ServiceEnabled": true,
@@ -991,11 +865,11 @@ fn get_service_status(ctx: &Ctx<'_>, _: &Params) -> Result<Value, TcError> {
     }))
 }
 
-fn get_regions(ctx: &Ctx<'_>, _: &Params) -> Result<Value, TcError> {
+fn get_regions(ctx: &Ctx<'_>, _: &GetRegionsRequest) -> Result<Value, TcError> {
     Ok(json!({ "Regions": ctx.regions }))
 }
 
-fn list_algorithms(_: &Ctx<'_>, _: &Params) -> Result<Value, TcError> {
+fn list_algorithms(_: &Ctx<'_>, _: &ListAlgorithmsRequest) -> Result<Value, TcError> {
     Ok(json!({
         "SymmetricAlgorithms": [{ "KeyUsage": "ENCRYPT_DECRYPT", "Algorithm": "AES_256" }],
         "AsymmetricAlgorithms": [],
@@ -1006,6 +880,129 @@ fn list_algorithms(_: &Ctx<'_>, _: &Params) -> Result<Value, TcError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::{Kind, unflatten};
+    use serde_json::Map;
+
+    /// A valid value of each declared kind, at its lower bound (but never empty).
+    fn valid(kind: Kind) -> Value {
+        match kind {
+            Kind::Str { min, max } => Value::from("a".repeat(min.clamp(1, max))),
+            Kind::UInt { min, .. } => Value::from(min),
+            Kind::StrList { min, .. } => Value::from(vec!["a"; min.max(1)]),
+            Kind::Tags { .. } => json!([{ "TagKey": "k", "TagValue": "v" }]),
+            Kind::TagFilters { .. } => json!([{ "TagKey": "k", "TagValue": ["v"] }]),
+            Kind::Object => json!({ "Uin": "1" }),
+            Kind::ObjectList => json!([{ "Uin": "1" }]),
+        }
+    }
+
+    /// The legacy and GET form of a JSON parameter: `A.0.B=v` pairs, every leaf a string.
+    fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(map) => map
+                .iter()
+                .for_each(|(k, v)| flatten(&format!("{prefix}.{k}"), v, out)),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| flatten(&format!("{prefix}.{i}"), v, out)),
+            Value::String(s) => out.push((prefix.to_owned(), s.clone())),
+            other => out.push((prefix.to_owned(), other.to_string())),
+        }
+    }
+
+    fn prepared(action: &Action, map: Map<String, Value>, from_query: bool) -> Prepared {
+        let params = Params::validate(map, action.fields, from_query)
+            .unwrap_or_else(|e| panic!("{}: {}", action.name, e.message));
+        (action.prepare)(params).unwrap_or_else(|e| panic!("{}: {}", action.name, e.message))
+    }
+
+    /// Every action's request type deserializes from any request its declaration accepts: with
+    /// only the required parameters or with all of them, as JSON or flattened.
+    #[test]
+    fn every_action_deserializes_what_its_fields_accept() {
+        for action in ACTIONS {
+            for all in [false, true] {
+                let map: Map<String, Value> = action
+                    .fields
+                    .iter()
+                    .filter(|f| all || f.required)
+                    .map(|f| (f.name.to_owned(), valid(f.kind)))
+                    .collect();
+                let mut pairs = Vec::new();
+                map.iter()
+                    .for_each(|(name, v)| flatten(name, v, &mut pairs));
+                prepared(action, map, false);
+                prepared(action, unflatten(&pairs).unwrap(), true);
+            }
+        }
+    }
+
+    /// Each served action's parameters as the vendor defines them, in the vendor's order, `?`
+    /// marking the optional ones. Source: the request objects of tccli's
+    /// `services/kms/v20190118/api.json` (tccli 3.1.189.1, API version 2019-01-18).
+    #[rustfmt::skip]
+    const VENDOR_PARAMETERS: &[(&str, &str)] = &[
+        ("CreateKey", "Alias Description? KeyUsage? Type? Tags? HsmClusterId?"),
+        ("DescribeKey", "KeyId MemberAccount?"),
+        ("DescribeKeys", "KeyIds MemberAccount?"),
+        ("ListKeys", "Offset? Limit? Role? HsmClusterId?"),
+        ("ListKeyDetail", "Offset? Limit? Role? OrderType? KeyState? SearchKeyAlias? Origin? KeyUsage? TagFilters? HsmClusterId? MemberAccounts?"),
+        ("EnableKey", "KeyId MemberAccount?"),
+        ("DisableKey", "KeyId MemberAccount?"),
+        ("EnableKeys", "KeyIds MemberAccount?"),
+        ("DisableKeys", "KeyIds MemberAccount?"),
+        ("UpdateAlias", "Alias KeyId MemberAccount?"),
+        ("UpdateKeyDescription", "Description KeyId MemberAccount?"),
+        ("ScheduleKeyDeletion", "KeyId PendingWindowInDays MemberAccount?"),
+        ("CancelKeyDeletion", "KeyId MemberAccount?"),
+        ("ArchiveKey", "KeyId MemberAccount?"),
+        ("CancelKeyArchive", "KeyId MemberAccount?"),
+        ("Encrypt", "KeyId Plaintext EncryptionContext?"),
+        ("Decrypt", "CiphertextBlob EncryptionContext? EncryptionPublicKey? EncryptionAlgorithm?"),
+        ("ReEncrypt", "CiphertextBlob DestinationKeyId? SourceEncryptionContext? DestinationEncryptionContext?"),
+        ("GenerateDataKey", "KeyId KeySpec? NumberOfBytes? EncryptionContext? EncryptionPublicKey? EncryptionAlgorithm? IsHostedByKms? DataKeyName? Description? HsmClusterId? Tags?"),
+        ("GenerateRandom", "NumberOfBytes"),
+        ("EnableKeyRotation", "KeyId RotateDays? MemberAccount?"),
+        ("DisableKeyRotation", "KeyId MemberAccount?"),
+        ("GetKeyRotationStatus", "KeyId MemberAccount?"),
+        ("RotateKey", "KeyId MemberAccount?"),
+        ("GetParametersForImport", "KeyId WrappingAlgorithm WrappingKeySpec"),
+        ("ImportKeyMaterial", "EncryptedKeyMaterial ImportToken KeyId ValidTo?"),
+        ("DeleteImportedKeyMaterial", "KeyId"),
+        ("ImportDataKey", "DataKeyName ImportKeyMaterial ImportType Description? KeyId? HsmClusterId? Tags?"),
+        ("DescribeDataKey", "DataKeyId MemberAccount?"),
+        ("DescribeDataKeys", "DataKeyIds MemberAccount?"),
+        ("ListDataKeys", "Offset? Limit? Role? HsmClusterId?"),
+        ("ListDataKeyDetail", "Offset? Limit? Role? OrderType? KeyState? SearchKeyAlias? Origin? HsmClusterId? KeyId? DataKeyLen? TagFilters? MemberAccounts?"),
+        ("EnableDataKey", "DataKeyId MemberAccount?"),
+        ("DisableDataKey", "DataKeyId MemberAccount?"),
+        ("EnableDataKeys", "DataKeyIds MemberAccount?"),
+        ("DisableDataKeys", "DataKeyIds MemberAccount?"),
+        ("ScheduleDataKeyDeletion", "DataKeyId PendingWindowInDays MemberAccount?"),
+        ("CancelDataKeyDeletion", "DataKeyId MemberAccount?"),
+        ("GetDataKeyPlaintext", "DataKeyId EncryptionPublicKey? EncryptionAlgorithm?"),
+        ("GetDataKeyCiphertextBlob", "DataKeyId MemberAccount?"),
+        ("UpdateDataKeyName", "DataKeyId DataKeyName MemberAccount?"),
+        ("UpdateDataKeyDescription", "DataKeyId Description MemberAccount?"),
+        ("GetServiceStatus", ""),
+        ("GetRegions", ""),
+        ("ListAlgorithms", ""),
+    ];
+
+    #[test]
+    fn declarations_follow_the_vendor() {
+        assert_eq!(ACTIONS.len(), VENDOR_PARAMETERS.len());
+        for (name, vendor) in VENDOR_PARAMETERS {
+            let action = find(name).unwrap_or_else(|| panic!("{name} is not served"));
+            let declared: Vec<String> = action
+                .fields
+                .iter()
+                .map(|f| format!("{}{}", f.name, if f.required { "" } else { "?" }))
+                .collect();
+            assert_eq!(declared.join(" "), *vendor, "{name}");
+        }
+    }
 
     #[test]
     fn every_action_is_listed_once() {

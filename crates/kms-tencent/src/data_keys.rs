@@ -8,7 +8,7 @@ use kms_core::{DataKeyRecord, DataKeyState, Engine, KmsError, SortOrder};
 
 use crate::actions::*;
 use crate::errors::*;
-use crate::params::Params;
+use crate::requests::*;
 use crate::wire::{DataKeyMetadata, OwnUnreplicated, data_key_state, origin};
 
 /// Imported plaintext data keys: 1 to 1024 bytes, as GenerateDataKey's NumberOfBytes allows.
@@ -61,8 +61,12 @@ fn check_data_key_name(name: &str) -> Result<(), TcError> {
 }
 
 /// The name, description and tags of a data key to host, from GenerateDataKey or ImportDataKey.
-pub(crate) fn new_data_key(p: &Params) -> Result<NewDataKey, TcError> {
-    let name = match p.str("DataKeyName") {
+pub(crate) fn new_data_key(
+    name: Option<&str>,
+    description: Option<&str>,
+    tags: &[Tag],
+) -> Result<NewDataKey, TcError> {
+    let name = match name {
         None | Some("") => {
             return Err(TcError::new(
                 MISSING_PARAMETER,
@@ -74,22 +78,18 @@ pub(crate) fn new_data_key(p: &Params) -> Result<NewDataKey, TcError> {
     check_data_key_name(name)?;
     Ok(NewDataKey {
         name: name.to_owned(),
-        description: p.str("Description").unwrap_or_default().to_owned(),
-        tags: p.tags("Tags"),
+        description: description.unwrap_or_default().to_owned(),
+        tags: engine_tags(tags),
     })
 }
 
-pub(crate) fn import_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+pub(crate) fn import_data_key(ctx: &Ctx<'_>, r: &ImportDataKeyRequest) -> Result<Value, TcError> {
     const BAD_MATERIAL: &str = "InvalidParameterValue.InvalidImportKeyMaterial";
-    refuse_hsm_cluster(p)?;
-    let new = new_data_key(p)?;
-    let key_id = p.str("KeyId").filter(|s| !s.is_empty());
-    let material = decode_base64(
-        p.req_str("ImportKeyMaterial"),
-        BAD_MATERIAL,
-        "ImportKeyMaterial",
-    )?;
-    let result = if p.uint("ImportType") == Some(1) {
+    refuse_hsm_cluster(r.hsm_cluster_id.as_deref())?;
+    let new = new_data_key(Some(&r.data_key_name), r.description.as_deref(), &r.tags)?;
+    let key_id = r.key_id.as_deref().filter(|s| !s.is_empty());
+    let material = decode_base64(&r.import_key_material, BAD_MATERIAL, "ImportKeyMaterial")?;
+    let result = if r.import_type == 1 {
         ctx.engine.import_data_key(
             &ctx.caller,
             DataKeyImport::Ciphertext(&material),
@@ -135,35 +135,41 @@ pub(crate) fn import_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcErro
     }))
 }
 
-pub(crate) fn describe_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
+pub(crate) fn describe_data_key(
+    ctx: &Ctx<'_>,
+    r: &DescribeDataKeyRequest,
+) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     let dk = ctx
         .engine
-        .describe_data_key(&ctx.caller, p.req_str("DataKeyId"))
+        .describe_data_key(&ctx.caller, &r.data_key_id)
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "DataKeyMetadata": metadata(ctx, &dk) }))
 }
 
-pub(crate) fn describe_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
+pub(crate) fn describe_data_keys(
+    ctx: &Ctx<'_>,
+    r: &DescribeDataKeysRequest,
+) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     let dks = ctx
         .engine
-        .describe_data_keys(&ctx.caller, &p.str_list("DataKeyIds"))
+        .describe_data_keys(&ctx.caller, &r.data_key_ids)
         .map_err(|e| ctx.kms(e))?;
     let list: Vec<DataKeyMetadata> = dks.iter().map(|dk| metadata(ctx, dk)).collect();
     Ok(json!({ "DataKeyMetadatas": list }))
 }
 
-pub(crate) fn list_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_hsm_cluster_unless_default(p)?;
-    let (offset, limit) = page(p);
+pub(crate) fn list_data_keys(ctx: &Ctx<'_>, r: &ListDataKeysRequest) -> Result<Value, TcError> {
+    refuse_hsm_cluster_unless_default(r.hsm_cluster_id.as_deref())?;
+    let (offset, limit) = page(r.offset, r.limit);
     let filter = DataKeyListFilter {
         order: SortOrder::OldestFirst,
         offset,
         limit,
         ..Default::default()
     };
-    let (total, dks) = own_keys_only(p, || {
+    let (total, dks) = own_keys_only(r.role, || {
         ctx.engine
             .list_data_keys(&ctx.caller, &filter)
             .map_err(|e| ctx.kms(e))
@@ -175,18 +181,21 @@ pub(crate) fn list_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError
     Ok(json!({ "DataKeys": ids, "TotalCount": total }))
 }
 
-pub(crate) fn list_data_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    refuse_hsm_cluster_unless_default(p)?;
-    let (offset, limit) = page(p);
-    let states = match p.uint("KeyState").unwrap_or(0) {
+pub(crate) fn list_data_key_detail(
+    ctx: &Ctx<'_>,
+    r: &ListDataKeyDetailRequest,
+) -> Result<Value, TcError> {
+    refuse_member_account(r.member_accounts.is_some())?;
+    refuse_hsm_cluster_unless_default(r.hsm_cluster_id.as_deref())?;
+    let (offset, limit) = page(r.offset, r.limit);
+    let states = match r.key_state.unwrap_or(0) {
         1 => Some(vec![DataKeyState::Enabled]),
         2 => Some(vec![DataKeyState::Disabled]),
         3 => Some(vec![DataKeyState::PendingDelete]),
         _ => None,
     };
-    let origin = origin_filter(p)?;
-    let key_id = match p.str("KeyId").filter(|s| !s.is_empty()) {
+    let origin = origin_filter(r.origin.as_deref())?;
+    let key_id = match r.key_id.as_deref().filter(|s| !s.is_empty()) {
         Some(id) => Some(kms_core::engine::parse_key_id(id).map_err(|e| ctx.kms(e))?),
         None => None,
     };
@@ -194,17 +203,14 @@ pub(crate) fn list_data_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, T
         states,
         origin,
         key_id,
-        length: p.uint("DataKeyLen").filter(|n| *n > 0).map(|n| n as u32),
-        search: p
-            .str("SearchKeyAlias")
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
-        tags: p.tag_filters("TagFilters"),
-        order: sort_order(p),
+        length: r.data_key_len.filter(|n| *n > 0).map(|n| n as u32),
+        search: search(&r.search_key_alias),
+        tags: engine_tag_filters(&r.tag_filters),
+        order: sort_order(r.order_type),
         offset,
         limit,
     };
-    let (total, dks) = own_keys_only(p, || {
+    let (total, dks) = own_keys_only(r.role, || {
         ctx.engine
             .list_data_keys(&ctx.caller, &filter)
             .map_err(|e| ctx.kms(e))
@@ -213,77 +219,115 @@ pub(crate) fn list_data_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, T
     Ok(json!({ "DataKeyMetadatas": list, "TotalCount": total }))
 }
 
-pub(crate) fn enable_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_id(ctx, p, "DataKeyId", Engine::enable_data_key)
+pub(crate) fn enable_data_key(ctx: &Ctx<'_>, r: &EnableDataKeyRequest) -> Result<Value, TcError> {
+    on_id(
+        ctx,
+        r.member_account,
+        &r.data_key_id,
+        Engine::enable_data_key,
+    )
 }
 
-pub(crate) fn disable_data_key(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_id(ctx, p, "DataKeyId", Engine::disable_data_key)
+pub(crate) fn disable_data_key(ctx: &Ctx<'_>, r: &DisableDataKeyRequest) -> Result<Value, TcError> {
+    on_id(
+        ctx,
+        r.member_account,
+        &r.data_key_id,
+        Engine::disable_data_key,
+    )
 }
 
-pub(crate) fn enable_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_ids(ctx, p, "DataKeyIds", Engine::enable_data_keys)
+pub(crate) fn enable_data_keys(ctx: &Ctx<'_>, r: &EnableDataKeysRequest) -> Result<Value, TcError> {
+    on_ids(
+        ctx,
+        r.member_account,
+        &r.data_key_ids,
+        Engine::enable_data_keys,
+    )
 }
 
-pub(crate) fn disable_data_keys(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    on_ids(ctx, p, "DataKeyIds", Engine::disable_data_keys)
+pub(crate) fn disable_data_keys(
+    ctx: &Ctx<'_>,
+    r: &DisableDataKeysRequest,
+) -> Result<Value, TcError> {
+    on_ids(
+        ctx,
+        r.member_account,
+        &r.data_key_ids,
+        Engine::disable_data_keys,
+    )
 }
 
-pub(crate) fn schedule_data_key_deletion(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    let id = p.req_str("DataKeyId");
-    let days = p.uint("PendingWindowInDays").unwrap_or_default() as u32;
+pub(crate) fn schedule_data_key_deletion(
+    ctx: &Ctx<'_>,
+    r: &ScheduleDataKeyDeletionRequest,
+) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     let date = ctx
         .engine
-        .schedule_data_key_deletion(&ctx.caller, id, days)
+        .schedule_data_key_deletion(&ctx.caller, &r.data_key_id, r.pending_window_in_days as u32)
         .map_err(|e| ctx.kms(e))?;
-    Ok(json!({ "DeletionDate": date, "DataKeyId": id }))
+    Ok(json!({ "DeletionDate": date, "DataKeyId": r.data_key_id }))
 }
 
-pub(crate) fn cancel_data_key_deletion(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    let id = p.req_str("DataKeyId");
+pub(crate) fn cancel_data_key_deletion(
+    ctx: &Ctx<'_>,
+    r: &CancelDataKeyDeletionRequest,
+) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     ctx.engine
-        .cancel_data_key_deletion(&ctx.caller, id)
+        .cancel_data_key_deletion(&ctx.caller, &r.data_key_id)
         .map_err(|e| ctx.kms(e))?;
-    Ok(json!({ "DataKeyId": id }))
+    Ok(json!({ "DataKeyId": r.data_key_id }))
 }
 
-pub(crate) fn get_data_key_plaintext(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+pub(crate) fn get_data_key_plaintext(
+    ctx: &Ctx<'_>,
+    r: &GetDataKeyPlaintextRequest,
+) -> Result<Value, TcError> {
     let plaintext = ctx
         .engine
-        .data_key_plaintext(&ctx.caller, p.req_str("DataKeyId"))
+        .data_key_plaintext(&ctx.caller, &r.data_key_id)
         .map_err(|e| ctx.kms(e))?;
-    Ok(json!({ "Plaintext": returned_plaintext(p, &plaintext)? }))
+    let plaintext = returned_plaintext(
+        r.encryption_public_key.as_deref(),
+        r.encryption_algorithm.as_deref(),
+        &plaintext,
+    )?;
+    Ok(json!({ "Plaintext": plaintext }))
 }
 
-pub(crate) fn get_data_key_ciphertext_blob(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
+pub(crate) fn get_data_key_ciphertext_blob(
+    ctx: &Ctx<'_>,
+    r: &GetDataKeyCiphertextBlobRequest,
+) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     let blob = ctx
         .engine
-        .data_key_ciphertext(&ctx.caller, p.req_str("DataKeyId"))
+        .data_key_ciphertext(&ctx.caller, &r.data_key_id)
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "CiphertextBlob": B64.encode(blob) }))
 }
 
-pub(crate) fn update_data_key_name(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
-    let name = p.req_str("DataKeyName");
-    check_data_key_name(name)?;
+pub(crate) fn update_data_key_name(
+    ctx: &Ctx<'_>,
+    r: &UpdateDataKeyNameRequest,
+) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
+    check_data_key_name(&r.data_key_name)?;
     ctx.engine
-        .rename_data_key(&ctx.caller, p.req_str("DataKeyId"), name.to_owned())
+        .rename_data_key(&ctx.caller, &r.data_key_id, r.data_key_name.clone())
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }
 
-pub(crate) fn update_data_key_description(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
-    refuse_member_account(p)?;
+pub(crate) fn update_data_key_description(
+    ctx: &Ctx<'_>,
+    r: &UpdateDataKeyDescriptionRequest,
+) -> Result<Value, TcError> {
+    refuse_member_account(r.member_account.is_some())?;
     ctx.engine
-        .update_data_key_description(
-            &ctx.caller,
-            p.req_str("DataKeyId"),
-            p.req_str("Description").to_owned(),
-        )
+        .update_data_key_description(&ctx.caller, &r.data_key_id, r.description.clone())
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({}))
 }

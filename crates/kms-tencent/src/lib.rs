@@ -11,6 +11,7 @@ mod data_keys;
 pub mod errors;
 pub mod params;
 pub mod replay;
+pub mod requests;
 pub mod wire;
 
 use std::sync::Arc;
@@ -109,10 +110,7 @@ impl AuditFields {
     fn add_request_resources(&mut self, params: &Params) {
         for &(name, is_list) in RESOURCE_PARAMS {
             if is_list {
-                params
-                    .str_list(name)
-                    .iter()
-                    .for_each(|id| self.add_resource(id));
+                params.str_list(name).for_each(|id| self.add_resource(id));
             } else if let Some(id) = params.str(name) {
                 self.add_resource(id);
             }
@@ -196,7 +194,7 @@ struct Envelope {
 /// The server runs it inline or on the blocking pool, as [`Call::blocking`] says.
 pub struct Call {
     action: &'static actions::Action,
-    params: Params,
+    request: Box<dyn actions::Run>,
     caller: Caller,
     audit: AuditFields,
     /// Whether running it may block for long (a commit, key generation, a region scan).
@@ -299,7 +297,7 @@ impl TencentApi {
             request_id,
             regions: &self.regions,
         };
-        match (call.action.handler)(&ctx, &call.params) {
+        match call.request.run(&ctx) {
             Ok(Value::Object(mut fields)) => {
                 audit.add_answer_resources(&fields);
                 fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
@@ -389,11 +387,12 @@ impl TencentApi {
         };
         let params = Params::validate(own_params, action.fields, from_query)?;
         audit.add_request_resources(&params);
+        let prepared = (action.prepare)(params)?;
         Ok(Call {
             audit: std::mem::take(audit),
-            blocking: action.pool.blocks(&params),
+            blocking: prepared.blocking,
             action,
-            params,
+            request: prepared.request,
             caller: Caller {
                 account: principal.account,
                 credential,

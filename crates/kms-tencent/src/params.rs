@@ -1,9 +1,11 @@
-//! Declarative parameter validation: each action lists its fields once (type, required, limits,
-//! the vendor code for a bad value), and one validator enforces them for every action.
+//! Declarative parameter validation: each action's request type lists its fields once (type,
+//! required, limits, the vendor code for a bad value), and one validator enforces them for every
+//! action, then hands the parameters on normalized for the request type to deserialize.
 
 use serde_json::{Map, Value};
 
 use crate::errors::*;
+use crate::requests::Request;
 
 /// A parameter's type and limits.
 #[derive(Debug, Clone, Copy)]
@@ -61,12 +63,19 @@ impl Field {
 const TAG_KEY_MAX: usize = 127;
 const TAG_VALUE_MAX: usize = 255;
 
-/// An action's validated parameters. `from_query` marks the flattened form (legacy signature or
-/// GET), where every leaf arrives as a string and numbers are parsed from it.
-#[derive(Debug)]
+/// An action's parameters once they passed its declared fields, normalized whichever form they
+/// arrived in (JSON, or flattened by the legacy signature and GET): numbers are numbers, lists are
+/// arrays, tag filters always carry their list of values, and absent or null parameters are left
+/// out. They then deserialize into the action's [`Request`] type.
 pub struct Params {
     map: Map<String, Value>,
-    from_query: bool,
+}
+
+/// Names only: parameter values may be secrets.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.map.keys()).finish()
+    }
 }
 
 fn type_error(name: &str, expected: &str) -> TcError {
@@ -76,10 +85,18 @@ fn type_error(name: &str, expected: &str) -> TcError {
     )
 }
 
+/// How parameters arrived: `from_query` marks the flattened form, where every leaf is a string
+/// and a list is an object keyed "0", "1", ...
+#[derive(Clone, Copy)]
+struct Form {
+    from_query: bool,
+}
+
 impl Params {
-    /// Checks `map` against `fields`: unknown names, missing required ones, types and limits.
+    /// Checks `map` against `fields`: unknown names, missing required ones, types and limits;
+    /// answers the parameters normalized.
     pub fn validate(
-        map: Map<String, Value>,
+        mut map: Map<String, Value>,
         fields: &[Field],
         from_query: bool,
     ) -> Result<Self, TcError> {
@@ -92,20 +109,53 @@ impl Params {
                 format!("The parameter `{unknown}` is not recognized."),
             ));
         }
-        let params = Self { map, from_query };
+        let form = Form { from_query };
+        let mut normalized = Map::new();
         for field in fields {
-            match params.map.get(field.name) {
+            match map.remove(field.name) {
                 None | Some(Value::Null) if field.required => {
                     return Err(missing(field.name));
                 }
                 None | Some(Value::Null) => {}
-                Some(v) => params.check(field, v)?,
+                Some(v) => {
+                    normalized.insert(field.name.to_owned(), form.check(field, v)?);
+                }
             }
         }
-        Ok(params)
+        Ok(Self { map: normalized })
     }
 
-    fn check(&self, field: &Field, v: &Value) -> Result<(), TcError> {
+    /// The request these parameters make. They passed `R::FIELDS`, so a failure here is a bug
+    /// in `R`'s declaration: it answers InternalError, and names neither parameter nor value.
+    pub fn into_request<R: Request>(self) -> Result<R, TcError> {
+        R::deserialize(self.map).map_err(|_| {
+            tracing::error!(
+                request = std::any::type_name::<R>(),
+                "validated parameters do not deserialize into their request type"
+            );
+            TcError::new(INTERNAL_ERROR, "internal error")
+        })
+    }
+
+    /// A string parameter, for the audit record's resource names.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.map.get(name).and_then(Value::as_str)
+    }
+
+    /// A list of strings parameter, for the audit record's resource names.
+    pub fn str_list(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.map
+            .get(name)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+    }
+}
+
+impl Form {
+    /// Checks one given parameter and answers it normalized.
+    fn check(self, field: &Field, v: Value) -> Result<Value, TcError> {
         let name = field.name;
         let out_of_range =
             |what: String| TcError::new(field.invalid_code, format!("Invalid `{name}`: {what}."));
@@ -115,14 +165,16 @@ impl Params {
                 if s.len() < min || s.len() > max {
                     return Err(out_of_range(format!("length must be {min} to {max} bytes")));
                 }
+                Ok(v)
             }
             Kind::UInt { min, max } => {
                 let n = self
-                    .uint_of(v)
+                    .uint_of(&v)
                     .ok_or_else(|| type_error(name, "an unsigned integer"))?;
                 if n < min || n > max {
                     return Err(out_of_range(format!("must be {min} to {max}")));
                 }
+                Ok(Value::from(n))
             }
             Kind::StrList { min, max } => {
                 let items = self
@@ -134,6 +186,7 @@ impl Params {
                 if items.len() < min || items.len() > max {
                     return Err(out_of_range(format!("must hold {min} to {max} items")));
                 }
+                Ok(Value::Array(items))
             }
             Kind::Tags { max } | Kind::TagFilters { max } => {
                 let filters = matches!(field.kind, Kind::TagFilters { .. });
@@ -143,10 +196,11 @@ impl Params {
                 if items.len() > max {
                     return Err(out_of_range(format!("at most {max} items")));
                 }
-                for item in &items {
-                    let obj = item
-                        .as_object()
-                        .ok_or_else(|| type_error(name, "a list of tags"))?;
+                let mut tags = Vec::with_capacity(items.len());
+                for item in items {
+                    let Value::Object(mut obj) = item else {
+                        return Err(type_error(name, "a list of tags"));
+                    };
                     if let Some(k) = obj.keys().find(|k| *k != "TagKey" && *k != "TagValue") {
                         return Err(TcError::new(
                             UNKNOWN_PARAMETER,
@@ -154,23 +208,29 @@ impl Params {
                         ));
                     }
                     let key = obj
-                        .get("TagKey")
-                        .and_then(Value::as_str)
+                        .remove("TagKey")
+                        .filter(Value::is_string)
                         .ok_or_else(|| missing(&format!("{name}.TagKey")))?;
-                    if key.is_empty() || key.len() > TAG_KEY_MAX {
+                    let key_len = key.as_str().map_or(0, str::len);
+                    if key_len == 0 || key_len > TAG_KEY_MAX {
                         return Err(out_of_range(format!(
                             "tag keys must be 1 to {TAG_KEY_MAX} bytes"
                         )));
                     }
-                    let values: Vec<Value> = match obj.get("TagValue") {
-                        None | Some(Value::Null) if filters => Vec::new(),
+                    let value = match obj.remove("TagValue") {
+                        None | Some(Value::Null) if filters => Value::Array(Vec::new()),
                         None | Some(Value::Null) => {
                             return Err(missing(&format!("{name}.TagValue")));
                         }
-                        Some(val) if filters => self
-                            .list_of(val)
-                            .ok_or_else(|| type_error(name, "a list of tag filters"))?,
-                        Some(val) => vec![val.clone()],
+                        Some(val) if filters => Value::Array(
+                            self.list_of(val)
+                                .ok_or_else(|| type_error(name, "a list of tag filters"))?,
+                        ),
+                        Some(val) => val,
+                    };
+                    let values = match &value {
+                        Value::Array(values) if filters => values.as_slice(),
+                        single => std::slice::from_ref(single),
                     };
                     for val in values {
                         let s = val
@@ -182,12 +242,18 @@ impl Params {
                             )));
                         }
                     }
+                    let mut tag = Map::new();
+                    tag.insert("TagKey".to_owned(), key);
+                    tag.insert("TagValue".to_owned(), value);
+                    tags.push(Value::Object(tag));
                 }
+                Ok(Value::Array(tags))
             }
             Kind::Object => {
                 if !v.is_object() {
                     return Err(type_error(name, "an object"));
                 }
+                Ok(v)
             }
             Kind::ObjectList => {
                 let items = self
@@ -196,12 +262,12 @@ impl Params {
                 if items.iter().any(|i| !i.is_object()) {
                     return Err(type_error(name, "a list of objects"));
                 }
+                Ok(Value::Array(items))
             }
         }
-        Ok(())
     }
 
-    fn uint_of(&self, v: &Value) -> Option<u64> {
+    fn uint_of(self, v: &Value) -> Option<u64> {
         match v {
             Value::Number(n) => n.as_u64(),
             Value::String(s) if self.from_query => s.parse().ok(),
@@ -210,95 +276,18 @@ impl Params {
     }
 
     /// A list; in the flattened form a list arrives as an object keyed "0", "1", ...
-    fn list_of(&self, v: &Value) -> Option<Vec<Value>> {
+    fn list_of(self, v: Value) -> Option<Vec<Value>> {
         match v {
-            Value::Array(items) => Some(items.clone()),
-            Value::Object(obj) if self.from_query => {
+            Value::Array(items) => Some(items),
+            Value::Object(mut obj) if self.from_query => {
                 let mut items = Vec::with_capacity(obj.len());
                 for i in 0..obj.len() {
-                    items.push(obj.get(&i.to_string())?.clone());
+                    items.push(obj.remove(&i.to_string())?);
                 }
                 Some(items)
             }
             _ => None,
         }
-    }
-
-    /// Whether the parameter was given (and not null).
-    pub fn has(&self, name: &str) -> bool {
-        !matches!(self.map.get(name), None | Some(Value::Null))
-    }
-
-    pub fn str(&self, name: &str) -> Option<&str> {
-        self.map.get(name).and_then(Value::as_str)
-    }
-
-    /// A required string: validation guarantees it, so absence reads as empty.
-    pub fn req_str(&self, name: &str) -> &str {
-        self.str(name).unwrap_or_default()
-    }
-
-    pub fn uint(&self, name: &str) -> Option<u64> {
-        self.map.get(name).and_then(|v| self.uint_of(v))
-    }
-
-    pub fn str_list(&self, name: &str) -> Vec<String> {
-        self.map
-            .get(name)
-            .and_then(|v| self.list_of(v))
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect()
-    }
-
-    pub fn tags(&self, name: &str) -> Vec<kms_core::Tag> {
-        self.objects(name)
-            .into_iter()
-            .map(|o| kms_core::Tag {
-                key: o
-                    .get("TagKey")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                value: o
-                    .get("TagValue")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            })
-            .collect()
-    }
-
-    pub fn tag_filters(&self, name: &str) -> Vec<(String, Vec<String>)> {
-        self.objects(name)
-            .into_iter()
-            .map(|o| {
-                let key = o
-                    .get("TagKey")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                let values = o
-                    .get("TagValue")
-                    .and_then(|v| self.list_of(v))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect();
-                (key, values)
-            })
-            .collect()
-    }
-
-    fn objects(&self, name: &str) -> Vec<Map<String, Value>> {
-        self.map
-            .get(name)
-            .and_then(|v| self.list_of(v))
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|v| v.as_object().cloned())
-            .collect()
     }
 }
 
@@ -409,7 +398,27 @@ pub fn unflatten(pairs: &[(String, String)]) -> Result<Map<String, Value>, TcErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::requests::{Tag, TagFilter};
+    use serde::Deserialize;
     use serde_json::json;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+    struct Sample {
+        key_id: String,
+        limit: Option<u64>,
+        #[serde(default)]
+        key_ids: Vec<String>,
+        #[serde(default)]
+        tags: Vec<Tag>,
+        #[serde(default)]
+        tag_filters: Vec<TagFilter>,
+        days: Option<u64>,
+    }
+
+    impl Request for Sample {
+        const FIELDS: &'static [Field] = FIELDS;
+    }
 
     const FIELDS: &[Field] = &[
         Field::req("KeyId", Kind::Str { min: 1, max: 128 }),
@@ -429,13 +438,22 @@ mod tests {
         check(v).unwrap_err().code
     }
 
+    fn sample(v: Value) -> Sample {
+        check(v).unwrap().into_request().unwrap()
+    }
+
     #[test]
     fn json_form() {
-        let p = check(json!({"KeyId": "k", "Limit": 5, "KeyIds": ["a"], "Tags": [{"TagKey": "a", "TagValue": "b"}]})).unwrap();
-        assert_eq!(p.req_str("KeyId"), "k");
-        assert_eq!(p.uint("Limit"), Some(5));
-        assert_eq!(p.str_list("KeyIds"), vec!["a"]);
-        assert_eq!(p.tags("Tags")[0].value, "b");
+        let s = sample(
+            json!({"KeyId": "k", "Limit": 5, "KeyIds": ["a"], "Tags": [{"TagKey": "a", "TagValue": "b"}]}),
+        );
+        assert_eq!(s.key_id, "k");
+        assert_eq!(s.limit, Some(5));
+        assert_eq!(s.key_ids, vec!["a"]);
+        assert_eq!(s.tags[0].tag_value, "b");
+        assert_eq!(s.days, None);
+        let s = sample(json!({"KeyId": "k", "Limit": null, "Tags": null}));
+        assert_eq!((s.limit, s.tags.len()), (None, 0));
         assert_eq!(code(json!({})), MISSING_PARAMETER);
         assert_eq!(code(json!({"KeyId": null})), MISSING_PARAMETER);
         assert_eq!(code(json!({"KeyId": "k", "Other": 1})), UNKNOWN_PARAMETER);
@@ -471,13 +489,41 @@ mod tests {
             code(json!({"KeyId": "k", "Tags": [{"TagKey": "a", "TagValue": "x", "Z": 1}]})),
             UNKNOWN_PARAMETER
         );
-        let p = check(json!({"KeyId": "k", "TagFilters": [{"TagKey": "a"}, {"TagKey": "b", "TagValue": ["1", "2"]}]})).unwrap();
+        let s = sample(
+            json!({"KeyId": "k", "TagFilters": [{"TagKey": "a"}, {"TagKey": "b", "TagValue": ["1", "2"]}]}),
+        );
         assert_eq!(
-            p.tag_filters("TagFilters"),
+            crate::requests::engine_tag_filters(&s.tag_filters),
             vec![
                 ("a".into(), vec![]),
                 ("b".into(), vec!["1".into(), "2".into()])
             ]
+        );
+    }
+
+    /// A declaration its request type does not match is a bug, answered InternalError.
+    #[test]
+    fn a_request_type_that_misses_a_declared_field_is_an_internal_error() {
+        #[derive(Deserialize, Debug)]
+        #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+        struct Narrow {
+            #[serde(rename = "KeyId")]
+            _key_id: String,
+        }
+        impl Request for Narrow {
+            const FIELDS: &'static [Field] = FIELDS;
+        }
+        let p = check(json!({"KeyId": "k", "Limit": 5})).unwrap();
+        assert_eq!(p.into_request::<Narrow>().unwrap_err().code, INTERNAL_ERROR);
+    }
+
+    #[test]
+    fn debug_output_names_parameters_without_their_values() {
+        let p = check(json!({"KeyId": "secret-value"})).unwrap();
+        let shown = format!("{p:?}");
+        assert!(
+            shown.contains("KeyId") && !shown.contains("secret-value"),
+            "{shown}"
         );
     }
 
@@ -525,14 +571,19 @@ mod tests {
             ("KeyIds.1", "b"),
             ("Tags.0.TagKey", "t"),
             ("Tags.0.TagValue", "v"),
+            ("TagFilters.0.TagKey", "f"),
+            ("TagFilters.0.TagValue.0", "x"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let p = Params::validate(unflatten(&pairs).unwrap(), FIELDS, true).unwrap();
-        assert_eq!(p.uint("Limit"), Some(5));
-        assert_eq!(p.str_list("KeyIds"), vec!["a", "b"]);
-        assert_eq!(p.tags("Tags")[0].key, "t");
+        assert_eq!(p.str_list("KeyIds").collect::<Vec<_>>(), vec!["a", "b"]);
+        let s: Sample = p.into_request().unwrap();
+        assert_eq!(s.limit, Some(5));
+        assert_eq!(s.key_ids, vec!["a", "b"]);
+        assert_eq!(s.tags[0].tag_key, "t");
+        assert_eq!(s.tag_filters[0].tag_value, vec!["x"]);
         let gap: Vec<(String, String)> = vec![
             ("KeyId".into(), "k".into()),
             ("KeyIds.1".into(), "b".into()),
