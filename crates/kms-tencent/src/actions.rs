@@ -13,11 +13,11 @@ use kms_core::{
 use kms_core::{WrappingAlgorithm, WrappingKeySpec};
 use kms_crypto::public_key::{WrapAlgorithm, encrypt_to_public_key};
 
-use crate::data_keys;
 use crate::errors::*;
 use crate::params::{Field, Params};
 use crate::requests::*;
-use crate::wire::{KeyMetadata, key_state, key_usage};
+use crate::wire::{KEY_USAGES, KeyMetadata, key_state, key_usage};
+use crate::{asymmetric, data_keys};
 
 /// What a handler sees of the request.
 pub struct Ctx<'a> {
@@ -25,6 +25,9 @@ pub struct Ctx<'a> {
     pub caller: Caller,
     pub request_id: &'a str,
     pub regions: &'a [String],
+    /// The spec of the caller's region's ENCRYPT_DECRYPT keys: SM4 in a national-crypto region,
+    /// AES-256 elsewhere.
+    pub symmetric_spec: KeySpec,
 }
 
 impl Ctx<'_> {
@@ -174,14 +177,23 @@ pub static ACTIONS: &[Action] = &[
     action!(quick "GetServiceStatus", GetServiceStatusRequest, get_service_status),
     action!(quick "GetRegions", GetRegionsRequest, get_regions),
     action!(quick "ListAlgorithms", ListAlgorithmsRequest, list_algorithms),
+    action!(quick "GetPublicKey", GetPublicKeyRequest, asymmetric::get_public_key),
+    action!(blocking "SignByAsymmetricKey", SignByAsymmetricKeyRequest, asymmetric::sign_by_asymmetric_key),
+    action!(quick "VerifyByAsymmetricKey", VerifyByAsymmetricKeyRequest, asymmetric::verify_by_asymmetric_key),
+    action!(blocking "AsymmetricRsaDecrypt", AsymmetricRsaDecryptRequest, asymmetric::asymmetric_rsa_decrypt),
+    action!(blocking "AsymmetricSm2Decrypt", AsymmetricSm2DecryptRequest, asymmetric::asymmetric_sm2_decrypt),
+    action!(quick "PostQuantumCryptoEncrypt", PostQuantumCryptoEncryptRequest, asymmetric::post_quantum_crypto_encrypt),
+    action!(quick "PostQuantumCryptoDecrypt", PostQuantumCryptoDecryptRequest, asymmetric::post_quantum_crypto_decrypt),
+    action!(blocking "PostQuantumCryptoSign", PostQuantumCryptoSignRequest, asymmetric::post_quantum_crypto_sign),
+    action!(quick "PostQuantumCryptoVerify", PostQuantumCryptoVerifyRequest, asymmetric::post_quantum_crypto_verify),
+    action!(blocking "BindCloudResource", BindCloudResourceRequest, asymmetric::bind_cloud_resource),
+    action!(blocking "UnbindCloudResource", UnbindCloudResourceRequest, asymmetric::unbind_cloud_resource),
 ];
 
-/// Actions of the vendor's API (version 2019-01-18) that this server does not serve yet: they
-/// answer UnsupportedOperation rather than InvalidAction, since they exist.
+/// Actions of the vendor's API (version 2019-01-18) that this server does not serve: the
+/// white-box actions, which need a white-box cryptography library. They answer
+/// UnsupportedOperation rather than InvalidAction, since they exist.
 pub static NOT_YET_SERVED: &[&str] = &[
-    "AsymmetricRsaDecrypt",
-    "AsymmetricSm2Decrypt",
-    "BindCloudResource",
     "CreateWhiteBoxKey",
     "DeleteWhiteBoxKey",
     "DescribeWhiteBoxDecryptKey",
@@ -194,15 +206,7 @@ pub static NOT_YET_SERVED: &[&str] = &[
     "EnableWhiteBoxKey",
     "EnableWhiteBoxKeys",
     "EncryptByWhiteBox",
-    "GetPublicKey",
     "OverwriteWhiteBoxDeviceFingerprints",
-    "PostQuantumCryptoDecrypt",
-    "PostQuantumCryptoEncrypt",
-    "PostQuantumCryptoSign",
-    "PostQuantumCryptoVerify",
-    "SignByAsymmetricKey",
-    "UnbindCloudResource",
-    "VerifyByAsymmetricKey",
 ];
 
 pub fn find(name: &str) -> Option<&'static Action> {
@@ -263,26 +267,21 @@ fn check_alias(alias: &str) -> Result<(), TcError> {
     }
 }
 
-const ASYMMETRIC_USAGES: &[&str] = &[
-    "ASYMMETRIC_DECRYPT_RSA_2048",
-    "ASYMMETRIC_DECRYPT_SM2",
-    "ASYMMETRIC_SIGN_VERIFY_SM2",
-    "ASYMMETRIC_SIGN_VERIFY_ECC",
-    "ASYMMETRIC_SIGN_VERIFY_RSA_2048",
-    "ASYMMETRIC_SIGN_VERIFY_ECDSA384",
-];
-
-fn parse_usage(s: &str) -> Result<KeyUsage, TcError> {
-    match s {
-        "" | "ENCRYPT_DECRYPT" => Ok(KeyUsage::EncryptDecrypt),
-        s if ASYMMETRIC_USAGES.contains(&s) => Err(TcError::new(
-            UNSUPPORTED_KEY_USAGE_IN_REGION,
-            format!("KeyUsage {s} is not supported in this region yet."),
-        )),
-        _ => Err(TcError::new(
-            "InvalidParameterValue.InvalidKeyUsage",
-            "KeyUsage is not a known key usage.",
-        )),
+/// The key a Tencent KeyUsage asks for: ENCRYPT_DECRYPT is the region's symmetric spec, every
+/// other name fixes its spec. Empty is ENCRYPT_DECRYPT.
+fn parse_usage(name: &str, symmetric_spec: KeySpec) -> Result<(KeyUsage, KeySpec), TcError> {
+    match name {
+        "" | "ENCRYPT_DECRYPT" => Ok((KeyUsage::EncryptDecrypt, symmetric_spec)),
+        _ => KEY_USAGES
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, usage, spec)| (*usage, *spec))
+            .ok_or_else(|| {
+                TcError::new(
+                    "InvalidParameterValue.InvalidKeyUsage",
+                    "KeyUsage is not a known key usage.",
+                )
+            }),
     }
 }
 
@@ -379,11 +378,20 @@ pub(crate) fn on_ids(
 
 fn create_key(ctx: &Ctx<'_>, r: &CreateKeyRequest) -> Result<Value, TcError> {
     check_alias(&r.alias)?;
-    let usage = parse_usage(r.key_usage.as_deref().unwrap_or_default())?;
+    let (usage, spec) = parse_usage(
+        r.key_usage.as_deref().unwrap_or_default(),
+        ctx.symmetric_spec,
+    )?;
     let origin = match r.r#type.unwrap_or(1) {
         2 => Origin::External,
         _ => Origin::Kms,
     };
+    if origin == Origin::External && !spec.is_symmetric() {
+        return Err(TcError::new(
+            "InvalidParameterValue.InvalidKeyUsage",
+            "Only ENCRYPT_DECRYPT keys can be created for imported material (Type 2).",
+        ));
+    }
     refuse_hsm_cluster(r.hsm_cluster_id.as_deref())?;
     let key = ctx
         .engine
@@ -393,7 +401,7 @@ fn create_key(ctx: &Ctx<'_>, r: &CreateKeyRequest) -> Result<Value, TcError> {
                 alias: r.alias.clone(),
                 description: r.description.clone().unwrap_or_default(),
                 usage,
-                spec: KeySpec::Aes256,
+                spec,
                 origin,
                 tags: engine_tags(&r.tags),
             },
@@ -528,9 +536,7 @@ fn list_key_detail(ctx: &Ctx<'_>, r: &ListKeyDetailRequest) -> Result<Value, TcE
     let origin = origin_filter(r.origin.as_deref())?;
     let usages = match r.key_usage.as_deref().unwrap_or_default() {
         "ALL" => None,
-        "" => Some(vec![KeyUsage::EncryptDecrypt]),
-        s if ASYMMETRIC_USAGES.contains(&s) => Some(Vec::new()),
-        s => Some(vec![parse_usage(s)?]),
+        name => Some(vec![parse_usage(name, ctx.symmetric_spec)?.0]),
     };
     let filter = KeyListFilter {
         states,
@@ -869,11 +875,34 @@ fn get_regions(ctx: &Ctx<'_>, _: &GetRegionsRequest) -> Result<Value, TcError> {
     Ok(json!({ "Regions": ctx.regions }))
 }
 
-fn list_algorithms(_: &Ctx<'_>, _: &ListAlgorithmsRequest) -> Result<Value, TcError> {
+/// What this server serves in the caller's region, in the vendor's names and order.
+fn list_algorithms(ctx: &Ctx<'_>, _: &ListAlgorithmsRequest) -> Result<Value, TcError> {
+    let symmetric = if ctx.symmetric_spec == KeySpec::Sm4 {
+        "SM4"
+    } else {
+        "AES_256"
+    };
+    let infos = |pairs: &[(&str, &str)]| -> Vec<Value> {
+        pairs
+            .iter()
+            .map(|(usage, algorithm)| json!({ "KeyUsage": usage, "Algorithm": algorithm }))
+            .collect()
+    };
     Ok(json!({
-        "SymmetricAlgorithms": [{ "KeyUsage": "ENCRYPT_DECRYPT", "Algorithm": "AES_256" }],
-        "AsymmetricAlgorithms": [],
-        "AsymmetricSignVerifyAlgorithms": [],
+        "SymmetricAlgorithms": infos(&[("ENCRYPT_DECRYPT", symmetric)]),
+        "AsymmetricAlgorithms": infos(&[
+            ("ASYMMETRIC_DECRYPT_RSA_2048", "RSA_2048"),
+            ("ASYMMETRIC_DECRYPT_SM2", "SM2"),
+            ("ASYMMETRIC_Encrypt_Decrypt_Kyber_AES", "Kyber_AES"),
+        ]),
+        "AsymmetricSignVerifyAlgorithms": infos(&[
+            ("ASYMMETRIC_SIGN_VERIFY_SM2", "SM2"),
+            ("ASYMMETRIC_SIGN_VERIFY_RSA_2048", "RSA_2048"),
+            ("ASYMMETRIC_SIGN_VERIFY_ECC", "ECC"),
+            ("ASYMMETRIC_SIGN_VERIFY_ECDSA384", "ECDSA384_SHA384"),
+            ("ASYMMETRIC_SIGN_VERIFY_RSA_3072", "RSA_3072"),
+            ("ASYMMETRIC_SIGN_VERIFY_DILITHIUM", "Dilithium"),
+        ]),
     }))
 }
 
@@ -988,6 +1017,17 @@ mod tests {
         ("GetServiceStatus", ""),
         ("GetRegions", ""),
         ("ListAlgorithms", ""),
+        ("GetPublicKey", "KeyId"),
+        ("SignByAsymmetricKey", "Algorithm Message KeyId MessageType?"),
+        ("VerifyByAsymmetricKey", "KeyId SignatureValue Message Algorithm MessageType?"),
+        ("AsymmetricRsaDecrypt", "KeyId Ciphertext Algorithm"),
+        ("AsymmetricSm2Decrypt", "KeyId Ciphertext"),
+        ("PostQuantumCryptoEncrypt", "KeyId PlainText"),
+        ("PostQuantumCryptoDecrypt", "CiphertextBlob EncryptionPublicKey? EncryptionAlgorithm?"),
+        ("PostQuantumCryptoSign", "Message KeyId"),
+        ("PostQuantumCryptoVerify", "KeyId SignatureValue Message"),
+        ("BindCloudResource", "KeyId ProductId ResourceId"),
+        ("UnbindCloudResource", "KeyId ProductId ResourceId"),
     ];
 
     #[test]

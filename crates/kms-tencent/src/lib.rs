@@ -6,6 +6,7 @@
 //! thread the prepared [`Call`] asks for. It knows nothing of the HTTP server.
 
 pub mod actions;
+mod asymmetric;
 pub mod auth;
 mod data_keys;
 pub mod errors;
@@ -142,6 +143,8 @@ pub struct Options {
     pub tc3_replay_cache: bool,
     /// Most live entries of each replay cache (legacy nonces, TC3 signatures).
     pub replay_cache_capacity: usize,
+    /// Regions whose ENCRYPT_DECRYPT keys are SM4 (national cryptography) instead of AES-256.
+    pub national_crypto_regions: Vec<String>,
 }
 
 impl Options {
@@ -150,6 +153,7 @@ impl Options {
             regions,
             tc3_replay_cache: false,
             replay_cache_capacity: 1 << 20,
+            national_crypto_regions: Vec::new(),
         }
     }
 }
@@ -159,6 +163,7 @@ pub struct TencentApi {
     directory: Arc<Directory>,
     signing_keys: auth::SigningKeys,
     regions: Vec<String>,
+    national_crypto_regions: Vec<String>,
     /// `(SecretId, Nonce)` of legacy-signed requests: the vendor's scheme requires both to be
     /// fresh within the timestamp window.
     legacy_nonces: ReplayCache,
@@ -235,6 +240,7 @@ impl TencentApi {
             directory,
             signing_keys: auth::SigningKeys::default(),
             regions: options.regions,
+            national_crypto_regions: options.national_crypto_regions,
             legacy_nonces: ReplayCache::new(options.replay_cache_capacity),
             tc3_signatures: options
                 .tc3_replay_cache
@@ -296,6 +302,11 @@ impl TencentApi {
             caller: call.caller.clone(),
             request_id,
             regions: &self.regions,
+            symmetric_spec: if self.national_crypto_regions.contains(&call.caller.region) {
+                kms_core::KeySpec::Sm4
+            } else {
+                kms_core::KeySpec::Aes256
+            },
         };
         match call.request.run(&ctx) {
             Ok(Value::Object(mut fields)) => {

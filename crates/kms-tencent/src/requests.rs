@@ -633,3 +633,152 @@ impl Request for UpdateDataKeyDescriptionRequest {
         MEMBER,
     ];
 }
+
+// ---- asymmetric and post-quantum keys ----
+
+/// Base64 of at most 4096 bytes of message (or a digest), at four characters per three bytes.
+const MESSAGE: Field = Field::req("Message", Kind::Str { min: 1, max: 5464 });
+const SIGNING_ALGORITHM: Field = Field::req("Algorithm", Kind::Str { min: 1, max: 64 });
+const MESSAGE_TYPE: Field = Field::opt("MessageType", Kind::Str { min: 0, max: 16 });
+/// Base64 of a signature: ML-DSA-65's 3309 bytes are the longest.
+const SIGNATURE: Field = Field::req("SignatureValue", Kind::Str { min: 1, max: 8192 });
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct GetPublicKeyRequest {
+    pub key_id: String,
+}
+
+impl Request for GetPublicKeyRequest {
+    const FIELDS: &'static [Field] = &[KEY_ID];
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SignByAsymmetricKeyRequest {
+    pub algorithm: String,
+    pub message: String,
+    pub key_id: String,
+    pub message_type: Option<String>,
+}
+
+impl Request for SignByAsymmetricKeyRequest {
+    const FIELDS: &'static [Field] = &[SIGNING_ALGORITHM, MESSAGE, KEY_ID, MESSAGE_TYPE];
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct VerifyByAsymmetricKeyRequest {
+    pub key_id: String,
+    pub signature_value: String,
+    pub message: String,
+    pub algorithm: String,
+    pub message_type: Option<String>,
+}
+
+impl Request for VerifyByAsymmetricKeyRequest {
+    const FIELDS: &'static [Field] = &[KEY_ID, SIGNATURE, MESSAGE, SIGNING_ALGORITHM, MESSAGE_TYPE];
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct AsymmetricRsaDecryptRequest {
+    pub key_id: String,
+    pub ciphertext: String,
+    pub algorithm: String,
+}
+
+impl Request for AsymmetricRsaDecryptRequest {
+    const FIELDS: &'static [Field] = &[
+        KEY_ID,
+        // Base64 of one RSA-4096 block at most.
+        Field::req("Ciphertext", Kind::Str { min: 1, max: 1024 }),
+        Field::req("Algorithm", Kind::Str { min: 1, max: 32 }),
+    ];
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct AsymmetricSm2DecryptRequest {
+    pub key_id: String,
+    pub ciphertext: String,
+}
+
+impl Request for AsymmetricSm2DecryptRequest {
+    const FIELDS: &'static [Field] = &[
+        KEY_ID,
+        // Base64 of the ASN.1 form around at most 256 bytes of ciphertext.
+        Field::req("Ciphertext", Kind::Str { min: 1, max: 1024 }),
+    ];
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PostQuantumCryptoEncryptRequest {
+    pub key_id: String,
+    #[serde(deserialize_with = "secret")]
+    pub plain_text: Zeroizing<String>,
+}
+
+impl Request for PostQuantumCryptoEncryptRequest {
+    const FIELDS: &'static [Field] = &[
+        KEY_ID,
+        Field::req("PlainText", Kind::Str { min: 1, max: 8192 })
+            .code("InvalidParameterValue.InvalidPlaintext"),
+    ];
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PostQuantumCryptoDecryptRequest {
+    pub ciphertext_blob: String,
+    pub encryption_public_key: Option<String>,
+    pub encryption_algorithm: Option<String>,
+}
+
+impl Request for PostQuantumCryptoDecryptRequest {
+    const FIELDS: &'static [Field] = &[CIPHERTEXT, PUBLIC_KEY, PUBLIC_KEY_ALG];
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PostQuantumCryptoSignRequest {
+    pub message: String,
+    pub key_id: String,
+}
+
+impl Request for PostQuantumCryptoSignRequest {
+    const FIELDS: &'static [Field] = &[MESSAGE, KEY_ID];
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PostQuantumCryptoVerifyRequest {
+    pub key_id: String,
+    pub signature_value: String,
+    pub message: String,
+}
+
+impl Request for PostQuantumCryptoVerifyRequest {
+    const FIELDS: &'static [Field] = &[KEY_ID, SIGNATURE, MESSAGE];
+}
+
+/// BindCloudResource and UnbindCloudResource.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CloudResourceRequest {
+    pub key_id: String,
+    pub product_id: String,
+    pub resource_id: String,
+}
+
+impl Request for CloudResourceRequest {
+    const FIELDS: &'static [Field] = &[
+        KEY_ID,
+        Field::req("ProductId", Kind::Str { min: 1, max: 1024 }),
+        Field::req("ResourceId", Kind::Str { min: 1, max: 1024 }),
+    ];
+}
+
+pub type BindCloudResourceRequest = CloudResourceRequest;
+pub type UnbindCloudResourceRequest = CloudResourceRequest;

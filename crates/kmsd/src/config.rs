@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Comma-separated regions to serve; the first one is the root project's.
     #[arg(long, env = "KMSD_REGIONS", value_delimiter = ',')]
     pub regions: Option<Vec<String>>,
+    /// Comma-separated served regions whose Tencent ENCRYPT_DECRYPT keys are SM4 (national
+    /// cryptography) instead of AES-256. [default: none]
+    #[arg(long, env = "KMSD_NATIONAL_CRYPTO_REGIONS", value_delimiter = ',')]
+    pub national_crypto_regions: Option<Vec<String>>,
     /// Most keys one account may hold in one region. [default: 200000]
     #[arg(long, env = "KMSD_MAX_KEYS_PER_REGION")]
     pub max_keys_per_region: Option<u64>,
@@ -116,6 +120,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     root_key_file: Option<PathBuf>,
     regions: Option<Vec<String>>,
+    national_crypto_regions: Option<Vec<String>>,
     max_keys_per_region: Option<u64>,
     max_data_keys_per_region: Option<u64>,
     max_body_bytes: Option<usize>,
@@ -139,6 +144,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub root_key_file: PathBuf,
     pub regions: Vec<String>,
+    pub national_crypto_regions: Vec<String>,
     pub max_keys_per_region: u64,
     pub max_data_keys_per_region: u64,
     pub max_body_bytes: usize,
@@ -203,6 +209,17 @@ impl Settings {
                 .or(file.regions)
                 .unwrap_or_else(|| DEFAULT_REGIONS.iter().map(|s| s.to_string()).collect()),
         )?;
+        let national_crypto_regions = args
+            .national_crypto_regions
+            .or(file.national_crypto_regions)
+            .unwrap_or_default();
+        for region in &national_crypto_regions {
+            anyhow::ensure!(
+                regions.contains(region),
+                "national-crypto region {region:?} is not one of the served regions ({})",
+                regions.join(", ")
+            );
+        }
         Ok(Self {
             tls,
             audit_log,
@@ -216,6 +233,7 @@ impl Settings {
             data_dir,
             root_key_file,
             regions,
+            national_crypto_regions,
             max_keys_per_region: args
                 .max_keys_per_region
                 .or(file.max_keys_per_region)
@@ -261,6 +279,7 @@ impl Settings {
     pub fn tencent_options(&self) -> kms_tencent::Options {
         kms_tencent::Options {
             tc3_replay_cache: self.tc3_replay_cache,
+            national_crypto_regions: self.national_crypto_regions.clone(),
             ..kms_tencent::Options::new(self.regions.clone())
         }
     }
@@ -386,6 +405,22 @@ mod tests {
             ..Default::default()
         })
         .map(|s| s.regions)
+    }
+
+    #[test]
+    fn national_crypto_regions_must_be_served() {
+        let settings = |list: &[&str]| {
+            Settings::resolve(ServeArgs {
+                national_crypto_regions: Some(list.iter().map(|s| s.to_string()).collect()),
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            settings(&["ap-shanghai"]).unwrap().national_crypto_regions,
+            vec!["ap-shanghai"]
+        );
+        let err = settings(&["ap-nowhere"]).unwrap_err().to_string();
+        assert!(err.contains("ap-nowhere"), "{err}");
     }
 
     #[test]

@@ -15,9 +15,11 @@ use crate::model::*;
 /// Bytes of a message signed or MACed whole (both vendors: 4 KiB).
 pub const MESSAGE_BYTES: std::ops::RangeInclusive<u64> = 0..=4096;
 
-/// States in which a key signs, MACs, derives and encrypts.
+/// States in which an asymmetric, MAC or agreement key works: Enabled only, as both vendors
+/// have it (GetPublicKey and asymmetric decryption included).
 const USABLE: &[KeyState] = &[KeyState::Enabled];
-/// States in which a key verifies and decrypts: an archived key keeps opening what it made.
+/// States in which an ML-KEM key opens its blobs: as a symmetric key, an archived one keeps
+/// opening what it made.
 const READABLE: &[KeyState] = &[KeyState::Enabled, KeyState::Archived];
 
 /// Refuses `op` unless the key was made for `usage` and its spec passes `spec_ok`.
@@ -73,7 +75,7 @@ impl Engine {
                 spec: key.spec,
             });
         }
-        require_state(&key, Operation::GetPublicKey, READABLE)?;
+        require_state(&key, Operation::GetPublicKey, USABLE)?;
         let public = key
             .current_version()
             .and_then(|v| v.public_key.clone())
@@ -113,7 +115,7 @@ impl Engine {
         check_message(&input)?;
         let key = self.load(caller, parse_key_id(key_id)?)?;
         require_capability(&key, Operation::Verify, KeyUsage::SignVerify, any_spec)?;
-        require_state(&key, Operation::Verify, READABLE)?;
+        require_state(&key, Operation::Verify, USABLE)?;
         let public = key
             .current_version()
             .and_then(|v| v.public_key.as_deref())
@@ -143,7 +145,7 @@ impl Engine {
             KeyUsage::EncryptDecrypt,
             decrypts_with_private_key,
         )?;
-        require_state(&key, Operation::AsymmetricDecrypt, READABLE)?;
+        require_state(&key, Operation::AsymmetricDecrypt, USABLE)?;
         let (_, material) = self.current_material(&key, Operation::AsymmetricDecrypt)?;
         Ok((key.key_id, material.decrypt(algorithm, ciphertext)?))
     }
@@ -227,7 +229,7 @@ impl Engine {
             KeyUsage::GenerateVerifyMac,
             any_spec,
         )?;
-        require_state(&key, Operation::VerifyMac, READABLE)?;
+        require_state(&key, Operation::VerifyMac, USABLE)?;
         let (_, material) = self.current_material(&key, Operation::VerifyMac)?;
         Ok((key.key_id, material.verify_mac(message, mac)?))
     }
