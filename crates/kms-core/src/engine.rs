@@ -336,25 +336,9 @@ impl Engine {
             Operation::Enable => (KeyState::Disabled, KeyState::Enabled),
             _ => (KeyState::Enabled, KeyState::Disabled),
         };
-        let _locks = self.key_locks.lock_all(&ids);
-        let mut retry = self.retry();
-        loop {
-            let mut keys = Vec::with_capacity(ids.len());
-            for id in &ids {
-                let mut k = self.load_locked(caller, *id)?;
-                set_state(&mut k, op, &[from], to)?;
-                k.revision += 1;
-                keys.push(k);
-            }
-            match self
-                .store
-                .update_keys(&keys, self.config.max_keys_per_region)
-            {
-                Ok(()) => return Ok(()),
-                Err(StoreError::Conflict) => retry.wait()?,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.mutate_resources(caller, &ids, |k: &mut KeyRecord| {
+            set_state(k, op, &[from], to)
+        })
     }
 
     pub fn update_alias(
@@ -603,16 +587,9 @@ impl Engine {
 
     // ---- loading, time-driven transitions, writes ----
 
-    /// Loads a key of the caller's, applying any purge or rotation that is due. Takes the key's
-    /// write lock only when something is due, so reads of a current key never wait.
+    /// Loads a key of the caller's, applying any purge, expiry or rotation that is due.
     fn load(&self, caller: &Caller, key_id: Uuid) -> Result<KeyRecord, KmsError> {
-        let key = self.get_key(caller, key_id)?;
-        if !is_due(&key, self.now()) {
-            return Ok(key);
-        }
-        nonblocking::may_block()?;
-        let _lock = self.key_locks.lock(key_id);
-        self.load_locked(caller, key_id)
+        self.load_resource(caller, key_id)
     }
 
     /// The key a blob of ours names, loaded for the caller.
@@ -621,33 +598,13 @@ impl Engine {
         self.load(caller, header.key_id)
     }
 
-    fn get_key(&self, caller: &Caller, key_id: Uuid) -> Result<KeyRecord, KmsError> {
-        self.store
-            .get_key(&key_id)?
-            .filter(|k| access::may_use(caller, k))
-            .ok_or(KmsError::KeyNotFound)
-    }
-
-    /// [`Engine::load`] for a caller that holds the key's write lock.
-    fn load_locked(&self, caller: &Caller, key_id: Uuid) -> Result<KeyRecord, KmsError> {
-        let mut retry = self.retry();
-        loop {
-            let mut key = self.get_key(caller, key_id)?;
-            match self.apply_due(&mut key)? {
-                Due::Current => return Ok(key),
-                Due::Purged => return Err(KmsError::KeyNotFound),
-                Due::Raced => retry.wait()?,
-            }
-        }
-    }
-
     fn retry(&self) -> Retry {
         Retry::within(self.retry_budget)
     }
 
     /// Applies and persists every time-driven transition due on `key`: purge, expiry of
     /// imported material, scheduled rotations (several if several periods passed).
-    fn apply_due(&self, key: &mut KeyRecord) -> Result<Due, KmsError> {
+    fn apply_due_to_key(&self, key: &mut KeyRecord) -> Result<Due, KmsError> {
         let now = self.now();
         if is_purgeable(key, now) {
             return match self.store.delete_key(key) {
@@ -704,18 +661,7 @@ impl Engine {
         key_id: Uuid,
         f: impl Fn(&mut KeyRecord, u64) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
-        let _lock = self.key_locks.lock(key_id);
-        let mut retry = self.retry();
-        loop {
-            let mut key = self.load_locked(caller, key_id)?;
-            let out = f(&mut key, self.now())?;
-            key.revision += 1;
-            match self.store.update_key(&key, self.config.max_keys_per_region) {
-                Ok(()) => return Ok(out),
-                Err(StoreError::Conflict) => retry.wait()?,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.mutate_resource(caller, key_id, f)
     }
 
     /// Notes that a commit just erased sealed material from the store.
@@ -769,14 +715,30 @@ impl Engine {
     }
 }
 
-/// What applying due transitions did to a key.
-enum Due {
-    /// The key is up to date (possibly after a persisted transition).
-    Current,
-    /// The key was past its deletion date and is gone.
-    Purged,
-    /// Another writer changed the key first: read it again.
-    Raced,
+impl Resource for KeyRecord {
+    fn not_found() -> KmsError {
+        KmsError::KeyNotFound
+    }
+    fn locks(engine: &Engine) -> &WriteLocks {
+        &engine.key_locks
+    }
+    fn get(store: &dyn Store, id: &Uuid) -> Result<Option<Self>, StoreError> {
+        store.get_key(id)
+    }
+    fn update(engine: &Engine, records: &[Self]) -> Result<(), StoreError> {
+        engine
+            .store
+            .update_keys(records, engine.config.max_keys_per_region)
+    }
+    fn store_error(e: StoreError) -> KmsError {
+        e.into()
+    }
+    fn bump_revision(&mut self) {
+        self.revision += 1;
+    }
+    fn apply_due(engine: &Engine, record: &mut Self) -> Result<Due, KmsError> {
+        engine.apply_due_to_key(record)
+    }
 }
 
 /// A key as it stands at `now` without writing: `None` once purgeable, its imported material
@@ -789,11 +751,6 @@ fn as_of(mut key: KeyRecord, now: u64) -> Option<KeyRecord> {
         import::erase_material(&mut key);
     }
     Some(key)
-}
-
-/// Whether a time-driven transition (purge, expiry, rotation) is due on the key.
-fn is_due(key: &KeyRecord, now: u64) -> bool {
-    key.next_due_time().is_some_and(|t| now >= t)
 }
 
 fn is_purgeable(key: &KeyRecord, now: u64) -> bool {
@@ -948,9 +905,11 @@ mod data_keys;
 mod import;
 mod material;
 pub mod nonblocking;
+mod resource;
 mod writes;
 
 use material::MaterialCache;
+use resource::{Due, Resource};
 use writes::{Retry, WriteLocks};
 
 pub use asymmetric::{BINDINGS, MESSAGE_BYTES};

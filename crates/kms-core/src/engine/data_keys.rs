@@ -269,29 +269,14 @@ impl Engine {
         };
         let allowed = [DataKeyState::Enabled, DataKeyState::Disabled];
         // Data key locks come before key locks (enabling reads the CMK), never the reverse.
-        let _locks = self.data_key_locks.lock_all(&ids);
-        let mut retry = self.retry();
-        loop {
-            let mut data_keys = Vec::with_capacity(ids.len());
-            for id in &ids {
-                let mut dk = self.load_data_key_locked(caller, *id)?;
-                require_data_key_state(&dk, op, &allowed)?;
-                if op == Operation::Enable {
-                    self.require_usable_cmk(caller, &dk)?;
-                }
-                dk.state = to;
-                dk.revision += 1;
-                data_keys.push(dk);
+        self.mutate_resources(caller, &ids, |dk: &mut DataKeyRecord| {
+            require_data_key_state(dk, op, &allowed)?;
+            if op == Operation::Enable {
+                self.require_usable_cmk(caller, dk)?;
             }
-            match self
-                .store
-                .update_data_keys(&data_keys, self.config.max_data_keys_per_region)
-            {
-                Ok(()) => return Ok(()),
-                Err(StoreError::Conflict) => retry.wait()?,
-                Err(e) => return Err(data_key_store_error(e)),
-            }
-        }
+            dk.state = to;
+            Ok(())
+        })
     }
 
     /// Schedules the data key's purge `days` days from now; returns the deletion date.
@@ -401,46 +386,13 @@ impl Engine {
         })
     }
 
-    /// Loads a data key of the caller's, purging it if its deletion date has passed. Takes the
-    /// data key's write lock only then, so reads never wait.
+    /// Loads a data key of the caller's, purging it if its deletion date has passed.
     pub(super) fn load_data_key(
         &self,
         caller: &Caller,
         id: Uuid,
     ) -> Result<DataKeyRecord, KmsError> {
-        let dk = self.get_data_key(caller, id)?;
-        if dk.next_due_time().is_none_or(|t| self.now() < t) {
-            return Ok(dk);
-        }
-        super::nonblocking::may_block()?;
-        let _lock = self.data_key_locks.lock(id);
-        self.load_data_key_locked(caller, id)
-    }
-
-    fn get_data_key(&self, caller: &Caller, id: Uuid) -> Result<DataKeyRecord, KmsError> {
-        self.store
-            .get_data_key(&id)?
-            .filter(|d| super::access::may_use(caller, d))
-            .ok_or(KmsError::DataKeyNotFound)
-    }
-
-    /// [`Engine::load_data_key`] for a caller that holds the data key's write lock.
-    fn load_data_key_locked(&self, caller: &Caller, id: Uuid) -> Result<DataKeyRecord, KmsError> {
-        let mut retry = self.retry();
-        loop {
-            let dk = self.get_data_key(caller, id)?;
-            if dk.next_due_time().is_none_or(|t| self.now() < t) {
-                return Ok(dk);
-            }
-            match self.store.delete_data_key(&dk) {
-                Ok(()) => {
-                    tracing::info!(data_key_id = %id, "purged data key past its deletion date");
-                    return Err(KmsError::DataKeyNotFound);
-                }
-                Err(StoreError::Conflict) => retry.wait()?,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.load_resource(caller, id)
     }
 
     /// Read-modify-write of one data key under its write lock.
@@ -450,20 +402,40 @@ impl Engine {
         id: Uuid,
         f: impl Fn(&mut DataKeyRecord, u64) -> Result<T, KmsError>,
     ) -> Result<T, KmsError> {
-        let _lock = self.data_key_locks.lock(id);
-        let mut retry = self.retry();
-        loop {
-            let mut dk = self.load_data_key_locked(caller, id)?;
-            let out = f(&mut dk, self.now())?;
-            dk.revision += 1;
-            match self
-                .store
-                .update_data_key(&dk, self.config.max_data_keys_per_region)
-            {
-                Ok(()) => return Ok(out),
-                Err(StoreError::Conflict) => retry.wait()?,
-                Err(e) => return Err(data_key_store_error(e)),
+        self.mutate_resource(caller, id, f)
+    }
+}
+
+impl Resource for DataKeyRecord {
+    fn not_found() -> KmsError {
+        KmsError::DataKeyNotFound
+    }
+    fn locks(engine: &Engine) -> &WriteLocks {
+        &engine.data_key_locks
+    }
+    fn get(store: &dyn Store, id: &Uuid) -> Result<Option<Self>, StoreError> {
+        store.get_data_key(id)
+    }
+    fn update(engine: &Engine, records: &[Self]) -> Result<(), StoreError> {
+        engine
+            .store
+            .update_data_keys(records, engine.config.max_data_keys_per_region)
+    }
+    fn store_error(e: StoreError) -> KmsError {
+        data_key_store_error(e)
+    }
+    fn bump_revision(&mut self) {
+        self.revision += 1;
+    }
+    /// A data key's only transition is its purge after the deletion date.
+    fn apply_due(engine: &Engine, record: &mut Self) -> Result<Due, KmsError> {
+        match engine.store.delete_data_key(record) {
+            Ok(()) => {
+                tracing::info!(data_key_id = %record.data_key_id, "purged data key past its deletion date");
+                Ok(Due::Purged)
             }
+            Err(StoreError::Conflict) => Ok(Due::Raced),
+            Err(e) => Err(e.into()),
         }
     }
 }
