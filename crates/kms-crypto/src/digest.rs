@@ -10,6 +10,12 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// SM3 of `data` (GB/T 32905), e.g. for the `SM3(Z || M)` digest an SM2 signature covers.
+pub fn sm3(data: &[u8]) -> [u8; 32] {
+    use sm3::Digest as _;
+    sm3::Sm3::digest(data).into()
+}
+
 /// HMAC-SHA256 of `data` under `key`.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
@@ -39,6 +45,19 @@ mod tests {
         assert_eq!(
             hex::encode(sha256(b"abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    // GB/T 32905-2016 (GM/T 0004-2012) appendix A, examples 1 and 2.
+    #[test]
+    fn sm3_standard_examples() {
+        assert_eq!(
+            hex::encode(sm3(b"abc")),
+            "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+        );
+        assert_eq!(
+            hex::encode(sm3(&b"abcd".repeat(16))),
+            "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
         );
     }
 

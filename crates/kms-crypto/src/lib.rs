@@ -1,16 +1,22 @@
 //! The cryptographic primitives the KMS uses, behind one small API.
 //!
-//! Everything here goes through aws-lc-rs (AES-GCM, HMAC, SHA-2, RSA) or, for randomness, the
-//! operating system's CSPRNG. Callers never see a backend type, so a provider can be swapped
+//! The [`provider`] module holds every key type behind the [`CryptoProvider`] and [`KeyHandle`]
+//! traits: aws-lc-rs for AES-GCM, RSA, the NIST curves, secp256k1, Ed25519, HMAC-SHA2, ML-KEM
+//! and ML-DSA; RustCrypto for SM2, SM3 and SM4. Randomness comes from the operating system's
+//! CSPRNG. Callers never see a backend type, so a provider can be swapped
 //! without touching the engine.
 
 pub mod aead;
 pub mod digest;
+pub mod provider;
 pub mod public_key;
 pub mod random;
+pub mod spec;
 pub mod wrapping;
 
 pub use aead::{AeadError, Aes256GcmKey};
+pub use provider::{CryptoError, CryptoProvider, KeyHandle, KeyPairMaterial, Software};
+pub use spec::{AsymmetricAlgorithm, KeySpec, SignInput, SigningAlgorithm};
 
 /// Compares two byte strings in time independent of where they first differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
