@@ -506,6 +506,57 @@ fn sm2_decrypts_openssl_ciphertext() {
     ));
 }
 
+/// ML-DSA-65 SubjectPublicKeyInfo header: AlgorithmIdentifier id-ml-dsa-65
+/// (2.16.840.1.101.3.4.3.18, no parameters) and a 1953-byte BIT STRING (RFC 9881).
+const ML_DSA_65_SPKI_PREFIX: &str = "308207b2300b0609608648016503040312038207a100";
+
+/// Wycheproof `mldsa_65_verify_test.json` tcId 1 ("baseline", empty context): valid; the same
+/// signature over another message, or with a flipped bit, is not.
+#[test]
+fn ml_dsa_65_wycheproof_verification() {
+    let lines: Vec<&str> = include_str!("../../tests/vectors/ml_dsa_65_verify.txt")
+        .lines()
+        .collect();
+    let (pk, msg, sig) = (h(lines[0]), h(lines[1]), h(lines[2]));
+    let spki = h(&format!("{ML_DSA_65_SPKI_PREFIX}{}", lines[0]));
+    assert_eq!(spki.len(), 22 + pk.len());
+    let check = |msg: &[u8], sig: &[u8]| {
+        verify_public(
+            KeySpec::MlDsa65,
+            &spki,
+            Alg::MlDsa,
+            SignInput::Message(msg),
+            sig,
+        )
+        .unwrap()
+    };
+    assert!(check(&msg, &sig));
+    assert!(!check(b"Hello world!", &sig));
+    let mut bad = sig.clone();
+    bad[100] ^= 1;
+    assert!(!check(&msg, &bad));
+    assert!(!check(&msg, &sig[..sig.len() - 1]));
+    // A generated key's SPKI carries the same header.
+    let generated = Software.generate(KeySpec::MlDsa65).unwrap().public.unwrap();
+    assert_eq!(hex::encode(&generated[..22]), ML_DSA_65_SPKI_PREFIX);
+}
+
+/// NIST ACVP-Server `ML-KEM-encapDecap-FIPS203/internalProjection.json`, tcId 26 (ML-KEM-768):
+/// the published `dk` imports (its `H(ek)` checks out) and decapsulates `c` to `k`.
+#[test]
+fn ml_kem_768_acvp_decapsulation() {
+    let lines: Vec<&str> = include_str!("../../tests/vectors/ml_kem_768_decap.txt")
+        .lines()
+        .collect();
+    let (dk, c, k) = (h(lines[0]), h(lines[1]), h(lines[2]));
+    let material = Software.import(KeySpec::MlKem768, &dk).unwrap();
+    let spki = material.public.unwrap();
+    assert_eq!(spki.len(), 22 + 1184);
+    assert_eq!(&spki[22..], &dk[1152..1152 + 1184]);
+    let key = load(KeySpec::MlKem768, &material.private);
+    assert_eq!(hex::encode(&*key.decapsulate(&c).unwrap()), hex::encode(k));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Round trips
 // ---------------------------------------------------------------------------------------------
