@@ -360,6 +360,46 @@ fn rsa_pkcs1_wycheproof_vectors() {
     ));
 }
 
+/// Wycheproof `rsa_pss_2048_sha256_mgf1_32_test.json` (same key as above; MGF1-SHA-256, 32-byte
+/// salt): tcId 1 and 3 valid.
+#[test]
+fn rsa_pss_wycheproof_vectors() {
+    let spki = h(WYCHEPROOF_RSA_2048);
+    let cases = [
+        (
+            "",
+            "4f01e0c12b08625ecac89a69231906edf826380f37c959a96690d046316d68ffce9d5c471694fcebfc6b45534864689256e4fc81c78e583f675d0c94b449647451e81beff01a11a516d5e5ce3f1a910437cb8a3a5096b19fb15f4524a35b23d89cdba12cf5b71aac1047b28c562df7c5542c34ce23a182cf7e0e231934b17294799d44877a1d68ef1b8f073619b7618e6b7c22db20030d98cf591ffc3d4da5f58613ecd5ecfc3b40a1d02f40891ca43695cd4c088b05a8054c89c595a47e274816f35384226f74459ee63e25a1bfc03c360490552ec38343f8ace502f065303b00bc0ec320711b211fde92e57feb9013c3609342495ec0d7cabdec21e54acc38",
+        ),
+        (
+            "54657374",
+            "401eb03cdb47ca88033e3030f6bdecbac8f5c8fc1dd6a13d23d379ed9a2b309891d13d74fea9d21d159b9e6d8f37efa2489962e24555f56dd434ff1d31ce4f9f5abd3f22cbea8b691d6a11e44efb83e2bca155e6a164325e0fde2a8865afd5c9f51161a9d615f62af7ec2e31b3e5ab649c164490d31d88cfae35b84aea7925690f929a144b6d2f48e8fb894a52deecd1b9a6496990c4ecf1588699a42cacd10c53af350514e4291ea9a058e77f101e32c1c0cefa61d945f7bc931f8bd19e7ba3169358a60e5a8b0123bc3199b9fdcafe8e519c41ba675491a27b85e44ef2d77277c10fe107293c8290186913bc9a99b640d8da041b64f31eab1d35920985f4a5",
+        ),
+    ];
+    for (msg, sig) in cases {
+        let msg = h(msg);
+        let sig = h(sig);
+        let digest = digest_for(Alg::RsaPssSha256, &msg);
+        for input in [SignInput::Message(&msg), SignInput::Digest(&digest)] {
+            assert!(
+                verify_public(KeySpec::Rsa2048, &spki, Alg::RsaPssSha256, input, &sig).unwrap()
+            );
+            assert!(
+                !verify_public(KeySpec::Rsa2048, &spki, Alg::RsaPkcs1Sha256, input, &sig).unwrap()
+            );
+        }
+        assert!(
+            !verify_public(
+                KeySpec::Rsa2048,
+                &spki,
+                Alg::RsaPssSha256,
+                SignInput::Message(b"other"),
+                &sig
+            )
+            .unwrap()
+        );
+    }
+}
+
 /// RFC 8032 §7.1 tests 1–3: the seed imports (as PKCS#8 v1, RFC 8410), yields the public key
 /// and signs deterministically to the published signature.
 #[test]
