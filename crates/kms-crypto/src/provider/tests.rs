@@ -523,6 +523,47 @@ fn sm2_signature_vectors() {
     );
 }
 
+/// The digital signature example of GB/T 32918.5-2017 (GM/T 0003.5), Annex A, on the
+/// recommended curve: private key d, its public point, the message "message digest" with the
+/// default user id, and the signature (r, s) made with the annex's random k.
+#[test]
+fn sm2_standard_signature_example() {
+    let d = "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8";
+    let point = concat!(
+        "04",
+        "09f9df311e5421a150dd7d161e4bc5c672179fad1833fc076bb08ff356f35020",
+        "ccea490ce26775a52dc6ea718cc1aa600aed05fbf35e084a6632f6072da9ad13"
+    );
+    let spki = h(&format!(
+        "3059301306072a8648ce3d020106082a811ccf5501822d034200{point}"
+    ));
+    let sig = der_sig(
+        &h("f5a03b0648d2c4630eeac513e1bb81a15944da3827d5b74143ac7eaceee720b3"),
+        &h("b1b6aa29df212fd8763182bc0d421ca1bb9038fd1f7f42d4840b69c485bbc1aa"),
+    );
+    let msg = b"message digest";
+    let digest = sm2_digest(&h(point), msg);
+    for input in [SignInput::Message(msg), SignInput::Digest(&digest)] {
+        assert!(verify_public(KeySpec::Sm2, &spki, Alg::Sm2Sm3, input, &sig).unwrap());
+    }
+    assert!(
+        !verify_public(
+            KeySpec::Sm2,
+            &spki,
+            Alg::Sm2Sm3,
+            SignInput::Message(b"message digesT"),
+            &sig
+        )
+        .unwrap()
+    );
+    // The annex's private key, wrapped as PKCS #8 by the sm2 crate, imports to the same point.
+    use ::sm2::pkcs8::EncodePrivateKey as _;
+    let secret = ::sm2::SecretKey::from_slice(&h(d)).unwrap();
+    let pkcs8 = secret.to_pkcs8_der().unwrap();
+    let material = Software.import(KeySpec::Sm2, pkcs8.as_bytes()).unwrap();
+    assert_eq!(material.public.as_deref(), Some(&spki[..]));
+}
+
 /// A ciphertext made here with OpenSSL 3.0 `pkeyutl -encrypt` (GM/T 0009 ASN.1, C1C3C2) to the
 /// `sm2` crate's example key.
 #[test]
