@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from conftest import b64, call, create_key, expect_error
-from gm import Sm2Key, der_signature_rs
+from gm import Sm2Key, der_int, der_signature_rs, sm3_hash
 
 INVALID_KEY_USAGE = "InvalidParameterValue.InvalidKeyUsage"
 SIGN_USAGES = [
@@ -163,6 +163,19 @@ def disabled(kms, usage):
     return key_id
 
 
+# ---- the customer's side, checked on its own ----
+
+def test_sm2_helpers():
+    # GB/T 32905-2016 appendix A, example 1: SM3("abc")
+    assert sm3_hash(b"abc").hex() == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    key = Sm2Key.generate()
+    signature = key.sign(b"helper")
+    assert key.verify(signature, b"helper") and not key.verify(signature, b"helpers")
+    assert Sm2Key.from_spki(key.spki()).point == key.point
+    assert key.decrypt_asn1(key.encrypt_asn1(b"\x00\x80round trip")) == b"\x00\x80round trip"
+    assert der_int(0x80) == bytes.fromhex("02020080") and der_int(0x7F) == bytes.fromhex("02017f")
+
+
 # ---- CreateKey / DescribeKey ----
 
 @pytest.mark.parametrize("usage", ALL_USAGES)
@@ -172,9 +185,18 @@ def test_create_key_with_every_usage(kms, usage):
     meta = call(kms, "DescribeKey", KeyId=created.KeyId).KeyMetadata
     assert (meta.KeyId, meta.KeyUsage, meta.KeyState, meta.Origin) == (created.KeyId, usage, "Enabled", "TENCENT_KMS")
     assert meta.KeyRotationEnabled is False
+
+
+@pytest.mark.parametrize("usage", ALL_USAGES)
+def test_list_key_detail_filters_by_each_usage(kms, keys, usage):
+    """ListKeyDetail's KeyUsage names one usage (api.json: ALL, ENCRYPT_DECRYPT, or one asymmetric
+    usage); the answer holds keys of that usage only."""
+    key_id = keys(usage)
     listed = call(kms, "ListKeyDetail", KeyUsage=usage, Limit=200).KeyMetadatas
-    assert created.KeyId in [m.KeyId for m in listed]
+    assert key_id in [m.KeyId for m in listed]
     assert {m.KeyUsage for m in listed} == {usage}
+    everything = call(kms, "ListKeyDetail", KeyUsage="ALL", Limit=200).KeyMetadatas
+    assert key_id in [m.KeyId for m in everything]
 
 
 @pytest.mark.parametrize("usage", ALL_USAGES[1:])
