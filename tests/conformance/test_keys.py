@@ -174,13 +174,6 @@ def test_description_limit_is_1024_bytes(kms):
     expect_error("InvalidParameter", kms, "CreateKey", Alias=unique_alias(), Description=5)
 
 
-@pytest.mark.parametrize("usage", ASYMMETRIC_USAGES)
-def test_asymmetric_usages_are_not_offered_in_this_region(kms, usage):
-    alias = unique_alias()
-    expect_error("UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion", kms, "CreateKey", Alias=alias, KeyUsage=usage)
-    assert call(kms, "CreateKey", Alias=alias).Alias == alias, "the refused request created nothing"
-
-
 @pytest.mark.parametrize("usage", ["SIGN_VERIFY", "encrypt_decrypt", "AES_256", "ALL", " ENCRYPT_DECRYPT", "E" * 65])
 def test_unknown_key_usage(kms, usage):
     expect_error("InvalidParameterValue.InvalidKeyUsage", kms, "CreateKey", Alias=unique_alias(), KeyUsage=usage)
@@ -1005,7 +998,7 @@ def test_service_status_takes_no_parameters(server):
     assert raw_error(server, "GetServiceStatus", {"Verbose": True}) == "UnknownParameter"
 
 
-# ==== GetRegions / ListAlgorithms ====
+# ==== GetRegions (ListAlgorithms: test_algorithms.py) ====
 
 def test_get_regions(server, kms):
     regions = call(kms, "GetRegions").Regions
@@ -1017,10 +1010,3 @@ def test_get_regions(server, kms):
 
 def test_unlisted_region_is_refused(server):
     expect_error("UnsupportedRegion", server.client(region="xx-nowhere"), "GetRegions")
-
-
-def test_list_algorithms(kms):
-    """Symmetric AES-256 only, in line with CreateKey refusing asymmetric usages."""
-    algs = call(kms, "ListAlgorithms")
-    assert [(a.KeyUsage, a.Algorithm) for a in algs.SymmetricAlgorithms] == [("ENCRYPT_DECRYPT", "AES_256")]
-    assert algs.AsymmetricAlgorithms == [] and algs.AsymmetricSignVerifyAlgorithms == []

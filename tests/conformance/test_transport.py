@@ -141,16 +141,16 @@ def test_unknown_action(server):
 
 
 @pytest.mark.parametrize("action,body", [
-    ("GetPublicKey", {"KeyId": "00000000-0000-4000-8000-000000000000"}),
-    ("SignByAsymmetricKey", {}),
-    ("AsymmetricRsaDecrypt", {}),
+    ("CreateWhiteBoxKey", {"Alias": "wb", "Algorithm": "SM4"}),
+    ("EncryptByWhiteBox", {}),
+    ("DescribeWhiteBoxServiceStatus", {}),
 ])
 def test_vendor_action_not_yet_served(server, action, body):
     assert error_code(tc3_post(server.endpoint, action, body)) == "UnsupportedOperation"
 
 
 def test_vendor_action_not_yet_served_through_the_sdk(kms):
-    expect_error("UnsupportedOperation", kms, "GetPublicKey", KeyId=str(uuid.uuid4()))
+    expect_error("UnsupportedOperation", kms, "DescribeWhiteBoxServiceStatus")
 
 
 def test_version(server):
