@@ -249,8 +249,8 @@ def test_pq_signing_key_states(kms):
     key_id = create_key(kms, KeyUsage=DILITHIUM).KeyId
     signature = b64(pq_sign(kms, key_id, b"m"))
     call(kms, "DisableKey", KeyId=key_id)
-    expect_error("ResourceUnavailable.CmkDisabled", kms, "PostQuantumCryptoSign", KeyId=key_id, Message=b64(b"m"))
-    expect_error("ResourceUnavailable.CmkDisabled", kms, "PostQuantumCryptoVerify", KeyId=key_id, Message=b64(b"m"),
+    expect_error("ResourceUnavailable.CmkStateNotSupport", kms, "PostQuantumCryptoSign", KeyId=key_id, Message=b64(b"m"))
+    expect_error("ResourceUnavailable.CmkStateNotSupport", kms, "PostQuantumCryptoVerify", KeyId=key_id, Message=b64(b"m"),
                  SignatureValue=signature)
 
 
@@ -272,5 +272,5 @@ def test_pq_sign_needs_a_dilithium_key(kms, kyber, usage):
 
 def test_symmetric_actions_refuse_pq_keys(kms, kyber, dilithium):
     for key_id in (kyber, dilithium):
-        expect_error(INVALID_KEY_USAGE, kms, "Encrypt", KeyId=key_id, Plaintext=b64(b"x"))
-        expect_error("UnsupportedOperation", kms, "EnableKeyRotation", KeyId=key_id)
+        expect_error("InvalidParameter", kms, "Encrypt", KeyId=key_id, Plaintext=b64(b"x"))
+        expect_error("InvalidParameterValue", kms, "EnableKeyRotation", KeyId=key_id)

@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use kms_core::KmsError;
 use kms_crypto::{AsymmetricAlgorithm, SignInput, SigningAlgorithm};
 
 use crate::actions::{B64, Ctx, decode_base64, returned_plaintext};
@@ -183,6 +184,18 @@ fn decrypted(
     }))
 }
 
+/// A post-quantum action names its algorithm by itself, so a key of another kind is a key of the
+/// wrong usage (InvalidKeyUsage), not a wrong algorithm or parameter.
+fn post_quantum_error(ctx: &Ctx<'_>, e: KmsError) -> TcError {
+    match e {
+        KmsError::UnsupportedByKey { .. } | KmsError::AlgorithmMismatch { .. } => TcError::new(
+            "InvalidParameterValue.InvalidKeyUsage",
+            format!("The key cannot be used by this post-quantum action: {e}."),
+        ),
+        other => ctx.kms(other),
+    }
+}
+
 pub(crate) fn post_quantum_crypto_encrypt(
     ctx: &Ctx<'_>,
     r: &PostQuantumCryptoEncryptRequest,
@@ -195,7 +208,7 @@ pub(crate) fn post_quantum_crypto_encrypt(
     let (key_id, blob) = ctx
         .engine
         .encrypt_post_quantum(&ctx.caller, &r.key_id, &plaintext)
-        .map_err(|e| ctx.kms(e))?;
+        .map_err(|e| post_quantum_error(ctx, e))?;
     Ok(json!({
         "CiphertextBlob": B64.encode(blob),
         "KeyId": key_id.to_string(),
@@ -214,7 +227,7 @@ pub(crate) fn post_quantum_crypto_decrypt(
     let (key_id, plaintext) = ctx
         .engine
         .decrypt_post_quantum(&ctx.caller, &blob)
-        .map_err(|e| ctx.kms(e))?;
+        .map_err(|e| post_quantum_error(ctx, e))?;
     Ok(json!({
         "KeyId": key_id.to_string(),
         "PlainText": returned_plaintext(
@@ -238,7 +251,7 @@ pub(crate) fn post_quantum_crypto_sign(
             SigningAlgorithm::MlDsa,
             SignInput::Message(&message),
         )
-        .map_err(|e| ctx.kms(e))?;
+        .map_err(|e| post_quantum_error(ctx, e))?;
     Ok(json!({ "Signature": B64.encode(signature) }))
 }
 
@@ -257,7 +270,7 @@ pub(crate) fn post_quantum_crypto_verify(
             SignInput::Message(&message),
             &signature,
         )
-        .map_err(|e| ctx.kms(e))?;
+        .map_err(|e| post_quantum_error(ctx, e))?;
     Ok(json!({ "SignatureValid": valid }))
 }
 

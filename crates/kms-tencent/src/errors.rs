@@ -87,16 +87,24 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
             | Bounded::MessageLength
             | Bounded::BindingCount => INVALID_PARAMETER_VALUE,
         },
-        E::UsageNotAllowed { .. } | E::UnsupportedByKey { .. } => {
-            "InvalidParameterValue.InvalidKeyUsage"
-        }
+        E::UsageNotAllowed { .. } => "InvalidParameterValue.InvalidKeyUsage",
+        // The vendor's per-action lists: only the asymmetric decryptions name InvalidKeyUsage;
+        // the other actions answer a key of the wrong kind with InvalidParameter.
+        E::UnsupportedByKey {
+            op: Operation::AsymmetricDecrypt,
+            ..
+        } => "InvalidParameterValue.InvalidKeyUsage",
+        E::UnsupportedByKey { .. } => INVALID_PARAMETER,
         E::AlgorithmMismatch { .. }
         | E::InvalidDigestLength { .. }
         | E::InvalidPublicKey
         | E::InvalidCryptoInput(_) => INVALID_PARAMETER_VALUE,
         E::InvalidKeyMaterial => "InvalidParameterValue.InvalidImportKeyMaterial",
         E::AsymmetricDecryptFailed => "FailedOperation.DecryptError",
-        E::UnsupportedAlgorithm(_) | E::RotationNotSupported { .. } => UNSUPPORTED_OPERATION,
+        E::UnsupportedAlgorithm(_) => UNSUPPORTED_OPERATION,
+        // EnableKeyRotation's list has no code for a key that cannot rotate; the key id is the
+        // parameter whose value is refused.
+        E::RotationNotSupported { .. } => INVALID_PARAMETER_VALUE,
         E::KeyInUse => "FailedOperation.CmkUsedByCloudProduct",
         E::BindingNotFound => "ResourceUnavailable.CloudResourceBindingNotFound",
         E::InvalidEncryptionContext(_) => INVALID_PARAMETER_VALUE,
@@ -121,16 +129,10 @@ fn state_code(state: KeyState, op: Operation) -> &'static str {
         (O::ScheduleDeletion, S::Enabled | S::Archived) => {
             "ResourceUnavailable.CmkShouldBeDisabled"
         }
-        (
-            O::Encrypt
-            | O::Decrypt
-            | O::GenerateDataKey
-            | O::GetPublicKey
-            | O::Sign
-            | O::Verify
-            | O::AsymmetricDecrypt,
-            S::Disabled,
-        ) => "ResourceUnavailable.CmkDisabled",
+        // The asymmetric actions' lists name CmkStateNotSupport, not CmkDisabled.
+        (O::Encrypt | O::Decrypt | O::GenerateDataKey, S::Disabled) => {
+            "ResourceUnavailable.CmkDisabled"
+        }
         (O::Encrypt | O::GenerateDataKey, S::Archived) => "ResourceUnavailable.CmkArchived",
         (O::GenerateDataKey, S::PendingDelete) => "ResourceUnavailable.KeyPendingDelete",
         _ => "ResourceUnavailable.CmkStateNotSupport",
