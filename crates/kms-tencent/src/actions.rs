@@ -682,6 +682,7 @@ fn list_key_detail(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
             .str("SearchKeyAlias")
             .filter(|s| !s.is_empty())
             .map(str::to_owned),
+        specs: None,
         tags: p.tag_filters("TagFilters"),
         order: sort_order(p),
         offset,

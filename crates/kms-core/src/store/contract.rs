@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::context::EncryptionContext;
 use crate::model::*;
-use crate::store::{Store, StoreError};
+use crate::store::{DataKeyListFilter, KeyListFilter, SortOrder, Store, StoreError};
 
 const REGION: &str = "ap-guangzhou";
 
@@ -130,18 +130,18 @@ fn lists_in_creation_order_and_finds_due_keys(store: &dyn Store) {
     store.create_key(&late, 10).unwrap();
     store.create_key(&early, 10).unwrap();
     store.create_key(&key(9, "other", 5), 10).unwrap();
-    let listed = |newest_first| {
-        let mut out = Vec::new();
-        store
-            .scan_keys(1, REGION, newest_first, &mut |k| {
-                out.push(k.alias);
-                true
-            })
-            .unwrap();
-        out
+    let listed = |order| {
+        let filter = KeyListFilter {
+            order,
+            limit: 10,
+            ..Default::default()
+        };
+        let listed = store.list_keys(1, REGION, &filter).unwrap();
+        assert_eq!(listed.total, 2);
+        listed.page.into_iter().map(|k| k.alias).collect::<Vec<_>>()
     };
-    assert_eq!(listed(false), vec!["early", "late"]);
-    assert_eq!(listed(true), vec!["late", "early"]);
+    assert_eq!(listed(SortOrder::OldestFirst), vec!["early", "late"]);
+    assert_eq!(listed(SortOrder::NewestFirst), vec!["late", "early"]);
 
     let doomed = next(&early, |k| {
         k.state = KeyState::PendingDelete;
@@ -309,13 +309,18 @@ fn data_keys_have_their_own_names_limits_and_due_index(store: &dyn Store) {
     store.delete_data_key(&restored).unwrap();
     assert!(store.get_data_key(&dk.data_key_id).unwrap().is_none());
     store.create_data_key(&data_key(1, "same", 4), 2).unwrap();
-    let mut names = Vec::new();
-    store
-        .scan_data_keys(1, REGION, false, &mut |d| {
-            names.push(d.name);
-            true
-        })
-        .unwrap();
+    let filter = DataKeyListFilter {
+        order: SortOrder::OldestFirst,
+        limit: 10,
+        ..Default::default()
+    };
+    let names: Vec<String> = store
+        .list_data_keys(1, REGION, &filter)
+        .unwrap()
+        .page
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
     assert_eq!(names, vec!["other", "same"]);
 }
 
