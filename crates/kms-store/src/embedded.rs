@@ -12,9 +12,12 @@ use kms_core::{Account, AccountId, Alias, DataKeyRecord, KeyRecord, Store, Store
 struct Tables {
     /// id → record (JSON).
     records: TableDefinition<'static, u128, &'static [u8]>,
-    /// (account, region, name) → id: makes names (aliases) unique per account and region, and
-    /// is what a search walks.
-    names: TableDefinition<'static, (u64, &'static str, &'static str), u128>,
+    /// (account, region, name) → (created at, id): makes names (aliases) unique per account and
+    /// region, and is what a search walks.
+    names: TableDefinition<'static, (u64, &'static str, &'static str), (u64, u128)>,
+    /// The names table of stores written before index version 2, (account, region, name) → id
+    /// with only each key's own alias: dropped when the indexes are built.
+    old_names: TableDefinition<'static, (u64, &'static str, &'static str), u128>,
     /// (account, region, created at, id): lists a scope's records in creation order.
     scope: TableDefinition<'static, (u64, &'static str, u64, u128), ()>,
     /// (account, region) → number of records counting toward the per-region limit.
@@ -39,7 +42,8 @@ const ALIASES: &str = "aliases";
 
 const KEYS: Tables = Tables {
     records: TableDefinition::new("keys"),
-    names: TableDefinition::new("aliases"),
+    names: TableDefinition::new("key_names"),
+    old_names: TableDefinition::new("aliases"),
     scope: TableDefinition::new("scope_keys"),
     counts: TableDefinition::new("key_counts"),
     due: TableDefinition::new("due"),
@@ -50,7 +54,8 @@ const KEYS: Tables = Tables {
 
 const DATA_KEYS: Tables = Tables {
     records: TableDefinition::new("data_keys"),
-    names: TableDefinition::new("data_key_names"),
+    names: TableDefinition::new("data_key_name_index"),
+    old_names: TableDefinition::new("data_key_names"),
     scope: TableDefinition::new("scope_data_keys"),
     counts: TableDefinition::new("data_key_counts"),
     due: TableDefinition::new("data_key_due"),
@@ -137,6 +142,7 @@ impl Tables {
     /// Builds the names, terms, term counts and alias entries of every stored record afresh:
     /// the one-time pass that brings a store written before these indexes up to date.
     fn rebuild_indexes<R: Indexed>(&self, txn: &WriteTxn) -> Result<(), StoreError> {
+        txn.delete_table(self.old_names).map_err(backend)?;
         txn.delete_table(self.names).map_err(backend)?;
         txn.delete_table(self.term_counts).map_err(backend)?;
         txn.delete_table(self.terms).map_err(backend)?;
@@ -164,7 +170,10 @@ impl Tables {
         let mut names = txn.open_table(self.names).map_err(backend)?;
         for name in rec.unique_names() {
             let taken = names
-                .insert((rec.account(), rec.region(), name), rec.id().as_u128())
+                .insert(
+                    (rec.account(), rec.region(), name),
+                    (rec.created_at(), rec.id().as_u128()),
+                )
                 .map_err(backend)?
                 .is_some();
             if taken {
@@ -472,7 +481,7 @@ impl Store for EmbeddedStore {
         let txn = self.begin_read()?;
         let names = txn.open_table(KEYS.names).map_err(backend)?;
         let found = names.get((account, region, name)).map_err(backend)?;
-        Ok(found.map(|v| Uuid::from_u128(v.value())))
+        Ok(found.map(|v| Uuid::from_u128(v.value().1)))
     }
     fn list_aliases(
         &self,

@@ -450,7 +450,7 @@ fn listing_keys() -> Vec<KeyRecord> {
                 KeyState::PendingImport,
                 KeyState::Archived,
             ][i as usize % 5];
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 k.origin = Origin::External;
             }
             (k.usage, k.spec) = [
@@ -459,11 +459,11 @@ fn listing_keys() -> Vec<KeyRecord> {
                 (KeyUsage::GenerateVerifyMac, KeySpec::Hmac256),
                 (KeyUsage::EncryptDecrypt, KeySpec::Sm4),
             ][i as usize % 4];
-            if i % 2 == 0 {
-                let value = if i % 4 == 0 { "a" } else { "b" };
+            if i.is_multiple_of(2) {
+                let value = if i.is_multiple_of(4) { "a" } else { "b" };
                 k.tags.push(tag("team", value));
             }
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 k.tags.push(tag("env", "prod"));
             }
             k
@@ -893,13 +893,14 @@ fn data_key_listings_filter_order_page_and_follow_writes(store: &dyn Store) {
                 DataKeyState::Disabled,
                 DataKeyState::PendingDelete,
             ][i as usize % 3];
-            if i % 4 == 0 {
+            if i.is_multiple_of(4) {
                 d.origin = Origin::External;
             }
             d.key_id = cmks[i as usize % 2];
-            d.length = if i % 5 == 0 { 16 } else { 32 };
+            d.length = if i.is_multiple_of(5) { 16 } else { 32 };
             if i % 2 == 1 {
-                d.tags.push(tag("app", if i % 3 == 0 { "x" } else { "y" }));
+                d.tags
+                    .push(tag("app", if i.is_multiple_of(3) { "x" } else { "y" }));
             }
             d
         })

@@ -7,10 +7,11 @@
 //! filter, only the page. With one group of terms no record holds two of, the total is the sum
 //! of its counts and the offset is skipped over index entries; otherwise counting the total
 //! walks the chosen group's entries. A search (substring of an id or name) matches no B-tree
-//! order: it walks the scope's names (no record loads) and its creation-order index, so its
-//! cost grows with the scope's size.
+//! order: it walks all the scope's names (no record loads), and its creation-order index too
+//! when the text could be part of an id (hex digits and hyphens only), so its cost grows with
+//! the number of names (and keys) in the scope.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use redb::ReadOnlyTable;
 use uuid::Uuid;
@@ -70,7 +71,7 @@ impl Iterator for Merged<'_> {
 /// The tables one listing reads, in one read transaction.
 struct Reader<'t> {
     records: ReadOnlyTable<u128, &'static [u8]>,
-    names: ReadOnlyTable<(u64, &'static str, &'static str), u128>,
+    names: ReadOnlyTable<(u64, &'static str, &'static str), (u64, u128)>,
     scope: ReadOnlyTable<(u64, &'static str, u64, u128), ()>,
     terms: ReadOnlyTable<(u64, &'static str, &'static str, u64, u128), ()>,
     term_counts: ReadOnlyTable<(u64, &'static str, &'static str), u64>,
@@ -156,10 +157,11 @@ impl<'t> Reader<'t> {
         Ok(false)
     }
 
-    /// Ids of the scope's records with a name containing `search`, from the names alone.
-    fn named(&self, search: &str) -> Result<HashSet<u128>, StoreError> {
+    /// The scope's records with an id or a name containing `search`. Names are walked without
+    /// loading records; ids only when `search` could be part of an id's text.
+    fn searched(&self, search: &str) -> Result<BTreeSet<Entry>, StoreError> {
         let (a, r) = (self.account, self.region);
-        let mut out = HashSet::new();
+        let mut out = BTreeSet::new();
         for e in self.names.range((a, r, "")..).map_err(backend)? {
             let (k, v) = e.map_err(backend)?;
             let (account, region, name) = k.value();
@@ -168,6 +170,19 @@ impl<'t> Reader<'t> {
             }
             if name.contains(search) {
                 out.insert(v.value());
+            }
+        }
+        if search.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            let mut text = Uuid::encode_buffer();
+            for e in self.scope_entries()? {
+                let (created, id) = e?;
+                if Uuid::from_u128(id)
+                    .hyphenated()
+                    .encode_lower(&mut text)
+                    .contains(search)
+                {
+                    out.insert((created, id));
+                }
             }
         }
         Ok(out)
@@ -182,6 +197,34 @@ impl<'t> Reader<'t> {
         }
         Ok(out)
     }
+}
+
+/// Counts the entries that meet every group, and loads the page of them at `offset`.
+fn window<R: Indexed>(
+    reader: &Reader<'_>,
+    entries: EntryIter<'_>,
+    groups: &[TermGroup],
+    offset: usize,
+    limit: usize,
+) -> Result<Listed<R>, StoreError> {
+    let mut total = 0u64;
+    let mut page = Vec::new();
+    'entries: for entry in entries {
+        let entry = entry?;
+        for g in groups {
+            if !reader.meets(g, entry)? {
+                continue 'entries;
+            }
+        }
+        if total >= offset as u64 && page.len() < limit {
+            page.push(entry.1);
+        }
+        total += 1;
+    }
+    Ok(Listed {
+        total,
+        page: reader.load(&page)?,
+    })
 }
 
 impl EmbeddedStore {
@@ -212,6 +255,16 @@ impl EmbeddedStore {
             });
         }
 
+        if let Some(search) = query.search() {
+            let found = reader.searched(search)?;
+            let entries: EntryIter<'_> = if reader.newest_first {
+                Box::new(found.into_iter().rev().map(Ok))
+            } else {
+                Box::new(found.into_iter().map(Ok))
+            };
+            return window(&reader, entries, &groups, offset, limit);
+        }
+
         let mut sizes = Vec::with_capacity(groups.len());
         for g in &groups {
             sizes.push(reader.group_size(g)?);
@@ -223,52 +276,20 @@ impl EmbeddedStore {
             None => (reader.scope_entries()?, Some(reader.count(ALL)?)),
             Some((g, size)) => (reader.group_entries(g)?, g.disjoint.then_some(*size)),
         };
-
-        let search = query.search();
-        if let Some(total) = exact_total
-            && search.is_none()
-            && groups.is_empty()
-        {
-            let page = entries
-                .skip(offset)
-                .take(limit)
-                .map(|e| e.map(|(_, id)| id))
-                .collect::<Result<Vec<_>, _>>()?;
-            return Ok(Listed {
-                total,
-                page: reader.load(&page)?,
-            });
+        match exact_total {
+            Some(total) if groups.is_empty() => {
+                let page = entries
+                    .skip(offset)
+                    .take(limit)
+                    .map(|e| e.map(|(_, id)| id))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Listed {
+                    total,
+                    page: reader.load(&page)?,
+                })
+            }
+            _ => window(&reader, entries, &groups, offset, limit),
         }
-        let named = search.map(|s| reader.named(s)).transpose()?;
-        let mut total = 0u64;
-        let mut page = Vec::new();
-        for entry in entries {
-            let entry = entry?;
-            if let (Some(s), Some(named)) = (search, &named)
-                && !named.contains(&entry.1)
-                && !Uuid::from_u128(entry.1).to_string().contains(s)
-            {
-                continue;
-            }
-            let mut meets_all = true;
-            for g in &groups {
-                if !reader.meets(g, entry)? {
-                    meets_all = false;
-                    break;
-                }
-            }
-            if !meets_all {
-                continue;
-            }
-            if total >= offset as u64 && page.len() < limit {
-                page.push(entry.1);
-            }
-            total += 1;
-        }
-        Ok(Listed {
-            total,
-            page: reader.load(&page)?,
-        })
     }
 
     pub(super) fn aliases(

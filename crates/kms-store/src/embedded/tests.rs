@@ -209,8 +209,8 @@ fn an_erasure_left_unscrubbed_at_a_stop_is_scrubbed_after_the_restart() {
     assert!(!contains(&sealed));
 }
 
-/// A store written before the listing indexes (no meta table, no term tables, names holding
-/// only each key's own alias) gets them built when opened.
+/// A store written before the listing indexes (no meta table, no term tables, the old names
+/// table holding only each key's own alias) gets them built when opened.
 #[test]
 fn a_store_without_listing_indexes_gets_them_at_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -241,8 +241,8 @@ fn a_store_without_listing_indexes_gets_them_at_open() {
             txn.delete_table(t.terms).unwrap();
             txn.delete_table(t.term_counts).unwrap();
             txn.delete_table(t.aliases).unwrap();
-            let mut names = txn.open_table(t.names).unwrap();
-            names.retain(|_, _| false).unwrap();
+            txn.delete_table(t.names).unwrap();
+            let mut names = txn.open_table(t.old_names).unwrap();
             for k in keys.iter().filter(|_| std::ptr::eq(t, &super::KEYS)) {
                 names
                     .insert(
