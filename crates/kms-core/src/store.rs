@@ -89,7 +89,7 @@ pub struct TermGroup {
 impl TermGroup {
     fn single_valued<T: std::fmt::Debug>(dimension: &str, values: &[T]) -> Self {
         Self {
-            terms: values.iter().map(|v| term(dimension, v)).collect(),
+            terms: dedup(values.iter().map(|v| term(dimension, v)).collect()),
             disjoint: true,
         }
     }
@@ -124,10 +124,10 @@ fn tag_groups(filters: &[(String, Vec<String>)]) -> impl Iterator<Item = TermGro
                 disjoint: true,
             }
         } else {
-            TermGroup {
-                terms: values.iter().map(|v| tag_value_term(key, v)).collect(),
-                disjoint: values.len() == 1,
-            }
+            let terms = dedup(values.iter().map(|v| tag_value_term(key, v)).collect());
+            // A key may carry one tag key with several values, so only one value is disjoint.
+            let disjoint = terms.len() == 1;
+            TermGroup { terms, disjoint }
         }
     })
 }
@@ -278,6 +278,7 @@ pub trait Indexed: Clone + Serialize + DeserializeOwned + Send + Sync {
     fn counts_toward_limit(&self) -> bool;
 }
 
+/// `terms` sorted, each once.
 fn dedup(mut terms: Vec<String>) -> Vec<String> {
     terms.sort_unstable();
     terms.dedup();
@@ -387,9 +388,10 @@ pub trait Store: Send + Sync {
 
     /// The keys of (account, region) that match `filter`: how many match, and the page at
     /// `filter.offset` of at most `filter.limit` of them in the filter's order (creation time,
-    /// ties by id). Served by indexes, so a page costs the same however many keys the scope
-    /// holds, except for `search`: a substring matches no B-tree, so a search walks the scope's
-    /// names and ids and costs time in proportion to them.
+    /// ties by id). Served by indexes: with no filter or one, a page costs the same however many
+    /// keys the scope holds; several filters cost a walk of the most selective one's index to
+    /// count the total. A substring matches no B-tree, so a `search` walks the scope's names
+    /// (and ids, when the text could be part of one): its cost grows with the scope's names.
     fn list_keys(
         &self,
         account: AccountId,

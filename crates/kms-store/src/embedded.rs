@@ -152,7 +152,10 @@ impl Tables {
         for entry in records.iter().map_err(backend)? {
             let (_, v) = entry.map_err(backend)?;
             let rec: R = decode(v.value())?;
-            self.reserve_names(txn, &rec)?;
+            self.reserve_names(txn, &rec).map_err(|e| match e {
+                StoreError::NameTaken => backend("two stored records hold one name"),
+                e => e,
+            })?;
             self.index_terms(txn, &rec, true)?;
         }
         Ok(())

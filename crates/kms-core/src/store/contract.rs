@@ -519,6 +519,12 @@ fn key_listings_filter_order_and_page(store: &dyn Store) {
         |k| matches!(k.state, KeyState::Enabled | KeyState::Archived),
     );
     check_key_listing(store, &keys, &states(&[]), |_| false);
+    check_key_listing(
+        store,
+        &keys,
+        &states(&[KeyState::Disabled, KeyState::Disabled]),
+        |k| k.state == KeyState::Disabled,
+    );
     let external = KeyListFilter {
         origin: Some(Origin::External),
         ..Default::default()
@@ -559,6 +565,9 @@ fn key_listings_filter_order_and_page(store: &dyn Store) {
         &tags(&[("team", &["a"]), ("env", &[])]),
         |k| has_tag(k, "team", &["a"]) && has_tag(k, "env", &[]),
     );
+    check_key_listing(store, &keys, &tags(&[("team", &["b", "b"])]), |k| {
+        has_tag(k, "team", &["b"])
+    });
     check_key_listing(store, &keys, &tags(&[("nope", &[])]), |_| false);
     check_key_listing(store, &keys, &tags(&[("team", &["c"])]), |_| false);
 
