@@ -95,7 +95,8 @@ impl TermGroup {
     }
 }
 
-/// The index term of `value` in `dimension`.
+/// The index term of `value` in `dimension` (its Debug text). Stores persist terms, so a change
+/// to any term's text needs a store to rebuild its indexes (the embedded store's index version).
 fn term<T: std::fmt::Debug>(dimension: &str, value: &T) -> String {
     format!("{dimension}\0{value:?}")
 }
