@@ -25,6 +25,7 @@ use crate::context::EncryptionContext;
 use crate::error::{Bounded, KmsError, Operation};
 use crate::model::*;
 use crate::seal::Seal;
+pub use crate::store::{DataKeyListFilter, KeyListFilter, SortOrder};
 use crate::store::{Store, StoreError};
 
 const SECONDS_PER_DAY: u64 = 86_400;
@@ -85,29 +86,6 @@ pub struct NewKey {
     pub spec: KeySpec,
     pub origin: Origin,
     pub tags: Vec<Tag>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortOrder {
-    #[default]
-    NewestFirst,
-    OldestFirst,
-}
-
-/// Which keys a listing returns, and which page of them.
-#[derive(Debug, Clone, Default)]
-pub struct KeyListFilter {
-    /// Only keys in one of these states; `None` for every state.
-    pub states: Option<Vec<KeyState>>,
-    pub origin: Option<Origin>,
-    pub usages: Option<Vec<KeyUsage>>,
-    /// Substring of the key id or alias.
-    pub search: Option<String>,
-    /// Each tag key must be present, with one of the values when any are given.
-    pub tags: Vec<(String, Vec<String>)>,
-    pub order: SortOrder,
-    pub offset: usize,
-    pub limit: usize,
 }
 
 /// A data key: its CMK, its plaintext, and its ciphertext blob under the CMK.
@@ -261,32 +239,32 @@ impl Engine {
         Ok(out)
     }
 
-    /// The total number of matching keys, and the requested page of them.
+    /// The total number of matching keys, and the requested page of them. Transitions due in
+    /// the caller's scope are persisted first (among the first 1024 due keys of the store, which
+    /// the sweep keeps short), so the store filters on the states reads see; a key that falls
+    /// due past that is shown as of now on the page, and dropped from it once purgeable, while
+    /// the total may still count it until the sweep purges it.
     pub fn list_keys(
         &self,
         caller: &Caller,
         filter: &KeyListFilter,
     ) -> Result<(usize, Vec<KeyRecord>), KmsError> {
         let now = self.now();
-        let mut total = 0usize;
-        let mut page = Vec::new();
-        self.store.scan_keys(
-            caller.account,
-            &caller.region,
-            filter.order == SortOrder::NewestFirst,
-            &mut |k| {
-                if let Some(k) = as_of(k, now)
-                    && matches_filter(&k, filter)
-                {
-                    if total >= filter.offset && page.len() < filter.limit {
-                        page.push(k);
-                    }
-                    total += 1;
-                }
-                true
-            },
-        )?;
-        Ok((total, page))
+        for key_id in self.store.due_keys(now, 1024)? {
+            match self.load(caller, key_id) {
+                Ok(_) | Err(KmsError::KeyNotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let listed = self
+            .store
+            .list_keys(caller.account, &caller.region, filter)?;
+        let page = listed
+            .page
+            .into_iter()
+            .filter_map(|k| as_of(k, now))
+            .collect();
+        Ok((usize::try_from(listed.total).unwrap_or(usize::MAX), page))
     }
 
     pub fn count_keys(&self, caller: &Caller) -> Result<u64, KmsError> {
@@ -878,27 +856,6 @@ fn check_rotatable(key: &KeyRecord, op: Operation) -> Result<(), KmsError> {
     require_state(key, op, &[KeyState::Enabled])
 }
 
-fn matches_filter(key: &KeyRecord, f: &KeyListFilter) -> bool {
-    let state_ok = f.states.as_ref().is_none_or(|s| s.contains(&key.state));
-    let origin_ok = f.origin.is_none_or(|o| o == key.origin);
-    let usage_ok = f.usages.as_ref().is_none_or(|u| u.contains(&key.usage));
-    let search_ok = f.search.as_ref().is_none_or(|s| {
-        key.alias.contains(s.as_str()) || key.key_id.to_string().contains(s.as_str())
-    });
-    if !(state_ok && origin_ok && usage_ok && search_ok) {
-        return false;
-    }
-    tags_match(&key.tags, &f.tags)
-}
-
-/// Each filter's tag key must be present, with one of its values when any are given.
-fn tags_match(tags: &[Tag], filters: &[(String, Vec<String>)]) -> bool {
-    filters.iter().all(|(tag_key, values)| {
-        tags.iter()
-            .any(|t| &t.key == tag_key && (values.is_empty() || values.contains(&t.value)))
-    })
-}
-
 mod access;
 mod asymmetric;
 mod data_keys;
@@ -913,7 +870,7 @@ use resource::{Due, Resource};
 use writes::{Retry, WriteLocks};
 
 pub use asymmetric::{BINDINGS, MESSAGE_BYTES};
-pub use data_keys::{DataKeyImport, DataKeyListFilter, NewDataKey};
+pub use data_keys::{DataKeyImport, NewDataKey};
 pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
 
 #[cfg(test)]

@@ -2,12 +2,19 @@
 //!
 //! Every method is one atomic, durable transaction: when it returns `Ok`, the write survives a
 //! crash. Uniqueness and limits are enforced inside the transaction, never read-then-write.
+//!
+//! Listings are filtered, ordered and paged by the store, which serves them from indexes: each
+//! record has index terms ([`Indexed::terms`], one per filter dimension and value), and a
+//! filter becomes groups of terms ([`ListQuery::term_groups`]) that a record must meet.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::model::{Account, AccountId, DataKeyRecord, KeyRecord};
+use crate::model::{
+    Account, AccountId, Alias, DataKeyRecord, DataKeyState, KeyRecord, KeySpec, KeyState, KeyUsage,
+    Origin, Tag,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
@@ -23,20 +30,260 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// Listing order: by creation time, ties broken by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
+/// Which keys a listing returns, and which page of them.
+#[derive(Debug, Clone, Default)]
+pub struct KeyListFilter {
+    /// Only keys in one of these states; `None` for every state.
+    pub states: Option<Vec<KeyState>>,
+    pub origin: Option<Origin>,
+    pub usages: Option<Vec<KeyUsage>>,
+    pub specs: Option<Vec<KeySpec>>,
+    /// Substring of the key id or of any of its names ([`KeyRecord::names`]).
+    pub search: Option<String>,
+    /// Each tag key must be present, with one of the values when any are given.
+    pub tags: Vec<(String, Vec<String>)>,
+    pub order: SortOrder,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// Which data keys a listing returns, and which page of them.
+#[derive(Debug, Clone, Default)]
+pub struct DataKeyListFilter {
+    pub states: Option<Vec<DataKeyState>>,
+    pub origin: Option<Origin>,
+    pub key_id: Option<Uuid>,
+    pub length: Option<u32>,
+    /// Substring of the data key id or name.
+    pub search: Option<String>,
+    pub tags: Vec<(String, Vec<String>)>,
+    pub order: SortOrder,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// One page of a listing and the number of all matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed<T> {
+    pub total: u64,
+    pub page: Vec<T>,
+}
+
+/// Index terms of one filter dimension that a record may meet: any one of `terms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermGroup {
+    pub terms: Vec<String>,
+    /// No record holds two of the terms (a record has one state), so the group's size is the
+    /// sum of its terms' counts.
+    pub disjoint: bool,
+}
+
+impl TermGroup {
+    fn single_valued<T: std::fmt::Debug>(dimension: &str, values: &[T]) -> Self {
+        Self {
+            terms: dedup(values.iter().map(|v| term(dimension, v)).collect()),
+            disjoint: true,
+        }
+    }
+}
+
+/// The index term of `value` in `dimension` (its Debug text). Stores persist terms, so a change
+/// to any term's text needs a store to rebuild its indexes (the embedded store's index version).
+fn term<T: std::fmt::Debug>(dimension: &str, value: &T) -> String {
+    format!("{dimension}\0{value:?}")
+}
+
+/// The index term of a tag key (present with any value).
+fn tag_term(key: &str) -> String {
+    format!("tag\0{key}")
+}
+
+/// The index term of a tag key with one value; the key's length keeps `(a, bc)` and `(ab, c)`
+/// apart.
+fn tag_value_term(key: &str, value: &str) -> String {
+    format!("tagv\0{}\0{key}{value}", key.len())
+}
+
+fn tag_terms(tags: &[Tag]) -> impl Iterator<Item = String> {
+    tags.iter()
+        .flat_map(|t| [tag_term(&t.key), tag_value_term(&t.key, &t.value)])
+}
+
+fn tag_groups(filters: &[(String, Vec<String>)]) -> impl Iterator<Item = TermGroup> {
+    filters.iter().map(|(key, values)| {
+        if values.is_empty() {
+            TermGroup {
+                terms: vec![tag_term(key)],
+                disjoint: true,
+            }
+        } else {
+            let terms = dedup(values.iter().map(|v| tag_value_term(key, v)).collect());
+            // A key may carry one tag key with several values, so only one value is disjoint.
+            let disjoint = terms.len() == 1;
+            TermGroup { terms, disjoint }
+        }
+    })
+}
+
+/// Each filter's tag key must be present, with one of its values when any are given.
+fn tags_match(tags: &[Tag], filters: &[(String, Vec<String>)]) -> bool {
+    filters.iter().all(|(tag_key, values)| {
+        tags.iter()
+            .any(|t| &t.key == tag_key && (values.is_empty() || values.contains(&t.value)))
+    })
+}
+
+/// A listing's filter as a store answers it.
+pub trait ListQuery<R> {
+    /// Groups of index terms a matching record meets every one of (one term of each group).
+    /// Empty when the filter takes every record (but for `search`).
+    fn term_groups(&self) -> Vec<TermGroup>;
+    /// Substring of the record's id or of one of its names, which no B-tree index serves.
+    fn search(&self) -> Option<&str>;
+    fn order(&self) -> SortOrder;
+    fn offset(&self) -> usize;
+    fn limit(&self) -> usize;
+    /// Whether `record` matches the whole filter, search included.
+    fn matches(&self, record: &R) -> bool;
+}
+
+fn search_matches<'a>(id: Uuid, mut names: impl Iterator<Item = &'a str>, search: &str) -> bool {
+    id.to_string().contains(search) || names.any(|n| n.contains(search))
+}
+
+impl ListQuery<KeyRecord> for KeyListFilter {
+    fn term_groups(&self) -> Vec<TermGroup> {
+        let mut groups = Vec::new();
+        if let Some(states) = &self.states {
+            groups.push(TermGroup::single_valued("state", states));
+        }
+        if let Some(origin) = &self.origin {
+            groups.push(TermGroup::single_valued(
+                "origin",
+                std::slice::from_ref(origin),
+            ));
+        }
+        if let Some(usages) = &self.usages {
+            groups.push(TermGroup::single_valued("usage", usages));
+        }
+        if let Some(specs) = &self.specs {
+            groups.push(TermGroup::single_valued("spec", specs));
+        }
+        groups.extend(tag_groups(&self.tags));
+        groups
+    }
+    fn search(&self) -> Option<&str> {
+        self.search.as_deref()
+    }
+    fn order(&self) -> SortOrder {
+        self.order
+    }
+    fn offset(&self) -> usize {
+        self.offset
+    }
+    fn limit(&self) -> usize {
+        self.limit
+    }
+    fn matches(&self, key: &KeyRecord) -> bool {
+        self.states.as_ref().is_none_or(|s| s.contains(&key.state))
+            && self.origin.is_none_or(|o| o == key.origin)
+            && self.usages.as_ref().is_none_or(|u| u.contains(&key.usage))
+            && self.specs.as_ref().is_none_or(|s| s.contains(&key.spec))
+            && self
+                .search
+                .as_deref()
+                .is_none_or(|s| search_matches(key.key_id, key.names(), s))
+            && tags_match(&key.tags, &self.tags)
+    }
+}
+
+impl ListQuery<DataKeyRecord> for DataKeyListFilter {
+    fn term_groups(&self) -> Vec<TermGroup> {
+        let mut groups = Vec::new();
+        if let Some(states) = &self.states {
+            groups.push(TermGroup::single_valued("state", states));
+        }
+        if let Some(origin) = &self.origin {
+            groups.push(TermGroup::single_valued(
+                "origin",
+                std::slice::from_ref(origin),
+            ));
+        }
+        if let Some(key_id) = &self.key_id {
+            groups.push(TermGroup::single_valued(
+                "key_id",
+                std::slice::from_ref(key_id),
+            ));
+        }
+        if let Some(length) = &self.length {
+            groups.push(TermGroup::single_valued(
+                "length",
+                std::slice::from_ref(length),
+            ));
+        }
+        groups.extend(tag_groups(&self.tags));
+        groups
+    }
+    fn search(&self) -> Option<&str> {
+        self.search.as_deref()
+    }
+    fn order(&self) -> SortOrder {
+        self.order
+    }
+    fn offset(&self) -> usize {
+        self.offset
+    }
+    fn limit(&self) -> usize {
+        self.limit
+    }
+    fn matches(&self, dk: &DataKeyRecord) -> bool {
+        self.states.as_ref().is_none_or(|s| s.contains(&dk.state))
+            && self.origin.is_none_or(|o| o == dk.origin)
+            && self.key_id.is_none_or(|k| k == dk.key_id)
+            && self.length.is_none_or(|l| l == dk.length)
+            && self.search.as_deref().is_none_or(|s| {
+                search_matches(dk.data_key_id, std::iter::once(dk.name.as_str()), s)
+            })
+            && tags_match(&dk.tags, &self.tags)
+    }
+}
+
 /// What a store needs to keep and index a record: keys and hosted data keys alike have an id,
-/// a scope (account, region), a name unique in the scope, a creation time for ordered listing,
-/// a time when background work is due, and a revision for compare-and-swap.
+/// a scope (account, region), names unique in the scope, a creation time for ordered listing,
+/// index terms for filtered listing, a time when background work is due, and a revision for
+/// compare-and-swap.
 pub trait Indexed: Clone + Serialize + DeserializeOwned + Send + Sync {
     fn id(&self) -> Uuid;
     fn account(&self) -> AccountId;
     fn region(&self) -> &str;
-    fn unique_name(&self) -> &str;
+    /// Every name the record reserves in its scope.
+    fn unique_names(&self) -> Vec<&str>;
+    /// The aliases listed by [`Store::list_aliases`] (a key's `aliases`, not its own alias).
+    fn listed_aliases(&self) -> &[Alias];
+    /// The index terms the record meets, one per filter dimension and value (see
+    /// [`ListQuery::term_groups`]), without repeats.
+    fn terms(&self) -> Vec<String>;
     fn created_at(&self) -> u64;
     fn due_time(&self) -> Option<u64>;
     fn revision(&self) -> u64;
     /// Whether the record counts toward its scope's limit: records scheduled for deletion do
     /// not, as the vendor counts them.
     fn counts_toward_limit(&self) -> bool;
+}
+
+/// `terms` sorted, each once.
+fn dedup(mut terms: Vec<String>) -> Vec<String> {
+    terms.sort_unstable();
+    terms.dedup();
+    terms
 }
 
 impl Indexed for KeyRecord {
@@ -49,8 +296,21 @@ impl Indexed for KeyRecord {
     fn region(&self) -> &str {
         &self.region
     }
-    fn unique_name(&self) -> &str {
-        &self.alias
+    fn unique_names(&self) -> Vec<&str> {
+        self.names().collect()
+    }
+    fn listed_aliases(&self) -> &[Alias] {
+        &self.aliases
+    }
+    fn terms(&self) -> Vec<String> {
+        let mut terms = vec![
+            term("state", &self.state),
+            term("origin", &self.origin),
+            term("usage", &self.usage),
+            term("spec", &self.spec),
+        ];
+        terms.extend(tag_terms(&self.tags));
+        dedup(terms)
     }
     fn created_at(&self) -> u64 {
         self.created_at
@@ -62,7 +322,7 @@ impl Indexed for KeyRecord {
         self.revision
     }
     fn counts_toward_limit(&self) -> bool {
-        self.state != crate::model::KeyState::PendingDelete
+        self.state != KeyState::PendingDelete
     }
 }
 
@@ -76,8 +336,21 @@ impl Indexed for DataKeyRecord {
     fn region(&self) -> &str {
         &self.region
     }
-    fn unique_name(&self) -> &str {
-        &self.name
+    fn unique_names(&self) -> Vec<&str> {
+        vec![self.name.as_str()]
+    }
+    fn listed_aliases(&self) -> &[Alias] {
+        &[]
+    }
+    fn terms(&self) -> Vec<String> {
+        let mut terms = vec![
+            term("state", &self.state),
+            term("origin", &self.origin),
+            term("key_id", &self.key_id),
+            term("length", &self.length),
+        ];
+        terms.extend(tag_terms(&self.tags));
+        dedup(terms)
     }
     fn created_at(&self) -> u64 {
         self.created_at
@@ -89,18 +362,18 @@ impl Indexed for DataKeyRecord {
         self.revision
     }
     fn counts_toward_limit(&self) -> bool {
-        self.state != crate::model::DataKeyState::PendingDelete
+        self.state != DataKeyState::PendingDelete
     }
 }
 
 pub trait Store: Send + Sync {
-    /// Inserts a new key, reserving its alias within (account, region), and refusing when the
+    /// Inserts a new key, reserving its names (own alias and aliases) within (account, region), and refusing when the
     /// region already holds `max_keys` keys of the account (not counting those pending deletion).
     fn create_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError>;
 
     fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError>;
 
-    /// Replaces a key whose stored revision is `key.revision - 1`; moves its alias if it changed.
+    /// Replaces a key whose stored revision is `key.revision - 1`; moves its names if they changed.
     /// Refuses with `LimitReached` when the change makes the key count toward the limit again
     /// (a cancelled deletion) and the region already holds `max_keys` keys that count.
     fn update_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError> {
@@ -111,18 +384,41 @@ pub trait Store: Send + Sync {
     /// any is refused (a stale revision, an alias in use, the limit), none is.
     fn update_keys(&self, keys: &[KeyRecord], max_keys: u64) -> Result<(), StoreError>;
 
-    /// Removes a key whose stored revision is `key.revision`, freeing its alias.
+    /// Removes a key whose stored revision is `key.revision`, freeing its names.
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
 
-    /// Visits every key of (account, region) in creation order (newest first if asked) until
-    /// `visit` returns false. Streaming keeps memory flat however many keys a scope holds.
-    fn scan_keys(
+    /// The keys of (account, region) that match `filter`: how many match, and the page at
+    /// `filter.offset` of at most `filter.limit` of them in the filter's order (creation time,
+    /// ties by id). Served by indexes: with no filter or one, a page costs the same however many
+    /// keys the scope holds; several filters cost a walk of the most selective one's index to
+    /// count the total. A substring matches no B-tree, so a `search` walks the scope's names
+    /// (and ids, when the text could be part of one): its cost grows with the scope's names.
+    fn list_keys(
         &self,
         account: AccountId,
         region: &str,
-        newest_first: bool,
-        visit: &mut dyn FnMut(KeyRecord) -> bool,
-    ) -> Result<(), StoreError>;
+        filter: &KeyListFilter,
+    ) -> Result<Listed<KeyRecord>, StoreError>;
+
+    /// The key that holds `name` (its own alias or one of its aliases) in (account, region).
+    fn key_by_name(
+        &self,
+        account: AccountId,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<Uuid>, StoreError>;
+
+    /// The aliases (entries of [`KeyRecord::aliases`], not a key's own alias) of (account,
+    /// region), or of one key of it, in name order: how many there are and the page at
+    /// `offset` of at most `limit`.
+    fn list_aliases(
+        &self,
+        account: AccountId,
+        region: &str,
+        key_id: Option<Uuid>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listed<(Uuid, Alias)>, StoreError>;
 
     /// Keys of (account, region) that count toward the limit.
     fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError>;
@@ -148,14 +444,13 @@ pub trait Store: Send + Sync {
     /// Removes a data key whose stored revision is `data_key.revision`, freeing its name.
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError>;
 
-    /// As [`Store::scan_keys`], for hosted data keys.
-    fn scan_data_keys(
+    /// As [`Store::list_keys`], for hosted data keys.
+    fn list_data_keys(
         &self,
         account: AccountId,
         region: &str,
-        newest_first: bool,
-        visit: &mut dyn FnMut(DataKeyRecord) -> bool,
-    ) -> Result<(), StoreError>;
+        filter: &DataKeyListFilter,
+    ) -> Result<Listed<DataKeyRecord>, StoreError>;
 
     /// Data keys of (account, region) that count toward the limit.
     fn count_data_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError>;

@@ -9,9 +9,11 @@ use zeroize::Zeroizing;
 use kms_crypto::Aes256GcmKey;
 
 use crate::accounts::{Directory, NewAccount, create_account};
-use crate::model::{Account, AccountId, DataKeyRecord, KeyRecord};
+use crate::model::{Account, AccountId, Alias, DataKeyRecord, KeyRecord};
 use crate::seal::{Seal, SealError};
-use crate::store::{Indexed, Store, StoreError};
+use crate::store::{
+    DataKeyListFilter, Indexed, KeyListFilter, ListQuery, Listed, SortOrder, Store, StoreError,
+};
 
 /// Creates an account holding the credential `(secret_id, secret_key)` and returns a directory
 /// that authenticates it: the start of every dialect test and fuzz harness.
@@ -66,7 +68,8 @@ impl Seal for MemorySeal {
 }
 
 /// A store in mutex-guarded maps, with the same uniqueness, limit and revision rules as the
-/// real ones.
+/// real ones. It answers listings by scanning every record: the reference the indexed stores
+/// are checked against.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -95,12 +98,19 @@ fn in_scope<R: Indexed>(r: &R, account: AccountId, region: &str) -> bool {
     r.account() == account && r.region() == region
 }
 
+/// Whether another record of the scope holds one of `rec`'s names, or `rec` names itself twice.
 fn name_taken<R: Indexed>(map: &BTreeMap<Uuid, R>, rec: &R) -> bool {
-    map.values().any(|r| {
-        r.id() != rec.id()
-            && in_scope(r, rec.account(), rec.region())
-            && r.unique_name() == rec.unique_name()
-    })
+    let names = rec.unique_names();
+    let repeated = names
+        .iter()
+        .enumerate()
+        .any(|(i, n)| names[..i].contains(n));
+    repeated
+        || map.values().any(|r| {
+            r.id() != rec.id()
+                && in_scope(r, rec.account(), rec.region())
+                && r.unique_names().iter().any(|n| names.contains(n))
+        })
 }
 
 fn create<R: Indexed>(map: &mut BTreeMap<Uuid, R>, rec: &R, max: u64) -> Result<(), StoreError> {
@@ -153,26 +163,28 @@ fn delete<R: Indexed>(map: &mut BTreeMap<Uuid, R>, rec: &R) -> Result<(), StoreE
     }
 }
 
-fn scan<R: Indexed>(
+fn list<R: Indexed>(
     map: &BTreeMap<Uuid, R>,
     account: AccountId,
     region: &str,
-    newest_first: bool,
-    visit: &mut dyn FnMut(R) -> bool,
-) {
-    let mut recs: Vec<R> = map
+    query: &dyn ListQuery<R>,
+) -> Listed<R> {
+    let mut recs: Vec<&R> = map
         .values()
-        .filter(|r| in_scope(*r, account, region))
-        .cloned()
+        .filter(|r| in_scope(*r, account, region) && query.matches(r))
         .collect();
     recs.sort_by_key(|r| (r.created_at(), r.id()));
-    if newest_first {
+    if query.order() == SortOrder::NewestFirst {
         recs.reverse();
     }
-    for r in recs {
-        if !visit(r) {
-            break;
-        }
+    Listed {
+        total: recs.len() as u64,
+        page: recs
+            .into_iter()
+            .skip(query.offset())
+            .take(query.limit())
+            .cloned()
+            .collect(),
     }
 }
 
@@ -204,16 +216,47 @@ impl Store for MemoryStore {
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         delete(&mut self.lock().keys, key)
     }
-    fn scan_keys(
+    fn list_keys(
         &self,
         account: AccountId,
         region: &str,
-        newest_first: bool,
-        visit: &mut dyn FnMut(KeyRecord) -> bool,
-    ) -> Result<(), StoreError> {
-        let keys = self.lock().keys.clone();
-        scan(&keys, account, region, newest_first, visit);
-        Ok(())
+        filter: &KeyListFilter,
+    ) -> Result<Listed<KeyRecord>, StoreError> {
+        Ok(list(&self.lock().keys, account, region, filter))
+    }
+    fn key_by_name(
+        &self,
+        account: AccountId,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(self
+            .lock()
+            .keys
+            .values()
+            .find(|k| in_scope(*k, account, region) && k.names().any(|n| n == name))
+            .map(|k| k.key_id))
+    }
+    fn list_aliases(
+        &self,
+        account: AccountId,
+        region: &str,
+        key_id: Option<Uuid>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listed<(Uuid, Alias)>, StoreError> {
+        let inner = self.lock();
+        let mut aliases: Vec<(Uuid, Alias)> = inner
+            .keys
+            .values()
+            .filter(|k| in_scope(*k, account, region) && key_id.is_none_or(|id| id == k.key_id))
+            .flat_map(|k| k.aliases.iter().map(|a| (k.key_id, a.clone())))
+            .collect();
+        aliases.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+        Ok(Listed {
+            total: aliases.len() as u64,
+            page: aliases.into_iter().skip(offset).take(limit).collect(),
+        })
     }
     fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
         Ok(count(&self.lock().keys, account, region))
@@ -234,16 +277,13 @@ impl Store for MemoryStore {
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
         delete(&mut self.lock().data_keys, data_key)
     }
-    fn scan_data_keys(
+    fn list_data_keys(
         &self,
         account: AccountId,
         region: &str,
-        newest_first: bool,
-        visit: &mut dyn FnMut(DataKeyRecord) -> bool,
-    ) -> Result<(), StoreError> {
-        let data_keys = self.lock().data_keys.clone();
-        scan(&data_keys, account, region, newest_first, visit);
-        Ok(())
+        filter: &DataKeyListFilter,
+    ) -> Result<Listed<DataKeyRecord>, StoreError> {
+        Ok(list(&self.lock().data_keys, account, region, filter))
     }
     fn count_data_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
         Ok(count(&self.lock().data_keys, account, region))

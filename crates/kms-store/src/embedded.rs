@@ -5,38 +5,71 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
 
-use kms_core::store::Indexed;
-use kms_core::{Account, AccountId, DataKeyRecord, KeyRecord, Store, StoreError};
+use kms_core::store::{DataKeyListFilter, Indexed, KeyListFilter, Listed};
+use kms_core::{Account, AccountId, Alias, DataKeyRecord, KeyRecord, Store, StoreError};
 
 /// The tables behind one kind of record (keys, hosted data keys).
 struct Tables {
     /// id → record (JSON).
     records: TableDefinition<'static, u128, &'static [u8]>,
-    /// (account, region, name) → id: makes names (aliases) unique per account and region.
-    names: TableDefinition<'static, (u64, &'static str, &'static str), u128>,
+    /// (account, region, name) → (created at, id): makes names (aliases) unique per account and
+    /// region, and is what a search walks.
+    names: TableDefinition<'static, (u64, &'static str, &'static str), (u64, u128)>,
+    /// The names table of stores written before index version 2, (account, region, name) → id
+    /// with only each key's own alias: dropped when the indexes are built.
+    old_names: TableDefinition<'static, (u64, &'static str, &'static str), u128>,
     /// (account, region, created at, id): lists a scope's records in creation order.
     scope: TableDefinition<'static, (u64, &'static str, u64, u128), ()>,
     /// (account, region) → number of records counting toward the per-region limit.
     counts: TableDefinition<'static, (u64, &'static str), u64>,
     /// (due time, id): records with background work pending (purge, rotation, expiry).
     due: TableDefinition<'static, (u64, u128), ()>,
+    /// (account, region, term, created at, id): a scope's records that meet an index term
+    /// ([`Indexed::terms`]), in creation order.
+    terms: TableDefinition<'static, (u64, &'static str, &'static str, u64, u128), ()>,
+    /// (account, region, term) → records meeting the term; [`ALL`] counts every record and
+    /// [`ALIASES`] every alias.
+    term_counts: TableDefinition<'static, (u64, &'static str, &'static str), u64>,
+    /// (account, region, alias name) → (id, alias created at, alias updated at): the entries of
+    /// [`Indexed::listed_aliases`], in name order.
+    aliases: TableDefinition<'static, (u64, &'static str, &'static str), (u128, u64, u64)>,
 }
+
+/// The `term_counts` entry that counts every record of a scope; no index term is empty.
+const ALL: &str = "";
+/// The `term_counts` entry that counts a scope's aliases; every index term holds a NUL.
+const ALIASES: &str = "aliases";
 
 const KEYS: Tables = Tables {
     records: TableDefinition::new("keys"),
-    names: TableDefinition::new("aliases"),
+    names: TableDefinition::new("key_names"),
+    old_names: TableDefinition::new("aliases"),
     scope: TableDefinition::new("scope_keys"),
     counts: TableDefinition::new("key_counts"),
     due: TableDefinition::new("due"),
+    terms: TableDefinition::new("key_terms"),
+    term_counts: TableDefinition::new("key_term_counts"),
+    aliases: TableDefinition::new("key_alias_entries"),
 };
 
 const DATA_KEYS: Tables = Tables {
     records: TableDefinition::new("data_keys"),
-    names: TableDefinition::new("data_key_names"),
+    names: TableDefinition::new("data_key_name_index"),
+    old_names: TableDefinition::new("data_key_names"),
     scope: TableDefinition::new("scope_data_keys"),
     counts: TableDefinition::new("data_key_counts"),
     due: TableDefinition::new("data_key_due"),
+    terms: TableDefinition::new("data_key_terms"),
+    term_counts: TableDefinition::new("data_key_term_counts"),
+    aliases: TableDefinition::new("data_key_alias_entries"),
 };
+
+/// Settings of the file: [`INDEX_VERSION_KEY`] says which indexes are built.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const INDEX_VERSION_KEY: &str = "index_version";
+/// The indexes of this version: names of every alias, term indexes and counts, alias entries.
+/// A store without them (or with older ones) gets them built once at open.
+const INDEX_VERSION: u64 = 2;
 
 /// uin → account (JSON).
 const ACCOUNTS: TableDefinition<u64, &[u8]> = TableDefinition::new("accounts");
@@ -100,6 +133,31 @@ impl Tables {
         txn.open_table(self.scope).map_err(backend)?;
         txn.open_table(self.counts).map_err(backend)?;
         txn.open_table(self.due).map_err(backend)?;
+        txn.open_table(self.terms).map_err(backend)?;
+        txn.open_table(self.term_counts).map_err(backend)?;
+        txn.open_table(self.aliases).map_err(backend)?;
+        Ok(())
+    }
+
+    /// Builds the names, terms, term counts and alias entries of every stored record afresh:
+    /// the one-time pass that brings a store written before these indexes up to date.
+    fn rebuild_indexes<R: Indexed>(&self, txn: &WriteTxn) -> Result<(), StoreError> {
+        txn.delete_table(self.old_names).map_err(backend)?;
+        txn.delete_table(self.names).map_err(backend)?;
+        txn.delete_table(self.term_counts).map_err(backend)?;
+        txn.delete_table(self.terms).map_err(backend)?;
+        txn.delete_table(self.aliases).map_err(backend)?;
+        self.create_all(txn)?;
+        let records = txn.open_table(self.records).map_err(backend)?;
+        for entry in records.iter().map_err(backend)? {
+            let (_, v) = entry.map_err(backend)?;
+            let rec: R = decode(v.value())?;
+            self.reserve_names(txn, &rec).map_err(|e| match e {
+                StoreError::NameTaken => backend("two stored records hold one name"),
+                e => e,
+            })?;
+            self.index_terms(txn, &rec, true)?;
+        }
         Ok(())
     }
 
@@ -109,12 +167,91 @@ impl Tables {
         found.map(|v| decode(v.value())).transpose()
     }
 
-    /// Removes the name and due-time entries that point at `rec` as stored.
+    /// Reserves every name of `rec` in its scope; `NameTaken` if one is in use (by another
+    /// record, or twice by this one).
+    fn reserve_names<R: Indexed>(&self, txn: &WriteTxn, rec: &R) -> Result<(), StoreError> {
+        let mut names = txn.open_table(self.names).map_err(backend)?;
+        for name in rec.unique_names() {
+            let taken = names
+                .insert(
+                    (rec.account(), rec.region(), name),
+                    (rec.created_at(), rec.id().as_u128()),
+                )
+                .map_err(backend)?
+                .is_some();
+            if taken {
+                return Err(StoreError::NameTaken);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds (or removes) `rec`'s entries in the term index and alias entries, with their
+    /// counts and the scope's count of all records.
+    fn index_terms<R: Indexed>(
+        &self,
+        txn: &WriteTxn,
+        rec: &R,
+        add: bool,
+    ) -> Result<(), StoreError> {
+        let (account, region) = (rec.account(), rec.region());
+        let (created, id) = (rec.created_at(), rec.id().as_u128());
+        let mut terms = txn.open_table(self.terms).map_err(backend)?;
+        let mut counts = txn.open_table(self.term_counts).map_err(backend)?;
+        let mut adjust = |term: &str, by: u64| -> Result<(), StoreError> {
+            let key = (account, region, term);
+            let current = counts.get(key).map_err(backend)?.map_or(0, |v| v.value());
+            let next = if add {
+                current.saturating_add(by)
+            } else {
+                current.saturating_sub(by)
+            };
+            if next == 0 {
+                counts.remove(key).map_err(backend)?;
+            } else {
+                counts.insert(key, next).map_err(backend)?;
+            }
+            Ok(())
+        };
+        adjust(ALL, 1)?;
+        for term in rec.terms() {
+            let key = (account, region, term.as_str(), created, id);
+            if add {
+                terms.insert(key, ()).map_err(backend)?;
+            } else {
+                terms.remove(key).map_err(backend)?;
+            }
+            adjust(&term, 1)?;
+        }
+        let listed = rec.listed_aliases();
+        if !listed.is_empty() {
+            adjust(ALIASES, listed.len() as u64)?;
+            let mut aliases = txn.open_table(self.aliases).map_err(backend)?;
+            for alias in listed {
+                let key = (account, region, alias.name.as_str());
+                if add {
+                    aliases
+                        .insert(key, (id, alias.created_at, alias.updated_at))
+                        .map_err(backend)?;
+                } else {
+                    aliases.remove(key).map_err(backend)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every index entry that points at `rec` as stored, but its place in creation
+    /// order.
     fn unindex<R: Indexed>(&self, txn: &WriteTxn, rec: &R) -> Result<(), StoreError> {
-        txn.open_table(self.names)
-            .map_err(backend)?
-            .remove((rec.account(), rec.region(), rec.unique_name()))
-            .map_err(backend)?;
+        let mut names = txn.open_table(self.names).map_err(backend)?;
+        for name in rec.unique_names() {
+            names
+                .remove((rec.account(), rec.region(), name))
+                .map_err(backend)?;
+        }
+        drop(names);
+        self.index_terms(txn, rec, false)?;
         if let Some(due) = rec.due_time() {
             txn.open_table(self.due)
                 .map_err(backend)?
@@ -124,15 +261,12 @@ impl Tables {
         Ok(())
     }
 
-    /// Writes `rec` with its name and due-time entries; `NameTaken` if the name is in use.
+    /// Writes `rec` with its names, terms, alias entries and due-time entry; `NameTaken` if
+    /// a name is in use.
     fn index_and_put<R: Indexed>(&self, txn: &WriteTxn, rec: &R) -> Result<(), StoreError> {
         let id = rec.id().as_u128();
-        let mut names = txn.open_table(self.names).map_err(backend)?;
-        let name_key = (rec.account(), rec.region(), rec.unique_name());
-        if names.get(name_key).map_err(backend)?.is_some() {
-            return Err(StoreError::NameTaken);
-        }
-        names.insert(name_key, id).map_err(backend)?;
+        self.reserve_names(txn, rec)?;
+        self.index_terms(txn, rec, true)?;
         if let Some(due) = rec.due_time() {
             txn.open_table(self.due)
                 .map_err(backend)?
@@ -164,7 +298,8 @@ impl Tables {
 }
 
 impl EmbeddedStore {
-    /// Opens (creating if missing) the database at `path`.
+    /// Opens (creating if missing) the database at `path`. A store written before the listing
+    /// indexes existed gets them built here, once, in one transaction.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
@@ -176,6 +311,18 @@ impl EmbeddedStore {
         txn.open_table(ACCOUNTS).map_err(backend)?;
         txn.open_table(ACCOUNT_NAMES).map_err(backend)?;
         txn.open_table(SCRUB).map_err(backend)?;
+        let mut meta = txn.open_table(META).map_err(backend)?;
+        let built = meta
+            .get(INDEX_VERSION_KEY)
+            .map_err(backend)?
+            .map(|v| v.value());
+        if built != Some(INDEX_VERSION) {
+            KEYS.rebuild_indexes::<KeyRecord>(&txn)?;
+            DATA_KEYS.rebuild_indexes::<DataKeyRecord>(&txn)?;
+            meta.insert(INDEX_VERSION_KEY, INDEX_VERSION)
+                .map_err(backend)?;
+        }
+        drop(meta);
         txn.commit().map_err(backend)?;
         Ok(Self {
             db: RwLock::new(db),
@@ -241,6 +388,16 @@ impl EmbeddedStore {
             }
             t.unindex(&txn, &old)?;
             t.index_and_put(&txn, rec)?;
+            if old.created_at() != rec.created_at() {
+                let mut scope = txn.open_table(t.scope).map_err(backend)?;
+                let id = rec.id().as_u128();
+                scope
+                    .remove((old.account(), old.region(), old.created_at(), id))
+                    .map_err(backend)?;
+                scope
+                    .insert((rec.account(), rec.region(), rec.created_at(), id), ())
+                    .map_err(backend)?;
+            }
             let delta = i64::from(rec.counts_toward_limit()) - i64::from(old.counts_toward_limit());
             if delta != 0 && t.adjust_count(&txn, rec, delta)? >= max && delta > 0 {
                 return Err(StoreError::LimitReached);
@@ -270,43 +427,6 @@ impl EmbeddedStore {
             .remove(id)
             .map_err(backend)?;
         txn.commit().map_err(backend)
-    }
-
-    fn scan<R: Indexed>(
-        &self,
-        t: &Tables,
-        account: AccountId,
-        region: &str,
-        newest_first: bool,
-        visit: &mut dyn FnMut(R) -> bool,
-    ) -> Result<(), StoreError> {
-        let txn = self.begin_read()?;
-        let scope = txn.open_table(t.scope).map_err(backend)?;
-        let records = txn.open_table(t.records).map_err(backend)?;
-        let range = scope
-            .range((account, region, 0u64, 0u128)..=(account, region, u64::MAX, u128::MAX))
-            .map_err(backend)?;
-        let mut visit_entry = |entry: Result<_, redb::StorageError>| -> Result<bool, StoreError> {
-            let (k, _): (redb::AccessGuard<(u64, &str, u64, u128)>, _) = entry.map_err(backend)?;
-            match records.get(k.value().3).map_err(backend)? {
-                Some(v) => Ok(visit(decode(v.value())?)),
-                None => Ok(true),
-            }
-        };
-        if newest_first {
-            for entry in range.rev() {
-                if !visit_entry(entry)? {
-                    break;
-                }
-            }
-        } else {
-            for entry in range {
-                if !visit_entry(entry)? {
-                    break;
-                }
-            }
-        }
-        Ok(())
     }
 
     fn count(&self, t: &Tables, account: AccountId, region: &str) -> Result<u64, StoreError> {
@@ -347,14 +467,34 @@ impl Store for EmbeddedStore {
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         self.delete(&KEYS, key)
     }
-    fn scan_keys(
+    fn list_keys(
         &self,
         account: AccountId,
         region: &str,
-        newest_first: bool,
-        visit: &mut dyn FnMut(KeyRecord) -> bool,
-    ) -> Result<(), StoreError> {
-        self.scan(&KEYS, account, region, newest_first, visit)
+        filter: &KeyListFilter,
+    ) -> Result<Listed<KeyRecord>, StoreError> {
+        self.list(&KEYS, account, region, filter)
+    }
+    fn key_by_name(
+        &self,
+        account: AccountId,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let txn = self.begin_read()?;
+        let names = txn.open_table(KEYS.names).map_err(backend)?;
+        let found = names.get((account, region, name)).map_err(backend)?;
+        Ok(found.map(|v| Uuid::from_u128(v.value().1)))
+    }
+    fn list_aliases(
+        &self,
+        account: AccountId,
+        region: &str,
+        key_id: Option<Uuid>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listed<(Uuid, Alias)>, StoreError> {
+        self.aliases(&KEYS, account, region, key_id, offset, limit)
     }
     fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
         self.count(&KEYS, account, region)
@@ -375,14 +515,13 @@ impl Store for EmbeddedStore {
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
         self.delete(&DATA_KEYS, data_key)
     }
-    fn scan_data_keys(
+    fn list_data_keys(
         &self,
         account: AccountId,
         region: &str,
-        newest_first: bool,
-        visit: &mut dyn FnMut(DataKeyRecord) -> bool,
-    ) -> Result<(), StoreError> {
-        self.scan(&DATA_KEYS, account, region, newest_first, visit)
+        filter: &DataKeyListFilter,
+    ) -> Result<Listed<DataKeyRecord>, StoreError> {
+        self.list(&DATA_KEYS, account, region, filter)
     }
     fn count_data_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
         self.count(&DATA_KEYS, account, region)
@@ -491,5 +630,6 @@ impl Store for EmbeddedStore {
     }
 }
 
+mod listing;
 #[cfg(test)]
 mod tests;

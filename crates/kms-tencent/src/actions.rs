@@ -534,14 +534,24 @@ fn list_key_detail(ctx: &Ctx<'_>, r: &ListKeyDetailRequest) -> Result<Value, TcE
         _ => None,
     };
     let origin = origin_filter(r.origin.as_deref())?;
-    let usages = match r.key_usage.as_deref().unwrap_or_default() {
-        "ALL" => None,
-        name => Some(vec![parse_usage(name, ctx.symmetric_spec)?.0]),
+    // A KeyUsage names a usage and its specs; ENCRYPT_DECRYPT covers AES-256 and SM4 keys alike.
+    let (usages, specs) = match r.key_usage.as_deref().unwrap_or_default() {
+        "ALL" => (None, None),
+        name => {
+            let (usage, spec) = parse_usage(name, ctx.symmetric_spec)?;
+            let specs = if usage == KeyUsage::EncryptDecrypt && spec.is_symmetric() {
+                vec![KeySpec::Aes256, KeySpec::Sm4]
+            } else {
+                vec![spec]
+            };
+            (Some(vec![usage]), Some(specs))
+        }
     };
     let filter = KeyListFilter {
         states,
         origin,
         usages,
+        specs,
         search: search(&r.search_key_alias),
         tags: engine_tag_filters(&r.tag_filters),
         order: sort_order(r.order_type),

@@ -33,21 +33,6 @@ struct SealedDataKey {
     len: usize,
 }
 
-/// Which data keys a listing returns, and which page of them.
-#[derive(Debug, Clone, Default)]
-pub struct DataKeyListFilter {
-    pub states: Option<Vec<DataKeyState>>,
-    pub origin: Option<Origin>,
-    pub key_id: Option<Uuid>,
-    pub length: Option<u32>,
-    /// Substring of the data key id or name.
-    pub search: Option<String>,
-    pub tags: Vec<(String, Vec<String>)>,
-    pub order: SortOrder,
-    pub offset: usize,
-    pub limit: usize,
-}
-
 /// Parses a data key id in the canonical hyphenated UUID form.
 pub fn parse_data_key_id(s: &str) -> Result<Uuid, KmsError> {
     parse_key_id(s).map_err(|_| KmsError::InvalidDataKeyId)
@@ -206,31 +191,24 @@ impl Engine {
         Ok(out)
     }
 
-    /// The total number of matching data keys, and the requested page of them.
+    /// The total number of matching data keys, and the requested page of them. Data keys whose
+    /// purge is due are left out of the page; until the sweep purges them the total still
+    /// counts them.
     pub fn list_data_keys(
         &self,
         caller: &Caller,
         f: &DataKeyListFilter,
     ) -> Result<(usize, Vec<DataKeyRecord>), KmsError> {
         let now = self.now();
-        let mut total = 0usize;
-        let mut page = Vec::new();
-        self.store.scan_data_keys(
-            caller.account,
-            &caller.region,
-            f.order == SortOrder::NewestFirst,
-            &mut |dk| {
-                let due = dk.next_due_time().is_some_and(|t| now >= t);
-                if !due && data_key_matches(&dk, f) {
-                    if total >= f.offset && page.len() < f.limit {
-                        page.push(dk);
-                    }
-                    total += 1;
-                }
-                true
-            },
-        )?;
-        Ok((total, page))
+        let listed = self
+            .store
+            .list_data_keys(caller.account, &caller.region, f)?;
+        let page = listed
+            .page
+            .into_iter()
+            .filter(|dk| dk.next_due_time().is_none_or(|t| now < t))
+            .collect();
+        Ok((usize::try_from(listed.total).unwrap_or(usize::MAX), page))
     }
 
     pub fn count_data_keys(&self, caller: &Caller) -> Result<u64, KmsError> {
@@ -438,15 +416,4 @@ impl Resource for DataKeyRecord {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-fn data_key_matches(dk: &DataKeyRecord, f: &DataKeyListFilter) -> bool {
-    f.states.as_ref().is_none_or(|s| s.contains(&dk.state))
-        && f.origin.is_none_or(|o| o == dk.origin)
-        && f.key_id.is_none_or(|k| k == dk.key_id)
-        && f.length.is_none_or(|l| l == dk.length)
-        && f.search.as_ref().is_none_or(|s| {
-            dk.name.contains(s.as_str()) || dk.data_key_id.to_string().contains(s.as_str())
-        })
-        && tags_match(&dk.tags, &f.tags)
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::store::Listed;
 use crate::testing::{MemorySeal, MemoryStore};
 
 /// Where every test's clock starts.
@@ -145,14 +146,32 @@ impl Store for InterferingStore {
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         self.inner.delete_key(key)
     }
-    fn scan_keys(
+    fn list_keys(
         &self,
         account: AccountId,
         region: &str,
-        newest_first: bool,
-        visit: &mut dyn FnMut(KeyRecord) -> bool,
-    ) -> Result<(), StoreError> {
-        self.inner.scan_keys(account, region, newest_first, visit)
+        filter: &KeyListFilter,
+    ) -> Result<Listed<KeyRecord>, StoreError> {
+        self.inner.list_keys(account, region, filter)
+    }
+    fn key_by_name(
+        &self,
+        account: AccountId,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<Uuid>, StoreError> {
+        self.inner.key_by_name(account, region, name)
+    }
+    fn list_aliases(
+        &self,
+        account: AccountId,
+        region: &str,
+        key_id: Option<Uuid>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listed<(Uuid, Alias)>, StoreError> {
+        self.inner
+            .list_aliases(account, region, key_id, offset, limit)
     }
     fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
         self.inner.count_keys(account, region)
@@ -174,15 +193,13 @@ impl Store for InterferingStore {
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
         self.inner.delete_data_key(data_key)
     }
-    fn scan_data_keys(
+    fn list_data_keys(
         &self,
         account: AccountId,
         region: &str,
-        newest_first: bool,
-        visit: &mut dyn FnMut(DataKeyRecord) -> bool,
-    ) -> Result<(), StoreError> {
-        self.inner
-            .scan_data_keys(account, region, newest_first, visit)
+        filter: &DataKeyListFilter,
+    ) -> Result<Listed<DataKeyRecord>, StoreError> {
+        self.inner.list_data_keys(account, region, filter)
     }
     fn count_data_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
         self.inner.count_data_keys(account, region)

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::context::EncryptionContext;
 use crate::model::*;
-use crate::store::{Store, StoreError};
+use crate::store::{DataKeyListFilter, KeyListFilter, SortOrder, Store, StoreError};
 
 const REGION: &str = "ap-guangzhou";
 
@@ -19,6 +19,10 @@ pub fn check<S: Store>(mut new_store: impl FnMut() -> S) {
     data_keys_have_their_own_names_limits_and_due_index(&new_store());
     data_key_batches_are_all_or_nothing(&new_store());
     accounts_are_unique_by_uin_secret_and_project(&new_store());
+    key_listings_filter_order_and_page(&new_store());
+    key_indexes_follow_updates_and_deletes(&new_store());
+    aliases_are_unique_names_of_their_scope(&new_store());
+    data_key_listings_filter_order_page_and_follow_writes(&new_store());
 }
 
 /// A KMS key record of `account` in ap-guangzhou, ready to insert.
@@ -130,18 +134,18 @@ fn lists_in_creation_order_and_finds_due_keys(store: &dyn Store) {
     store.create_key(&late, 10).unwrap();
     store.create_key(&early, 10).unwrap();
     store.create_key(&key(9, "other", 5), 10).unwrap();
-    let listed = |newest_first| {
-        let mut out = Vec::new();
-        store
-            .scan_keys(1, REGION, newest_first, &mut |k| {
-                out.push(k.alias);
-                true
-            })
-            .unwrap();
-        out
+    let listed = |order| {
+        let filter = KeyListFilter {
+            order,
+            limit: 10,
+            ..Default::default()
+        };
+        let listed = store.list_keys(1, REGION, &filter).unwrap();
+        assert_eq!(listed.total, 2);
+        listed.page.into_iter().map(|k| k.alias).collect::<Vec<_>>()
     };
-    assert_eq!(listed(false), vec!["early", "late"]);
-    assert_eq!(listed(true), vec!["late", "early"]);
+    assert_eq!(listed(SortOrder::OldestFirst), vec!["early", "late"]);
+    assert_eq!(listed(SortOrder::NewestFirst), vec!["late", "early"]);
 
     let doomed = next(&early, |k| {
         k.state = KeyState::PendingDelete;
@@ -309,13 +313,18 @@ fn data_keys_have_their_own_names_limits_and_due_index(store: &dyn Store) {
     store.delete_data_key(&restored).unwrap();
     assert!(store.get_data_key(&dk.data_key_id).unwrap().is_none());
     store.create_data_key(&data_key(1, "same", 4), 2).unwrap();
-    let mut names = Vec::new();
-    store
-        .scan_data_keys(1, REGION, false, &mut |d| {
-            names.push(d.name);
-            true
-        })
-        .unwrap();
+    let filter = DataKeyListFilter {
+        order: SortOrder::OldestFirst,
+        limit: 10,
+        ..Default::default()
+    };
+    let names: Vec<String> = store
+        .list_data_keys(1, REGION, &filter)
+        .unwrap()
+        .page
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
     assert_eq!(names, vec!["other", "same"]);
 }
 
@@ -371,4 +380,602 @@ fn accounts_are_unique_by_uin_secret_and_project(store: &dyn Store) {
     clash.project_id = "p2".into();
     store.create_account(&clash).unwrap();
     assert_eq!(store.accounts().unwrap().len(), 2);
+}
+
+const OTHER_REGION: &str = "ap-beijing";
+
+/// Aliases of `page` in order, to compare listings readably.
+fn aliases_of(page: &[KeyRecord]) -> Vec<&str> {
+    page.iter().map(|k| k.alias.as_str()).collect()
+}
+
+/// Lists keys of account 1 in REGION with `filter` in both orders and at several pages, and
+/// checks each against `all` filtered by `want`, ordered by creation time and then id.
+fn check_key_listing(
+    store: &dyn Store,
+    all: &[KeyRecord],
+    filter: &KeyListFilter,
+    want: impl Fn(&KeyRecord) -> bool,
+) {
+    let mut expected: Vec<&KeyRecord> = all
+        .iter()
+        .filter(|k| k.account == 1 && k.region == REGION && want(k))
+        .collect();
+    expected.sort_by_key(|k| (k.created_at, k.key_id));
+    let n = expected.len();
+    for order in [SortOrder::OldestFirst, SortOrder::NewestFirst] {
+        let mut ordered = expected.clone();
+        if order == SortOrder::NewestFirst {
+            ordered.reverse();
+        }
+        for (offset, limit) in [
+            (0, 100),
+            (0, 1),
+            (1, 2),
+            (n.saturating_sub(1), 5),
+            (n, 5),
+            (n + 3, 5),
+            (0, 0),
+        ] {
+            let f = KeyListFilter {
+                order,
+                offset,
+                limit,
+                ..filter.clone()
+            };
+            let listed = store.list_keys(1, REGION, &f).unwrap();
+            let want_page: Vec<&str> = ordered
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|k| k.alias.as_str())
+                .collect();
+            assert_eq!(listed.total, n as u64, "total of {f:?}");
+            assert_eq!(aliases_of(&listed.page), want_page, "page of {f:?}");
+        }
+    }
+}
+
+/// Twelve keys of account 1 with a spread of states, origins, usages, specs, tags and creation
+/// times (pairs share one, so ties fall to the id), and keys of other scopes with the same
+/// names.
+fn listing_keys() -> Vec<KeyRecord> {
+    let mut keys: Vec<KeyRecord> = (0..12u64)
+        .map(|i| {
+            let mut k = key(1, &format!("k{i}"), 10 + i / 2);
+            k.state = [
+                KeyState::Enabled,
+                KeyState::Disabled,
+                KeyState::PendingDelete,
+                KeyState::PendingImport,
+                KeyState::Archived,
+            ][i as usize % 5];
+            if i.is_multiple_of(3) {
+                k.origin = Origin::External;
+            }
+            (k.usage, k.spec) = [
+                (KeyUsage::EncryptDecrypt, KeySpec::Aes256),
+                (KeyUsage::SignVerify, KeySpec::EccP256),
+                (KeyUsage::GenerateVerifyMac, KeySpec::Hmac256),
+                (KeyUsage::EncryptDecrypt, KeySpec::Sm4),
+            ][i as usize % 4];
+            if i.is_multiple_of(2) {
+                let value = if i.is_multiple_of(4) { "a" } else { "b" };
+                k.tags.push(tag("team", value));
+            }
+            if i.is_multiple_of(3) {
+                k.tags.push(tag("env", "prod"));
+            }
+            k
+        })
+        .collect();
+    keys[5].aliases = vec![alias("extra-one"), alias("extra-two")];
+    keys.push(key(9, "k1", 1));
+    let mut elsewhere = key(1, "k1", 1);
+    elsewhere.region = OTHER_REGION.into();
+    keys.push(elsewhere);
+    keys
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+fn alias(name: &str) -> Alias {
+    Alias {
+        name: name.into(),
+        created_at: 7,
+        updated_at: 8,
+    }
+}
+
+fn has_tag(k: &KeyRecord, key: &str, values: &[&str]) -> bool {
+    k.tags
+        .iter()
+        .any(|t| t.key == key && (values.is_empty() || values.contains(&t.value.as_str())))
+}
+
+fn key_listings_filter_order_and_page(store: &dyn Store) {
+    let keys = listing_keys();
+    for k in &keys {
+        store.create_key(k, 100).unwrap();
+    }
+    let none = KeyListFilter::default();
+    check_key_listing(store, &keys, &none, |_| true);
+    let states = |s: &[KeyState]| KeyListFilter {
+        states: Some(s.to_vec()),
+        ..Default::default()
+    };
+    check_key_listing(store, &keys, &states(&[KeyState::Disabled]), |k| {
+        k.state == KeyState::Disabled
+    });
+    check_key_listing(
+        store,
+        &keys,
+        &states(&[KeyState::Enabled, KeyState::Archived]),
+        |k| matches!(k.state, KeyState::Enabled | KeyState::Archived),
+    );
+    check_key_listing(store, &keys, &states(&[]), |_| false);
+    check_key_listing(
+        store,
+        &keys,
+        &states(&[KeyState::Disabled, KeyState::Disabled]),
+        |k| k.state == KeyState::Disabled,
+    );
+    let external = KeyListFilter {
+        origin: Some(Origin::External),
+        ..Default::default()
+    };
+    check_key_listing(store, &keys, &external, |k| k.origin == Origin::External);
+    let signing = KeyListFilter {
+        usages: Some(vec![KeyUsage::SignVerify]),
+        ..Default::default()
+    };
+    check_key_listing(store, &keys, &signing, |k| k.usage == KeyUsage::SignVerify);
+    let specs = KeyListFilter {
+        specs: Some(vec![KeySpec::Sm4, KeySpec::Hmac256]),
+        ..Default::default()
+    };
+    check_key_listing(store, &keys, &specs, |k| {
+        matches!(k.spec, KeySpec::Sm4 | KeySpec::Hmac256)
+    });
+
+    let tags = |t: &[(&str, &[&str])]| KeyListFilter {
+        tags: t
+            .iter()
+            .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+            .collect(),
+        ..Default::default()
+    };
+    check_key_listing(store, &keys, &tags(&[("team", &[])]), |k| {
+        has_tag(k, "team", &[])
+    });
+    check_key_listing(store, &keys, &tags(&[("team", &["a"])]), |k| {
+        has_tag(k, "team", &["a"])
+    });
+    check_key_listing(store, &keys, &tags(&[("team", &["a", "b"])]), |k| {
+        has_tag(k, "team", &["a", "b"])
+    });
+    check_key_listing(
+        store,
+        &keys,
+        &tags(&[("team", &["a"]), ("env", &[])]),
+        |k| has_tag(k, "team", &["a"]) && has_tag(k, "env", &[]),
+    );
+    check_key_listing(store, &keys, &tags(&[("team", &["b", "b"])]), |k| {
+        has_tag(k, "team", &["b"])
+    });
+    check_key_listing(store, &keys, &tags(&[("nope", &[])]), |_| false);
+    check_key_listing(store, &keys, &tags(&[("team", &["c"])]), |_| false);
+
+    let search = |s: &str| KeyListFilter {
+        search: Some(s.into()),
+        ..Default::default()
+    };
+    check_key_listing(store, &keys, &search("k1"), |k| {
+        ["k1", "k10", "k11"].contains(&k.alias.as_str())
+    });
+    let id_part = keys[3].key_id.to_string()[9..23].to_owned();
+    check_key_listing(store, &keys, &search(&id_part), |k| {
+        k.key_id.to_string().contains(&id_part)
+    });
+    check_key_listing(store, &keys, &search("extra-t"), |k| k.alias == "k5");
+    check_key_listing(store, &keys, &search("no such name"), |_| false);
+
+    let combined = KeyListFilter {
+        states: Some(vec![KeyState::Enabled, KeyState::Disabled]),
+        origin: Some(Origin::Kms),
+        ..tags(&[("team", &[])])
+    };
+    check_key_listing(store, &keys, &combined, |k| {
+        matches!(k.state, KeyState::Enabled | KeyState::Disabled)
+            && k.origin == Origin::Kms
+            && has_tag(k, "team", &[])
+    });
+    let searched = KeyListFilter {
+        usages: Some(vec![KeyUsage::EncryptDecrypt]),
+        states: Some(vec![
+            KeyState::Enabled,
+            KeyState::PendingImport,
+            KeyState::Archived,
+        ]),
+        ..search("k")
+    };
+    check_key_listing(store, &keys, &searched, |k| {
+        k.usage == KeyUsage::EncryptDecrypt
+            && matches!(
+                k.state,
+                KeyState::Enabled | KeyState::PendingImport | KeyState::Archived
+            )
+    });
+    let everything = KeyListFilter {
+        states: Some(vec![KeyState::Enabled]),
+        origin: Some(Origin::External),
+        usages: Some(vec![KeyUsage::EncryptDecrypt]),
+        specs: Some(vec![KeySpec::Aes256]),
+        ..tags(&[("team", &["a"]), ("env", &["prod"])])
+    };
+    check_key_listing(store, &keys, &everything, |k| {
+        k.state == KeyState::Enabled
+            && k.origin == Origin::External
+            && k.spec == KeySpec::Aes256
+            && has_tag(k, "team", &["a"])
+            && has_tag(k, "env", &["prod"])
+    });
+}
+
+/// Every write moves a key's index entries: listings by old values lose it, by new ones find it.
+fn key_indexes_follow_updates_and_deletes(store: &dyn Store) {
+    let mut keys = listing_keys();
+    for k in &keys {
+        store.create_key(k, 100).unwrap();
+    }
+    let changed: Vec<KeyRecord> = keys[..4]
+        .iter()
+        .map(|k| {
+            next(k, |k| {
+                k.revision += 1;
+                k.state = KeyState::Disabled;
+                k.usage = KeyUsage::KeyAgreement;
+                k.spec = KeySpec::EccP384;
+                k.origin = Origin::Kms;
+                k.tags = vec![tag("team", "c"), tag("moved", "yes")];
+                k.aliases = vec![alias(&format!("renamed-{}", k.alias))];
+            })
+        })
+        .collect();
+    store.update_keys(&changed, 100).unwrap();
+    keys.splice(..4, changed);
+    let doomed = keys.remove(6);
+    store.delete_key(&doomed).unwrap();
+    let removed = keys.remove(4);
+    store.delete_key(&removed).unwrap();
+
+    check_key_listing(store, &keys, &KeyListFilter::default(), |_| true);
+    for state in [
+        KeyState::Enabled,
+        KeyState::Disabled,
+        KeyState::PendingDelete,
+    ] {
+        let f = KeyListFilter {
+            states: Some(vec![state]),
+            ..Default::default()
+        };
+        check_key_listing(store, &keys, &f, |k| k.state == state);
+    }
+    let f = KeyListFilter {
+        origin: Some(Origin::External),
+        ..Default::default()
+    };
+    check_key_listing(store, &keys, &f, |k| k.origin == Origin::External);
+    let f = KeyListFilter {
+        usages: Some(vec![KeyUsage::KeyAgreement, KeyUsage::SignVerify]),
+        ..Default::default()
+    };
+    check_key_listing(store, &keys, &f, |k| {
+        matches!(k.usage, KeyUsage::KeyAgreement | KeyUsage::SignVerify)
+    });
+    let f = KeyListFilter {
+        specs: Some(vec![KeySpec::EccP384]),
+        ..Default::default()
+    };
+    check_key_listing(store, &keys, &f, |k| k.spec == KeySpec::EccP384);
+    for (tag_key, values) in [("team", vec!["a"]), ("team", vec!["c"]), ("moved", vec![])] {
+        let f = KeyListFilter {
+            tags: vec![(
+                tag_key.into(),
+                values.iter().map(|v| v.to_string()).collect(),
+            )],
+            ..Default::default()
+        };
+        check_key_listing(store, &keys, &f, |k| has_tag(k, tag_key, &values));
+    }
+    for s in ["renamed-k1", "k4", "k6", "extra"] {
+        let f = KeyListFilter {
+            search: Some(s.into()),
+            ..Default::default()
+        };
+        check_key_listing(store, &keys, &f, |k| k.names().any(|n| n.contains(s)));
+    }
+}
+
+/// Several aliases per key share the scope's namespace with every key's own alias.
+fn aliases_are_unique_names_of_their_scope(store: &dyn Store) {
+    let mut a = key(1, "a", 1);
+    a.aliases = vec![alias("x"), alias("y")];
+    store.create_key(&a, 10).unwrap();
+    let mut clash = key(1, "x", 2);
+    assert_eq!(store.create_key(&clash, 10), Err(StoreError::NameTaken));
+    clash.alias = "c".into();
+    clash.aliases = vec![alias("a")];
+    assert_eq!(store.create_key(&clash, 10), Err(StoreError::NameTaken));
+    clash.aliases = vec![alias("d"), alias("d")];
+    assert_eq!(
+        store.create_key(&clash, 10),
+        Err(StoreError::NameTaken),
+        "a key cannot hold one name twice"
+    );
+    assert_eq!(store.count_keys(1, REGION).unwrap(), 1);
+    assert_eq!(store.key_by_name(1, REGION, "c").unwrap(), None);
+    assert_eq!(store.key_by_name(1, REGION, "d").unwrap(), None);
+
+    let mut b = key(1, "b", 2);
+    b.aliases = vec![alias("z")];
+    store.create_key(&b, 10).unwrap();
+    let mut elsewhere = key(1, "x", 3);
+    elsewhere.region = OTHER_REGION.into();
+    store.create_key(&elsewhere, 10).unwrap();
+    store.create_key(&key(2, "y", 3), 10).unwrap();
+
+    for (name, owner) in [
+        ("a", a.key_id),
+        ("x", a.key_id),
+        ("y", a.key_id),
+        ("z", b.key_id),
+    ] {
+        assert_eq!(store.key_by_name(1, REGION, name).unwrap(), Some(owner));
+    }
+    assert_eq!(store.key_by_name(1, REGION, "nope").unwrap(), None);
+    assert_eq!(
+        store.key_by_name(1, OTHER_REGION, "x").unwrap(),
+        Some(elsewhere.key_id)
+    );
+    assert_eq!(store.key_by_name(1, OTHER_REGION, "y").unwrap(), None);
+
+    let names = |key_id, offset, limit| {
+        let listed = store
+            .list_aliases(1, REGION, key_id, offset, limit)
+            .unwrap();
+        let page: Vec<(Uuid, String)> = listed
+            .page
+            .iter()
+            .map(|(id, alias)| (*id, alias.name.clone()))
+            .collect();
+        (listed.total, page)
+    };
+    let entry = |id: Uuid, n: &str| (id, n.to_owned());
+    assert_eq!(
+        names(None, 0, 10),
+        (
+            3,
+            vec![
+                entry(a.key_id, "x"),
+                entry(a.key_id, "y"),
+                entry(b.key_id, "z")
+            ]
+        ),
+        "only entries of aliases, in name order"
+    );
+    assert_eq!(names(None, 1, 1), (3, vec![entry(a.key_id, "y")]));
+    assert_eq!(names(None, 3, 5), (3, vec![]));
+    assert_eq!(names(None, 0, 0), (3, vec![]));
+    assert_eq!(
+        names(Some(a.key_id), 0, 10),
+        (2, vec![entry(a.key_id, "x"), entry(a.key_id, "y")])
+    );
+    assert_eq!(
+        names(Some(a.key_id), 1, 10),
+        (2, vec![entry(a.key_id, "y")])
+    );
+    assert_eq!(names(Some(elsewhere.key_id), 0, 10), (0, vec![]));
+    assert_eq!(names(Some(Uuid::new_v4()), 0, 10), (0, vec![]));
+    let listed = store.list_aliases(1, REGION, None, 0, 1).unwrap();
+    assert_eq!(listed.page[0].1, alias("x"), "times are kept");
+
+    // Moving names: "x" leaves a for w, and is free for another key.
+    let a2 = next(&a, |k| {
+        k.revision += 1;
+        k.aliases = vec![alias("w"), alias("y")];
+    });
+    store.update_key(&a2, 10).unwrap();
+    assert_eq!(store.key_by_name(1, REGION, "x").unwrap(), None);
+    assert_eq!(store.key_by_name(1, REGION, "w").unwrap(), Some(a.key_id));
+    assert_eq!(
+        names(None, 0, 10),
+        (
+            3,
+            vec![
+                entry(a.key_id, "w"),
+                entry(a.key_id, "y"),
+                entry(b.key_id, "z")
+            ]
+        )
+    );
+    let c = key(1, "x", 4);
+    store.create_key(&c, 10).unwrap();
+
+    // A batch that gives one name to two keys changes nothing.
+    let a3 = next(&a2, |k| {
+        k.revision += 1;
+        k.aliases.push(alias("q"));
+    });
+    let b2 = next(&b, |k| {
+        k.revision += 1;
+        k.aliases.push(alias("q"));
+    });
+    assert_eq!(
+        store.update_keys(&[a3.clone(), b2.clone()], 10),
+        Err(StoreError::NameTaken)
+    );
+    assert_eq!(store.key_by_name(1, REGION, "q").unwrap(), None);
+    assert_eq!(names(Some(a.key_id), 0, 10).0, 2);
+    let b_taking_c = next(&b, |k| {
+        k.revision += 1;
+        k.aliases.push(alias("x"));
+    });
+    assert_eq!(
+        store.update_key(&b_taking_c, 10),
+        Err(StoreError::NameTaken),
+        "an alias cannot take another key's own alias"
+    );
+    store.update_keys(&[a3], 10).unwrap();
+    assert_eq!(store.key_by_name(1, REGION, "q").unwrap(), Some(a.key_id));
+
+    // Deletion frees every name of the key.
+    let a3 = store.get_key(&a.key_id).unwrap().unwrap();
+    store.delete_key(&a3).unwrap();
+    for name in ["a", "w", "y", "q"] {
+        assert_eq!(store.key_by_name(1, REGION, name).unwrap(), None);
+    }
+    assert_eq!(names(None, 0, 10), (1, vec![entry(b.key_id, "z")]));
+    let mut reuse = key(1, "q", 5);
+    reuse.aliases = vec![alias("a"), alias("w"), alias("y")];
+    store.create_key(&reuse, 10).unwrap();
+    let search = KeyListFilter {
+        search: Some("w".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let found = store.list_keys(1, REGION, &search).unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(found.page[0].key_id, reuse.key_id);
+}
+
+fn check_data_key_listing(
+    store: &dyn Store,
+    all: &[DataKeyRecord],
+    filter: &DataKeyListFilter,
+    want: impl Fn(&DataKeyRecord) -> bool,
+) {
+    let mut expected: Vec<&DataKeyRecord> = all
+        .iter()
+        .filter(|d| d.account == 1 && d.region == REGION && want(d))
+        .collect();
+    expected.sort_by_key(|d| (d.created_at, d.data_key_id));
+    let n = expected.len();
+    for order in [SortOrder::OldestFirst, SortOrder::NewestFirst] {
+        let mut ordered = expected.clone();
+        if order == SortOrder::NewestFirst {
+            ordered.reverse();
+        }
+        for (offset, limit) in [(0, 100), (1, 2), (n.saturating_sub(1), 5), (n, 5), (0, 0)] {
+            let f = DataKeyListFilter {
+                order,
+                offset,
+                limit,
+                ..filter.clone()
+            };
+            let listed = store.list_data_keys(1, REGION, &f).unwrap();
+            let want_page: Vec<&str> = ordered
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|d| d.name.as_str())
+                .collect();
+            let page: Vec<&str> = listed.page.iter().map(|d| d.name.as_str()).collect();
+            assert_eq!(listed.total, n as u64, "total of {f:?}");
+            assert_eq!(page, want_page, "page of {f:?}");
+        }
+    }
+}
+
+fn data_key_listings_filter_order_page_and_follow_writes(store: &dyn Store) {
+    let cmks = [Uuid::new_v4(), Uuid::new_v4()];
+    let mut dks: Vec<DataKeyRecord> = (0..10u64)
+        .map(|i| {
+            let mut d = data_key(1, &format!("d{i}"), 5 + i / 3);
+            d.state = [
+                DataKeyState::Enabled,
+                DataKeyState::Disabled,
+                DataKeyState::PendingDelete,
+            ][i as usize % 3];
+            if i.is_multiple_of(4) {
+                d.origin = Origin::External;
+            }
+            d.key_id = cmks[i as usize % 2];
+            d.length = if i.is_multiple_of(5) { 16 } else { 32 };
+            if i % 2 == 1 {
+                d.tags
+                    .push(tag("app", if i.is_multiple_of(3) { "x" } else { "y" }));
+            }
+            d
+        })
+        .collect();
+    dks.push(data_key(2, "d1", 1));
+    for d in &dks {
+        store.create_data_key(d, 100).unwrap();
+    }
+    let check_all = |dks: &[DataKeyRecord]| {
+        check_data_key_listing(store, dks, &DataKeyListFilter::default(), |_| true);
+        for state in [DataKeyState::Enabled, DataKeyState::Disabled] {
+            let f = DataKeyListFilter {
+                states: Some(vec![state]),
+                ..Default::default()
+            };
+            check_data_key_listing(store, dks, &f, |d| d.state == state);
+        }
+        let f = DataKeyListFilter {
+            origin: Some(Origin::External),
+            ..Default::default()
+        };
+        check_data_key_listing(store, dks, &f, |d| d.origin == Origin::External);
+        let f = DataKeyListFilter {
+            key_id: Some(cmks[1]),
+            ..Default::default()
+        };
+        check_data_key_listing(store, dks, &f, |d| d.key_id == cmks[1]);
+        let f = DataKeyListFilter {
+            length: Some(16),
+            key_id: Some(cmks[0]),
+            ..Default::default()
+        };
+        check_data_key_listing(store, dks, &f, |d| d.length == 16 && d.key_id == cmks[0]);
+        let f = DataKeyListFilter {
+            tags: vec![("app".into(), vec!["y".into()])],
+            states: Some(vec![DataKeyState::Enabled, DataKeyState::PendingDelete]),
+            ..Default::default()
+        };
+        check_data_key_listing(store, dks, &f, |d| {
+            d.tags.iter().any(|t| t.key == "app" && t.value == "y")
+                && d.state != DataKeyState::Disabled
+        });
+        let id_part = dks[2].data_key_id.to_string()[..13].to_owned();
+        for s in ["d1", id_part.as_str()] {
+            let f = DataKeyListFilter {
+                search: Some(s.into()),
+                ..Default::default()
+            };
+            check_data_key_listing(store, dks, &f, |d| {
+                d.name.contains(s) || d.data_key_id.to_string().contains(s)
+            });
+        }
+    };
+    check_all(&dks);
+
+    let changed = next(&dks[1], |d| {
+        d.revision += 1;
+        d.state = DataKeyState::Enabled;
+        d.key_id = cmks[0];
+        d.length = 16;
+        d.tags.clear();
+        d.name = "renamed".into();
+    });
+    store.update_data_key(&changed, 100).unwrap();
+    dks[1] = changed;
+    let gone = dks.remove(3);
+    store.delete_data_key(&gone).unwrap();
+    check_all(&dks);
 }

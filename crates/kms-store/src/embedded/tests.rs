@@ -212,3 +212,81 @@ fn an_erasure_left_unscrubbed_at_a_stop_is_scrubbed_after_the_restart() {
     assert!(engine.run_owed_scrub().unwrap());
     assert!(!contains(&sealed));
 }
+
+/// A store written before the listing indexes (no meta table, no term tables, the old names
+/// table holding only each key's own alias) gets them built when opened.
+#[test]
+fn a_store_without_listing_indexes_gets_them_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.redb");
+    let mut keys = Vec::new();
+    {
+        let store = EmbeddedStore::open(&path).unwrap();
+        for i in 0..6u64 {
+            let mut k = contract::key(1, &format!("k{i}"), i);
+            if i % 2 == 0 {
+                k.state = KeyState::Disabled;
+            }
+            if i == 3 {
+                k.aliases = vec![Alias {
+                    name: "extra".into(),
+                    created_at: 1,
+                    updated_at: 2,
+                }];
+            }
+            store.create_key(&k, 100).unwrap();
+            keys.push(k);
+        }
+    }
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        for t in [&super::KEYS, &super::DATA_KEYS] {
+            txn.delete_table(t.terms).unwrap();
+            txn.delete_table(t.term_counts).unwrap();
+            txn.delete_table(t.aliases).unwrap();
+            txn.delete_table(t.names).unwrap();
+            let mut names = txn.open_table(t.old_names).unwrap();
+            for k in keys.iter().filter(|_| std::ptr::eq(t, &super::KEYS)) {
+                names
+                    .insert(
+                        (k.account, k.region.as_str(), k.alias.as_str()),
+                        k.key_id.as_u128(),
+                    )
+                    .unwrap();
+            }
+        }
+        txn.delete_table(super::META).unwrap();
+        txn.commit().unwrap();
+    }
+    let store = EmbeddedStore::open(&path).unwrap();
+    let disabled = store::KeyListFilter {
+        states: Some(vec![KeyState::Disabled]),
+        order: SortOrder::OldestFirst,
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = store.list_keys(1, "ap-guangzhou", &disabled).unwrap();
+    assert_eq!(listed.total, 3);
+    let ids: Vec<_> = listed.page.iter().map(|k| k.key_id).collect();
+    assert_eq!(ids, [keys[0].key_id, keys[2].key_id, keys[4].key_id]);
+    let all = store
+        .list_keys(1, "ap-guangzhou", &store::KeyListFilter::default())
+        .unwrap();
+    assert_eq!(all.total, 6);
+    assert_eq!(
+        store.key_by_name(1, "ap-guangzhou", "extra").unwrap(),
+        Some(keys[3].key_id)
+    );
+    assert_eq!(
+        store
+            .list_aliases(1, "ap-guangzhou", None, 0, 10)
+            .unwrap()
+            .total,
+        1
+    );
+    let mut clash = contract::key(1, "extra", 9);
+    assert_eq!(store.create_key(&clash, 100), Err(StoreError::NameTaken));
+    clash.alias = "k1".into();
+    assert_eq!(store.create_key(&clash, 100), Err(StoreError::NameTaken));
+}
