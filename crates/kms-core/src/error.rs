@@ -59,6 +59,8 @@ pub enum Bounded {
     MessageLength,
     /// Cloud resources bound to one key.
     BindingCount,
+    /// Aliases of one key besides its own.
+    AliasCount,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -73,6 +75,8 @@ pub enum KmsError {
     InvalidKeyState { state: KeyState, op: Operation },
     #[error("the alias is already in use")]
     AliasExists,
+    #[error("no key has this alias")]
+    AliasNotFound,
     #[error("invalid {field}: {reason}")]
     InvalidParameter { field: &'static str, reason: String },
     #[error("the ciphertext is malformed, was not made for this key and context, or was altered")]

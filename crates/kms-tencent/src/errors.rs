@@ -56,6 +56,7 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         E::KeyIdMismatch => "InvalidParameterValue.InvalidKeyId",
         E::InvalidKeyState { state, op } => state_code(*state, *op),
         E::AliasExists => "InvalidParameterValue.AliasAlreadyExists",
+        E::AliasNotFound => "ResourceUnavailable.CmkNotFound",
         E::InvalidParameter { .. } => INVALID_PARAMETER_VALUE,
         E::InvalidCiphertext => "InvalidParameterValue.InvalidCiphertext",
         E::KeyLimitExceeded => "LimitExceeded.CmkLimitExceeded",
@@ -85,7 +86,8 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
             | Bounded::NameLength
             | Bounded::DescriptionLength
             | Bounded::MessageLength
-            | Bounded::BindingCount => INVALID_PARAMETER_VALUE,
+            | Bounded::BindingCount
+            | Bounded::AliasCount => INVALID_PARAMETER_VALUE,
         },
         E::UsageNotAllowed { .. } => "InvalidParameterValue.InvalidKeyUsage",
         // The vendor's per-action lists: only the asymmetric decryptions name InvalidKeyUsage;
