@@ -2,9 +2,12 @@
 //! decryption, MACs, key agreement and ML-KEM blobs. Each checks the key's usage and spec here,
 //! in the engine, so no dialect can ask a key for something it was not made for.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use kms_crypto::provider::KeyHandle;
 use kms_crypto::{AsymmetricAlgorithm, SignInput, SigningAlgorithm};
 
 use super::{Caller, Engine, check_range, parse_key_id, require_state};
@@ -61,6 +64,38 @@ fn any_spec(_: KeySpec) -> bool {
 }
 
 impl Engine {
+    /// Loads the caller's key for `op`: it must be made for `usage`, with a spec `spec_ok`
+    /// accepts, and be in one of `states`.
+    fn key_for(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        op: Operation,
+        usage: KeyUsage,
+        spec_ok: fn(KeySpec) -> bool,
+        states: &[KeyState],
+    ) -> Result<KeyRecord, KmsError> {
+        let key = self.load(caller, parse_key_id(key_id)?)?;
+        require_capability(&key, op, usage, spec_ok)?;
+        require_state(&key, op, states)?;
+        Ok(key)
+    }
+
+    /// [`Engine::key_for`] with the loaded material of the key's current version.
+    fn handle_for(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        op: Operation,
+        usage: KeyUsage,
+        spec_ok: fn(KeySpec) -> bool,
+        states: &[KeyState],
+    ) -> Result<(KeyRecord, Arc<dyn KeyHandle>), KmsError> {
+        let key = self.key_for(caller, key_id, op, usage, spec_ok, states)?;
+        let (_, material) = self.current_material(&key, op)?;
+        Ok((key, material))
+    }
+
     /// The key and its public half (SubjectPublicKeyInfo DER); unseals nothing.
     pub fn get_public_key(
         &self,
@@ -95,10 +130,14 @@ impl Engine {
         input: SignInput<'_>,
     ) -> Result<(Uuid, Vec<u8>), KmsError> {
         check_message(&input)?;
-        let key = self.load(caller, parse_key_id(key_id)?)?;
-        require_capability(&key, Operation::Sign, KeyUsage::SignVerify, any_spec)?;
-        require_state(&key, Operation::Sign, USABLE)?;
-        let (_, material) = self.current_material(&key, Operation::Sign)?;
+        let (key, material) = self.handle_for(
+            caller,
+            key_id,
+            Operation::Sign,
+            KeyUsage::SignVerify,
+            any_spec,
+            USABLE,
+        )?;
         Ok((key.key_id, material.sign(algorithm, input)?))
     }
 
@@ -113,9 +152,14 @@ impl Engine {
         signature: &[u8],
     ) -> Result<(Uuid, bool), KmsError> {
         check_message(&input)?;
-        let key = self.load(caller, parse_key_id(key_id)?)?;
-        require_capability(&key, Operation::Verify, KeyUsage::SignVerify, any_spec)?;
-        require_state(&key, Operation::Verify, USABLE)?;
+        let key = self.key_for(
+            caller,
+            key_id,
+            Operation::Verify,
+            KeyUsage::SignVerify,
+            any_spec,
+            USABLE,
+        )?;
         let public = key
             .current_version()
             .and_then(|v| v.public_key.as_deref())
@@ -138,15 +182,14 @@ impl Engine {
         algorithm: AsymmetricAlgorithm,
         ciphertext: &[u8],
     ) -> Result<(Uuid, Zeroizing<Vec<u8>>), KmsError> {
-        let key = self.load(caller, parse_key_id(key_id)?)?;
-        require_capability(
-            &key,
+        let (key, material) = self.handle_for(
+            caller,
+            key_id,
             Operation::AsymmetricDecrypt,
             KeyUsage::EncryptDecrypt,
             decrypts_with_private_key,
+            USABLE,
         )?;
-        require_state(&key, Operation::AsymmetricDecrypt, USABLE)?;
-        let (_, material) = self.current_material(&key, Operation::AsymmetricDecrypt)?;
         Ok((key.key_id, material.decrypt(algorithm, ciphertext)?))
     }
 
@@ -163,14 +206,14 @@ impl Engine {
             plaintext.len() as u64,
             super::PLAINTEXT_BYTES,
         )?;
-        let key = self.load(caller, parse_key_id(key_id)?)?;
-        require_capability(
-            &key,
+        let key = self.key_for(
+            caller,
+            key_id,
             Operation::Encrypt,
             KeyUsage::EncryptDecrypt,
             is_ml_kem,
+            USABLE,
         )?;
-        require_state(&key, Operation::Encrypt, USABLE)?;
         let blob = self.seal_blob(&key, plaintext, &EncryptionContext::default())?;
         Ok((key.key_id, blob))
     }
@@ -201,15 +244,14 @@ impl Engine {
         message: &[u8],
     ) -> Result<(Uuid, Vec<u8>), KmsError> {
         check_range(Bounded::MessageLength, message.len() as u64, MESSAGE_BYTES)?;
-        let key = self.load(caller, parse_key_id(key_id)?)?;
-        require_capability(
-            &key,
+        let (key, material) = self.handle_for(
+            caller,
+            key_id,
             Operation::GenerateMac,
             KeyUsage::GenerateVerifyMac,
             any_spec,
+            USABLE,
         )?;
-        require_state(&key, Operation::GenerateMac, USABLE)?;
-        let (_, material) = self.current_material(&key, Operation::GenerateMac)?;
         Ok((key.key_id, material.mac(message)?))
     }
 
@@ -222,15 +264,14 @@ impl Engine {
         mac: &[u8],
     ) -> Result<(Uuid, bool), KmsError> {
         check_range(Bounded::MessageLength, message.len() as u64, MESSAGE_BYTES)?;
-        let key = self.load(caller, parse_key_id(key_id)?)?;
-        require_capability(
-            &key,
+        let (key, material) = self.handle_for(
+            caller,
+            key_id,
             Operation::VerifyMac,
             KeyUsage::GenerateVerifyMac,
             any_spec,
+            USABLE,
         )?;
-        require_state(&key, Operation::VerifyMac, USABLE)?;
-        let (_, material) = self.current_material(&key, Operation::VerifyMac)?;
         Ok((key.key_id, material.verify_mac(message, mac)?))
     }
 
@@ -241,15 +282,14 @@ impl Engine {
         key_id: &str,
         peer_public_key: &[u8],
     ) -> Result<(Uuid, Zeroizing<Vec<u8>>), KmsError> {
-        let key = self.load(caller, parse_key_id(key_id)?)?;
-        require_capability(
-            &key,
+        let (key, material) = self.handle_for(
+            caller,
+            key_id,
             Operation::DeriveSharedSecret,
             KeyUsage::KeyAgreement,
             any_spec,
+            USABLE,
         )?;
-        require_state(&key, Operation::DeriveSharedSecret, USABLE)?;
-        let (_, material) = self.current_material(&key, Operation::DeriveSharedSecret)?;
         let secret = material
             .derive_shared_secret(peer_public_key)
             .map_err(|e| match e {
