@@ -27,8 +27,9 @@ const ML_KEM_768_CT_LEN: usize = 1088;
 const ML_KEM_768_EK_OFFSET: usize = 1152;
 
 /// SubjectPublicKeyInfo header for ML-KEM-768: AlgorithmIdentifier id-alg-ml-kem-768
-/// (2.16.840.1.101.3.4.4.2, no parameters) and a 1185-byte BIT STRING, per RFC 9935 /
-/// draft-ietf-lamps-kyber-certificates.
+/// (2.16.840.1.101.3.4.4.2, NIST's object identifier, no parameters) and a 1185-byte BIT
+/// STRING, as the IETF LAMPS ML-KEM certificate profile (draft-ietf-lamps-kyber-certificates)
+/// lays it out.
 const ML_KEM_768_SPKI_PREFIX: [u8; 22] = [
     0x30, 0x82, 0x04, 0xb2, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04,
     0x02, 0x03, 0x82, 0x04, 0xa1, 0x00,
