@@ -3,6 +3,15 @@
 //! test run, so a crash once found stays fixed. Each body panics only when it finds a bug: a
 //! crash of the code under test, or a broken invariant asserted here.
 
+mod engine_blobs;
+mod key_material;
+
+pub use engine_blobs::{engine_blob_seeds, engine_blobs};
+pub use key_material::{
+    ASYMMETRIC_ALGORITHMS, KeyOp, SIGNING_ALGORITHMS, fixture_key, key_material,
+    key_material_input, signing_algorithm,
+};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 

@@ -41,3 +41,13 @@ fn parameters_corpus() {
 fn encryption_context_corpus() {
     replay("encryption_context", kms_fuzz::encryption_context);
 }
+
+#[test]
+fn key_material_corpus() {
+    replay("key_material", kms_fuzz::key_material);
+}
+
+#[test]
+fn engine_blobs_corpus() {
+    replay("engine_blobs", kms_fuzz::engine_blobs);
+}
