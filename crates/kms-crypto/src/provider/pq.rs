@@ -66,8 +66,19 @@ pub(super) fn generate_ml_kem() -> Result<KeyPairMaterial, CryptoError> {
     import_ml_kem(bytes.as_ref())
 }
 
+/// Checks customer material as FIPS 203 §7.3 does (`H(ek)`), and then pairwise: a shared secret
+/// encapsulated to `ek` must come back out of `dk`. The hash check alone covers `ek` only; a `dk`
+/// whose secret part is damaged would import and then decapsulate every ciphertext to its
+/// implicit-rejection secret, silently (found by the `key_material` fuzz target).
 pub(super) fn import_ml_kem(dk: &[u8]) -> Result<KeyPairMaterial, CryptoError> {
     let key = MlKemKey::load(dk)?;
+    let (ciphertext, sent) = key.encapsulate()?;
+    let received = key.decapsulate(&ciphertext)?;
+    if !constant_time_eq(&sent, &received) {
+        return Err(CryptoError::InvalidKeyMaterial(
+            "the ML-KEM-768 decapsulation key does not match its encapsulation key",
+        ));
+    }
     Ok(KeyPairMaterial {
         private: Zeroizing::new(dk.to_vec()),
         public: Some(key.public),

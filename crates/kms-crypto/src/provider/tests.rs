@@ -917,7 +917,12 @@ fn import_refuses_bad_material() {
     let ml_kem = Software.generate(KeySpec::MlKem768).unwrap();
     let mut bad_ml_kem = ml_kem.private.to_vec();
     bad_ml_kem[2340] ^= 1;
+    // A damaged secret part passes FIPS 203's hash check, which covers `ek` only; the pairwise
+    // check refuses it (the `key_material` fuzz target found it).
+    let mut damaged_ml_kem_secret = ml_kem.private.to_vec();
+    damaged_ml_kem_secret[806..810].copy_from_slice(&[0x1e, 0, 0, 0]);
     let cases: Vec<(KeySpec, Vec<u8>)> = vec![
+        (KeySpec::MlKem768, damaged_ml_kem_secret),
         (KeySpec::Aes256, vec![1; 31]),
         (KeySpec::Aes256, vec![1; 16]),
         (KeySpec::Sm4, vec![1; 32]),
