@@ -341,7 +341,8 @@ impl TencentApi {
     ) -> Result<Call, TcError> {
         let env = self.envelope(req)?;
         *action_label = actions::known_name(env.action.as_deref().unwrap_or_default());
-        audit.credential_id = env.credential_id().map(audit_string);
+        let credential_id = env.credential_id().unwrap_or_default().to_owned();
+        audit.credential_id = (!credential_id.is_empty()).then(|| audit_string(&credential_id));
         audit.region = env.region.as_deref().map(audit_string);
         let name = env
             .action
@@ -350,7 +351,6 @@ impl TencentApi {
             .ok_or_else(|| missing("Action"))?;
         let principal = self.authenticate(req, &env)?;
         audit.account = Some(principal.account);
-        let credential = env.credential_id().unwrap_or_default().to_owned();
         let (own_params, from_query) = own_params(req, env.style)?;
         let action = match actions::find(name) {
             Some(a) => a,
@@ -406,7 +406,7 @@ impl TencentApi {
             request: prepared.request,
             caller: Caller {
                 account: principal.account,
-                credential,
+                credential: credential_id,
                 region,
             },
         })

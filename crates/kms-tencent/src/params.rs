@@ -112,13 +112,13 @@ impl Params {
         let form = Form { from_query };
         let mut normalized = Map::new();
         for field in fields {
-            match map.remove(field.name) {
-                None | Some(Value::Null) if field.required => {
+            match map.remove_entry(field.name) {
+                None | Some((_, Value::Null)) if field.required => {
                     return Err(missing(field.name));
                 }
-                None | Some(Value::Null) => {}
-                Some(v) => {
-                    normalized.insert(field.name.to_owned(), form.check(field, v)?);
+                None | Some((_, Value::Null)) => {}
+                Some((name, v)) => {
+                    normalized.insert(name, form.check(field, v)?);
                 }
             }
         }
