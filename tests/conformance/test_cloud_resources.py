@@ -1,5 +1,5 @@
 """BindCloudResource / UnbindCloudResource through the official SDK: a key bound to a cloud product's
-resource cannot be scheduled for deletion until every binding is gone."""
+resource cannot be scheduled for deletion or archived until every binding is gone."""
 
 import uuid
 
@@ -96,3 +96,14 @@ def test_binding_parameter_errors(kms):
         expect_error("MissingParameter", kms, action, ProductId="cbs", ResourceId="disk-1")
         expect_error("ResourceUnavailable.CmkNotFound", kms, action, KeyId=str(uuid.uuid4()), **resource())
         expect_error("InvalidParameterValue.InvalidKeyId", kms, action, KeyId="nope", **resource())
+
+
+def test_bound_key_cannot_be_archived(kms):
+    key_id = create_key(kms).KeyId
+    disk = resource()
+    call(kms, "BindCloudResource", KeyId=key_id, **disk)
+    expect_error(USED, kms, "ArchiveKey", KeyId=key_id)
+    assert state(kms, key_id) == "Enabled"
+    call(kms, "UnbindCloudResource", KeyId=key_id, **disk)
+    call(kms, "ArchiveKey", KeyId=key_id)
+    assert state(kms, key_id) == "Archived"

@@ -402,6 +402,9 @@ impl Engine {
     pub fn archive_key(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
         self.mutate(caller, parse_key_id(key_id)?, |k, _| {
             require_state(k, Operation::Archive, &[KeyState::Enabled])?;
+            if !k.cloud_resources.is_empty() {
+                return Err(KmsError::KeyInUse);
+            }
             k.state = KeyState::Archived;
             Ok(())
         })

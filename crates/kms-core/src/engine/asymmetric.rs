@@ -300,7 +300,9 @@ impl Engine {
         Ok((key.key_id, secret))
     }
 
-    /// Records that a cloud product's resource uses the key; binding twice is one binding.
+    /// Records that a cloud product's resource uses the key; binding twice is one binding. A
+    /// bound key cannot be archived or scheduled for deletion, and its imported material no
+    /// longer expires.
     pub fn bind_cloud_resource(
         &self,
         caller: &Caller,
@@ -327,6 +329,9 @@ impl Engine {
                 )?;
                 k.cloud_resources.push(binding);
             }
+            // As the vendor documents: binding cancels the expiry of imported material, so a
+            // key a cloud product uses cannot lapse on its own.
+            k.valid_to = 0;
             Ok(())
         })
     }

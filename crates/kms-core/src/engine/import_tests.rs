@@ -317,3 +317,20 @@ fn expiry_owes_a_scrub() {
     assert_eq!(f.state(&id), KeyState::PendingImport);
     assert!(f.engine.scrub_owed());
 }
+
+/// The vendor's BindCloudResource cancels the key's expiry: a key a cloud product uses keeps its
+/// imported material.
+#[test]
+fn binding_a_cloud_resource_cancels_the_materials_expiry() {
+    let f = fixture();
+    let id = f.key_of(Origin::External);
+    let p = f.params(&id, WrappingAlgorithm::RsaesOaepSha256);
+    f.import(&id, &p, &[3u8; 32], T0 + 100).unwrap();
+    f.engine
+        .bind_cloud_resource(&f.caller, &id, "cbs", "disk-1")
+        .unwrap();
+    assert_eq!(f.engine.describe_key(&f.caller, &id).unwrap().valid_to, 0);
+    f.clock.set(T0 + 1000);
+    let (_, blob) = f.engine.encrypt(&f.caller, &id, b"x", &ctx()).unwrap();
+    assert!(f.engine.decrypt(&f.caller, &blob, &ctx()).is_ok());
+}
