@@ -242,21 +242,18 @@ impl Engine {
         Ok(out)
     }
 
-    /// The total number of matching keys, and the requested page of them. Transitions due in
-    /// the caller's scope are persisted first (among the first 1024 due keys of the store, which
-    /// the sweep keeps short), so the store filters on the states reads see; a key that falls
-    /// due past that is shown as of now on the page, and dropped from it once purgeable, while
-    /// the total may still count it until the sweep purges it.
+    /// The total number of matching keys, and the requested page of them. The store filters on
+    /// stored states, so transitions due in the caller's scope are persisted first (among the
+    /// first 1024 due keys of the store, which the background sweep keeps short; other scopes'
+    /// keys load as not found, and one that cannot be settled now is listed as stored). A key
+    /// that falls due past that is shown as of now on the page, and dropped from it once
+    /// purgeable, while the total may still count it until the sweep purges it.
     pub fn list_keys(
         &self,
         caller: &Caller,
         filter: &KeyListFilter,
     ) -> Result<(usize, Vec<KeyRecord>), KmsError> {
         let now = self.now();
-        // The store filters on stored states, so transitions due in the caller's scope are
-        // persisted first (the background sweep usually has, and then this is one index read).
-        // Other scopes' due keys load as not found; a key that cannot be settled now is listed
-        // as stored rather than failing the listing.
         for key_id in self.store.due_keys(now, DUE_KEYS_SETTLED_PER_LISTING)? {
             match self.load(caller, key_id) {
                 Ok(_) | Err(KmsError::KeyNotFound) => {}
