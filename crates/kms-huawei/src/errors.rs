@@ -1,0 +1,221 @@
+//! The vendor's error codes and the one mapping from [`KmsError`] to (HTTP status, code).
+//!
+//! Codes are those of Huawei Cloud KMS's error-code appendix (API reference, "Error Code",
+//! kms_02_0302); the gateway's `APIGW.0301` answers a signature or date it refuses (401).
+//! The appendix gives no per-code status: client errors answer 400 (the status the vendor's
+//! service answers `KMS.0205` with, as openstacksdk's Huawei resource code expects), service
+//! faults 500.
+
+use kms_core::{Bounded, KeyState, KmsError, Operation};
+
+pub const SIGNATURE_FAILED: &str = "APIGW.0301";
+pub const KMS_ERROR: &str = "KMS.0101";
+pub const INVALID_URL: &str = "KMS.0201";
+pub const INVALID_JSON: &str = "KMS.0202";
+pub const MISSING_PARAMETER: &str = "KMS.0204";
+pub const INVALID_KEY_ID: &str = "KMS.0205";
+pub const KEY_NOT_FOUND: &str = "KMS.0207";
+pub const INVALID_CONTEXT: &str = "KMS.0208";
+pub const KEY_DISABLED: &str = "KMS.0209";
+pub const KEY_PENDING_DELETION: &str = "KMS.0210";
+pub const NO_PERMISSION: &str = "KMS.0306";
+pub const INVALID_PARAMETER: &str = "KMS.0308";
+pub const INVALID_ALIAS: &str = "KMS.1101";
+pub const INVALID_DESCRIPTION: &str = "KMS.1103";
+pub const ALIAS_EXISTS: &str = "KMS.1104";
+pub const KEY_LIMIT: &str = "KMS.1105";
+pub const NOT_DISABLED: &str = "KMS.1201";
+pub const NOT_ENABLED: &str = "KMS.1301";
+pub const PENDING_DAYS: &str = "KMS.1401";
+pub const ALREADY_PENDING_DELETION: &str = "KMS.1402";
+pub const NOT_PENDING_DELETION: &str = "KMS.1501";
+pub const INVALID_LIMIT: &str = "KMS.1601";
+pub const INVALID_MARKER: &str = "KMS.1602";
+pub const RANDOM_LENGTH: &str = "KMS.1801";
+pub const DATAKEY_LENGTH: &str = "KMS.1901";
+pub const INVALID_CIPHER_TEXT: &str = "KMS.2201";
+
+/// A refusal in the vendor's terms. The message never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HwError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl HwError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(400, code, message)
+    }
+
+    /// The gateway's answer to a signature, date or credential it does not accept.
+    pub fn signature() -> Self {
+        Self::new(
+            401,
+            SIGNATURE_FAILED,
+            "Incorrect IAM authentication information: verify aksk signature fail",
+        )
+    }
+
+    pub fn missing(field: &str) -> Self {
+        Self::bad(
+            MISSING_PARAMETER,
+            format!("The request lacks the required parameter {field}."),
+        )
+    }
+
+    pub fn invalid(field: &str) -> Self {
+        Self::bad(INVALID_PARAMETER, format!("Invalid {field}."))
+    }
+}
+
+/// The one mapping from the engine's errors to the vendor's.
+pub fn map_error(e: &KmsError) -> HwError {
+    let message = e.to_string();
+    let code = match e {
+        KmsError::InvalidKeyId => INVALID_KEY_ID,
+        KmsError::KeyNotFound => KEY_NOT_FOUND,
+        KmsError::KeyIdMismatch | KmsError::InvalidCiphertext => INVALID_CIPHER_TEXT,
+        KmsError::InvalidKeyState { state, op } => state_code(*state, *op),
+        KmsError::AliasExists => ALIAS_EXISTS,
+        KmsError::InvalidParameter { field, .. } if field.contains("alias") => INVALID_ALIAS,
+        KmsError::InvalidParameter { field, .. } if field.contains("description") => {
+            INVALID_DESCRIPTION
+        }
+        KmsError::KeyLimitExceeded => KEY_LIMIT,
+        KmsError::OutOfRange { what, .. } => match what {
+            Bounded::PendingWindow => PENDING_DAYS,
+            Bounded::RandomLength => RANDOM_LENGTH,
+            Bounded::DataKeyLength => DATAKEY_LENGTH,
+            Bounded::NameLength => INVALID_ALIAS,
+            Bounded::DescriptionLength => INVALID_DESCRIPTION,
+            _ => INVALID_PARAMETER,
+        },
+        KmsError::InvalidEncryptionContext(_) => INVALID_CONTEXT,
+        KmsError::Contended | KmsError::Internal(_) => {
+            return HwError::new(500, KMS_ERROR, "KMS error.");
+        }
+        _ => INVALID_PARAMETER,
+    };
+    HwError::bad(code, message)
+}
+
+fn state_code(state: KeyState, op: Operation) -> &'static str {
+    match (op, state) {
+        (Operation::Enable, _) => NOT_DISABLED,
+        (Operation::Disable, _) => NOT_ENABLED,
+        (Operation::CancelDeletion, _) => NOT_PENDING_DELETION,
+        (_, KeyState::PendingDelete) if op == Operation::ScheduleDeletion => {
+            ALREADY_PENDING_DELETION
+        }
+        (_, KeyState::PendingDelete) => KEY_PENDING_DELETION,
+        (_, KeyState::Disabled) => KEY_DISABLED,
+        _ => INVALID_PARAMETER,
+    }
+}
+
+/// The vendor's error body.
+pub fn error_body(e: &HwError) -> Vec<u8> {
+    let body = serde_json::json!({ "error": { "error_code": e.code, "error_msg": e.message } });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_map_to_vendor_codes() {
+        let cases = [
+            (KmsError::InvalidKeyId, 400, INVALID_KEY_ID),
+            (KmsError::KeyNotFound, 400, KEY_NOT_FOUND),
+            (KmsError::InvalidCiphertext, 400, INVALID_CIPHER_TEXT),
+            (KmsError::AliasExists, 400, ALIAS_EXISTS),
+            (KmsError::KeyLimitExceeded, 400, KEY_LIMIT),
+            (KmsError::Internal("disk".into()), 500, KMS_ERROR),
+            (KmsError::Contended, 500, KMS_ERROR),
+            (
+                KmsError::OutOfRange {
+                    what: Bounded::PendingWindow,
+                    min: 7,
+                    max: 30,
+                },
+                400,
+                PENDING_DAYS,
+            ),
+            (
+                KmsError::InvalidKeyState {
+                    state: KeyState::Enabled,
+                    op: Operation::Enable,
+                },
+                400,
+                NOT_DISABLED,
+            ),
+            (
+                KmsError::InvalidKeyState {
+                    state: KeyState::Disabled,
+                    op: Operation::Disable,
+                },
+                400,
+                NOT_ENABLED,
+            ),
+            (
+                KmsError::InvalidKeyState {
+                    state: KeyState::Disabled,
+                    op: Operation::Encrypt,
+                },
+                400,
+                KEY_DISABLED,
+            ),
+            (
+                KmsError::InvalidKeyState {
+                    state: KeyState::PendingDelete,
+                    op: Operation::Encrypt,
+                },
+                400,
+                KEY_PENDING_DELETION,
+            ),
+            (
+                KmsError::InvalidKeyState {
+                    state: KeyState::PendingDelete,
+                    op: Operation::ScheduleDeletion,
+                },
+                400,
+                ALREADY_PENDING_DELETION,
+            ),
+            (
+                KmsError::InvalidKeyState {
+                    state: KeyState::Enabled,
+                    op: Operation::CancelDeletion,
+                },
+                400,
+                NOT_PENDING_DELETION,
+            ),
+        ];
+        for (e, status, code) in cases {
+            let mapped = map_error(&e);
+            assert_eq!((mapped.status, mapped.code), (status, code), "{e:?}");
+        }
+        assert!(
+            !map_error(&KmsError::Internal("secret path".into()))
+                .message
+                .contains("secret")
+        );
+    }
+
+    #[test]
+    fn body_is_the_vendors_envelope() {
+        let body: serde_json::Value =
+            serde_json::from_slice(&error_body(&HwError::signature())).unwrap();
+        assert_eq!(body["error"]["error_code"], SIGNATURE_FAILED);
+        assert!(body["error"]["error_msg"].is_string());
+    }
+}

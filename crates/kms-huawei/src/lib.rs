@@ -1,0 +1,287 @@
+//! The Huawei Cloud KMS REST dialect (the paths and bodies of `huaweicloudsdkkms` v2).
+//!
+//! [`HuaweiApi::prepare`] routes a request, authenticates it (SDK-HMAC-SHA256), resolves its
+//! project id to the caller's (account, region) and parses its body; [`HuaweiApi::execute`]
+//! runs it on the engine and answers with the vendor's body and HTTP status. It knows nothing
+//! of the HTTP server.
+
+pub mod auth;
+pub mod errors;
+mod operations;
+pub mod routes;
+pub mod wire;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use kms_core::accounts::Directory;
+use kms_core::{AccountId, Caller, Engine};
+
+use crate::auth::SignedParts;
+use crate::errors::{HwError, INVALID_JSON, INVALID_URL, NO_PERMISSION, error_body};
+use crate::routes::{Op, Route, VERSIONS};
+
+/// An answer: HTTP status, JSON body, and what the server logs, counts and audits.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// The operation's name when it is one of the served ones, else "unknown".
+    pub action: &'static str,
+    pub error_code: Option<&'static str>,
+    pub audit: AuditFields,
+}
+
+impl Reply {
+    fn error(e: HwError, action: &'static str, audit: AuditFields) -> Self {
+        Reply {
+            status: e.status,
+            body: error_body(&e),
+            action,
+            error_code: Some(e.code),
+            audit,
+        }
+    }
+
+    fn ok(body: &Value, action: &'static str, audit: AuditFields) -> Self {
+        Reply {
+            status: 200,
+            body: serde_json::to_vec(body).unwrap_or_default(),
+            action,
+            error_code: None,
+            audit,
+        }
+    }
+}
+
+/// Who asked for what, as far as the request got. Never a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFields {
+    pub account: Option<AccountId>,
+    /// The AK the request claimed, as presented (also when it was refused).
+    pub credential_id: Option<String>,
+    /// The region the project id resolved to.
+    pub region: Option<String>,
+    /// The key ids the request named and the answer names, each once.
+    pub resources: Vec<String>,
+}
+
+/// Longest presented string an audit record keeps.
+const AUDIT_STRING_MAX: usize = 128;
+
+fn audit_string(s: &str) -> String {
+    s[..s.floor_char_boundary(AUDIT_STRING_MAX)].to_owned()
+}
+
+impl AuditFields {
+    fn add_resource(&mut self, id: &str) {
+        if !id.is_empty() && !self.resources.iter().any(|r| r == id) {
+            self.resources.push(audit_string(id));
+        }
+    }
+}
+
+/// An authenticated request with its parsed body: what remains is to run it, inline or on the
+/// blocking pool as [`Call::blocking`] says.
+pub struct Call {
+    op: Op,
+    name: &'static str,
+    body: Value,
+    caller: Caller,
+    audit: AuditFields,
+    pub blocking: bool,
+}
+
+impl Call {
+    pub fn action(&self) -> &'static str {
+        self.name
+    }
+}
+
+pub struct HuaweiApi {
+    engine: Arc<Engine>,
+    directory: Arc<Directory>,
+    /// The configured regions; an account's project id is its first region's.
+    regions: Vec<String>,
+}
+
+impl HuaweiApi {
+    pub fn new(engine: Arc<Engine>, directory: Arc<Directory>, regions: Vec<String>) -> Self {
+        Self {
+            engine,
+            directory,
+            regions,
+        }
+    }
+
+    /// Whether a request belongs to this dialect, from its method and path alone.
+    pub fn claims(method: &str, path: &str) -> bool {
+        routes::claims(method, path)
+    }
+
+    /// Routes, authenticates and parses a request; answers at once when there is nothing to
+    /// run (version discovery, a refusal).
+    pub fn prepare(&self, req: &SignedParts<'_>) -> Result<Call, Box<Reply>> {
+        let mut audit = AuditFields::default();
+        let mut action = "unknown";
+        self.prepare_call(req, &mut action, &mut audit)
+            .map_err(|answer| match answer {
+                Answer::Error(e) => Box::new(Reply::error(e, action, audit)),
+                Answer::Done(body) => Box::new(Reply::ok(&body, action, audit)),
+            })
+    }
+
+    /// Runs a prepared call.
+    pub fn execute(&self, call: Call) -> Reply {
+        self.run(&call)
+    }
+
+    /// Runs a quick call on a thread that must not block; hands it back should it meet
+    /// blocking work, to be run with [`Self::execute`].
+    pub fn execute_inline(&self, call: Call) -> Result<Reply, Box<Call>> {
+        kms_core::engine::nonblocking::without_blocking(|| self.run(&call))
+            .ok_or_else(|| Box::new(call))
+    }
+
+    fn run(&self, call: &Call) -> Reply {
+        let mut audit = call.audit.clone();
+        match operations::run(&self.engine, &call.caller, call.op, &call.body) {
+            Ok(answer) => {
+                for id in answer_key_ids(&answer) {
+                    audit.add_resource(&id);
+                }
+                Reply::ok(&answer, call.name, audit)
+            }
+            Err(e) => Reply::error(e, call.name, audit),
+        }
+    }
+
+    fn prepare_call(
+        &self,
+        req: &SignedParts<'_>,
+        action: &mut &'static str,
+        audit: &mut AuditFields,
+    ) -> Result<Call, Answer> {
+        let route = routes::route(req.method, req.path)
+            .ok_or_else(|| HwError::new(404, INVALID_URL, "Invalid request URL."))?;
+        if let Ok(a) = header(req, "authorization")
+            .ok_or(())
+            .and_then(|v| auth::parse_authorization(v).map_err(drop))
+        {
+            audit.credential_id = Some(audit_string(a.access));
+        }
+        let (project_id, op, name, blocking) = match route {
+            Route::Versions => {
+                *action = "ShowVersions";
+                let versions: Vec<Value> = VERSIONS.iter().map(|v| version(v)).collect();
+                return Err(Answer::Done(json!({ "versions": versions })));
+            }
+            Route::Version(v) => {
+                *action = "ShowVersion";
+                return Err(Answer::Done(json!({ "version": version(v) })));
+            }
+            Route::Unsupported { .. } => {
+                let principal = auth::verify(req, &self.directory, self.engine.now())?;
+                audit.account = Some(principal.account);
+                return Err(HwError::bad(
+                    INVALID_URL,
+                    "This operation is not supported by this server yet.",
+                )
+                .into());
+            }
+            Route::Op {
+                project_id,
+                op,
+                name,
+                blocking,
+            } => (project_id, op, name, blocking),
+        };
+        let principal = auth::verify(req, &self.directory, self.engine.now())?;
+        audit.account = Some(principal.account);
+        *action = name;
+        let header_project = header(req, "x-project-id");
+        if project_id != principal.project_id
+            || header_project.is_some_and(|p| p != principal.project_id)
+        {
+            return Err(HwError::new(
+                403,
+                NO_PERMISSION,
+                "The project id is not one of the caller's.",
+            )
+            .into());
+        }
+        let region = self
+            .regions
+            .first()
+            .cloned()
+            .ok_or_else(|| HwError::new(500, errors::KMS_ERROR, "KMS error."))?;
+        audit.region = Some(region.clone());
+        let body = parse_body(req.body)?;
+        if let Some(id) = body.get("key_id").and_then(Value::as_str) {
+            audit.add_resource(id);
+        }
+        Ok(Call {
+            op,
+            name,
+            body,
+            caller: Caller {
+                account: principal.account,
+                credential: audit.credential_id.clone().unwrap_or_default(),
+                region,
+            },
+            audit: std::mem::take(audit),
+            blocking,
+        })
+    }
+}
+
+/// What `prepare` answers instead of a call.
+enum Answer {
+    Error(HwError),
+    Done(Value),
+}
+
+impl From<HwError> for Answer {
+    fn from(e: HwError) -> Self {
+        Answer::Error(e)
+    }
+}
+
+fn header<'a>(req: &'a SignedParts<'_>, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The JSON object of the body; an empty body is the empty object.
+fn parse_body(body: &[u8]) -> Result<Value, HwError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(HwError::bad(
+            INVALID_JSON,
+            "The JSON format of the request message is invalid.",
+        )),
+    }
+}
+
+/// The version object of version discovery (`ApiVersionDetail`).
+fn version(id: &str) -> Value {
+    json!({
+        "id": id,
+        "links": [{ "href": format!("/{id}/"), "rel": "self" }],
+        "version": "",
+        "status": "CURRENT",
+        "updated": "2018-09-30T00:00:00Z",
+        "min_version": "",
+    })
+}
+
+fn answer_key_ids(answer: &Value) -> Vec<String> {
+    [answer.get("key_id"), answer.pointer("/key_info/key_id")]
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
