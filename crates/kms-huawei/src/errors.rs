@@ -12,6 +12,7 @@ pub const SIGNATURE_FAILED: &str = "APIGW.0301";
 pub const KMS_ERROR: &str = "KMS.0101";
 pub const INVALID_URL: &str = "KMS.0201";
 pub const INVALID_JSON: &str = "KMS.0202";
+pub const TOO_LONG: &str = "KMS.0203";
 pub const MISSING_PARAMETER: &str = "KMS.0204";
 pub const INVALID_KEY_ID: &str = "KMS.0205";
 pub const KEY_NOT_FOUND: &str = "KMS.0207";

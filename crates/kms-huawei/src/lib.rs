@@ -43,6 +43,11 @@ impl Reply {
         }
     }
 
+    /// An answer given before (or instead of) the dialect: an unreadable body, a failed worker.
+    pub fn refusal(e: HwError) -> Self {
+        Self::error(e, "unknown", AuditFields::default())
+    }
+
     fn ok(body: &Value, action: &'static str, audit: AuditFields) -> Self {
         Reply {
             status: 200,

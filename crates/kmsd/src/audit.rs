@@ -222,7 +222,7 @@ pub struct Call {
 
 /// How a call ended, as far as the audit trail is concerned.
 pub struct Outcome<'a> {
-    /// `tencent`, or none when no dialect claimed the request.
+    /// `tencent` or `huawei`, or none when no dialect claimed the request.
     pub dialect: Option<&'static str>,
     pub action: Option<&'a str>,
     /// The vendor's error code, or `ok`.
@@ -246,6 +246,16 @@ impl<'a> Outcome<'a> {
         Self {
             dialect: Some("tencent"),
             ..Self::unclaimed(code)
+        }
+    }
+
+    /// The Huawei dialect's answer.
+    pub fn huawei_reply(reply: &'a kms_huawei::Reply, fields: &'a AuditFields) -> Self {
+        Self {
+            dialect: Some("huawei"),
+            action: Some(reply.action),
+            code: reply.error_code.unwrap_or("ok"),
+            fields: Some(fields),
         }
     }
 
@@ -325,6 +335,24 @@ impl Call {
 
     fn unavailable(&self, dialect: Option<&str>) -> Response {
         match dialect {
+            Some("huawei") => {
+                let e = kms_huawei::errors::HwError::new(
+                    500,
+                    kms_huawei::errors::KMS_ERROR,
+                    format!(
+                        "The service cannot record this call in its audit trail; quote request id {}.",
+                        self.request_id
+                    ),
+                );
+                let mut answer = json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    kms_huawei::errors::error_body(&e),
+                );
+                if let Ok(v) = axum::http::HeaderValue::from_str(&self.request_id) {
+                    answer.headers_mut().insert("x-request-id", v);
+                }
+                answer
+            }
             Some(_) => {
                 let message = format!(
                     "The service cannot record this call in its audit trail; quote request id {}.",

@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand};
 
 use kms_core::accounts::Directory;
 use kms_core::{Clock, Engine, EngineConfig, SealError, SystemClock};
+use kms_huawei::HuaweiApi;
 use kms_tencent::TencentApi;
 
 use crate::audit::AuditLog;
@@ -185,13 +186,15 @@ fn open_service(
             max_data_keys_per_region: settings.max_data_keys_per_region,
         },
     ));
+    let directory = Arc::new(directory);
     let app = Arc::new(server::App {
         request_ids: server::RequestIds::new(),
         tencent: TencentApi::new(
             engine.clone(),
-            Arc::new(directory),
+            directory.clone(),
             settings.tencent_options(),
         ),
+        huawei: HuaweiApi::new(engine.clone(), directory, settings.regions.clone()),
         metrics: Default::default(),
         max_body_bytes: settings.max_body_bytes,
         body_read_timeout: Duration::from_secs(settings.body_timeout_secs),
@@ -213,7 +216,7 @@ fn log_start(settings: &Settings, listen: SocketAddr, https: bool, credential: &
         root_key_file = %settings.root_key_file.display(),
         root_credentials = %credential,
         regions = %settings.regions.join(","),
-        dialects = %"tencent",
+        dialects = %"tencent,huawei",
         "{serving}"
     );
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use kms_core::Engine;
+use kms_huawei::HuaweiApi;
 use kms_tencent::TencentApi;
 use kms_tencent::auth::SignedParts;
 
@@ -48,6 +49,7 @@ impl RequestIds {
 pub struct App {
     pub request_ids: RequestIds,
     pub tencent: TencentApi,
+    pub huawei: HuaweiApi,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
     /// How long a request's body may take to arrive once its headers have.
@@ -152,6 +154,9 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         &parts.headers,
         &query,
     ) {
+        if HuaweiApi::claims(parts.method.as_str(), parts.uri.path()) {
+            return huawei(app, call, parts, body, query, request_id, started).await;
+        }
         let outcome = Outcome::unclaimed(NOT_FOUND_CODE);
         return call.answer(&app.audit, outcome, not_found(&request_id));
     }
@@ -262,6 +267,124 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     }
     let answer = json_response(StatusCode::OK, std::mem::take(&mut reply.body));
     call.answer(&app.audit, Outcome::tencent_reply(&reply), answer)
+}
+
+/// A Huawei answer: the vendor's status and body, the request id in `X-Request-Id`.
+fn huawei_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = json_response(status, body);
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-request-id", v);
+    }
+    r
+}
+
+/// Converts the Huawei dialect's audit fields into the audit trail's.
+fn huawei_audit(fields: &kms_huawei::AuditFields) -> kms_tencent::AuditFields {
+    kms_tencent::AuditFields {
+        account: fields.account,
+        credential_id: fields.credential_id.clone(),
+        region: fields.region.clone(),
+        resources: fields.resources.clone(),
+    }
+}
+
+/// Serves a request of the Huawei dialect, as [`dispatch`] serves Tencent's: prepare inline,
+/// run quick operations inline and writes on the blocking pool, never panic on any input.
+async fn huawei(
+    app: Arc<App>,
+    call: Call,
+    parts: axum::http::request::Parts,
+    body: Body,
+    query: String,
+    request_id: String,
+    started: Instant,
+) -> Response {
+    use kms_huawei::errors::{HwError, KMS_ERROR};
+    let refuse = kms_huawei::Reply::refusal;
+    let body = match read_body(body, app.max_body_bytes, app.body_read_timeout).await {
+        Ok(b) => b,
+        Err(e) => {
+            let e = match e {
+                BodyError::TooLarge => HwError::bad(
+                    kms_huawei::errors::TOO_LONG,
+                    "The request message length has exceeded the upper limit.",
+                ),
+                BodyError::Unreadable | BodyError::TooSlow => HwError::bad(
+                    kms_huawei::errors::INVALID_JSON,
+                    "The request body could not be read in time or whole.",
+                ),
+            };
+            return finish_huawei(&app, call, refuse(e), &request_id, started);
+        }
+    };
+    if app.audit.refusing() {
+        return call.refuse(&app.audit, "huawei");
+    }
+    let signed = kms_huawei::auth::SignedParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: &query,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let prepared =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.huawei.prepare(&signed)));
+    let reply = match prepared {
+        Err(_) => None,
+        Ok(Err(reply)) => Some(*reply),
+        Ok(Ok(ready)) => {
+            let inline = if ready.blocking {
+                Err(Box::new(ready))
+            } else {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    app.huawei.execute_inline(ready)
+                })) {
+                    Ok(answered) => answered.map(Some),
+                    Err(_) => Ok(None),
+                }
+            };
+            match inline {
+                Ok(reply) => reply,
+                Err(ready) => {
+                    let worker_app = app.clone();
+                    tokio::task::spawn_blocking(move || worker_app.huawei.execute(*ready))
+                        .await
+                        .ok()
+                }
+            }
+        }
+    };
+    let reply = reply.unwrap_or_else(|| {
+        tracing::error!(request_id, "request handler panicked");
+        refuse(HwError::new(500, KMS_ERROR, "KMS error."))
+    });
+    finish_huawei(&app, call, reply, &request_id, started)
+}
+
+fn finish_huawei(
+    app: &App,
+    call: Call,
+    mut reply: kms_huawei::Reply,
+    request_id: &str,
+    started: Instant,
+) -> Response {
+    let elapsed = started.elapsed();
+    let code = reply.error_code.unwrap_or("ok");
+    app.metrics.record("huawei", reply.action, code, elapsed);
+    if reply.error_code.is_some() {
+        tracing::info!(
+            request_id,
+            dialect = "huawei",
+            action = reply.action,
+            code,
+            micros = elapsed.as_micros() as u64,
+            "request failed"
+        );
+    }
+    let answer = huawei_response(reply.status, std::mem::take(&mut reply.body), request_id);
+    let fields = huawei_audit(&reply.audit);
+    call.answer(&app.audit, Outcome::huawei_reply(&reply, &fields), answer)
 }
 
 /// How often the scrubber looks for erasures owed a scrub of the store's free space.
