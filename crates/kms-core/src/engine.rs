@@ -31,8 +31,8 @@ use crate::store::{Store, StoreError};
 const SECONDS_PER_DAY: u64 = 86_400;
 /// Automatic rotation period in days (Tencent EnableKeyRotation RotateDays: 7 to 365).
 pub const ROTATION_DAYS: RangeInclusive<u64> = 7..=365;
-/// Days between scheduling a deletion and the purge (both vendors: 7 to 30).
-pub const PENDING_WINDOW_DAYS: RangeInclusive<u64> = 7..=30;
+/// Days between scheduling a deletion and the purge (Tencent: 7 to 30; Huawei: 7 to 1096).
+pub const PENDING_WINDOW_DAYS: RangeInclusive<u64> = 7..=1096;
 /// Bytes of a data key (Tencent GenerateDataKey NumberOfBytes: 1 to 1024).
 pub const DATA_KEY_BYTES: RangeInclusive<u64> = 1..=1024;
 /// Bytes of GenerateRandom (Tencent NumberOfBytes: 1 to 1024).
@@ -78,6 +78,14 @@ pub struct Caller {
     /// The credential (Tencent SecretId, Huawei AK) the request was signed with.
     pub credential: String,
     pub region: String,
+}
+
+/// Which keys may be scheduled for deletion: Tencent asks for a disabled key (or one waiting
+/// for imported material); Huawei also schedules an enabled one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletableFrom {
+    Disabled,
+    EnabledOrDisabled,
 }
 
 /// Parameters of a new key.
@@ -353,16 +361,23 @@ impl Engine {
         })
     }
 
-    /// Schedules the key's purge `days` days from now; returns the deletion date.
+    /// Schedules the key's purge `days` days from now; returns the deletion date. Which states
+    /// may be scheduled is the vendor's rule (`from`).
     pub fn schedule_deletion(
         &self,
         caller: &Caller,
         key_id: &str,
         days: u32,
+        from: DeletableFrom,
     ) -> Result<u64, KmsError> {
         check_range(Bounded::PendingWindow, days.into(), PENDING_WINDOW_DAYS)?;
         self.mutate(caller, parse_key_id(key_id)?, |k, now| {
-            if !matches!(k.state, KeyState::Disabled | KeyState::PendingImport) {
+            let allowed = matches!(
+                (from, k.state),
+                (_, KeyState::Disabled | KeyState::PendingImport)
+                    | (DeletableFrom::EnabledOrDisabled, KeyState::Enabled)
+            );
+            if !allowed {
                 return Err(KmsError::InvalidKeyState {
                     state: k.state,
                     op: Operation::ScheduleDeletion,

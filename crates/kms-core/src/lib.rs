@@ -17,7 +17,7 @@ pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock, utc_civil_date};
 pub use context::EncryptionContext;
-pub use engine::{Caller, Engine, EngineConfig, KeyListFilter, SortOrder};
+pub use engine::{Caller, DeletableFrom, Engine, EngineConfig, KeyListFilter, SortOrder};
 pub use error::{Bounded, KmsError, Operation};
 pub use model::*;
 pub use seal::{Seal, SealError};

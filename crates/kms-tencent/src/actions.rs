@@ -7,8 +7,8 @@ use zeroize::Zeroizing;
 
 use kms_core::engine::NewKey;
 use kms_core::{
-    Caller, EncryptionContext, Engine, KeyListFilter, KeySpec, KeyState, KeyUsage, KmsError,
-    Origin, SortOrder,
+    Caller, DeletableFrom, EncryptionContext, Engine, KeyListFilter, KeySpec, KeyState, KeyUsage,
+    KmsError, Origin, SortOrder,
 };
 use kms_core::{WrappingAlgorithm, WrappingKeySpec};
 use kms_crypto::public_key::{WrapAlgorithm, encrypt_to_public_key};
@@ -606,7 +606,12 @@ fn schedule_key_deletion(ctx: &Ctx<'_>, r: &ScheduleKeyDeletionRequest) -> Resul
     refuse_member_account(r.member_account.is_some())?;
     let date = ctx
         .engine
-        .schedule_deletion(&ctx.caller, &r.key_id, r.pending_window_in_days as u32)
+        .schedule_deletion(
+            &ctx.caller,
+            &r.key_id,
+            r.pending_window_in_days as u32,
+            DeletableFrom::Disabled,
+        )
         .map_err(|e| ctx.kms(e))?;
     Ok(json!({ "DeletionDate": date, "KeyId": r.key_id }))
 }

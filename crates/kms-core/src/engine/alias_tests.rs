@@ -89,7 +89,9 @@ fn a_purged_key_frees_its_aliases_and_the_count_is_bounded() {
         .create_alias(&f.caller, &id, "alias/doomed")
         .unwrap();
     f.engine.disable_key(&f.caller, &id).unwrap();
-    f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
+    f.engine
+        .schedule_deletion(&f.caller, &id, 7, DeletableFrom::Disabled)
+        .unwrap();
     f.clock.advance(8 * 86_400);
     f.engine.run_due_work().unwrap();
     let other = f.key("other");

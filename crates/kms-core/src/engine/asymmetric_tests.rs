@@ -338,7 +338,9 @@ fn a_bound_key_cannot_be_scheduled_for_deletion() {
         .unwrap();
     f.engine.disable_key(&f.caller, &id).unwrap();
     assert_eq!(
-        f.engine.schedule_deletion(&f.caller, &id, 7).unwrap_err(),
+        f.engine
+            .schedule_deletion(&f.caller, &id, 7, DeletableFrom::Disabled)
+            .unwrap_err(),
         KmsError::KeyInUse
     );
     assert_eq!(
@@ -350,5 +352,7 @@ fn a_bound_key_cannot_be_scheduled_for_deletion() {
     f.engine
         .unbind_cloud_resource(&f.caller, &id, "cvm", "ins-1")
         .unwrap();
-    f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
+    f.engine
+        .schedule_deletion(&f.caller, &id, 7, DeletableFrom::Disabled)
+        .unwrap();
 }

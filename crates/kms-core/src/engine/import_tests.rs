@@ -77,7 +77,9 @@ fn only_external_keys_in_the_right_states_take_parameters() {
         Err(KmsError::NotExternalKey)
     ));
     let id = f.key_of(Origin::External);
-    f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
+    f.engine
+        .schedule_deletion(&f.caller, &id, 7, DeletableFrom::Disabled)
+        .unwrap();
     assert!(matches!(
         f.engine.get_parameters_for_import(
             &f.caller,

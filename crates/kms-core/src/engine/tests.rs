@@ -157,14 +157,18 @@ fn deletion_needs_disabled_and_purges_on_time() {
     let f = fixture();
     let id = f.key("a");
     assert!(matches!(
-        f.engine.schedule_deletion(&f.caller, &id, 7),
+        f.engine
+            .schedule_deletion(&f.caller, &id, 7, DeletableFrom::Disabled),
         Err(KmsError::InvalidKeyState {
             state: KeyState::Enabled,
             op: Operation::ScheduleDeletion
         })
     ));
     f.engine.disable_key(&f.caller, &id).unwrap();
-    let date = f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
+    let date = f
+        .engine
+        .schedule_deletion(&f.caller, &id, 7, DeletableFrom::Disabled)
+        .unwrap();
     assert_eq!(date, T0 + 7 * 86_400);
     assert_eq!(f.state(&id), KeyState::PendingDelete);
     assert!(
@@ -181,7 +185,9 @@ fn deletion_needs_disabled_and_purges_on_time() {
             ..
         })
     ));
-    f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
+    f.engine
+        .schedule_deletion(&f.caller, &id, 7, DeletableFrom::Disabled)
+        .unwrap();
     f.clock.set(date - 1);
     assert_eq!(f.state(&id), KeyState::PendingDelete);
     f.clock.set(date);
@@ -197,7 +203,9 @@ fn background_work_purges_due_keys() {
     let f = fixture();
     let id = f.key("a");
     f.engine.disable_key(&f.caller, &id).unwrap();
-    f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
+    f.engine
+        .schedule_deletion(&f.caller, &id, 7, DeletableFrom::Disabled)
+        .unwrap();
     assert_eq!(f.engine.run_due_work().unwrap(), 0);
     f.clock.advance(7 * 86_400);
     assert_eq!(f.engine.run_due_work().unwrap(), 1);
@@ -278,7 +286,9 @@ fn external_keys_wait_for_material_and_cannot_rotate() {
         f.engine.enable_rotation(&f.caller, &id, 30),
         Err(KmsError::ExternalKeyCannotRotate)
     );
-    f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
+    f.engine
+        .schedule_deletion(&f.caller, &id, 7, DeletableFrom::Disabled)
+        .unwrap();
     f.engine.cancel_deletion(&f.caller, &id).unwrap();
     assert_eq!(f.state(&id), KeyState::PendingImport);
 }
@@ -445,7 +455,9 @@ fn a_day_of_purges_scrubs_once() {
     for i in 0..50 {
         let id = f.key(&format!("doomed{i}"));
         f.engine.disable_key(&f.caller, &id).unwrap();
-        f.engine.schedule_deletion(&f.caller, &id, 7).unwrap();
+        f.engine
+            .schedule_deletion(&f.caller, &id, 7, DeletableFrom::Disabled)
+            .unwrap();
     }
     f.clock.set(T0 + 7 * 86_400);
     assert_eq!(f.engine.run_due_work().unwrap(), 50);

@@ -242,7 +242,9 @@ fn cancelling_a_deletion_respects_the_key_limit() {
     let a = f.key("a");
     f.key("b");
     f.engine.disable_key(&f.caller, &a).unwrap();
-    f.engine.schedule_deletion(&f.caller, &a, 7).unwrap();
+    f.engine
+        .schedule_deletion(&f.caller, &a, 7, DeletableFrom::Disabled)
+        .unwrap();
     f.key("c");
     assert_eq!(
         f.engine.cancel_deletion(&f.caller, &a),
@@ -339,10 +341,12 @@ fn pending_windows_are_bounded() {
     let f = fixture();
     let id = f.key("k");
     f.engine.disable_key(&f.caller, &id).unwrap();
-    let window = out_of_range(Bounded::PendingWindow, 7, 30);
-    for days in [0, 6, 31] {
+    let window = out_of_range(Bounded::PendingWindow, 7, 1096);
+    for days in [0, 6, 1097] {
         assert_eq!(
-            f.engine.schedule_deletion(&f.caller, &id, days).map(|_| ()),
+            f.engine
+                .schedule_deletion(&f.caller, &id, days, DeletableFrom::Disabled)
+                .map(|_| ()),
             window
         );
     }
@@ -358,13 +362,37 @@ fn pending_windows_are_bounded() {
         .unwrap();
     assert_eq!(
         f.engine
-            .schedule_data_key_deletion(&f.caller, &dk.to_string(), 31)
+            .schedule_data_key_deletion(&f.caller, &dk.to_string(), 1097)
             .map(|_| ()),
         window
     );
     assert_eq!(
-        f.engine.schedule_deletion(&f.caller, &id, 30),
-        Ok(T0 + 30 * SECONDS_PER_DAY)
+        f.engine
+            .schedule_deletion(&f.caller, &id, 1096, DeletableFrom::Disabled),
+        Ok(T0 + 1096 * SECONDS_PER_DAY)
+    );
+}
+
+#[test]
+fn whether_an_enabled_key_may_be_scheduled_is_the_callers_rule() {
+    let f = fixture();
+    let id = f.key("k");
+    assert_eq!(
+        f.engine
+            .schedule_deletion(&f.caller, &id, 7, DeletableFrom::Disabled),
+        Err(KmsError::InvalidKeyState {
+            state: KeyState::Enabled,
+            op: Operation::ScheduleDeletion
+        })
+    );
+    f.engine
+        .schedule_deletion(&f.caller, &id, 7, DeletableFrom::EnabledOrDisabled)
+        .unwrap();
+    f.engine.cancel_deletion(&f.caller, &id).unwrap();
+    assert_eq!(
+        f.engine.describe_key(&f.caller, &id).unwrap().state,
+        KeyState::Disabled,
+        "a cancelled deletion leaves the key disabled"
     );
 }
 

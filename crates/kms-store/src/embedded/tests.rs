@@ -197,7 +197,9 @@ fn an_erasure_left_unscrubbed_at_a_stop_is_scrubbed_after_the_restart() {
         bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
     };
     engine.disable_key(&caller, &id).unwrap();
-    engine.schedule_deletion(&caller, &id, 7).unwrap();
+    engine
+        .schedule_deletion(&caller, &id, 7, DeletableFrom::Disabled)
+        .unwrap();
     clock.advance(7 * 86_400);
     assert_eq!(engine.run_due_work().unwrap(), 1);
     assert!(engine.scrub_owed());
