@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use kms_core::engine::NewKey;
+use kms_core::engine::{DeletableFrom, NewKey};
 use kms_core::{
     Caller, EncryptionContext, Engine, KeyListFilter, KeyRecord, KeySpec, KeyState, KeyUsage,
     Origin, SortOrder,
@@ -90,7 +90,9 @@ pub fn run(engine: &Engine, caller: &Caller, op: Op, body: &Value) -> Result<Val
                 .ok_or_else(|| {
                     HwError::bad(PENDING_DAYS, "pending_days must be from 7 to 1096.")
                 })?;
-            engine.schedule_deletion(caller, &id, days).map_err(kms)?;
+            engine
+                .schedule_deletion(caller, &id, days, DeletableFrom::EnabledOrDisabled)
+                .map_err(kms)?;
             Ok(json!({ "key_id": id, "key_state": state_name(KeyState::PendingDelete) }))
         }
         Op::CancelKeyDeletion => {
