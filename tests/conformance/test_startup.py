@@ -72,7 +72,7 @@ def test_start_up_log_names_the_data_dir_key_credentials_regions_and_dialects(tm
         assert f"root_key_file={data_dir / 'root.key'} " in line, line
         assert f"root_credentials={data_dir / 'root-credentials.json'} " in line, line
         assert "regions=ap-shanghai,ap-guangzhou " in line, "regions trimmed and de-duplicated: " + line
-        assert line.rstrip().endswith("dialects=tencent"), line
+        assert line.rstrip().endswith("dialects=tencent,huawei"), line
 
         creds = json.loads((data_dir / "root-credentials.json").read_text())
         kms = creds_client(proc, creds)
