@@ -9,15 +9,18 @@ import requests
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
 from huaweicloudsdkkms.v2 import KmsClient
 from huaweicloudsdkkms.v2 import model as m
 
 from conftest import PROJECT_ID, SECRET_ID, SECRET_KEY, b64, call, create_key
 
 
-def huawei_client(endpoint, ak=SECRET_ID, sk=SECRET_KEY, project_id=PROJECT_ID):
+def huawei_client(endpoint, ak=SECRET_ID, sk=SECRET_KEY, project_id=PROJECT_ID, algorithm=None):
     config = HttpConfig.get_default_config()
     config.retry_times = 0
+    if algorithm is not None:
+        config.signing_algorithm = algorithm
     return (KmsClient.new_builder()
             .with_http_config(config)
             .with_credentials(BasicCredentials(ak, sk, project_id))
@@ -175,6 +178,16 @@ def test_signature_and_project_are_checked(server, hw):
     expect(401, "APIGW.0301", describe, wrong_sk, key_id)
     other_project = huawei_client(server.endpoint, project_id="f" * 32)
     expect(403, "KMS.0306", describe, other_project, key_id)
+
+
+def test_sm3_signatures(server, hw):
+    key_id = new_key(hw)
+    sm3 = huawei_client(server.endpoint, algorithm=SigningAlgorithm.HMAC_SM3)
+    assert describe(sm3, key_id).key_id == key_id
+    enc = sm3.encrypt_data(m.EncryptDataRequest(body=m.EncryptDataRequestBody(key_id=key_id, plain_text="sm3")))
+    assert enc.cipher_text
+    wrong = huawei_client(server.endpoint, sk="not-the-secret", algorithm=SigningAlgorithm.HMAC_SM3)
+    expect(401, "APIGW.0301", describe, wrong, key_id)
 
 
 def test_unsupported_operation_and_versions(server, hw):

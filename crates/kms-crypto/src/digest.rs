@@ -1,5 +1,6 @@
 //! Hashes and MACs used by request signing and key fingerprints.
 
+use ::hmac as rc_hmac;
 use aws_lc_rs::{digest, hmac};
 
 /// SHA-256 of `data`.
@@ -22,6 +23,15 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(tag.as_ref());
     out
+}
+
+/// HMAC-SM3 of `data` under `key` (the Huawei SDK's SDK-HMAC-SM3 request signature).
+pub fn hmac_sm3(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use rc_hmac::Mac as _;
+    let mut mac = <rc_hmac::Hmac<sm3::Sm3> as rc_hmac::KeyInit>::new_from_slice(key)
+        .expect("HMAC takes a key of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
 }
 
 /// HMAC-SHA1 of `data` under `key`: only for verifying the vendors' legacy request signatures.

@@ -1,4 +1,5 @@
-//! SDK-HMAC-SHA256 request signatures, as `huaweicloudsdkcore`'s signer computes them.
+//! SDK-HMAC-SHA256 and SDK-HMAC-SM3 request signatures, as `huaweicloudsdkcore`'s signers
+//! compute them (the SM3 one is the same scheme with SM3 for SHA-256).
 //!
 //! The signature is recomputed over the request exactly as it arrived and compared in constant
 //! time. The key is the SK's bytes as they are: no derivation, no credential scope.
@@ -7,14 +8,51 @@ use std::sync::Arc;
 
 use kms_core::accounts::{Directory, Principal};
 use kms_crypto::constant_time_eq;
-use kms_crypto::digest::{hmac_sha256, sha256};
+use kms_crypto::digest::{hmac_sha256, hmac_sm3, sha256, sm3};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use crate::errors::HwError;
 
 /// How far `X-Sdk-Date` may be from the server's clock, either way (the vendor's gateway).
 pub const DATE_WINDOW_SECS: u64 = 15 * 60;
-pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
+
+/// The signature algorithms of the SDK's AK/SK signers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    HmacSha256,
+    HmacSm3,
+}
+
+impl Algorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::HmacSha256 => "SDK-HMAC-SHA256",
+            Algorithm::HmacSm3 => "SDK-HMAC-SM3",
+        }
+    }
+
+    fn hash(self, data: &[u8]) -> [u8; 32] {
+        match self {
+            Algorithm::HmacSha256 => sha256(data),
+            Algorithm::HmacSm3 => sm3(data),
+        }
+    }
+
+    fn mac(self, key: &[u8], data: &[u8]) -> [u8; 32] {
+        match self {
+            Algorithm::HmacSha256 => hmac_sha256(key, data),
+            Algorithm::HmacSm3 => hmac_sm3(key, data),
+        }
+    }
+
+    /// The header that may carry the body's hash in place of hashing it (`UNSIGNED-PAYLOAD`).
+    fn content_header(self) -> &'static str {
+        match self {
+            Algorithm::HmacSha256 => "x-sdk-content-sha256",
+            Algorithm::HmacSm3 => "x-sdk-content-sm3",
+        }
+    }
+}
 
 /// Everything but `A-Za-z0-9-._~` is percent-encoded (uppercase hex).
 const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -35,15 +73,17 @@ pub struct SignedParts<'a> {
 /// A parsed `Authorization: SDK-HMAC-SHA256 Access=..., SignedHeaders=..., Signature=...`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Authorization<'a> {
+    pub algorithm: Algorithm,
     pub access: &'a str,
     pub signed_headers: &'a str,
     pub signature: &'a str,
 }
 
 pub fn parse_authorization(value: &str) -> Result<Authorization<'_>, HwError> {
-    let rest = value
-        .strip_prefix(ALGORITHM)
-        .filter(|r| r.starts_with(' '))
+    let (name, rest) = value.split_once(' ').ok_or_else(HwError::signature)?;
+    let algorithm = [Algorithm::HmacSha256, Algorithm::HmacSm3]
+        .into_iter()
+        .find(|a| a.name() == name)
         .ok_or_else(HwError::signature)?;
     let (mut access, mut signed_headers, mut signature) = (None, None, None);
     for part in rest.split(',') {
@@ -61,6 +101,7 @@ pub fn parse_authorization(value: &str) -> Result<Authorization<'_>, HwError> {
     match (access, signed_headers, signature) {
         (Some(access), Some(signed_headers), Some(signature)) if !access.is_empty() => {
             Ok(Authorization {
+                algorithm,
                 access,
                 signed_headers,
                 signature,
@@ -136,7 +177,11 @@ fn header<'a>(req: &'a SignedParts<'_>, name: &str) -> Option<&'a str> {
 }
 
 /// The canonical request the SDK signs, or why it cannot be built.
-pub fn canonical_request(req: &SignedParts<'_>, signed_headers: &str) -> Result<String, HwError> {
+pub fn canonical_request(
+    req: &SignedParts<'_>,
+    algorithm: Algorithm,
+    signed_headers: &str,
+) -> Result<String, HwError> {
     let mut headers = String::new();
     for name in signed_headers.split(';') {
         if name.is_empty() || name.bytes().any(|c| c.is_ascii_uppercase()) {
@@ -148,9 +193,9 @@ pub fn canonical_request(req: &SignedParts<'_>, signed_headers: &str) -> Result<
         headers.push_str(value.trim());
         headers.push('\n');
     }
-    let payload = match header(req, "x-sdk-content-sha256") {
+    let payload = match header(req, algorithm.content_header()) {
         Some(v) => v.to_owned(),
-        None => hex::encode(sha256(req.body)),
+        None => hex::encode(algorithm.hash(req.body)),
     };
     Ok(format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
@@ -164,12 +209,13 @@ pub fn canonical_request(req: &SignedParts<'_>, signed_headers: &str) -> Result<
 }
 
 /// The hex signature of a canonical request at `date` under `secret`.
-pub fn sign(secret: &[u8], date: &str, canonical: &str) -> String {
+pub fn sign(algorithm: Algorithm, secret: &[u8], date: &str, canonical: &str) -> String {
     let to_sign = format!(
-        "{ALGORITHM}\n{date}\n{}",
-        hex::encode(sha256(canonical.as_bytes()))
+        "{}\n{date}\n{}",
+        algorithm.name(),
+        hex::encode(algorithm.hash(canonical.as_bytes()))
     );
-    hex::encode(hmac_sha256(secret, to_sign.as_bytes()))
+    hex::encode(algorithm.mac(secret, to_sign.as_bytes()))
 }
 
 /// Verifies the request's signature and date; answers who signed it.
@@ -192,8 +238,8 @@ pub fn verify(
     let principal = directory
         .by_secret_id(auth.access)
         .ok_or_else(HwError::signature)?;
-    let canonical = canonical_request(req, auth.signed_headers)?;
-    let expected = sign(principal.secret_key(), date, &canonical);
+    let canonical = canonical_request(req, auth.algorithm, auth.signed_headers)?;
+    let expected = sign(auth.algorithm, principal.secret_key(), date, &canonical);
     if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
         return Err(HwError::signature());
     }
@@ -216,16 +262,23 @@ mod tests {
     const SIGNATURE: &str = "d04491b664377f0468d320144d191d6ff5a7ea9a75d9444cccb82ba3fc761ac4";
     const SIGNED: &str = "content-type;host;x-project-id;x-sdk-date";
     const DATE: &str = "20250101T000000Z";
+    const ALG: Algorithm = Algorithm::HmacSha256;
     const PATH: &str = "/v1.0/0a1b2c3d4e5f60718293a4b5c6d7e8f9/kms/describe-key";
 
     fn headers(signed: &str, signature: &str) -> HeaderMap {
+        headers_with(ALG, signed, signature)
+    }
+
+    fn headers_with(alg: Algorithm, signed: &str, signature: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert("content-type", "application/json".parse().unwrap());
         h.insert("host", "127.0.0.1:8740".parse().unwrap());
         h.insert("x-project-id", PROJECT.parse().unwrap());
         h.insert("x-sdk-date", DATE.parse().unwrap());
-        let auth =
-            format!("{ALGORITHM} Access={AK}, SignedHeaders={signed}, Signature={signature}");
+        let auth = format!(
+            "{} Access={AK}, SignedHeaders={signed}, Signature={signature}",
+            alg.name()
+        );
         h.insert("authorization", auth.parse().unwrap());
         h
     }
@@ -265,10 +318,23 @@ mod tests {
             "a53cf1735740c07f57f84ca42c122ec503677b4ddde8d1726011b2edb25af8a1"
         );
         let h = headers(SIGNED, SIGNATURE);
-        let canonical = canonical_request(&parts(&h, BODY.as_bytes()), SIGNED).unwrap();
-        assert_eq!(sign(SK.as_bytes(), DATE, &canonical), SIGNATURE);
+        let canonical = canonical_request(&parts(&h, BODY.as_bytes()), ALG, SIGNED).unwrap();
+        assert_eq!(sign(ALG, SK.as_bytes(), DATE, &canonical), SIGNATURE);
         let principal = verify(&parts(&h, BODY.as_bytes()), &directory(), at()).unwrap();
         assert_eq!(principal.account, 1);
+    }
+
+    // The same request signed by huaweicloudsdkcore 3.1.219's SM3Signer.
+    #[test]
+    fn sm3_signature_of_the_sdk() {
+        let sm3_signature = "4a75d010ff546966251ee168eff8dcff216bb2231cbd70c385ebe084c08c6e25";
+        let h = headers_with(Algorithm::HmacSm3, SIGNED, sm3_signature);
+        let principal = verify(&parts(&h, BODY.as_bytes()), &directory(), at()).unwrap();
+        assert_eq!(principal.account, 1);
+        let tampered = BODY.replace("0d04", "1d04");
+        assert!(verify(&parts(&h, tampered.as_bytes()), &directory(), at()).is_err());
+        let as_sha256 = headers_with(ALG, SIGNED, sm3_signature);
+        assert!(verify(&parts(&as_sha256, BODY.as_bytes()), &directory(), at()).is_err());
     }
 
     #[test]
@@ -314,8 +380,8 @@ mod tests {
         let dir = directory();
         for signed in ["content-type;host;x-project-id", "content-type;x-sdk-date"] {
             let h = headers(signed, SIGNATURE);
-            let canonical = canonical_request(&parts(&h, BODY.as_bytes()), signed).unwrap();
-            let sig = sign(SK.as_bytes(), DATE, &canonical);
+            let canonical = canonical_request(&parts(&h, BODY.as_bytes()), ALG, signed).unwrap();
+            let sig = sign(ALG, SK.as_bytes(), DATE, &canonical);
             let h = headers(signed, &sig);
             assert!(verify(&parts(&h, BODY.as_bytes()), &dir, at()).is_err());
         }
@@ -341,7 +407,7 @@ mod tests {
     fn malformed_authorization_is_refused() {
         for bad in [
             "SDK-HMAC-SHA256",
-            "SDK-HMAC-SM3 Access=a, SignedHeaders=host, Signature=00",
+            "SDK-HMAC-SM2 Access=a, SignedHeaders=host, Signature=00",
             "SDK-HMAC-SHA256 Access=a, SignedHeaders=host",
             "SDK-HMAC-SHA256 Access=a, Access=b, SignedHeaders=host, Signature=00",
             "SDK-HMAC-SHA256Access=a, SignedHeaders=host, Signature=00",
