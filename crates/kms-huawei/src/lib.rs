@@ -97,12 +97,6 @@ pub struct Call {
     pub blocking: bool,
 }
 
-impl Call {
-    pub fn action(&self) -> &'static str {
-        self.name
-    }
-}
-
 pub struct HuaweiApi {
     engine: Arc<Engine>,
     directory: Arc<Directory>,
