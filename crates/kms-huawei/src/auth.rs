@@ -183,10 +183,15 @@ pub fn canonical_request(
     signed_headers: &str,
 ) -> Result<String, HwError> {
     let mut headers = String::new();
+    let mut previous = "";
     for name in signed_headers.split(';') {
-        if name.is_empty() || name.bytes().any(|c| c.is_ascii_uppercase()) {
+        // The SDK lists each header once, sorted. Holding every client to that keeps the
+        // canonical request no larger than the headers themselves: a name repeated thousands of
+        // times over a long value would otherwise cost memory before the signature is checked.
+        if name <= previous || name.bytes().any(|c| c.is_ascii_uppercase()) {
             return Err(HwError::signature());
         }
+        previous = name;
         let value = header(req, name).ok_or_else(HwError::signature)?;
         headers.push_str(name);
         headers.push(':');
@@ -322,6 +327,32 @@ mod tests {
         assert_eq!(sign(ALG, SK.as_bytes(), DATE, &canonical), SIGNATURE);
         let principal = verify(&parts(&h, BODY.as_bytes()), &directory(), at()).unwrap();
         assert_eq!(principal.account, 1);
+    }
+
+    /// A header listed twice, or out of order, is refused before the canonical request is built:
+    /// otherwise one long header named thousands of times would cost memory before the
+    /// signature is checked.
+    #[test]
+    fn signed_headers_are_each_named_once_in_order() {
+        let body = BODY.as_bytes();
+        for signed in [
+            "content-type;host;host;x-project-id;x-sdk-date",
+            "host;content-type;x-project-id;x-sdk-date",
+            ";content-type;host;x-project-id;x-sdk-date",
+        ] {
+            let h = headers(signed, SIGNATURE);
+            assert!(
+                canonical_request(&parts(&h, body), ALG, signed).is_err(),
+                "{signed}"
+            );
+            assert!(
+                verify(&parts(&h, body), &directory(), at()).is_err(),
+                "{signed}"
+            );
+        }
+        let repeated = format!("{};x-sdk-date", ["host"; 10_000].join(";"));
+        let h = headers(&repeated, SIGNATURE);
+        assert!(canonical_request(&parts(&h, body), ALG, &repeated).is_err());
     }
 
     // The same request signed by huaweicloudsdkcore 3.1.219's SM3Signer.
