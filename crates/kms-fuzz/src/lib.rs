@@ -4,9 +4,11 @@
 //! crash of the code under test, or a broken invariant asserted here.
 
 mod engine_blobs;
+mod huawei_request;
 mod key_material;
 
 pub use engine_blobs::{engine_blob_seeds, engine_blobs};
+pub use huawei_request::huawei_request;
 pub use key_material::{
     ASYMMETRIC_ALGORITHMS, KeyOp, SIGNING_ALGORITHMS, fixture_key, key_material,
     key_material_input, signing_algorithm,
@@ -68,13 +70,13 @@ fn fixture() -> &'static Fixture {
 }
 
 /// Splits `data` at 0xFF bytes into at most `n` parts (missing parts are empty).
-fn fields(data: &[u8], n: usize) -> Vec<&[u8]> {
+pub(crate) fn fields(data: &[u8], n: usize) -> Vec<&[u8]> {
     let mut out: Vec<&[u8]> = data.splitn(n, |&b| b == 0xFF).collect();
     out.resize(n, &[]);
     out
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 

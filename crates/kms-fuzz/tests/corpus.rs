@@ -51,3 +51,8 @@ fn key_material_corpus() {
 fn engine_blobs_corpus() {
     replay("engine_blobs", kms_fuzz::engine_blobs);
 }
+
+#[test]
+fn huawei_request_corpus() {
+    replay("huawei_request", kms_fuzz::huawei_request);
+}
