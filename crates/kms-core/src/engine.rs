@@ -383,9 +383,7 @@ impl Engine {
                     op: Operation::ScheduleDeletion,
                 });
             }
-            if !k.cloud_resources.is_empty() {
-                return Err(KmsError::KeyInUse);
-            }
+            refuse_bound(k)?;
             k.state = KeyState::PendingDelete;
             k.deletion_date = now + u64::from(days) * SECONDS_PER_DAY;
             Ok(k.deletion_date)
@@ -414,9 +412,7 @@ impl Engine {
     pub fn archive_key(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
         self.mutate(caller, parse_key_id(key_id)?, |k, _| {
             require_state(k, Operation::Archive, &[KeyState::Enabled])?;
-            if !k.cloud_resources.is_empty() {
-                return Err(KmsError::KeyInUse);
-            }
+            refuse_bound(k)?;
             k.state = KeyState::Archived;
             Ok(())
         })
@@ -847,6 +843,15 @@ fn set_state(
         key.state = to;
     }
     Ok(())
+}
+
+/// A key a cloud product uses can be neither archived nor scheduled for deletion.
+fn refuse_bound(key: &KeyRecord) -> Result<(), KmsError> {
+    if key.cloud_resources.is_empty() {
+        Ok(())
+    } else {
+        Err(KmsError::KeyInUse)
+    }
 }
 
 fn refuse_pending_delete(key: &KeyRecord, op: Operation) -> Result<(), KmsError> {

@@ -8,7 +8,6 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 
 use kms_core::testing::{MemorySeal, MemoryStore, directory_with_account};
-use kms_core::{Engine, EngineConfig, ManualClock};
 use kms_huawei::HuaweiApi;
 use kms_huawei::auth::{self, Algorithm, SignedParts};
 
@@ -19,8 +18,8 @@ const SK: &str = "huawei-fuzz-secret-key";
 /// The project id `directory_with_account` gives the account.
 const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 const HOST: &str = "kms.example";
-/// The fuzzed server's clock and the date every signed request carries (2023-11-14 22:13:20 UTC).
-const NOW: u64 = 1_700_000_000;
+/// The date every signed request carries: the fuzzed engine's clock (`crate::NOW`,
+/// 2023-11-14 22:13:20 UTC).
 const SDK_DATE: &str = "20231114T221320Z";
 const SIGNED_HEADERS: &str = "content-type;host;x-project-id;x-sdk-date";
 
@@ -36,16 +35,7 @@ fn api() -> &'static HuaweiApi {
             AK,
             SK,
         ));
-        let engine = Arc::new(Engine::new(
-            store,
-            seal,
-            Arc::new(ManualClock::new(NOW)),
-            // Small limits keep the in-memory state of a long run bounded.
-            EngineConfig {
-                max_keys_per_region: 64,
-                max_data_keys_per_region: 64,
-            },
-        ));
+        let engine = crate::fuzzed_engine(store, seal);
         HuaweiApi::new(engine, directory, vec!["ap-guangzhou".into()])
     })
 }

@@ -33,6 +33,20 @@ const HOST: &str = "kms.example";
 const NOW: u64 = 1_700_000_000;
 const REGION: &str = "ap-guangzhou";
 
+/// An engine over in-memory parts at [`NOW`], with small limits so the in-memory state of a long
+/// run stays bounded: what every dialect target runs against.
+pub(crate) fn fuzzed_engine(store: Arc<MemoryStore>, seal: Arc<MemorySeal>) -> Arc<Engine> {
+    Arc::new(Engine::new(
+        store,
+        seal,
+        Arc::new(ManualClock::new(NOW)),
+        EngineConfig {
+            max_keys_per_region: 64,
+            max_data_keys_per_region: 64,
+        },
+    ))
+}
+
 struct Fixture {
     api: TencentApi,
     directory: Arc<Directory>,
@@ -50,16 +64,7 @@ fn fixture() -> &'static Fixture {
             SECRET_ID,
             SECRET_KEY,
         ));
-        let engine = Arc::new(Engine::new(
-            store,
-            seal,
-            Arc::new(ManualClock::new(NOW)),
-            // Small limits keep the in-memory state of a long run bounded.
-            EngineConfig {
-                max_keys_per_region: 64,
-                max_data_keys_per_region: 64,
-            },
-        ));
+        let engine = fuzzed_engine(store, seal);
         let api = TencentApi::new(
             engine,
             directory.clone(),

@@ -93,12 +93,13 @@ pub(crate) fn sign_by_asymmetric_key(
     let algorithm = signing_algorithm(&r.algorithm)?;
     let digest = is_digest(r.message_type.as_deref())?;
     let message = base64_parameter(&r.message, "Message")?;
-    let input = sign_input(&message, digest);
-    let (_, signature) = ctx
-        .engine
-        .sign(&ctx.caller, &r.key_id, algorithm, input)
-        .map_err(|e| ctx.kms(e))?;
-    Ok(json!({ "Signature": B64.encode(signature) }))
+    signed(
+        ctx,
+        &r.key_id,
+        algorithm,
+        sign_input(&message, digest),
+        |e| ctx.kms(e),
+    )
 }
 
 pub(crate) fn verify_by_asymmetric_key(
@@ -108,17 +109,41 @@ pub(crate) fn verify_by_asymmetric_key(
     let algorithm = signing_algorithm(&r.algorithm)?;
     let digest = is_digest(r.message_type.as_deref())?;
     let message = base64_parameter(&r.message, "Message")?;
-    let signature = base64_parameter(&r.signature_value, "SignatureValue")?;
+    let input = sign_input(&message, digest);
+    verified(ctx, &r.key_id, algorithm, input, &r.signature_value, |e| {
+        ctx.kms(e)
+    })
+}
+
+/// A signature by the key, answered as the vendor does; `error` maps the engine's refusals.
+fn signed(
+    ctx: &Ctx<'_>,
+    key_id: &str,
+    algorithm: SigningAlgorithm,
+    input: SignInput<'_>,
+    error: impl Fn(KmsError) -> TcError,
+) -> Result<Value, TcError> {
+    let (_, signature) = ctx
+        .engine
+        .sign(&ctx.caller, key_id, algorithm, input)
+        .map_err(error)?;
+    Ok(json!({ "Signature": B64.encode(signature) }))
+}
+
+/// Whether the base64 `signature` is the key's over `input`, answered as the vendor does.
+fn verified(
+    ctx: &Ctx<'_>,
+    key_id: &str,
+    algorithm: SigningAlgorithm,
+    input: SignInput<'_>,
+    signature: &str,
+    error: impl Fn(KmsError) -> TcError,
+) -> Result<Value, TcError> {
+    let signature = base64_parameter(signature, "SignatureValue")?;
     let (_, valid) = ctx
         .engine
-        .verify(
-            &ctx.caller,
-            &r.key_id,
-            algorithm,
-            sign_input(&message, digest),
-            &signature,
-        )
-        .map_err(|e| ctx.kms(e))?;
+        .verify(&ctx.caller, key_id, algorithm, input, &signature)
+        .map_err(error)?;
     Ok(json!({ "SignatureValid": valid }))
 }
 
@@ -243,16 +268,10 @@ pub(crate) fn post_quantum_crypto_sign(
     r: &PostQuantumCryptoSignRequest,
 ) -> Result<Value, TcError> {
     let message = base64_parameter(&r.message, "Message")?;
-    let (_, signature) = ctx
-        .engine
-        .sign(
-            &ctx.caller,
-            &r.key_id,
-            SigningAlgorithm::MlDsa,
-            SignInput::Message(&message),
-        )
-        .map_err(|e| post_quantum_error(ctx, e))?;
-    Ok(json!({ "Signature": B64.encode(signature) }))
+    let input = SignInput::Message(&message);
+    signed(ctx, &r.key_id, SigningAlgorithm::MlDsa, input, |e| {
+        post_quantum_error(ctx, e)
+    })
 }
 
 pub(crate) fn post_quantum_crypto_verify(
@@ -260,18 +279,15 @@ pub(crate) fn post_quantum_crypto_verify(
     r: &PostQuantumCryptoVerifyRequest,
 ) -> Result<Value, TcError> {
     let message = base64_parameter(&r.message, "Message")?;
-    let signature = base64_parameter(&r.signature_value, "SignatureValue")?;
-    let (_, valid) = ctx
-        .engine
-        .verify(
-            &ctx.caller,
-            &r.key_id,
-            SigningAlgorithm::MlDsa,
-            SignInput::Message(&message),
-            &signature,
-        )
-        .map_err(|e| post_quantum_error(ctx, e))?;
-    Ok(json!({ "SignatureValid": valid }))
+    let input = SignInput::Message(&message);
+    verified(
+        ctx,
+        &r.key_id,
+        SigningAlgorithm::MlDsa,
+        input,
+        &r.signature_value,
+        |e| post_quantum_error(ctx, e),
+    )
 }
 
 pub(crate) fn bind_cloud_resource(

@@ -100,6 +100,32 @@ fn sixteen_writers_on_one_data_key_all_succeed() {
     assert_eq!(dk.revision, 1 + (WRITERS * ROUNDS) as u64, "no write lost");
 }
 
+/// The write paths of this engine's newer resources, bindings and aliases, under the same
+/// contention: every writer's change is kept, none is lost to another.
+#[test]
+fn sixteen_writers_binding_and_naming_one_key_all_succeed() {
+    let f = interfered(slow_store());
+    let id = key_in(&f, "shared");
+    let answers = from_sixteen_writers(|w, r| {
+        if (w + r) % 2 == 0 {
+            f.engine
+                .bind_cloud_resource(&f.caller, &id, "cvm", &format!("ins-{w}-{r}"))
+        } else {
+            f.engine
+                .create_alias(&f.caller, &id, &format!("alias/{w}-{r}"))
+        }
+    });
+    let failures: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    let key = f.engine.describe_key(&f.caller, &id).unwrap();
+    assert_eq!(
+        key.cloud_resources.len() + key.aliases.len(),
+        WRITERS * ROUNDS,
+        "no binding or alias lost"
+    );
+    assert_eq!(key.revision, 1 + (WRITERS * ROUNDS) as u64);
+}
+
 #[test]
 fn concurrent_rotations_keep_every_ciphertext_decrypting() {
     let f = interfered(slow_store());
