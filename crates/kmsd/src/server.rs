@@ -155,7 +155,9 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         &query,
     ) {
         if HuaweiApi::claims(parts.method.as_str(), parts.uri.path()) {
-            return huawei(app, call, parts, body, query, request_id, started).await;
+            // Boxed so the Huawei path's larger state does not widen `dispatch`'s own future,
+            // which every Tencent request would otherwise build and move.
+            return Box::pin(huawei(app, call, parts, body, query, request_id, started)).await;
         }
         let outcome = Outcome::unclaimed(NOT_FOUND_CODE);
         return call.answer(&app.audit, outcome, not_found(&request_id));
