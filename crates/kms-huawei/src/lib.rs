@@ -7,9 +7,9 @@
 
 pub mod auth;
 pub mod errors;
-mod operations;
+pub mod mapping;
+pub mod operations;
 pub mod routes;
-pub mod wire;
 
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ use kms_core::{AccountId, Caller, Engine};
 
 use crate::auth::SignedParts;
 use crate::errors::{HwError, INVALID_JSON, INVALID_URL, NO_PERMISSION, error_body};
+use crate::operations::Request;
 use crate::routes::{Op, Route, VERSIONS};
 
 /// An answer: HTTP status, JSON body, and what the server logs, counts and audits.
@@ -91,7 +92,12 @@ impl AuditFields {
 pub struct Call {
     op: Op,
     name: &'static str,
+    /// The status of a successful answer.
+    status: u16,
     body: Value,
+    path_key_id: Option<String>,
+    path_tag_key: Option<String>,
+    query: Vec<(String, String)>,
     caller: Caller,
     audit: AuditFields,
     pub blocking: bool,
@@ -144,12 +150,20 @@ impl HuaweiApi {
 
     fn run(&self, call: &Call) -> Reply {
         let mut audit = call.audit.clone();
-        match operations::run(&self.engine, &call.caller, call.op, &call.body) {
+        let request = Request {
+            body: &call.body,
+            path_key_id: call.path_key_id.as_deref(),
+            path_tag_key: call.path_tag_key.as_deref(),
+            query: &call.query,
+        };
+        match operations::run(&self.engine, &call.caller, call.op, &request) {
             Ok(answer) => {
                 for id in answer_key_ids(&answer) {
                     audit.add_resource(&id);
                 }
-                Reply::ok(&answer, call.name, audit)
+                let mut reply = Reply::ok(&answer, call.name, audit);
+                reply.status = call.status;
+                reply
             }
             Err(e) => Reply::error(e, call.name, audit),
         }
@@ -169,7 +183,7 @@ impl HuaweiApi {
         {
             audit.credential_id = Some(audit_string(a.access));
         }
-        let (project_id, op, name, blocking) = match route {
+        let (project_id, spec, params) = match route {
             Route::Versions => {
                 *action = "ShowVersions";
                 let versions: Vec<Value> = VERSIONS.iter().map(|v| version(v)).collect();
@@ -179,25 +193,20 @@ impl HuaweiApi {
                 *action = "ShowVersion";
                 return Err(Answer::Done(json!({ "version": version(v) })));
             }
-            Route::Unsupported { .. } => {
+            Route::Unknown { .. } => {
                 let principal = auth::verify(req, &self.directory, self.engine.now())?;
                 audit.account = Some(principal.account);
-                return Err(HwError::bad(
-                    INVALID_URL,
-                    "This operation is not supported by this server yet.",
-                )
-                .into());
+                return Err(HwError::bad(INVALID_URL, "Invalid request URL.").into());
             }
             Route::Op {
                 project_id,
-                op,
-                name,
-                blocking,
-            } => (project_id, op, name, blocking),
+                spec,
+                params,
+            } => (project_id, spec, params),
         };
         let principal = auth::verify(req, &self.directory, self.engine.now())?;
         audit.account = Some(principal.account);
-        *action = name;
+        *action = spec.name;
         let header_project = header(req, "x-project-id");
         if project_id != principal.project_id
             || header_project.is_some_and(|p| p != principal.project_id)
@@ -216,22 +225,42 @@ impl HuaweiApi {
             .ok_or_else(|| HwError::new(500, errors::KMS_ERROR, "KMS error."))?;
         audit.region = Some(region.clone());
         let body = parse_body(req.body)?;
-        if let Some(id) = body.get("key_id").and_then(Value::as_str) {
+        let path_key_id = params.key_id.map(decode_segment);
+        for id in [
+            body.get("key_id").and_then(Value::as_str),
+            path_key_id.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             audit.add_resource(id);
         }
         Ok(Call {
-            op,
-            name,
+            op: spec.op,
+            name: spec.name,
+            status: spec.status,
             body,
+            path_key_id,
+            path_tag_key: params.key.map(decode_segment),
+            query: form_urlencoded::parse(req.query.as_bytes())
+                .into_owned()
+                .collect(),
             caller: Caller {
                 account: principal.account,
                 credential: audit.credential_id.clone().unwrap_or_default(),
                 region,
             },
             audit: std::mem::take(audit),
-            blocking,
+            blocking: spec.blocking,
         })
     }
+}
+
+/// A path segment, percent-decoded (lossily: a key id or tag key is text).
+fn decode_segment(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// What `prepare` answers instead of a call.

@@ -1,0 +1,231 @@
+//! The key operations: create, describe, list, enable, disable, schedule and cancel deletion,
+//! update alias and description.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use kms_core::engine::{DeletableFrom, NewKey};
+use kms_core::{KeyListFilter, KeyRecord, KeySpec, KeyState, SortOrder};
+
+use super::{Context, Request, key_id, kms, millis, parse, required};
+use crate::errors::*;
+use crate::mapping::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOp {
+    Create,
+    Describe,
+    List,
+    Enable,
+    Disable,
+    ScheduleDeletion,
+    CancelDeletion,
+    UpdateAlias,
+    UpdateDescription,
+}
+
+/// Most keys one list-keys page holds.
+const LIST_LIMIT_MAX: usize = 1000;
+
+#[derive(Debug, Default, Deserialize)]
+struct CreateKeyRequestBody {
+    key_alias: Option<String>,
+    key_spec: Option<String>,
+    key_usage: Option<String>,
+    key_description: Option<String>,
+    origin: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ListKeysRequestBody {
+    limit: Option<String>,
+    marker: Option<String>,
+    key_state: Option<String>,
+    key_spec: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ScheduleKeyDeletionRequestBody {
+    key_id: Option<String>,
+    pending_days: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UpdateKeyAliasRequestBody {
+    key_id: Option<String>,
+    key_alias: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UpdateKeyDescriptionRequestBody {
+    key_id: Option<String>,
+    key_description: Option<String>,
+}
+
+pub fn run(ctx: &Context<'_>, op: KeyOp, req: &Request<'_>) -> Result<Value, HwError> {
+    let (engine, caller, body) = (ctx.engine, ctx.caller, req.body);
+    match op {
+        KeyOp::Create => {
+            let b: CreateKeyRequestBody = parse(body)?;
+            let spec = match b.key_spec.as_deref() {
+                None | Some("") => KeySpec::Aes256,
+                Some(s) => spec_from_name(s).ok_or_else(|| HwError::invalid("key_spec"))?,
+            };
+            let usage = match b.key_usage.as_deref() {
+                None | Some("") => default_usage(spec),
+                Some(u) => usage_from_name(u).ok_or_else(|| HwError::invalid("key_usage"))?,
+            };
+            let origin = origin_from_name(b.origin.as_deref().unwrap_or_default())
+                .ok_or_else(|| HwError::invalid("origin"))?;
+            let alias = required(b.key_alias, "key_alias")?;
+            let key = engine
+                .create_key(
+                    caller,
+                    NewKey {
+                        alias,
+                        description: b.key_description.unwrap_or_default(),
+                        usage,
+                        spec,
+                        origin,
+                        tags: Vec::new(),
+                    },
+                )
+                .map_err(kms)?;
+            Ok(json!({ "key_info": {
+                "key_id": key.key_id.to_string(),
+                "domain_id": key.account.to_string(),
+                "region_id": key.region,
+            }}))
+        }
+        KeyOp::Describe => {
+            let id = key_id(body)?;
+            let key = engine.describe_key(caller, &id).map_err(kms)?;
+            Ok(json!({ "key_info": key_details(&key) }))
+        }
+        KeyOp::List => list_keys(ctx, parse(body)?),
+        KeyOp::Enable | KeyOp::Disable => {
+            let id = key_id(body)?;
+            if op == KeyOp::Enable {
+                engine.enable_key(caller, &id).map_err(kms)?;
+            } else {
+                engine.disable_key(caller, &id).map_err(kms)?;
+            }
+            let key = engine.describe_key(caller, &id).map_err(kms)?;
+            Ok(json!({ "key_info": { "key_id": id, "key_state": state_name(key.state) } }))
+        }
+        KeyOp::ScheduleDeletion => {
+            let b: ScheduleKeyDeletionRequestBody = parse(body)?;
+            let id = required(b.key_id, "key_id")?;
+            let days = required(b.pending_days, "pending_days")?;
+            let days: u32 = days
+                .parse()
+                .ok()
+                .filter(|d| (7..=1096).contains(d))
+                .ok_or_else(|| {
+                    HwError::bad(PENDING_DAYS, "pending_days must be from 7 to 1096.")
+                })?;
+            engine
+                .schedule_deletion(caller, &id, days, DeletableFrom::EnabledOrDisabled)
+                .map_err(kms)?;
+            Ok(json!({ "key_id": id, "key_state": state_name(KeyState::PendingDelete) }))
+        }
+        KeyOp::CancelDeletion => {
+            let id = key_id(body)?;
+            engine.cancel_deletion(caller, &id).map_err(kms)?;
+            let key = engine.describe_key(caller, &id).map_err(kms)?;
+            Ok(json!({ "key_id": id, "key_state": state_name(key.state) }))
+        }
+        KeyOp::UpdateAlias => {
+            let b: UpdateKeyAliasRequestBody = parse(body)?;
+            let id = required(b.key_id, "key_id")?;
+            let alias = required(b.key_alias, "key_alias")?;
+            engine
+                .update_alias(caller, &id, alias.clone())
+                .map_err(kms)?;
+            Ok(json!({ "key_info": { "key_id": id, "key_alias": alias } }))
+        }
+        KeyOp::UpdateDescription => {
+            let b: UpdateKeyDescriptionRequestBody = parse(body)?;
+            let id = required(b.key_id, "key_id")?;
+            let description = required(b.key_description, "key_description")?;
+            engine
+                .update_description(caller, &id, description.clone())
+                .map_err(kms)?;
+            Ok(json!({ "key_info": { "key_id": id, "key_description": description } }))
+        }
+    }
+}
+
+fn list_keys(ctx: &Context<'_>, b: ListKeysRequestBody) -> Result<Value, HwError> {
+    let limit = match b.limit.as_deref() {
+        None | Some("") => LIST_LIMIT_MAX,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=LIST_LIMIT_MAX).contains(l))
+            .ok_or_else(|| {
+                HwError::bad(INVALID_LIMIT, "The value of limit falls beyond the range.")
+            })?,
+    };
+    let offset = match b.marker.as_deref() {
+        None | Some("") => 0,
+        Some(m) => m.parse::<usize>().map_err(|_| {
+            HwError::bad(
+                INVALID_MARKER,
+                "The value of marker must be greater than or equal to 0.",
+            )
+        })?,
+    };
+    let specs = match b.key_spec.as_deref() {
+        None | Some("") => Some(vec![KeySpec::Aes256]),
+        Some("ALL") => None,
+        Some(s) => Some(vec![
+            spec_from_name(s).ok_or_else(|| HwError::invalid("key_spec"))?,
+        ]),
+    };
+    let states = match b.key_state.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(state_from_name(s).ok_or_else(|| HwError::invalid("key_state"))?),
+    };
+    let filter = KeyListFilter {
+        states,
+        specs,
+        order: SortOrder::OldestFirst,
+        offset,
+        limit,
+        ..KeyListFilter::default()
+    };
+    let (total, page) = ctx.engine.list_keys(ctx.caller, &filter).map_err(kms)?;
+    let next = offset + page.len();
+    let truncated = next < total;
+    Ok(json!({
+        "keys": page.iter().map(|k| k.key_id.to_string()).collect::<Vec<_>>(),
+        "key_details": page.iter().map(key_details).collect::<Vec<_>>(),
+        "next_marker": if truncated { next.to_string() } else { String::new() },
+        "truncated": truncated.to_string(),
+        "total": total,
+    }))
+}
+
+/// The SDK's `KeyDetails`.
+pub fn key_details(k: &KeyRecord) -> Value {
+    json!({
+        "key_id": k.key_id.to_string(),
+        "domain_id": k.account.to_string(),
+        "key_alias": k.alias,
+        "realm": k.region,
+        "key_spec": spec_name(k.spec),
+        "key_usage": usage_name(k.usage),
+        "key_description": k.description,
+        "creation_date": millis(k.created_at),
+        "scheduled_deletion_date": millis(k.deletion_date),
+        "key_state": state_name(k.state),
+        "default_key_flag": "0",
+        "key_type": "1",
+        "expiration_time": millis(k.valid_to),
+        "origin": origin_name(k.origin),
+        "key_rotation_enabled": k.rotation.enabled.to_string(),
+        "sys_enterprise_project_id": "0",
+        "keystore_id": "0",
+    })
+}
