@@ -164,7 +164,7 @@ def test_an_unknown_path(audited, trail):
     assert_shape(record)
     assert record["request_id"] == r.json()["request_id"]
     assert record["dialect"] is None and record["action"] is None and record["account"] is None
-    assert (record["path"], record["status"], record["outcome"]) == ("/v9/nothing/here", 404, "APIGW.0101")
+    assert (record["path"], record["status"], record["outcome"]) == ("/v9/nothing/here", 404, "APIG.0101")
 
 
 def test_an_oversize_body(audited, trail):

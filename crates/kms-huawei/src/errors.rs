@@ -1,14 +1,15 @@
 //! The vendor's error codes and the one mapping from [`KmsError`] to (HTTP status, code).
 //!
 //! Codes are those of Huawei Cloud KMS's error-code appendix (API reference, "Error Code",
-//! kms_02_0302); the gateway's `APIGW.0301` answers a signature or date it refuses (401).
+//! kms_02_0302); the API gateway's `APIG.0301` (401) answers a signature, date, token or
+//! credential it refuses, with the gateway's messages.
 //! The appendix gives no per-code status: client errors answer 400 (the status the vendor's
 //! service answers `KMS.0205` with, as openstacksdk's Huawei resource code expects), service
 //! faults 500.
 
 use kms_core::{Bounded, KeyState, KmsError, Operation};
 
-pub const SIGNATURE_FAILED: &str = "APIGW.0301";
+pub const SIGNATURE_FAILED: &str = "APIG.0301";
 pub const KMS_ERROR: &str = "KMS.0101";
 pub const INVALID_URL: &str = "KMS.0201";
 pub const INVALID_JSON: &str = "KMS.0202";
@@ -63,6 +64,24 @@ impl HwError {
             401,
             SIGNATURE_FAILED,
             "Incorrect IAM authentication information: verify aksk signature fail",
+        )
+    }
+
+    /// The gateway's answer to an `X-Auth-Token` it cannot accept.
+    pub fn token() -> Self {
+        Self::new(
+            401,
+            SIGNATURE_FAILED,
+            "Incorrect IAM authentication information: decrypt token fail",
+        )
+    }
+
+    /// The gateway's answer to a request with neither a signature nor a token.
+    pub fn no_credentials() -> Self {
+        Self::new(
+            401,
+            SIGNATURE_FAILED,
+            "Incorrect IAM authentication information: x-auth-token not found",
         )
     }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod errors;
 pub mod mapping;
 pub mod operations;
+pub mod projects;
 pub mod routes;
 
 use std::sync::Arc;
@@ -193,6 +194,12 @@ impl HuaweiApi {
                 *action = "ShowVersion";
                 return Err(Answer::Done(json!({ "version": version(v) })));
             }
+            Route::Projects => {
+                *action = "KeystoneListProjects";
+                let principal = auth::verify(req, &self.directory, self.engine.now())?;
+                audit.account = Some(principal.account);
+                return Err(Answer::Done(self.projects(&principal, req.query)));
+            }
             Route::Unknown { .. } => {
                 let principal = auth::verify(req, &self.directory, self.engine.now())?;
                 audit.account = Some(principal.account);
@@ -208,21 +215,16 @@ impl HuaweiApi {
         audit.account = Some(principal.account);
         *action = spec.name;
         let header_project = header(req, "x-project-id");
-        if project_id != principal.project_id
-            || header_project.is_some_and(|p| p != principal.project_id)
-        {
-            return Err(HwError::new(
-                403,
-                NO_PERMISSION,
-                "The project id is not one of the caller's.",
-            )
-            .into());
-        }
-        let region = self
-            .regions
-            .first()
+        let region = projects::region_of(&principal.project_id, &self.regions, project_id)
+            .filter(|_| header_project.is_none_or(|p| p == project_id))
             .cloned()
-            .ok_or_else(|| HwError::new(500, errors::KMS_ERROR, "KMS error."))?;
+            .ok_or_else(|| {
+                HwError::new(
+                    403,
+                    NO_PERMISSION,
+                    "The project id is not one of the caller's.",
+                )
+            })?;
         audit.region = Some(region.clone());
         let body = parse_body(req.body)?;
         let path_key_id = params.key_id.map(decode_segment);
@@ -261,6 +263,39 @@ fn decode_segment(segment: &str) -> String {
     percent_encoding::percent_decode_str(segment)
         .decode_utf8_lossy()
         .into_owned()
+}
+
+impl HuaweiApi {
+    /// IAM's answer to `GET /v3/projects`: one project per served region, optionally only the
+    /// one whose name (the region) the `name` query parameter gives.
+    fn projects(&self, principal: &kms_core::accounts::Principal, query: &str) -> Value {
+        let name = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "name")
+            .map(|(_, v)| v.into_owned());
+        let domain = principal.account.to_string();
+        let projects: Vec<Value> = self
+            .regions
+            .iter()
+            .filter(|r| name.as_ref().is_none_or(|n| n == *r))
+            .map(|region| {
+                let id = projects::project_id(&principal.project_id, &self.regions, region);
+                json!({
+                    "id": id,
+                    "name": region,
+                    "domain_id": domain,
+                    "parent_id": domain,
+                    "is_domain": false,
+                    "enabled": true,
+                    "description": "",
+                    "links": { "self": format!("/v3/projects/{id}") },
+                })
+            })
+            .collect();
+        json!({
+            "projects": projects,
+            "links": { "self": "/v3/projects", "next": null, "previous": null },
+        })
+    }
 }
 
 /// What `prepare` answers instead of a call.

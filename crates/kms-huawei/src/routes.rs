@@ -572,6 +572,9 @@ pub enum Route<'a> {
     Versions,
     /// `GET /{version_id}`: one API version.
     Version(&'a str),
+    /// IAM's `GET /v3/projects`: the caller's projects, which the SDK asks for when it was given
+    /// no project id.
+    Projects,
 }
 
 /// Rows are compared by identity (their place in [`ROUTES`]).
@@ -601,6 +604,9 @@ pub fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
     }
     if let Some(v) = path.strip_prefix('/').filter(|v| VERSIONS.contains(v)) {
         return (method == "GET").then_some(Route::Version(v));
+    }
+    if path == "/v3/projects" {
+        return (method == "GET").then_some(Route::Projects);
     }
     let (version, rest) = ["v1.0", "v2", "v3"].iter().find_map(|v| {
         path.strip_prefix('/')
@@ -660,6 +666,8 @@ mod tests {
         assert_eq!(route("POST", "/v1.0"), None);
         assert_eq!(route("GET", "/healthz"), None);
         assert_eq!(route("POST", "/other"), None);
+        assert_eq!(route("GET", "/v3/projects"), Some(Route::Projects));
+        assert_eq!(route("POST", "/v3/projects"), None);
         assert_eq!(
             op_of("POST", "/v1.0/p1/kms/create-key"),
             Some(("CreateKey", Key(KeyOp::Create)))

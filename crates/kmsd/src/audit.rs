@@ -512,7 +512,7 @@ mod tests {
         let unclaimed = Outcome {
             dialect: None,
             action: None,
-            code: "APIGW.0101",
+            code: "APIG.0101",
             fields: None,
         };
         call().answer(
@@ -564,11 +564,11 @@ mod tests {
         let sink = Recorder::default();
         let log = AuditLog::to_writer(Some(Box::new(sink.clone())), AuditFailure::Refuse);
         *sink.room.lock().unwrap() = Some(10);
-        let answer = call().answer(&log, Outcome::unclaimed("APIGW.0101"), ok_answer());
+        let answer = call().answer(&log, Outcome::unclaimed("APIG.0101"), ok_answer());
         assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
         *sink.room.lock().unwrap() = None;
-        call().answer(&log, Outcome::unclaimed("APIGW.0101"), ok_answer());
-        call().answer(&log, Outcome::unclaimed("APIGW.0101"), ok_answer());
+        call().answer(&log, Outcome::unclaimed("APIG.0101"), ok_answer());
+        call().answer(&log, Outcome::unclaimed("APIG.0101"), ok_answer());
         let bytes = sink.bytes.lock().unwrap().clone();
         let text = String::from_utf8(bytes).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -576,7 +576,7 @@ mod tests {
         assert_eq!(lines[0].len(), 10, "the torn record");
         for line in &lines[1..] {
             let record: serde_json::Value = serde_json::from_str(line).unwrap();
-            assert_eq!(record["outcome"], "APIGW.0101");
+            assert_eq!(record["outcome"], "APIG.0101");
         }
     }
 
@@ -614,7 +614,7 @@ mod tests {
         let rotated = dir.path().join("audit.jsonl.1");
         let log = AuditLog::open(&AuditTarget::File(path.clone()), AuditFailure::Refuse).unwrap();
         let record = || {
-            call().answer(&log, Outcome::unclaimed("APIGW.0101"), ok_answer());
+            call().answer(&log, Outcome::unclaimed("APIG.0101"), ok_answer());
         };
         record();
         std::fs::rename(&path, &rotated).unwrap();
@@ -651,7 +651,7 @@ mod tests {
         let outcome = Outcome {
             dialect: None,
             action: None,
-            code: "APIGW.0101",
+            code: "APIG.0101",
             fields: None,
         };
         call().answer(&log, outcome, ok_answer());

@@ -97,7 +97,7 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// The API gateway's code for a path no dialect serves.
-const NOT_FOUND_CODE: &str = "APIGW.0101";
+const NOT_FOUND_CODE: &str = "APIG.0101";
 
 /// A Huawei-style answer for a path no dialect serves.
 fn not_found(request_id: &str) -> Response {
