@@ -157,3 +157,20 @@ def test_cross_dialect(kms, hw):
         key_id=key_id, plain_text="from huawei")))
     back = call(kms, "Decrypt", CiphertextBlob=enc.cipher_text)
     assert base64.b64decode(back.Plaintext) == b"from huawei"
+
+
+def test_alias_and_description_rules(hw):
+    suffix = uuid.uuid4().hex[:8]
+    for name in [f"alias/app:one_two-{suffix}", "a" * 247 + suffix, f"x{suffix}"]:
+        assert describe(hw, new_key(hw, key_alias=name)).key_alias == name
+    for bad in ["has space", "a" * 256, "app/default", "semi;colon", "ünïcode"]:
+        expect(400, "KMS.1101", lambda: new_key(hw, key_alias=bad))
+    expect(400, "KMS.1103", lambda: new_key(hw, key_description="d" * 256))
+    key_id = new_key(hw, key_description="é" * 255)
+    assert describe(hw, key_id).key_description == "é" * 255
+    expect(400, "KMS.1101", hw.update_key_alias, m.UpdateKeyAliasRequest(
+        body=m.UpdateKeyAliasRequestBody(key_id=key_id, key_alias="bad alias")))
+    expect(400, "KMS.1103", hw.update_key_description, m.UpdateKeyDescriptionRequest(
+        body=m.UpdateKeyDescriptionRequestBody(key_id=key_id, key_description="d" * 256)))
+    expect(400, "KMS.0308", lambda: new_key(hw, keystore_id="7"))
+    assert describe(hw, new_key(hw, keystore_id="0", sequence=str(uuid.uuid4()))).keystore_id == "0"

@@ -27,6 +27,10 @@ pub enum KeyOp {
 /// Most keys one list-keys page holds.
 const LIST_LIMIT_MAX: usize = 1000;
 
+/// Longest key alias and description, in characters (the SDK's model).
+const ALIAS_MAX_CHARS: usize = 255;
+const DESCRIPTION_MAX_CHARS: usize = 255;
+
 #[derive(Debug, Default, Deserialize)]
 struct CreateKeyRequestBody {
     key_alias: Option<String>,
@@ -34,6 +38,8 @@ struct CreateKeyRequestBody {
     key_usage: Option<String>,
     key_description: Option<String>,
     origin: Option<String>,
+    enterprise_project_id: Option<String>,
+    keystore_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,13 +83,27 @@ pub fn run(ctx: &Context<'_>, op: KeyOp, req: &Request<'_>) -> Result<Value, HwE
             };
             let origin = origin_from_name(b.origin.as_deref().unwrap_or_default())
                 .ok_or_else(|| HwError::invalid("origin"))?;
-            let alias = required(b.key_alias, "key_alias")?;
+            // Only the default key store and enterprise project exist here.
+            if b.keystore_id
+                .as_deref()
+                .is_some_and(|k| !k.is_empty() && k != "0")
+            {
+                return Err(HwError::invalid("keystore_id"));
+            }
+            if b.enterprise_project_id
+                .as_deref()
+                .is_some_and(|p| !p.is_empty() && p != "0")
+            {
+                return Err(HwError::invalid("enterprise_project_id"));
+            }
+            let alias = key_alias(b.key_alias)?;
+            let description = key_description(b.key_description.unwrap_or_default())?;
             let key = engine
                 .create_key(
                     caller,
                     NewKey {
                         alias,
-                        description: b.key_description.unwrap_or_default(),
+                        description,
                         usage,
                         spec,
                         origin,
@@ -138,7 +158,7 @@ pub fn run(ctx: &Context<'_>, op: KeyOp, req: &Request<'_>) -> Result<Value, HwE
         KeyOp::UpdateAlias => {
             let b: UpdateKeyAliasRequestBody = parse(body)?;
             let id = required(b.key_id, "key_id")?;
-            let alias = required(b.key_alias, "key_alias")?;
+            let alias = key_alias(b.key_alias)?;
             engine
                 .update_alias(caller, &id, alias.clone())
                 .map_err(kms)?;
@@ -147,13 +167,38 @@ pub fn run(ctx: &Context<'_>, op: KeyOp, req: &Request<'_>) -> Result<Value, HwE
         KeyOp::UpdateDescription => {
             let b: UpdateKeyDescriptionRequestBody = parse(body)?;
             let id = required(b.key_id, "key_id")?;
-            let description = required(b.key_description, "key_description")?;
+            let description = key_description(required(b.key_description, "key_description")?)?;
             engine
                 .update_description(caller, &id, description.clone())
                 .map_err(kms)?;
             Ok(json!({ "key_info": { "key_id": id, "key_description": description } }))
         }
     }
+}
+
+/// A key alias as the vendor allows it: 1 to 255 of `a-zA-Z0-9:/_-`, and not a default master
+/// key's (those end in `/default` and belong to cloud services).
+fn key_alias(alias: Option<String>) -> Result<String, HwError> {
+    let alias = required(alias, "key_alias")?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-');
+    if alias.chars().count() > ALIAS_MAX_CHARS
+        || !alias.chars().all(allowed)
+        || alias.ends_with("/default")
+    {
+        return Err(HwError::bad(INVALID_ALIAS, "Invalid key_alias."));
+    }
+    Ok(alias)
+}
+
+/// A key description: at most 255 characters.
+fn key_description(description: String) -> Result<String, HwError> {
+    if description.chars().count() > DESCRIPTION_MAX_CHARS {
+        return Err(HwError::bad(
+            INVALID_DESCRIPTION,
+            "Invalid key_description.",
+        ));
+    }
+    Ok(description)
 }
 
 fn list_keys(ctx: &Context<'_>, b: ListKeysRequestBody) -> Result<Value, HwError> {
