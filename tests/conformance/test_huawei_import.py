@@ -307,6 +307,7 @@ def test_sm2_imports_through_sm2_wrapping_and_signs_as_the_customers_key(hw, kms
     key_id = import_private(hw, "SM2", sm2_pkcs8(key), algorithm="SM2_ENCRYPT")
     signature = sign_through_tencent(kms, key_id, "SM2DSA", b"imported sm2")
     assert key.verify(signature, b"imported sm2")
+    assert base64.b64decode(call(kms, "GetPublicKey", KeyId=key_id).PublicKey) == key.spki()
 
 
 def test_imported_keys_sign_through_huawei(hw):
@@ -439,3 +440,25 @@ def test_tencent_parameters_do_not_import_through_huawei_for_another_key(hw, kms
     expect(400, "KMS.2605", import_material, hw, external(hw), token, wrapped)
     import_material(hw, key_id, token, wrapped)
     assert describe(hw, key_id).key_state == "2", "a Tencent token works through Huawei for its key"
+
+
+# ---- every asymmetric spec ----
+
+def customer_key(spec):
+    if spec.startswith("RSA_"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=int(spec[4:]))
+    if spec == "ED25519":
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+        return ed25519.Ed25519PrivateKey.generate()
+    return ec.generate_private_key({"EC_P256": ec.SECP256R1(), "EC_P384": ec.SECP384R1(),
+                                    "SECP256K1": ec.SECP256K1()}[spec])
+
+
+@pytest.mark.parametrize("spec", ["RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P384", "SECP256K1", "ED25519"])
+def test_every_asymmetric_spec_imports_the_customers_key(hw, kms, spec):
+    private = customer_key(spec)
+    key_id = import_private(hw, spec, pkcs8_of(private))
+    assert describe(hw, key_id).key_state == "2"
+    der = base64.b64decode(call(kms, "GetPublicKey", KeyId=key_id).PublicKey, validate=True)
+    assert der == private.public_key().public_bytes(serialization.Encoding.DER,
+                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
