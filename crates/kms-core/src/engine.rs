@@ -890,6 +890,7 @@ mod aliases;
 mod asymmetric;
 mod data_keys;
 mod import;
+mod import_enveloped;
 mod material;
 pub mod nonblocking;
 mod resource;

@@ -8,6 +8,7 @@
 
 pub mod aead;
 pub mod digest;
+pub mod key_wrap;
 pub mod provider;
 pub mod public_key;
 pub mod random;

@@ -1,6 +1,8 @@
 //! Wrapping keys for bring-your-own-key import: a fresh key pair per import request; the
 //! customer encrypts their key material to its public half, and the private half unwraps it.
-//! RSA goes through aws-lc-rs.
+//! RSA goes through aws-lc-rs, SM2 through RustCrypto `sm2`.
+
+mod sm2;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{
@@ -9,12 +11,13 @@ use aws_lc_rs::rsa::{
 };
 use zeroize::Zeroizing;
 
-/// The wrapping key's type. SM2 joins this list with the SM suite.
+/// The wrapping key's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WrappingKeySpec {
     Rsa2048,
     Rsa3072,
     Rsa4096,
+    Sm2,
 }
 
 /// How the customer encrypted the material to the wrapping key.
@@ -23,6 +26,8 @@ pub enum WrappingAlgorithm {
     RsaesPkcs1V15,
     RsaesOaepSha1,
     RsaesOaepSha256,
+    /// SM2 public key encryption (GB/T 32918.4), only with an [`WrappingKeySpec::Sm2`] key.
+    Sm2Encrypt,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -52,6 +57,7 @@ pub fn generate(spec: WrappingKeySpec) -> Result<WrappingKeyPair, WrappingError>
         WrappingKeySpec::Rsa2048 => KeySize::Rsa2048,
         WrappingKeySpec::Rsa3072 => KeySize::Rsa3072,
         WrappingKeySpec::Rsa4096 => KeySize::Rsa4096,
+        WrappingKeySpec::Sm2 => return sm2::generate(),
     };
     let private = PrivateDecryptingKey::generate(size).map_err(|_| WrappingError::KeyGeneration)?;
     let pkcs8 = private.as_der().map_err(|_| WrappingError::KeyGeneration)?;
@@ -71,6 +77,9 @@ pub fn unwrap(
     algorithm: WrappingAlgorithm,
     wrapped: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, WrappingError> {
+    if algorithm == WrappingAlgorithm::Sm2Encrypt {
+        return sm2::unwrap(private_pkcs8, wrapped);
+    }
     let private =
         PrivateDecryptingKey::from_pkcs8(private_pkcs8).map_err(|_| WrappingError::Unwrap)?;
     let mut out = Zeroizing::new(vec![0u8; private.key_size_bytes()]);
@@ -92,6 +101,7 @@ pub fn unwrap(
                 .map_err(|_| WrappingError::Unwrap)?
                 .len()
         }
+        WrappingAlgorithm::Sm2Encrypt => return Err(WrappingError::Unwrap),
     };
     out.truncate(len);
     Ok(out)

@@ -16,12 +16,16 @@ pub const INVALID_JSON: &str = "KMS.0202";
 pub const TOO_LONG: &str = "KMS.0203";
 pub const MISSING_PARAMETER: &str = "KMS.0204";
 pub const INVALID_KEY_ID: &str = "KMS.0205";
+pub const INVALID_SEQUENCE: &str = "KMS.0206";
 pub const KEY_NOT_FOUND: &str = "KMS.0207";
 pub const INVALID_CONTEXT: &str = "KMS.0208";
 pub const KEY_DISABLED: &str = "KMS.0209";
 pub const KEY_PENDING_DELETION: &str = "KMS.0210";
 pub const NO_PERMISSION: &str = "KMS.0306";
 pub const INVALID_PARAMETER: &str = "KMS.0308";
+pub const NOT_EXTERNAL: &str = "KMS.0309";
+pub const NOT_PENDING_IMPORT: &str = "KMS.0310";
+pub const UNWRAP_FAILED: &str = "KMS.0311";
 pub const INVALID_ALIAS: &str = "KMS.1101";
 pub const INVALID_DESCRIPTION: &str = "KMS.1103";
 pub const ALIAS_EXISTS: &str = "KMS.1104";
@@ -36,6 +40,14 @@ pub const INVALID_MARKER: &str = "KMS.1602";
 pub const RANDOM_LENGTH: &str = "KMS.1801";
 pub const DATAKEY_LENGTH: &str = "KMS.1901";
 pub const INVALID_CIPHER_TEXT: &str = "KMS.2201";
+// Key import (the appendix's KMS.26xx rows, in its order).
+pub const TOKEN_EXPIRED: &str = "KMS.2601";
+pub const MATERIAL_EXPIRY_PAST: &str = "KMS.2602";
+pub const MATERIAL_LENGTH: &str = "KMS.2604";
+pub const TOKEN_INVALID: &str = "KMS.2605";
+pub const MATERIAL_MISMATCH: &str = "KMS.2606";
+pub const DELETE_MATERIAL_STATE: &str = "KMS.2607";
+pub const TEMPORARY_KEY_LENGTH: &str = "KMS.2610";
 
 /// A refusal in the vendor's terms. The message never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +132,12 @@ pub fn map_error(e: &KmsError) -> HwError {
             _ => INVALID_PARAMETER,
         },
         KmsError::InvalidEncryptionContext(_) => INVALID_CONTEXT,
+        KmsError::NotExternalKey => NOT_EXTERNAL,
+        KmsError::InvalidImportToken => TOKEN_INVALID,
+        KmsError::ImportTokenExpired => TOKEN_EXPIRED,
+        KmsError::MaterialUnwrapFailed => UNWRAP_FAILED,
+        KmsError::InvalidMaterialLength { .. } => MATERIAL_LENGTH,
+        KmsError::MaterialMismatch => MATERIAL_MISMATCH,
         KmsError::Contended | KmsError::Internal(_) => {
             return HwError::new(500, KMS_ERROR, "KMS error.");
         }
@@ -133,6 +151,8 @@ fn state_code(state: KeyState, op: Operation) -> &'static str {
         (Operation::Enable, _) => NOT_DISABLED,
         (Operation::Disable, _) => NOT_ENABLED,
         (Operation::CancelDeletion, _) => NOT_PENDING_DELETION,
+        (Operation::ImportMaterial, _) => NOT_PENDING_IMPORT,
+        (Operation::DeleteMaterial, _) => DELETE_MATERIAL_STATE,
         (_, KeyState::PendingDelete) if op == Operation::ScheduleDeletion => {
             ALREADY_PENDING_DELETION
         }
@@ -160,6 +180,27 @@ mod tests {
             (KmsError::InvalidCiphertext, 400, INVALID_CIPHER_TEXT),
             (KmsError::AliasExists, 400, ALIAS_EXISTS),
             (KmsError::KeyLimitExceeded, 400, KEY_LIMIT),
+            (KmsError::NotExternalKey, 400, NOT_EXTERNAL),
+            (KmsError::InvalidImportToken, 400, TOKEN_INVALID),
+            (KmsError::ImportTokenExpired, 400, TOKEN_EXPIRED),
+            (KmsError::MaterialUnwrapFailed, 400, UNWRAP_FAILED),
+            (KmsError::MaterialMismatch, 400, MATERIAL_MISMATCH),
+            (
+                KmsError::InvalidKeyState {
+                    state: KeyState::Enabled,
+                    op: Operation::ImportMaterial,
+                },
+                400,
+                NOT_PENDING_IMPORT,
+            ),
+            (
+                KmsError::InvalidKeyState {
+                    state: KeyState::PendingDelete,
+                    op: Operation::DeleteMaterial,
+                },
+                400,
+                DELETE_MATERIAL_STATE,
+            ),
             (KmsError::Internal("disk".into()), 500, KMS_ERROR),
             (KmsError::Contended, 500, KMS_ERROR),
             (

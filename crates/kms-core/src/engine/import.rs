@@ -124,11 +124,23 @@ impl Engine {
             self.check_import(&key, &token_hash, valid_to)?;
             self.unwrap_material(&key, &token_hash, wrapped)?
         };
+        self.store_imported(caller, id, &token_hash, valid_to, &material)
+    }
+
+    /// Installs unwrapped material under the token's checks, or confirms a re-import of it.
+    pub(super) fn store_imported(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        token_hash: &[u8],
+        valid_to: u64,
+        material: &[u8],
+    ) -> Result<(), KmsError> {
         self.mutate(caller, id, |k, _| {
-            self.check_import(k, &token_hash, valid_to)?;
-            self.check_fingerprint(k, &material)?;
+            self.check_import(k, token_hash, valid_to)?;
+            self.check_fingerprint(k, material)?;
             if k.versions.is_empty() {
-                let version = self.imported_version(k.key_id, 1, k.spec, &material, self.now())?;
+                let version = self.imported_version(k.key_id, 1, k.spec, material, self.now())?;
                 k.versions.push(version);
             }
             k.valid_to = valid_to;
@@ -164,7 +176,7 @@ impl Engine {
         Ok(())
     }
 
-    fn check_import(
+    pub(super) fn check_import(
         &self,
         key: &KeyRecord,
         token_hash: &[u8],
@@ -190,7 +202,7 @@ impl Engine {
         Ok(())
     }
 
-    fn unwrap_material(
+    pub(super) fn unwrap_material(
         &self,
         key: &KeyRecord,
         token_hash: &[u8],
