@@ -10,7 +10,7 @@ use kms_core::{KeySpec, KeyUsage};
 use kms_crypto::{SignInput, SigningAlgorithm};
 
 use super::{Context, OperateKeyRequestBody, Request, kms, parse, required};
-use crate::errors::HwError;
+use crate::errors::{HwError, INVALID_PARAMETER};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AsymmetricOp {
@@ -73,11 +73,12 @@ struct Recipient {
     key_encryption_algorithm: Option<String>,
 }
 
-/// What a signing algorithm the vendor names is here: the engine's scheme, or `None` where the
-/// engine has no such scheme (ECDSA with SHA-512, pre-hashed Ed25519).
-fn signing_algorithm(name: &str) -> Result<Option<SigningAlgorithm>, HwError> {
+/// The engine's scheme for a signing algorithm the vendor names. ECDSA with SHA-512 and
+/// pre-hashed Ed25519 (Ed25519ph), which the vendor lists, have no scheme here and are refused
+/// as an algorithm the key cannot use would be.
+fn signing_algorithm(name: &str) -> Result<SigningAlgorithm, HwError> {
     use SigningAlgorithm as A;
-    Ok(Some(match name {
+    Ok(match name {
         "RSASSA_PSS_SHA_256" => A::RsaPssSha256,
         "RSASSA_PSS_SHA_384" => A::RsaPssSha384,
         "RSASSA_PSS_SHA_512" => A::RsaPssSha512,
@@ -88,9 +89,14 @@ fn signing_algorithm(name: &str) -> Result<Option<SigningAlgorithm>, HwError> {
         "ECDSA_SHA_384" => A::EcdsaSha384,
         "SM2DSA_SM3" => A::Sm2Sm3,
         "ED25519_SHA_512" => A::Ed25519,
-        "ECDSA_SHA_512" | "ED25519_PH_SHA_512" => return Ok(None),
+        "ECDSA_SHA_512" | "ED25519_PH_SHA_512" => {
+            return Err(HwError::bad(
+                INVALID_PARAMETER,
+                format!("Invalid signing_algorithm: {name} is not supported by this server."),
+            ));
+        }
         _ => return Err(HwError::invalid("signing_algorithm")),
-    }))
+    })
 }
 
 /// The engine's input for a `message` of `message_type` (DIGEST when absent, as the vendor
@@ -150,8 +156,7 @@ pub fn run(ctx: &Context<'_>, op: AsymmetricOp, req: &Request<'_>) -> Result<Val
             let id = required(b.key_id, "key_id")?;
             let message = base64_field(&required(b.message, "message")?, "message")?;
             let name = required(b.signing_algorithm, "signing_algorithm")?;
-            let algorithm =
-                signing_algorithm(&name)?.ok_or_else(|| HwError::invalid("signing_algorithm"))?;
+            let algorithm = signing_algorithm(&name)?;
             let input = sign_input(algorithm, b.message_type.as_deref(), &message)?;
             let (key_id, signature) = engine.sign(caller, &id, algorithm, input).map_err(kms)?;
             Ok(json!({ "key_id": key_id.to_string(), "signature": B64.encode(signature) }))
@@ -162,8 +167,7 @@ pub fn run(ctx: &Context<'_>, op: AsymmetricOp, req: &Request<'_>) -> Result<Val
             let message = base64_field(&required(b.message, "message")?, "message")?;
             let signature = base64_field(&required(b.signature, "signature")?, "signature")?;
             let name = required(b.signing_algorithm, "signing_algorithm")?;
-            let algorithm =
-                signing_algorithm(&name)?.ok_or_else(|| HwError::invalid("signing_algorithm"))?;
+            let algorithm = signing_algorithm(&name)?;
             let input = sign_input(algorithm, b.message_type.as_deref(), &message)?;
             let (key_id, valid) = engine
                 .verify(caller, &id, algorithm, input, &signature)
@@ -260,13 +264,19 @@ mod tests {
             "SM2DSA_SM3",
             "ED25519_SHA_512",
         ] {
-            assert!(signing_algorithm(name).unwrap().is_some(), "{name}");
+            assert!(signing_algorithm(name).is_ok(), "{name}");
         }
         for name in ["ECDSA_SHA_512", "ED25519_PH_SHA_512"] {
-            assert_eq!(signing_algorithm(name).unwrap(), None, "{name}");
+            assert!(
+                signing_algorithm(name)
+                    .unwrap_err()
+                    .message
+                    .contains("not supported")
+            );
         }
         for name in ["", "rsassa_pss_sha_256", "SM2DSA", "ECDSA_SHA_1"] {
-            assert!(signing_algorithm(name).is_err(), "{name}");
+            let e = signing_algorithm(name).unwrap_err();
+            assert_eq!((e.status, e.code), (400, INVALID_PARAMETER), "{name}");
         }
     }
 
