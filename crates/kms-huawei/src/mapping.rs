@@ -74,11 +74,13 @@ pub fn usage_name(u: KeyUsage) -> &'static str {
     }
 }
 
+/// A usage the vendor names; KEY_AGREEMENT is the usage its derive-shared-secret requires.
 pub fn usage_from_name(name: &str) -> Option<KeyUsage> {
     Some(match name {
         "ENCRYPT_DECRYPT" => KeyUsage::EncryptDecrypt,
         "SIGN_VERIFY" => KeyUsage::SignVerify,
         "GENERATE_VERIFY_MAC" => KeyUsage::GenerateVerifyMac,
+        "KEY_AGREEMENT" => KeyUsage::KeyAgreement,
         _ => return None,
     })
 }
@@ -133,6 +135,7 @@ mod tests {
             KeyUsage::EncryptDecrypt,
             KeyUsage::SignVerify,
             KeyUsage::GenerateVerifyMac,
+            KeyUsage::KeyAgreement,
         ] {
             assert_eq!(usage_from_name(usage_name(usage)), Some(usage));
         }
