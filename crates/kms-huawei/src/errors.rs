@@ -35,6 +35,20 @@ pub const INVALID_MARKER: &str = "KMS.1602";
 pub const RANDOM_LENGTH: &str = "KMS.1801";
 pub const DATAKEY_LENGTH: &str = "KMS.1901";
 pub const INVALID_CIPHER_TEXT: &str = "KMS.2201";
+pub const ASYMMETRIC_DECRYPT_FAILED: &str = "KMS.0311";
+pub const ASYMMETRIC_UNSUPPORTED: &str = "KMS.0325";
+pub const SIGN_VERIFY_KEY: &str = "KMS.0335";
+pub const HMAC_KEY_UNSUPPORTED: &str = "KMS.0341";
+pub const EC_NO_ENCRYPTION: &str = "KMS.1114";
+pub const INVALID_PLAIN_TEXT: &str = "KMS.2101";
+pub const DATAKEY_PLAIN_LENGTH: &str = "KMS.2102";
+pub const DEK_HASH_MISMATCH: &str = "KMS.2103";
+pub const PLAIN_TEXT_LENGTH_MISMATCH: &str = "KMS.2104";
+pub const SYMMETRIC_ALGORITHM: &str = "KMS.2105";
+pub const RSA_ALGORITHM: &str = "KMS.2106";
+pub const RSA_PLAIN_TEXT_TOO_LONG: &str = "KMS.2108";
+pub const DATAKEY_CIPHER_LENGTH: &str = "KMS.2202";
+pub const CIPHER_TEXT_LENGTH_MISMATCH: &str = "KMS.2204";
 
 /// A refusal in the vendor's terms. The message never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
