@@ -440,29 +440,19 @@ fn encrypt_to_key(
     let (key, public) = ctx
         .engine
         .get_public_key(ctx.caller, key_id)
-        .map_err(|e| match e {
-            KmsError::UnsupportedByKey { spec, usage, .. } => {
-                engine_error(KmsError::UnsupportedByKey {
-                    op: kms_core::Operation::Encrypt,
-                    usage,
-                    spec,
-                })
-            }
-            e => engine_error(e),
-        })?;
+        .map_err(engine_error)?;
     if key.state != KeyState::Enabled {
         return Err(kms(KmsError::InvalidKeyState {
             state: key.state,
             op: kms_core::Operation::Encrypt,
         }));
     }
-    let unsupported = KmsError::UnsupportedByKey {
-        op: kms_core::Operation::Encrypt,
-        usage: key.usage,
-        spec: key.spec,
-    };
     if key.usage != KeyUsage::EncryptDecrypt {
-        return Err(engine_error(unsupported));
+        return Err(engine_error(KmsError::UnsupportedByKey {
+            op: kms_core::Operation::Encrypt,
+            usage: key.usage,
+            spec: key.spec,
+        }));
     }
     let wrap = match alg {
         AsymmetricAlgorithm::RsaOaepSha1 if is_rsa(key.spec) => WrapAlgorithm::RsaOaepSha1,
