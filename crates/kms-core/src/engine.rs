@@ -888,6 +888,7 @@ fn check_rotatable(key: &KeyRecord, op: Operation) -> Result<(), KmsError> {
 mod access;
 mod aliases;
 mod asymmetric;
+mod data_key_pairs;
 mod data_keys;
 mod import;
 mod import_enveloped;
@@ -902,6 +903,7 @@ use writes::{Retry, WriteLocks};
 
 pub use aliases::ALIASES_PER_KEY;
 pub use asymmetric::{BINDINGS, MESSAGE_BYTES};
+pub use data_key_pairs::DataKeyPair;
 pub use data_keys::{DataKeyImport, NewDataKey};
 pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
 

@@ -25,7 +25,7 @@ pub const NO_PERMISSION: &str = "KMS.0306";
 pub const INVALID_PARAMETER: &str = "KMS.0308";
 pub const NOT_EXTERNAL: &str = "KMS.0309";
 pub const NOT_PENDING_IMPORT: &str = "KMS.0310";
-pub const UNWRAP_FAILED: &str = "KMS.0311";
+pub const DECRYPTION_FAILED: &str = "KMS.0311";
 pub const INVALID_ALIAS: &str = "KMS.1101";
 pub const INVALID_DESCRIPTION: &str = "KMS.1103";
 pub const ALIAS_EXISTS: &str = "KMS.1104";
@@ -48,6 +48,20 @@ pub const TOKEN_INVALID: &str = "KMS.2605";
 pub const MATERIAL_MISMATCH: &str = "KMS.2606";
 pub const DELETE_MATERIAL_STATE: &str = "KMS.2607";
 pub const TEMPORARY_KEY_LENGTH: &str = "KMS.2610";
+// Crypto and data keys.
+pub const ASYMMETRIC_UNSUPPORTED: &str = "KMS.0325";
+pub const SIGN_VERIFY_KEY: &str = "KMS.0335";
+pub const HMAC_KEY_UNSUPPORTED: &str = "KMS.0341";
+pub const EC_NO_ENCRYPTION: &str = "KMS.1114";
+pub const INVALID_PLAIN_TEXT: &str = "KMS.2101";
+pub const DATAKEY_PLAIN_LENGTH: &str = "KMS.2102";
+pub const DEK_HASH_MISMATCH: &str = "KMS.2103";
+pub const PLAIN_TEXT_LENGTH_MISMATCH: &str = "KMS.2104";
+pub const SYMMETRIC_ALGORITHM: &str = "KMS.2105";
+pub const RSA_ALGORITHM: &str = "KMS.2106";
+pub const RSA_PLAIN_TEXT_TOO_LONG: &str = "KMS.2108";
+pub const DATAKEY_CIPHER_LENGTH: &str = "KMS.2202";
+pub const CIPHER_TEXT_LENGTH_MISMATCH: &str = "KMS.2204";
 
 /// A refusal in the vendor's terms. The message never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +149,7 @@ pub fn map_error(e: &KmsError) -> HwError {
         KmsError::NotExternalKey => NOT_EXTERNAL,
         KmsError::InvalidImportToken => TOKEN_INVALID,
         KmsError::ImportTokenExpired => TOKEN_EXPIRED,
-        KmsError::MaterialUnwrapFailed => UNWRAP_FAILED,
+        KmsError::MaterialUnwrapFailed => DECRYPTION_FAILED,
         KmsError::InvalidMaterialLength { .. } => MATERIAL_LENGTH,
         KmsError::MaterialMismatch => MATERIAL_MISMATCH,
         KmsError::Contended | KmsError::Internal(_) => {
@@ -183,7 +197,7 @@ mod tests {
             (KmsError::NotExternalKey, 400, NOT_EXTERNAL),
             (KmsError::InvalidImportToken, 400, TOKEN_INVALID),
             (KmsError::ImportTokenExpired, 400, TOKEN_EXPIRED),
-            (KmsError::MaterialUnwrapFailed, 400, UNWRAP_FAILED),
+            (KmsError::MaterialUnwrapFailed, 400, DECRYPTION_FAILED),
             (KmsError::MaterialMismatch, 400, MATERIAL_MISMATCH),
             (
                 KmsError::InvalidKeyState {
