@@ -893,6 +893,7 @@ mod import;
 mod material;
 pub mod nonblocking;
 mod resource;
+mod tags;
 mod writes;
 
 use material::MaterialCache;
@@ -903,6 +904,7 @@ pub use aliases::ALIASES_PER_KEY;
 pub use asymmetric::{BINDINGS, MESSAGE_BYTES};
 pub use data_keys::{DataKeyImport, NewDataKey};
 pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
+pub use tags::TagChange;
 
 #[cfg(test)]
 mod alias_tests;
