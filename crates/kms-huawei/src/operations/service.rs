@@ -1,8 +1,11 @@
-//! The service operations.
+//! The service operations: how many keys the project holds, its key quota, and the regions it
+//! is served in. Each answers what this server holds and enforces, not the vendor's figures.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{Context, Request, unsupported};
+use kms_core::KeyListFilter;
+
+use super::{Context, Request, kms};
 use crate::errors::HwError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +15,31 @@ pub enum ServiceOp {
     Regions,
 }
 
-pub fn run(_ctx: &Context<'_>, _op: ServiceOp, _req: &Request<'_>) -> Result<Value, HwError> {
-    Err(unsupported())
+pub fn run(ctx: &Context<'_>, op: ServiceOp, _req: &Request<'_>) -> Result<Value, HwError> {
+    let (engine, caller) = (ctx.engine, ctx.caller);
+    match op {
+        // Every key the project holds, whatever its state (this server has no default keys,
+        // which the vendor leaves out).
+        ServiceOp::UserInstances => {
+            let filter = KeyListFilter {
+                limit: 0,
+                ..KeyListFilter::default()
+            };
+            let (total, _) = engine.list_keys(caller, &filter).map_err(kms)?;
+            Ok(json!({ "instance_num": total }))
+        }
+        // The configured key limit and what counts toward it (keys pending deletion do not).
+        // Grants are not offered, so there is no grant quota to tell.
+        ServiceOp::UserQuotas => {
+            let used = engine.count_keys(caller).map_err(kms)?;
+            Ok(json!({ "quotas": { "resources": [{
+                "type": "CMK",
+                "used": used,
+                "quota": engine.config().max_keys_per_region,
+            }]}}))
+        }
+        // A project is served in the one region its id resolves to; the other configured
+        // regions are reachable through the Tencent dialect only, and keys are not replicated.
+        ServiceOp::Regions => Ok(json!({ "regions": [caller.region] })),
+    }
 }
