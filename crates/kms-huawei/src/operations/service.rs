@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use kms_core::KeyListFilter;
 
 use super::{Context, Request, kms};
-use crate::errors::HwError;
+use crate::errors::{HwError, INVALID_LIMIT, INVALID_OFFSET};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceOp {
@@ -15,7 +15,7 @@ pub enum ServiceOp {
     Regions,
 }
 
-pub fn run(ctx: &Context<'_>, op: ServiceOp, _req: &Request<'_>) -> Result<Value, HwError> {
+pub fn run(ctx: &Context<'_>, op: ServiceOp, req: &Request<'_>) -> Result<Value, HwError> {
     let (engine, caller) = (ctx.engine, ctx.caller);
     match op {
         // Every key the project holds, whatever its state (this server has no default keys,
@@ -40,6 +40,26 @@ pub fn run(ctx: &Context<'_>, op: ServiceOp, _req: &Request<'_>) -> Result<Value
         }
         // A project is served in the one region its id resolves to; the other configured
         // regions are reachable through the Tencent dialect only, and keys are not replicated.
-        ServiceOp::Regions => Ok(json!({ "regions": [caller.region] })),
+        // The query's `limit` and `offset` page the list as the SDK's request model has them.
+        ServiceOp::Regions => {
+            let offset = number(req.query("offset"), INVALID_OFFSET, "offset")?.unwrap_or(0);
+            let limit = number(req.query("limit"), INVALID_LIMIT, "limit")?.unwrap_or(usize::MAX);
+            let regions: Vec<&str> = std::iter::once(caller.region.as_str())
+                .skip(offset)
+                .take(limit)
+                .collect();
+            Ok(json!({ "regions": regions }))
+        }
+    }
+}
+
+/// A count of the query: absent or empty is `None`; anything but a whole number is refused.
+fn number(v: Option<&str>, code: &'static str, field: &str) -> Result<Option<usize>, HwError> {
+    match v {
+        None | Some("") => Ok(None),
+        Some(n) => n
+            .parse()
+            .map(Some)
+            .map_err(|_| HwError::bad(code, format!("Invalid {field}."))),
     }
 }
