@@ -4,6 +4,7 @@ import threading
 import uuid
 
 import pytest
+import requests
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkkms.v2 import model as m
 
@@ -68,6 +69,28 @@ def test_add_show_replace_and_delete_one_tag(hw):
     expect(404, "KMS.0416", hw.delete_tag, m.DeleteTagRequest(key_id=key_id, key="环境 x:y"))
     expect(404, "KMS.0416", hw.delete_tag, m.DeleteTagRequest(key_id=key_id, key="Env"))
     assert shown(hw, key_id) == {"env": "prod", "empty": ""}
+
+
+def test_tag_writes_answer_204_with_no_body(hw, monkeypatch):
+    answers = []
+    send = requests.Session.send
+
+    def recording(session, request, **kwargs):
+        r = send(session, request, **kwargs)
+        answers.append((r.status_code, r.headers, r.content))
+        return r
+
+    monkeypatch.setattr(requests.Session, "send", recording)
+    key_id = new_key(hw)
+    add(hw, key_id, "a", "1")
+    batch(hw, key_id, "create", [("b", "2")])
+    batch(hw, key_id, "delete", [("b", "")])
+    hw.delete_tag(m.DeleteTagRequest(key_id=key_id, key="a"))
+    assert len(answers) == 5
+    for status, headers, body in answers[1:]:
+        assert (status, body) == (204, b"")
+        assert "content-length" not in headers and "content-type" not in headers
+        assert headers["x-request-id"]
 
 
 def test_batch_create_and_delete(hw):
