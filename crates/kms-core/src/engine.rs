@@ -895,6 +895,7 @@ mod import_enveloped;
 mod material;
 pub mod nonblocking;
 mod resource;
+mod tags;
 mod writes;
 
 use material::MaterialCache;
@@ -906,6 +907,7 @@ pub use asymmetric::{BINDINGS, MESSAGE_BYTES};
 pub use data_key_pairs::DataKeyPair;
 pub use data_keys::{DataKeyImport, NewDataKey};
 pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
+pub use tags::TagChange;
 
 #[cfg(test)]
 mod alias_tests;

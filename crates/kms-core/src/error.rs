@@ -87,6 +87,8 @@ pub enum KmsError {
     DuplicatedKeyId,
     #[error("a tag key is listed twice")]
     DuplicatedTagKey,
+    #[error("the key has no tag with this tag key")]
+    TagNotFound,
     #[error("keys with imported material cannot rotate")]
     ExternalKeyCannotRotate,
     #[error("only keys created for imported material (EXTERNAL) allow this")]

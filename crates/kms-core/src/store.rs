@@ -106,10 +106,23 @@ fn tag_term(key: &str) -> String {
     format!("tag\0{key}")
 }
 
+/// What every index term of a tag key with one value starts with.
+pub const TAG_VALUE_TERM_PREFIX: &str = "tagv\0";
+
 /// The index term of a tag key with one value; the key's length keeps `(a, bc)` and `(ab, c)`
 /// apart.
 fn tag_value_term(key: &str, value: &str) -> String {
-    format!("tagv\0{}\0{key}{value}", key.len())
+    format!("{TAG_VALUE_TERM_PREFIX}{}\0{key}{value}", key.len())
+}
+
+/// The tag an index term of a tag key with one value names (the inverse of `tag_value_term`).
+pub fn tag_of_term(term: &str) -> Option<Tag> {
+    let (len, rest) = term.strip_prefix(TAG_VALUE_TERM_PREFIX)?.split_once('\0')?;
+    let (key, value) = rest.split_at_checked(len.parse().ok()?)?;
+    Some(Tag {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    })
 }
 
 fn tag_terms(tags: &[Tag]) -> impl Iterator<Item = String> {
@@ -423,6 +436,33 @@ pub trait Store: Send + Sync {
     /// Keys of (account, region) that count toward the limit.
     fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError>;
 
+    /// Every distinct tag (key and value) the keys of (account, region) carry. This default
+    /// reads every key of the scope; a store with a tag index answers from it.
+    fn key_tags(&self, account: AccountId, region: &str) -> Result<Vec<Tag>, StoreError> {
+        const PAGE: usize = 1000;
+        let mut tags = std::collections::BTreeSet::new();
+        let mut filter = KeyListFilter {
+            order: SortOrder::OldestFirst,
+            limit: PAGE,
+            ..KeyListFilter::default()
+        };
+        loop {
+            let listed = self.list_keys(account, region, &filter)?;
+            let last = listed.page.len() < PAGE;
+            for key in listed.page {
+                tags.extend(key.tags.into_iter().map(|t| (t.key, t.value)));
+            }
+            if last {
+                break;
+            }
+            filter.offset += PAGE;
+        }
+        Ok(tags
+            .into_iter()
+            .map(|(key, value)| Tag { key, value })
+            .collect())
+    }
+
     /// Keys whose [`KeyRecord::next_due_time`] is at or before `now`, at most `limit` of them.
     fn due_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError>;
 
@@ -473,3 +513,25 @@ pub trait Store: Send + Sync {
 
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_terms_name_their_tags() {
+        for (key, value) in [
+            ("team", "a"),
+            ("a", "bc"),
+            ("ab", "c"),
+            ("k", ""),
+            ("键", "值\0x"),
+        ] {
+            let tag = tag_of_term(&tag_value_term(key, value)).unwrap();
+            assert_eq!((tag.key.as_str(), tag.value.as_str()), (key, value));
+        }
+        assert_eq!(tag_of_term(&tag_term("team")), None);
+        assert_eq!(tag_of_term("tagv\09\0short"), None);
+        assert_eq!(tag_of_term("tagv\0x\0k"), None);
+    }
+}

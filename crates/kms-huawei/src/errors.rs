@@ -26,6 +26,23 @@ pub const INVALID_PARAMETER: &str = "KMS.0308";
 pub const NOT_EXTERNAL: &str = "KMS.0309";
 pub const NOT_PENDING_IMPORT: &str = "KMS.0310";
 pub const DECRYPTION_FAILED: &str = "KMS.0311";
+pub const TAG_LIST_EMPTY: &str = "KMS.0401";
+pub const INVALID_MATCH_VALUE: &str = "KMS.0402";
+pub const INVALID_MATCH_KEY: &str = "KMS.0403";
+pub const INVALID_ACTION: &str = "KMS.0404";
+pub const INVALID_TAG_VALUE: &str = "KMS.0405";
+pub const INVALID_TAG_KEY: &str = "KMS.0406";
+pub const INVALID_TAG_LIST_SIZE: &str = "KMS.0407";
+pub const TOO_MANY_TAGS: &str = "KMS.0409";
+pub const INVALID_TAG_VALUE_LENGTH: &str = "KMS.0410";
+pub const INVALID_TAG_KEY_LENGTH: &str = "KMS.0411";
+pub const INVALID_TAG_LIST: &str = "KMS.0412";
+pub const TOO_MANY_TAG_VALUES: &str = "KMS.0413";
+pub const INVALID_MATCHES: &str = "KMS.0415";
+/// Answered with 404 (the appendix's status): the key carries no tag with the key named.
+pub const TAG_NOT_FOUND: &str = "KMS.0416";
+pub const INVALID_OFFSET: &str = "KMS.0417";
+pub const OFFSET_NOT_REQUIRED: &str = "KMS.0418";
 pub const INVALID_ALIAS: &str = "KMS.1101";
 pub const INVALID_DESCRIPTION: &str = "KMS.1103";
 pub const ALIAS_EXISTS: &str = "KMS.1104";
@@ -137,12 +154,15 @@ pub fn map_error(e: &KmsError) -> HwError {
             INVALID_DESCRIPTION
         }
         KmsError::KeyLimitExceeded => KEY_LIMIT,
+        KmsError::DuplicatedTagKey => INVALID_TAG_LIST,
+        KmsError::TagNotFound => return HwError::new(404, TAG_NOT_FOUND, message),
         KmsError::OutOfRange { what, .. } => match what {
             Bounded::PendingWindow => PENDING_DAYS,
             Bounded::RandomLength => RANDOM_LENGTH,
             Bounded::DataKeyLength => DATAKEY_LENGTH,
             Bounded::NameLength => INVALID_ALIAS,
             Bounded::DescriptionLength => INVALID_DESCRIPTION,
+            Bounded::TagCount => TOO_MANY_TAGS,
             _ => INVALID_PARAMETER,
         },
         KmsError::InvalidEncryptionContext(_) => INVALID_CONTEXT,
@@ -214,6 +234,17 @@ mod tests {
                 },
                 400,
                 DELETE_MATERIAL_STATE,
+            ),
+            (KmsError::DuplicatedTagKey, 400, INVALID_TAG_LIST),
+            (KmsError::TagNotFound, 404, TAG_NOT_FOUND),
+            (
+                KmsError::OutOfRange {
+                    what: Bounded::TagCount,
+                    min: 0,
+                    max: 10,
+                },
+                400,
+                TOO_MANY_TAGS,
             ),
             (KmsError::Internal("disk".into()), 500, KMS_ERROR),
             (KmsError::Contended, 500, KMS_ERROR),

@@ -352,12 +352,15 @@ pub const ROUTES: &[RouteSpec] = &[
         "ListKmsTags",
         true,
     ),
-    row(
-        "POST",
-        "kms/{key_id}/tags",
-        Tag(TagOp::Create),
-        "CreateKmsTag",
-        true,
+    with_status(
+        row(
+            "POST",
+            "kms/{key_id}/tags",
+            Tag(TagOp::Create),
+            "CreateKmsTag",
+            true,
+        ),
+        204,
     ),
     row(
         "GET",
@@ -366,19 +369,25 @@ pub const ROUTES: &[RouteSpec] = &[
         "ShowKmsTags",
         false,
     ),
-    row(
-        "POST",
-        "kms/{key_id}/tags/action",
-        Tag(TagOp::Batch),
-        "BatchCreateKmsTags",
-        true,
+    with_status(
+        row(
+            "POST",
+            "kms/{key_id}/tags/action",
+            Tag(TagOp::Batch),
+            "BatchCreateKmsTags",
+            true,
+        ),
+        204,
     ),
-    row(
-        "DELETE",
-        "kms/{key_id}/tags/{key}",
-        Tag(TagOp::Delete),
-        "DeleteTag",
-        true,
+    with_status(
+        row(
+            "DELETE",
+            "kms/{key_id}/tags/{key}",
+            Tag(TagOp::Delete),
+            "DeleteTag",
+            true,
+        ),
+        204,
     ),
     row(
         "GET",

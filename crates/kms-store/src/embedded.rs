@@ -6,7 +6,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
 
 use kms_core::store::{DataKeyListFilter, Indexed, KeyListFilter, Listed};
-use kms_core::{Account, AccountId, Alias, DataKeyRecord, KeyRecord, Store, StoreError};
+use kms_core::{Account, AccountId, Alias, DataKeyRecord, KeyRecord, Store, StoreError, Tag};
 
 /// The tables behind one kind of record (keys, hosted data keys).
 struct Tables {
@@ -498,6 +498,9 @@ impl Store for EmbeddedStore {
     }
     fn count_keys(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
         self.count(&KEYS, account, region)
+    }
+    fn key_tags(&self, account: AccountId, region: &str) -> Result<Vec<Tag>, StoreError> {
+        self.tags(&KEYS, account, region)
     }
     fn due_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
         self.due(&KEYS, now, limit)

@@ -62,6 +62,8 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         E::KeyLimitExceeded => "LimitExceeded.CmkLimitExceeded",
         E::DuplicatedKeyId => "InvalidParameterValue.DuplicatedKeyId",
         E::DuplicatedTagKey => "InvalidParameterValue.TagKeysDuplicated",
+        // No Tencent action removes one tag; should one, the tag key is the refused value.
+        E::TagNotFound => INVALID_PARAMETER_VALUE,
         E::ExternalKeyCannotRotate => "UnsupportedOperation.ExternalCmkCanNotRotate",
         E::NotExternalKey => "UnsupportedOperation.NotExternalCmk",
         E::InvalidImportToken => INVALID_PARAMETER,

@@ -271,10 +271,17 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     call.answer(&app.audit, Outcome::tencent_reply(&reply), answer)
 }
 
-/// A Huawei answer: the vendor's status and body, the request id in `X-Request-Id`.
+/// A Huawei answer: the vendor's status and body, the request id in `X-Request-Id`. A 204
+/// carries no body (nor a length or type for one), as HTTP requires.
 fn huawei_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = json_response(status, body);
+    let mut r = if status == StatusCode::NO_CONTENT {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = status;
+        r
+    } else {
+        json_response(status, body)
+    };
     if let Ok(v) = HeaderValue::from_str(request_id) {
         r.headers_mut().insert("x-request-id", v);
     }

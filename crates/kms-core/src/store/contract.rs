@@ -21,6 +21,7 @@ pub fn check<S: Store>(mut new_store: impl FnMut() -> S) {
     accounts_are_unique_by_uin_secret_and_project(&new_store());
     key_listings_filter_order_and_page(&new_store());
     key_indexes_follow_updates_and_deletes(&new_store());
+    key_tags_follow_updates_and_deletes(&new_store());
     aliases_are_unique_names_of_their_scope(&new_store());
     data_key_listings_filter_order_page_and_follow_writes(&new_store());
 }
@@ -700,6 +701,49 @@ fn key_indexes_follow_updates_and_deletes(store: &dyn Store) {
         };
         check_key_listing(store, &keys, &f, |k| k.names().any(|n| n.contains(s)));
     }
+}
+
+/// The scope's distinct tags follow every write: a value no key carries any more is gone.
+fn key_tags_follow_updates_and_deletes(store: &dyn Store) {
+    let distinct = |store: &dyn Store, account| {
+        store
+            .key_tags(account, REGION)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect::<Vec<_>>()
+    };
+    let pairs = |p: &[(&str, &str)]| {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let mut a = key(1, "a", 1);
+    a.tags = vec![tag("team", "b"), tag("env", "")];
+    let mut b = key(1, "b", 2);
+    b.tags = vec![tag("team", "a"), tag("team2", "a")];
+    let mut other = key(2, "c", 3);
+    other.tags = vec![tag("secret", "x")];
+    for k in [&a, &b, &other] {
+        store.create_key(k, 100).unwrap();
+    }
+    assert_eq!(
+        distinct(store, 1),
+        pairs(&[("env", ""), ("team", "a"), ("team", "b"), ("team2", "a")])
+    );
+    let a2 = next(&a, |k| {
+        k.revision += 1;
+        k.tags = vec![tag("team", "a"), tag("new", "v")];
+    });
+    store.update_key(&a2, 100).unwrap();
+    assert_eq!(
+        distinct(store, 1),
+        pairs(&[("new", "v"), ("team", "a"), ("team2", "a")])
+    );
+    store.delete_key(&b).unwrap();
+    assert_eq!(distinct(store, 1), pairs(&[("new", "v"), ("team", "a")]));
+    assert_eq!(distinct(store, 2), pairs(&[("secret", "x")]));
+    assert!(distinct(store, 3).is_empty());
 }
 
 /// Several aliases per key share the scope's namespace with every key's own alias.

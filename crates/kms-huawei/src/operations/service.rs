@@ -1,9 +1,12 @@
-//! The service operations.
+//! The service operations: how many keys the project holds, its key quota, and the regions it
+//! is served in. Each answers what this server holds and enforces, not the vendor's figures.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{Context, Request, unsupported};
-use crate::errors::HwError;
+use kms_core::KeyListFilter;
+
+use super::{Context, Request, kms};
+use crate::errors::{HwError, INVALID_LIMIT, INVALID_OFFSET};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceOp {
@@ -12,6 +15,51 @@ pub enum ServiceOp {
     Regions,
 }
 
-pub fn run(_ctx: &Context<'_>, _op: ServiceOp, _req: &Request<'_>) -> Result<Value, HwError> {
-    Err(unsupported())
+pub fn run(ctx: &Context<'_>, op: ServiceOp, req: &Request<'_>) -> Result<Value, HwError> {
+    let (engine, caller) = (ctx.engine, ctx.caller);
+    match op {
+        // Every key the project holds, whatever its state (this server has no default keys,
+        // which the vendor leaves out).
+        ServiceOp::UserInstances => {
+            let filter = KeyListFilter {
+                limit: 0,
+                ..KeyListFilter::default()
+            };
+            let (total, _) = engine.list_keys(caller, &filter).map_err(kms)?;
+            Ok(json!({ "instance_num": total }))
+        }
+        // The configured key limit and what counts toward it (keys pending deletion do not).
+        // Grants are not offered, so there is no grant quota to tell.
+        ServiceOp::UserQuotas => {
+            let used = engine.count_keys(caller).map_err(kms)?;
+            Ok(json!({ "quotas": { "resources": [{
+                "type": "CMK",
+                "used": used,
+                "quota": engine.config().max_keys_per_region,
+            }]}}))
+        }
+        // A project is served in the one region its id resolves to; the other configured
+        // regions are reachable through the Tencent dialect only, and keys are not replicated.
+        // The query's `limit` and `offset` page the list as the SDK's request model has them.
+        ServiceOp::Regions => {
+            let offset = number(req.query("offset"), INVALID_OFFSET, "offset")?.unwrap_or(0);
+            let limit = number(req.query("limit"), INVALID_LIMIT, "limit")?.unwrap_or(usize::MAX);
+            let regions: Vec<&str> = std::iter::once(caller.region.as_str())
+                .skip(offset)
+                .take(limit)
+                .collect();
+            Ok(json!({ "regions": regions }))
+        }
+    }
+}
+
+/// A count of the query: absent or empty is `None`; anything but a whole number is refused.
+fn number(v: Option<&str>, code: &'static str, field: &str) -> Result<Option<usize>, HwError> {
+    match v {
+        None | Some("") => Ok(None),
+        Some(n) => n
+            .parse()
+            .map(Some)
+            .map_err(|_| HwError::bad(code, format!("Invalid {field}."))),
+    }
 }

@@ -16,8 +16,10 @@ use std::collections::BTreeSet;
 use redb::ReadOnlyTable;
 use uuid::Uuid;
 
-use kms_core::store::{Indexed, ListQuery, Listed, SortOrder, TermGroup};
-use kms_core::{AccountId, Alias, StoreError};
+use kms_core::store::{
+    Indexed, ListQuery, Listed, SortOrder, TAG_VALUE_TERM_PREFIX, TermGroup, tag_of_term,
+};
+use kms_core::{AccountId, Alias, StoreError, Tag};
 
 use super::{ALIASES, ALL, EmbeddedStore, Tables, backend, decode};
 
@@ -290,6 +292,32 @@ impl EmbeddedStore {
             }
             _ => window(&reader, entries, &groups, offset, limit),
         }
+    }
+
+    /// Every distinct tag of the scope's records, from the counts of their tag-and-value terms
+    /// (a term's count is gone once no record meets it).
+    pub(super) fn tags(
+        &self,
+        t: &Tables,
+        account: AccountId,
+        region: &str,
+    ) -> Result<Vec<Tag>, StoreError> {
+        let txn = self.begin_read()?;
+        let counts = txn.open_table(t.term_counts).map_err(backend)?;
+        let mut out = Vec::new();
+        for e in counts
+            .range((account, region, TAG_VALUE_TERM_PREFIX)..)
+            .map_err(backend)?
+        {
+            let (k, _) = e.map_err(backend)?;
+            let (a, r, term) = k.value();
+            if a != account || r != region || !term.starts_with(TAG_VALUE_TERM_PREFIX) {
+                break;
+            }
+            out.push(tag_of_term(term).ok_or_else(|| backend("malformed tag term"))?);
+        }
+        out.sort_unstable_by(|a, b| (&a.key, &a.value).cmp(&(&b.key, &b.value)));
+        Ok(out)
     }
 
     pub(super) fn aliases(
