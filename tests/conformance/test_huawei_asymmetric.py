@@ -240,8 +240,8 @@ def test_sign_and_verify_errors(hw, keys):
             expect(400, "KMS.0204", hw.validate_signature, verify_body(signature=sig, **fields))
     expect(400, "KMS.0204", hw.validate_signature, verify_body(**good))
     expect(400, "KMS.0205", hw.sign, sign_body(**dict(good, key_id="not-a-key")))
-    expect(400, "KMS.0207", hw.sign, sign_body(**dict(good, key_id=str(uuid.uuid4()))))
-    expect(400, "KMS.0207", hw.validate_signature, verify_body(signature=sig, **dict(good, key_id=str(uuid.uuid4()))))
+    expect(404, "KMS.0207", hw.sign, sign_body(**dict(good, key_id=str(uuid.uuid4()))))
+    expect(404, "KMS.0207", hw.validate_signature, verify_body(signature=sig, **dict(good, key_id=str(uuid.uuid4()))))
     for name in ("ECDSA_SHA_1", "ecdsa_sha_256", "SM2DSA", "RSA_PSS_SHA_256"):
         expect(400, "KMS.0308", hw.sign, sign_body(**dict(good, signing_algorithm=name)))
     for message_type in ("digest", "raw", "MESSAGE"):
@@ -319,7 +319,7 @@ def test_public_key_errors(hw):
         expect(400, "KMS.0308", show, m.ShowPublicKeyRequest(body=m.OperateKeyRequestBody(key_id=new_key(hw, key_spec=spec))))
     expect(400, "KMS.0204", show, m.ShowPublicKeyRequest(body=m.OperateKeyRequestBody()))
     expect(400, "KMS.0205", show, m.ShowPublicKeyRequest(body=m.OperateKeyRequestBody(key_id="x")))
-    expect(400, "KMS.0207", show, m.ShowPublicKeyRequest(body=m.OperateKeyRequestBody(key_id=str(uuid.uuid4()))))
+    expect(404, "KMS.0207", show, m.ShowPublicKeyRequest(body=m.OperateKeyRequestBody(key_id=str(uuid.uuid4()))))
     rsa_decrypt = new_key(hw, key_spec="RSA_2048", key_usage="ENCRYPT_DECRYPT")
     serialization.load_pem_public_key(public_pem(hw, rsa_decrypt).encode())
     agreement = new_key(hw, key_spec="EC_P256", key_usage="KEY_AGREEMENT")
@@ -426,8 +426,8 @@ def test_mac_errors(hw):
         expect(400, "KMS.0204", hw.verify_mac, v(**{field: None}))
     expect(400, "KMS.0204", hw.verify_mac, v(mac=None))
     expect(400, "KMS.0205", gen, g(key_id="not-a-key"))
-    expect(400, "KMS.0207", gen, g(key_id=str(uuid.uuid4())))
-    expect(400, "KMS.0207", hw.verify_mac, v(key_id=str(uuid.uuid4())))
+    expect(404, "KMS.0207", gen, g(key_id=str(uuid.uuid4())))
+    expect(404, "KMS.0207", hw.verify_mac, v(key_id=str(uuid.uuid4())))
     for name in ("HMAC_SHA_384", "HMAC_SHA_512", "HMAC_SM3", "HMAC_SHA_1", "hmac_sha_256", "SHA_256"):
         expect(400, "KMS.0308", gen, g(mac_algorithm=name))
         expect(400, "KMS.0308", hw.verify_mac, v(mac_algorithm=name))
@@ -489,7 +489,7 @@ def test_derive_errors(hw):
     expect(400, "KMS.0204", derive, hw, key_id, None)
     expect(400, "KMS.0204", derive, hw, key_id, peer, None)
     expect(400, "KMS.0205", derive, hw, "not-a-key", peer)
-    expect(400, "KMS.0207", derive, hw, str(uuid.uuid4()), peer)
+    expect(404, "KMS.0207", derive, hw, str(uuid.uuid4()), peer)
     for algorithm in ("ecdh", "ECDHE", "DH"):
         expect(400, "KMS.0308", derive, hw, key_id, peer, algorithm)
     for bad in ("not base64!", b64(b"not a key"), b64(spki(ec.generate_private_key(ec.SECP384R1()))),

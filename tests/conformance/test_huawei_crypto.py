@@ -250,7 +250,7 @@ def test_encrypt_datakey_refusals(hw):
     refuse(400, "KMS.0308", encrypt_datakey, hw, **{**good, "datakey_plain_length": 32})
     refuse(400, "KMS.0308", encrypt_datakey, hw, **{**good, "additional_authenticated_data": "a" * 129})
     refuse(400, "KMS.0205", encrypt_datakey, hw, **{**good, "key_id": "0d0466b0"})
-    refuse(400, "KMS.0207", encrypt_datakey, hw,
+    refuse(404, "KMS.0207", encrypt_datakey, hw,
            **{**good, "key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f"})
     disable(hw, key_id)
     refuse(400, "KMS.0209", encrypt_datakey, hw, **good)

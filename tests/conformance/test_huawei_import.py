@@ -147,7 +147,7 @@ def signed_post(server, path, body):
 def test_seed_example_request_as_the_page_shows_it(server, hw):
     path = f"/v1.0/{PROJECT_ID}/kms/get-parameters-for-import"
     r = signed_post(server, path, SEED_BODY)
-    assert r.status_code == 400, "the page's key does not exist in this store"
+    assert r.status_code == 404, "the page's key does not exist in this store"
     assert r.json()["error"]["error_code"] == "KMS.0207"
     assert r.headers["X-Request-Id"]
     key_id = external(hw)
@@ -197,7 +197,7 @@ def test_parameters_errors(hw):
     for bad in ("RSAES_OAEP_SHA_512", "rsaes_oaep_sha_256", "SM2PKE", "RSA_2048"):
         expect(400, "KMS.0308", get, req(key_id=key_id, wrapping_algorithm=bad))
     expect(400, "KMS.0205", get, req(key_id="bad", wrapping_algorithm="RSAES_OAEP_SHA_256"))
-    expect(400, "KMS.0207", get, req(key_id="00000000-0000-4000-8000-000000000000",
+    expect(404, "KMS.0207", get, req(key_id="00000000-0000-4000-8000-000000000000",
                                      wrapping_algorithm="RSAES_OAEP_SHA_256"))
     expect(400, "KMS.0309", get, req(key_id=new_key(hw), wrapping_algorithm="RSAES_OAEP_SHA_256"))
     expect(400, "KMS.0206", get, req(key_id=key_id, wrapping_algorithm="RSAES_OAEP_SHA_256", sequence="s" * 37))
@@ -268,7 +268,7 @@ def test_delete_material_then_reimport_the_same_material(hw):
 def test_delete_material_errors(hw):
     expect(400, "KMS.0309", delete_material, hw, new_key(hw))
     expect(400, "KMS.0205", delete_material, hw, "bad")
-    expect(400, "KMS.0207", delete_material, hw, "00000000-0000-4000-8000-000000000000")
+    expect(404, "KMS.0207", delete_material, hw, "00000000-0000-4000-8000-000000000000")
     expect(400, "KMS.0204", delete_material, hw, None)
     expect(400, "KMS.2607", delete_material, hw, external(hw))
     key_id, _ = imported(hw)

@@ -76,7 +76,7 @@ def test_alias_and_description(hw):
 
 
 def test_unknown_and_malformed_keys(hw):
-    expect(400, "KMS.0207", describe, hw, str(uuid.uuid4()))
+    expect(404, "KMS.0207", describe, hw, str(uuid.uuid4()))
     expect(400, "KMS.0205", describe, hw, "not-a-key")
 
 

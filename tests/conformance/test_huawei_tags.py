@@ -158,9 +158,9 @@ def test_tag_rules_and_errors(hw):
     # Keys that are malformed or not there.
     missing = str(uuid.uuid4())
     expect(400, "KMS.0205", add, hw, "not-a-key-id", "a", "1")
-    expect(400, "KMS.0207", add, hw, missing, "a", "1")
-    expect(400, "KMS.0207", hw.show_kms_tags, m.ShowKmsTagsRequest(key_id=missing))
-    expect(400, "KMS.0207", hw.delete_tag, m.DeleteTagRequest(key_id=missing, key="a"))
+    expect(404, "KMS.0207", add, hw, missing, "a", "1")
+    expect(404, "KMS.0207", hw.show_kms_tags, m.ShowKmsTagsRequest(key_id=missing))
+    expect(404, "KMS.0207", hw.delete_tag, m.DeleteTagRequest(key_id=missing, key="a"))
     expect(400, "KMS.0205", batch, hw, "x" * 36, "create", [("a", "1")])
 
 
@@ -385,20 +385,22 @@ def test_quota_is_the_configured_limit():
 
 
 def test_regions(hw):
-    assert hw.list_support_regions(m.ListSupportRegionsRequest()).regions == ["ap-guangzhou"]
+    regions = hw.list_support_regions(m.ListSupportRegionsRequest()).regions
+    assert regions[0] == "ap-guangzhou" and "ap-shanghai" in regions and len(set(regions)) == len(regions)
     assert hw.list_support_regions(m.ListSupportRegionsRequest(limit=1, offset=0)).regions == ["ap-guangzhou"]
-    assert hw.list_support_regions(m.ListSupportRegionsRequest(offset=1)).regions == []
+    assert hw.list_support_regions(m.ListSupportRegionsRequest(limit=1, offset=1)).regions == regions[1:2]
+    assert hw.list_support_regions(m.ListSupportRegionsRequest(offset=len(regions))).regions == []
     expect(400, "KMS.1601", hw.list_support_regions, m.ListSupportRegionsRequest(limit="x"))
 
 
-def test_regions_are_the_projects_own_of_the_configured():
+def test_regions_are_the_configured_ones_and_the_root_project_is_the_first():
     proc = KmsdProcess(extra_args=["--regions", "ap-shanghai,ap-guangzhou"]).start()
     try:
         client = huawei_client(proc.endpoint)
-        assert client.list_support_regions(m.ListSupportRegionsRequest()).regions == ["ap-shanghai"]
+        assert client.list_support_regions(m.ListSupportRegionsRequest()).regions == ["ap-shanghai", "ap-guangzhou"]
         created = client.create_key(m.CreateKeyRequest(body=m.CreateKeyRequestBody(key_alias=alias())))
         assert created.key_info.region_id == "ap-shanghai"
         tencent = proc.client(region="ap-guangzhou")
-        assert call(tencent, "ListKeys", Limit=10).TotalCount == 0, "the other region is Tencent's only"
+        assert call(tencent, "ListKeys", Limit=10).TotalCount == 0, "the key lives in the root project's region"
     finally:
         proc.cleanup()

@@ -110,8 +110,8 @@ def test_the_sdk_finds_its_project_through_iam_and_each_region_is_its_own(server
     assert describe(shanghai, sh_key).realm == "ap-shanghai"
     # The key lives in Shanghai for both dialects, and only there.
     assert call(server.client(region="ap-shanghai"), "DescribeKey", KeyId=sh_key).KeyMetadata.KeyId == sh_key
-    expect(400, "KMS.0207", describe, hw, sh_key)
-    expect(400, "KMS.0207", describe, shanghai, key_id)
+    expect(404, "KMS.0207", describe, hw, sh_key)
+    expect(404, "KMS.0207", describe, shanghai, key_id)
 
 
 def test_projects_are_listed_per_region(server):

@@ -145,7 +145,7 @@ pub fn map_error(e: &KmsError) -> HwError {
     let message = e.to_string();
     let code = match e {
         KmsError::InvalidKeyId => INVALID_KEY_ID,
-        KmsError::KeyNotFound => KEY_NOT_FOUND,
+        KmsError::KeyNotFound => return HwError::new(404, KEY_NOT_FOUND, message),
         KmsError::KeyIdMismatch | KmsError::InvalidCiphertext => INVALID_CIPHER_TEXT,
         KmsError::InvalidKeyState { state, op } => state_code(*state, *op),
         KmsError::AliasExists => ALIAS_EXISTS,
@@ -210,7 +210,7 @@ mod tests {
     fn engine_errors_map_to_vendor_codes() {
         let cases = [
             (KmsError::InvalidKeyId, 400, INVALID_KEY_ID),
-            (KmsError::KeyNotFound, 400, KEY_NOT_FOUND),
+            (KmsError::KeyNotFound, 404, KEY_NOT_FOUND),
             (KmsError::InvalidCiphertext, 400, INVALID_CIPHER_TEXT),
             (KmsError::AliasExists, 400, ALIAS_EXISTS),
             (KmsError::KeyLimitExceeded, 400, KEY_LIMIT),

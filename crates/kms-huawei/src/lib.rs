@@ -157,7 +157,12 @@ impl HuaweiApi {
             path_tag_key: call.path_tag_key.as_deref(),
             query: &call.query,
         };
-        match operations::run(&self.engine, &call.caller, call.op, &request) {
+        let context = operations::Context {
+            engine: &self.engine,
+            caller: &call.caller,
+            regions: &self.regions,
+        };
+        match operations::run(&context, call.op, &request) {
             Ok(answer) => {
                 for id in answer_key_ids(&answer) {
                     audit.add_resource(&id);

@@ -51,25 +51,25 @@ impl Request<'_> {
     }
 }
 
-pub fn run(engine: &Engine, caller: &Caller, op: Op, req: &Request<'_>) -> Result<Value, HwError> {
-    let ctx = Context { engine, caller };
+pub fn run(ctx: &Context<'_>, op: Op, req: &Request<'_>) -> Result<Value, HwError> {
     match op {
-        Op::Key(op) => keys::run(&ctx, op, req),
-        Op::Alias(op) => aliases::run(&ctx, op, req),
-        Op::Crypto(op) => crypto::run(&ctx, op, req),
-        Op::Import(op) => import::run(&ctx, op, req),
-        Op::Asymmetric(op) => asymmetric::run(&ctx, op, req),
-        Op::Rotation(op) => rotation::run(&ctx, op, req),
-        Op::Tag(op) => tags::run(&ctx, op, req),
-        Op::Service(op) => service::run(&ctx, op, req),
+        Op::Key(op) => keys::run(ctx, op, req),
+        Op::Alias(op) => aliases::run(ctx, op, req),
+        Op::Crypto(op) => crypto::run(ctx, op, req),
+        Op::Import(op) => import::run(ctx, op, req),
+        Op::Asymmetric(op) => asymmetric::run(ctx, op, req),
+        Op::Rotation(op) => rotation::run(ctx, op, req),
+        Op::Tag(op) => tags::run(ctx, op, req),
+        Op::Service(op) => service::run(ctx, op, req),
         Op::Unsupported => Err(unsupported()),
     }
 }
 
-/// The engine and who is calling it.
+/// The engine, who is calling it, and the regions this server serves.
 pub struct Context<'a> {
     pub engine: &'a Engine,
     pub caller: &'a Caller,
+    pub regions: &'a [String],
 }
 
 /// The answer to an operation this server does not offer.

@@ -38,13 +38,16 @@ pub fn run(ctx: &Context<'_>, op: ServiceOp, req: &Request<'_>) -> Result<Value,
                 "quota": engine.config().max_keys_per_region,
             }]}}))
         }
-        // A project is served in the one region its id resolves to; the other configured
-        // regions are reachable through the Tencent dialect only, and keys are not replicated.
-        // The query's `limit` and `offset` page the list as the SDK's request model has them.
+        // The regions this server serves (each with a project of the caller's); keys are not
+        // replicated between them. The query's `limit` and `offset` page the list as the SDK's
+        // request model has them.
         ServiceOp::Regions => {
             let offset = number(req.query("offset"), INVALID_OFFSET, "offset")?.unwrap_or(0);
             let limit = number(req.query("limit"), INVALID_LIMIT, "limit")?.unwrap_or(usize::MAX);
-            let regions: Vec<&str> = std::iter::once(caller.region.as_str())
+            let regions: Vec<&str> = ctx
+                .regions
+                .iter()
+                .map(String::as_str)
                 .skip(offset)
                 .take(limit)
                 .collect();
