@@ -602,9 +602,22 @@ impl std::fmt::Debug for RouteSpec {
 /// The API versions answered by version discovery.
 pub const VERSIONS: &[&str] = &["v1.0"];
 
-/// Whether a path belongs to this dialect (given that the Tencent dialect did not claim it).
+/// Whether a path belongs to this dialect (given that the Tencent dialect did not claim it):
+/// the same answer as `route(..).is_some()`, from the path's shape alone, without the table.
 pub fn claims(method: &str, path: &str) -> bool {
-    route(method, path).is_some()
+    let get = method == "GET";
+    if path == "/" || path == "/v3/projects" {
+        return get;
+    }
+    if path
+        .strip_prefix('/')
+        .is_some_and(|v| VERSIONS.contains(&v))
+    {
+        return get;
+    }
+    ["/v1.0/", "/v2/", "/v3/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
 }
 
 pub fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
@@ -624,23 +637,28 @@ pub fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
             .map(|rest| (*v, rest))
     })?;
     let (project_id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    for spec in ROUTES
-        .iter()
-        .filter(|r| r.method == method && r.version == version)
-    {
-        if let Some(params) = matches(spec.pattern, tail) {
-            return Some(Route::Op {
-                project_id,
-                spec,
-                params,
-            });
-        }
-    }
-    Some(Route::Unknown { project_id })
+    let candidates = || {
+        ROUTES
+            .iter()
+            .filter(move |r| r.method == method && r.version == version)
+    };
+    // A literal route wins over a pattern (`kms/resource_instances/action` is not a key's
+    // tags), and comparing whole strings first keeps the common case cheap.
+    let found = candidates()
+        .find(|r| r.pattern == tail)
+        .map(|spec| (spec, PathParams::default()))
+        .or_else(|| candidates().find_map(|spec| Some((spec, matches(spec.pattern, tail)?))));
+    Some(match found {
+        Some((spec, params)) => Route::Op {
+            project_id,
+            spec,
+            params,
+        },
+        None => Route::Unknown { project_id },
+    })
 }
 
-/// Matches a path tail against a pattern; literal segments win over `{key_id}` (so
-/// `kms/resource_instances/action` is not a key's tags).
+/// Matches a path tail against a pattern with `{name}` segments.
 fn matches<'a>(pattern: &str, tail: &'a str) -> Option<PathParams<'a>> {
     let mut params = PathParams::default();
     let mut segments = tail.split('/');
@@ -709,6 +727,38 @@ mod tests {
             route("GET", "/v1.0/p/kms/regions"),
             Some(Route::Unknown { project_id: "p" })
         );
+    }
+
+    #[test]
+    fn claims_agrees_with_the_table() {
+        let paths = [
+            "/",
+            "/v1.0",
+            "/v1.0/",
+            "/v2",
+            "/v3",
+            "/v3/projects",
+            "/v3/projects/x",
+            "/v1.0/p/kms/create-key",
+            "/v1.0/p",
+            "/v2/p/kms/regions",
+            "/v3/p/x",
+            "/v4/p",
+            "/healthz",
+            "/metrics",
+            "//v1.0/p",
+            "/v1.0x/p",
+            "",
+        ];
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            for path in paths {
+                assert_eq!(
+                    claims(method, path),
+                    route(method, path).is_some(),
+                    "{method} {path}"
+                );
+            }
+        }
     }
 
     #[test]
