@@ -886,6 +886,7 @@ fn check_rotatable(key: &KeyRecord, op: Operation) -> Result<(), KmsError> {
 }
 
 mod access;
+mod alias_moves;
 mod aliases;
 mod asymmetric;
 mod data_keys;
@@ -893,6 +894,7 @@ mod import;
 mod material;
 pub mod nonblocking;
 mod resource;
+mod rotation_policy;
 mod writes;
 
 use material::MaterialCache;
