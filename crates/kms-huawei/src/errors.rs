@@ -6,7 +6,7 @@
 //! service answers `KMS.0205` with, as openstacksdk's Huawei resource code expects), service
 //! faults 500.
 
-use kms_core::{Bounded, KeyState, KmsError, Operation};
+use kms_core::{Bounded, KeySpec, KeyState, KmsError, Operation};
 
 pub const SIGNATURE_FAILED: &str = "APIGW.0301";
 pub const KMS_ERROR: &str = "KMS.0101";
@@ -21,6 +21,11 @@ pub const KEY_DISABLED: &str = "KMS.0209";
 pub const KEY_PENDING_DELETION: &str = "KMS.0210";
 pub const NO_PERMISSION: &str = "KMS.0306";
 pub const INVALID_PARAMETER: &str = "KMS.0308";
+pub const EXTERNAL_CANNOT_ROTATE: &str = "KMS.0312";
+pub const ROTATION_NOT_ENABLED: &str = "KMS.0313";
+pub const RSA_CANNOT_ROTATE: &str = "KMS.0324";
+pub const ASYMMETRIC_UNSUPPORTED: &str = "KMS.0325";
+pub const HMAC_UNSUPPORTED: &str = "KMS.0341";
 pub const INVALID_ALIAS: &str = "KMS.1101";
 pub const INVALID_DESCRIPTION: &str = "KMS.1103";
 pub const ALIAS_EXISTS: &str = "KMS.1104";
@@ -35,6 +40,8 @@ pub const INVALID_MARKER: &str = "KMS.1602";
 pub const RANDOM_LENGTH: &str = "KMS.1801";
 pub const DATAKEY_LENGTH: &str = "KMS.1901";
 pub const INVALID_CIPHER_TEXT: &str = "KMS.2201";
+pub const ROTATION_NOT_DISABLED: &str = "KMS.2901";
+pub const INVALID_ROTATION_INTERVAL: &str = "KMS.3001";
 
 /// A refusal in the vendor's terms. The message never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +94,12 @@ pub fn map_error(e: &KmsError) -> HwError {
         KmsError::KeyIdMismatch | KmsError::InvalidCiphertext => INVALID_CIPHER_TEXT,
         KmsError::InvalidKeyState { state, op } => state_code(*state, *op),
         KmsError::AliasExists => ALIAS_EXISTS,
+        // The vendor has no code for an alias that names nothing: the alias is the invalid part.
+        KmsError::AliasNotFound => INVALID_ALIAS,
+        KmsError::ExternalKeyCannotRotate => EXTERNAL_CANNOT_ROTATE,
+        KmsError::RotationNotSupported { spec } => rotation_refusal(*spec),
+        KmsError::RotationAlreadyEnabled => ROTATION_NOT_DISABLED,
+        KmsError::RotationNotEnabled => ROTATION_NOT_ENABLED,
         KmsError::InvalidParameter { field, .. } if field.contains("alias") => INVALID_ALIAS,
         KmsError::InvalidParameter { field, .. } if field.contains("description") => {
             INVALID_DESCRIPTION
@@ -94,6 +107,7 @@ pub fn map_error(e: &KmsError) -> HwError {
         KmsError::KeyLimitExceeded => KEY_LIMIT,
         KmsError::OutOfRange { what, .. } => match what {
             Bounded::PendingWindow => PENDING_DAYS,
+            Bounded::RotationPeriod => INVALID_ROTATION_INTERVAL,
             Bounded::RandomLength => RANDOM_LENGTH,
             Bounded::DataKeyLength => DATAKEY_LENGTH,
             Bounded::NameLength => INVALID_ALIAS,
@@ -107,6 +121,17 @@ pub fn map_error(e: &KmsError) -> HwError {
         _ => INVALID_PARAMETER,
     };
     HwError::bad(code, message)
+}
+
+/// The vendor's code for a key whose spec does not rotate.
+fn rotation_refusal(spec: KeySpec) -> &'static str {
+    match spec {
+        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => RSA_CANNOT_ROTATE,
+        KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 | KeySpec::HmacSm3 => {
+            HMAC_UNSUPPORTED
+        }
+        _ => ASYMMETRIC_UNSUPPORTED,
+    }
 }
 
 fn state_code(state: KeyState, op: Operation) -> &'static str {
@@ -141,6 +166,42 @@ mod tests {
             (KmsError::InvalidCiphertext, 400, INVALID_CIPHER_TEXT),
             (KmsError::AliasExists, 400, ALIAS_EXISTS),
             (KmsError::KeyLimitExceeded, 400, KEY_LIMIT),
+            (KmsError::AliasNotFound, 400, INVALID_ALIAS),
+            (
+                KmsError::ExternalKeyCannotRotate,
+                400,
+                EXTERNAL_CANNOT_ROTATE,
+            ),
+            (
+                KmsError::RotationNotSupported {
+                    spec: KeySpec::Rsa3072,
+                },
+                400,
+                RSA_CANNOT_ROTATE,
+            ),
+            (
+                KmsError::RotationNotSupported {
+                    spec: KeySpec::HmacSm3,
+                },
+                400,
+                HMAC_UNSUPPORTED,
+            ),
+            (
+                KmsError::RotationNotSupported { spec: KeySpec::Sm2 },
+                400,
+                ASYMMETRIC_UNSUPPORTED,
+            ),
+            (KmsError::RotationAlreadyEnabled, 400, ROTATION_NOT_DISABLED),
+            (KmsError::RotationNotEnabled, 400, ROTATION_NOT_ENABLED),
+            (
+                KmsError::OutOfRange {
+                    what: Bounded::RotationPeriod,
+                    min: 30,
+                    max: 365,
+                },
+                400,
+                INVALID_ROTATION_INTERVAL,
+            ),
             (KmsError::Internal("disk".into()), 500, KMS_ERROR),
             (KmsError::Contended, 500, KMS_ERROR),
             (
