@@ -155,8 +155,7 @@ def test_sm3_signatures(server, hw):
 
 
 def test_unsupported_operation_and_versions(server, hw):
-    expect(400, "KMS.0201", hw.show_key_rotation_status, m.ShowKeyRotationStatusRequest(
-        body=m.OperateKeyRequestBody(key_id=str(uuid.uuid4()))))
+    expect(400, "KMS.0201", hw.list_key_stores, m.ListKeyStoresRequest())
     versions = hw.show_versions(m.ShowVersionsRequest())
     assert [v.id for v in versions.versions] == ["v1.0"]
     assert hw.show_version(m.ShowVersionRequest(version_id="v1.0")).version["id"] == "v1.0"
