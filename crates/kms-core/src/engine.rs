@@ -886,6 +886,7 @@ fn check_rotatable(key: &KeyRecord, op: Operation) -> Result<(), KmsError> {
 }
 
 mod access;
+mod alias_moves;
 mod aliases;
 mod asymmetric;
 mod data_key_pairs;
@@ -895,6 +896,7 @@ mod import_enveloped;
 mod material;
 pub mod nonblocking;
 mod resource;
+mod rotation_policy;
 mod tags;
 mod writes;
 

@@ -148,6 +148,10 @@ pub enum KmsError {
     UnsupportedAlgorithm(String),
     #[error("a {spec:?} key cannot rotate")]
     RotationNotSupported { spec: KeySpec },
+    #[error("automatic rotation of the key is already enabled")]
+    RotationAlreadyEnabled,
+    #[error("automatic rotation of the key is not enabled")]
+    RotationNotEnabled,
     #[error("the key is bound to a cloud resource")]
     KeyInUse,
     #[error("the key is not bound to that cloud resource")]

@@ -7,7 +7,7 @@
 //! service answers `KMS.0205` with, as openstacksdk's Huawei resource code expects), service
 //! faults 500.
 
-use kms_core::{Bounded, KeyState, KmsError, Operation};
+use kms_core::{Bounded, KeySpec, KeyState, KmsError, Operation};
 
 pub const SIGNATURE_FAILED: &str = "APIG.0301";
 pub const KMS_ERROR: &str = "KMS.0101";
@@ -43,6 +43,9 @@ pub const INVALID_MATCHES: &str = "KMS.0415";
 pub const TAG_NOT_FOUND: &str = "KMS.0416";
 pub const INVALID_OFFSET: &str = "KMS.0417";
 pub const OFFSET_NOT_REQUIRED: &str = "KMS.0418";
+pub const EXTERNAL_CANNOT_ROTATE: &str = "KMS.0312";
+pub const ROTATION_NOT_ENABLED: &str = "KMS.0313";
+pub const RSA_CANNOT_ROTATE: &str = "KMS.0324";
 pub const INVALID_ALIAS: &str = "KMS.1101";
 pub const INVALID_DESCRIPTION: &str = "KMS.1103";
 pub const ALIAS_EXISTS: &str = "KMS.1104";
@@ -79,6 +82,8 @@ pub const RSA_ALGORITHM: &str = "KMS.2106";
 pub const RSA_PLAIN_TEXT_TOO_LONG: &str = "KMS.2108";
 pub const DATAKEY_CIPHER_LENGTH: &str = "KMS.2202";
 pub const CIPHER_TEXT_LENGTH_MISMATCH: &str = "KMS.2204";
+pub const ROTATION_NOT_DISABLED: &str = "KMS.2901";
+pub const INVALID_ROTATION_INTERVAL: &str = "KMS.3001";
 
 /// A refusal in the vendor's terms. The message never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +154,12 @@ pub fn map_error(e: &KmsError) -> HwError {
         KmsError::KeyIdMismatch | KmsError::InvalidCiphertext => INVALID_CIPHER_TEXT,
         KmsError::InvalidKeyState { state, op } => state_code(*state, *op),
         KmsError::AliasExists => ALIAS_EXISTS,
+        // The vendor has no code for an alias that names nothing: the alias is the invalid part.
+        KmsError::AliasNotFound => INVALID_ALIAS,
+        KmsError::ExternalKeyCannotRotate => EXTERNAL_CANNOT_ROTATE,
+        KmsError::RotationNotSupported { spec } => rotation_refusal(*spec),
+        KmsError::RotationAlreadyEnabled => ROTATION_NOT_DISABLED,
+        KmsError::RotationNotEnabled => ROTATION_NOT_ENABLED,
         KmsError::InvalidParameter { field, .. } if field.contains("alias") => INVALID_ALIAS,
         KmsError::InvalidParameter { field, .. } if field.contains("description") => {
             INVALID_DESCRIPTION
@@ -158,6 +169,7 @@ pub fn map_error(e: &KmsError) -> HwError {
         KmsError::TagNotFound => return HwError::new(404, TAG_NOT_FOUND, message),
         KmsError::OutOfRange { what, .. } => match what {
             Bounded::PendingWindow => PENDING_DAYS,
+            Bounded::RotationPeriod => INVALID_ROTATION_INTERVAL,
             Bounded::RandomLength => RANDOM_LENGTH,
             Bounded::DataKeyLength => DATAKEY_LENGTH,
             Bounded::NameLength => INVALID_ALIAS,
@@ -178,6 +190,17 @@ pub fn map_error(e: &KmsError) -> HwError {
         _ => INVALID_PARAMETER,
     };
     HwError::bad(code, message)
+}
+
+/// The vendor's code for a key whose spec does not rotate.
+fn rotation_refusal(spec: KeySpec) -> &'static str {
+    match spec {
+        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => RSA_CANNOT_ROTATE,
+        KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512 | KeySpec::HmacSm3 => {
+            HMAC_KEY_UNSUPPORTED
+        }
+        _ => ASYMMETRIC_UNSUPPORTED,
+    }
 }
 
 fn state_code(state: KeyState, op: Operation) -> &'static str {
@@ -245,6 +268,42 @@ mod tests {
                 },
                 400,
                 TOO_MANY_TAGS,
+            ),
+            (KmsError::AliasNotFound, 400, INVALID_ALIAS),
+            (
+                KmsError::ExternalKeyCannotRotate,
+                400,
+                EXTERNAL_CANNOT_ROTATE,
+            ),
+            (
+                KmsError::RotationNotSupported {
+                    spec: KeySpec::Rsa3072,
+                },
+                400,
+                RSA_CANNOT_ROTATE,
+            ),
+            (
+                KmsError::RotationNotSupported {
+                    spec: KeySpec::HmacSm3,
+                },
+                400,
+                HMAC_KEY_UNSUPPORTED,
+            ),
+            (
+                KmsError::RotationNotSupported { spec: KeySpec::Sm2 },
+                400,
+                ASYMMETRIC_UNSUPPORTED,
+            ),
+            (KmsError::RotationAlreadyEnabled, 400, ROTATION_NOT_DISABLED),
+            (KmsError::RotationNotEnabled, 400, ROTATION_NOT_ENABLED),
+            (
+                KmsError::OutOfRange {
+                    what: Bounded::RotationPeriod,
+                    min: 30,
+                    max: 365,
+                },
+                400,
+                INVALID_ROTATION_INTERVAL,
             ),
             (KmsError::Internal("disk".into()), 500, KMS_ERROR),
             (KmsError::Contended, 500, KMS_ERROR),

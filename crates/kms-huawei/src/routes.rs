@@ -133,14 +133,17 @@ pub const ROUTES: &[RouteSpec] = &[
             "CreateAlias",
             true,
         ),
-        200,
+        201,
     ),
-    row(
-        "DELETE",
-        "kms/aliases",
-        Alias(AliasOp::Delete),
-        "DeleteAlias",
-        true,
+    with_status(
+        row(
+            "DELETE",
+            "kms/aliases",
+            Alias(AliasOp::Delete),
+            "DeleteAlias",
+            true,
+        ),
+        204,
     ),
     row(
         "GET",

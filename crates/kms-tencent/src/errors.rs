@@ -109,6 +109,9 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         // EnableKeyRotation's list has no code for a key that cannot rotate; the key id is the
         // parameter whose value is refused.
         E::RotationNotSupported { .. } => INVALID_PARAMETER_VALUE,
+        // Only the Huawei dialect asks for these preconditions; Tencent's rotation actions are
+        // idempotent and never meet them.
+        E::RotationAlreadyEnabled | E::RotationNotEnabled => UNSUPPORTED_OPERATION,
         E::KeyInUse => "FailedOperation.CmkUsedByCloudProduct",
         E::BindingNotFound => "ResourceUnavailable.CloudResourceBindingNotFound",
         E::InvalidEncryptionContext(_) => INVALID_PARAMETER_VALUE,

@@ -8,26 +8,28 @@ use super::{Caller, Engine, check_labels, check_range, parse_key_id, refuse_pend
 use crate::error::{Bounded, KmsError, Operation};
 use crate::model::*;
 
-/// Aliases one key may carry besides its own.
-pub const ALIASES_PER_KEY: std::ops::RangeInclusive<u64> = 0..=100;
+/// Aliases one key may carry besides its own (Huawei's user guide: at most 50 per key).
+pub const ALIASES_PER_KEY: std::ops::RangeInclusive<u64> = 0..=50;
 
 impl Engine {
-    /// Gives a key one more name.
-    pub fn create_alias(&self, caller: &Caller, key_id: &str, name: &str) -> Result<(), KmsError> {
+    /// Gives a key one more name; returns the alias as stored.
+    pub fn create_alias(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        name: &str,
+    ) -> Result<Alias, KmsError> {
         check_name(name)?;
         self.mutate(caller, parse_key_id(key_id)?, |k, now| {
             refuse_pending_delete(k, Operation::UpdateAlias)?;
-            check_range(
-                Bounded::AliasCount,
-                k.aliases.len() as u64 + 1,
-                ALIASES_PER_KEY,
-            )?;
-            k.aliases.push(Alias {
-                name: name.to_owned(),
-                created_at: now,
-                updated_at: now,
-            });
-            Ok(())
+            add_alias(
+                k,
+                Alias {
+                    name: name.to_owned(),
+                    created_at: now,
+                    updated_at: now,
+                },
+            )
         })
     }
 
@@ -79,7 +81,22 @@ impl Engine {
     }
 }
 
-fn check_name(name: &str) -> Result<(), KmsError> {
+/// Adds `alias` to `key` within the per-key bound; a name the key already holds is refused
+/// here, whatever the store would say of a record that names itself twice.
+pub(super) fn add_alias(key: &mut KeyRecord, alias: Alias) -> Result<Alias, KmsError> {
+    if key.names().any(|n| n == alias.name) {
+        return Err(KmsError::AliasExists);
+    }
+    check_range(
+        Bounded::AliasCount,
+        key.aliases.len() as u64 + 1,
+        ALIASES_PER_KEY,
+    )?;
+    key.aliases.push(alias.clone());
+    Ok(alias)
+}
+
+pub(super) fn check_name(name: &str) -> Result<(), KmsError> {
     if name.is_empty() {
         return Err(KmsError::invalid("alias", "must not be empty"));
     }
