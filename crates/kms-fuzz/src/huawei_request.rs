@@ -36,7 +36,11 @@ fn api() -> &'static HuaweiApi {
             SK,
         ));
         let engine = crate::fuzzed_engine(store, seal);
-        HuaweiApi::new(engine, directory, vec!["ap-guangzhou".into()])
+        HuaweiApi::new(
+            engine,
+            directory,
+            vec!["ap-guangzhou".into(), "ap-shanghai".into()],
+        )
     })
 }
 
