@@ -17,6 +17,7 @@ fn engine_path(c: &mut Criterion) {
     );
     let caller = Caller {
         account: 1,
+        user: None,
         credential: "test-credential".into(),
         region: "ap-guangzhou".into(),
     };

@@ -75,6 +75,9 @@ impl Default for EngineConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub account: AccountId,
+    /// The user inside the account who signed the request (Huawei's user id, Tencent's
+    /// sub-account UIN); `None` is the account's root.
+    pub user: Option<String>,
     /// The credential (Tencent SecretId, Huawei AK) the request was signed with.
     pub credential: String,
     pub region: String,

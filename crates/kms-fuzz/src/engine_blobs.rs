@@ -49,6 +49,7 @@ fn fixture() -> &'static Fixture {
         );
         let caller = Caller {
             account: 1,
+            user: None,
             credential: super::SECRET_ID.into(),
             region: super::REGION.into(),
         };

@@ -254,6 +254,7 @@ impl HuaweiApi {
                 .collect(),
             caller: Caller {
                 account: principal.account,
+                user: None,
                 credential: audit.credential_id.clone().unwrap_or_default(),
                 region,
             },

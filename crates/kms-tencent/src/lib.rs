@@ -406,6 +406,7 @@ impl TencentApi {
             request: prepared.request,
             caller: Caller {
                 account: principal.account,
+                user: None,
                 credential: credential_id,
                 region,
             },

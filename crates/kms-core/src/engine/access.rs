@@ -16,6 +16,7 @@ pub(super) fn may_use(caller: &Caller, resource: &impl Indexed) -> bool {
 pub(super) fn owner_of(resource: &impl Indexed) -> Caller {
     Caller {
         account: resource.account(),
+        user: None,
         credential: String::new(),
         region: resource.region().to_owned(),
     }

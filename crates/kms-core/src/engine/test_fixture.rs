@@ -38,6 +38,7 @@ pub(super) fn fixture_with(config: EngineConfig) -> Fixture {
         store,
         caller: Caller {
             account: 100,
+            user: None,
             credential: "test-credential".into(),
             region: "ap-guangzhou".into(),
         },
@@ -237,6 +238,7 @@ pub(super) fn interfered(store: InterferingStore) -> InterferedFixture {
         store,
         caller: Caller {
             account: 100,
+            user: None,
             credential: "test-credential".into(),
             region: "ap-guangzhou".into(),
         },

@@ -34,11 +34,13 @@ fn blob_is_bound_to_account_and_region() {
     for other in [
         Caller {
             account: 101,
+            user: None,
             credential: "test-credential".into(),
             region: f.caller.region.clone(),
         },
         Caller {
             account: 100,
+            user: None,
             credential: "test-credential".into(),
             region: "ap-beijing".into(),
         },
@@ -77,6 +79,7 @@ fn aliases_are_unique_per_account_and_region() {
     ));
     let other = Caller {
         account: 100,
+        user: None,
         credential: "test-credential".into(),
         region: "ap-shanghai".into(),
     };
@@ -487,6 +490,7 @@ fn blobs_written_before_every_key_type_still_decrypt() {
     );
     let caller = Caller {
         account: record.account,
+        user: None,
         credential: "test-credential".into(),
         region: record.region.clone(),
     };

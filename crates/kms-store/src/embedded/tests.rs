@@ -27,6 +27,7 @@ fn keys_and_ciphertexts_survive_reopening() {
     let seal = Arc::new(MemorySeal::generate());
     let caller = Caller {
         account: 1,
+        user: None,
         credential: "test-credential".into(),
         region: "ap-guangzhou".into(),
     };
@@ -160,6 +161,7 @@ fn an_erasure_left_unscrubbed_at_a_stop_is_scrubbed_after_the_restart() {
     let clock = Arc::new(ManualClock::new(1_000));
     let caller = Caller {
         account: 1,
+        user: None,
         credential: "test-credential".into(),
         region: "ap-guangzhou".into(),
     };
