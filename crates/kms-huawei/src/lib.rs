@@ -11,6 +11,7 @@ pub mod mapping;
 pub mod operations;
 pub mod projects;
 pub mod routes;
+pub mod tokens;
 
 use std::sync::Arc;
 
