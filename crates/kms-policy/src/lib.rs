@@ -13,6 +13,9 @@
 //! `kms:Encrypt` allows Tencent `Encrypt` and Huawei `encrypt-data` alike, and IAM
 //! `kms:cmk:encryptData` allows both as well. A statement's action pattern matches a request
 //! when it matches any of its language's names for the requested permission. Actions are
+//! A permission only one vendor names (Tencent's archive or hosted data keys, Huawei's
+//! grants and aliases) is reached in the other language only by a pattern covering every
+//! action (`*`, `kms:*`, `kms:*:*`). Actions are
 //! compared without regard to case (Huawei documents this; Tencent is silent, and a Deny that
 //! missed a differently-cased name would fail open); resource segments are compared exactly.
 //!
@@ -122,8 +125,8 @@ pub use model::{
     Policy, Principal, Request, Resource, ResourcePattern, Statement, authorize, evaluate,
 };
 pub use permission::{
-    HUAWEI, HUAWEI_DERIVED, HuaweiOperation, Permission, TENCENT, huawei_operation,
-    tencent_permission,
+    HUAWEI, HUAWEI_DERIVED, HuaweiOperation, Permission, TENCENT, TencentAction, huawei_operation,
+    tencent_action,
 };
 
 /// Parses a document in the given language.

@@ -68,82 +68,96 @@ pub enum Permission {
     WhiteBox,
 }
 
-/// Tencent KMS actions (API 2019-01-18) and the permission each needs. The CAM action name is
-/// `kms:` followed by the action (the vendor's CAM page for KMS, product 598/57129).
-pub static TENCENT: &[(&str, Permission)] = {
-    use Permission::*;
-    &[
-        ("CreateKey", CreateKey),
-        ("DescribeKey", DescribeKey),
-        ("DescribeKeys", DescribeKey),
-        ("ListKeys", ListKeys),
-        ("ListKeyDetail", ListKeys),
-        ("EnableKey", EnableKey),
-        ("DisableKey", DisableKey),
-        ("EnableKeys", EnableKey),
-        ("DisableKeys", DisableKey),
-        ("UpdateAlias", UpdateKey),
-        ("UpdateKeyDescription", UpdateKey),
-        ("ScheduleKeyDeletion", ScheduleKeyDeletion),
-        ("CancelKeyDeletion", CancelKeyDeletion),
-        ("ArchiveKey", ArchiveKey),
-        ("CancelKeyArchive", CancelKeyArchive),
-        ("Encrypt", Encrypt),
-        ("Decrypt", Decrypt),
-        ("ReEncrypt", ReEncrypt),
-        ("GenerateDataKey", GenerateDataKey),
-        ("GenerateRandom", GenerateRandom),
-        ("EnableKeyRotation", EnableKeyRotation),
-        ("DisableKeyRotation", DisableKeyRotation),
-        ("GetKeyRotationStatus", GetKeyRotationStatus),
-        ("RotateKey", RotateKey),
-        ("GetParametersForImport", GetParametersForImport),
-        ("ImportKeyMaterial", ImportKeyMaterial),
-        ("DeleteImportedKeyMaterial", DeleteImportedKeyMaterial),
-        ("ImportDataKey", ManageDataKey),
-        ("DescribeDataKey", DescribeDataKey),
-        ("DescribeDataKeys", DescribeDataKey),
-        ("ListDataKeys", ListDataKeys),
-        ("ListDataKeyDetail", ListDataKeys),
-        ("EnableDataKey", ManageDataKey),
-        ("DisableDataKey", ManageDataKey),
-        ("EnableDataKeys", ManageDataKey),
-        ("DisableDataKeys", ManageDataKey),
-        ("ScheduleDataKeyDeletion", ManageDataKey),
-        ("CancelDataKeyDeletion", ManageDataKey),
-        ("GetDataKeyPlaintext", GetDataKeyPlaintext),
-        ("GetDataKeyCiphertextBlob", GetDataKeyCiphertext),
-        ("UpdateDataKeyName", ManageDataKey),
-        ("UpdateDataKeyDescription", ManageDataKey),
-        ("GetServiceStatus", ServiceInfo),
-        ("GetRegions", ServiceInfo),
-        ("ListAlgorithms", ServiceInfo),
-        ("GetPublicKey", GetPublicKey),
-        ("SignByAsymmetricKey", Sign),
-        ("VerifyByAsymmetricKey", Verify),
-        ("AsymmetricRsaDecrypt", AsymmetricDecrypt),
-        ("AsymmetricSm2Decrypt", AsymmetricDecrypt),
-        ("PostQuantumCryptoEncrypt", Encrypt),
-        ("PostQuantumCryptoDecrypt", Decrypt),
-        ("PostQuantumCryptoSign", Sign),
-        ("PostQuantumCryptoVerify", Verify),
-        ("BindCloudResource", BindCloudResource),
-        ("UnbindCloudResource", UnbindCloudResource),
-        ("CreateWhiteBoxKey", WhiteBox),
-        ("DeleteWhiteBoxKey", WhiteBox),
-        ("DescribeWhiteBoxDecryptKey", WhiteBox),
-        ("DescribeWhiteBoxDeviceFingerprints", WhiteBox),
-        ("DescribeWhiteBoxKey", WhiteBox),
-        ("DescribeWhiteBoxKeyDetails", WhiteBox),
-        ("DescribeWhiteBoxServiceStatus", WhiteBox),
-        ("DisableWhiteBoxKey", WhiteBox),
-        ("DisableWhiteBoxKeys", WhiteBox),
-        ("EnableWhiteBoxKey", WhiteBox),
-        ("EnableWhiteBoxKeys", WhiteBox),
-        ("EncryptByWhiteBox", WhiteBox),
-        ("OverwriteWhiteBoxDeviceFingerprints", WhiteBox),
-    ]
-};
+/// One Tencent KMS action (API 2019-01-18): its name, its CAM action (`kms:` and the name, as
+/// the vendor's CAM page for KMS lists them) and the permission it needs.
+pub struct TencentAction {
+    pub name: &'static str,
+    pub cam: &'static str,
+    pub permission: Permission,
+}
+
+macro_rules! tc {
+    ($name:literal, $permission:ident) => {
+        TencentAction {
+            name: $name,
+            cam: concat!("kms:", $name),
+            permission: Permission::$permission,
+        }
+    };
+}
+
+/// Every Tencent KMS action, the served ones and the white-box ones alike.
+pub static TENCENT: &[TencentAction] = &[
+    tc!("CreateKey", CreateKey),
+    tc!("DescribeKey", DescribeKey),
+    tc!("DescribeKeys", DescribeKey),
+    tc!("ListKeys", ListKeys),
+    tc!("ListKeyDetail", ListKeys),
+    tc!("EnableKey", EnableKey),
+    tc!("DisableKey", DisableKey),
+    tc!("EnableKeys", EnableKey),
+    tc!("DisableKeys", DisableKey),
+    tc!("UpdateAlias", UpdateKey),
+    tc!("UpdateKeyDescription", UpdateKey),
+    tc!("ScheduleKeyDeletion", ScheduleKeyDeletion),
+    tc!("CancelKeyDeletion", CancelKeyDeletion),
+    tc!("ArchiveKey", ArchiveKey),
+    tc!("CancelKeyArchive", CancelKeyArchive),
+    tc!("Encrypt", Encrypt),
+    tc!("Decrypt", Decrypt),
+    tc!("ReEncrypt", ReEncrypt),
+    tc!("GenerateDataKey", GenerateDataKey),
+    tc!("GenerateRandom", GenerateRandom),
+    tc!("EnableKeyRotation", EnableKeyRotation),
+    tc!("DisableKeyRotation", DisableKeyRotation),
+    tc!("GetKeyRotationStatus", GetKeyRotationStatus),
+    tc!("RotateKey", RotateKey),
+    tc!("GetParametersForImport", GetParametersForImport),
+    tc!("ImportKeyMaterial", ImportKeyMaterial),
+    tc!("DeleteImportedKeyMaterial", DeleteImportedKeyMaterial),
+    tc!("ImportDataKey", ManageDataKey),
+    tc!("DescribeDataKey", DescribeDataKey),
+    tc!("DescribeDataKeys", DescribeDataKey),
+    tc!("ListDataKeys", ListDataKeys),
+    tc!("ListDataKeyDetail", ListDataKeys),
+    tc!("EnableDataKey", ManageDataKey),
+    tc!("DisableDataKey", ManageDataKey),
+    tc!("EnableDataKeys", ManageDataKey),
+    tc!("DisableDataKeys", ManageDataKey),
+    tc!("ScheduleDataKeyDeletion", ManageDataKey),
+    tc!("CancelDataKeyDeletion", ManageDataKey),
+    tc!("GetDataKeyPlaintext", GetDataKeyPlaintext),
+    tc!("GetDataKeyCiphertextBlob", GetDataKeyCiphertext),
+    tc!("UpdateDataKeyName", ManageDataKey),
+    tc!("UpdateDataKeyDescription", ManageDataKey),
+    tc!("GetServiceStatus", ServiceInfo),
+    tc!("GetRegions", ServiceInfo),
+    tc!("ListAlgorithms", ServiceInfo),
+    tc!("GetPublicKey", GetPublicKey),
+    tc!("SignByAsymmetricKey", Sign),
+    tc!("VerifyByAsymmetricKey", Verify),
+    tc!("AsymmetricRsaDecrypt", AsymmetricDecrypt),
+    tc!("AsymmetricSm2Decrypt", AsymmetricDecrypt),
+    tc!("PostQuantumCryptoEncrypt", Encrypt),
+    tc!("PostQuantumCryptoDecrypt", Decrypt),
+    tc!("PostQuantumCryptoSign", Sign),
+    tc!("PostQuantumCryptoVerify", Verify),
+    tc!("BindCloudResource", BindCloudResource),
+    tc!("UnbindCloudResource", UnbindCloudResource),
+    tc!("CreateWhiteBoxKey", WhiteBox),
+    tc!("DeleteWhiteBoxKey", WhiteBox),
+    tc!("DescribeWhiteBoxDecryptKey", WhiteBox),
+    tc!("DescribeWhiteBoxDeviceFingerprints", WhiteBox),
+    tc!("DescribeWhiteBoxKey", WhiteBox),
+    tc!("DescribeWhiteBoxKeyDetails", WhiteBox),
+    tc!("DescribeWhiteBoxServiceStatus", WhiteBox),
+    tc!("DisableWhiteBoxKey", WhiteBox),
+    tc!("DisableWhiteBoxKeys", WhiteBox),
+    tc!("EnableWhiteBoxKey", WhiteBox),
+    tc!("EnableWhiteBoxKeys", WhiteBox),
+    tc!("EncryptByWhiteBox", WhiteBox),
+    tc!("OverwriteWhiteBoxDeviceFingerprints", WhiteBox),
+];
 
 /// One Huawei KMS operation: its SDK name, the IAM actions that allow it (the first is the
 /// name the vendor's "Permissions Policies and Supported Actions" page gives today, the others
@@ -414,9 +428,9 @@ pub const HUAWEI_DERIVED: &[&str] = &[
     "UpdatePrimaryRegion",
 ];
 
-/// The permission a Tencent action needs, by the action's name.
-pub fn tencent_permission(action: &str) -> Option<Permission> {
-    TENCENT.iter().find(|(a, _)| *a == action).map(|(_, p)| *p)
+/// The Tencent action of that name.
+pub fn tencent_action(action: &str) -> Option<&'static TencentAction> {
+    TENCENT.iter().find(|a| a.name == action)
 }
 
 /// The Huawei operation of that SDK name.
@@ -424,12 +438,12 @@ pub fn huawei_operation(name: &str) -> Option<&'static HuaweiOperation> {
     HUAWEI.iter().find(|o| o.name == name)
 }
 
-/// The CAM action names (`kms:<Action>`) that grant `permission`.
+/// The CAM action names, without their `kms:`, that grant `permission`.
 pub(crate) fn cam_names(permission: Permission) -> impl Iterator<Item = &'static str> {
     TENCENT
         .iter()
-        .filter(move |(_, p)| *p == permission)
-        .map(|(a, _)| *a)
+        .filter(move |a| a.permission == permission)
+        .map(|a| a.name)
 }
 
 /// The IAM action names that grant `permission`.
