@@ -65,31 +65,31 @@
 //! | `ArchiveKey` | `kms:ArchiveKey` | - |
 //! | `CancelKeyArchive` | `kms:CancelKeyArchive` | - |
 //! | `Encrypt` | `kms:Encrypt`, `kms:PostQuantumCryptoEncrypt` | EncryptData (`kms:cmk:encryptData`, `kms:cmk:encrypt`, `kms:cmk:crypto`); EncryptDatakey (`kms:cmk:encryptDataKey`, `kms:dek:crypto`, `kms:dek:encrypt`) |
-//! | `Decrypt` | `kms:Decrypt`, `kms:PostQuantumCryptoDecrypt` | DecryptData (`kms:cmk:decryptData`, `kms:cmk:decrypt`, `kms:cmk:crypto`); DecryptDatakey (`kms:cmk:decryptDataKey`, `kms:dek:crypto`, `kms:dek:decrypt`); DecryptDatakeyCapsule (`kms:cmk:decryptDataKeyCapsule` derived) |
-//! | `ReEncrypt` | `kms:ReEncrypt` | ReEncrypt (`kms:cmk:reEncrypt` derived) |
-//! | `GenerateDataKey` | `kms:GenerateDataKey` | CreateDatakey (`kms:cmk:createDataKey`, `kms:dek:create`); CreateDatakeyWithoutPlaintext (`kms:cmk:createDataKeyWithoutPlaintext`, `kms:dek:create`); CreateDatakeyCapsule (`kms:cmk:createDataKeyCapsule` derived) |
-//! | `GenerateDataKeyPair` | - | CreateRsaDatakeyPair (`kms:cmk:createRsaDataKeyPair` derived); CreateEcDatakeyPair (`kms:cmk:createEcDataKeyPair` derived) |
+//! | `Decrypt` | `kms:Decrypt`, `kms:PostQuantumCryptoDecrypt` | DecryptData (`kms:cmk:decryptData`, `kms:cmk:decrypt`, `kms:cmk:crypto`); DecryptDatakey (`kms:cmk:decryptDataKey`, `kms:dek:crypto`, `kms:dek:decrypt`); DecryptDatakeyCapsule (`kms:cmk:decryptDataKeyCapsule`; derived) |
+//! | `ReEncrypt` | `kms:ReEncrypt` | ReEncrypt (`kms:cmk:reEncryptFrom`, `kms:cmk:reEncryptTo`; derived) |
+//! | `GenerateDataKey` | `kms:GenerateDataKey` | CreateDatakey (`kms:cmk:createDataKey`, `kms:dek:create`); CreateDatakeyWithoutPlaintext (`kms:cmk:createDataKeyWithoutPlaintext`, `kms:dek:create`); CreateDatakeyCapsule (`kms:cmk:createDataKeyCapsule`; derived) |
+//! | `GenerateDataKeyPair` | - | CreateRsaDatakeyPair (`kms:cmk:createDataKeyPair`; derived); CreateEcDatakeyPair (`kms:cmk:createDataKeyPair`) |
 //! | `GenerateRandom` | `kms:GenerateRandom` | CreateRandom (`kms::generateRandom`, `kms:cmk:generate`) |
 //! | `EnableKeyRotation` | `kms:EnableKeyRotation` | EnableKeyRotation (`kms:cmk:enableRotation`) |
 //! | `DisableKeyRotation` | `kms:DisableKeyRotation` | DisableKeyRotation (`kms:cmk:disableRotation`) |
 //! | `GetKeyRotationStatus` | `kms:GetKeyRotationStatus` | ShowKeyRotationStatus (`kms:cmk:getRotation`) |
 //! | `UpdateKeyRotationInterval` | - | UpdateKeyRotationInterval (`kms:cmk:updateRotation`) |
-//! | `RotateKey` | `kms:RotateKey` | RotateOnDemand (`kms:cmk:rotate` derived) |
+//! | `RotateKey` | `kms:RotateKey` | RotateOnDemand (`kms:cmk:rotateOnDemand`) |
 //! | `GetParametersForImport` | `kms:GetParametersForImport` | CreateParametersForImport (`kms:cmk:getMaterial`) |
 //! | `ImportKeyMaterial` | `kms:ImportKeyMaterial` | ImportKeyMaterial (`kms:cmk:importMaterial`) |
 //! | `DeleteImportedKeyMaterial` | `kms:DeleteImportedKeyMaterial` | DeleteImportedKeyMaterial (`kms:cmk:deleteMaterial`) |
 //! | `GetPublicKey` | `kms:GetPublicKey` | ShowPublicKey (`kms:cmk:getPublicKey`) |
 //! | `Sign` | `kms:SignByAsymmetricKey`, `kms:PostQuantumCryptoSign` | Sign (`kms:cmk:sign`) |
 //! | `Verify` | `kms:VerifyByAsymmetricKey`, `kms:PostQuantumCryptoVerify` | ValidateSignature (`kms:cmk:verify`) |
-//! | `GenerateMac` | - | GenerateMac (`kms:cmk:generateMac` derived) |
-//! | `VerifyMac` | - | VerifyMac (`kms:cmk:verifyMac` derived) |
+//! | `GenerateMac` | - | GenerateMac (`kms:cmk:generateMac`) |
+//! | `VerifyMac` | - | VerifyMac (`kms:cmk:verifyMac`) |
 //! | `AsymmetricDecrypt` | `kms:AsymmetricRsaDecrypt`, `kms:AsymmetricSm2Decrypt` | - |
-//! | `DeriveSharedSecret` | - | DeriveSharedSecret (`kms:cmk:deriveSharedSecret` derived) |
-//! | `ManageAliases` | - | CreateAlias (`kms:alias:create` derived); DeleteAlias (`kms:alias:delete` derived); AssociateAlias (`kms:alias:associate` derived) |
-//! | `ListAliases` | - | ListAliases (`kms:alias:list` derived) |
+//! | `DeriveSharedSecret` | - | DeriveSharedSecret (`kms:cmk:deriveSharedSecret`; derived) |
+//! | `ManageAliases` | - | CreateAlias (`kms:alias:create`); DeleteAlias (`kms:alias:delete`; derived); AssociateAlias (`kms:alias:associate`) |
+//! | `ListAliases` | - | ListAliases (`kms:alias:list`; derived) |
 //! | `TagKey` | - | CreateKmsTag (`kms:cmkTag:create`); BatchCreateKmsTags (`kms:cmkTag:batch`); DeleteTag (`kms:cmkTag:delete`) |
 //! | `ListTags` | - | ListKmsByTags (`kms:cmkTag:listInstance`); ListKmsTags (`kms:cmkTag:list`); ShowKmsTags (`kms:cmkTag:list`) |
-//! | `ServiceInfo` | `kms:GetServiceStatus`, `kms:GetRegions`, `kms:ListAlgorithms` | ShowUserInstances (`kms:cmk:getInstance`); ShowUserQuotas (`kms:cmk:getQuota`); ListSupportRegions (`kms:cmk:listRegions` derived) |
+//! | `ServiceInfo` | `kms:GetServiceStatus`, `kms:GetRegions`, `kms:ListAlgorithms` | ShowUserInstances (`kms:cmk:getInstance`); ShowUserQuotas (`kms:cmk:getQuota`); ListSupportRegions (`kms:cmk:listRegions`; derived) |
 //! | `ManageDataKey` | `kms:ImportDataKey`, `kms:EnableDataKey`, `kms:DisableDataKey`, `kms:EnableDataKeys`, `kms:DisableDataKeys`, `kms:ScheduleDataKeyDeletion`, `kms:CancelDataKeyDeletion`, `kms:UpdateDataKeyName`, `kms:UpdateDataKeyDescription` | - |
 //! | `DescribeDataKey` | `kms:DescribeDataKey`, `kms:DescribeDataKeys` | - |
 //! | `ListDataKeys` | `kms:ListDataKeys`, `kms:ListDataKeyDetail` | - |
@@ -101,14 +101,14 @@
 //! | `RevokeGrant` | - | CancelGrant (`kms:grant:revoke`) |
 //! | `RetireGrant` | - | CancelSelfGrant (`kms:cmk:retireGrant`, `kms:grant:retire`) |
 //! | `ListGrants` | - | ListGrants (`kms:grant:list`); ListRetirableGrants (`kms:grant:list`) |
-//! | `ManageKeyPolicy` | - | CreateKeyPolicy (`kms:cmk:putKeyPolicy` derived); UpdateKeyPolicy (`kms:cmk:putKeyPolicy` derived); DeleteKeyPolicy (`kms:cmk:putKeyPolicy` derived) |
-//! | `GetKeyPolicy` | - | ListKeyPolicy (`kms:cmk:getKeyPolicy` derived); ShowKeyPolicy (`kms:cmk:getKeyPolicy` derived) |
-//! | `ManageAccessPoint` | - | CreateAccessPoint (`kms:accessPoint:create` derived); DeleteAccessPoint (`kms:accessPoint:delete` derived); EnableAccessPoint (`kms:accessPoint:enable` derived); DisableAccessPoint (`kms:accessPoint:disable` derived); DownloadAccessPointPrivateKey (`kms:accessPoint:getPrivateKey` derived) |
-//! | `ListAccessPoints` | - | ListAccessPoint (`kms:accessPoint:list` derived) |
-//! | `ManageKeyStore` | - | CreateKeyStore (`kms:keystore:create` derived); DeleteKeyStore (`kms:keystore:delete` derived); EnableKeyStore (`kms:keystore:enable` derived); DisableKeyStore (`kms:keystore:disable` derived) |
-//! | `ListKeyStores` | - | ListKeyStores (`kms:keystore:list` derived); ShowKeyStore (`kms:keystore:get` derived) |
-//! | `CreatePin` | - | CreatePin (`kms:pin:create` derived) |
-//! | `ReplicateKey` | - | ReplicateKey (`kms:cmk:replicate` derived); UpdatePrimaryRegion (`kms:cmk:updatePrimaryRegion` derived) |
+//! | `ManageKeyPolicy` | - | CreateKeyPolicy (`kms:cmk:putKeyPolicy`; derived); UpdateKeyPolicy (`kms:cmk:putKeyPolicy`; derived); DeleteKeyPolicy (`kms:cmk:putKeyPolicy`; derived) |
+//! | `GetKeyPolicy` | - | ListKeyPolicy (`kms:cmk:getKeyPolicy`; derived); ShowKeyPolicy (`kms:cmk:getKeyPolicy`; derived) |
+//! | `ManageAccessPoint` | - | CreateAccessPoint (`kms:accessPoint:create`; derived); DeleteAccessPoint (`kms:accessPoint:delete`; derived); EnableAccessPoint (`kms:accessPoint:enable`; derived); DisableAccessPoint (`kms:accessPoint:disable`; derived); DownloadAccessPointPrivateKey (`kms:accessPoint:getPrivateKey`; derived) |
+//! | `ListAccessPoints` | - | ListAccessPoint (`kms:accessPoint:list`; derived) |
+//! | `ManageKeyStore` | - | CreateKeyStore (`kms:keystore:create`; derived); DeleteKeyStore (`kms:keystore:delete`; derived); EnableKeyStore (`kms:keystore:enable`; derived); DisableKeyStore (`kms:keystore:disable`; derived) |
+//! | `ListKeyStores` | - | ListKeyStores (`kms:keystore:list`; derived); ShowKeyStore (`kms:keystore:get`; derived) |
+//! | `CreatePin` | - | CreatePin (`kms:pin:create`; derived) |
+//! | `ReplicateKey` | - | ReplicateKey (`kms:cmk:replicate`; derived); UpdatePrimaryRegion (`kms:cmk:updatePrimaryRegion`; derived) |
 //! | `WhiteBox` | `kms:CreateWhiteBoxKey`, `kms:DeleteWhiteBoxKey`, `kms:DescribeWhiteBoxDecryptKey`, `kms:DescribeWhiteBoxDeviceFingerprints`, `kms:DescribeWhiteBoxKey`, `kms:DescribeWhiteBoxKeyDetails`, `kms:DescribeWhiteBoxServiceStatus`, `kms:DisableWhiteBoxKey`, `kms:DisableWhiteBoxKeys`, `kms:EnableWhiteBoxKey`, `kms:EnableWhiteBoxKeys`, `kms:EncryptByWhiteBox`, `kms:OverwriteWhiteBoxDeviceFingerprints` | - |
 
 pub mod cam;

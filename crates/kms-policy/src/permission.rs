@@ -209,7 +209,11 @@ pub static HUAWEI: &[HuaweiOperation] = {
             &["kms:cmk:decryptData", "kms:cmk:decrypt", "kms:cmk:crypto"],
             Decrypt,
         ),
-        hw("ReEncrypt", &["kms:cmk:reEncrypt"], ReEncrypt),
+        hw(
+            "ReEncrypt",
+            &["kms:cmk:reEncryptFrom", "kms:cmk:reEncryptTo"],
+            ReEncrypt,
+        ),
         hw(
             "CreateRandom",
             &["kms::generateRandom", "kms:cmk:generate"],
@@ -245,12 +249,12 @@ pub static HUAWEI: &[HuaweiOperation] = {
         ),
         hw(
             "CreateRsaDatakeyPair",
-            &["kms:cmk:createRsaDataKeyPair"],
+            &["kms:cmk:createDataKeyPair"],
             GenerateDataKeyPair,
         ),
         hw(
             "CreateEcDatakeyPair",
-            &["kms:cmk:createEcDataKeyPair"],
+            &["kms:cmk:createDataKeyPair"],
             GenerateDataKeyPair,
         ),
         hw(
@@ -308,7 +312,7 @@ pub static HUAWEI: &[HuaweiOperation] = {
             &["kms:cmk:updateRotation"],
             UpdateKeyRotationInterval,
         ),
-        hw("RotateOnDemand", &["kms:cmk:rotate"], RotateKey),
+        hw("RotateOnDemand", &["kms:cmk:rotateOnDemand"], RotateKey),
         hw("ListKmsByTags", &["kms:cmkTag:listInstance"], ListTags),
         hw("ListKmsTags", &["kms:cmkTag:list"], ListTags),
         hw("CreateKmsTag", &["kms:cmkTag:create"], TagKey),
@@ -392,19 +396,13 @@ pub static HUAWEI: &[HuaweiOperation] = {
 
 /// The Huawei operation names whose IAM action is derived rather than read on the vendor's page.
 pub const HUAWEI_DERIVED: &[&str] = &[
-    "CreateAlias",
     "DeleteAlias",
     "ListAliases",
-    "AssociateAlias",
     "ReEncrypt",
     "CreateRsaDatakeyPair",
-    "CreateEcDatakeyPair",
     "CreateDatakeyCapsule",
     "DecryptDatakeyCapsule",
-    "GenerateMac",
-    "VerifyMac",
     "DeriveSharedSecret",
-    "RotateOnDemand",
     "ListSupportRegions",
     "CreateKeyPolicy",
     "ListKeyPolicy",
