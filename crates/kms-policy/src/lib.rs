@@ -12,12 +12,16 @@
 //! language governs the same engine operation reached through either dialect: CAM
 //! `kms:Encrypt` allows Tencent `Encrypt` and Huawei `encrypt-data` alike, and IAM
 //! `kms:cmk:encryptData` allows both as well. A statement's action pattern matches a request
-//! when it matches any of its language's names for the requested permission. Actions are
-//! A permission only one vendor names (Tencent's archive or hosted data keys, Huawei's
-//! grants and aliases) is reached in the other language only by a pattern covering every
-//! action (`*`, `kms:*`, `kms:*:*`). Actions are
-//! compared without regard to case (Huawei documents this; Tencent is silent, and a Deny that
-//! missed a differently-cased name would fail open); resource segments are compared exactly.
+//! when it matches any of its language's names for the requested permission. A permission
+//! only one vendor names (Tencent's archive calls and hosted data keys, Huawei's grants and
+//! aliases) is reached in the other language only by a pattern covering every action (`*`,
+//! `kms:*`, `kms:*:*`). Actions are compared without regard to case (Huawei documents this;
+//! Tencent is silent, and a Deny that missed a differently-cased name would fail open);
+//! resource segments are compared exactly.
+//!
+//! Some requests need more than one question: Tencent's DescribeKeys, EnableKeys and
+//! DisableKeys ask once per key; ReEncrypt asks ReEncrypt of the source key and of the
+//! destination key; Decrypt-type calls name the key their ciphertext names.
 //!
 //! ## Resources
 //!
