@@ -79,6 +79,7 @@ pub fn policy_document(data: &[u8]) {
                     user_id: Some("u1".into()),
                     user_name: Some("app".into()),
                     account_name: Some("tenant".into()),
+                    account_uin: Some("100000000001".into()),
                 },
             };
             let alone = evaluate(std::slice::from_ref(&policy), &request);

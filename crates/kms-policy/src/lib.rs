@@ -29,8 +29,9 @@
 //! `qcs::kms:{region}:uin/{uin}:key/*` for account-level actions (CreateKey, ListKeys...), so
 //! only a pattern covering all of the account's keys (`key/*`, `*`) grants those. An empty
 //! region segment means every region, an empty account segment the caller's own account
-//! (the vendor's six-segment rules). IAM: `KMS:{region}:{domain id}:KeyId:{key id}`, with `*`
-//! as the key id for account-level actions; a statement without `Resource` covers all.
+//! ([`Context::account_uin`]), as the vendor's six-segment rules say. IAM:
+//! `KMS:{region}:{domain id}:KeyId:{key id}`, with `*` as the key id for account-level
+//! actions; a statement without `Resource` covers all.
 //!
 //! ## Conditions
 //!

@@ -109,6 +109,9 @@ pub struct Context {
     pub user_id: Option<String>,
     pub user_name: Option<String>,
     pub account_name: Option<String>,
+    /// The caller's own account (its UIN): what an empty account segment of a CAM resource
+    /// names. The dialects always supply it; without it such a segment matches nothing.
+    pub account_uin: Option<String>,
 }
 
 impl Context {
@@ -243,7 +246,10 @@ impl Statement {
         self.actions
             .iter()
             .any(|a| a.matches(language, request.permission))
-            && self.resources.iter().any(|r| r.matches(&request.resource))
+            && self
+                .resources
+                .iter()
+                .any(|r| r.matches(&request.resource, &request.context))
             && self.conditions.iter().all(|c| c.holds(&request.context))
     }
 }
@@ -270,7 +276,7 @@ impl ActionPattern {
 }
 
 impl ResourcePattern {
-    fn matches(&self, resource: &Resource) -> bool {
+    fn matches(&self, resource: &Resource, context: &Context) -> bool {
         match self {
             ResourcePattern::All => true,
             ResourcePattern::Cam {
@@ -281,8 +287,11 @@ impl ResourcePattern {
             } => {
                 (service.is_empty() || matches(service, "kms", false))
                     && (region.is_empty() || matches(region, &resource.region, false))
-                    && (account.is_empty()
-                        || matches(account, &format!("uin/{}", resource.uin), false))
+                    && if account.is_empty() {
+                        context.account_uin.as_deref() == Some(resource.uin.as_str())
+                    } else {
+                        matches(account, &format!("uin/{}", resource.uin), false)
+                    }
                     && matches(path, &resource.cam_path(), false)
             }
             ResourcePattern::Iam {

@@ -23,6 +23,7 @@ fn request(permission: Permission, key: Option<&str>) -> Request {
             source_ip: Some("10.1.2.3".into()),
             region: Some("ap-guangzhou".into()),
             user_name: Some("app".into()),
+            account_uin: Some(UIN.into()),
             ..Context::default()
         },
     }
@@ -63,6 +64,12 @@ fn cam_documents_from_the_vendor_form() {
         r#"{"version":"2.0","statement":{"effect":"allow","action":"kms:Describe*","resource":"qcs::kms:::key/*"}}"#,
     );
     assert!(decide(std::slice::from_ref(&p), Permission::DescribeKey, Some(KEY)).allowed());
+    let mut foreign = request(Permission::DescribeKey, Some(KEY));
+    foreign.resource.uin = "200000000002".into();
+    assert!(
+        !evaluate(std::slice::from_ref(&p), &foreign).allowed(),
+        "an empty account segment is the caller's own account"
+    );
     assert!(!decide(&[p], Permission::ListKeys, None).allowed());
     let p = cam(
         r#"{"version":"2.0","statement":[{"effect":"allow","action":"name/kms:*","resource":"*"}]}"#,
