@@ -6,6 +6,7 @@
 mod engine_blobs;
 mod huawei_request;
 mod key_material;
+mod policy_document;
 
 pub use engine_blobs::{engine_blob_seeds, engine_blobs};
 pub use huawei_request::huawei_request;
@@ -13,6 +14,7 @@ pub use key_material::{
     ASYMMETRIC_ALGORITHMS, KeyOp, SIGNING_ALGORITHMS, fixture_key, key_material,
     key_material_input, signing_algorithm,
 };
+pub use policy_document::policy_document;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -56,3 +56,8 @@ fn engine_blobs_corpus() {
 fn huawei_request_corpus() {
     replay("huawei_request", kms_fuzz::huawei_request);
 }
+
+#[test]
+fn policy_document_corpus() {
+    replay("policy_document", kms_fuzz::policy_document);
+}

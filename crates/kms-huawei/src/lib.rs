@@ -9,6 +9,7 @@ pub mod auth;
 pub mod errors;
 pub mod mapping;
 pub mod operations;
+pub mod permissions;
 pub mod projects;
 pub mod routes;
 pub mod tokens;

@@ -11,6 +11,7 @@ pub mod auth;
 mod data_keys;
 pub mod errors;
 pub mod params;
+pub mod permissions;
 pub mod replay;
 pub mod requests;
 pub mod wire;
