@@ -133,7 +133,9 @@ struct BucketKey {
     account: AccountId,
     user: Option<Box<str>>,
     action: &'static str,
-    region: Box<str>,
+    /// Index in the served regions (which every authenticated call names), so a lookup
+    /// allocates nothing.
+    region: u16,
 }
 
 struct Bucket {
@@ -170,14 +172,16 @@ impl Bucket {
 /// Token buckets per (dialect, principal, action, region).
 struct Limiter {
     settings: RateSettings,
+    regions: Vec<String>,
     shards: Vec<Mutex<HashMap<BucketKey, Bucket>>>,
     shard_capacity: usize,
 }
 
 impl Limiter {
-    fn new(settings: RateSettings, capacity: usize) -> Self {
+    fn new(settings: RateSettings, regions: Vec<String>, capacity: usize) -> Self {
         Self {
             settings,
+            regions,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             shard_capacity: capacity.div_ceil(SHARDS).max(1),
         }
@@ -191,15 +195,20 @@ impl Limiter {
             Dialect::Tencent => action,
             Dialect::Huawei => HUAWEI_ALL_OPERATIONS,
         };
+        let region = self
+            .regions
+            .iter()
+            .position(|r| *r == caller.region)
+            .map_or(u16::MAX, |i| u16::try_from(i).unwrap_or(u16::MAX));
         let key = BucketKey {
             dialect,
             account: caller.account,
             user: caller.user.as_deref().map(Box::from),
             action,
-            region: caller.region.as_str().into(),
+            region,
         };
         // The shard only spreads contention; the table's own hasher resists collisions.
-        let spread = caller.account ^ ((action.len() as u64) << 32) ^ (caller.region.len() as u64);
+        let spread = caller.account ^ ((action.len() as u64) << 32) ^ u64::from(region);
         let shard =
             &self.shards[(spread.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % SHARDS];
         let mut buckets = shard.lock().unwrap_or_else(|e| e.into_inner());
@@ -259,15 +268,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(rates: RateSettings, faults: Option<FaultSettings>) -> Self {
-        Self::with_capacity(rates, faults, MAX_BUCKETS)
-    }
-
-    fn with_capacity(rates: RateSettings, faults: Option<FaultSettings>, capacity: usize) -> Self {
+    /// `regions` are the served regions.
+    pub fn new(rates: RateSettings, faults: Option<FaultSettings>, regions: &[String]) -> Self {
         Self {
             limiter: rates
                 .limits_anything()
-                .then(|| Limiter::new(rates, capacity)),
+                .then(|| Limiter::new(rates, regions.to_vec(), MAX_BUCKETS)),
             faults: faults
                 .filter(|f| f.rate > 0.0 && !f.kinds.is_empty())
                 .map(|settings| Faults { settings }),
@@ -363,7 +369,11 @@ mod tests {
             default,
             accounts: accounts.iter().copied().collect(),
         };
-        Limiter::new(settings, MAX_BUCKETS)
+        Limiter::new(settings, regions(), MAX_BUCKETS)
+    }
+
+    fn regions() -> Vec<String> {
+        vec!["ap-guangzhou".into(), "ap-shanghai".into(), "r".into()]
     }
 
     fn admitted(
@@ -492,6 +502,7 @@ mod tests {
                 accounts: HashMap::new(),
             },
             None,
+            &regions(),
         );
         assert!(off.limiter.is_none());
         let c = caller(1, "ap-guangzhou");
@@ -518,7 +529,7 @@ mod tests {
             default: Some(1),
             accounts: HashMap::new(),
         };
-        let l = Limiter::new(settings, SHARDS * 4);
+        let l = Limiter::new(settings, regions(), SHARDS * 4);
         let t = Instant::now();
         for account in 0..10_000 {
             l.admit(
@@ -541,6 +552,7 @@ mod tests {
                 default: Some(1),
                 accounts: HashMap::new(),
             },
+            regions(),
             1,
         );
         assert!(busy.admit(Dialect::Tencent, "Encrypt", &caller(1, "r"), t));
@@ -562,6 +574,7 @@ mod tests {
                 rate: 1.0,
                 kinds: vec![FaultKind::Internal],
             }),
+            &regions(),
         );
         assert!(
             (0..200).all(|_| always.check(Dialect::Huawei, "EncryptData", &c)
@@ -573,6 +586,7 @@ mod tests {
                 rate: 0.0,
                 kinds: vec![FaultKind::Throttle],
             }),
+            &regions(),
         );
         assert!(never.faults.is_none());
         let both = Limits::new(
@@ -581,6 +595,7 @@ mod tests {
                 rate: 1.0,
                 kinds: vec![FaultKind::Throttle, FaultKind::Internal],
             }),
+            &regions(),
         );
         let drawn: Vec<_> = (0..200)
             .map(|_| both.check(Dialect::Tencent, "Encrypt", &c))

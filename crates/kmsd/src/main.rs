@@ -200,7 +200,11 @@ fn open_service(
         max_body_bytes: settings.max_body_bytes,
         body_read_timeout: Duration::from_secs(settings.body_timeout_secs),
         audit,
-        limits: limits::Limits::new(settings.rate_limits.clone(), settings.faults.clone()),
+        limits: limits::Limits::new(
+            settings.rate_limits.clone(),
+            settings.faults.clone(),
+            &settings.regions,
+        ),
     });
     Ok((app, engine, credential))
 }
