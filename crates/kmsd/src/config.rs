@@ -101,11 +101,11 @@ pub struct ServeArgs {
     /// Server log format on standard error. [default: text]
     #[arg(long, env = "KMSD_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Requests per second each principal may make per Tencent action (and for all Huawei
-    /// operations together), in each region; 0 disables. Over it, calls answer Tencent
-    /// RequestLimitExceeded or Huawei 429 APIG.0308. [default: the vendors' documented
-    /// limits: Tencent 100 for most actions (Encrypt, Decrypt 300; GenerateDataKey,
-    /// GenerateRandom 150; asymmetric decryption 200; post-quantum 20), Huawei 20]
+    /// Requests per second each principal may make per action, in each region; 0 disables.
+    /// Over it, calls answer Tencent RequestLimitExceeded or Huawei 429 APIG.0308. [default:
+    /// Tencent's documented limits: 100 for most actions (Encrypt, Decrypt 300;
+    /// GenerateDataKey, GenerateRandom 150; asymmetric decryption 200; post-quantum 20);
+    /// 100 for each Huawei operation]
     #[arg(long, env = "KMSD_RATE_LIMIT", value_name = "N")]
     pub rate_limit: Option<u32>,
     /// The rate limit of one account, in place of --rate-limit: ACCOUNT=N (0 exempts the
