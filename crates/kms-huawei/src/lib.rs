@@ -106,6 +106,24 @@ pub struct Call {
     pub blocking: bool,
 }
 
+impl Call {
+    /// The operation's name, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Who made the call: the server's rate limits count per principal.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// The answer to this call when the server refuses to run it (a rate limit, an injected
+    /// fault), audited with what the call named.
+    pub fn refusal(&self, e: HwError) -> Reply {
+        Reply::error(e, self.name, self.audit.clone())
+    }
+}
+
 pub struct HuaweiApi {
     engine: Arc<Engine>,
     directory: Arc<Directory>,

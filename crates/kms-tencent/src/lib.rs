@@ -212,6 +212,18 @@ impl Call {
     pub fn action(&self) -> &'static str {
         self.action.name
     }
+
+    /// Who made the call: the server's rate limits count per principal.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// The answer to this call when the server refuses to run it (a rate limit, an injected
+    /// fault): the vendor's envelope, audited with what the call named.
+    pub fn refusal(&self, code: &'static str, message: &str, request_id: &str) -> Reply {
+        let e = TcError::new(code, message);
+        Reply::error(e, self.action.name, request_id, self.audit.clone())
+    }
 }
 
 impl Envelope {

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 
 use crate::audit::{AuditFailure, AuditTarget};
+use crate::limits::{FaultKind, FaultSettings, RateSettings};
 use crate::tls::TlsFiles;
 
 /// Regions served when none are configured: the first is where the root project id points.
@@ -100,6 +101,29 @@ pub struct ServeArgs {
     /// Server log format on standard error. [default: text]
     #[arg(long, env = "KMSD_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Requests per second each principal may make per action, in each region; 0 disables.
+    /// Over it, calls answer Tencent RequestLimitExceeded or Huawei 429 APIG.0308. [default:
+    /// Tencent's documented limits: 100 for most actions (Encrypt, Decrypt 300;
+    /// GenerateDataKey, GenerateRandom 150; asymmetric decryption 200; post-quantum 20);
+    /// 100 for each Huawei operation]
+    #[arg(long, env = "KMSD_RATE_LIMIT", value_name = "N")]
+    pub rate_limit: Option<u32>,
+    /// The rate limit of one account, in place of --rate-limit: ACCOUNT=N (0 exempts the
+    /// account); repeat the flag for more accounts.
+    #[arg(
+        long,
+        env = "KMSD_ACCOUNT_RATE_LIMIT",
+        value_name = "ACCOUNT=N",
+        value_delimiter = ','
+    )]
+    pub account_rate_limit: Option<Vec<String>>,
+    /// Fault mode, for testing clients' retry logic: this share (0 to 1) of authenticated calls
+    /// answers an injected fault instead of running; nothing changes for them. Off by default.
+    #[arg(long, env = "KMSD_FAULT_RATE", value_name = "SHARE")]
+    pub fault_rate: Option<f64>,
+    /// Which faults the fault mode injects, comma-separated. [default: throttle,internal]
+    #[arg(long, env = "KMSD_FAULT_KINDS", value_enum, value_delimiter = ',')]
+    pub fault_kinds: Option<Vec<FaultKind>>,
 }
 
 /// How the server log is written.
@@ -135,6 +159,10 @@ struct FileSettings {
     audit_failure: Option<AuditFailure>,
     log: Option<String>,
     log_format: Option<LogFormat>,
+    rate_limit: Option<u32>,
+    account_rate_limit: Option<Vec<String>>,
+    fault_rate: Option<f64>,
+    fault_kinds: Option<Vec<FaultKind>>,
 }
 
 /// The resolved and checked settings; paths are absolute.
@@ -159,6 +187,9 @@ pub struct Settings {
     pub audit_failure: AuditFailure,
     pub log: String,
     pub log_format: LogFormat,
+    pub rate_limits: RateSettings,
+    /// Fault injection; `None` when off.
+    pub faults: Option<FaultSettings>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -220,7 +251,17 @@ impl Settings {
                 regions.join(", ")
             );
         }
+        let rate_limits = rate_settings(
+            args.rate_limit.or(file.rate_limit),
+            args.account_rate_limit.or(file.account_rate_limit),
+        )?;
+        let faults = fault_settings(
+            args.fault_rate.or(file.fault_rate),
+            args.fault_kinds.or(file.fault_kinds),
+        )?;
         Ok(Self {
+            rate_limits,
+            faults,
             tls,
             audit_log,
             audit_failure: args
@@ -283,6 +324,43 @@ impl Settings {
             ..kms_tencent::Options::new(self.regions.clone())
         }
     }
+}
+
+fn rate_settings(
+    default: Option<u32>,
+    accounts: Option<Vec<String>>,
+) -> anyhow::Result<RateSettings> {
+    let mut settings = RateSettings {
+        default,
+        ..RateSettings::default()
+    };
+    for text in accounts.unwrap_or_default() {
+        let (account, rate) = RateSettings::parse_account(&text)?;
+        anyhow::ensure!(
+            settings.accounts.insert(account, rate).is_none(),
+            "--account-rate-limit names account {account} twice"
+        );
+    }
+    Ok(settings)
+}
+
+/// Fault mode is on only for a share above zero; a share outside [0, 1] is refused.
+fn fault_settings(
+    rate: Option<f64>,
+    kinds: Option<Vec<FaultKind>>,
+) -> anyhow::Result<Option<FaultSettings>> {
+    let Some(rate) = rate else {
+        anyhow::ensure!(kinds.is_none(), "--fault-kinds needs --fault-rate");
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&rate),
+        "--fault-rate must be a share between 0 and 1, like 0.05"
+    );
+    let mut kinds = kinds.unwrap_or_else(|| vec![FaultKind::Throttle, FaultKind::Internal]);
+    kinds.dedup();
+    anyhow::ensure!(!kinds.is_empty(), "--fault-kinds names no fault");
+    Ok((rate > 0.0).then_some(FaultSettings { rate, kinds }))
 }
 
 /// A count or duration that must be at least one.
@@ -441,6 +519,69 @@ mod tests {
             Settings::resolve(ServeArgs::default()).unwrap().regions[0],
             "ap-guangzhou"
         );
+    }
+
+    #[test]
+    fn rate_limit_and_fault_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kmsd.toml");
+        std::fs::write(
+            &path,
+            "rate-limit = 50\naccount-rate-limit = [\"7=0\"]\nfault-rate = 0.25\n\
+             fault-kinds = [\"internal\"]\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(path),
+            account_rate_limit: Some(vec!["8=5".into(), "9=1".into()]),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.rate_limits.default, Some(50));
+        assert_eq!(
+            s.rate_limits.accounts.len(),
+            2,
+            "the flag replaces the file's list"
+        );
+        assert_eq!(s.rate_limits.accounts[&8], 5);
+        assert_eq!(
+            s.faults,
+            Some(FaultSettings {
+                rate: 0.25,
+                kinds: vec![FaultKind::Internal]
+            })
+        );
+
+        let defaults = Settings::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(defaults.rate_limits, RateSettings::default());
+        assert_eq!(defaults.faults, None);
+
+        let resolve = |args: ServeArgs| Settings::resolve(args).map_err(|e| e.to_string());
+        for bad in [1.5, -0.1, f64::NAN] {
+            let err = resolve(ServeArgs {
+                fault_rate: Some(bad),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(err.contains("--fault-rate"), "{err}");
+        }
+        let off = resolve(ServeArgs {
+            fault_rate: Some(0.0),
+            ..Default::default()
+        });
+        assert_eq!(off.unwrap().faults, None);
+        let err = resolve(ServeArgs {
+            account_rate_limit: Some(vec!["7=1".into(), "7=2".into()]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("twice"), "{err}");
+        let err = resolve(ServeArgs {
+            account_rate_limit: Some(vec!["seven=1".into()]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("ACCOUNT=REQUESTS_PER_SECOND"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod audit;
 mod bootstrap;
 mod config;
 mod data_dir;
+mod limits;
 mod listener;
 mod metrics;
 mod server;
@@ -199,6 +200,11 @@ fn open_service(
         max_body_bytes: settings.max_body_bytes,
         body_read_timeout: Duration::from_secs(settings.body_timeout_secs),
         audit,
+        limits: limits::Limits::new(
+            settings.rate_limits.clone(),
+            settings.faults.clone(),
+            &settings.regions,
+        ),
     });
     Ok((app, engine, credential))
 }
@@ -219,6 +225,14 @@ fn log_start(settings: &Settings, listen: SocketAddr, https: bool, credential: &
         dialects = %"tencent,huawei",
         "{serving}"
     );
+    tracing::info!("{}", settings.rate_limits.describe());
+    if let Some(faults) = &settings.faults {
+        tracing::warn!(
+            share = faults.rate,
+            kinds = ?faults.kinds,
+            "FAULT MODE IS ON: a share of authenticated calls answers injected faults instead of running; never use it in production"
+        );
+    }
 }
 
 async fn shutdown_signal() {

@@ -17,6 +17,7 @@ use kms_tencent::TencentApi;
 use kms_tencent::auth::SignedParts;
 
 use crate::audit::{AuditLog, Call, Outcome};
+use crate::limits::{Dialect, Limits, Verdict};
 use crate::metrics::Metrics;
 
 /// Request ids: UUID-shaped, unique without a random draw (a system call) per request. A random
@@ -55,6 +56,17 @@ pub struct App {
     /// How long a request's body may take to arrive once its headers have.
     pub body_read_timeout: Duration,
     pub audit: AuditLog,
+    /// Rate limits and fault injection, checked once a call is authenticated.
+    pub limits: Limits,
+}
+
+/// Counts a call refused before it ran.
+fn count_refusal(metrics: &Metrics, verdict: Verdict, dialect: &'static str, code: &'static str) {
+    let kind = match verdict {
+        Verdict::Fault(_) => "fault",
+        _ => "throttled",
+    };
+    metrics.refused(kind, dialect, code);
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -217,7 +229,15 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         Err(_) => None,
         Ok(Err(reply)) => Some(*reply),
         Ok(Ok(ready)) => {
-            let inline = if ready.blocking {
+            // Only an authenticated caller reaches a budget, so a flood of unsigned or
+            // wrongly signed requests cannot spend an account's.
+            let verdict = app
+                .limits
+                .check(Dialect::Tencent, ready.action(), ready.caller());
+            let inline = if let Some((code, message)) = crate::limits::tencent_answer(verdict) {
+                count_refusal(&app.metrics, verdict, "tencent", code);
+                Ok(Some(ready.refusal(code, &message, &request_id)))
+            } else if ready.blocking {
                 Err(Box::new(ready))
             } else {
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -343,7 +363,13 @@ async fn huawei(
         Err(_) => None,
         Ok(Err(reply)) => Some(*reply),
         Ok(Ok(ready)) => {
-            let inline = if ready.blocking {
+            let verdict = app
+                .limits
+                .check(Dialect::Huawei, ready.name(), ready.caller());
+            let inline = if let Some(e) = crate::limits::huawei_answer(verdict) {
+                count_refusal(&app.metrics, verdict, "huawei", e.code);
+                Ok(Some(ready.refusal(e)))
+            } else if ready.blocking {
                 Err(Box::new(ready))
             } else {
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
