@@ -18,7 +18,7 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 start() { # binary port
   mkdir -p "$work/$2"
-  KMSD_ROOT_SECRET_ID=$secret_id KMSD_ROOT_SECRET_KEY=$secret_key KMSD_LOG=warn \
+  KMSD_RATE_LIMIT=0 KMSD_ROOT_SECRET_ID=$secret_id KMSD_ROOT_SECRET_KEY=$secret_key KMSD_LOG=warn \
     "$1" serve --listen "127.0.0.1:$2" --data-dir "$work/$2/data" >/dev/null 2>"$work/$2/log" &
   pids+=($!)
   until curl -sf "http://127.0.0.1:$2/healthz" >/dev/null; do sleep 0.1; done

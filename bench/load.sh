@@ -25,7 +25,8 @@ if [ -z "$kmsd" ]; then
   cargo build --release --quiet
   kmsd=target/release/kmsd
 fi
-KMSD_ROOT_SECRET_ID=$secret_id KMSD_ROOT_SECRET_KEY=$secret_key KMSD_LOG=warn \
+# Rate limits off: this measures the server, not the per-action budget (older builds ignore it).
+KMSD_RATE_LIMIT=0 KMSD_ROOT_SECRET_ID=$secret_id KMSD_ROOT_SECRET_KEY=$secret_key KMSD_LOG=warn \
   "$kmsd" serve --listen "$endpoint" --data-dir "$work/data" 2>"$work/kmsd.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
