@@ -527,6 +527,11 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Listed<GrantRecord>, StoreError>;
 
+    /// The most grants any one key of (account, region) holds (0 when none has any). Walks
+    /// every grant of the store's grant table: for quota reports, not for request paths that
+    /// run often.
+    fn most_grants_on_a_key(&self, account: AccountId, region: &str) -> Result<u64, StoreError>;
+
     /// Inserts an account; `AlreadyExists` if its uin, secret id or project id is taken.
     fn create_account(&self, account: &Account) -> Result<(), StoreError>;
 

@@ -352,6 +352,16 @@ impl Store for MemoryStore {
         Ok(self.lock().grants.remove(&id).is_some())
     }
 
+    fn most_grants_on_a_key(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+        let mut held: BTreeMap<Uuid, u64> = BTreeMap::new();
+        for g in self.lock().grants.values() {
+            if g.account == account && g.region == region {
+                *held.entry(g.key_id).or_default() += 1;
+            }
+        }
+        Ok(held.into_values().max().unwrap_or(0))
+    }
+
     fn retirable_grants(
         &self,
         region: &str,

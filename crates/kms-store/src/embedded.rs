@@ -641,6 +641,9 @@ impl Store for EmbeddedStore {
     fn delete_grant(&self, key_id: &Uuid, grant_id: &str) -> Result<bool, StoreError> {
         self.delete_grant_record(key_id, grant_id)
     }
+    fn most_grants_on_a_key(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+        self.grants_most_on_a_key(account, region)
+    }
     fn retirable_grants(
         &self,
         region: &str,

@@ -197,6 +197,13 @@ impl Engine {
             .retirable_grants(&caller.region, &principal_id(caller), offset, limit)?)
     }
 
+    /// The most grants one key of the caller's scope holds, for the quota report.
+    pub fn most_grants_on_a_key(&self, caller: &Caller) -> Result<u64, KmsError> {
+        Ok(self
+            .store
+            .most_grants_on_a_key(caller.account, &caller.region)?)
+    }
+
     /// A key of the caller's own; a key only granted to it is not found here.
     fn owned_key(&self, caller: &Caller, key_id: &str) -> Result<KeyRecord, KmsError> {
         let key = self.load(caller, parse_key_id(key_id)?)?;

@@ -227,6 +227,9 @@ impl Store for InterferingStore {
     fn delete_grant(&self, key_id: &Uuid, grant_id: &str) -> Result<bool, StoreError> {
         self.inner.delete_grant(key_id, grant_id)
     }
+    fn most_grants_on_a_key(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+        self.inner.most_grants_on_a_key(account, region)
+    }
     fn retirable_grants(
         &self,
         region: &str,

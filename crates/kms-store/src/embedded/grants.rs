@@ -4,9 +4,9 @@
 use redb::{ReadableTable, TableDefinition};
 use uuid::Uuid;
 
-use kms_core::StoreError;
 use kms_core::grants::GrantRecord;
 use kms_core::store::Listed;
+use kms_core::{AccountId, StoreError};
 
 use super::{EmbeddedStore, WriteTxn, backend, decode, encode};
 
@@ -138,6 +138,31 @@ impl EmbeddedStore {
         unindex(&txn, &grant)?;
         txn.commit().map_err(backend)?;
         Ok(true)
+    }
+
+    pub(super) fn grants_most_on_a_key(
+        &self,
+        account: AccountId,
+        region: &str,
+    ) -> Result<u64, StoreError> {
+        let txn = self.begin_read()?;
+        let grants = txn.open_table(GRANTS).map_err(backend)?;
+        let (mut most, mut current, mut run) = (0u64, None, 0u64);
+        // Entries are in key order, so each key's grants are one run.
+        for entry in grants.iter().map_err(backend)? {
+            let (k, v) = entry.map_err(backend)?;
+            let g: GrantRecord = decode(v.value())?;
+            if g.account != account || g.region != region {
+                continue;
+            }
+            if current != Some(k.value().0) {
+                current = Some(k.value().0);
+                run = 0;
+            }
+            run += 1;
+            most = most.max(run);
+        }
+        Ok(most)
     }
 
     pub(super) fn grants_retirable_by(

@@ -68,6 +68,9 @@ fn grants_belong_to_their_key_within_its_quota(store: &dyn Store) {
     );
     store.create_grant(&grant(a, 4, ""), 3).unwrap();
     assert_eq!(store.key_grants(&Uuid::new_v4()).unwrap(), vec![]);
+    assert_eq!(store.most_grants_on_a_key(7, REGION).unwrap(), 3);
+    assert_eq!(store.most_grants_on_a_key(7, "ap-beijing").unwrap(), 0);
+    assert_eq!(store.most_grants_on_a_key(8, REGION).unwrap(), 0);
 }
 
 fn retirable_grants_page_by_principal_and_region(store: &dyn Store) {
