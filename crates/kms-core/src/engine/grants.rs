@@ -9,6 +9,7 @@
 //! and a key pending deletion takes no new grant. A key's grants go with it when it is purged.
 
 use kms_crypto::random;
+use uuid::Uuid;
 
 use super::{Caller, Engine, access, parse_key_id, require_state};
 use crate::error::{Bounded, KmsError, Operation};
@@ -86,9 +87,13 @@ impl Engine {
                 ));
             }
         }
-        let grant_id = random::secret_bytes(32)
-            .map_err(|e| KmsError::Internal(e.to_string()))?
+        // A version 7 UUID first, so grant ids sort by creation within a second as listings
+        // need, then 16 random bytes: 64 hex digits, as the vendor's grant ids are.
+        let random = random::secret_bytes(16).map_err(|e| KmsError::Internal(e.to_string()))?;
+        let grant_id = Uuid::now_v7()
+            .as_bytes()
             .iter()
+            .chain(random.iter())
             .map(|b| format!("{b:02x}"))
             .collect();
         let grant = GrantRecord {
