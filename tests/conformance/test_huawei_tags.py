@@ -356,7 +356,7 @@ def test_user_instances_and_quotas(hw):
 
     def cmk_quota():
         resources = hw.show_user_quotas(m.ShowUserQuotasRequest()).quotas.resources
-        assert [r.type for r in resources] == ["CMK"]
+        assert [r.type for r in resources] == ["CMK", "grant_per_CMK"]
         return resources[0].used, resources[0].quota
 
     before, (used, quota) = instances(), cmk_quota()

@@ -720,6 +720,7 @@ impl Resource for KeyRecord {
     fn not_found() -> KmsError {
         KmsError::KeyNotFound
     }
+    const GRANTABLE: bool = true;
     fn locks(engine: &Engine) -> &WriteLocks {
         &engine.key_locks
     }
@@ -894,6 +895,7 @@ mod aliases;
 mod asymmetric;
 mod data_key_pairs;
 mod data_keys;
+mod grants;
 mod import;
 mod import_enveloped;
 mod material;
@@ -907,10 +909,12 @@ use material::MaterialCache;
 use resource::{Due, Resource};
 use writes::{Retry, WriteLocks};
 
+pub use access::with_grant_operation;
 pub use aliases::ALIASES_PER_KEY;
 pub use asymmetric::{BINDINGS, MESSAGE_BYTES};
 pub use data_key_pairs::DataKeyPair;
 pub use data_keys::{DataKeyImport, NewDataKey};
+pub use grants::{GRANTS_PER_KEY, NewGrant};
 pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
 pub use tags::TagChange;
 
@@ -920,6 +924,8 @@ mod alias_tests;
 mod asymmetric_tests;
 #[cfg(test)]
 mod data_key_tests;
+#[cfg(test)]
+mod grant_tests;
 #[cfg(test)]
 mod import_tests;
 #[cfg(test)]

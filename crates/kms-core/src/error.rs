@@ -32,6 +32,7 @@ pub enum Operation {
     VerifyMac,
     DeriveSharedSecret,
     BindCloudResource,
+    CreateGrant,
 }
 
 /// A client-chosen quantity the engine bounds.
@@ -61,6 +62,8 @@ pub enum Bounded {
     BindingCount,
     /// Aliases of one key besides its own.
     AliasCount,
+    /// Grants on one key.
+    GrantCount,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

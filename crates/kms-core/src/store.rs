@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use crate::grants::GrantRecord;
 use crate::model::{
     Account, AccountId, Alias, DataKeyRecord, DataKeyState, KeyRecord, KeySpec, KeyState, KeyUsage,
     Origin, Tag,
@@ -397,7 +398,8 @@ pub trait Store: Send + Sync {
     /// any is refused (a stale revision, an alias in use, the limit), none is.
     fn update_keys(&self, keys: &[KeyRecord], max_keys: u64) -> Result<(), StoreError>;
 
-    /// Removes a key whose stored revision is `key.revision`, freeing its names.
+    /// Removes a key whose stored revision is `key.revision`, freeing its names and removing
+    /// its grants.
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
 
     /// The keys of (account, region) that match `filter`: how many match, and the page at
@@ -504,6 +506,31 @@ pub trait Store: Send + Sync {
     /// size and leaves the file no larger than it found it: the engine runs it in the
     /// background, once for all the erasures since the last one (`Engine::run_owed_scrub`).
     fn scrub(&self) -> Result<(), StoreError>;
+
+    /// Inserts a grant on its key, refusing with `LimitReached` when the key already holds
+    /// `max` grants and with `AlreadyExists` when the key has a grant of that id.
+    fn create_grant(&self, grant: &GrantRecord, max: u64) -> Result<(), StoreError>;
+
+    /// Every grant of a key, oldest first (ties by grant id).
+    fn key_grants(&self, key_id: &Uuid) -> Result<Vec<GrantRecord>, StoreError>;
+
+    /// Removes one grant of a key; whether it was there.
+    fn delete_grant(&self, key_id: &Uuid, grant_id: &str) -> Result<bool, StoreError>;
+
+    /// The grants in `region` whose retiring principal is `principal`, oldest first (ties by
+    /// grant id): how many there are and the page at `offset` of at most `limit`.
+    fn retirable_grants(
+        &self,
+        region: &str,
+        principal: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listed<GrantRecord>, StoreError>;
+
+    /// The most grants any one key of (account, region) holds (0 when none has any). Walks
+    /// every grant of the store's grant table: for quota reports, not for request paths that
+    /// run often.
+    fn most_grants_on_a_key(&self, account: AccountId, region: &str) -> Result<u64, StoreError>;
 
     /// Inserts an account; `AlreadyExists` if its uin, secret id or project id is taken.
     fn create_account(&self, account: &Account) -> Result<(), StoreError>;

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use kms_crypto::Aes256GcmKey;
 
 use crate::accounts::{Directory, NewAccount, create_account};
+use crate::grants::GrantRecord;
 use crate::model::{Account, AccountId, Alias, DataKeyRecord, KeyRecord};
 use crate::seal::{Seal, SealError};
 use crate::store::{
@@ -81,6 +82,8 @@ struct Inner {
     keys: BTreeMap<Uuid, KeyRecord>,
     data_keys: BTreeMap<Uuid, DataKeyRecord>,
     accounts: Vec<Account>,
+    /// (key id, grant id) → grant.
+    grants: BTreeMap<(Uuid, String), GrantRecord>,
 }
 
 impl MemoryStore {
@@ -214,7 +217,10 @@ impl Store for MemoryStore {
         update_all(&mut self.lock().keys, keys, max_keys)
     }
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        delete(&mut self.lock().keys, key)
+        let mut inner = self.lock();
+        delete(&mut inner.keys, key)?;
+        inner.grants.retain(|(key_id, _), _| *key_id != key.key_id);
+        Ok(())
     }
     fn list_keys(
         &self,
@@ -313,6 +319,68 @@ impl Store for MemoryStore {
 
     fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         Ok(self.lock().accounts.clone())
+    }
+
+    fn create_grant(&self, grant: &GrantRecord, max: u64) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let id = (grant.key_id, grant.grant_id.clone());
+        if inner.grants.contains_key(&id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let held = inner.grants.keys().filter(|(k, _)| *k == grant.key_id);
+        if held.count() as u64 >= max {
+            return Err(StoreError::LimitReached);
+        }
+        inner.grants.insert(id, grant.clone());
+        Ok(())
+    }
+
+    fn key_grants(&self, key_id: &Uuid) -> Result<Vec<GrantRecord>, StoreError> {
+        let mut grants: Vec<GrantRecord> = self
+            .lock()
+            .grants
+            .values()
+            .filter(|g| g.key_id == *key_id)
+            .cloned()
+            .collect();
+        grants.sort_by(|a, b| (a.created_at, &a.grant_id).cmp(&(b.created_at, &b.grant_id)));
+        Ok(grants)
+    }
+
+    fn delete_grant(&self, key_id: &Uuid, grant_id: &str) -> Result<bool, StoreError> {
+        let id = (*key_id, grant_id.to_owned());
+        Ok(self.lock().grants.remove(&id).is_some())
+    }
+
+    fn most_grants_on_a_key(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+        let mut held: BTreeMap<Uuid, u64> = BTreeMap::new();
+        for g in self.lock().grants.values() {
+            if g.account == account && g.region == region {
+                *held.entry(g.key_id).or_default() += 1;
+            }
+        }
+        Ok(held.into_values().max().unwrap_or(0))
+    }
+
+    fn retirable_grants(
+        &self,
+        region: &str,
+        principal: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listed<GrantRecord>, StoreError> {
+        let mut grants: Vec<GrantRecord> = self
+            .lock()
+            .grants
+            .values()
+            .filter(|g| g.region == region && g.retiring_principal == principal)
+            .cloned()
+            .collect();
+        grants.sort_by(|a, b| (a.created_at, &a.grant_id).cmp(&(b.created_at, &b.grant_id)));
+        Ok(Listed {
+            total: grants.len() as u64,
+            page: grants.into_iter().skip(offset).take(limit).collect(),
+        })
     }
 }
 

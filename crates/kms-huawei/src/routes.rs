@@ -1,7 +1,7 @@
 //! The route table: method and path pattern to operation, for all of `huaweicloudsdkkms` v2.
 
 use crate::operations::{
-    AliasOp, AsymmetricOp, CryptoOp, ImportOp, KeyOp, RotationOp, ServiceOp, TagOp,
+    AliasOp, AsymmetricOp, CryptoOp, GrantOp, ImportOp, KeyOp, RotationOp, ServiceOp, TagOp,
 };
 
 /// An operation of the vendor's API, by family; each family is served by one module of
@@ -16,7 +16,8 @@ pub enum Op {
     Rotation(RotationOp),
     Tag(TagOp),
     Service(ServiceOp),
-    /// Grants, key policies, key stores, access points, PIN and replication: answered with the
+    Grant(GrantOp),
+    /// Key policies, key stores, access points, PIN and replication: answered with the
     /// vendor's code for an unsupported operation until their issues.
     Unsupported,
 }
@@ -416,31 +417,37 @@ pub const ROUTES: &[RouteSpec] = &[
     row(
         "POST",
         "kms/create-grant",
-        Unsupported,
+        Grant(GrantOp::Create),
         "CreateGrant",
-        false,
+        true,
     ),
     row(
         "POST",
         "kms/revoke-grant",
-        Unsupported,
+        Grant(GrantOp::Revoke),
         "CancelGrant",
-        false,
+        true,
     ),
     row(
         "POST",
         "kms/retire-grant",
-        Unsupported,
+        Grant(GrantOp::Retire),
         "CancelSelfGrant",
-        false,
+        true,
     ),
-    row("POST", "kms/list-grants", Unsupported, "ListGrants", false),
+    row(
+        "POST",
+        "kms/list-grants",
+        Grant(GrantOp::List),
+        "ListGrants",
+        true,
+    ),
     row(
         "POST",
         "kms/list-retirable-grants",
-        Unsupported,
+        Grant(GrantOp::ListRetirable),
         "ListRetirableGrants",
-        false,
+        true,
     ),
     row(
         "POST",

@@ -5,6 +5,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
 
+use kms_core::grants::GrantRecord;
 use kms_core::store::{DataKeyListFilter, Indexed, KeyListFilter, Listed};
 use kms_core::{Account, AccountId, Alias, DataKeyRecord, KeyRecord, Store, StoreError, Tag};
 
@@ -311,6 +312,7 @@ impl EmbeddedStore {
         txn.open_table(ACCOUNTS).map_err(backend)?;
         txn.open_table(ACCOUNT_NAMES).map_err(backend)?;
         txn.open_table(SCRUB).map_err(backend)?;
+        grants::create_tables(&txn)?;
         let mut meta = txn.open_table(META).map_err(backend)?;
         let built = meta
             .get(INDEX_VERSION_KEY)
@@ -407,7 +409,13 @@ impl EmbeddedStore {
         txn.commit().map_err(backend)
     }
 
-    fn delete<R: Indexed>(&self, t: &Tables, rec: &R) -> Result<(), StoreError> {
+    /// Deletes a record and, in the same transaction, whatever `also` removes with it.
+    fn delete<R: Indexed>(
+        &self,
+        t: &Tables,
+        rec: &R,
+        also: impl FnOnce(&WriteTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let txn = self.begin_write()?;
         let id = rec.id().as_u128();
         let old: R = t.read(&txn, id)?.ok_or(StoreError::Conflict)?;
@@ -426,6 +434,7 @@ impl EmbeddedStore {
             .map_err(backend)?
             .remove(id)
             .map_err(backend)?;
+        also(&txn)?;
         txn.commit().map_err(backend)
     }
 
@@ -465,7 +474,9 @@ impl Store for EmbeddedStore {
         self.update(&KEYS, keys, max_keys)
     }
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        self.delete(&KEYS, key)
+        self.delete(&KEYS, key, |txn| {
+            grants::remove_key_grants(txn, &key.key_id)
+        })
     }
     fn list_keys(
         &self,
@@ -516,7 +527,7 @@ impl Store for EmbeddedStore {
         self.update(&DATA_KEYS, data_keys, max)
     }
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
-        self.delete(&DATA_KEYS, data_key)
+        self.delete(&DATA_KEYS, data_key, |_| Ok(()))
     }
     fn list_data_keys(
         &self,
@@ -621,6 +632,28 @@ impl Store for EmbeddedStore {
         txn.commit().map_err(backend)
     }
 
+    fn create_grant(&self, grant: &GrantRecord, max: u64) -> Result<(), StoreError> {
+        self.create_grant_record(grant, max)
+    }
+    fn key_grants(&self, key_id: &Uuid) -> Result<Vec<GrantRecord>, StoreError> {
+        self.grants_of_key(key_id)
+    }
+    fn delete_grant(&self, key_id: &Uuid, grant_id: &str) -> Result<bool, StoreError> {
+        self.delete_grant_record(key_id, grant_id)
+    }
+    fn most_grants_on_a_key(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+        self.grants_most_on_a_key(account, region)
+    }
+    fn retirable_grants(
+        &self,
+        region: &str,
+        principal: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listed<GrantRecord>, StoreError> {
+        self.grants_retirable_by(region, principal, offset, limit)
+    }
+
     fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         let txn = self.begin_read()?;
         let accounts = txn.open_table(ACCOUNTS).map_err(backend)?;
@@ -633,6 +666,7 @@ impl Store for EmbeddedStore {
     }
 }
 
+mod grants;
 mod listing;
 #[cfg(test)]
 mod tests;

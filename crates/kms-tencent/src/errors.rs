@@ -89,7 +89,8 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
             | Bounded::DescriptionLength
             | Bounded::MessageLength
             | Bounded::BindingCount
-            | Bounded::AliasCount => INVALID_PARAMETER_VALUE,
+            | Bounded::AliasCount
+            | Bounded::GrantCount => INVALID_PARAMETER_VALUE,
         },
         E::UsageNotAllowed { .. } => "InvalidParameterValue.InvalidKeyUsage",
         // The vendor's per-action lists: only the asymmetric decryptions name InvalidKeyUsage;

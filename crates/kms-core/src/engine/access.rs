@@ -1,15 +1,58 @@
 //! Who may use what: the one place the engine decides whether a caller reaches a resource.
 //!
-//! Today a resource is reachable by its owning account, in the region it lives in; anything else
-//! is answered as not found, so a caller learns nothing about other accounts' resources. Grants
-//! and permission policies plug in here.
+//! A resource is reachable by its owning account, in the region it lives in. A key is also
+//! reachable by a principal that one of its grants names, in the key's region, for the
+//! operation the request performs when the grant allows it (see [`with_grant_operation`]).
+//! Anything else is answered as not found, so a caller learns nothing about other accounts'
+//! resources.
+
+use std::cell::Cell;
 
 use super::Caller;
-use crate::store::Indexed;
+use crate::grants::GrantOperation;
+use crate::store::{Indexed, Store, StoreError};
 
-/// Whether `caller` may use `resource`.
+thread_local! {
+    static GRANT_OPERATION: Cell<Option<GrantOperation>> = const { Cell::new(None) };
+}
+
+/// Runs `f` as the request's operation `op`, as grants name operations: inside, a key reaches
+/// a grantee whose grant allows `op`. Outside (and for every request of a dialect without
+/// grants), only the owner reaches it. The operation belongs to the thread, as the engine's
+/// non-blocking mode does, so no engine signature carries it.
+pub fn with_grant_operation<T>(op: GrantOperation, f: impl FnOnce() -> T) -> T {
+    /// Restores the outer value even when `f` unwinds.
+    struct Restore(Option<GrantOperation>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GRANT_OPERATION.set(self.0);
+        }
+    }
+    let _restore = Restore(GRANT_OPERATION.replace(Some(op)));
+    f()
+}
+
+/// Whether `caller` owns `resource`: its account, in its region.
 pub(super) fn may_use(caller: &Caller, resource: &impl Indexed) -> bool {
     resource.account() == caller.account && resource.region() == caller.region
+}
+
+/// Whether a grant of the key lets `caller` perform the request's operation on it.
+pub(super) fn granted(
+    store: &dyn Store,
+    caller: &Caller,
+    key: &impl Indexed,
+) -> Result<bool, StoreError> {
+    let Some(op) = GRANT_OPERATION.get() else {
+        return Ok(false);
+    };
+    if key.region() != caller.region {
+        return Ok(false);
+    }
+    Ok(store
+        .key_grants(&key.id())?
+        .iter()
+        .any(|g| g.allows(caller, op)))
 }
 
 /// The engine itself acting for a resource's owner, as background work (purges, rotation) does.
@@ -19,5 +62,28 @@ pub(super) fn owner_of(resource: &impl Indexed) -> Caller {
         user: None,
         credential: String::new(),
         region: resource.region().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operation_is_scoped_to_the_call() {
+        assert_eq!(GRANT_OPERATION.get(), None);
+        with_grant_operation(GrantOperation::DecryptData, || {
+            assert_eq!(GRANT_OPERATION.get(), Some(GrantOperation::DecryptData));
+            with_grant_operation(GrantOperation::DescribeKey, || {
+                assert_eq!(GRANT_OPERATION.get(), Some(GrantOperation::DescribeKey));
+            });
+            assert_eq!(GRANT_OPERATION.get(), Some(GrantOperation::DecryptData));
+        });
+        assert_eq!(GRANT_OPERATION.get(), None);
+        let caught = std::panic::catch_unwind(|| {
+            with_grant_operation(GrantOperation::EncryptData, || panic!("boom"))
+        });
+        assert!(caught.is_err());
+        assert_eq!(GRANT_OPERATION.get(), None, "a panic does not leave it set");
     }
 }

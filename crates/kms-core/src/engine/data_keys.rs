@@ -388,6 +388,7 @@ impl Resource for DataKeyRecord {
     fn not_found() -> KmsError {
         KmsError::DataKeyNotFound
     }
+    const GRANTABLE: bool = false;
     fn locks(engine: &Engine) -> &WriteLocks {
         &engine.data_key_locks
     }

@@ -25,6 +25,8 @@ pub(super) trait Resource: Indexed {
     /// The answer for an id that names nothing the caller may use (absent, another account's,
     /// purged): the same, so callers learn nothing about others' resources.
     fn not_found() -> KmsError;
+    /// Whether grants can open this kind of resource to principals other than its owner.
+    const GRANTABLE: bool;
     fn locks(engine: &Engine) -> &WriteLocks;
     fn get(store: &dyn Store, id: &Uuid) -> Result<Option<Self>, StoreError>;
     /// Commits records whose revisions were bumped, all in one transaction or none.
@@ -37,11 +39,17 @@ pub(super) trait Resource: Indexed {
 }
 
 impl Engine {
-    /// A resource of the caller's as stored, with no transition applied.
+    /// A resource the caller may use (its own, or a key granted to it for the request's
+    /// operation) as stored, with no transition applied.
     pub(super) fn fetch<R: Resource>(&self, caller: &Caller, id: Uuid) -> Result<R, KmsError> {
-        R::get(&*self.store, &id)?
-            .filter(|r| access::may_use(caller, r))
-            .ok_or_else(R::not_found)
+        let record = R::get(&*self.store, &id)?.ok_or_else(R::not_found)?;
+        if access::may_use(caller, &record)
+            || (R::GRANTABLE && access::granted(&*self.store, caller, &record)?)
+        {
+            Ok(record)
+        } else {
+            Err(R::not_found())
+        }
     }
 
     /// Loads a resource of the caller's, applying whatever is due. Takes the resource's write
@@ -76,6 +84,17 @@ impl Engine {
         }
     }
 
+    /// [`Engine::load_resource_locked`] for a write: grants never let a caller change a
+    /// resource, only its owner does.
+    fn owned_locked<R: Resource>(&self, caller: &Caller, id: Uuid) -> Result<R, KmsError> {
+        let record = self.load_resource_locked::<R>(caller, id)?;
+        if access::may_use(caller, &record) {
+            Ok(record)
+        } else {
+            Err(R::not_found())
+        }
+    }
+
     /// Read-modify-write of one resource under its write lock.
     pub(super) fn mutate_resource<R: Resource, T>(
         &self,
@@ -86,7 +105,7 @@ impl Engine {
         let _lock = R::locks(self).lock(id);
         let mut retry = self.retry();
         loop {
-            let mut record = self.load_resource_locked::<R>(caller, id)?;
+            let mut record = self.owned_locked::<R>(caller, id)?;
             let out = f(&mut record, self.now())?;
             record.bump_revision();
             match R::update(self, std::slice::from_ref(&record)) {
@@ -110,7 +129,7 @@ impl Engine {
         loop {
             let mut records = Vec::with_capacity(ids.len());
             for id in ids {
-                let mut record = self.load_resource_locked::<R>(caller, *id)?;
+                let mut record = self.owned_locked::<R>(caller, *id)?;
                 f(&mut record)?;
                 record.bump_revision();
                 records.push(record);

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::grants::GrantRecord;
 use crate::store::Listed;
 use crate::testing::{MemorySeal, MemoryStore};
 
@@ -216,6 +217,28 @@ impl Store for InterferingStore {
     }
     fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         self.inner.accounts()
+    }
+    fn create_grant(&self, grant: &GrantRecord, max: u64) -> Result<(), StoreError> {
+        self.inner.create_grant(grant, max)
+    }
+    fn key_grants(&self, key_id: &Uuid) -> Result<Vec<GrantRecord>, StoreError> {
+        self.inner.key_grants(key_id)
+    }
+    fn delete_grant(&self, key_id: &Uuid, grant_id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_grant(key_id, grant_id)
+    }
+    fn most_grants_on_a_key(&self, account: AccountId, region: &str) -> Result<u64, StoreError> {
+        self.inner.most_grants_on_a_key(account, region)
+    }
+    fn retirable_grants(
+        &self,
+        region: &str,
+        principal: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listed<GrantRecord>, StoreError> {
+        self.inner
+            .retirable_grants(region, principal, offset, limit)
     }
 }
 

@@ -8,6 +8,8 @@ use crate::context::EncryptionContext;
 use crate::model::*;
 use crate::store::{DataKeyListFilter, KeyListFilter, SortOrder, Store, StoreError};
 
+mod grants;
+
 const REGION: &str = "ap-guangzhou";
 
 /// Runs every case of the contract, each on a fresh store from `new_store`.
@@ -24,6 +26,7 @@ pub fn check<S: Store>(mut new_store: impl FnMut() -> S) {
     key_tags_follow_updates_and_deletes(&new_store());
     aliases_are_unique_names_of_their_scope(&new_store());
     data_key_listings_filter_order_page_and_follow_writes(&new_store());
+    grants::check(&mut new_store);
 }
 
 /// A KMS key record of `account` in ap-guangzhou, ready to insert.

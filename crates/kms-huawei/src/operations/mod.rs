@@ -5,6 +5,7 @@
 mod aliases;
 mod asymmetric;
 mod crypto;
+mod grants;
 mod import;
 mod keys;
 mod rotation;
@@ -14,6 +15,7 @@ mod tags;
 pub use aliases::AliasOp;
 pub use asymmetric::AsymmetricOp;
 pub use crypto::{AAD_CONTEXT_KEY, CryptoOp};
+pub use grants::{GrantOp, grant_operation};
 pub use import::ImportOp;
 pub use keys::KeyOp;
 pub use rotation::RotationOp;
@@ -52,6 +54,13 @@ impl Request<'_> {
 }
 
 pub fn run(ctx: &Context<'_>, op: Op, req: &Request<'_>) -> Result<Value, HwError> {
+    match grant_operation(op) {
+        Some(granted) => kms_core::engine::with_grant_operation(granted, || run_op(ctx, op, req)),
+        None => run_op(ctx, op, req),
+    }
+}
+
+fn run_op(ctx: &Context<'_>, op: Op, req: &Request<'_>) -> Result<Value, HwError> {
     match op {
         Op::Key(op) => keys::run(ctx, op, req),
         Op::Alias(op) => aliases::run(ctx, op, req),
@@ -61,6 +70,7 @@ pub fn run(ctx: &Context<'_>, op: Op, req: &Request<'_>) -> Result<Value, HwErro
         Op::Rotation(op) => rotation::run(ctx, op, req),
         Op::Tag(op) => tags::run(ctx, op, req),
         Op::Service(op) => service::run(ctx, op, req),
+        Op::Grant(op) => grants::run(ctx, op, req),
         Op::Unsupported => Err(unsupported()),
     }
 }

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use kms_core::KeyListFilter;
+use kms_core::engine::GRANTS_PER_KEY;
 
 use super::{Context, Request, kms};
 use crate::errors::{HwError, INVALID_LIMIT, INVALID_OFFSET};
@@ -28,15 +29,23 @@ pub fn run(ctx: &Context<'_>, op: ServiceOp, req: &Request<'_>) -> Result<Value,
             let (total, _) = engine.list_keys(caller, &filter).map_err(kms)?;
             Ok(json!({ "instance_num": total }))
         }
-        // The configured key limit and what counts toward it (keys pending deletion do not).
-        // Grants are not offered, so there is no grant quota to tell.
+        // The configured key limit and what counts toward it (keys pending deletion do not);
+        // the grant quota per key and, as used, the most grants one key of the project holds.
         ServiceOp::UserQuotas => {
             let used = engine.count_keys(caller).map_err(kms)?;
-            Ok(json!({ "quotas": { "resources": [{
-                "type": "CMK",
-                "used": used,
-                "quota": engine.config().max_keys_per_region,
-            }]}}))
+            let grants = engine.most_grants_on_a_key(caller).map_err(kms)?;
+            Ok(json!({ "quotas": { "resources": [
+                {
+                    "type": "CMK",
+                    "used": used,
+                    "quota": engine.config().max_keys_per_region,
+                },
+                {
+                    "type": "grant_per_CMK",
+                    "used": grants,
+                    "quota": GRANTS_PER_KEY,
+                },
+            ]}}))
         }
         // The regions this server serves (each with a project of the caller's); keys are not
         // replicated between them. The query's `limit` and `offset` page the list as the SDK's
