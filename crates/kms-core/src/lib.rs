@@ -10,6 +10,7 @@ pub mod clock;
 pub mod context;
 pub mod engine;
 pub mod error;
+pub mod identity;
 pub mod model;
 pub mod seal;
 pub mod store;

@@ -292,6 +292,7 @@ fn huawei_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
 fn huawei_audit(fields: &kms_huawei::AuditFields) -> kms_tencent::AuditFields {
     kms_tencent::AuditFields {
         account: fields.account,
+        user: fields.user.clone(),
         credential_id: fields.credential_id.clone(),
         region: fields.region.clone(),
         resources: fields.resources.clone(),
