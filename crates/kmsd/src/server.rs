@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 
 use kms_core::Engine;
 use kms_huawei::HuaweiApi;
@@ -34,7 +34,7 @@ impl RequestIds {
         }
     }
 
-    fn next(&self) -> String {
+    pub(crate) fn next(&self) -> String {
         let n = self
             .counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -55,12 +55,16 @@ pub struct App {
     /// How long a request's body may take to arrive once its headers have.
     pub body_read_timeout: Duration,
     pub audit: AuditLog,
+    pub admin: crate::admin::Admin,
+    /// Whether the listener serves TLS (the admin API's transport rule).
+    pub https: bool,
 }
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/admin/v1/{*path}", any(crate::admin_http::serve))
         .fallback(dispatch)
         .with_state(app)
 }
@@ -110,14 +114,14 @@ fn not_found(request_id: &str) -> Response {
 }
 
 /// Why a request body could not be had.
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge,
     /// A malformed chunked frame, a body cut short, or another transport failure.
     Unreadable,
     TooSlow,
 }
 
-async fn read_body(
+pub(crate) async fn read_body(
     body: Body,
     limit: usize,
     timeout: Duration,
