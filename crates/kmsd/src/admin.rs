@@ -553,3 +553,89 @@ pub fn ensure_operator_token(
     tracing::info!(path = %path.display(), "made the operator's admin token; it is in this file");
     Ok(Some(path))
 }
+
+#[cfg(test)]
+mod tests {
+    use kms_core::ManualClock;
+    use kms_core::testing::{MemorySeal, MemoryStore};
+
+    use super::*;
+
+    fn admin() -> (Admin, Arc<Directory>, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::default());
+        let seal = Arc::new(MemorySeal::generate());
+        let directory = Arc::new(Directory::default());
+        let admin = Admin::new(
+            store.clone(),
+            seal,
+            directory.clone(),
+            Arc::new(ManualClock::new(1_700_000_000)),
+            std::env::temp_dir(),
+        );
+        (admin, directory, store)
+    }
+
+    #[test]
+    fn only_the_operator_token_authenticates() {
+        let (admin, _, store) = admin();
+        assert!(!admin.authenticate("anything").unwrap(), "no token yet");
+        identity::set_operator_token(store.as_ref(), "kmsadm-right").unwrap();
+        assert!(admin.authenticate("kmsadm-right").unwrap());
+        assert!(!admin.authenticate("kmsadm-wrong").unwrap());
+        assert!(!admin.authenticate("").unwrap());
+    }
+
+    #[test]
+    fn changes_reach_the_directory_at_once() {
+        let (admin, directory, _) = admin();
+        let account = admin.execute("POST", "/accounts", b"");
+        assert_eq!(account.status, 200, "{}", account.body);
+        let uin = account.body["uin"].as_u64().unwrap();
+        let root_id = account.body["secret_id"].as_str().unwrap();
+        assert!(directory.by_secret_id(root_id).is_some());
+        let user = admin.execute(
+            "POST",
+            &format!("/accounts/{uin}/users"),
+            br#"{"name":"app"}"#,
+        );
+        let user_id = user.body["id"].as_str().unwrap();
+        let body = format!(r#"{{"user":"{user_id}"}}"#);
+        let credential = admin.execute(
+            "POST",
+            &format!("/accounts/{uin}/credentials"),
+            body.as_bytes(),
+        );
+        assert_eq!(credential.action, "CreateCredential");
+        let sid = credential.body["secret_id"].as_str().unwrap();
+        let principal = directory.by_secret_id(sid).unwrap();
+        assert_eq!(principal.user.as_deref(), Some(user_id));
+        let disabled = admin.execute(
+            "POST",
+            &format!("/accounts/{uin}/credentials/{sid}/disable"),
+            b"",
+        );
+        assert_eq!(disabled.status, 200);
+        assert!(directory.by_secret_id(sid).is_none());
+        let listed = admin.execute("GET", &format!("/accounts/{uin}/credentials"), b"");
+        assert!(!listed.body.to_string().contains("secret_key"));
+    }
+
+    #[test]
+    fn refusals_carry_a_status_code_and_words() {
+        let (admin, _, _) = admin();
+        let missing = admin.execute("GET", "/accounts/42", b"");
+        assert_eq!((missing.status, missing.code), (404, Some("NotFound")));
+        let unknown = admin.execute("PATCH", "/nothing", b"");
+        assert_eq!(unknown.status, 404);
+        let account = admin.execute("POST", "/accounts", b"");
+        let uin = account.body["uin"].as_u64().unwrap();
+        let bad = admin.execute("POST", &format!("/accounts/{uin}/users"), b"{\"nom\":1}");
+        assert_eq!((bad.status, bad.code), (400, Some("InvalidRequest")));
+        assert!(
+            bad.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nom")
+        );
+    }
+}

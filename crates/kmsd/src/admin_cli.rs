@@ -634,12 +634,30 @@ fn cell(value: &Value) -> String {
     }
 }
 
+/// The columns a table starts with, in this order, when its rows have them.
+const LEADING_COLUMNS: &[&str] = &[
+    "uin",
+    "id",
+    "secret_id",
+    "name",
+    "account",
+    "user",
+    "enabled",
+];
+
 fn print_table(rows: &[Value]) {
     let Some(Value::Object(first)) = rows.first() else {
         println!("(none)");
         return;
     };
-    let columns: Vec<&String> = first.keys().filter(|k| *k != "document").collect();
+    // Identifying columns first; the rest as the answer names them (alphabetically).
+    let mut columns: Vec<&String> = first.keys().filter(|k| *k != "document").collect();
+    columns.sort_by_key(|c| {
+        LEADING_COLUMNS
+            .iter()
+            .position(|l| l == c)
+            .unwrap_or(usize::MAX)
+    });
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| columns.iter().map(|c| cell(&row[c.as_str()])).collect())

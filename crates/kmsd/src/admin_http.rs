@@ -32,7 +32,8 @@ pub async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
     let reply = admit(&app, source, req).await;
     let fields = kms_tencent::AuditFields {
         account: reply.account,
-        credential_id: (reply.code != Some("Unauthorized")).then(|| OPERATOR.to_owned()),
+        credential_id: (!matches!(reply.code, Some("Unauthorized" | "TransportRefused")))
+            .then(|| OPERATOR.to_owned()),
         ..Default::default()
     };
     let outcome = Outcome {
