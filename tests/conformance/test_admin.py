@@ -320,3 +320,61 @@ def test_an_existing_data_dir_keeps_its_root_credential(fresh_server):
                   str(call(proc.client(), "DescribeKey", KeyId=key_id).KeyMetadata.CreatorUin),
                   server=proc)["credentials"]
     assert [c["secret_id"] for c in creds] == [SECRET_ID]
+
+
+def non_loopback_address():
+    """An address of this host other than loopback, or None when it has none."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 9))
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+class ExposedKmsd(KmsdProcess):
+    """A kmsd listening on a non-loopback address over plain HTTP."""
+
+    def __init__(self, address, **kwargs):
+        self.address = address
+        super().__init__(**kwargs)
+
+    @property
+    def endpoint(self):
+        return f"{self.address}:{self.port}"
+
+
+def test_plain_http_serves_the_admin_api_to_this_host_only():
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this host has no address but loopback")
+    proc = ExposedKmsd(address).start()
+    try:
+        token = (proc.data_dir / "admin-token").read_text().strip()
+        answer = requests.get(proc.url + "/admin/v1/accounts",
+                              headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 403
+        assert answer.json()["error"]["code"] == "TransportRefused"
+        assert "--tls-cert" in answer.json()["error"]["message"]
+        call(proc.client(), "ListKeys")
+    finally:
+        proc.cleanup()
+
+
+def test_the_admin_command_over_https(tmp_path):
+    from test_tls import ThrowawayCa, TlsKmsd
+    ca = ThrowawayCa(tmp_path)
+    proc = TlsKmsd(ca).start()
+    try:
+        token = str(proc.data_dir / "admin-token")
+        base = [KMSD_BIN, "admin", "--endpoint", proc.url, "--token-file", token, "--output", "json"]
+        done = subprocess.run(base + ["--ca-cert", str(ca.bundle), "account", "list"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["accounts"]
+        done = subprocess.run(base + ["account", "list"], capture_output=True, text=True)
+        assert done.returncode == 1 and "--ca-cert" in done.stderr, done.stderr
+    finally:
+        proc.cleanup()

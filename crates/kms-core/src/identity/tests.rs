@@ -107,7 +107,7 @@ fn credentials_follow_their_user_and_account_at_once() {
     assert_ne!(*new_secret, *secret);
 
     check(delete_user(&store, a.uin, &user.id).unwrap(), false);
-    assert!(store.identity().unwrap().credentials.get(sid).is_none());
+    assert!(!store.identity().unwrap().credentials.contains_key(sid));
 }
 
 #[test]
