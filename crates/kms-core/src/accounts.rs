@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use zeroize::Zeroizing;
 
 use crate::KmsError;
-use crate::identity::Identity;
+use crate::identity::{Identity, Policy};
 use crate::model::{Account, AccountId};
 use crate::seal::Seal;
 use crate::store::{Store, StoreError};
@@ -19,6 +19,9 @@ pub struct Principal {
     pub account: AccountId,
     /// The user inside the account whose credential signed; `None` is the account's root.
     pub user: Option<String>,
+    /// The policies attached to the user, as of the last change of the identity records, for
+    /// the policy evaluator; none for the account's root.
+    pub policies: Arc<[Policy]>,
     pub app_id: u64,
     pub project_id: String,
     secret_key: Zeroizing<Vec<u8>>,
@@ -109,11 +112,20 @@ impl Directory {
         let mut by_secret_id = HashMap::new();
         let mut add = |secret_id: &str, account: &Account, user: Option<String>, sealed: &[u8]| {
             let secret_key = seal.unseal(&secret_aad(secret_id), sealed)?;
+            let policies: Arc<[Policy]> = match &user {
+                Some(user) => identity
+                    .user_policies(account.uin, user)
+                    .into_iter()
+                    .cloned()
+                    .collect(),
+                None => Arc::new([]),
+            };
             by_secret_id.insert(
                 secret_id.to_owned(),
                 Arc::new(Principal {
                     account: account.uin,
                     user,
+                    policies,
                     app_id: account.app_id,
                     project_id: account.project_id.clone(),
                     secret_key,

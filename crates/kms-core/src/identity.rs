@@ -391,7 +391,6 @@ pub fn create_user(
     now: u64,
 ) -> Result<(User, Identity), IdentityError> {
     check_name("user", name, 64)?;
-    let candidate = (100_000_000_000 + random_u64()? % 900_000_000_000).to_string();
     let accounts = store.accounts()?;
     change(store, |identity| {
         identity.account_entry(account)?;
@@ -405,13 +404,16 @@ pub fn create_user(
             )));
         }
         // The id doubles as a sub-account UIN, so it must not be any account's either.
-        if identity.users.contains_key(&candidate)
-            || accounts.iter().any(|a| a.uin.to_string() == candidate)
-        {
-            return Err(IdentityError::Busy);
-        }
+        let id = loop {
+            let candidate = 100_000_000_000 + random_u64()? % 900_000_000_000;
+            if !identity.users.contains_key(&candidate.to_string())
+                && accounts.iter().all(|a| a.uin != candidate)
+            {
+                break candidate.to_string();
+            }
+        };
         let user = User {
-            id: candidate.clone(),
+            id,
             account,
             name: name.to_owned(),
             enabled: true,

@@ -133,6 +133,8 @@ impl SigningKeys {
             return key.clone();
         }
         let key = tc3_signing_key(principal.secret_key(), date, SERVICE);
+        // Keys of principals the directory no longer holds (deleted, rotated) go now.
+        map.retain(|_, (derived_for, _, _)| derived_for.strong_count() > 0);
         map.insert(
             secret_id.to_owned(),
             (Arc::downgrade(principal), date.to_owned(), key.clone()),

@@ -201,7 +201,25 @@ fn policies_are_json_objects_attached_to_users_of_their_account() {
         delete_policy(&store, a.uin, "p1"),
         Err(IdentityError::Invalid(_))
     ));
-    set_attached(&store, a.uin, &user.id, "p1", false).unwrap();
+    // Each of the user's credentials carries the attached documents to the evaluator.
+    let (credential, _, identity) =
+        create_credential(&store, &seal, a.uin, Some(&user.id), 14).unwrap();
+    let directory = Directory::load(&store, &seal).unwrap();
+    let principal = directory.by_secret_id(&credential.secret_id).unwrap();
+    assert_eq!(principal.policies.len(), 1);
+    assert_eq!(principal.policies[0].language, PolicyLanguage::Cam);
+    assert!(
+        directory
+            .by_secret_id(&a.secret_id)
+            .unwrap()
+            .policies
+            .is_empty()
+    );
+    assert_eq!(identity.user_policies(a.uin, &user.id).len(), 1);
+    let detached = set_attached(&store, a.uin, &user.id, "p1", false).unwrap();
+    directory.install(&detached, &store, &seal).unwrap();
+    let principal = directory.by_secret_id(&credential.secret_id).unwrap();
+    assert!(principal.policies.is_empty());
     delete_policy(&store, a.uin, "p1").unwrap();
     assert!(matches!(
         set_attached(&store, b.uin, &user.id, "p1", true),
