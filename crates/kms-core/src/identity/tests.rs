@@ -255,3 +255,42 @@ fn a_stale_revision_is_a_conflict() {
         Err(StoreError::Conflict)
     );
 }
+
+#[test]
+fn readers_see_whole_directories_while_changes_install() {
+    let (store, seal, a) = setup();
+    let store = Arc::new(store);
+    let seal = Arc::new(seal);
+    let directory = Arc::new(Directory::load(store.as_ref(), &*seal).unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (directory, stop, root) = (directory.clone(), stop.clone(), a.secret_id.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    assert!(directory.by_secret_id(&root).is_some());
+                }
+            })
+        })
+        .collect();
+    let mut made = Vec::new();
+    for i in 0..20 {
+        let (c, _, identity) = create_credential(store.as_ref(), &*seal, a.uin, None, i).unwrap();
+        directory
+            .install(&identity, store.as_ref(), &*seal)
+            .unwrap();
+        assert!(directory.by_secret_id(&c.secret_id).is_some());
+        made.push(c.secret_id);
+    }
+    for id in &made {
+        let identity = delete_credential(store.as_ref(), a.uin, id).unwrap();
+        directory
+            .install(&identity, store.as_ref(), &*seal)
+            .unwrap();
+        assert!(directory.by_secret_id(id).is_none());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+}
