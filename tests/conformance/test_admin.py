@@ -378,3 +378,36 @@ def test_the_admin_command_over_https(tmp_path):
         assert done.returncode == 1 and "--ca-cert" in done.stderr, done.stderr
     finally:
         proc.cleanup()
+
+
+def test_users_are_named_by_id_or_name(served, tenant):
+    uin = tenant["uin"]
+    user = admin("user", "create", "--account", uin, "by-name", server=served)
+    by_name = admin("user", "show", "--account", uin, "by-name", server=served)
+    assert by_name["id"] == user["id"]
+    credential = admin("credential", "create", "--account", uin, "--user", "by-name", server=served)
+    assert credential["user"] == user["id"]
+    admin("user", "delete", "--account", uin, "by-name", server=served)
+    done = admin("user", "show", "--account", uin, "by-name", server=served, check=False)
+    assert done.returncode == 1 and "was not found" in done.stderr
+
+
+def test_a_lost_admin_token_is_reset_on_the_data_dir(fresh_server):
+    proc = fresh_server.start()
+    old = (proc.data_dir / "admin-token").read_text()
+    done = admin("token", "reset", server=proc, check=False)
+    assert done.returncode == 1 and "--data-dir" in done.stderr, done.stderr
+    proc.stop()
+    reset = admin("token", "reset", data_dir=proc.data_dir)
+    assert reset["token_file"].endswith("admin-token")
+    new = (proc.data_dir / "admin-token").read_text()
+    assert new != old
+    proc.start()
+    admin("account", "list", server=proc)
+    stale = proc.data_dir.parent / (proc.data_dir.name + "-stale-token")
+    stale.write_text(old)
+    try:
+        done = admin("account", "list", server=proc, token_file=stale, check=False)
+        assert done.returncode == 1 and "not valid" in done.stderr
+    finally:
+        stale.unlink()

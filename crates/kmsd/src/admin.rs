@@ -237,6 +237,19 @@ impl Admin {
             .ok_or_else(|| IdentityError::NotFound("the root account".into()).into())
     }
 
+    /// The id of the account's user named by `user`, its id or its name.
+    fn user_id(&self, account: AccountId, user: &str) -> Result<String, AdminReply> {
+        let identity = self.identity()?;
+        if identity.user(account, user).is_ok() {
+            return Ok(user.to_owned());
+        }
+        Ok(identity
+            .users
+            .values()
+            .find(|u| u.account == account && u.name == user)
+            .map_or_else(|| user.to_owned(), |u| u.id.clone()))
+    }
+
     /// Makes the next request of every dialect see `identity`.
     fn install(&self, identity: &Identity) -> Result<(), AdminReply> {
         self.directory
@@ -300,7 +313,13 @@ impl Admin {
             }
             (_, ["accounts", uin, rest @ ..]) => {
                 let account = self.account(uin)?;
-                self.account_route(method, &account, rest, body, now)
+                let mut rest = rest.to_vec();
+                let resolved;
+                if let ["users", user, ..] = rest.as_slice() {
+                    resolved = self.user_id(account.uin, user)?;
+                    rest[1] = resolved.as_str();
+                }
+                self.account_route(method, &account, &rest, body, now)
             }
             _ => Err(AdminReply::error(
                 404,
@@ -444,8 +463,12 @@ impl Admin {
             }
             ("POST", ["credentials"]) => {
                 let new: NewCredential = parse(body)?;
+                let user = match &new.user {
+                    Some(user) => Some(self.user_id(uin, user)?),
+                    None => None,
+                };
                 let (credential, secret_key, identity) =
-                    identity::create_credential(store, seal, uin, new.user.as_deref(), now)?;
+                    identity::create_credential(store, seal, uin, user.as_deref(), now)?;
                 self.install(&identity)?;
                 let mut view = credential_view(&credential);
                 view["secret_key"] = Value::String(secret_key.as_str().to_owned());
@@ -545,13 +568,22 @@ pub fn ensure_operator_token(
     if store.identity()?.operator_token_sha256.is_some() {
         return Ok(None);
     }
+    issue_operator_token(store, data_dir).map(Some)
+}
+
+/// Makes a new operator token, replacing any earlier one: written to [`TOKEN_FILE`] first, then
+/// its hash committed.
+pub fn issue_operator_token(
+    store: &dyn Store,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<PathBuf> {
     let token = Zeroizing::new(format!("kmsadm-{}", *identity::random_alnum(43)?));
     let path = data_dir.join(TOKEN_FILE);
     bootstrap::write_synced(&path, format!("{}\n", *token).as_bytes())
         .map_err(|e| anyhow::anyhow!("writing the admin token to {}: {e}", path.display()))?;
     identity::set_operator_token(store, &token)?;
     tracing::info!(path = %path.display(), "made the operator's admin token; it is in this file");
-    Ok(Some(path))
+    Ok(path)
 }
 
 #[cfg(test)]

@@ -73,6 +73,16 @@ enum AdminCommand {
     /// The root account's own credential (the one made at first start).
     #[command(subcommand)]
     Root(RootCommand),
+    /// The operator's admin token.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Replace the admin token with a new one, written to the data directory's admin-token
+    /// file; the old token stops working. Works only with --data-dir, while no server runs.
+    Reset,
 }
 
 #[derive(Subcommand)]
@@ -378,6 +388,10 @@ fn request(command: AdminCommand) -> anyhow::Result<Request> {
             ),
         },
         AdminCommand::Root(RootCommand::Rotate) => req("POST", "/root/rotate".into(), None),
+        AdminCommand::Token(TokenCommand::Reset) => anyhow::bail!(
+            "token reset works on the data directory itself: stop the server, then run \
+             `kmsd admin --data-dir DIR token reset`"
+        ),
     })
 }
 
@@ -409,6 +423,11 @@ pub fn run(args: AdminArgs) -> i32 {
 }
 
 fn run_inner(args: AdminArgs) -> anyhow::Result<(u16, Value)> {
+    if let (AdminCommand::Token(TokenCommand::Reset), Some(dir)) = (&args.command, &args.data_dir) {
+        let (data_dir, store, _) = open_data_dir(dir, args.root_key_file)?;
+        let path = admin::issue_operator_token(store.as_ref(), data_dir.path())?;
+        return Ok((200, json!({ "token_file": path.display().to_string() })));
+    }
     let request = request(args.command)?;
     let body = match &request.body {
         Some(v) => Zeroizing::new(serde_json::to_vec(v)?),
@@ -462,6 +481,32 @@ fn in_process(
     request: &Request,
     body: &[u8],
 ) -> anyhow::Result<(u16, Value)> {
+    let (data_dir, store, seal) = open_data_dir(dir, root_key_file)?;
+    let clock = Arc::new(SystemClock);
+    if let Some(path) = admin::ensure_operator_token(store.as_ref(), data_dir.path())? {
+        eprintln!("The admin token for --endpoint is in {}.", path.display());
+    }
+    let admin = Admin::new(
+        store,
+        seal,
+        Arc::new(Directory::default()),
+        clock,
+        dir.to_owned(),
+    );
+    let reply = admin.execute(request.method, &request.path, body);
+    Ok((reply.status, reply.body))
+}
+
+/// A data directory opened for `kmsd admin`: held, with its store and seal.
+type Opened = (
+    DataDir,
+    Arc<kms_store::EmbeddedStore>,
+    Arc<kms_seal::FileSeal>,
+);
+
+/// Locks and opens a data directory as `kmsd serve` does: the root account is made, and
+/// accounts are brought into the identity records, if this is the first use.
+fn open_data_dir(dir: &Path, root_key_file: Option<PathBuf>) -> anyhow::Result<Opened> {
     let data_dir = DataDir::lock(dir, "kmsd admin").map_err(|e| {
         if e.is::<crate::data_dir::Held>() {
             anyhow::anyhow!(
@@ -475,28 +520,16 @@ fn in_process(
     let root_key_file = root_key_file.unwrap_or_else(|| dir.join("root.key"));
     let (seal, store) = data_dir.open_store(&root_key_file)?;
     let (seal, store) = (Arc::new(seal), Arc::new(store));
-    let clock = Arc::new(SystemClock);
     bootstrap::ensure_root_account(
         store.as_ref(),
         seal.as_ref(),
         dir,
         &RootEnv::from_env()?,
-        clock.now(),
+        SystemClock.now(),
     )?;
     kms_core::identity::migrate(store.as_ref())
         .map_err(|e| anyhow::anyhow!("bringing accounts into the identity records: {e}"))?;
-    if let Some(path) = admin::ensure_operator_token(store.as_ref(), dir)? {
-        eprintln!("The admin token for --endpoint is in {}.", path.display());
-    }
-    let admin = Admin::new(
-        store,
-        seal,
-        Arc::new(Directory::default()),
-        clock,
-        dir.to_owned(),
-    );
-    let reply = admin.execute(request.method, &request.path, body);
-    Ok((reply.status, reply.body))
+    Ok((data_dir, store, seal))
 }
 
 /// Sends the request over HTTP or HTTPS and reads the JSON answer.
