@@ -137,15 +137,15 @@ pub enum IdentityError {
     Busy,
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),
-    #[error("sealing or unsealing a secret failed: {0}")]
-    Seal(String),
+    #[error("a cryptographic operation (sealing, password hashing) failed: {0}")]
+    Crypto(String),
     #[error("the operating system's random source failed")]
     Random,
 }
 
 impl From<crate::SealError> for IdentityError {
     fn from(e: crate::SealError) -> Self {
-        IdentityError::Seal(e.to_string())
+        IdentityError::Crypto(e.to_string())
     }
 }
 
@@ -368,7 +368,8 @@ pub fn set_account_enabled(
     .map(|(_, identity)| identity)
 }
 
-/// Sub-user names as Tencent CAM allows them: 1 to 64 of `A-Za-z0-9` and `+=,.@_-`.
+/// Names of users and policies, in the alphabet Tencent CAM allows them (`A-Za-z0-9+=,.@_-`);
+/// users' at most 64 characters, as CAM's sub-user names, policies' at most 128.
 fn check_name(what: &str, name: &str, max: usize) -> Result<(), IdentityError> {
     if (1..=max).contains(&name.len())
         && name
@@ -487,11 +488,11 @@ fn hash_password(password: &str) -> Result<String, IdentityError> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let mut salt = [0u8; 16];
     kms_crypto::random::fill(&mut salt)?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| IdentityError::Seal(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| IdentityError::Crypto(e.to_string()))?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| IdentityError::Seal(e.to_string()))
+        .map_err(|e| IdentityError::Crypto(e.to_string()))
 }
 
 /// Whether `password` is the one whose hash is `hash` (in constant time, as argon2 compares).

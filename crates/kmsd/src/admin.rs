@@ -61,7 +61,7 @@ impl From<IdentityError> for AdminReply {
             IdentityError::Exists(_) => (409, "AlreadyExists"),
             IdentityError::Invalid(_) => (400, "InvalidRequest"),
             IdentityError::Busy => (503, "Busy"),
-            IdentityError::Store(_) | IdentityError::Seal(_) | IdentityError::Random => {
+            IdentityError::Store(_) | IdentityError::Crypto(_) | IdentityError::Random => {
                 (500, "InternalError")
             }
         };

@@ -217,17 +217,16 @@ fn open_service(
     Ok((app, engine, credential, admin_token))
 }
 
-/// Brings every account into the identity records and loads the usable credentials, saying
-/// plainly when the root key is not this store's.
+/// Loads the usable credentials, saying plainly when the root key is not this store's, and only
+/// then (so a refused start writes nothing) brings every account into the identity records,
+/// which leaves the credentials as they were.
 fn load_directory(
     store: &dyn kms_core::Store,
     seal: &dyn kms_core::Seal,
     settings: &Settings,
     data_dir: &DataDir,
 ) -> anyhow::Result<Directory> {
-    kms_core::identity::migrate(store)
-        .map_err(|e| anyhow::anyhow!("bringing accounts into the identity records: {e}"))?;
-    Directory::load(store, seal).map_err(|e| {
+    let directory = Directory::load(store, seal).map_err(|e| {
         if e.to_string().contains(&SealError::Authentication.to_string()) {
             anyhow::anyhow!(
                 "the root key file {} does not open the store {}: it is not the key this store was made with",
@@ -237,7 +236,10 @@ fn load_directory(
         } else {
             anyhow::anyhow!("loading accounts: {e}")
         }
-    })
+    })?;
+    kms_core::identity::migrate(store)
+        .map_err(|e| anyhow::anyhow!("bringing accounts into the identity records: {e}"))?;
+    Ok(directory)
 }
 
 /// What an operator needs to find their way: where everything lives and what is served.
