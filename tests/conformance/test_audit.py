@@ -62,7 +62,7 @@ def account(audited):
     return call(proc.client(), "DescribeKey", KeyId=key_id).KeyMetadata.CreatorUin
 
 
-RECORD_FIELDS = {"time", "request_id", "dialect", "action", "account", "credential_id", "region",
+RECORD_FIELDS = {"time", "request_id", "dialect", "action", "account", "user", "credential_id", "region",
                  "source", "method", "path", "resources", "outcome", "status", "latency_us"}
 
 

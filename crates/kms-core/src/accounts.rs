@@ -2,11 +2,12 @@
 //! Tencent SecretId/SecretKey and a Huawei AK/SK.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use zeroize::Zeroizing;
 
 use crate::KmsError;
+use crate::identity::{Identity, Policy};
 use crate::model::{Account, AccountId};
 use crate::seal::Seal;
 use crate::store::{Store, StoreError};
@@ -16,6 +17,11 @@ const SECRET_AAD_LABEL: &[u8] = b"kms/account-secret/v1";
 /// An authenticated caller's identity and signing secret.
 pub struct Principal {
     pub account: AccountId,
+    /// The user inside the account whose credential signed; `None` is the account's root.
+    pub user: Option<String>,
+    /// The policies attached to the user, as of the last change of the identity records, for
+    /// the policy evaluator; none for the account's root.
+    pub policies: Arc<[Policy]>,
     pub app_id: u64,
     pub project_id: String,
     secret_key: Zeroizing<Vec<u8>>,
@@ -32,6 +38,7 @@ impl std::fmt::Debug for Principal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Principal")
             .field("account", &self.account)
+            .field("user", &self.user)
             .finish_non_exhaustive()
     }
 }
@@ -45,7 +52,7 @@ pub struct NewAccount {
     pub project_id: String,
 }
 
-fn secret_aad(secret_id: &str) -> Vec<u8> {
+pub(crate) fn secret_aad(secret_id: &str) -> Vec<u8> {
     [SECRET_AAD_LABEL, secret_id.as_bytes()].concat()
 }
 
@@ -72,37 +79,99 @@ pub fn create_account(
         })
 }
 
-/// Every account's credentials, unsealed once at start and looked up per request.
+/// The usable credentials, unsealed, looked up per request. Every change of the identity
+/// records installs a new map, swapped in whole, so the next request of every dialect sees it.
 #[derive(Default)]
 pub struct Directory {
-    by_secret_id: HashMap<String, Arc<Principal>>,
+    by_secret_id: RwLock<Arc<HashMap<String, Arc<Principal>>>>,
 }
 
 impl Directory {
     pub fn load(store: &dyn Store, seal: &dyn Seal) -> Result<Self, KmsError> {
+        let directory = Self::default();
+        directory.reload(store, seal)?;
+        Ok(directory)
+    }
+
+    /// Rebuilds the map from the store.
+    pub fn reload(&self, store: &dyn Store, seal: &dyn Seal) -> Result<(), KmsError> {
+        self.install(&store.identity()?, store, seal)
+    }
+
+    /// Installs the credentials `identity` lets sign: enabled, of an enabled user (or the
+    /// root) of an enabled account. An account that [`crate::identity::migrate`] has not yet
+    /// brought into `identity` signs with the credential it was created with.
+    pub fn install(
+        &self,
+        identity: &Identity,
+        store: &dyn Store,
+        seal: &dyn Seal,
+    ) -> Result<(), KmsError> {
+        let accounts: HashMap<AccountId, Account> =
+            store.accounts()?.into_iter().map(|a| (a.uin, a)).collect();
         let mut by_secret_id = HashMap::new();
-        for account in store.accounts()? {
-            let secret_key =
-                seal.unseal(&secret_aad(&account.secret_id), &account.sealed_secret_key)?;
+        let mut add = |secret_id: &str, account: &Account, user: Option<String>, sealed: &[u8]| {
+            let secret_key = seal.unseal(&secret_aad(secret_id), sealed)?;
+            let policies: Arc<[Policy]> = match &user {
+                Some(user) => identity
+                    .user_policies(account.uin, user)
+                    .into_iter()
+                    .cloned()
+                    .collect(),
+                None => Arc::new([]),
+            };
             by_secret_id.insert(
-                account.secret_id.clone(),
+                secret_id.to_owned(),
                 Arc::new(Principal {
                     account: account.uin,
+                    user,
+                    policies,
                     app_id: account.app_id,
-                    project_id: account.project_id,
+                    project_id: account.project_id.clone(),
                     secret_key,
                 }),
             );
+            Ok::<(), KmsError>(())
+        };
+        for account in accounts.values() {
+            if !identity.accounts.contains_key(&account.uin) {
+                add(
+                    &account.secret_id,
+                    account,
+                    None,
+                    &account.sealed_secret_key,
+                )?;
+            }
         }
-        Ok(Self { by_secret_id })
+        for credential in identity.credentials.values() {
+            if let Some(account) = accounts.get(&credential.account)
+                && identity.credential_usable(credential)
+            {
+                add(
+                    &credential.secret_id,
+                    account,
+                    credential.user.clone(),
+                    &credential.sealed_secret_key,
+                )?;
+            }
+        }
+        *self.by_secret_id.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(by_secret_id);
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<HashMap<String, Arc<Principal>>> {
+        self.by_secret_id
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn by_secret_id(&self, secret_id: &str) -> Option<Arc<Principal>> {
-        self.by_secret_id.get(secret_id).cloned()
+        self.current().get(secret_id).cloned()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_secret_id.is_empty()
+        self.current().is_empty()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod context;
 pub mod engine;
 pub mod error;
 pub mod grants;
+pub mod identity;
 pub mod model;
 pub mod seal;
 pub mod store;

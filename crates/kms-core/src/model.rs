@@ -311,7 +311,7 @@ impl DataKeyRecord {
 }
 
 /// Serializes sealed bytes as base64: compact in the stores' JSON records.
-mod base64_bytes {
+pub(crate) mod base64_bytes {
     use base64::Engine as _;
     use serde::{Deserialize, Deserializer, Serializer};
 

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::grants::GrantRecord;
+use crate::identity::Identity;
 use crate::model::{
     Account, AccountId, Alias, DataKeyRecord, DataKeyState, KeyRecord, KeySpec, KeyState, KeyUsage,
     Origin, Tag,
@@ -536,6 +537,17 @@ pub trait Store: Send + Sync {
     fn create_account(&self, account: &Account) -> Result<(), StoreError>;
 
     fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+
+    /// The users, credentials, policies and account states ([`Identity`]); an empty one at
+    /// revision 0 in a store that never had one.
+    fn identity(&self) -> Result<Identity, StoreError>;
+
+    /// Writes `next` as revision `expected + 1` if the stored identity is still at `expected`
+    /// (`Conflict` otherwise), and in the same transaction reserves the secret id of every
+    /// credential `next` adds: `AlreadyExists` if an account or another credential ever used
+    /// it. Secret ids are never released, so a deleted credential's id cannot return with
+    /// another secret.
+    fn replace_identity(&self, expected: u64, next: &Identity) -> Result<(), StoreError>;
 }
 
 #[cfg(any(test, feature = "testing"))]

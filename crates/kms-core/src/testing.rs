@@ -84,6 +84,9 @@ struct Inner {
     accounts: Vec<Account>,
     /// (key id, grant id) → grant.
     grants: BTreeMap<(Uuid, String), GrantRecord>,
+    identity: crate::identity::Identity,
+    /// Every secret id ever used, with its account.
+    secret_ids: BTreeMap<String, AccountId>,
 }
 
 impl MemoryStore {
@@ -306,14 +309,18 @@ impl Store for MemoryStore {
 
     fn create_account(&self, account: &Account) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if inner.accounts.iter().any(|a| {
-            a.uin == account.uin
-                || a.secret_id == account.secret_id
-                || a.project_id == account.project_id
-        }) {
+        if inner.secret_ids.contains_key(&account.secret_id)
+            || inner
+                .accounts
+                .iter()
+                .any(|a| a.uin == account.uin || a.project_id == account.project_id)
+        {
             return Err(StoreError::AlreadyExists);
         }
         inner.accounts.push(account.clone());
+        inner
+            .secret_ids
+            .insert(account.secret_id.clone(), account.uin);
         Ok(())
     }
 
@@ -381,6 +388,43 @@ impl Store for MemoryStore {
             total: grants.len() as u64,
             page: grants.into_iter().skip(offset).take(limit).collect(),
         })
+    }
+
+    fn identity(&self) -> Result<crate::identity::Identity, StoreError> {
+        Ok(self.lock().identity.clone())
+    }
+
+    fn replace_identity(
+        &self,
+        expected: u64,
+        next: &crate::identity::Identity,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.identity.revision != expected {
+            return Err(StoreError::Conflict);
+        }
+        let mut reserved = inner.secret_ids.clone();
+        for (id, credential) in &next.credentials {
+            if inner.identity.credentials.contains_key(id) {
+                continue;
+            }
+            // An account's creation credential was reserved with the account.
+            let own_first = inner
+                .accounts
+                .iter()
+                .any(|a| a.uin == credential.account && &a.secret_id == id);
+            match reserved.get(id) {
+                Some(&owner) if own_first && owner == credential.account => {}
+                Some(_) => return Err(StoreError::AlreadyExists),
+                None => {
+                    reserved.insert(id.clone(), credential.account);
+                }
+            }
+        }
+        inner.secret_ids = reserved;
+        inner.identity = next.clone();
+        inner.identity.revision = expected + 1;
+        Ok(())
     }
 }
 

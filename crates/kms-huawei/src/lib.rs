@@ -67,6 +67,8 @@ impl Reply {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFields {
     pub account: Option<AccountId>,
+    /// The user inside the account whose credential signed; `None` for the account's root.
+    pub user: Option<String>,
     /// The AK the request claimed, as presented (also when it was refused).
     pub credential_id: Option<String>,
     /// The region the project id resolved to.
@@ -223,11 +225,13 @@ impl HuaweiApi {
                 *action = "KeystoneListProjects";
                 let principal = auth::verify(req, &self.directory, self.engine.now())?;
                 audit.account = Some(principal.account);
+                audit.user = principal.user.clone();
                 return Err(Answer::Done(self.projects(&principal, req.query)));
             }
             Route::Unknown { .. } => {
                 let principal = auth::verify(req, &self.directory, self.engine.now())?;
                 audit.account = Some(principal.account);
+                audit.user = principal.user.clone();
                 return Err(HwError::bad(INVALID_URL, "Invalid request URL.").into());
             }
             Route::Op {
@@ -238,6 +242,7 @@ impl HuaweiApi {
         };
         let principal = auth::verify(req, &self.directory, self.engine.now())?;
         audit.account = Some(principal.account);
+        audit.user = principal.user.clone();
         *action = spec.name;
         let header_project = header(req, "x-project-id");
         let region = projects::region_of(&principal.project_id, &self.regions, project_id)
@@ -274,7 +279,7 @@ impl HuaweiApi {
                 .collect(),
             caller: Caller {
                 account: principal.account,
-                user: None,
+                user: principal.user.clone(),
                 credential: audit.credential_id.clone().unwrap_or_default(),
                 region,
             },

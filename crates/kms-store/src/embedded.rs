@@ -311,6 +311,7 @@ impl EmbeddedStore {
         DATA_KEYS.create_all(&txn)?;
         txn.open_table(ACCOUNTS).map_err(backend)?;
         txn.open_table(ACCOUNT_NAMES).map_err(backend)?;
+        txn.open_table(identity::IDENTITY).map_err(backend)?;
         txn.open_table(SCRUB).map_err(backend)?;
         grants::create_tables(&txn)?;
         let mut meta = txn.open_table(META).map_err(backend)?;
@@ -617,7 +618,7 @@ impl Store for EmbeddedStore {
                 .map_err(backend)?;
             let mut names = txn.open_table(ACCOUNT_NAMES).map_err(backend)?;
             for name in [
-                format!("secret:{}", account.secret_id),
+                identity::secret_name(&account.secret_id),
                 format!("project:{}", account.project_id),
             ] {
                 if names
@@ -664,9 +665,22 @@ impl Store for EmbeddedStore {
         }
         Ok(out)
     }
+
+    fn identity(&self) -> Result<kms_core::identity::Identity, StoreError> {
+        self.read_identity()
+    }
+
+    fn replace_identity(
+        &self,
+        expected: u64,
+        next: &kms_core::identity::Identity,
+    ) -> Result<(), StoreError> {
+        self.write_identity(expected, next)
+    }
 }
 
 mod grants;
+mod identity;
 mod listing;
 #[cfg(test)]
 mod tests;

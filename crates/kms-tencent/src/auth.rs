@@ -5,7 +5,7 @@
 //! includes the scheme; since it also sends that header, verifying what arrives just works.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use base64::Engine as _;
 use kms_core::accounts::{Directory, Principal};
@@ -113,23 +113,32 @@ pub fn tc3_sign(
 }
 
 /// Derived signing keys, one per credential for the day it is valid on: deriving one is three
-/// HMACs that every request of that day would otherwise repeat. Zeroized when replaced.
+/// HMACs that every request of that day would otherwise repeat. Zeroized when replaced. An entry
+/// serves only the principal it was derived for (the directory makes a new one whenever a
+/// credential changes, a rotated secret key included), and the weak reference keeps that
+/// principal's allocation from being reused for another.
 #[derive(Default)]
 pub struct SigningKeys(Mutex<HashMap<String, DatedKey>>);
 
-/// A signing key and the date (YYYY-MM-DD) it signs for.
-type DatedKey = (String, Zeroizing<[u8; 32]>);
+/// The principal a signing key was derived for, the date (YYYY-MM-DD) it signs for, the key.
+type DatedKey = (Weak<Principal>, String, Zeroizing<[u8; 32]>);
 
 impl SigningKeys {
-    fn get(&self, secret_id: &str, secret_key: &[u8], date: &str) -> Zeroizing<[u8; 32]> {
+    fn get(&self, secret_id: &str, principal: &Arc<Principal>, date: &str) -> Zeroizing<[u8; 32]> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cached_date, key)) = map.get(secret_id)
+        if let Some((derived_for, cached_date, key)) = map.get(secret_id)
             && cached_date == date
+            && Weak::ptr_eq(derived_for, &Arc::downgrade(principal))
         {
             return key.clone();
         }
-        let key = tc3_signing_key(secret_key, date, SERVICE);
-        map.insert(secret_id.to_owned(), (date.to_owned(), key.clone()));
+        let key = tc3_signing_key(principal.secret_key(), date, SERVICE);
+        // Keys of principals the directory no longer holds (deleted, rotated) go now.
+        map.retain(|_, (derived_for, _, _)| derived_for.strong_count() > 0);
+        map.insert(
+            secret_id.to_owned(),
+            (Arc::downgrade(principal), date.to_owned(), key.clone()),
+        );
         key
     }
 }
@@ -241,7 +250,7 @@ pub fn verify_tc3(
     if !auth.signed_headers.split(';').any(|h| h == "host") {
         return Err(signature_failure());
     }
-    let signing_key = signing_keys.get(auth.secret_id, principal.secret_key(), auth.date);
+    let signing_key = signing_keys.get(auth.secret_id, &principal, auth.date);
     for lowercase_values in [false, true] {
         let Some(canonical) = tc3_canonical_request(req, auth.signed_headers, lowercase_values)
         else {

@@ -73,6 +73,9 @@ impl Reply {
 pub struct AuditFields {
     /// The account whose signature the request carried, once verified.
     pub account: Option<AccountId>,
+    /// The user inside the account whose credential signed, once verified; `None` for the
+    /// account's root.
+    pub user: Option<String>,
     /// The SecretId the request was signed with, as presented (also when it was refused).
     pub credential_id: Option<String>,
     /// The region the request named, as presented.
@@ -364,6 +367,7 @@ impl TencentApi {
             .ok_or_else(|| missing("Action"))?;
         let principal = self.authenticate(req, &env)?;
         audit.account = Some(principal.account);
+        audit.user = principal.user.clone();
         let (own_params, from_query) = own_params(req, env.style)?;
         let action = match actions::find(name) {
             Some(a) => a,
@@ -419,7 +423,7 @@ impl TencentApi {
             request: prepared.request,
             caller: Caller {
                 account: principal.account,
-                user: None,
+                user: principal.user.clone(),
                 credential: credential_id,
                 region,
             },

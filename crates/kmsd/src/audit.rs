@@ -305,6 +305,7 @@ impl Call {
             dialect: outcome.dialect,
             action: outcome.action,
             account: fields.account,
+            user: fields.user.as_deref(),
             credential_id: fields.credential_id.as_deref(),
             region: fields.region.as_deref(),
             source: self.source.map(|s| s.to_string()),
@@ -374,6 +375,8 @@ struct Record<'a> {
     dialect: Option<&'a str>,
     action: Option<&'a str>,
     account: Option<AccountId>,
+    /// The user inside the account who signed; null for the account's root.
+    user: Option<&'a str>,
     credential_id: Option<&'a str>,
     region: Option<&'a str>,
     source: Option<String>,
@@ -472,6 +475,7 @@ mod tests {
         let log = AuditLog::to_writer(Some(Box::new(sink.clone())), AuditFailure::Refuse);
         let fields = AuditFields {
             account: Some(100_000),
+            user: Some("100000000001".into()),
             credential_id: Some("AKIDexample".into()),
             region: Some("ap-guangzhou".into()),
             resources: vec!["key-1".into()],
@@ -498,6 +502,7 @@ mod tests {
                 "dialect": "tencent",
                 "action": "Encrypt",
                 "account": 100_000,
+                "user": "100000000001",
                 "credential_id": "AKIDexample",
                 "region": "ap-guangzhou",
                 "source": "192.0.2.7:4242",

@@ -14,8 +14,6 @@ use kms_core::accounts::{NewAccount, create_account};
 use kms_core::{Seal, Store};
 
 pub const CREDENTIALS_FILE: &str = "root-credentials.json";
-/// Where the credentials file is written and synced before it replaces `CREDENTIALS_FILE`.
-const CREDENTIALS_TEMPORARY: &str = "root-credentials.json.new";
 const SECRET_ID_VAR: &str = "KMSD_ROOT_SECRET_ID";
 const SECRET_KEY_VAR: &str = "KMSD_ROOT_SECRET_KEY";
 const PROJECT_ID_VAR: &str = "KMSD_ROOT_PROJECT_ID";
@@ -236,11 +234,30 @@ pub fn ensure_root_account(
     }
 }
 
-/// Writes `contents` to `path` (mode 0600) whole or not at all: under a temporary name, synced,
-/// renamed over `path`, and the directory synced so the new name survives a crash.
-fn write_synced(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// Rewrites the root credentials file with the root account's rotated secret key.
+pub fn write_root_file(
+    path: &Path,
+    root: &kms_core::Account,
+    secret_key: &str,
+) -> anyhow::Result<()> {
+    let contents = Zeroizing::new(serde_json::to_vec_pretty(&CredentialsFile {
+        secret_id: &root.secret_id,
+        secret_key: Some(secret_key),
+        project_id: &root.project_id,
+        uin: root.uin,
+        app_id: root.app_id,
+    })?);
+    Ok(write_synced(path, &contents)?)
+}
+
+/// Writes `contents` to `path` (mode 0600) whole or not at all: under a temporary name (`.new`
+/// appended), synced, renamed over `path`, and the directory synced so the new name survives a
+/// crash.
+pub fn write_synced(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let temporary = dir.join(CREDENTIALS_TEMPORARY);
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".new");
+    let temporary = PathBuf::from(temporary);
     match std::fs::remove_file(&temporary) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
@@ -367,7 +384,7 @@ mod tests {
             creds["secret_key"].as_str().unwrap().as_bytes()
         );
         assert_eq!(principal.project_id, creds["project_id"].as_str().unwrap());
-        assert!(!dir.path().join(CREDENTIALS_TEMPORARY).exists());
+        assert!(!dir.path().join("root-credentials.json.new").exists());
     }
 
     #[test]
@@ -384,7 +401,7 @@ mod tests {
             "{err:#}"
         );
         assert!(store.accounts().unwrap().is_empty(), "nothing committed");
-        assert!(!dir.path().join(CREDENTIALS_TEMPORARY).exists());
+        assert!(!dir.path().join("root-credentials.json.new").exists());
 
         std::fs::remove_dir_all(dir.path().join(CREDENTIALS_FILE)).unwrap();
         ensure_root_account(&store, &seal, dir.path(), &env(&[]).unwrap(), 0).unwrap();
@@ -400,7 +417,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CREDENTIALS_FILE);
         std::fs::write(&path, br#"{"secret_id":"AKIDstale","secret_key":"stale"}"#).unwrap();
-        std::fs::write(dir.path().join(CREDENTIALS_TEMPORARY), b"torn").unwrap();
+        std::fs::write(dir.path().join("root-credentials.json.new"), b"torn").unwrap();
         let (store, seal) = (MemoryStore::default(), MemorySeal::generate());
         let project = env(&[(PROJECT_ID_VAR, PROJECT)]).unwrap();
         ensure_root_account(&store, &seal, dir.path(), &project, 0).unwrap();

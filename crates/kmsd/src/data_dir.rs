@@ -14,6 +14,18 @@ pub const STORE_FILE: &str = "kms.redb";
 /// Locked (flock) by the kmsd that serves the directory; holds that process's id and address.
 const LOCK_FILE: &str = "kmsd.lock";
 
+/// The refusal to lock a data directory that another process holds.
+#[derive(Debug)]
+pub struct Held(String);
+
+impl std::fmt::Display for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Held {}
+
 /// A data directory this process holds until it exits.
 pub struct DataDir {
     path: PathBuf,
@@ -49,10 +61,11 @@ impl DataDir {
                 } else {
                     format!(" ({other})")
                 };
-                anyhow::bail!(
+                return Err(Held(format!(
                     "another kmsd{other} holds the data directory {}; stop it first, or give this one another --data-dir",
                     path.display()
-                );
+                ))
+                .into());
             }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("locking {}", lock_path.display()));

@@ -1,5 +1,8 @@
 //! `kmsd`: a self-hosted KMS that speaks the Tencent Cloud KMS API.
 
+mod admin;
+mod admin_cli;
+mod admin_http;
 mod audit;
 mod bootstrap;
 mod config;
@@ -40,13 +43,17 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Manage accounts, users, credentials and policies, through a running server's admin API
+    /// (--endpoint) or directly in a data directory no server holds (--data-dir).
+    Admin(admin_cli::AdminArgs),
 }
 
 fn main() -> anyhow::Result<()> {
-    let Cli {
-        command: Command::Serve(args),
-    } = Cli::parse();
+    let args = match Cli::parse().command {
+        Command::Serve(args) => *args,
+        Command::Admin(args) => std::process::exit(admin_cli::run(args)),
+    };
     // Every setting is checked before anything is written to the data dir.
     let settings = Settings::resolve(args)?;
     init_logging(&settings)?;
@@ -100,7 +107,8 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", settings.listen))?;
     let listen = listener.local_addr()?;
     let data_dir = DataDir::lock(&settings.data_dir, &format!("listening on {listen}"))?;
-    let (app, engine, credential) = open_service(&settings, &data_dir, &root_env, audit)?;
+    let (app, engine, credential, admin_token) =
+        open_service(&settings, &data_dir, &root_env, audit)?;
     server::spawn_due_work(engine);
     audit::reopen_on_hangup(app.clone())?;
     let https = tls.is_some();
@@ -124,7 +132,7 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
             Incoming::plain(listener, limits)
         }
     };
-    log_start(&settings, listen, https, &credential);
+    log_start(&settings, listen, https, &credential, &admin_token);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(listener::serve(
@@ -156,7 +164,12 @@ fn open_service(
     data_dir: &DataDir,
     root_env: &RootEnv,
     audit: AuditLog,
-) -> anyhow::Result<(Arc<server::App>, Arc<Engine>, RootCredential)> {
+) -> anyhow::Result<(
+    Arc<server::App>,
+    Arc<Engine>,
+    RootCredential,
+    std::path::PathBuf,
+)> {
     let (seal, store) = data_dir.open_store(&settings.root_key_file)?;
     let (seal, store) = (Arc::new(seal), Arc::new(store));
     let clock = Arc::new(SystemClock);
@@ -167,27 +180,25 @@ fn open_service(
         root_env,
         clock.now(),
     )?;
-    let directory = Directory::load(store.as_ref(), seal.as_ref()).map_err(|e| {
-        if e.to_string().contains(&SealError::Authentication.to_string()) {
-            anyhow::anyhow!(
-                "the root key file {} does not open the store {}: it is not the key this store was made with",
-                settings.root_key_file.display(),
-                data_dir.path().join(data_dir::STORE_FILE).display()
-            )
-        } else {
-            anyhow::anyhow!("loading accounts: {e}")
-        }
-    })?;
+    let directory = load_directory(store.as_ref(), seal.as_ref(), settings, data_dir)?;
+    let token_file = admin::ensure_operator_token(store.as_ref(), data_dir.path())?;
     let engine = Arc::new(Engine::new(
-        store,
-        seal,
-        clock,
+        store.clone(),
+        seal.clone(),
+        clock.clone(),
         EngineConfig {
             max_keys_per_region: settings.max_keys_per_region,
             max_data_keys_per_region: settings.max_data_keys_per_region,
         },
     ));
     let directory = Arc::new(directory);
+    let admin = admin::Admin::new(
+        store,
+        seal,
+        directory.clone(),
+        clock,
+        data_dir.path().to_owned(),
+    );
     let app = Arc::new(server::App {
         request_ids: server::RequestIds::new(),
         tencent: TencentApi::new(
@@ -205,12 +216,46 @@ fn open_service(
             settings.faults.clone(),
             &settings.regions,
         ),
+        admin,
+        https: settings.tls.is_some(),
     });
-    Ok((app, engine, credential))
+    let admin_token = token_file.unwrap_or_else(|| data_dir.path().join(admin::TOKEN_FILE));
+    Ok((app, engine, credential, admin_token))
+}
+
+/// Loads the usable credentials, saying plainly when the root key is not this store's, and only
+/// then (so a refused start writes nothing) brings every account into the identity records,
+/// which leaves the credentials as they were.
+fn load_directory(
+    store: &dyn kms_core::Store,
+    seal: &dyn kms_core::Seal,
+    settings: &Settings,
+    data_dir: &DataDir,
+) -> anyhow::Result<Directory> {
+    let directory = Directory::load(store, seal).map_err(|e| {
+        if e.to_string().contains(&SealError::Authentication.to_string()) {
+            anyhow::anyhow!(
+                "the root key file {} does not open the store {}: it is not the key this store was made with",
+                settings.root_key_file.display(),
+                data_dir.path().join(data_dir::STORE_FILE).display()
+            )
+        } else {
+            anyhow::anyhow!("loading accounts: {e}")
+        }
+    })?;
+    kms_core::identity::migrate(store)
+        .map_err(|e| anyhow::anyhow!("bringing accounts into the identity records: {e}"))?;
+    Ok(directory)
 }
 
 /// What an operator needs to find their way: where everything lives and what is served.
-fn log_start(settings: &Settings, listen: SocketAddr, https: bool, credential: &RootCredential) {
+fn log_start(
+    settings: &Settings,
+    listen: SocketAddr,
+    https: bool,
+    credential: &RootCredential,
+    admin_token: &std::path::Path,
+) {
     let serving = if https {
         "kmsd is serving HTTPS"
     } else {
@@ -221,6 +266,7 @@ fn log_start(settings: &Settings, listen: SocketAddr, https: bool, credential: &
         data_dir = %settings.data_dir.display(),
         root_key_file = %settings.root_key_file.display(),
         root_credentials = %credential,
+        admin_token = %admin_token.display(),
         regions = %settings.regions.join(","),
         dialects = %"tencent,huawei",
         "{serving}"

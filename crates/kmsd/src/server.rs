@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 
 use kms_core::Engine;
 use kms_huawei::HuaweiApi;
@@ -35,7 +35,7 @@ impl RequestIds {
         }
     }
 
-    fn next(&self) -> String {
+    pub(crate) fn next(&self) -> String {
         let n = self
             .counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -58,6 +58,9 @@ pub struct App {
     pub audit: AuditLog,
     /// Rate limits and fault injection, checked once a call is authenticated.
     pub limits: Limits,
+    pub admin: crate::admin::Admin,
+    /// Whether the listener serves TLS (the admin API's transport rule).
+    pub https: bool,
 }
 
 /// Counts a call refused before it ran.
@@ -73,6 +76,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/admin/v1/{*path}", any(crate::admin_http::serve))
         .fallback(dispatch)
         .with_state(app)
 }
@@ -122,14 +126,14 @@ fn not_found(request_id: &str) -> Response {
 }
 
 /// Why a request body could not be had.
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge,
     /// A malformed chunked frame, a body cut short, or another transport failure.
     Unreadable,
     TooSlow,
 }
 
-async fn read_body(
+pub(crate) async fn read_body(
     body: Body,
     limit: usize,
     timeout: Duration,
@@ -312,6 +316,7 @@ fn huawei_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
 fn huawei_audit(fields: &kms_huawei::AuditFields) -> kms_tencent::AuditFields {
     kms_tencent::AuditFields {
         account: fields.account,
+        user: fields.user.clone(),
         credential_id: fields.credential_id.clone(),
         region: fields.region.clone(),
         resources: fields.resources.clone(),

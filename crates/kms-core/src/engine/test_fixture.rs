@@ -134,6 +134,16 @@ impl InterferingStore {
 }
 
 impl Store for InterferingStore {
+    fn identity(&self) -> Result<crate::identity::Identity, StoreError> {
+        self.inner.identity()
+    }
+    fn replace_identity(
+        &self,
+        expected: u64,
+        next: &crate::identity::Identity,
+    ) -> Result<(), StoreError> {
+        self.inner.replace_identity(expected, next)
+    }
     fn create_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError> {
         self.inner.create_key(key, max_keys)
     }

@@ -21,6 +21,7 @@ pub fn check<S: Store>(mut new_store: impl FnMut() -> S) {
     data_keys_have_their_own_names_limits_and_due_index(&new_store());
     data_key_batches_are_all_or_nothing(&new_store());
     accounts_are_unique_by_uin_secret_and_project(&new_store());
+    identity_is_replaced_by_revision_and_reserves_secret_ids(&new_store());
     key_listings_filter_order_and_page(&new_store());
     key_indexes_follow_updates_and_deletes(&new_store());
     key_tags_follow_updates_and_deletes(&new_store());
@@ -384,6 +385,79 @@ fn accounts_are_unique_by_uin_secret_and_project(store: &dyn Store) {
     clash.project_id = "p2".into();
     store.create_account(&clash).unwrap();
     assert_eq!(store.accounts().unwrap().len(), 2);
+}
+
+/// A credential record of `account` for the identity cases.
+fn credential(account: AccountId, secret_id: &str) -> crate::identity::Credential {
+    crate::identity::Credential {
+        secret_id: secret_id.into(),
+        account,
+        user: None,
+        sealed_secret_key: vec![9],
+        enabled: true,
+        created_at: 0,
+    }
+}
+
+fn identity_is_replaced_by_revision_and_reserves_secret_ids(store: &dyn Store) {
+    use crate::identity::{AccountEntry, Identity};
+    let empty = store.identity().unwrap();
+    assert_eq!(empty.revision, 0);
+    assert!(empty.credentials.is_empty() && empty.users.is_empty());
+    let acct = Account {
+        uin: 1,
+        app_id: 2,
+        secret_id: "AKID1".into(),
+        sealed_secret_key: vec![1, 2, 3],
+        project_id: "p1".into(),
+        created_at: 0,
+    };
+    store.create_account(&acct).unwrap();
+
+    // The account's own creation credential may be brought in; another account's may not.
+    let mut next = Identity::default();
+    next.accounts.insert(1, AccountEntry { enabled: true });
+    next.credentials
+        .insert("AKID1".into(), credential(1, "AKID1"));
+    next.credentials
+        .insert("AKID2".into(), credential(1, "AKID2"));
+    let mut foreign = next.clone();
+    foreign
+        .credentials
+        .insert("AKID1".into(), credential(5, "AKID1"));
+    assert_eq!(
+        store.replace_identity(0, &foreign),
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(store.identity().unwrap().revision, 0, "all or nothing");
+    store.replace_identity(0, &next).unwrap();
+    let stored = store.identity().unwrap();
+    assert_eq!(stored.revision, 1);
+    assert_eq!(stored.credentials.len(), 2);
+    assert_eq!(store.replace_identity(0, &next), Err(StoreError::Conflict));
+
+    // A credential's secret id can make no account, and comes back under no one after deletion.
+    let mut clash = acct.clone();
+    clash.uin = 3;
+    clash.project_id = "p3".into();
+    clash.secret_id = "AKID2".into();
+    assert_eq!(store.create_account(&clash), Err(StoreError::AlreadyExists));
+    let mut removed = stored.clone();
+    removed.credentials.remove("AKID2");
+    store.replace_identity(1, &removed).unwrap();
+    let mut back = store.identity().unwrap();
+    back.credentials
+        .insert("AKID2".into(), credential(1, "AKID2"));
+    assert_eq!(
+        store.replace_identity(2, &back),
+        Err(StoreError::AlreadyExists)
+    );
+    let mut fresh = store.identity().unwrap();
+    fresh
+        .credentials
+        .insert("AKID3".into(), credential(1, "AKID3"));
+    store.replace_identity(2, &fresh).unwrap();
+    assert!(store.identity().unwrap().credentials.contains_key("AKID3"));
 }
 
 const OTHER_REGION: &str = "ap-beijing";

@@ -294,3 +294,36 @@ fn a_store_without_listing_indexes_gets_them_at_open() {
     clash.alias = "k1".into();
     assert_eq!(store.create_key(&clash, 100), Err(StoreError::NameTaken));
 }
+
+#[test]
+fn a_store_from_before_identity_records_keeps_its_credential_and_is_migrated_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let seal = MemorySeal::generate();
+    {
+        let store = open(&dir);
+        kms_core::testing::directory_with_account(&store, &seal, 7, "AKIDold", "old-secret");
+    }
+    let store = open(&dir);
+    assert_eq!(store.identity().unwrap().revision, 0);
+    let before = kms_core::accounts::Directory::load(&store, &seal).unwrap();
+    assert_eq!(
+        before.by_secret_id("AKIDold").unwrap().secret_key(),
+        b"old-secret"
+    );
+    assert!(kms_core::identity::migrate(&store).unwrap());
+    drop(store);
+    let store = open(&dir);
+    assert!(!kms_core::identity::migrate(&store).unwrap());
+    let identity = store.identity().unwrap();
+    assert_eq!(identity.revision, 1);
+    assert_eq!(identity.credentials["AKIDold"].account, 7);
+    let after = kms_core::accounts::Directory::load(&store, &seal).unwrap();
+    assert_eq!(
+        after.by_secret_id("AKIDold").unwrap().secret_key(),
+        b"old-secret"
+    );
+    let (_, secret, identity) =
+        kms_core::identity::create_credential(&store, &seal, 7, None, 1).unwrap();
+    assert_eq!(identity.credentials.len(), 2);
+    assert_eq!(secret.len(), 32);
+}

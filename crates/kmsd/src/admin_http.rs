@@ -1,0 +1,119 @@
+//! The admin API on the listener: the transport rule, the operator token, then [`Admin`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+use crate::admin::{AdminReply, PREFIX};
+use crate::audit::{Call, Outcome};
+use crate::server::{App, json_response, read_body};
+
+/// What the audit record names as the credential of an operator's call.
+const OPERATOR: &str = "operator-token";
+
+pub async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
+    let started = Instant::now();
+    let request_id = app.request_ids.next();
+    let source = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let call = Call::new(
+        &request_id,
+        source,
+        req.method().as_str(),
+        req.uri().path(),
+        started,
+    );
+    let reply = admit(&app, source, req).await;
+    let fields = kms_tencent::AuditFields {
+        account: reply.account,
+        credential_id: (!matches!(reply.code, Some("Unauthorized" | "TransportRefused")))
+            .then(|| OPERATOR.to_owned()),
+        ..Default::default()
+    };
+    let outcome = Outcome {
+        dialect: Some("admin"),
+        action: Some(reply.action),
+        code: reply.code.unwrap_or("ok"),
+        fields: Some(&fields),
+    };
+    app.metrics.record(
+        "admin",
+        reply.action,
+        reply.code.unwrap_or("ok"),
+        started.elapsed(),
+    );
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut answer = json_response(status, reply.body.to_string().into_bytes());
+    if status == StatusCode::UNAUTHORIZED {
+        answer
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        answer.headers_mut().insert("x-request-id", v);
+    }
+    call.answer(&app.audit, outcome, answer)
+}
+
+/// Checks how and by whom the request came before its body is read, then runs it.
+async fn admit(app: &Arc<App>, source: Option<std::net::SocketAddr>, req: Request) -> AdminReply {
+    // Over plain HTTP the token would cross the network readable; only a client on this host
+    // may send it so. With TLS configured every connection is encrypted.
+    if !app.https && !source.is_some_and(|s| s.ip().is_loopback()) {
+        return AdminReply::error(
+            403,
+            "TransportRefused",
+            "The admin API is served over plain HTTP only to clients on this host; configure \
+             --tls-cert and --tls-key to reach it over the network.",
+        );
+    }
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else {
+        return AdminReply::error(
+            401,
+            "Unauthorized",
+            "The admin API needs the operator token as `Authorization: Bearer <token>` (the \
+             token is in the data directory's admin-token file).",
+        );
+    };
+    match app.admin.authenticate(token) {
+        Ok(true) => {}
+        Ok(false) => {
+            return AdminReply::error(401, "Unauthorized", "The operator token is not valid.");
+        }
+        Err(e) => return e.into(),
+    }
+    if app.audit.refusing() {
+        return AdminReply::error(503, "ServiceUnavailable", "audit records cannot be written");
+    }
+    let method = req.method().as_str().to_owned();
+    let path = req
+        .uri()
+        .path()
+        .strip_prefix(PREFIX)
+        .unwrap_or_default()
+        .to_owned();
+    let body: Body = req.into_body();
+    let Ok(body) = read_body(body, app.max_body_bytes, app.body_read_timeout).await else {
+        return AdminReply::error(
+            400,
+            "InvalidRequest",
+            "The request body could not be read whole, in time and within the size limit.",
+        );
+    };
+    let worker = app.clone();
+    tokio::task::spawn_blocking(move || worker.admin.execute(&method, &path, &body))
+        .await
+        .unwrap_or_else(|_| AdminReply::error(500, "InternalError", "the operation failed"))
+}
