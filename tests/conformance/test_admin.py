@@ -47,12 +47,25 @@ def served(tmp_path_factory):
     proc.cleanup()
 
 
+FULL_ACCESS = {"version": "2.0", "statement": [{"effect": "allow", "action": ["kms:*"], "resource": ["*"]}]}
+
+
+def attach_policy(served, uin, user_id, name, document, language, tmp_dir):
+    """Stores `document` as policy `name` of the account and attaches it to the user."""
+    path = Path(tmp_dir) / f"{name}.json"
+    path.write_text(json.dumps(document))
+    admin("policy", "create", "--account", uin, name, "--language", language, "--document", str(path),
+          server=served)
+    admin("policy", "attach", "--account", uin, "--user", user_id, name, server=served)
+
+
 @pytest.fixture(scope="module")
-def tenant(served):
-    """A new account, a user in it and the user's credential."""
+def tenant(served, tmp_path_factory):
+    """A new account, a user in it with a policy allowing every KMS action, and its credential."""
     account = admin("account", "create", server=served)
     uin = str(account["uin"])
     user = admin("user", "create", "--account", uin, "app-1", server=served)
+    attach_policy(served, uin, user["id"], "full-access", FULL_ACCESS, "cam", tmp_path_factory.mktemp("policy"))
     credential = admin("credential", "create", "--account", uin, "--user", user["id"], server=served)
     return {"account": account, "uin": uin, "user": user, "credential": credential}
 
@@ -141,6 +154,7 @@ def test_disable_enable_rotate_and_delete_take_effect_at_once(served, tenant):
 
 def test_a_disabled_or_deleted_user_and_a_disabled_account_are_refused_at_once(served, tenant):
     user = admin("user", "create", "--account", tenant["uin"], "short-lived", server=served)
+    admin("policy", "attach", "--account", tenant["uin"], "--user", user["id"], "full-access", server=served)
     credential = admin("credential", "create", "--account", tenant["uin"], "--user", user["id"],
                        server=served)
     tc, hw = clients(served, tenant, credential)
@@ -224,7 +238,7 @@ def test_policies_are_stored_as_documents_and_attached_to_users(served, tenant, 
                     "--document", str(path), server=served)
     assert json.loads(created["document"]) == doc
     admin("policy", "attach", "--account", uin, "--user", user, "encrypt-only", server=served)
-    assert admin("user", "show", "--account", uin, user, server=served)["policies"] == ["encrypt-only"]
+    assert admin("user", "show", "--account", uin, user, server=served)["policies"] == ["full-access", "encrypt-only"]
     done = admin("policy", "delete", "--account", uin, "encrypt-only", server=served, check=False)
     assert done.returncode == 1 and "detach it first" in done.stderr
     admin("policy", "detach", "--account", uin, "--user", user, "encrypt-only", server=served)

@@ -8,6 +8,12 @@ use zeroize::Zeroizing;
 
 use crate::KmsError;
 use crate::identity::{Identity, Policy};
+
+/// What a user's attached documents become when one of them no longer parses (a document
+/// stored by an older, more lenient build): everything is denied rather than the broken
+/// document (which might have been a Deny) silently dropped.
+const DENY_ALL: &str =
+    r#"{"version":"2.0","statement":[{"effect":"deny","action":["*"],"resource":["*"]}]}"#;
 use crate::model::{Account, AccountId};
 use crate::seal::Seal;
 use crate::store::{Store, StoreError};
@@ -19,15 +25,61 @@ pub struct Principal {
     pub account: AccountId,
     /// The user inside the account whose credential signed; `None` is the account's root.
     pub user: Option<String>,
-    /// The policies attached to the user, as of the last change of the identity records, for
-    /// the policy evaluator; none for the account's root.
-    pub policies: Arc<[Policy]>,
+    /// The policies attached to the user, parsed, as of the last change of the identity
+    /// records; none for the account's root (who is not evaluated).
+    pub policies: Arc<[kms_policy::Policy]>,
     pub app_id: u64,
     pub project_id: String,
     secret_key: Zeroizing<Vec<u8>>,
 }
 
 impl Principal {
+    /// Whether this principal may do `permission` to each of `keys` (or, when there are none,
+    /// to the account's keys as a whole) in `region`: the account's root always may; a user when
+    /// its policies allow every one. Keys record their account as creator (the engine keeps no
+    /// creating user), and the Huawei domain id is the account.
+    pub fn may(
+        &self,
+        permission: Option<kms_policy::Permission>,
+        region: &str,
+        keys: &[String],
+    ) -> bool {
+        if self.user.is_none() {
+            return true;
+        }
+        let Some(permission) = permission else {
+            return false;
+        };
+        let account = self.account.to_string();
+        let context = kms_policy::Context {
+            region: Some(region.to_owned()),
+            user_id: self.user.clone(),
+            account_uin: Some(account.clone()),
+            ..kms_policy::Context::default()
+        };
+        let allows = |key: Option<&String>| {
+            let request = kms_policy::Request {
+                permission,
+                resource: kms_policy::Resource {
+                    region: region.to_owned(),
+                    uin: account.clone(),
+                    domain_id: account.clone(),
+                    key: key.map(|id| kms_policy::KeyRef {
+                        id: id.clone(),
+                        creator: account.clone(),
+                    }),
+                },
+                context: context.clone(),
+            };
+            kms_policy::evaluate(&self.policies, &request).allowed()
+        };
+        if keys.is_empty() {
+            allows(None)
+        } else {
+            keys.iter().all(|k| allows(Some(k)))
+        }
+    }
+
     /// The secret that request signatures are keyed with.
     pub fn secret_key(&self) -> &[u8] {
         &self.secret_key
@@ -79,6 +131,19 @@ pub fn create_account(
         })
 }
 
+/// A user's attached documents, parsed; one that does not parse denies everything.
+fn parse_policies(documents: Vec<&Policy>) -> Vec<kms_policy::Policy> {
+    let parsed: Result<Vec<_>, _> = documents
+        .iter()
+        .map(|p| kms_policy::parse(p.language.into(), &p.document))
+        .collect();
+    parsed.unwrap_or_else(|_| {
+        kms_policy::parse(kms_policy::Language::Cam, DENY_ALL)
+            .into_iter()
+            .collect()
+    })
+}
+
 /// The usable credentials, unsealed, looked up per request. Every change of the identity
 /// records installs a new map, swapped in whole, so the next request of every dialect sees it.
 #[derive(Default)]
@@ -112,12 +177,8 @@ impl Directory {
         let mut by_secret_id = HashMap::new();
         let mut add = |secret_id: &str, account: &Account, user: Option<String>, sealed: &[u8]| {
             let secret_key = seal.unseal(&secret_aad(secret_id), sealed)?;
-            let policies: Arc<[Policy]> = match &user {
-                Some(user) => identity
-                    .user_policies(account.uin, user)
-                    .into_iter()
-                    .cloned()
-                    .collect(),
+            let policies: Arc<[kms_policy::Policy]> = match &user {
+                Some(user) => parse_policies(identity.user_policies(account.uin, user)).into(),
                 None => Arc::new([]),
             };
             by_secret_id.insert(

@@ -114,6 +114,15 @@ pub enum PolicyLanguage {
     Iam,
 }
 
+impl From<PolicyLanguage> for kms_policy::Language {
+    fn from(l: PolicyLanguage) -> Self {
+        match l {
+            PolicyLanguage::Cam => kms_policy::Language::Cam,
+            PolicyLanguage::Iam => kms_policy::Language::Iam,
+        }
+    }
+}
+
 /// A named permission policy of an account, kept as the document text it was given.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Policy {
@@ -623,6 +632,8 @@ pub fn create_policy(
 ) -> Result<Policy, IdentityError> {
     check_name("policy", name, 128)?;
     check_document(document)?;
+    kms_policy::parse(language.into(), document)
+        .map_err(|e| IdentityError::Invalid(format!("the policy document is refused: {e}")))?;
     migrate(store)?;
     change(store, |identity| {
         identity.account_entry(account)?;

@@ -257,6 +257,7 @@ impl HuaweiApi {
             })?;
         audit.region = Some(region.clone());
         let body = parse_body(req.body)?;
+        permissions::authorize(&principal, spec, &params, &body, &region)?;
         let path_key_id = params.key_id.map(decode_segment);
         for id in [
             body.get("key_id").and_then(Value::as_str),

@@ -1,10 +1,14 @@
 //! What the permission evaluator needs from a Huawei request: the operation's IAM action and
 //! permission, and the key it acts on.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value;
 
+use kms_core::accounts::Principal;
 use kms_policy::Permission;
 
+use crate::errors::{HwError, NO_PERMISSION};
 use crate::routes::{PathParams, RouteSpec};
 
 /// The IAM action a route needs, as the vendor names it today (`kms:cmk:encryptData`); every
@@ -26,6 +30,55 @@ pub fn permission(route: &RouteSpec) -> Option<Permission> {
 pub fn key_id<'a>(path: &PathParams<'a>, body: &'a Value) -> Option<&'a str> {
     path.key_id
         .or_else(|| body.get("key_id").and_then(Value::as_str))
+}
+
+/// Every key a request acts on: [`key_id`], re-encrypt's `destination_key_id`, and the key a
+/// `cipher_text` names in its header (base64, or hex for data keys).
+fn key_ids(path: &PathParams<'_>, body: &Value) -> Vec<String> {
+    let named = [
+        key_id(path, body),
+        body.get("destination_key_id").and_then(Value::as_str),
+    ];
+    let from_blob = body
+        .get("cipher_text")
+        .and_then(Value::as_str)
+        .and_then(|text| {
+            let text = text.trim();
+            B64.decode(text).ok().or_else(|| hex::decode(text).ok())
+        })
+        .and_then(|blob| kms_core::ciphertext::decode(&blob).map(|(h, _)| h.key_id.to_string()));
+    named
+        .into_iter()
+        .flatten()
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .chain(from_blob)
+        .collect()
+}
+
+/// Whether `principal` may run `route` on the keys the request names in `region`: the
+/// account's root always may; a user when its policies allow it for every key (or, for an
+/// account-level operation, for the account's keys as a whole). Refusals answer 403
+/// `KMS.0306`, naming the IAM action and never the policy.
+pub fn authorize(
+    principal: &Principal,
+    route: &RouteSpec,
+    path: &PathParams<'_>,
+    body: &Value,
+    region: &str,
+) -> Result<(), HwError> {
+    if principal.may(permission(route), region, &key_ids(path, body)) {
+        Ok(())
+    } else {
+        Err(HwError::new(
+            403,
+            NO_PERMISSION,
+            format!(
+                "The user has no permission to perform {} on this resource.",
+                iam_action(route)
+            ),
+        ))
+    }
 }
 
 #[cfg(test)]

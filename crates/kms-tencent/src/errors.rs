@@ -32,6 +32,7 @@ pub const MISSING_PARAMETER: &str = "MissingParameter";
 pub const NO_SUCH_VERSION: &str = "NoSuchVersion";
 pub const REQUEST_LIMIT_EXCEEDED: &str = "RequestLimitExceeded";
 pub const REQUEST_SIZE_LIMIT_EXCEEDED: &str = "RequestSizeLimitExceeded";
+pub const UNAUTHORIZED_OPERATION: &str = "UnauthorizedOperation";
 pub const UNKNOWN_PARAMETER: &str = "UnknownParameter";
 pub const UNSUPPORTED_OPERATION: &str = "UnsupportedOperation";
 pub const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";

@@ -415,6 +415,7 @@ impl TencentApi {
         };
         let params = Params::validate(own_params, action.fields, from_query)?;
         audit.add_request_resources(&params);
+        permissions::authorize(&principal, name, &params, &region)?;
         let prepared = (action.prepare)(params)?;
         Ok(Call {
             audit: std::mem::take(audit),

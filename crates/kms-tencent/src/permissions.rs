@@ -1,9 +1,14 @@
 //! What the permission evaluator needs from a Tencent request: the action's CAM name and
 //! permission, and the keys it acts on.
 
-use serde_json::{Map, Value};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 
+use kms_core::accounts::Principal;
 use kms_policy::{KeyRef, Permission, Resource};
+
+use crate::errors::{TcError, UNAUTHORIZED_OPERATION};
+use crate::params::Params;
 
 /// The CAM action name of a Tencent action (`kms:Encrypt`), or `kms:unknown` for a name that
 /// is not one of the vendor's actions (those are refused before authorization).
@@ -16,16 +21,46 @@ pub fn permission(action_name: &str) -> Option<Permission> {
     kms_policy::tencent_action(action_name).map(|a| a.permission)
 }
 
-/// The keys a request names: its `KeyId`, or each of its `KeyIds`; none for account-level
-/// actions. Decrypt, ReEncrypt (source) and the post-quantum decrypt find their key in the
-/// ciphertext, so the caller names that one after reading the blob's header.
-pub fn key_ids(params: &Map<String, Value>) -> Vec<&str> {
-    if let Some(Value::String(id)) = params.get("KeyId") {
-        return vec![id.as_str()];
+/// The keys a request acts on: its `KeyId`, each of its `KeyIds`, ReEncrypt's
+/// `DestinationKeyId`, and the key a `CiphertextBlob` names in its header (Decrypt and
+/// ReEncrypt find their key there). None for account-level actions.
+pub fn key_ids(params: &Params) -> Vec<String> {
+    let mut ids: Vec<String> = ["KeyId", "DestinationKeyId"]
+        .iter()
+        .filter_map(|name| params.str(name))
+        .chain(params.str_list("KeyIds"))
+        .map(str::to_owned)
+        .collect();
+    if let Some(header) = params
+        .str("CiphertextBlob")
+        .and_then(|b| B64.decode(b.trim()).ok())
+        .and_then(|blob| kms_core::ciphertext::decode(&blob).map(|(h, _)| h))
+    {
+        ids.push(header.key_id.to_string());
     }
-    match params.get("KeyIds") {
-        Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
+    ids
+}
+
+/// Whether `principal` may run `action_name` on what `params` name in `region`: the account's
+/// root always may; a user when its policies allow it for every key the request names (or,
+/// for an account-level action, for the account's keys as a whole). Refusals answer
+/// `UnauthorizedOperation`, naming the CAM action and never the policy.
+pub fn authorize(
+    principal: &Principal,
+    action_name: &str,
+    params: &Params,
+    region: &str,
+) -> Result<(), TcError> {
+    if principal.may(permission(action_name), region, &key_ids(params)) {
+        Ok(())
+    } else {
+        Err(TcError::new(
+            UNAUTHORIZED_OPERATION,
+            format!(
+                "The user is not authorized to perform {} on this resource.",
+                cam_action(action_name)
+            ),
+        ))
     }
 }
 
@@ -47,7 +82,6 @@ pub fn resource(region: &str, uin: &str, domain_id: &str, key: Option<(&str, &st
 mod tests {
     use super::*;
     use crate::actions::{ACTIONS, NOT_YET_SERVED};
-    use serde_json::json;
 
     #[test]
     fn every_action_has_a_cam_name_and_a_permission() {
@@ -72,11 +106,6 @@ mod tests {
 
     #[test]
     fn keys_and_resources() {
-        let one = json!({"KeyId": "k1", "Plaintext": "x"});
-        assert_eq!(key_ids(one.as_object().unwrap()), ["k1"]);
-        let many = json!({"KeyIds": ["k1", "k2"]});
-        assert_eq!(key_ids(many.as_object().unwrap()), ["k1", "k2"]);
-        assert!(key_ids(json!({}).as_object().unwrap()).is_empty());
         let r = resource("ap-guangzhou", "100", "d", Some(("k1", "200")));
         assert_eq!(
             r.cam_name(),

@@ -171,7 +171,7 @@ fn policies_are_json_objects_attached_to_users_of_their_account() {
     let (store, seal, a) = setup();
     let b = create_account(&store, &seal, 11).unwrap();
     let (user, _) = create_user(&store, a.uin, "u", 12).unwrap();
-    let doc = r#"{"version":"2.0","statement":[]}"#;
+    let doc = r#"{"version":"2.0","statement":[{"effect":"allow","action":["kms:Encrypt"],"resource":["*"]}]}"#;
     create_policy(&store, a.uin, "p1", PolicyLanguage::Cam, doc, 13).unwrap();
     assert!(matches!(
         create_policy(&store, a.uin, "p1", PolicyLanguage::Cam, doc, 13),
@@ -180,6 +180,8 @@ fn policies_are_json_objects_attached_to_users_of_their_account() {
     for bad in [
         "[]",
         "not json",
+        r#"{"Version":"1.1","Statement":[{"Effect":"Allow","Action":["kms:cmk:encrypt"],"Principal":"x"}]}"#,
+        r#"{"Version":"1.1","Statement":[{"Effect":"Maybe","Action":["kms:cmk:encrypt"]}]}"#,
         &format!("{{\"a\":\"{}\"}}", "x".repeat(6200)),
     ] {
         assert!(matches!(
@@ -207,7 +209,7 @@ fn policies_are_json_objects_attached_to_users_of_their_account() {
     let directory = Directory::load(&store, &seal).unwrap();
     let principal = directory.by_secret_id(&credential.secret_id).unwrap();
     assert_eq!(principal.policies.len(), 1);
-    assert_eq!(principal.policies[0].language, PolicyLanguage::Cam);
+    assert_eq!(principal.policies[0].language, kms_policy::Language::Cam);
     assert!(
         directory
             .by_secret_id(&a.secret_id)
