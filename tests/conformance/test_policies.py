@@ -8,7 +8,7 @@ import json
 import pytest
 from huaweicloudsdkkms.v2 import model as m
 
-from conftest import KmsdProcess, call, create_key, expect_error
+from conftest import PROJECT_ID, SECRET_ID, SECRET_KEY, KmsdProcess, call, create_key, expect_error
 from huawei import expect
 from test_admin import admin, attach_policy, clients
 
@@ -118,3 +118,30 @@ def test_documents_the_evaluator_cannot_read_are_refused_at_creation(served, ten
     done = admin("policy", "create", "--account", tenant["uin"], "bad", "--language", "cam",
                  "--document", str(path), server=served, check=False)
     assert done.returncode == 1 and "refused" in done.stderr
+
+
+def test_a_grant_lets_another_account_decrypt_until_it_is_revoked(served, tenant, tmp_path):
+    """The root account grants the tenant's domain decrypt-data on one key; the tenant's root and
+    a tenant user whose policy allows decryption open the root's ciphertext through Huawei, until
+    the grant is revoked. Nothing else of the key is theirs."""
+    owner_tc, owner_hw = clients(served, {"account": {"project_id": PROJECT_ID}},
+                                 {"secret_id": SECRET_ID, "secret_key": SECRET_KEY})
+    key_id = create_key(owner_tc).KeyId
+    blob = hw_encrypt(owner_hw, key_id).cipher_text
+    grant_id = owner_hw.create_grant(m.CreateGrantRequest(body=m.CreateGrantRequestBody(
+        key_id=key_id, grantee_principal=tenant["uin"], grantee_principal_type="domain",
+        operations=["decrypt-data"]))).grant_id
+    _, tenant_hw = clients(served, tenant, tenant["root"])
+    decrypt = m.DecryptDataRequest(body=m.DecryptDataRequestBody(cipher_text=blob))
+    assert tenant_hw.decrypt_data(decrypt).plain_text == "p"
+    decrypt_only = {"Version": "1.1", "Statement": [{"Effect": "Allow", "Action": ["kms:cmk:decryptData"]}]}
+    _, _, user_hw = user_with(served, tenant, "grantee", [("dec", decrypt_only, "iam")], tmp_path)
+    assert user_hw.decrypt_data(decrypt).plain_text == "p"
+    _, _, bare_hw = user_with(served, tenant, "grantee-bare", [], tmp_path)
+    expect(403, "KMS.0306", bare_hw.decrypt_data, decrypt)
+    expect(404, "KMS.0207", hw_encrypt, tenant_hw, key_id)
+    expect(404, "KMS.0207", hw_describe, tenant_hw, key_id)
+    owner_hw.cancel_grant(m.CancelGrantRequest(body=m.RevokeGrantRequestBody(key_id=key_id, grant_id=grant_id)))
+    expect(404, "KMS.0207", tenant_hw.decrypt_data, decrypt)
+    expect(404, "KMS.0207", user_hw.decrypt_data, decrypt)
+    assert owner_hw.decrypt_data(decrypt).plain_text == "p"
