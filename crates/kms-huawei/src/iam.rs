@@ -231,7 +231,10 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// Also makes the decoy hash now, so that the first request naming an unknown user is not
+    /// the one that pays for it.
     pub fn new(key: TokenKey, lifetime_secs: u64) -> Self {
+        check_password(None, "");
         Self { key, lifetime_secs }
     }
 
@@ -389,4 +392,259 @@ fn token_body(user: &TokenUser, claims: &TokenClaims, region: &str, nocatalog: b
         token["catalog"] = json!([]);
     }
     serde_json::to_vec(&json!({ "token": token })).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kms_core::identity::{self, CreatedAccount};
+    use kms_core::testing::{MemorySeal, MemoryStore};
+
+    const PASSWORD: &str = "a long enough password";
+    const NOW: u64 = 1_750_000_000;
+
+    struct Fixture {
+        store: MemoryStore,
+        seal: MemorySeal,
+        directory: Directory,
+        account: CreatedAccount,
+        user: String,
+        tokens: Tokens,
+        regions: Vec<String>,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let store = MemoryStore::default();
+            let seal = MemorySeal::generate();
+            let account = identity::create_account(&store, &seal, 0).unwrap();
+            let (user, _) = identity::create_user(&store, account.uin, "alice", 0).unwrap();
+            identity::set_password(&store, account.uin, &user.id, Some(PASSWORD)).unwrap();
+            let directory = Directory::load(&store, &seal).unwrap();
+            let key = identity::token_key(&store, &seal).unwrap();
+            Fixture {
+                store,
+                seal,
+                directory,
+                account,
+                user: user.id,
+                tokens: Tokens::new(TokenKey::new(key), 3600),
+                regions: vec!["ap-guangzhou".into(), "ap-shanghai".into()],
+            }
+        }
+
+        fn body(&self, user: Value, project: Value) -> Vec<u8> {
+            serde_json::to_vec(&json!({"auth": {
+                "identity": {"methods": ["password"], "password": {"user": user}},
+                "scope": {"project": project},
+            }}))
+            .unwrap()
+        }
+
+        fn by_name(&self, password: &str) -> Vec<u8> {
+            self.body(
+                json!({"name": "alice", "password": password,
+                       "domain": {"name": self.account.uin.to_string()}}),
+                json!({"name": "ap-guangzhou"}),
+            )
+        }
+
+        fn issue(&self, body: &[u8]) -> Result<Issued, IamError> {
+            self.tokens
+                .issue(&self.directory, &self.regions, body, "", NOW)
+                .0
+        }
+
+        fn reload(&self) {
+            self.directory.reload(&self.store, &self.seal).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_password_issues_a_token_the_routes_accept_until_it_expires() {
+        let f = Fixture::new();
+        let issued = f.issue(&f.by_name(PASSWORD)).unwrap();
+        assert_eq!(issued.claims.user.as_deref(), Some(f.user.as_str()));
+        assert_eq!(issued.claims.project_id, f.account.project_id);
+        assert_eq!(issued.claims.expires_at, NOW + 3600);
+        assert_eq!(issued.region, "ap-guangzhou");
+        let body: Value = serde_json::from_slice(&issued.body).unwrap();
+        assert_eq!(body["token"]["issued_at"], "2025-06-15T15:06:40.000000Z");
+        assert_eq!(body["token"]["expires_at"], "2025-06-15T16:06:40.000000Z");
+        assert_eq!(body["token"]["user"]["name"], "alice");
+        assert_eq!(body["token"]["project"]["name"], "ap-guangzhou");
+        assert_eq!(body["token"]["catalog"], json!([]));
+        assert!(!String::from_utf8_lossy(&issued.body).contains(PASSWORD));
+
+        let (principal, project) = f.tokens.accept(&f.directory, &issued.token, NOW).unwrap();
+        assert_eq!(principal.user.as_deref(), Some(f.user.as_str()));
+        assert_eq!(principal.account, f.account.uin);
+        assert_eq!(project, f.account.project_id);
+        assert!(
+            f.tokens
+                .accept(&f.directory, &issued.token, NOW + 3599)
+                .is_some()
+        );
+        assert!(
+            f.tokens
+                .accept(&f.directory, &issued.token, NOW + 3600)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn wrong_passwords_unknown_users_and_users_without_passwords_answer_alike() {
+        let f = Fixture::new();
+        identity::create_user(&f.store, f.account.uin, "bob", 0).unwrap();
+        f.reload();
+        let uin = f.account.uin.to_string();
+        let project = json!({"name": "ap-guangzhou"});
+        for body in [
+            f.by_name("not the password"),
+            f.body(
+                json!({"name": "nobody", "password": PASSWORD, "domain": {"name": uin}}),
+                project.clone(),
+            ),
+            f.body(
+                json!({"name": "bob", "password": PASSWORD, "domain": {"id": uin}}),
+                project.clone(),
+            ),
+            f.body(
+                json!({"name": "alice", "password": PASSWORD, "domain": {"name": "1"}}),
+                project.clone(),
+            ),
+            f.body(
+                json!({"name": "alice", "password": PASSWORD,
+                       "domain": {"name": uin, "id": "100000000001"}}),
+                project.clone(),
+            ),
+            f.body(
+                json!({"id": "424242424242", "password": PASSWORD}),
+                project.clone(),
+            ),
+        ] {
+            assert_eq!(f.issue(&body).err(), Some(IamError::WRONG));
+        }
+    }
+
+    #[test]
+    fn bad_bodies_are_refused_before_a_password_is_checked() {
+        let f = Fixture::new();
+        let uin = f.account.uin.to_string();
+        let user = json!({"name": "alice", "password": PASSWORD, "domain": {"name": uin}});
+        let bodies = [
+            b"{".to_vec(),
+            b"[]".to_vec(),
+            br#"{"auth": {"identity": {"methods": ["token"]}}}"#.to_vec(),
+            br#"{"auth": {"identity": {"methods": ["password"]}}}"#.to_vec(),
+            f.body(
+                json!({"password": PASSWORD}),
+                json!({"name": "ap-guangzhou"}),
+            ),
+            f.body(
+                json!({"name": "alice", "password": PASSWORD}),
+                json!({"name": "ap-guangzhou"}),
+            ),
+            f.body(user.clone(), json!({})),
+            serde_json::to_vec(&json!({"auth": {
+                "identity": {"methods": ["password", "totp"], "password": {"user": user}},
+                "scope": {"project": {"name": "ap-guangzhou"}},
+            }}))
+            .unwrap(),
+        ];
+        for body in bodies {
+            let e = f.issue(&body).err().unwrap();
+            assert_eq!(e.status, 400, "{}", String::from_utf8_lossy(&body));
+        }
+        let e = IamError::bad("x");
+        let answer: Value = serde_json::from_slice(&e.body()).unwrap();
+        assert_eq!(
+            answer,
+            json!({"error": {"code": 400, "message": "x", "title": "Bad Request"}})
+        );
+    }
+
+    #[test]
+    fn projects_by_id_or_name_and_only_the_accounts() {
+        let f = Fixture::new();
+        let user = json!({"id": f.user, "password": PASSWORD});
+        let shanghai = projects::project_id(&f.account.project_id, &f.regions, "ap-shanghai");
+        let by_id = f
+            .issue(&f.body(user.clone(), json!({"id": shanghai})))
+            .unwrap();
+        assert_eq!(
+            (by_id.claims.project_id.as_str(), by_id.region.as_str()),
+            (shanghai.as_str(), "ap-shanghai")
+        );
+        for project in [json!({"id": "f".repeat(32)}), json!({"name": "mars-1"})] {
+            assert_eq!(
+                f.issue(&f.body(user.clone(), project))
+                    .err()
+                    .unwrap()
+                    .status,
+                400
+            );
+        }
+    }
+
+    #[test]
+    fn disabling_deleting_or_changing_the_password_ends_tokens_at_once() {
+        let f = Fixture::new();
+        let token = f.issue(&f.by_name(PASSWORD)).unwrap().token;
+        let accepted = || f.tokens.accept(&f.directory, &token, NOW).is_some();
+        assert!(accepted());
+
+        identity::set_user_enabled(&f.store, f.account.uin, &f.user, false).unwrap();
+        f.reload();
+        assert!(!accepted());
+        let refused = f.issue(&f.by_name(PASSWORD)).err().unwrap();
+        assert_eq!(refused.message, "The user or its account is disabled.");
+        assert_eq!(
+            f.issue(&f.by_name("not the password")).err(),
+            Some(IamError::WRONG)
+        );
+        identity::set_user_enabled(&f.store, f.account.uin, &f.user, true).unwrap();
+        f.reload();
+        assert!(accepted());
+
+        identity::set_account_enabled(&f.store, f.account.uin, false).unwrap();
+        f.reload();
+        assert!(!accepted());
+        identity::set_account_enabled(&f.store, f.account.uin, true).unwrap();
+        f.reload();
+        assert!(accepted());
+
+        identity::set_password(&f.store, f.account.uin, &f.user, Some(PASSWORD)).unwrap();
+        f.reload();
+        assert!(
+            !accepted(),
+            "a new hash, even of the same password, ends old tokens"
+        );
+        let token = f.issue(&f.by_name(PASSWORD)).unwrap().token;
+        identity::delete_user(&f.store, f.account.uin, &f.user).unwrap();
+        f.reload();
+        assert!(f.tokens.accept(&f.directory, &token, NOW).is_none());
+    }
+
+    #[test]
+    fn a_token_of_another_key_or_for_no_user_is_refused() {
+        let f = Fixture::new();
+        let issued = f.issue(&f.by_name(PASSWORD)).unwrap();
+        let other = Tokens::new(TokenKey::new(Zeroizing::new([7; 32])), 3600);
+        assert!(other.accept(&f.directory, &issued.token, NOW).is_none());
+        let mut root = issued.claims.clone();
+        root.user = None;
+        let forged = f.tokens.key.issue(&root);
+        assert!(f.tokens.accept(&f.directory, &forged, NOW).is_none());
+    }
+
+    #[test]
+    fn the_token_key_is_kept_and_opens_only_under_its_root_key() {
+        let f = Fixture::new();
+        let again = identity::token_key(&f.store, &f.seal).unwrap();
+        let issued = f.issue(&f.by_name(PASSWORD)).unwrap();
+        let reopened = Tokens::new(TokenKey::new(again), 3600);
+        assert!(reopened.accept(&f.directory, &issued.token, NOW).is_some());
+        assert!(identity::token_key(&f.store, &MemorySeal::generate()).is_err());
+    }
 }
