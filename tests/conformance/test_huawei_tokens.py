@@ -2,7 +2,7 @@
 `POST /v3/auth/tokens` (raw, and through Huawei's IAM SDK), and the KMS routes accept it in
 `X-Auth-Token` (raw, and through the KMS SDK) as that user, in the one project it is scoped to,
 until it expires, the user is disabled or deleted, or their password changes. A wrong password
-and an unknown user get the same answer."""
+and an unknown user get the same answer, and ten of them lock the login for 15 minutes."""
 
 import calendar
 import json
@@ -389,3 +389,19 @@ def test_another_server_does_not_accept_this_ones_tokens(served, tenant):
         refused_token(kms(other, token, PROJECT_ID, "list-keys"))
     finally:
         other.cleanup()
+
+
+def test_ten_wrong_passwords_lock_a_login_whether_or_not_it_is_a_user(served, tenant):
+    make_user(served, tenant, "dave")
+    locked = {"error": {"code": 401, "title": "Unauthorized",
+                        "message": "Too many wrong passwords: this login is locked for 15 minutes."}}
+    for name in ("dave", "no-such-user"):
+        wrong = token_body(name, tenant["uin"], password="wrong password!", project="ap-guangzhou")
+        for _ in range(10):
+            assert post_token(served, wrong).json()["error"]["message"] == "The username or password is wrong."
+        assert post_token(served, wrong).json() == locked
+    right = post_token(served, token_body("dave", tenant["uin"], project="ap-guangzhou"))
+    assert right.json() == locked
+    # Other logins are not affected.
+    make_user(served, tenant, "erin")
+    assert post_token(served, token_body("erin", tenant["uin"], project="ap-guangzhou")).status_code == 201

@@ -8,6 +8,9 @@
 //! password check, against a decoy hash when there is no such user or they have no password,
 //! so a wrong password and an unknown user answer alike in content and time.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -51,6 +54,13 @@ impl IamError {
     pub const WRONG: Self = Self {
         status: 401,
         message: "The username or password is wrong.",
+    };
+
+    /// A login locked after too many wrong passwords (any login named so, whether or not such
+    /// a user exists).
+    pub const LOCKED: Self = Self {
+        status: 401,
+        message: "Too many wrong passwords: this login is locked for 15 minutes.",
     };
 
     /// A failure of the server's own.
@@ -134,6 +144,75 @@ struct Scope {
     project: Option<NamedRef>,
 }
 
+/// Wrong passwords a login may give within [`LOCKOUT_SECS`] before it is locked for as long;
+/// the vendor's login policy allows 3 to 10 failures in 15 to 60 minutes and locks for 15 to
+/// 1440, and the least strict of those keeps a mistyping person from locking themselves out.
+pub const MAX_FAILURES: u32 = 10;
+pub const LOCKOUT_SECS: u64 = 15 * 60;
+/// Logins whose failures are remembered at once; past it the stalest are forgotten, which
+/// gives an attacker who pays for that many password checks a few more guesses, not a way to
+/// lock everyone out.
+const MAX_TRACKED: usize = 1 << 16;
+
+#[derive(Clone, Copy)]
+struct Failures {
+    count: u32,
+    /// When the first failure of the current window was.
+    since: u64,
+}
+
+impl Failures {
+    fn current(&self, now: u64) -> bool {
+        now < self.since.saturating_add(LOCKOUT_SECS)
+    }
+
+    fn locked(&self, now: u64) -> bool {
+        self.current(now) && self.count >= MAX_FAILURES
+    }
+}
+
+/// Failed logins, by the SHA-256 of the login as presented (so a name that is no user locks
+/// the same way, and a long name costs no more memory than a short one).
+#[derive(Default)]
+struct Lockouts {
+    by_login: Mutex<HashMap<[u8; 32], Failures>>,
+}
+
+impl Lockouts {
+    fn locked(&self, login: &[u8; 32], now: u64) -> bool {
+        let map = self.by_login.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(login).is_some_and(|f| f.locked(now))
+    }
+
+    fn failed(&self, login: &[u8; 32], now: u64) {
+        let mut map = self.by_login.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_TRACKED && !map.contains_key(login) {
+            map.retain(|_, f| f.current(now));
+            if map.len() >= MAX_TRACKED
+                && let Some(stalest) = map.iter().min_by_key(|(_, f)| f.since).map(|(k, _)| *k)
+            {
+                map.remove(&stalest);
+            }
+        }
+        let entry = map.entry(*login).or_insert(Failures {
+            count: 0,
+            since: now,
+        });
+        if !entry.current(now) {
+            *entry = Failures {
+                count: 0,
+                since: now,
+            };
+        }
+        entry.count = entry.count.saturating_add(1);
+    }
+
+    fn succeeded(&self, login: &[u8; 32]) {
+        let mut map = self.by_login.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(login);
+    }
+}
+
 /// Who the body names, before any password is checked.
 struct Login {
     user: UserRef,
@@ -147,6 +226,21 @@ enum UserRef {
         domain: Option<AccountId>,
         name: String,
     },
+}
+
+impl UserRef {
+    /// The login as presented, for counting its failures.
+    fn login(&self) -> [u8; 32] {
+        let text = match self {
+            UserRef::Id(id) => format!("id:{id}"),
+            UserRef::Name {
+                domain: Some(domain),
+                name,
+            } => format!("name:{domain}:{name}"),
+            UserRef::Name { domain: None, name } => format!("name:-:{name}"),
+        };
+        kms_crypto::digest::sha256(text.as_bytes())
+    }
 }
 
 enum ProjectRef {
@@ -228,6 +322,7 @@ pub struct Issued {
 pub struct Tokens {
     key: TokenKey,
     lifetime_secs: u64,
+    lockouts: Lockouts,
 }
 
 impl Tokens {
@@ -235,7 +330,11 @@ impl Tokens {
     /// the one that pays for it.
     pub fn new(key: TokenKey, lifetime_secs: u64) -> Self {
         check_password(None, "");
-        Self { key, lifetime_secs }
+        Self {
+            key,
+            lifetime_secs,
+            lockouts: Lockouts::default(),
+        }
     }
 
     /// Answers a token request; blocks for the password check (Argon2), so it runs on the
@@ -263,9 +362,15 @@ impl Tokens {
             let p = &u.principal;
             (p.account, p.user.clone().unwrap_or_default())
         });
+        let presented = login.user.login();
+        if self.lockouts.locked(&presented, now) {
+            return (Err(IamError::LOCKED), found);
+        }
         if !check_password(hash, &login.password) {
+            self.lockouts.failed(&presented, now);
             return (Err(IamError::WRONG), found);
         }
+        self.lockouts.succeeded(&presented);
         let (Some(user), Some(hash)) = (&user, hash) else {
             return (Err(IamError::WRONG), found);
         };
@@ -624,6 +729,47 @@ mod tests {
         identity::delete_user(&f.store, f.account.uin, &f.user).unwrap();
         f.reload();
         assert!(f.tokens.accept(&f.directory, &token, NOW).is_none());
+    }
+
+    #[test]
+    fn too_many_wrong_passwords_lock_a_login_whether_or_not_it_is_a_user() {
+        let f = Fixture::new();
+        let unknown = f.body(
+            json!({"name": "nobody", "password": PASSWORD,
+                   "domain": {"name": f.account.uin.to_string()}}),
+            json!({"name": "ap-guangzhou"}),
+        );
+        for body in [f.by_name("not the password"), unknown] {
+            for _ in 0..MAX_FAILURES {
+                assert_eq!(f.issue(&body).err(), Some(IamError::WRONG));
+            }
+            assert_eq!(f.issue(&body).err(), Some(IamError::LOCKED));
+        }
+        assert_eq!(f.issue(&f.by_name(PASSWORD)).err(), Some(IamError::LOCKED));
+        let later = NOW + LOCKOUT_SECS;
+        let issued = f
+            .tokens
+            .issue(&f.directory, &f.regions, &f.by_name(PASSWORD), "", later)
+            .0;
+        assert!(issued.is_ok(), "the lock ends after its time");
+        // A success forgets earlier failures.
+        for _ in 0..MAX_FAILURES - 1 {
+            let body = f.by_name("not the password");
+            let (answer, _) = f.tokens.issue(&f.directory, &f.regions, &body, "", later);
+            assert_eq!(answer.err(), Some(IamError::WRONG));
+        }
+        let (answer, _) = f
+            .tokens
+            .issue(&f.directory, &f.regions, &f.by_name(PASSWORD), "", later);
+        assert!(answer.is_ok());
+        let (answer, _) = f.tokens.issue(
+            &f.directory,
+            &f.regions,
+            &f.by_name("not the password"),
+            "",
+            later,
+        );
+        assert_eq!(answer.err(), Some(IamError::WRONG));
     }
 
     #[test]
