@@ -52,8 +52,7 @@ impl Reply {
         }
     }
 
-    /// IAM's answer to a token request refused before it was read: a body too large or cut
-    /// short.
+    /// IAM's answer to a token request it refuses, in Keystone's error body.
     pub fn iam_refusal(e: &iam::IamError) -> Self {
         Reply {
             status: e.status,
