@@ -281,9 +281,10 @@ def test_a_wrong_password_and_an_unknown_user_answer_alike(served, tenant, tmp_p
                                           "title": "Unauthorized"}}, name
             assert "X-Subject-Token" not in r.headers
         times[name] = statistics.median(t for _, t in runs)
-    # Every case costs one password check: none answers in a fraction of another's time.
+    # Every case costs one password check: none answers in a small fraction of another's time
+    # (without the decoy check an unknown user would answer some twenty times faster).
     fastest, slowest = min(times.values()), max(times.values())
-    assert fastest > slowest / 3, times
+    assert fastest > slowest / 5, times
 
 
 def test_bad_bodies_are_refused_before_any_password_check(served, tenant):
