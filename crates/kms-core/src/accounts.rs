@@ -144,11 +144,45 @@ fn parse_policies(documents: Vec<&Policy>) -> Vec<kms_policy::Policy> {
     })
 }
 
-/// The usable credentials, unsealed, looked up per request. Every change of the identity
-/// records installs a new map, swapped in whole, so the next request of every dialect sees it.
+/// A user as Huawei IAM tokens need them: who they are when a token speaks for them, whether
+/// they may act now, and what their password is checked against.
+pub struct TokenUser {
+    /// The principal a token of the user's acts as (it signs nothing: no secret key).
+    pub principal: Arc<Principal>,
+    pub name: String,
+    /// The names of the policies attached to the user (a token's roles).
+    pub policy_names: Vec<String>,
+    /// The user and their account are both enabled.
+    pub enabled: bool,
+    /// PHC string of the password's Argon2id hash; none when the user has no password.
+    pub password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for TokenUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenUser")
+            .field("principal", &self.principal)
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Snapshot {
+    by_secret_id: HashMap<String, Arc<Principal>>,
+    /// Every user, by id.
+    users: HashMap<String, Arc<TokenUser>>,
+    /// User ids by account and name.
+    user_names: HashMap<(AccountId, String), String>,
+}
+
+/// The usable credentials, unsealed, and the users, looked up per request. Every change of the
+/// identity records installs a new snapshot, swapped in whole, so the next request of every
+/// dialect sees it.
 #[derive(Default)]
 pub struct Directory {
-    by_secret_id: RwLock<Arc<HashMap<String, Arc<Principal>>>>,
+    current: RwLock<Arc<Snapshot>>,
 }
 
 impl Directory {
@@ -216,23 +250,73 @@ impl Directory {
                 )?;
             }
         }
-        *self.by_secret_id.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(by_secret_id);
+        let mut users = HashMap::new();
+        let mut user_names = HashMap::new();
+        for user in identity.users.values() {
+            let Some(account) = accounts.get(&user.account) else {
+                continue;
+            };
+            let principal = Arc::new(Principal {
+                account: account.uin,
+                user: Some(user.id.clone()),
+                policies: parse_policies(identity.user_policies(account.uin, &user.id)).into(),
+                app_id: account.app_id,
+                project_id: account.project_id.clone(),
+                secret_key: Zeroizing::new(Vec::new()),
+            });
+            let enabled = user.enabled
+                && identity
+                    .accounts
+                    .get(&account.uin)
+                    .is_none_or(|a| a.enabled);
+            user_names.insert((account.uin, user.name.clone()), user.id.clone());
+            users.insert(
+                user.id.clone(),
+                Arc::new(TokenUser {
+                    principal,
+                    name: user.name.clone(),
+                    policy_names: user.policies.clone(),
+                    enabled,
+                    password_hash: user.password_hash.clone(),
+                }),
+            );
+        }
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot {
+            by_secret_id,
+            users,
+            user_names,
+        });
         Ok(())
     }
 
-    fn current(&self) -> Arc<HashMap<String, Arc<Principal>>> {
-        self.by_secret_id
+    fn current(&self) -> Arc<Snapshot> {
+        self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
     pub fn by_secret_id(&self, secret_id: &str) -> Option<Arc<Principal>> {
-        self.current().get(secret_id).cloned()
+        self.current().by_secret_id.get(secret_id).cloned()
+    }
+
+    /// The user `id` (user ids are unique across accounts), enabled or not.
+    pub fn user(&self, id: &str) -> Option<Arc<TokenUser>> {
+        self.current().users.get(id).cloned()
+    }
+
+    /// The user named `name` in `account`, enabled or not.
+    pub fn user_named(&self, account: AccountId, name: &str) -> Option<Arc<TokenUser>> {
+        let current = self.current();
+        current
+            .user_names
+            .get(&(account, name.to_owned()))
+            .and_then(|id| current.users.get(id))
+            .cloned()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.current().is_empty()
+        self.current().by_secret_id.is_empty()
     }
 }
 

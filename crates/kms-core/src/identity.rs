@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::accounts::{self, NewAccount, secret_aad};
-use crate::model::{AccountId, base64_bytes};
+use crate::model::{AccountId, base64_bytes, base64_option};
 use crate::seal::Seal;
 use crate::store::{Store, StoreError};
 
@@ -41,6 +41,15 @@ pub struct Identity {
     /// SHA-256 (hex) of the operator's admin token; the token itself is never stored.
     #[serde(default)]
     pub operator_token_sha256: Option<String>,
+    /// The key Huawei IAM tokens are authenticated with, sealed under the root key: made once,
+    /// kept with the store so every node that shares the store accepts the same tokens, and
+    /// useless under any other root key.
+    #[serde(
+        default,
+        with = "base64_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sealed_token_key: Option<Vec<u8>>,
 }
 
 /// What the identity document knows of an account beyond its [`Account`] record.
@@ -722,6 +731,55 @@ pub fn set_operator_token(store: &dyn Store, token: &str) -> Result<(), Identity
         Ok(())
     })
     .map(drop)
+}
+
+const TOKEN_KEY_AAD: &[u8] = b"kms/huawei-token-key/v1";
+
+/// The key Huawei IAM tokens are authenticated with: the stored one, or 32 fresh random bytes
+/// stored sealed on first use (a concurrent first use by another node wins, and both then use
+/// its key).
+pub fn token_key(store: &dyn Store, seal: &dyn Seal) -> Result<Zeroizing<[u8; 32]>, IdentityError> {
+    let sealed = match store.identity()?.sealed_token_key {
+        Some(sealed) => sealed,
+        None => {
+            let fresh = kms_crypto::random::secret_bytes(32)?;
+            let sealed = seal.seal(TOKEN_KEY_AAD, &fresh)?;
+            change(store, |identity| {
+                Ok(identity
+                    .sealed_token_key
+                    .get_or_insert_with(|| sealed.clone())
+                    .clone())
+            })?
+            .0
+        }
+    };
+    let key = seal.unseal(TOKEN_KEY_AAD, &sealed)?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    if key.len() != out.len() {
+        return Err(IdentityError::Crypto(
+            "the stored token key is not 32 bytes".into(),
+        ));
+    }
+    out.copy_from_slice(&key);
+    Ok(out)
+}
+
+/// Checks a password against a user's hash, or, when there is none (no such user, no password
+/// set), against a hash of a random password made once, so the answer takes as long either way
+/// and is false.
+pub fn check_password(hash: Option<&str>, password: &str) -> bool {
+    static DECOY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    match hash {
+        Some(hash) => verify_password(hash, password),
+        None => {
+            let decoy =
+                DECOY.get_or_init(|| random_alnum(32).ok().and_then(|p| hash_password(&p).ok()));
+            if let Some(decoy) = decoy {
+                verify_password(decoy, password);
+            }
+            false
+        }
+    }
 }
 
 /// SHA-256 of `data` in lowercase hex.

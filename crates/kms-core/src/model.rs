@@ -328,7 +328,7 @@ pub(crate) mod base64_bytes {
 }
 
 /// [`base64_bytes`] for an optional field.
-mod base64_option {
+pub(crate) mod base64_option {
     use base64::Engine as _;
     use serde::{Deserialize, Deserializer, Serializer};
 

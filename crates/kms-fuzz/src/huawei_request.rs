@@ -10,6 +10,8 @@ use serde_json::Value;
 use kms_core::testing::{MemorySeal, MemoryStore, directory_with_account};
 use kms_huawei::HuaweiApi;
 use kms_huawei::auth::{self, Algorithm, SignedParts};
+use kms_huawei::iam::Tokens;
+use kms_huawei::tokens::TokenKey;
 
 use crate::{fields, text};
 
@@ -35,12 +37,16 @@ fn api() -> &'static HuaweiApi {
             AK,
             SK,
         ));
+        // Tokens too, so a fuzzed `X-Auth-Token` meets the token check.
+        let key = kms_core::identity::token_key(store.as_ref(), seal.as_ref())
+            .expect("a token key in memory");
         let engine = crate::fuzzed_engine(store, seal);
         HuaweiApi::new(
             engine,
             directory,
             vec!["ap-guangzhou".into(), "ap-shanghai".into()],
         )
+        .with_tokens(Tokens::new(TokenKey::new(key), 3600))
     })
 }
 

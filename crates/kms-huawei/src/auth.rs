@@ -230,7 +230,7 @@ pub fn verify(
     now: u64,
 ) -> Result<Arc<Principal>, HwError> {
     let Some(authorization) = header(req, "authorization") else {
-        // Tokens come with the identity issue; until then none is valid.
+        // Tokens are checked by the dialect before it asks for a signature; none reaches here.
         return Err(if req.headers.contains_key("x-auth-token") {
             HwError::token()
         } else {

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod errors;
+pub mod iam;
 pub mod mapping;
 pub mod operations;
 pub mod permissions;
@@ -17,8 +18,9 @@ pub mod tokens;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
-use kms_core::accounts::Directory;
+use kms_core::accounts::{Directory, Principal};
 use kms_core::{AccountId, Caller, Engine};
 
 use crate::auth::SignedParts;
@@ -34,6 +36,8 @@ pub struct Reply {
     pub action: &'static str,
     pub error_code: Option<&'static str>,
     pub audit: AuditFields,
+    /// A token issued, for the `X-Subject-Token` header.
+    pub subject_token: Option<Zeroizing<String>>,
 }
 
 impl Reply {
@@ -44,6 +48,19 @@ impl Reply {
             action,
             error_code: Some(e.code),
             audit,
+            subject_token: None,
+        }
+    }
+
+    /// IAM's answer to a token request it refuses, in Keystone's error body.
+    pub fn iam_refusal(e: &iam::IamError) -> Self {
+        Reply {
+            status: e.status,
+            body: e.body(),
+            action: iam::ACTION,
+            error_code: Some(e.code()),
+            audit: AuditFields::default(),
+            subject_token: None,
         }
     }
 
@@ -59,6 +76,7 @@ impl Reply {
             action,
             error_code: None,
             audit,
+            subject_token: None,
         }
     }
 }
@@ -131,6 +149,8 @@ pub struct HuaweiApi {
     directory: Arc<Directory>,
     /// The configured regions; an account's project id is its first region's.
     regions: Vec<String>,
+    /// IAM tokens; without them every token request and token is refused.
+    tokens: Option<iam::Tokens>,
 }
 
 impl HuaweiApi {
@@ -139,7 +159,73 @@ impl HuaweiApi {
             engine,
             directory,
             regions,
+            tokens: None,
         }
+    }
+
+    /// Issues and accepts IAM tokens.
+    pub fn with_tokens(mut self, tokens: iam::Tokens) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// Answers IAM's `POST /v3/auth/tokens` (see [`iam::issues_token`]). It checks a password
+    /// (Argon2, tens of milliseconds), so it runs on the blocking pool.
+    pub fn issue_token(&self, body: &[u8], query: &str) -> Reply {
+        let Some(tokens) = &self.tokens else {
+            return Reply::iam_refusal(&iam::IamError::WRONG);
+        };
+        let (issued, found) = tokens.issue(
+            &self.directory,
+            &self.regions,
+            body,
+            query,
+            self.engine.now(),
+        );
+        let mut reply = match issued {
+            Ok(issued) => Reply {
+                status: 201,
+                body: issued.body,
+                action: iam::ACTION,
+                error_code: None,
+                audit: AuditFields {
+                    credential_id: Some(token_id(&issued.token)),
+                    region: Some(issued.region),
+                    ..AuditFields::default()
+                },
+                subject_token: Some(issued.token),
+            },
+            Err(e) => Reply::iam_refusal(&e),
+        };
+        if let Some((account, user)) = found {
+            reply.audit.account = Some(account);
+            reply.audit.user = Some(user);
+        }
+        reply
+    }
+
+    /// Who made a request: the signer of an AK/SK signature, else the user of an
+    /// `X-Auth-Token` (with the project the token is scoped to), else no one.
+    fn authenticate(&self, req: &SignedParts<'_>) -> Result<Authenticated, HwError> {
+        let now = self.engine.now();
+        if req.headers.contains_key("authorization") {
+            return Ok(Authenticated {
+                principal: auth::verify(req, &self.directory, now)?,
+                token: None,
+            });
+        }
+        let Some(token) = header(req, "x-auth-token") else {
+            return Err(HwError::no_credentials());
+        };
+        let (principal, project_id) = self
+            .tokens
+            .as_ref()
+            .and_then(|t| t.accept(&self.directory, token, now))
+            .ok_or_else(HwError::token)?;
+        Ok(Authenticated {
+            principal,
+            token: Some((token_id(token), project_id)),
+        })
     }
 
     /// Whether a request belongs to this dialect, from its method and path alone.
@@ -223,15 +309,11 @@ impl HuaweiApi {
             }
             Route::Projects => {
                 *action = "KeystoneListProjects";
-                let principal = auth::verify(req, &self.directory, self.engine.now())?;
-                audit.account = Some(principal.account);
-                audit.user = principal.user.clone();
+                let principal = self.authenticate(req)?.note(audit);
                 return Err(Answer::Done(self.projects(&principal, req.query)));
             }
             Route::Unknown { .. } => {
-                let principal = auth::verify(req, &self.directory, self.engine.now())?;
-                audit.account = Some(principal.account);
-                audit.user = principal.user.clone();
+                self.authenticate(req)?.note(audit);
                 return Err(HwError::bad(INVALID_URL, "Invalid request URL.").into());
             }
             Route::Op {
@@ -240,13 +322,15 @@ impl HuaweiApi {
                 params,
             } => (project_id, spec, params),
         };
-        let principal = auth::verify(req, &self.directory, self.engine.now())?;
-        audit.account = Some(principal.account);
-        audit.user = principal.user.clone();
+        let authenticated = self.authenticate(req)?;
+        // A token is good for the one project it is scoped to.
+        let token_project = authenticated.token.as_ref().map(|(_, p)| p.clone());
+        let principal = authenticated.note(audit);
         *action = spec.name;
         let header_project = header(req, "x-project-id");
         let region = projects::region_of(&principal.project_id, &self.regions, project_id)
             .filter(|_| header_project.is_none_or(|p| p == project_id))
+            .filter(|_| token_project.as_deref().is_none_or(|p| p == project_id))
             .cloned()
             .ok_or_else(|| {
                 HwError::new(
@@ -328,6 +412,31 @@ impl HuaweiApi {
             "links": { "self": "/v3/projects", "next": null, "previous": null },
         })
     }
+}
+
+/// An authenticated caller: the principal, and for a token its audit id and project.
+struct Authenticated {
+    principal: Arc<Principal>,
+    token: Option<(String, String)>,
+}
+
+impl Authenticated {
+    /// Records who called in the audit fields; answers the principal.
+    fn note(self, audit: &mut AuditFields) -> Arc<Principal> {
+        audit.account = Some(self.principal.account);
+        audit.user = self.principal.user.clone();
+        if let Some((id, _)) = self.token {
+            audit.credential_id = Some(id);
+        }
+        self.principal
+    }
+}
+
+/// How the audit trail names a token without holding it: `token:` and the first 16 hex digits
+/// of its SHA-256, the same when it is issued and whenever it is used.
+fn token_id(token: &str) -> String {
+    let digest = kms_crypto::digest::sha256(token.as_bytes());
+    format!("token:{}", hex::encode(&digest[..8]))
 }
 
 /// What `prepare` answers instead of a call.

@@ -3,7 +3,8 @@
 //! A token is self-contained and authenticated: `kmsd1.` then base64url of its claims (JSON),
 //! `.`, then base64url of HMAC-SHA256 over a label and the encoded claims under the server's
 //! token key. Nothing is stored per token; a token names its user, and the user's state is
-//! checked on every request, so disabling or deleting the user ends its tokens at once. A
+//! checked on every request, so disabling or deleting the user, or changing their password,
+//! ends their tokens at once. A
 //! presented token is bounded in length and its MAC checked (in constant time) before its
 //! claims are parsed, so an unauthenticated caller pays linear time at most.
 
@@ -22,6 +23,7 @@ pub const TOKEN_LIFETIME_SECS: u64 = 24 * 60 * 60;
 const TOKEN_MAX_BYTES: usize = 2048;
 const PREFIX: &str = "kmsd1.";
 const MAC_LABEL: &[u8] = b"kmsd/huawei-token/v1\0";
+const PASSWORD_LABEL: &[u8] = b"kmsd/huawei-token-password/v1\0";
 
 /// Who a token speaks for and where: a user of an account, scoped to one project (region).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +39,16 @@ pub struct TokenClaims {
     pub issued_at: u64,
     #[serde(rename = "e")]
     pub expires_at: u64,
+    /// [`password_fingerprint`] of the user's password hash at issue.
+    #[serde(rename = "k")]
+    pub password: String,
+}
+
+/// Names a password hash without revealing it: a token names the password it was issued
+/// under, so a changed or removed password ends the tokens issued before.
+pub fn password_fingerprint(hash: &str) -> String {
+    let digest = kms_crypto::digest::sha256(&[PASSWORD_LABEL, hash.as_bytes()].concat());
+    B64URL.encode(&digest[..12])
 }
 
 /// Why a presented token is refused. Callers answer every one the same way.
@@ -117,6 +129,7 @@ mod tests {
             project_id: "0123456789abcdef0123456789abcdef".into(),
             issued_at: 1_000,
             expires_at: 1_000 + TOKEN_LIFETIME_SECS,
+            password: password_fingerprint("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
         }
     }
 

@@ -124,6 +124,10 @@ pub struct ServeArgs {
     /// Which faults the fault mode injects, comma-separated. [default: throttle,internal]
     #[arg(long, env = "KMSD_FAULT_KINDS", value_enum, value_delimiter = ',')]
     pub fault_kinds: Option<Vec<FaultKind>>,
+    /// Seconds a Huawei IAM token (POST /v3/auth/tokens) stays valid, 1 to 86400; shorter
+    /// lifetimes narrow what a leaked token can do. [default: 86400, the vendor's 24 hours]
+    #[arg(long, env = "KMSD_TOKEN_LIFETIME_SECS", value_name = "SECS")]
+    pub token_lifetime_secs: Option<u64>,
 }
 
 /// How the server log is written.
@@ -163,6 +167,7 @@ struct FileSettings {
     account_rate_limit: Option<Vec<String>>,
     fault_rate: Option<f64>,
     fault_kinds: Option<Vec<FaultKind>>,
+    token_lifetime_secs: Option<u64>,
 }
 
 /// The resolved and checked settings; paths are absolute.
@@ -190,6 +195,7 @@ pub struct Settings {
     pub rate_limits: RateSettings,
     /// Fault injection; `None` when off.
     pub faults: Option<FaultSettings>,
+    pub token_lifetime_secs: u64,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -259,9 +265,19 @@ impl Settings {
             args.fault_rate.or(file.fault_rate),
             args.fault_kinds.or(file.fault_kinds),
         )?;
+        let token_lifetime_secs = args
+            .token_lifetime_secs
+            .or(file.token_lifetime_secs)
+            .unwrap_or(kms_huawei::tokens::TOKEN_LIFETIME_SECS);
+        anyhow::ensure!(
+            (1..=kms_huawei::tokens::TOKEN_LIFETIME_SECS).contains(&token_lifetime_secs),
+            "--token-lifetime-secs must be 1 to {} (24 hours)",
+            kms_huawei::tokens::TOKEN_LIFETIME_SECS
+        );
         Ok(Self {
             rate_limits,
             faults,
+            token_lifetime_secs,
             tls,
             audit_log,
             audit_failure: args

@@ -182,6 +182,8 @@ fn open_service(
     )?;
     let directory = load_directory(store.as_ref(), seal.as_ref(), settings, data_dir)?;
     let token_file = admin::ensure_operator_token(store.as_ref(), data_dir.path())?;
+    let token_key = kms_core::identity::token_key(store.as_ref(), seal.as_ref())
+        .map_err(|e| anyhow::anyhow!("opening the key of Huawei IAM tokens: {e}"))?;
     let engine = Arc::new(Engine::new(
         store.clone(),
         seal.clone(),
@@ -206,7 +208,13 @@ fn open_service(
             directory.clone(),
             settings.tencent_options(),
         ),
-        huawei: HuaweiApi::new(engine.clone(), directory, settings.regions.clone()),
+        huawei: HuaweiApi::new(engine.clone(), directory, settings.regions.clone()).with_tokens(
+            kms_huawei::iam::Tokens::new(
+                kms_huawei::tokens::TokenKey::new(token_key),
+                settings.token_lifetime_secs,
+            ),
+        ),
+        password_checks: tokio::sync::Semaphore::new(server::PASSWORD_CHECKS),
         metrics: Default::default(),
         max_body_bytes: settings.max_body_bytes,
         body_read_timeout: Duration::from_secs(settings.body_timeout_secs),

@@ -61,7 +61,13 @@ pub struct App {
     pub admin: crate::admin::Admin,
     /// Whether the listener serves TLS (the admin API's transport rule).
     pub https: bool,
+    /// Password checks (Huawei IAM tokens) running at once, each about 19 MiB of Argon2
+    /// memory: a flood of token requests waits here instead of filling the blocking pool.
+    pub password_checks: tokio::sync::Semaphore,
 }
+
+/// How many password checks may run at once.
+pub const PASSWORD_CHECKS: usize = 4;
 
 /// Counts a call refused before it ran.
 fn count_refusal(metrics: &Metrics, verdict: Verdict, dialect: &'static str, code: &'static str) {
@@ -336,6 +342,13 @@ async fn huawei(
 ) -> Response {
     use kms_huawei::errors::{HwError, KMS_ERROR};
     let refuse = kms_huawei::Reply::refusal;
+    if kms_huawei::iam::issues_token(parts.method.as_str(), parts.uri.path()) {
+        if app.audit.refusing() {
+            return call.refuse(&app.audit, "huawei");
+        }
+        let reply = issue_token(&app, body, query).await;
+        return finish_huawei(&app, call, reply, &request_id, started);
+    }
     let body = match read_body(body, app.max_body_bytes, app.body_read_timeout).await {
         Ok(b) => b,
         Err(e) => {
@@ -402,6 +415,32 @@ async fn huawei(
     finish_huawei(&app, call, reply, &request_id, started)
 }
 
+/// IAM's `POST /v3/auth/tokens`: nobody is authenticated yet, so the body is bounded tightly
+/// and the password check (Argon2, on the blocking pool) waits for one of a few permits.
+async fn issue_token(app: &Arc<App>, body: Body, query: String) -> kms_huawei::Reply {
+    use kms_huawei::iam::{IamError, MAX_BODY_BYTES};
+    let body = match read_body(body, MAX_BODY_BYTES, app.body_read_timeout).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return kms_huawei::Reply::iam_refusal(&IamError::TOO_LARGE),
+        Err(_) => {
+            return kms_huawei::Reply::iam_refusal(&IamError {
+                status: 400,
+                message: "The request body could not be read in time or whole.",
+            });
+        }
+    };
+    let Ok(_permit) = app.password_checks.acquire().await else {
+        return kms_huawei::Reply::iam_refusal(&IamError::INTERNAL);
+    };
+    let worker = app.clone();
+    tokio::task::spawn_blocking(move || worker.huawei.issue_token(&body, &query))
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!("token request handler panicked");
+            kms_huawei::Reply::iam_refusal(&IamError::INTERNAL)
+        })
+}
+
 fn finish_huawei(
     app: &App,
     call: Call,
@@ -422,7 +461,13 @@ fn finish_huawei(
             "request failed"
         );
     }
-    let answer = huawei_response(reply.status, std::mem::take(&mut reply.body), request_id);
+    let mut answer = huawei_response(reply.status, std::mem::take(&mut reply.body), request_id);
+    if let Some(token) = reply.subject_token.take()
+        && let Ok(mut value) = HeaderValue::from_str(&token)
+    {
+        value.set_sensitive(true);
+        answer.headers_mut().insert("x-subject-token", value);
+    }
     let fields = huawei_audit(&reply.audit);
     call.answer(&app.audit, Outcome::huawei_reply(&reply, &fields), answer)
 }
