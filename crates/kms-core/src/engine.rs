@@ -437,26 +437,13 @@ impl Engine {
         key_id: &str,
         rotate_days: u32,
     ) -> Result<(), KmsError> {
-        check_range(Bounded::RotationPeriod, rotate_days.into(), ROTATION_DAYS)?;
-        self.mutate(caller, parse_key_id(key_id)?, |k, now| {
-            check_rotatable(k, Operation::EnableRotation)?;
-            k.rotation = RotationPolicy {
-                enabled: true,
-                rotate_days,
-                next_rotate_time: now + u64::from(rotate_days) * SECONDS_PER_DAY,
-            };
-            Ok(())
-        })
+        self.rotation_on(caller, key_id, rotate_days, ROTATION_DAYS, false)
     }
 
     /// Turns automatic rotation off. Allowed in every state and for every key, as the vendor
     /// does: stopping rotation can never make a key less safe to hold.
     pub fn disable_rotation(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
-        self.mutate(caller, parse_key_id(key_id)?, |k, _| {
-            k.rotation.enabled = false;
-            k.rotation.next_rotate_time = 0;
-            Ok(())
-        })
+        self.rotation_off(caller, key_id, false)
     }
 
     /// Rotates now: a new version encrypts from here on; every older one keeps decrypting.

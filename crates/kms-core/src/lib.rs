@@ -5,6 +5,7 @@
 //! wires a concrete [`Store`] and [`Seal`] into it.
 
 pub mod accounts;
+pub mod audit_fields;
 pub mod ciphertext;
 pub mod clock;
 pub mod context;

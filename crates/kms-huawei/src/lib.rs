@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use kms_core::accounts::{Directory, Principal};
-use kms_core::{AccountId, Caller, Engine};
+use kms_core::{Caller, Engine};
 
 use crate::auth::SignedParts;
 use crate::errors::{HwError, INVALID_JSON, INVALID_URL, NO_PERMISSION, error_body};
@@ -81,34 +81,8 @@ impl Reply {
     }
 }
 
-/// Who asked for what, as far as the request got. Never a secret.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFields {
-    pub account: Option<AccountId>,
-    /// The user inside the account whose credential signed; `None` for the account's root.
-    pub user: Option<String>,
-    /// The AK the request claimed, as presented (also when it was refused).
-    pub credential_id: Option<String>,
-    /// The region the project id resolved to.
-    pub region: Option<String>,
-    /// The key ids the request named and the answer names, each once.
-    pub resources: Vec<String>,
-}
-
-/// Longest presented string an audit record keeps.
-const AUDIT_STRING_MAX: usize = 128;
-
-fn audit_string(s: &str) -> String {
-    s[..s.floor_char_boundary(AUDIT_STRING_MAX)].to_owned()
-}
-
-impl AuditFields {
-    fn add_resource(&mut self, id: &str) {
-        if !id.is_empty() && !self.resources.iter().any(|r| r == id) {
-            self.resources.push(audit_string(id));
-        }
-    }
-}
+pub use kms_core::audit_fields::AuditFields;
+use kms_core::audit_fields::audit_string;
 
 /// An authenticated request with its parsed body: what remains is to run it, inline or on the
 /// blocking pool as [`Call::blocking`] says.

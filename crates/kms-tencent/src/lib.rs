@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use kms_core::accounts::{Directory, Principal};
-use kms_core::{AccountId, Caller, Engine};
+use kms_core::{Caller, Engine};
 
 use crate::auth::SignedParts;
 use crate::errors::*;
@@ -67,30 +67,8 @@ impl Reply {
     }
 }
 
-/// Who asked for what, as far as the request got: what an audit record names besides the outcome.
-/// Never a secret.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFields {
-    /// The account whose signature the request carried, once verified.
-    pub account: Option<AccountId>,
-    /// The user inside the account whose credential signed, once verified; `None` for the
-    /// account's root.
-    pub user: Option<String>,
-    /// The SecretId the request was signed with, as presented (also when it was refused).
-    pub credential_id: Option<String>,
-    /// The region the request named, as presented.
-    pub region: Option<String>,
-    /// The key and data key ids the request named (once its parameters were valid) and the answer
-    /// names, each once.
-    pub resources: Vec<String>,
-}
-
-/// Longest presented string an audit record keeps (ids and regions are far shorter).
-const AUDIT_STRING_MAX: usize = 128;
-
-fn audit_string(s: &str) -> String {
-    s[..s.floor_char_boundary(AUDIT_STRING_MAX)].to_owned()
-}
+pub use kms_core::audit_fields::AuditFields;
+use kms_core::audit_fields::audit_string;
 
 /// Request parameters that name keys or data keys, and whether each holds a list.
 const RESOURCE_PARAMS: &[(&str, bool)] = &[
@@ -105,13 +83,13 @@ const RESOURCE_PARAMS: &[(&str, bool)] = &[
 const RESOURCE_ANSWER_FIELDS: &[&str] = &["KeyId", "SourceKeyId", "DataKeyId"];
 const RESOURCE_ANSWER_OBJECTS: &[&str] = &["KeyMetadata", "DataKeyMetadata"];
 
-impl AuditFields {
-    fn add_resource(&mut self, id: &str) {
-        if !id.is_empty() && !self.resources.iter().any(|r| r == id) {
-            self.resources.push(audit_string(id));
-        }
-    }
+/// The resources of a Tencent request and answer, for the audit record.
+trait TencentResources {
+    fn add_request_resources(&mut self, params: &Params);
+    fn add_answer_resources(&mut self, answer: &Map<String, Value>);
+}
 
+impl TencentResources for AuditFields {
     fn add_request_resources(&mut self, params: &Params) {
         for &(name, is_list) in RESOURCE_PARAMS {
             if is_list {

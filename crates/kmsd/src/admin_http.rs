@@ -1,34 +1,26 @@
 //! The admin API on the listener: the transport rule, the operator token, then [`Admin`].
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use crate::admin::{AdminReply, PREFIX};
-use crate::audit::{Call, Outcome};
-use crate::server::{App, json_response, read_body};
+use crate::audit::Outcome;
+use crate::server::{App, Begun, begin, json_response, read_body};
 
 /// What the audit record names as the credential of an operator's call.
 const OPERATOR: &str = "operator-token";
 
 pub async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
-    let started = Instant::now();
-    let request_id = app.request_ids.next();
-    let source = req
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
-    let call = Call::new(
-        &request_id,
-        source,
-        req.method().as_str(),
-        req.uri().path(),
+    let Begun {
         started,
-    );
+        request_id,
+        source,
+        call,
+    } = begin(&app, &req);
     let reply = admit(&app, source, req).await;
     let fields = kms_tencent::AuditFields {
         account: reply.account,

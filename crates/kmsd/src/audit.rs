@@ -250,12 +250,12 @@ impl<'a> Outcome<'a> {
     }
 
     /// The Huawei dialect's answer.
-    pub fn huawei_reply(reply: &'a kms_huawei::Reply, fields: &'a AuditFields) -> Self {
+    pub fn huawei_reply(reply: &'a kms_huawei::Reply) -> Self {
         Self {
             dialect: Some("huawei"),
             action: Some(reply.action),
             code: reply.error_code.unwrap_or("ok"),
-            fields: Some(fields),
+            fields: Some(&reply.audit),
         }
     }
 

@@ -154,7 +154,15 @@ pub(crate) async fn read_body(
     }
 }
 
-async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
+/// What every request starts with: its clock, id, peer and audit call.
+pub(crate) struct Begun {
+    pub started: Instant,
+    pub request_id: String,
+    pub source: Option<std::net::SocketAddr>,
+    pub call: Call,
+}
+
+pub(crate) fn begin(app: &App, req: &Request) -> Begun {
     let started = Instant::now();
     let request_id = app.request_ids.next();
     let source = req
@@ -168,6 +176,42 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         req.uri().path(),
         started,
     );
+    Begun {
+        started,
+        request_id,
+        source,
+        call,
+    }
+}
+
+/// Counts an answered call and logs it: failures at info, successes at debug.
+fn record(
+    app: &App,
+    dialect: &'static str,
+    action: &'static str,
+    error_code: Option<&'static str>,
+    request_id: &str,
+    started: Instant,
+) {
+    let elapsed = started.elapsed();
+    let micros = elapsed.as_micros() as u64;
+    app.metrics
+        .record(dialect, action, error_code.unwrap_or("ok"), elapsed);
+    match error_code {
+        Some(code) => {
+            tracing::info!(request_id, dialect, action, code, micros, "request failed")
+        }
+        None => tracing::debug!(request_id, dialect, action, micros, "request served"),
+    }
+}
+
+async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
+    let Begun {
+        started,
+        request_id,
+        call,
+        ..
+    } = begin(&app, &req);
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
     if !TencentApi::claims(
@@ -276,27 +320,14 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         let outcome = Outcome::tencent("InternalError");
         return call.answer(&app.audit, outcome, json_response(StatusCode::OK, body));
     };
-    let elapsed = started.elapsed();
-    let code = reply.error_code.unwrap_or("ok");
-    app.metrics.record("tencent", reply.action, code, elapsed);
-    if reply.error_code.is_some() {
-        tracing::info!(
-            request_id,
-            dialect = "tencent",
-            action = reply.action,
-            code,
-            micros = elapsed.as_micros() as u64,
-            "request failed"
-        );
-    } else {
-        tracing::debug!(
-            request_id,
-            dialect = "tencent",
-            action = reply.action,
-            micros = elapsed.as_micros() as u64,
-            "request served"
-        );
-    }
+    record(
+        &app,
+        "tencent",
+        reply.action,
+        reply.error_code,
+        &request_id,
+        started,
+    );
     let answer = json_response(StatusCode::OK, std::mem::take(&mut reply.body));
     call.answer(&app.audit, Outcome::tencent_reply(&reply), answer)
 }
@@ -316,17 +347,6 @@ fn huawei_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
         r.headers_mut().insert("x-request-id", v);
     }
     r
-}
-
-/// Converts the Huawei dialect's audit fields into the audit trail's.
-fn huawei_audit(fields: &kms_huawei::AuditFields) -> kms_tencent::AuditFields {
-    kms_tencent::AuditFields {
-        account: fields.account,
-        user: fields.user.clone(),
-        credential_id: fields.credential_id.clone(),
-        region: fields.region.clone(),
-        resources: fields.resources.clone(),
-    }
 }
 
 /// Serves a request of the Huawei dialect, as [`dispatch`] serves Tencent's: prepare inline,
@@ -448,19 +468,14 @@ fn finish_huawei(
     request_id: &str,
     started: Instant,
 ) -> Response {
-    let elapsed = started.elapsed();
-    let code = reply.error_code.unwrap_or("ok");
-    app.metrics.record("huawei", reply.action, code, elapsed);
-    if reply.error_code.is_some() {
-        tracing::info!(
-            request_id,
-            dialect = "huawei",
-            action = reply.action,
-            code,
-            micros = elapsed.as_micros() as u64,
-            "request failed"
-        );
-    }
+    record(
+        app,
+        "huawei",
+        reply.action,
+        reply.error_code,
+        request_id,
+        started,
+    );
     let mut answer = huawei_response(reply.status, std::mem::take(&mut reply.body), request_id);
     if let Some(token) = reply.subject_token.take()
         && let Ok(mut value) = HeaderValue::from_str(&token)
@@ -468,8 +483,7 @@ fn finish_huawei(
         value.set_sensitive(true);
         answer.headers_mut().insert("x-subject-token", value);
     }
-    let fields = huawei_audit(&reply.audit);
-    call.answer(&app.audit, Outcome::huawei_reply(&reply, &fields), answer)
+    call.answer(&app.audit, Outcome::huawei_reply(&reply), answer)
 }
 
 /// How often the scrubber looks for erasures owed a scrub of the store's free space.

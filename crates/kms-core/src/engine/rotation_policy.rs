@@ -21,10 +21,30 @@ impl Engine {
         days: u32,
         bounds: RangeInclusive<u64>,
     ) -> Result<(), KmsError> {
+        self.rotation_on(caller, key_id, days, bounds, true)
+    }
+
+    /// Turns automatic rotation off, refusing a key whose rotation is off. The interval is
+    /// kept, for the rotation status to show.
+    pub fn stop_rotation(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
+        self.rotation_off(caller, key_id, true)
+    }
+
+    /// Turns rotation on every `days` days (within `bounds` and the engine's own), from now;
+    /// with `refuse_if_on`, a key whose rotation is already on is refused (Huawei), else its
+    /// interval is replaced (Tencent).
+    pub(super) fn rotation_on(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        days: u32,
+        bounds: RangeInclusive<u64>,
+        refuse_if_on: bool,
+    ) -> Result<(), KmsError> {
         check_days(days, bounds)?;
         self.mutate(caller, parse_key_id(key_id)?, |k, now| {
             check_rotatable(k, Operation::EnableRotation)?;
-            if k.rotation.enabled {
+            if refuse_if_on && k.rotation.enabled {
                 return Err(KmsError::RotationAlreadyEnabled);
             }
             k.rotation = RotationPolicy {
@@ -36,11 +56,16 @@ impl Engine {
         })
     }
 
-    /// Turns automatic rotation off, refusing a key whose rotation is off. The interval is
-    /// kept, for the rotation status to show.
-    pub fn stop_rotation(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
+    /// Turns rotation off, keeping the interval; with `refuse_if_off`, a key whose rotation is
+    /// off is refused (Huawei), else nothing changes (Tencent).
+    pub(super) fn rotation_off(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        refuse_if_off: bool,
+    ) -> Result<(), KmsError> {
         self.mutate(caller, parse_key_id(key_id)?, |k, _| {
-            if !k.rotation.enabled {
+            if refuse_if_off && !k.rotation.enabled {
                 return Err(KmsError::RotationNotEnabled);
             }
             k.rotation.enabled = false;
