@@ -20,6 +20,7 @@ fn engine_path(c: &mut Criterion) {
         user: None,
         credential: "test-credential".into(),
         region: "ap-guangzhou".into(),
+        authority: None,
     };
     let key = engine
         .create_key(

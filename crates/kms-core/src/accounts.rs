@@ -2,8 +2,11 @@
 //! Tencent SecretId/SecretKey and a Huawei AK/SK.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::KmsError;
@@ -25,6 +28,8 @@ pub struct Principal {
     pub account: AccountId,
     /// The user inside the account whose credential signed; `None` is the account's root.
     pub user: Option<String>,
+    /// That user's name, which policy conditions can test (IAM `g:UserName`).
+    pub user_name: Option<String>,
     /// The policies attached to the user, parsed, as of the last change of the identity
     /// records; none for the account's root (who is not evaluated).
     pub policies: Arc<[kms_policy::Policy]>,
@@ -34,55 +39,125 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Whether this principal may do `permission` to each of `keys` (or, when there are none,
-    /// to the account's keys as a whole) in `region`: the account's root always may; a user when
-    /// its policies allow every one. Keys record their account as creator (the engine keeps no
-    /// creating user), and the Huawei domain id is the account.
-    pub fn may(
+    /// What this principal may do in one call that needs `permission` in `region`, made from
+    /// `source_ip` (the client's address as the server determined it): `None` for the
+    /// account's root, who is never evaluated, so nothing of the request is read for it.
+    pub fn authority(
         &self,
         permission: Option<kms_policy::Permission>,
         region: &str,
-        keys: &[String],
-    ) -> bool {
-        if self.user.is_none() {
-            return true;
-        }
-        let Some(permission) = permission else {
-            return false;
-        };
+        source_ip: Option<IpAddr>,
+    ) -> Option<Arc<Authority>> {
+        let user = self.user.as_ref()?;
         let account = self.account.to_string();
         let context = kms_policy::Context {
+            source_ip: source_ip.map(|ip| ip.to_canonical().to_string()),
             region: Some(region.to_owned()),
-            user_id: self.user.clone(),
-            account_uin: Some(account.clone()),
-            ..kms_policy::Context::default()
+            user_id: Some(user.clone()),
+            user_name: self.user_name.clone(),
+            // The Huawei domain is the account: its name is the account's id, as IAM token
+            // requests name it.
+            account_name: Some(account.clone()),
+            account_uin: Some(account),
         };
-        let allows = |key: Option<&String>| {
-            let request = kms_policy::Request {
-                permission,
-                resource: kms_policy::Resource {
-                    region: region.to_owned(),
-                    uin: account.clone(),
-                    domain_id: account.clone(),
-                    key: key.map(|id| kms_policy::KeyRef {
-                        id: id.clone(),
-                        creator: account.clone(),
-                    }),
-                },
-                context: context.clone(),
-            };
-            kms_policy::evaluate(&self.policies, &request).allowed()
-        };
-        if keys.is_empty() {
-            allows(None)
-        } else {
-            keys.iter().all(|k| allows(Some(k)))
-        }
+        Some(Arc::new(Authority::new(
+            self.policies.clone(),
+            permission,
+            self.account,
+            context,
+        )))
     }
 
     /// The secret that request signatures are keyed with.
     pub fn secret_key(&self) -> &[u8] {
         &self.secret_key
+    }
+}
+
+/// A user's authority for one call: its policies, the permission the call needs, the region,
+/// and the request's facts that policy conditions test. The engine asks it about every key the
+/// call touches, as it resolves the key (`engine/access.rs`); the dialect asks it about the
+/// account's keys as a whole for account-level calls. Keys record their account as creator
+/// (the engine keeps no creating user), and the Huawei domain id is the account.
+#[derive(Debug)]
+pub struct Authority {
+    policies: Arc<[kms_policy::Policy]>,
+    permission: Option<kms_policy::Permission>,
+    region: String,
+    account: String,
+    context: kms_policy::Context,
+    /// Set once the engine asked about a key: a call that never did is asked about the
+    /// account's keys as a whole instead.
+    asked_about_a_key: AtomicBool,
+}
+
+/// One call's authority is equal only to itself.
+impl PartialEq for Authority {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for Authority {}
+
+impl Authority {
+    /// The authority of `policies` for `permission` in `account`, in the region `context`
+    /// names.
+    pub(crate) fn new(
+        policies: Arc<[kms_policy::Policy]>,
+        permission: Option<kms_policy::Permission>,
+        account: AccountId,
+        context: kms_policy::Context,
+    ) -> Self {
+        Self {
+            policies,
+            permission,
+            region: context.region.clone().unwrap_or_default(),
+            account: account.to_string(),
+            context,
+            asked_about_a_key: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the policies allow the call's permission on the key `key_id` (canonical).
+    pub fn allows_key(&self, key_id: &Uuid) -> bool {
+        self.asked_about_a_key.store(true, Ordering::Relaxed);
+        self.allows(Some(key_id.to_string()))
+    }
+
+    /// Whether the engine asked about any key during the call.
+    pub fn asked_about_a_key(&self) -> bool {
+        self.asked_about_a_key.load(Ordering::Relaxed)
+    }
+
+    /// The permission the call needs.
+    pub fn permission(&self) -> Option<kms_policy::Permission> {
+        self.permission
+    }
+
+    /// Whether the policies allow the call's permission on the account's keys as a whole.
+    pub fn allows_account(&self) -> bool {
+        self.allows(None)
+    }
+
+    fn allows(&self, key_id: Option<String>) -> bool {
+        let Some(permission) = self.permission else {
+            return false;
+        };
+        let request = kms_policy::Request {
+            permission,
+            resource: kms_policy::Resource {
+                region: self.region.clone(),
+                uin: self.account.clone(),
+                domain_id: self.account.clone(),
+                key: key_id.map(|id| kms_policy::KeyRef {
+                    id,
+                    creator: self.account.clone(),
+                }),
+            },
+            context: self.context.clone(),
+        };
+        kms_policy::evaluate(&self.policies, &request).allowed()
     }
 }
 
@@ -215,11 +290,16 @@ impl Directory {
                 Some(user) => parse_policies(identity.user_policies(account.uin, user)).into(),
                 None => Arc::new([]),
             };
+            let user_name = user
+                .as_ref()
+                .and_then(|id| identity.user(account.uin, id).ok())
+                .map(|u| u.name.clone());
             by_secret_id.insert(
                 secret_id.to_owned(),
                 Arc::new(Principal {
                     account: account.uin,
                     user,
+                    user_name,
                     policies,
                     app_id: account.app_id,
                     project_id: account.project_id.clone(),
@@ -259,6 +339,7 @@ impl Directory {
             let principal = Arc::new(Principal {
                 account: account.uin,
                 user: Some(user.id.clone()),
+                user_name: Some(user.name.clone()),
                 policies: parse_policies(identity.user_policies(account.uin, &user.id)).into(),
                 app_id: account.app_id,
                 project_id: account.project_id.clone(),

@@ -27,10 +27,16 @@ pub fn audit_string(s: &str) -> String {
 }
 
 impl AuditFields {
-    /// Names a resource once (bounded); an empty id names nothing.
+    /// Names a resource once (bounded); an empty id names nothing. An id the engine reads as
+    /// a key or data key id is recorded as the engine reads it (canonical), so one key has
+    /// one name in the trail however the request spelled it.
     pub fn add_resource(&mut self, id: &str) {
-        if !id.is_empty() && !self.resources.iter().any(|r| r == id) {
-            self.resources.push(audit_string(id));
+        let id = match crate::engine::parse_key_id(id) {
+            Ok(canonical) => canonical.to_string(),
+            Err(_) => audit_string(id),
+        };
+        if !id.is_empty() && !self.resources.contains(&id) {
+            self.resources.push(id);
         }
     }
 }
@@ -55,5 +61,13 @@ mod tests {
             fields.add_resource(id);
         }
         assert_eq!(fields.resources, ["k1", "k2"]);
+    }
+
+    #[test]
+    fn a_key_id_is_recorded_as_the_engine_reads_it() {
+        let mut fields = AuditFields::default();
+        fields.add_resource("0A1B2C3D-0000-4000-8000-00000000000F");
+        fields.add_resource("0a1b2c3d-0000-4000-8000-00000000000f");
+        assert_eq!(fields.resources, ["0a1b2c3d-0000-4000-8000-00000000000f"]);
     }
 }

@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 use kms_crypto::provider::{CryptoProvider, Software};
 use kms_crypto::random;
 
+use crate::accounts::Authority;
 use crate::ciphertext;
 use crate::clock::Clock;
 use crate::context::EncryptionContext;
@@ -81,6 +82,9 @@ pub struct Caller {
     /// The credential (Tencent SecretId, Huawei AK) the request was signed with.
     pub credential: String,
     pub region: String,
+    /// A user's policies for this call, asked about every key the engine resolves for it;
+    /// `None` for the account's root and the engine's own work, which are not evaluated.
+    pub authority: Option<Arc<Authority>>,
 }
 
 /// Which keys may be scheduled for deletion: Tencent asks for a disabled key (or one waiting
@@ -708,6 +712,9 @@ impl Resource for KeyRecord {
         KmsError::KeyNotFound
     }
     const GRANTABLE: bool = true;
+    fn authorize(caller: &Caller, id: &Uuid) -> Result<(), KmsError> {
+        access::authorize_key(caller, id)
+    }
     fn locks(engine: &Engine) -> &WriteLocks {
         &engine.key_locks
     }
@@ -909,6 +916,8 @@ pub use tags::TagChange;
 mod alias_tests;
 #[cfg(test)]
 mod asymmetric_tests;
+#[cfg(test)]
+mod authority_tests;
 #[cfg(test)]
 mod data_key_tests;
 #[cfg(test)]

@@ -159,6 +159,9 @@ pub enum KmsError {
     KeyInUse,
     #[error("the key is not bound to that cloud resource")]
     BindingNotFound,
+    /// The caller's policies do not allow the call on a key it names or resolves to.
+    #[error("the caller is not authorized to perform this operation on this key")]
+    Unauthorized,
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -52,6 +52,7 @@ fn fixture() -> &'static Fixture {
             user: None,
             credential: super::SECRET_ID.into(),
             region: super::REGION.into(),
+            authority: None,
         };
         let keys = KEY_SPECS
             .into_iter()

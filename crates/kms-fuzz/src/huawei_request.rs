@@ -111,7 +111,7 @@ pub fn huawei_request(data: &[u8]) {
         headers: &headers,
         body,
     };
-    let reply = match api().prepare(&req) {
+    let reply = match api().prepare(&req, None) {
         Ok(call) => api().execute(call),
         Err(reply) => *reply,
     };

@@ -134,7 +134,7 @@ pub fn tencent_request(data: &[u8]) {
         headers: &headers,
         body: &body,
     };
-    let reply = f.api.handle(&req, "fuzz-request");
+    let reply = f.api.handle(&req, "fuzz-request", None);
     let answer: Value = serde_json::from_slice(&reply.body).expect("the answer is JSON");
     assert_eq!(answer["Response"]["RequestId"], "fuzz-request");
     assert_ne!(

@@ -151,6 +151,8 @@ pub fn map_error(e: &KmsError) -> HwError {
     let code = match e {
         KmsError::InvalidKeyId => INVALID_KEY_ID,
         KmsError::KeyNotFound => return HwError::new(404, KEY_NOT_FOUND, message),
+        // The dialect names the refused action in the message (see `permissions::refusal`).
+        KmsError::Unauthorized => return HwError::new(403, NO_PERMISSION, message),
         KmsError::KeyIdMismatch | KmsError::InvalidCiphertext => INVALID_CIPHER_TEXT,
         KmsError::InvalidKeyState { state, op } => state_code(*state, *op),
         KmsError::AliasExists => ALIAS_EXISTS,

@@ -15,6 +15,7 @@ pub mod projects;
 pub mod routes;
 pub mod tokens;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -209,10 +210,15 @@ impl HuaweiApi {
 
     /// Routes, authenticates and parses a request; answers at once when there is nothing to
     /// run (version discovery, a refusal).
-    pub fn prepare(&self, req: &SignedParts<'_>) -> Result<Call, Box<Reply>> {
+    /// `source_ip` is the client's address, which policy conditions test.
+    pub fn prepare(
+        &self,
+        req: &SignedParts<'_>,
+        source_ip: Option<IpAddr>,
+    ) -> Result<Call, Box<Reply>> {
         let mut audit = AuditFields::default();
         let mut action = "unknown";
-        self.prepare_call(req, &mut action, &mut audit)
+        self.prepare_call(req, source_ip, &mut action, &mut audit)
             .map_err(|answer| match answer {
                 Answer::Error(e) => Box::new(Reply::error(e, action, audit)),
                 Answer::Done(body) => Box::new(Reply::ok(&body, action, audit)),
@@ -244,7 +250,17 @@ impl HuaweiApi {
             caller: &call.caller,
             regions: &self.regions,
         };
-        match operations::run(&context, call.op, &request) {
+        let mut answer = operations::run(&context, call.op, &request).and_then(|answer| {
+            permissions::authorize_after(call.caller.authority.as_deref(), call.name)?;
+            Ok(answer)
+        });
+        if let Err(e) = &mut answer
+            && e.code == NO_PERMISSION
+        {
+            // The engine refused a key it resolved; the refusal names the action.
+            *e = permissions::refusal(call.name);
+        }
+        match answer {
             Ok(answer) => {
                 for id in answer_key_ids(&answer) {
                     audit.add_resource(&id);
@@ -260,6 +276,7 @@ impl HuaweiApi {
     fn prepare_call(
         &self,
         req: &SignedParts<'_>,
+        source_ip: Option<IpAddr>,
         action: &mut &'static str,
         audit: &mut AuditFields,
     ) -> Result<Call, Answer> {
@@ -315,7 +332,8 @@ impl HuaweiApi {
             })?;
         audit.region = Some(region.clone());
         let body = parse_body(req.body)?;
-        permissions::authorize(&principal, spec, &params, &body, &region)?;
+        let authority = principal.authority(permissions::permission(spec), &region, source_ip);
+        permissions::authorize_before(authority.as_deref(), spec.name)?;
         let path_key_id = params.key_id.map(decode_segment);
         for id in [
             body.get("key_id").and_then(Value::as_str),
@@ -341,6 +359,7 @@ impl HuaweiApi {
                 user: principal.user.clone(),
                 credential: audit.credential_id.clone().unwrap_or_default(),
                 region,
+                authority,
             },
             audit: std::mem::take(audit),
             blocking: spec.blocking,

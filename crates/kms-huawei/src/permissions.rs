@@ -1,20 +1,19 @@
-//! What the permission evaluator needs from a Huawei request: the operation's IAM action and
-//! permission, and the key it acts on.
+//! What the permission evaluator needs from a Huawei operation: its IAM action and permission,
+//! and the two questions the dialect asks itself. The keys a call touches are asked about by
+//! the engine, about the id it resolved (`kms_core::engine` `access.rs`): a percent-encoded
+//! or upper-case path id, a ciphertext's header in either encoding, re-encrypt's source and
+//! destination, an alias, a grant.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use serde_json::Value;
-
-use kms_core::accounts::Principal;
+use kms_core::accounts::Authority;
 use kms_policy::Permission;
 
 use crate::errors::{HwError, NO_PERMISSION};
-use crate::routes::{PathParams, RouteSpec};
+use crate::routes::RouteSpec;
 
-/// The IAM action a route needs, as the vendor names it today (`kms:cmk:encryptData`); every
-/// route of the table has one.
-pub fn iam_action(route: &RouteSpec) -> &'static str {
-    kms_policy::huawei_operation(route.name)
+/// The IAM action an operation needs, as the vendor names it today (`kms:cmk:encryptData`);
+/// every route of the table has one.
+pub fn iam_action(name: &str) -> &'static str {
+    kms_policy::huawei_operation(name)
         .and_then(|o| o.actions.first().copied())
         .unwrap_or("kms:unknown:unknown")
 }
@@ -24,61 +23,44 @@ pub fn permission(route: &RouteSpec) -> Option<Permission> {
     kms_policy::huawei_operation(route.name).map(|o| o.permission)
 }
 
-/// The key a request acts on: the path's `{key_id}`, else the body's `key_id`; none for
-/// account-level operations. decrypt-data has no `key_id`: its key is the one its ciphertext
-/// names, which the caller reads before authorizing.
-pub fn key_id<'a>(path: &PathParams<'a>, body: &'a Value) -> Option<&'a str> {
-    path.key_id
-        .or_else(|| body.get("key_id").and_then(Value::as_str))
+/// The refusal of the operation `name`: 403 `KMS.0306`, naming the IAM action and never the
+/// policy.
+pub fn refusal(name: &str) -> HwError {
+    HwError::new(
+        403,
+        NO_PERMISSION,
+        format!(
+            "The user has no permission to perform {} on this resource.",
+            iam_action(name)
+        ),
+    )
 }
 
-/// Every key a request acts on: [`key_id`], re-encrypt's `destination_key_id`, and the key a
-/// `cipher_text` names in its header (base64, or hex for data keys).
-fn key_ids(path: &PathParams<'_>, body: &Value) -> Vec<String> {
-    let named = [
-        key_id(path, body),
-        body.get("destination_key_id").and_then(Value::as_str),
-    ];
-    let from_blob = body
-        .get("cipher_text")
-        .and_then(Value::as_str)
-        .and_then(|text| {
-            let text = text.trim();
-            B64.decode(text).ok().or_else(|| hex::decode(text).ok())
-        })
-        .and_then(|blob| kms_core::ciphertext::decode(&blob).map(|(h, _)| h.key_id.to_string()));
-    named
-        .into_iter()
-        .flatten()
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned)
-        .chain(from_blob)
-        .collect()
+/// Asked before the call runs: an account-level operation (create-key, list-keys,
+/// gen-random, service facts...) needs its permission on the account's keys as a whole. The
+/// account's root has no authority to ask: it is never evaluated.
+pub fn authorize_before(authority: Option<&Authority>, name: &str) -> Result<(), HwError> {
+    match authority {
+        Some(a) if a.permission().is_none_or(Permission::account_level) && !a.allows_account() => {
+            Err(refusal(name))
+        }
+        _ => Ok(()),
+    }
 }
 
-/// Whether `principal` may run `route` on the keys the request names in `region`: the
-/// account's root always may; a user when its policies allow it for every key (or, for an
-/// account-level operation, for the account's keys as a whole). Refusals answer 403
-/// `KMS.0306`, naming the IAM action and never the policy.
-pub fn authorize(
-    principal: &Principal,
-    route: &RouteSpec,
-    path: &PathParams<'_>,
-    body: &Value,
-    region: &str,
-) -> Result<(), HwError> {
-    // The root is never evaluated: nothing of the request is read for it.
-    if principal.user.is_none() || principal.may(permission(route), region, &key_ids(path, body)) {
-        Ok(())
-    } else {
-        Err(HwError::new(
-            403,
-            NO_PERMISSION,
-            format!(
-                "The user has no permission to perform {} on this resource.",
-                iam_action(route)
-            ),
-        ))
+/// Asked after a key-level call ran: one that touched no key (a listing of the whole
+/// account, or a call that failed before resolving one) needs its permission on the
+/// account's keys as a whole, or its answer is the refusal.
+pub fn authorize_after(authority: Option<&Authority>, name: &str) -> Result<(), HwError> {
+    match authority {
+        Some(a)
+            if a.permission().is_some_and(|p| !p.account_level())
+                && !a.asked_about_a_key()
+                && !a.allows_account() =>
+        {
+            Err(refusal(name))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -86,7 +68,6 @@ pub fn authorize(
 mod tests {
     use super::*;
     use crate::routes::ROUTES;
-    use serde_json::json;
 
     #[test]
     fn every_route_has_an_iam_action_and_a_permission() {
@@ -96,7 +77,7 @@ mod tests {
             "no operation the table lacks"
         );
         for r in ROUTES {
-            let action = iam_action(r);
+            let action = iam_action(r.name);
             assert!(
                 action.starts_with("kms:") && action != "kms:unknown:unknown",
                 "{}",
@@ -105,28 +86,10 @@ mod tests {
             assert!(permission(r).is_some(), "{}", r.name);
         }
         let find = |name: &str| ROUTES.iter().find(|r| r.name == name).unwrap();
-        assert_eq!(iam_action(find("CreateKey")), "kms:cmk:create");
-        assert_eq!(iam_action(find("ListKeyDetail")), "kms:cmk:get");
-        assert_eq!(iam_action(find("ListKeys")), "kms:cmk:list");
-        assert_eq!(iam_action(find("EncryptData")), "kms:cmk:encryptData");
+        assert_eq!(iam_action(find("CreateKey").name), "kms:cmk:create");
+        assert_eq!(iam_action(find("ListKeyDetail").name), "kms:cmk:get");
+        assert_eq!(iam_action(find("ListKeys").name), "kms:cmk:list");
+        assert_eq!(iam_action(find("EncryptData").name), "kms:cmk:encryptData");
         assert_eq!(permission(find("EncryptData")), Some(Permission::Encrypt));
-    }
-
-    #[test]
-    fn the_key_from_path_or_body() {
-        let body = json!({"key_id": "k1"});
-        let none = PathParams {
-            key_id: None,
-            key: None,
-            id: None,
-        };
-        assert_eq!(key_id(&none, &body), Some("k1"));
-        let path = PathParams {
-            key_id: Some("k2"),
-            key: None,
-            id: None,
-        };
-        assert_eq!(key_id(&path, &body), Some("k2"));
-        assert_eq!(key_id(&none, &json!({})), None);
     }
 }

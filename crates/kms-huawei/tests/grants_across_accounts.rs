@@ -115,7 +115,7 @@ fn call(api: &HuaweiApi, who: &Principal, operation: &str, body: &Value) -> (u16
         headers: &headers,
         body: &body,
     };
-    let reply = match api.prepare(&req) {
+    let reply = match api.prepare(&req, None) {
         Ok(call) => api.execute(call),
         Err(reply) => *reply,
     };

@@ -89,7 +89,7 @@ fn call(s: &Setup, token: &str, project: &str, op: &str) -> (u16, Value, kms_hua
         headers: &headers,
         body: b"{}",
     };
-    let reply = match s.api.prepare(&req) {
+    let reply = match s.api.prepare(&req, None) {
         Ok(call) => {
             assert_eq!(call.caller().user.as_deref(), Some(s.user.as_str()));
             s.api.execute(call)
@@ -166,5 +166,5 @@ fn without_a_token_key_no_token_is_issued_or_accepted() {
         headers: &headers,
         body: b"{}",
     };
-    assert_eq!(bare.api.prepare(&req).err().unwrap().status, 401);
+    assert_eq!(bare.api.prepare(&req, None).err().unwrap().status, 401);
 }

@@ -17,7 +17,9 @@
 //! aliases) is reached in the other language only by a pattern covering every action (`*`,
 //! `kms:*`, `kms:*:*`). Actions are compared without regard to case (Huawei documents this;
 //! Tencent is silent, and a Deny that missed a differently-cased name would fail open);
-//! resource segments are compared exactly.
+//! resource segments are compared exactly, except a resource's key part (`key/creatorUin/...`,
+//! `KeyId:...`), which ignores case: key ids are hex, and the engine reads any spelling of an
+//! id as the one key, so a Deny written in upper case must still name it.
 //!
 //! Some requests need more than one question: Tencent's DescribeKeys, EnableKeys and
 //! DisableKeys ask once per key; ReEncrypt asks ReEncrypt of the source key and of the
@@ -127,7 +129,8 @@ pub use document::{MAX_DOCUMENT, MAX_PATTERN, PolicyError};
 pub use glob::matches as wildcard_match;
 pub use model::{
     ActionPattern, Condition, Context, ContextKey, Decision, Effect, KeyRef, Language, Operator,
-    Policy, Principal, Request, Resource, ResourcePattern, Statement, authorize, evaluate,
+    Policy, Principal, Request, Resource, ResourcePattern, Statement, authorize, evaluate, ip_in,
+    parse_block,
 };
 pub use permission::{
     HUAWEI, HUAWEI_DERIVED, HuaweiOperation, Permission, TENCENT, TencentAction, huawei_operation,

@@ -292,7 +292,9 @@ impl ResourcePattern {
                     } else {
                         matches(account, &format!("uin/{}", resource.uin), false)
                     }
-                    && matches(path, &resource.cam_path(), false)
+                    // Key ids are compared without regard to case, as the engine reads them:
+                    // a Deny written in upper case still names the key.
+                    && matches(path, &resource.cam_path(), true)
             }
             ResourcePattern::Iam {
                 service,
@@ -308,7 +310,7 @@ impl ResourcePattern {
                     && matches(
                         path,
                         resource.key.as_ref().map_or("*", |k| k.id.as_str()),
-                        false,
+                        true,
                     )
             }
         }
@@ -349,7 +351,7 @@ impl Condition {
 
 /// Whether `address` lies in `block` (an address, or an address and prefix length). Condition
 /// values were checked at parse time; an unparsable request address is in no block.
-pub(crate) fn ip_in(address: &str, block: &str) -> bool {
+pub fn ip_in(address: &str, block: &str) -> bool {
     let Ok(address) = address.parse::<IpAddr>() else {
         return false;
     };
@@ -368,7 +370,7 @@ pub(crate) fn ip_in(address: &str, block: &str) -> bool {
 }
 
 /// An address or CIDR block: the network and the prefix length in bits.
-pub(crate) fn parse_block(block: &str) -> Option<(IpAddr, u32)> {
+pub fn parse_block(block: &str) -> Option<(IpAddr, u32)> {
     let (addr, prefix) = match block.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (block, None),

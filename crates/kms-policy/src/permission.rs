@@ -68,6 +68,35 @@ pub enum Permission {
     WhiteBox,
 }
 
+impl Permission {
+    /// Whether the permission is asked of the account's keys as a whole (`key/*`) before the
+    /// call runs: the calls that create keys, list, read service facts or manage what is not
+    /// a key. Every other permission is asked of each key the engine touches, as it touches
+    /// it, so the question names the key that executes; a call of those that touches no key
+    /// (a listing with no key named) is asked of the account's keys instead.
+    pub fn account_level(self) -> bool {
+        use Permission::*;
+        matches!(
+            self,
+            CreateKey
+                | ListKeys
+                | GenerateRandom
+                | ServiceInfo
+                | ManageDataKey
+                | DescribeDataKey
+                | ListDataKeys
+                | GetDataKeyPlaintext
+                | GetDataKeyCiphertext
+                | ManageAccessPoint
+                | ListAccessPoints
+                | ManageKeyStore
+                | ListKeyStores
+                | CreatePin
+                | WhiteBox
+        )
+    }
+}
+
 /// One Tencent KMS action (API 2019-01-18): its name, its CAM action (`kms:` and the name, as
 /// the vendor's CAM page for KMS lists them) and the permission it needs.
 pub struct TencentAction {

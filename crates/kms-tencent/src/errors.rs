@@ -119,6 +119,8 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         E::InvalidEncryptionContext(_) => INVALID_PARAMETER_VALUE,
         // The vendor's "service temporarily unavailable": the caller may retry.
         E::Contended => "UnsupportedOperation.ServiceTemporaryUnavailable",
+        // The dialect names the refused action in the message (see `permissions::refusal`).
+        E::Unauthorized => UNAUTHORIZED_OPERATION,
         E::Internal(detail) => {
             tracing::error!(request_id, error = %detail, "internal error");
             return TcError::new(

@@ -16,6 +16,7 @@ pub mod replay;
 pub mod requests;
 pub mod wire;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -256,22 +257,33 @@ impl TencentApi {
     }
 
     /// Serves one request start to end; never panics on any input.
-    pub fn handle(&self, req: &SignedParts<'_>, request_id: &str) -> Reply {
-        match self.prepare(req, request_id) {
+    pub fn handle(
+        &self,
+        req: &SignedParts<'_>,
+        request_id: &str,
+        source_ip: Option<IpAddr>,
+    ) -> Reply {
+        match self.prepare(req, request_id, source_ip) {
             Ok(call) => self.execute(call, request_id),
             Err(reply) => *reply,
         }
     }
 
-    /// Reads, authenticates and validates a request. Before the signature is checked, work is
+    /// Reads, authenticates and validates a request made from `source_ip` (the client's
+    /// address, which policy conditions test). Before the signature is checked, work is
     /// linear in the request's size and builds no nested structure; after, parameters are
     /// nested no deeper than the vendor's own.
-    pub fn prepare(&self, req: &SignedParts<'_>, request_id: &str) -> Result<Call, Box<Reply>> {
+    pub fn prepare(
+        &self,
+        req: &SignedParts<'_>,
+        request_id: &str,
+        source_ip: Option<IpAddr>,
+    ) -> Result<Call, Box<Reply>> {
         // A request too malformed to parse is still counted and audited under the action it
         // names.
         let mut action = actions::known_name(header(req, "x-tc-action").unwrap_or_default());
         let mut audit = AuditFields::default();
-        self.prepare_call(req, &mut action, &mut audit)
+        self.prepare_call(req, source_ip, &mut action, &mut audit)
             .map_err(|e| Box::new(Reply::error(e, action, request_id, audit)))
     }
 
@@ -302,7 +314,17 @@ impl TencentApi {
                 kms_core::KeySpec::Aes256
             },
         };
-        match call.request.run(&ctx) {
+        let mut answer = call.request.run(&ctx).and_then(|answer| {
+            permissions::authorize_after(call.caller.authority.as_deref(), action)?;
+            Ok(answer)
+        });
+        if let Err(e) = &mut answer
+            && e.code == UNAUTHORIZED_OPERATION
+        {
+            // The engine refused a key it resolved; the refusal names the action.
+            *e = permissions::refusal(action);
+        }
+        match answer {
             Ok(Value::Object(mut fields)) => {
                 audit.add_answer_resources(&fields);
                 fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
@@ -330,6 +352,7 @@ impl TencentApi {
     fn prepare_call(
         &self,
         req: &SignedParts<'_>,
+        source_ip: Option<IpAddr>,
         action_label: &mut &'static str,
         audit: &mut AuditFields,
     ) -> Result<Call, TcError> {
@@ -393,7 +416,8 @@ impl TencentApi {
         };
         let params = Params::validate(own_params, action.fields, from_query)?;
         audit.add_request_resources(&params);
-        permissions::authorize(&principal, name, &params, &region)?;
+        let authority = principal.authority(permissions::permission(name), &region, source_ip);
+        permissions::authorize_before(authority.as_deref(), name)?;
         let prepared = (action.prepare)(params)?;
         Ok(Call {
             audit: std::mem::take(audit),
@@ -405,6 +429,7 @@ impl TencentApi {
                 user: principal.user.clone(),
                 credential: credential_id,
                 region,
+                authority,
             },
         })
     }

@@ -71,6 +71,7 @@ fn prepare(api: &TencentApi, query: &str, headers: &http::HeaderMap) -> Result<C
             body: b"",
         },
         "rid",
+        None,
     )
 }
 

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 
 use crate::audit::{AuditFailure, AuditTarget};
+use crate::client_ip::TrustedProxies;
 use crate::limits::{FaultKind, FaultSettings, RateSettings};
 use crate::tls::TlsFiles;
 
@@ -128,6 +129,16 @@ pub struct ServeArgs {
     /// lifetimes narrow what a leaked token can do. [default: 86400, the vendor's 24 hours]
     #[arg(long, env = "KMSD_TOKEN_LIFETIME_SECS", value_name = "SECS")]
     pub token_lifetime_secs: Option<u64>,
+    /// Comma-separated addresses or CIDR blocks of reverse proxies whose `X-Forwarded-For` is
+    /// believed for the client's address that policy conditions test (CAM `qcs:ip`, IAM
+    /// `g:SourceIp`). Without it the connection's peer is the client. [default: none]
+    #[arg(
+        long,
+        env = "KMSD_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// How the server log is written.
@@ -168,6 +179,7 @@ struct FileSettings {
     fault_rate: Option<f64>,
     fault_kinds: Option<Vec<FaultKind>>,
     token_lifetime_secs: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// The resolved and checked settings; paths are absolute.
@@ -196,6 +208,7 @@ pub struct Settings {
     /// Fault injection; `None` when off.
     pub faults: Option<FaultSettings>,
     pub token_lifetime_secs: u64,
+    pub trusted_proxies: TrustedProxies,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -274,10 +287,17 @@ impl Settings {
             "--token-lifetime-secs must be 1 to {} (24 hours)",
             kms_huawei::tokens::TOKEN_LIFETIME_SECS
         );
+        let trusted_proxies = TrustedProxies::parse(
+            &args
+                .trusted_proxies
+                .or(file.trusted_proxies)
+                .unwrap_or_default(),
+        )?;
         Ok(Self {
             rate_limits,
             faults,
             token_lifetime_secs,
+            trusted_proxies,
             tls,
             audit_log,
             audit_failure: args

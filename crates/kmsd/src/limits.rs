@@ -357,6 +357,7 @@ mod tests {
             user: None,
             credential: "AKID".into(),
             region: region.into(),
+            authority: None,
         }
     }
 

@@ -5,6 +5,7 @@ mod admin_cli;
 mod admin_http;
 mod audit;
 mod bootstrap;
+mod client_ip;
 mod config;
 mod data_dir;
 mod limits;
@@ -226,6 +227,7 @@ fn open_service(
         ),
         admin,
         https: settings.tls.is_some(),
+        trusted_proxies: settings.trusted_proxies.clone(),
     });
     let admin_token = token_file.unwrap_or_else(|| data_dir.path().join(admin::TOKEN_FILE));
     Ok((app, engine, credential, admin_token))

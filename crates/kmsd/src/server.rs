@@ -61,6 +61,8 @@ pub struct App {
     pub admin: crate::admin::Admin,
     /// Whether the listener serves TLS (the admin API's transport rule).
     pub https: bool,
+    /// Whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
     /// Password checks (Huawei IAM tokens) running at once, each about 19 MiB of Argon2
     /// memory: a flood of token requests waits here instead of filling the blocking pool.
     pub password_checks: tokio::sync::Semaphore,
@@ -210,7 +212,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         started,
         request_id,
         call,
-        ..
+        source,
     } = begin(&app, &req);
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
@@ -223,7 +225,19 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         if HuaweiApi::claims(parts.method.as_str(), parts.uri.path()) {
             // Boxed so the Huawei path's larger state does not widen `dispatch`'s own future,
             // which every Tencent request would otherwise build and move.
-            return Box::pin(huawei(app, call, parts, body, query, request_id, started)).await;
+            let client_ip = app
+                .trusted_proxies
+                .client_ip(source.map(|s| s.ip()), &parts.headers);
+            let request = HuaweiRequest {
+                call,
+                parts,
+                body,
+                query,
+                request_id,
+                started,
+                client_ip,
+            };
+            return Box::pin(huawei(app, request)).await;
         }
         let outcome = Outcome::unclaimed(NOT_FOUND_CODE);
         return call.answer(&app.audit, outcome, not_found(&request_id));
@@ -261,6 +275,9 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     if app.audit.refusing() {
         return call.refuse(&app.audit, "tencent");
     }
+    let client_ip = app
+        .trusted_proxies
+        .client_ip(source.map(|s| s.ip()), &parts.headers);
     let signed = SignedParts {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -277,7 +294,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     // a bug make it, the request still gets the vendor's InternalError and the server keeps
     // serving.
     let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        app.tencent.prepare(&signed, &request_id)
+        app.tencent.prepare(&signed, &request_id, client_ip)
     }));
     let reply = match prepared {
         Err(_) => None,
@@ -351,15 +368,28 @@ fn huawei_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
 
 /// Serves a request of the Huawei dialect, as [`dispatch`] serves Tencent's: prepare inline,
 /// run quick operations inline and writes on the blocking pool, never panic on any input.
-async fn huawei(
-    app: Arc<App>,
+/// A request the Huawei dialect claimed, as [`dispatch`] hands it over.
+struct HuaweiRequest {
     call: Call,
     parts: axum::http::request::Parts,
     body: Body,
     query: String,
     request_id: String,
     started: Instant,
-) -> Response {
+    /// The client's address, which policy conditions test.
+    client_ip: Option<std::net::IpAddr>,
+}
+
+async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
+    let HuaweiRequest {
+        call,
+        parts,
+        body,
+        query,
+        request_id,
+        started,
+        client_ip,
+    } = request;
     use kms_huawei::errors::{HwError, KMS_ERROR};
     let refuse = kms_huawei::Reply::refusal;
     if kms_huawei::iam::issues_token(parts.method.as_str(), parts.uri.path()) {
@@ -395,8 +425,9 @@ async fn huawei(
         headers: &parts.headers,
         body: &body,
     };
-    let prepared =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.huawei.prepare(&signed)));
+    let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        app.huawei.prepare(&signed, client_ip)
+    }));
     let reply = match prepared {
         Err(_) => None,
         Ok(Err(reply)) => Some(*reply),

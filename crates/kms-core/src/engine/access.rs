@@ -5,10 +5,18 @@
 //! operation the request performs when the grant allows it (see [`with_grant_operation`]).
 //! Anything else is answered as not found, so a caller learns nothing about other accounts'
 //! resources.
+//!
+//! A user's policies are asked here too, about the key id as the engine parsed or resolved it
+//! (from a parameter in any spelling, an alias, a ciphertext's header, a grant), before the key
+//! is read: what is authorized is what executes, and the refusal does not tell whether the
+//! key exists.
 
 use std::cell::Cell;
 
+use uuid::Uuid;
+
 use super::Caller;
+use crate::KmsError;
 use crate::grants::GrantOperation;
 use crate::store::{Indexed, Store, StoreError};
 
@@ -30,6 +38,14 @@ pub fn with_grant_operation<T>(op: GrantOperation, f: impl FnOnce() -> T) -> T {
     }
     let _restore = Restore(GRANT_OPERATION.replace(Some(op)));
     f()
+}
+
+/// Refuses a caller whose policies do not allow the call on the key `id`.
+pub(super) fn authorize_key(caller: &Caller, id: &Uuid) -> Result<(), KmsError> {
+    match &caller.authority {
+        Some(authority) if !authority.allows_key(id) => Err(KmsError::Unauthorized),
+        _ => Ok(()),
+    }
 }
 
 /// Whether `caller` owns `resource`: its account, in its region.
@@ -62,6 +78,7 @@ pub(super) fn owner_of(resource: &impl Indexed) -> Caller {
         user: None,
         credential: String::new(),
         region: resource.region().to_owned(),
+        authority: None,
     }
 }
 

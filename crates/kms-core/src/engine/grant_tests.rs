@@ -11,6 +11,7 @@ fn other_account() -> Caller {
         user: None,
         credential: "other".into(),
         region: "ap-guangzhou".into(),
+        authority: None,
     }
 }
 

@@ -145,6 +145,7 @@ impl Engine {
         grant_id: &str,
     ) -> Result<(), KmsError> {
         let id = parse_key_id(key_id)?;
+        access::authorize_key(caller, &id)?;
         let key = self.store.get_key(&id)?.ok_or(KmsError::KeyNotFound)?;
         let owner = access::may_use(caller, &key);
         let me = principal_id(caller);

@@ -27,6 +27,9 @@ pub(super) trait Resource: Indexed {
     fn not_found() -> KmsError;
     /// Whether grants can open this kind of resource to principals other than its owner.
     const GRANTABLE: bool;
+    /// Refuses a caller whose policies do not allow the call on the resource `id`, before it
+    /// is read.
+    fn authorize(caller: &Caller, id: &Uuid) -> Result<(), KmsError>;
     fn locks(engine: &Engine) -> &WriteLocks;
     fn get(store: &dyn Store, id: &Uuid) -> Result<Option<Self>, StoreError>;
     /// Commits records whose revisions were bumped, all in one transaction or none.
@@ -42,6 +45,7 @@ impl Engine {
     /// A resource the caller may use (its own, or a key granted to it for the request's
     /// operation) as stored, with no transition applied.
     pub(super) fn fetch<R: Resource>(&self, caller: &Caller, id: Uuid) -> Result<R, KmsError> {
+        R::authorize(caller, &id)?;
         let record = R::get(&*self.store, &id)?.ok_or_else(R::not_found)?;
         if access::may_use(caller, &record)
             || (R::GRANTABLE && access::granted(&*self.store, caller, &record)?)

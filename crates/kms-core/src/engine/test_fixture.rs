@@ -42,6 +42,7 @@ pub(super) fn fixture_with(config: EngineConfig) -> Fixture {
             user: None,
             credential: "test-credential".into(),
             region: "ap-guangzhou".into(),
+            authority: None,
         },
     }
 }
@@ -274,6 +275,7 @@ pub(super) fn interfered(store: InterferingStore) -> InterferedFixture {
             user: None,
             credential: "test-credential".into(),
             region: "ap-guangzhou".into(),
+            authority: None,
         },
     }
 }

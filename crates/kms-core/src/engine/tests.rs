@@ -37,12 +37,14 @@ fn blob_is_bound_to_account_and_region() {
             user: None,
             credential: "test-credential".into(),
             region: f.caller.region.clone(),
+            authority: None,
         },
         Caller {
             account: 100,
             user: None,
             credential: "test-credential".into(),
             region: "ap-beijing".into(),
+            authority: None,
         },
     ] {
         assert!(matches!(
@@ -82,6 +84,7 @@ fn aliases_are_unique_per_account_and_region() {
         user: None,
         credential: "test-credential".into(),
         region: "ap-shanghai".into(),
+        authority: None,
     };
     f.engine.create_key(&other, new_key("dup")).unwrap();
     let id = f.key("second");
@@ -493,6 +496,7 @@ fn blobs_written_before_every_key_type_still_decrypt() {
         user: None,
         credential: "test-credential".into(),
         region: record.region.clone(),
+        authority: None,
     };
     for case in fixture["blobs"].as_array().unwrap() {
         let blob = b64.decode(case["blob"].as_str().unwrap()).unwrap();

@@ -30,6 +30,7 @@ fn keys_and_ciphertexts_survive_reopening() {
         user: None,
         credential: "test-credential".into(),
         region: "ap-guangzhou".into(),
+        authority: None,
     };
     let engine_over = |store: EmbeddedStore| {
         Engine::new(
@@ -164,6 +165,7 @@ fn an_erasure_left_unscrubbed_at_a_stop_is_scrubbed_after_the_restart() {
         user: None,
         credential: "test-credential".into(),
         region: "ap-guangzhou".into(),
+        authority: None,
     };
     let engine_over = |store: EmbeddedStore| {
         Engine::new(
