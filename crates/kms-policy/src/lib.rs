@@ -44,8 +44,11 @@
 //! and `qcs:requested_region`. IAM: `StringEquals`, `StringNotEquals`,
 //! `StringEqualsIgnoreCase`, `StringNotEqualsIgnoreCase`, `StringLike`, `StringNotLike`,
 //! `IpAddress`, `NotIpAddress` on `g:SourceIp`, `g:ProjectName` (the region), `g:UserId`,
-//! `g:UserName` and `g:DomainName`. A value the request does not carry satisfies only the
-//! negated operators. Values are any of a list; negated operators hold when none matches.
+//! `g:UserName` and `g:DomainName`. The dialects supply every one of these (the source address
+//! from the connection, or from `X-Forwarded-For` behind a proxy the operator trusts; the
+//! account as the domain name); a value a request does not carry (a caller with no known
+//! address) satisfies only the negated operators. Values are any of a list; negated operators
+//! hold when none matches.
 //!
 //! ## Refusals
 //!
