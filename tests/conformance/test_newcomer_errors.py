@@ -1,12 +1,17 @@
 """Errors a newcomer meets first say what is wrong and what to do: the Huawei SDK given no project
-id."""
+id, and a refused setting (one line, no stack trace, even with RUST_BACKTRACE)."""
 
+import os
+import re
+import subprocess
+
+import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkkms.v2 import KmsClient
 from huaweicloudsdkkms.v2 import model as m
 
-from conftest import PROJECT_ID, SECRET_ID, SECRET_KEY
+from conftest import KMSD_BIN, PROJECT_ID, SECRET_ID, SECRET_KEY, free_port
 from huawei import expect, huawei_client
 
 MISSING_PROJECT = (
@@ -39,3 +44,24 @@ def test_the_huawei_sdk_without_a_project_id_is_told_it_is_missing(server):
     foreign = huawei_client(server.endpoint, project_id="f" * 32)
     assert expect(403, "KMS.0306", list_keys, foreign).error_msg == "The project id is not one of the caller's."
     assert list_keys(huawei_client(server.endpoint, project_id=PROJECT_ID)).total is not None
+
+
+def serve(tmp_path, *args, env=None):
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("KMSD_")}
+    run_env.update(env or {})
+    cmd = [KMSD_BIN, "serve", "--data-dir", str(tmp_path / "data"), *args]
+    return subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=20)
+
+
+@pytest.mark.parametrize("backtrace", ["1", "full"])
+def test_a_refused_setting_is_one_line_without_a_stack_trace(tmp_path, backtrace):
+    env = {"RUST_BACKTRACE": backtrace, "RUST_LIB_BACKTRACE": backtrace}
+    out = serve(tmp_path, "--listen", f"127.0.0.1:{free_port()}", "--tls-cert", "server.crt", env=env)
+    assert (out.returncode, out.stdout, out.stderr) == (
+        1, "", "error: --tls-cert and --tls-key must be given together\n")
+    assert not (tmp_path / "data").exists(), "a refused start writes nothing"
+
+    # A setting refused with its cause: the cause follows on the same line.
+    out = serve(tmp_path, "--listen", "127.0.0.1:8740", "--config", str(tmp_path / "absent.toml"), env=env)
+    assert out.returncode == 1 and out.stdout == ""
+    assert re.fullmatch(r"error: [^\n]*absent\.toml[^\n]*No such file or directory[^\n]*\n", out.stderr), out.stderr
