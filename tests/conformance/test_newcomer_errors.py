@@ -1,5 +1,6 @@
 """Errors a newcomer meets first say what is wrong and what to do: the Huawei SDK given no project
-id, and a refused setting (one line, no stack trace, even with RUST_BACKTRACE)."""
+id, a refused setting (one line, no stack trace, even with RUST_BACKTRACE), and `kmsd admin
+--data-dir` on a directory a server is running on."""
 
 import os
 import re
@@ -13,6 +14,7 @@ from huaweicloudsdkkms.v2 import model as m
 
 from conftest import KMSD_BIN, PROJECT_ID, SECRET_ID, SECRET_KEY, free_port
 from huawei import expect, huawei_client
+from test_admin import admin
 
 MISSING_PROJECT = (
     'The project id is missing: the path has "{project_id}" where a project id (32 hex digits) '
@@ -65,3 +67,20 @@ def test_a_refused_setting_is_one_line_without_a_stack_trace(tmp_path, backtrace
     out = serve(tmp_path, "--listen", "127.0.0.1:8740", "--config", str(tmp_path / "absent.toml"), env=env)
     assert out.returncode == 1 and out.stdout == ""
     assert re.fullmatch(r"error: [^\n]*absent\.toml[^\n]*No such file or directory[^\n]*\n", out.stderr), out.stderr
+
+
+def test_admin_on_a_served_data_dir_is_sent_to_the_server(server):
+    data_dir = server.data_dir
+    refused = admin("account", "list", data_dir=data_dir, check=False)
+    assert refused.returncode == 1 and refused.stdout == ""
+    pid = server.proc.pid
+    assert refused.stderr == (
+        f"error: a kmsd server (pid {pid}, listening on {server.endpoint}) is running on the data "
+        f"directory {data_dir}, and --data-dir needs the directory to itself: send the command to "
+        f"that server instead, with --endpoint http://{server.endpoint} (https:// if it serves TLS) "
+        f"and --token-file {data_dir / 'admin-token'}\n")
+
+    # The advice works as given.
+    accounts = admin("account", "list", "--endpoint", f"http://{server.endpoint}",
+                     "--token-file", str(data_dir / "admin-token"))
+    assert [a["project_id"] for a in accounts["accounts"]] == [PROJECT_ID], "the server's root account"
