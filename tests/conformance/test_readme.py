@@ -64,7 +64,9 @@ class Reader:
         self.ports = {"8740": free_port(), "8741": free_port(), "8443": free_port()}
         env = {k: v for k, v in os.environ.items() if not k.startswith("KMSD_")}
         env.update(HOME=str(home), PATH=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
-                   KMSD_LISTEN=f"127.0.0.1:{self.ports['8740']}")
+                   KMSD_LISTEN=f"127.0.0.1:{self.ports['8740']}",
+                   # the pip block must not wait on the network to ask whether pip is current
+                   PIP_DISABLE_PIP_VERSION_CHECK="1")
         self.env = env
         self.servers = {}
         self.serving_line = None  # the tour server's start-up line, which the log sample shows
