@@ -323,13 +323,7 @@ impl HuaweiApi {
             .filter(|_| header_project.is_none_or(|p| p == project_id))
             .filter(|_| token_project.as_deref().is_none_or(|p| p == project_id))
             .cloned()
-            .ok_or_else(|| {
-                HwError::new(
-                    403,
-                    NO_PERMISSION,
-                    "The project id is not one of the caller's.",
-                )
-            })?;
+            .ok_or_else(|| project_refusal(project_id))?;
         audit.region = Some(region.clone());
         let body = parse_body(req.body)?;
         let authority = principal.authority(permissions::permission(spec), &region, source_ip);
@@ -365,6 +359,28 @@ impl HuaweiApi {
             blocking: spec.blocking,
         })
     }
+}
+
+/// The refusal of a path's project id. A project id is 32 hex digits; anything else (above all
+/// the SDK's unfilled `{project_id}` placeholder, sent when it was given no project id and no IAM
+/// endpoint to look one up) is a missing project id, and the message says where to find one.
+fn project_refusal(project_id: &str) -> HwError {
+    let message = if project_id.len() == 32 && project_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        "The project id is not one of the caller's.".to_owned()
+    } else {
+        format!(
+            "The project id is missing: the path has {:?} where a project id (32 hex digits) \
+             belongs. Give the SDK's credentials the project id (root-credentials.json's \
+             project_id for the root account, or one listed by GET /v3/projects), or this \
+             server as their IAM endpoint.",
+            // Bounded: the path is the client's, and an error echoes only a glimpse of it.
+            decode_segment(project_id)
+                .chars()
+                .take(64)
+                .collect::<String>()
+        )
+    };
+    HwError::new(403, NO_PERMISSION, message)
 }
 
 /// A path segment, percent-decoded (lossily: a key id or tag key is text).

@@ -507,15 +507,9 @@ type Opened = (
 /// Locks and opens a data directory as `kmsd serve` does: the root account is made, and
 /// accounts are brought into the identity records, if this is the first use.
 fn open_data_dir(dir: &Path, root_key_file: Option<PathBuf>) -> anyhow::Result<Opened> {
-    let data_dir = DataDir::lock(dir, "kmsd admin").map_err(|e| {
-        if e.is::<crate::data_dir::Held>() {
-            anyhow::anyhow!(
-                "{e}. A server is running on this data directory: give its address with \
-                 --endpoint (and its admin token with --token-file) instead of --data-dir"
-            )
-        } else {
-            e
-        }
+    let data_dir = DataDir::lock(dir, "kmsd admin").map_err(|e| match e.downcast() {
+        Ok(held) => held_refusal(&held),
+        Err(e) => e,
     })?;
     let root_key_file = root_key_file.unwrap_or_else(|| dir.join("root.key"));
     let (seal, store) = data_dir.open_store(&root_key_file)?;
@@ -530,6 +524,30 @@ fn open_data_dir(dir: &Path, root_key_file: Option<PathBuf>) -> anyhow::Result<O
     kms_core::identity::migrate(store.as_ref())
         .map_err(|e| anyhow::anyhow!("bringing accounts into the identity records: {e}"))?;
     Ok((data_dir, store, seal))
+}
+
+/// Why `--data-dir` cannot be used while another process holds the directory, and what to do
+/// instead: a running server is reached through its admin API, not through another directory.
+fn held_refusal(held: &crate::data_dir::Held) -> anyhow::Error {
+    let dir = held.path.display();
+    match held.holder.split_once("listening on ") {
+        Some((_, address)) => anyhow::anyhow!(
+            "a kmsd server ({}) is running on the data directory {dir}, and --data-dir needs the \
+             directory to itself: send the command to that server instead, with --endpoint \
+             http://{address} (https:// if it serves TLS) and --token-file {}",
+            held.holder,
+            held.path.join(admin::TOKEN_FILE).display()
+        ),
+        None => anyhow::anyhow!(
+            "another kmsd ({}) is working on the data directory {dir}; run this command again \
+             when it has finished",
+            if held.holder.is_empty() {
+                "of unknown pid"
+            } else {
+                &held.holder
+            }
+        ),
+    }
 }
 
 /// Sends the request over HTTP or HTTPS and reads the JSON answer.

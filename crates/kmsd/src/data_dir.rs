@@ -16,11 +16,24 @@ const LOCK_FILE: &str = "kmsd.lock";
 
 /// The refusal to lock a data directory that another process holds.
 #[derive(Debug)]
-pub struct Held(String);
+pub struct Held {
+    /// What the lock file says of the holder ("pid 42, listening on 127.0.0.1:8740"), if anything.
+    pub holder: String,
+    pub path: PathBuf,
+}
 
 impl std::fmt::Display for Held {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        let holder = if self.holder.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.holder)
+        };
+        write!(
+            f,
+            "another kmsd{holder} holds the data directory {}; stop it first, or give this one another --data-dir",
+            self.path.display()
+        )
     }
 }
 
@@ -53,18 +66,12 @@ impl DataDir {
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let mut other = String::new();
-                let _ = lock.read_to_string(&mut other);
-                let other = other.trim();
-                let other = if other.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({other})")
-                };
-                return Err(Held(format!(
-                    "another kmsd{other} holds the data directory {}; stop it first, or give this one another --data-dir",
-                    path.display()
-                ))
+                let mut holder = String::new();
+                let _ = lock.read_to_string(&mut holder);
+                return Err(Held {
+                    holder: holder.trim().to_owned(),
+                    path: path.to_owned(),
+                }
                 .into());
             }
             Err(std::fs::TryLockError::Error(e)) => {

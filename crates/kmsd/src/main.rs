@@ -50,11 +50,23 @@ enum Command {
     Admin(admin_cli::AdminArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let args = match Cli::parse().command {
         Command::Serve(args) => *args,
         Command::Admin(args) => std::process::exit(admin_cli::run(args)),
     };
+    // One line an operator can act on: returning the error from main would print its Debug
+    // form, which carries a stack trace whenever RUST_BACKTRACE is set.
+    match run_server(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     // Every setting is checked before anything is written to the data dir.
     let settings = Settings::resolve(args)?;
     init_logging(&settings)?;
