@@ -414,11 +414,20 @@ impl TencentApi {
                 ));
             }
         };
-        let params = Params::validate(own_params, action.fields, from_query)?;
-        audit.add_request_resources(&params);
         let authority = principal.authority(permissions::permission(name), &region, source_ip);
         permissions::authorize_before(authority.as_deref(), name)?;
-        let prepared = (action.prepare)(params)?;
+        // Parameters refused before any key is resolved answer as a call that touched no key
+        // does: a caller who may not use the account's keys as a whole is told it is not
+        // authorized, not what was wrong with its parameters.
+        let unauthorized_or = |e| {
+            permissions::authorize_after(authority.as_deref(), name)
+                .err()
+                .unwrap_or(e)
+        };
+        let params =
+            Params::validate(own_params, action.fields, from_query).map_err(unauthorized_or)?;
+        audit.add_request_resources(&params);
+        let prepared = (action.prepare)(params).map_err(unauthorized_or)?;
         Ok(Call {
             audit: std::mem::take(audit),
             blocking: prepared.blocking,
