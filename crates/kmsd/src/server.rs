@@ -64,6 +64,9 @@ pub struct App {
     /// Password checks (Huawei IAM tokens) running at once, each about 19 MiB of Argon2
     /// memory: a flood of token requests waits here instead of filling the blocking pool.
     pub password_checks: tokio::sync::Semaphore,
+    /// The per-address bound on token requests, checked before any of them waits for a
+    /// password check.
+    pub token_requests: crate::token_requests::TokenRequests,
 }
 
 /// How many password checks may run at once.
@@ -210,7 +213,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         started,
         request_id,
         call,
-        ..
+        source,
     } = begin(&app, &req);
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
@@ -223,7 +226,16 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         if HuaweiApi::claims(parts.method.as_str(), parts.uri.path()) {
             // Boxed so the Huawei path's larger state does not widen `dispatch`'s own future,
             // which every Tencent request would otherwise build and move.
-            return Box::pin(huawei(app, call, parts, body, query, request_id, started)).await;
+            let request = HuaweiRequest {
+                call,
+                parts,
+                body,
+                query,
+                request_id,
+                started,
+                source,
+            };
+            return Box::pin(huawei(app, request)).await;
         }
         let outcome = Outcome::unclaimed(NOT_FOUND_CODE);
         return call.answer(&app.audit, outcome, not_found(&request_id));
@@ -349,24 +361,36 @@ fn huawei_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
     r
 }
 
-/// Serves a request of the Huawei dialect, as [`dispatch`] serves Tencent's: prepare inline,
-/// run quick operations inline and writes on the blocking pool, never panic on any input.
-async fn huawei(
-    app: Arc<App>,
+/// A request the Huawei dialect claims, as [`dispatch`] has it.
+struct HuaweiRequest {
     call: Call,
     parts: axum::http::request::Parts,
     body: Body,
     query: String,
     request_id: String,
     started: Instant,
-) -> Response {
+    source: Option<std::net::SocketAddr>,
+}
+
+/// Serves a request of the Huawei dialect, as [`dispatch`] serves Tencent's: prepare inline,
+/// run quick operations inline and writes on the blocking pool, never panic on any input.
+async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
     use kms_huawei::errors::{HwError, KMS_ERROR};
+    let HuaweiRequest {
+        call,
+        parts,
+        body,
+        query,
+        request_id,
+        started,
+        source,
+    } = request;
     let refuse = kms_huawei::Reply::refusal;
     if kms_huawei::iam::issues_token(parts.method.as_str(), parts.uri.path()) {
         if app.audit.refusing() {
             return call.refuse(&app.audit, "huawei");
         }
-        let reply = issue_token(&app, body, query).await;
+        let reply = issue_token(&app, body, query, source).await;
         return finish_huawei(&app, call, reply, &request_id, started);
     }
     let body = match read_body(body, app.max_body_bytes, app.body_read_timeout).await {
@@ -435,10 +459,18 @@ async fn huawei(
     finish_huawei(&app, call, reply, &request_id, started)
 }
 
-/// IAM's `POST /v3/auth/tokens`: nobody is authenticated yet, so the body is bounded tightly
-/// and the password check (Argon2, on the blocking pool) waits for one of a few permits.
-async fn issue_token(app: &Arc<App>, body: Body, query: String) -> kms_huawei::Reply {
+/// IAM's `POST /v3/auth/tokens`: nobody is authenticated yet, so the source address must be
+/// within its bound (`token_requests.rs`), the body is bounded tightly and the password check
+/// (Argon2, on the blocking pool) waits for one of a few permits.
+async fn issue_token(
+    app: &Arc<App>,
+    body: Body,
+    query: String,
+    source: Option<std::net::SocketAddr>,
+) -> kms_huawei::Reply {
     use kms_huawei::iam::{IamError, MAX_BODY_BYTES};
+    // The small body is read first, even from an address about to be refused, so the
+    // connection stays usable for the client's next request.
     let body = match read_body(body, MAX_BODY_BYTES, app.body_read_timeout).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return kms_huawei::Reply::iam_refusal(&IamError::TOO_LARGE),
@@ -448,6 +480,13 @@ async fn issue_token(app: &Arc<App>, body: Body, query: String) -> kms_huawei::R
                 message: "The request body could not be read in time or whole.",
             });
         }
+    };
+    // The listener always knows the peer; were it ever unknown, such requests share one bound.
+    let address = source.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |s| s.ip());
+    let Ok(_admitted) = app.token_requests.admit(address, Instant::now()) else {
+        app.metrics
+            .refused("throttled", "huawei", IamError::TOO_MANY.code());
+        return kms_huawei::Reply::iam_refusal(&IamError::TOO_MANY);
     };
     let Ok(_permit) = app.password_checks.acquire().await else {
         return kms_huawei::Reply::iam_refusal(&IamError::INTERNAL);
