@@ -128,6 +128,11 @@ pub struct ServeArgs {
     /// lifetimes narrow what a leaked token can do. [default: 86400, the vendor's 24 hours]
     #[arg(long, env = "KMSD_TOKEN_LIFETIME_SECS", value_name = "SECS")]
     pub token_lifetime_secs: Option<u64>,
+    /// Huawei IAM token requests (each a password check) one source address may make per
+    /// second, after a burst of twenty times as many, with at most two at once; past it they
+    /// answer 429. An IPv6 client counts by its /64. 0 disables. [default: 2]
+    #[arg(long, env = "KMSD_TOKEN_REQUESTS_PER_ADDRESS", value_name = "N")]
+    pub token_requests_per_address: Option<u32>,
 }
 
 /// How the server log is written.
@@ -168,6 +173,7 @@ struct FileSettings {
     fault_rate: Option<f64>,
     fault_kinds: Option<Vec<FaultKind>>,
     token_lifetime_secs: Option<u64>,
+    token_requests_per_address: Option<u32>,
 }
 
 /// The resolved and checked settings; paths are absolute.
@@ -196,6 +202,8 @@ pub struct Settings {
     /// Fault injection; `None` when off.
     pub faults: Option<FaultSettings>,
     pub token_lifetime_secs: u64,
+    /// Token requests per second per source address; 0 when unbounded.
+    pub token_requests_per_address: u32,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -278,6 +286,10 @@ impl Settings {
             rate_limits,
             faults,
             token_lifetime_secs,
+            token_requests_per_address: args
+                .token_requests_per_address
+                .or(file.token_requests_per_address)
+                .unwrap_or(crate::token_requests::DEFAULT_PER_SECOND),
             tls,
             audit_log,
             audit_failure: args

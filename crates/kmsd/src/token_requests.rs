@@ -3,8 +3,9 @@
 //! A token request costs a password check (Argon2, tens of milliseconds and about 19 MiB)
 //! before anyone is authenticated. The server runs a few at once; without a bound per client,
 //! one address flooding wrong passwords would queue everyone else's token requests behind its
-//! own and keep the cores busy. Each source address gets a token bucket ([`BURST`] requests,
-//! refilled at [`PER_SECOND`]) and at most [`IN_FLIGHT`] requests waiting or running at once;
+//! own and keep the cores busy. Each source address gets a token bucket (`--token-requests-per-
+//! address` a second, [`DEFAULT_PER_SECOND`] unless configured, after a burst of
+//! [`BURST_SECONDS`] times as many) and at most [`IN_FLIGHT`] requests waiting or running at once;
 //! past either it is answered 429 at once, once its small body is read (so the connection
 //! stays usable). Signed KMS calls never pass here. An IPv6 client counts by its /64, the
 //! block one host is usually given, so a host cannot mint addresses to escape its bound.
@@ -14,12 +15,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// Requests an address may make at once after a quiet spell: a script that logs in a few users,
-/// or a test suite, fits; a flood spends it in a second.
-pub const BURST: f64 = 40.0;
-/// Requests an address may make per second once its burst is spent: a few password checks a
-/// second, a small part of one core.
-pub const PER_SECOND: f64 = 2.0;
+/// Requests an address may make per second once its burst is spent, unless configured: a few
+/// password checks a second, a small part of one core.
+pub const DEFAULT_PER_SECOND: u32 = 2;
+/// The burst, in seconds' worth of the rate: after a quiet spell a script that logs in a few
+/// users fits; a flood spends it within a second or two.
+const BURST_SECONDS: f64 = 20.0;
 /// Requests of one address waiting for or running a password check at once.
 pub const IN_FLIGHT: u32 = 2;
 /// Addresses remembered at once. When full, addresses whose bucket has refilled and that have
@@ -41,16 +42,23 @@ struct Bucket {
     in_flight: u32,
 }
 
+/// The rate and burst of every address's bucket.
+#[derive(Clone, Copy)]
+struct Budget {
+    per_second: f64,
+    burst: f64,
+}
+
 impl Bucket {
-    fn refill(&mut self, now: Instant) {
+    fn refill(&mut self, budget: Budget, now: Instant) {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * PER_SECOND).min(BURST);
+        self.tokens = (self.tokens + elapsed * budget.per_second).min(budget.burst);
         self.refilled = now;
     }
 
-    fn idle(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        self.in_flight == 0 && self.tokens >= BURST
+    fn idle(&mut self, budget: Budget, now: Instant) -> bool {
+        self.refill(budget, now);
+        self.in_flight == 0 && self.tokens >= budget.burst
     }
 }
 
@@ -61,9 +69,10 @@ struct Table {
     pruned: Option<Instant>,
 }
 
-/// The buckets of every address that asked for a token recently.
-#[derive(Clone, Default)]
+/// The buckets of every address that asked for a token recently; no bound when configured off.
+#[derive(Clone)]
 pub struct TokenRequests {
+    budget: Option<Budget>,
     table: Arc<Mutex<Table>>,
 }
 
@@ -97,8 +106,24 @@ fn client_of(address: IpAddr) -> IpAddr {
 }
 
 impl TokenRequests {
+    /// `per_second` requests per address after a burst of [`BURST_SECONDS`] times as many;
+    /// 0 admits every request.
+    pub fn new(per_second: u32) -> Self {
+        let per_second = f64::from(per_second);
+        Self {
+            budget: (per_second > 0.0).then_some(Budget {
+                per_second,
+                burst: per_second * BURST_SECONDS,
+            }),
+            table: Arc::default(),
+        }
+    }
+
     /// Admits a token request from `address` at `now`, or says why not.
-    pub fn admit(&self, address: IpAddr, now: Instant) -> Result<Admitted, Refusal> {
+    pub fn admit(&self, address: IpAddr, now: Instant) -> Result<Option<Admitted>, Refusal> {
+        let Some(budget) = self.budget else {
+            return Ok(None);
+        };
         let client = client_of(address);
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         if !table.buckets.contains_key(&client) && table.buckets.len() >= MAX_ADDRESSES {
@@ -106,7 +131,7 @@ impl TokenRequests {
                 .pruned
                 .is_none_or(|at| now.saturating_duration_since(at).as_secs() >= 1);
             if due {
-                table.buckets.retain(|_, b| !b.idle(now));
+                table.buckets.retain(|_, b| !b.idle(budget, now));
                 table.pruned = Some(now);
             }
             if table.buckets.len() >= MAX_ADDRESSES {
@@ -114,21 +139,21 @@ impl TokenRequests {
             }
         }
         let bucket = table.buckets.entry(client).or_insert(Bucket {
-            tokens: BURST,
+            tokens: budget.burst,
             refilled: now,
             in_flight: 0,
         });
-        bucket.refill(now);
+        bucket.refill(budget, now);
         if bucket.in_flight >= IN_FLIGHT || bucket.tokens < 1.0 {
             return Err(Refusal::Busy);
         }
         bucket.tokens -= 1.0;
         bucket.in_flight += 1;
         drop(table);
-        Ok(Admitted {
+        Ok(Some(Admitted {
             table: self.table.clone(),
             address: client,
-        })
+        }))
     }
 }
 
@@ -138,15 +163,17 @@ mod tests {
 
     use super::*;
 
+    const BURST: usize = DEFAULT_PER_SECOND as usize * BURST_SECONDS as usize;
+
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
 
     #[test]
     fn an_address_gets_its_burst_then_its_rate() {
-        let gate = TokenRequests::default();
+        let gate = TokenRequests::new(DEFAULT_PER_SECOND);
         let start = Instant::now();
-        for _ in 0..BURST as usize {
+        for _ in 0..BURST {
             drop(gate.admit(ip("192.0.2.1"), start).unwrap());
         }
         assert_eq!(
@@ -159,7 +186,7 @@ mod tests {
         drop(gate.admit(ip("192.0.2.1"), later).unwrap());
         assert!(gate.admit(ip("192.0.2.1"), later).is_err());
         let much_later = start + Duration::from_secs(3600);
-        for _ in 0..BURST as usize {
+        for _ in 0..BURST {
             drop(gate.admit(ip("192.0.2.1"), much_later).unwrap());
         }
         assert!(gate.admit(ip("192.0.2.1"), much_later).is_err());
@@ -167,9 +194,9 @@ mod tests {
 
     #[test]
     fn an_address_has_at_most_its_share_in_flight() {
-        let gate = TokenRequests::default();
+        let gate = TokenRequests::new(DEFAULT_PER_SECOND);
         let now = Instant::now();
-        let held: Vec<Admitted> = (0..IN_FLIGHT)
+        let held: Vec<Option<Admitted>> = (0..IN_FLIGHT)
             .map(|_| gate.admit(ip("192.0.2.1"), now).unwrap())
             .collect();
         assert_eq!(gate.admit(ip("192.0.2.1"), now).err(), Some(Refusal::Busy));
@@ -181,9 +208,9 @@ mod tests {
     fn ipv6_counts_by_slash_64_and_mapped_ipv4_as_ipv4() {
         assert_eq!(client_of(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
         assert_eq!(client_of(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
-        let gate = TokenRequests::default();
+        let gate = TokenRequests::new(DEFAULT_PER_SECOND);
         let now = Instant::now();
-        for i in 0..BURST as usize {
+        for i in 0..BURST {
             let address = format!("2001:db8:1:2::{:x}", i + 1);
             drop(gate.admit(ip(&address), now).unwrap());
         }
@@ -193,9 +220,9 @@ mod tests {
 
     #[test]
     fn a_full_table_forgets_idle_addresses_and_refuses_when_none_is() {
-        let gate = TokenRequests::default();
+        let gate = TokenRequests::new(DEFAULT_PER_SECOND);
         let start = Instant::now();
-        let held: Vec<Admitted> = (0..MAX_ADDRESSES as u32)
+        let held: Vec<Option<Admitted>> = (0..MAX_ADDRESSES as u32)
             .map(|i| gate.admit(IpAddr::V4(i.into()), start).unwrap())
             .collect();
         let newcomer = ip("198.51.100.1");
@@ -203,5 +230,14 @@ mod tests {
         drop(held);
         let refilled = start + Duration::from_secs(2);
         assert!(gate.admit(newcomer, refilled).is_ok());
+    }
+
+    #[test]
+    fn a_rate_of_zero_admits_everything() {
+        let gate = TokenRequests::new(0);
+        let now = Instant::now();
+        for _ in 0..10 * BURST {
+            assert!(gate.admit(ip("192.0.2.1"), now).unwrap().is_none());
+        }
     }
 }
