@@ -425,3 +425,27 @@ def test_a_lost_admin_token_is_reset_on_the_data_dir(fresh_server):
         assert done.returncode == 1 and "not valid" in done.stderr
     finally:
         stale.unlink()
+
+
+def test_the_admin_command_sends_no_token_over_plain_http_beyond_this_host(served):
+    """Refused before connecting, saying why and what to do; loopback over http still works."""
+    import socket
+    address = non_loopback_address() or "192.0.2.1"
+    with socket.socket() as listener:
+        listener.bind((address if address != "192.0.2.1" else "127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        cmd = [KMSD_BIN, "admin", "--endpoint", f"http://{address}:{port}", "--token-file",
+               str(served.data_dir / "admin-token"), "account", "list"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 1
+        assert "refusing to send the admin token over plain HTTP" in done.stderr, done.stderr
+        assert f"https://{address}:{port}" in done.stderr and "--ca-cert" in done.stderr
+        with pytest.raises(socket.timeout):
+            listener.accept()
+    assert admin("account", "list", server=served)["accounts"]
+    by_name = [KMSD_BIN, "admin", "--output", "json", "--endpoint", f"http://localhost:{served.port}",
+               "--token-file", str(served.data_dir / "admin-token"), "account", "list"]
+    done = subprocess.run(by_name, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and json.loads(done.stdout)["accounts"], done.stderr

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from conftest import (REGION, SECRET_ID, SECRET_KEY, KmsdProcess, b64, call, create_key,
+from conftest import (PROJECT_ID, REGION, SECRET_ID, SECRET_KEY, KmsdProcess, b64, call, create_key,
                       expect_error, tc3_post)
 
 PLAINTEXT = b"audit must never hold this"
@@ -296,3 +296,46 @@ def test_sighup_follows_a_rotated_audit_file(tmp_path):
         assert proc.proc.poll() is None
     finally:
         proc.cleanup()
+
+
+def huawei_post(proc, path, body, headers):
+    return requests.post(proc.url + path, data=body, timeout=10, headers=headers)
+
+
+def test_a_huawei_call_refused_at_authentication_names_its_operation(audited, trail):
+    """The route names the operation before anyone is authenticated, so the record does too."""
+    from huawei_signing import sign_request
+    proc, _ = audited
+    path = f"/v1.0/{PROJECT_ID}/kms/describe-key"
+    body = json.dumps({"key_id": "0d0466b0-e727-4d9c-b35d-f84bb474a37f"}).encode()
+    headers = sign_request("POST", path, body=body, host=proc.endpoint, ak=SECRET_ID,
+                           sk="wrong" + SECRET_KEY[5:])
+    r = huawei_post(proc, path, body, headers)
+    assert (r.status_code, r.json()["error"]["error_code"]) == (401, "APIG.0301")
+    record = trail.one_record()
+    assert_shape(record)
+    assert (record["dialect"], record["action"]) == ("huawei", "ListKeyDetail")
+    assert record["account"] is None and record["credential_id"] == SECRET_ID
+    assert record["outcome"] == "APIG.0301"
+    # No credential at all: the operation is still named.
+    r = huawei_post(proc, f"/v1.0/{PROJECT_ID}/kms/create-grant", b"{}",
+                    {"Content-Type": "application/json"})
+    assert r.status_code == 401
+    record = trail.one_record()
+    assert (record["action"], record["credential_id"]) == ("CreateGrant", None)
+
+
+def test_a_refused_iam_token_is_named_by_its_hash(audited, trail):
+    """As an accepted token is: `token:` and 16 hex digits of its SHA-256, never the token."""
+    import hashlib
+    proc, _ = audited
+    token = "MIIforged" + "x" * 200
+    r = huawei_post(proc, f"/v1.0/{PROJECT_ID}/kms/list-keys", b"{}",
+                    {"Content-Type": "application/json", "X-Auth-Token": token})
+    assert (r.status_code, r.json()["error"]["error_code"]) == (401, "APIG.0301")
+    record = trail.one_record()
+    assert_shape(record)
+    assert (record["dialect"], record["action"]) == ("huawei", "ListKeys")
+    assert record["account"] is None
+    assert record["credential_id"] == "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+    assert token not in open(trail.path).read()

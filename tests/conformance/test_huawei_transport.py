@@ -2,6 +2,7 @@
 version discovery and the vendor's answers to what the SDK would never send."""
 
 import datetime
+import hashlib
 import json
 import uuid
 
@@ -44,6 +45,41 @@ def test_a_hand_signed_request_is_accepted(server, hw):
     r = raw(server, "POST", describe_path(), body, headers={"x-project-id": PROJECT_ID})
     assert r.status_code == 200, r.text
     assert r.json()["key_info"]["key_id"] == key_id
+
+
+def test_the_signature_binds_the_body_whatever_x_sdk_content_sha256_says(server, hw):
+    """A captured signed create-grant, sent again with another grantee and the captured body's
+    hash in X-Sdk-Content-Sha256 (unsigned, or signed as the payload hash), is refused; the
+    untouched request, sent again within its date window, does what it did (no replay cache)."""
+    key_id = new_key(hw)
+    path = f"/v1.0/{PROJECT_ID}/kms/create-grant"
+    grant = {"key_id": key_id, "grantee_principal": "0d0466b00d0466b00d0466b00d0466b0",
+             "grantee_principal_type": "domain", "operations": ["decrypt-data"]}
+    body = json.dumps(grant).encode()
+    captured = sign_request("POST", path, body=body, host=server.endpoint)
+    assert requests.post(f"{server.url}{path}", data=body, headers=captured).status_code == 200
+
+    attacker = json.dumps(dict(grant, grantee_principal="a" * 32, operations=["create-grant",
+                                                                            "decrypt-data"])).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    for claimed in (digest, "UNSIGNED-PAYLOAD"):
+        replayed = dict(captured, **{"X-Sdk-Content-Sha256": claimed})
+        r = requests.post(f"{server.url}{path}", data=attacker, headers=replayed)
+        assert error_of(r) == (401, "APIG.0301"), (claimed, r.text)
+        # Signed over the claim, as a client sending UNSIGNED-PAYLOAD would: refused too.
+        signed = sign_request("POST", path, body=attacker, host=server.endpoint, payload=claimed,
+                              headers={"x-sdk-content-sha256": claimed})
+        r = requests.post(f"{server.url}{path}", data=attacker, headers=signed)
+        assert error_of(r) == (401, "APIG.0301"), (claimed, r.text)
+    # The body's own hash in the header is what hashing it gives.
+    signed = sign_request("POST", path, body=body, host=server.endpoint,
+                          headers={"x-sdk-content-sha256": digest}, payload=digest)
+    assert requests.post(f"{server.url}{path}", data=body, headers=signed).status_code == 200
+    # The untouched capture again: the same grant once more, nothing else.
+    assert requests.post(f"{server.url}{path}", data=body, headers=captured).status_code == 200
+    listed = hw.list_grants(m.ListGrantsRequest(body=m.ListGrantsRequestBody(key_id=key_id))).grants
+    assert [g.grantee_principal for g in listed] == [grant["grantee_principal"]] * 3
+    assert all(g.operations == ["decrypt-data"] for g in listed)
 
 
 def test_bad_signatures_are_refused(server, hw):

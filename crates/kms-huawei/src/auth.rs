@@ -45,7 +45,7 @@ impl Algorithm {
         }
     }
 
-    /// The header that may carry the body's hash in place of hashing it (`UNSIGNED-PAYLOAD`).
+    /// The header in which the SDK may name the payload hash it signed.
     fn content_header(self) -> &'static str {
         match self {
             Algorithm::HmacSha256 => "x-sdk-content-sha256",
@@ -198,10 +198,7 @@ pub fn canonical_request(
         headers.push_str(value.trim());
         headers.push('\n');
     }
-    let payload = match header(req, algorithm.content_header()) {
-        Some(v) => v.to_owned(),
-        None => hex::encode(algorithm.hash(req.body)),
-    };
+    let payload = payload_hash(req, algorithm)?;
     Ok(format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method.to_ascii_uppercase(),
@@ -211,6 +208,21 @@ pub fn canonical_request(
         signed_headers,
         payload
     ))
+}
+
+/// The payload hash of the canonical request: always the hash of the body as it arrived, so the
+/// signature binds the body. The SDK names the hash in `X-Sdk-Content-Sha256` (or `-Sm3`) only
+/// when the body is not JSON, as `UNSIGNED-PAYLOAD` for an upload, and ignores the header for an
+/// empty body; every KMS operation takes JSON, so with a body the header, when sent, must be the
+/// body's hash, and `UNSIGNED-PAYLOAD` is refused like any other value.
+fn payload_hash(req: &SignedParts<'_>, algorithm: Algorithm) -> Result<String, HwError> {
+    let hash = hex::encode(algorithm.hash(req.body));
+    match req.headers.get(algorithm.content_header()) {
+        Some(claimed) if !req.body.is_empty() && claimed.as_bytes() != hash.as_bytes() => {
+            Err(HwError::signature())
+        }
+        _ => Ok(hash),
+    }
 }
 
 /// The hex signature of a canonical request at `date` under `secret`.
@@ -411,6 +423,76 @@ mod tests {
         assert!(verify(&parts(&other, BODY.as_bytes()), &dir, at()).is_err());
         let wrong = headers(SIGNED, &SIGNATURE.replace('d', "e"));
         assert!(verify(&parts(&wrong, BODY.as_bytes()), &dir, at()).is_err());
+    }
+
+    const SIGNED_CLAIM: &str = "content-type;host;x-project-id;x-sdk-content-sha256;x-sdk-date";
+
+    /// Signs `body` as a client would that put `claimed` in the canonical request as the payload
+    /// hash and sent it in `X-Sdk-Content-Sha256` (the canonical request is built with the
+    /// body's own hash, which the verifier accepts, and its last line replaced by the claim).
+    fn signed_claiming(claimed: &str, body: &[u8]) -> HeaderMap {
+        let mut h = headers(SIGNED_CLAIM, SIGNATURE);
+        h.insert(
+            "x-sdk-content-sha256",
+            hex::encode(sha256(body)).parse().unwrap(),
+        );
+        let honest = canonical_request(&parts(&h, body), ALG, SIGNED_CLAIM).unwrap();
+        let (head, _) = honest.rsplit_once('\n').unwrap();
+        let head = head.replace(&hex::encode(sha256(body)), claimed);
+        let signature = sign(ALG, SK.as_bytes(), DATE, &format!("{head}\n{claimed}"));
+        let auth = format!(
+            "{} Access={AK}, SignedHeaders={SIGNED_CLAIM}, Signature={signature}",
+            ALG.name()
+        );
+        h.insert("x-sdk-content-sha256", claimed.parse().unwrap());
+        h.insert("authorization", auth.parse().unwrap());
+        h
+    }
+
+    /// The claimed payload hash never stands in for the body's: a request signed over a claim
+    /// (captured, or made so on purpose) is refused with any body that does not hash to it.
+    #[test]
+    fn the_signature_binds_the_body_whatever_the_content_header_claims() {
+        let dir = directory();
+        let body = BODY.as_bytes();
+        let other = BODY.replace("0d04", "1d04");
+        for claimed in ["UNSIGNED-PAYLOAD", &hex::encode(sha256(other.as_bytes()))] {
+            let h = signed_claiming(claimed, body);
+            let refused = verify(&parts(&h, body), &dir, at()).unwrap_err();
+            assert_eq!(
+                (refused.status, refused.code),
+                (401, "APIG.0301"),
+                "{claimed}"
+            );
+        }
+        // A captured request with another body and, unsigned, the captured body's hash.
+        let mut replayed = headers(SIGNED, SIGNATURE);
+        replayed.insert(
+            "x-sdk-content-sha256",
+            hex::encode(sha256(body)).parse().unwrap(),
+        );
+        let refused = verify(&parts(&replayed, other.as_bytes()), &dir, at()).unwrap_err();
+        assert_eq!((refused.status, refused.code), (401, "APIG.0301"));
+        assert!(verify(&parts(&replayed, body), &dir, at()).is_ok());
+        // Claiming the body's own hash is what hashing it gives: accepted, and bound to it.
+        let h = signed_claiming(&hex::encode(sha256(body)), body);
+        assert!(verify(&parts(&h, body), &dir, at()).is_ok());
+        assert!(verify(&parts(&h, other.as_bytes()), &dir, at()).is_err());
+        // The SDK ignores the header for an empty body and signs the empty body's hash.
+        let mut h = headers(SIGNED_CLAIM, SIGNATURE);
+        h.insert("x-sdk-content-sha256", "UNSIGNED-PAYLOAD".parse().unwrap());
+        let canonical = canonical_request(&parts(&h, b""), ALG, SIGNED_CLAIM).unwrap();
+        assert!(canonical.ends_with(&format!("\n{}", hex::encode(sha256(b"")))));
+    }
+
+    #[test]
+    fn the_sm3_content_header_is_held_to_the_body_too() {
+        let body = BODY.as_bytes();
+        let mut h = headers_with(Algorithm::HmacSm3, SIGNED, "00");
+        h.insert("x-sdk-content-sm3", "UNSIGNED-PAYLOAD".parse().unwrap());
+        assert!(canonical_request(&parts(&h, body), Algorithm::HmacSm3, SIGNED).is_err());
+        h.insert("x-sdk-content-sm3", hex::encode(sm3(body)).parse().unwrap());
+        assert!(canonical_request(&parts(&h, body), Algorithm::HmacSm3, SIGNED).is_ok());
     }
 
     #[test]

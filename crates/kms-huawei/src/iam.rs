@@ -63,6 +63,12 @@ impl IamError {
         message: "Too many wrong passwords: this login is locked for 15 minutes.",
     };
 
+    /// A source address that asks for tokens faster than the server checks passwords for it.
+    pub const TOO_MANY: Self = Self {
+        status: 429,
+        message: "Too many token requests from this address; try again in a few seconds.",
+    };
+
     /// A failure of the server's own.
     pub const INTERNAL: Self = Self {
         status: 500,
@@ -80,6 +86,7 @@ impl IamError {
             400 => "400",
             401 => "401",
             413 => "413",
+            429 => "429",
             _ => "500",
         }
     }
@@ -89,6 +96,7 @@ impl IamError {
             400 => "Bad Request",
             401 => "Unauthorized",
             413 => "Request Entity Too Large",
+            429 => "Too Many Requests",
             _ => "Internal Server Error",
         }
     }

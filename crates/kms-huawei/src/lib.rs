@@ -282,11 +282,16 @@ impl HuaweiApi {
     ) -> Result<Call, Answer> {
         let route = routes::route(req.method, req.path)
             .ok_or_else(|| HwError::new(404, INVALID_URL, "Invalid request URL."))?;
-        if let Ok(a) = header(req, "authorization")
-            .ok_or(())
-            .and_then(|v| auth::parse_authorization(v).map_err(drop))
-        {
-            audit.credential_id = Some(audit_string(a.access));
+        // Who the request says it is, as `authenticate` reads it: a signature's AK first, else
+        // a token, which is named by its hash as an accepted one is, never by itself.
+        if req.headers.contains_key("authorization") {
+            if let Some(a) =
+                header(req, "authorization").and_then(|v| auth::parse_authorization(v).ok())
+            {
+                audit.credential_id = Some(audit_string(a.access));
+            }
+        } else if let Some(token) = header(req, "x-auth-token") {
+            audit.credential_id = Some(token_id(token));
         }
         let (project_id, spec, params) = match route {
             Route::Versions => {
@@ -313,11 +318,12 @@ impl HuaweiApi {
                 params,
             } => (project_id, spec, params),
         };
+        // The route names the operation, so even a call refused at authentication records it.
+        *action = spec.name;
         let authenticated = self.authenticate(req)?;
         // A token is good for the one project it is scoped to.
         let token_project = authenticated.token.as_ref().map(|(_, p)| p.clone());
         let principal = authenticated.note(audit);
-        *action = spec.name;
         let header_project = header(req, "x-project-id");
         let region = projects::region_of(&principal.project_id, &self.regions, project_id)
             .filter(|_| header_project.is_none_or(|p| p == project_id))

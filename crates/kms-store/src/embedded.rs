@@ -1,4 +1,5 @@
 use std::ops::Deref;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
@@ -302,6 +303,17 @@ impl EmbeddedStore {
     /// Opens (creating if missing) the database at `path`. A store written before the listing
     /// indexes existed gets them built here, once, in one transaction.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // redb would create the file readable by everyone the umask lets through; it holds
+        // sealed key material and every account's records, so it is made 0600 first (redb
+        // initializes an empty file as a new database).
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| StoreError::Backend(format!("creating {}: {e}", path.display())))?;
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(path)

@@ -573,7 +573,14 @@ async fn send(
         .trim_matches(['[', ']'])
         .to_owned();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .with_context(|| format!("looking up {host}"))?
+        .collect();
+    if !https {
+        plain_http_allowed(&host, port, &addresses)?;
+    }
+    let tcp = tokio::net::TcpStream::connect(addresses.as_slice())
         .await
         .with_context(|| format!("connecting to {host}:{port}; is the server running there?"))?;
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or(&host);
@@ -607,6 +614,26 @@ async fn send(
         )
     })?;
     Ok((status, value))
+}
+
+/// Plain HTTP carries the operator token readable by anyone on the path, so it goes only to
+/// this machine: every address the host name resolves to must be loopback (the connection is
+/// then made to those addresses only). The server also serves plain HTTP to loopback peers only,
+/// but by then the token would have crossed the network.
+fn plain_http_allowed(
+    host: &str,
+    port: u16,
+    addresses: &[std::net::SocketAddr],
+) -> anyhow::Result<()> {
+    if !addresses.is_empty() && addresses.iter().all(|a| a.ip().is_loopback()) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to send the admin token over plain HTTP to {host}, which is not this machine: \
+         anyone on the network path could read it. Use https://{host}:{port} with --ca-cert (the \
+         server needs --tls-cert and --tls-key), or run kmsd admin on the server's machine \
+         against http://127.0.0.1:{port}"
+    )
 }
 
 async fn exchange<T>(
@@ -736,5 +763,54 @@ fn print_table(rows: &[Value]) {
     line(columns.iter().map(|c| c.to_uppercase()).collect());
     for row in cells {
         line(row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addresses(list: &[&str]) -> Vec<std::net::SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn plain_http_goes_to_loopback_only() {
+        for ok in [&["127.0.0.1:8740"][..], &["[::1]:8740", "127.0.0.2:8740"]] {
+            assert!(plain_http_allowed("localhost", 8740, &addresses(ok)).is_ok());
+        }
+        for refused in [
+            &["192.0.2.1:8740"][..],
+            &["127.0.0.1:8740", "192.0.2.1:8740"],
+            &["[2001:db8::1]:8740"],
+            &[],
+        ] {
+            let err = plain_http_allowed("kms.example", 8740, &addresses(refused))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("plain HTTP"), "{err}");
+            assert!(
+                err.contains("https://kms.example:8740") && err.contains("--ca-cert"),
+                "{err}"
+            );
+        }
+    }
+
+    /// The refusal comes before any connection: an address that would never answer does not
+    /// make the command wait.
+    #[test]
+    fn a_remote_plain_http_endpoint_is_refused_before_connecting() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let request = req("GET", "/accounts".into(), None);
+        let started = std::time::Instant::now();
+        let err = runtime
+            .block_on(send("http://192.0.2.1:9", None, "token", &request, b""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("refusing to send the admin token"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

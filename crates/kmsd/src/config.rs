@@ -139,6 +139,11 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Option<Vec<String>>,
+    /// Huawei IAM token requests (each a password check) one source address may make per
+    /// second, after a burst of twenty times as many, with at most two at once; past it they
+    /// answer 429. An IPv6 client counts by its /64. 0 disables. [default: 2]
+    #[arg(long, env = "KMSD_TOKEN_REQUESTS_PER_ADDRESS", value_name = "N")]
+    pub token_requests_per_address: Option<u32>,
 }
 
 /// How the server log is written.
@@ -180,6 +185,7 @@ struct FileSettings {
     fault_kinds: Option<Vec<FaultKind>>,
     token_lifetime_secs: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
+    token_requests_per_address: Option<u32>,
 }
 
 /// The resolved and checked settings; paths are absolute.
@@ -209,6 +215,8 @@ pub struct Settings {
     pub faults: Option<FaultSettings>,
     pub token_lifetime_secs: u64,
     pub trusted_proxies: TrustedProxies,
+    /// Token requests per second per source address; 0 when unbounded.
+    pub token_requests_per_address: u32,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -298,6 +306,10 @@ impl Settings {
             faults,
             token_lifetime_secs,
             trusted_proxies,
+            token_requests_per_address: args
+                .token_requests_per_address
+                .or(file.token_requests_per_address)
+                .unwrap_or(crate::token_requests::DEFAULT_PER_SECOND),
             tls,
             audit_log,
             audit_failure: args

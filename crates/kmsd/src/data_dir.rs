@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -92,11 +92,34 @@ impl DataDir {
         &self.path
     }
 
+    /// Makes the directory 0700 and every file in it 0600 (or tighter), whatever made them
+    /// looser: a directory created before with 0755, a store written by an older kmsd under
+    /// umask 022, an audit file an operator created. Files kmsd creates are made 0600 from the
+    /// start; this catches what was there before. The root key file is left as it is: a key
+    /// that others could read may have been read, so `FileSeal` refuses it rather than have it
+    /// quietly hidden again. Symbolic links and subdirectories are not followed.
+    fn make_private(&self, root_key_file: &Path) -> anyhow::Result<()> {
+        tighten(&self.path, 0o700)?;
+        let entries = std::fs::read_dir(&self.path)
+            .with_context(|| format!("listing the data directory {}", self.path.display()))?;
+        for entry in entries {
+            let entry = entry
+                .with_context(|| format!("listing the data directory {}", self.path.display()))?;
+            let path = entry.path();
+            let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+            if is_file && path != root_key_file {
+                tighten(&path, 0o600)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Opens the store and its root key. An existing store needs the key it was made with:
     /// without it the start is refused, since a new key could not open anything in the store.
     /// A new store uses the key file if one is there (a key made by an earlier start that did not
     /// finish, or one the operator placed), else a new key is made before the store is created.
     pub fn open_store(&self, root_key_file: &Path) -> anyhow::Result<(FileSeal, EmbeddedStore)> {
+        self.make_private(root_key_file)?;
         let store_path = self.path.join(STORE_FILE);
         let store_exists = store_path
             .try_exists()
@@ -127,6 +150,28 @@ impl DataDir {
             .with_context(|| format!("opening the store {}", store_path.display()))?;
         Ok((seal, store))
     }
+}
+
+/// Clears the permission bits of `path` outside `allowed`, saying so when there were any.
+fn tighten(path: &Path, allowed: u32) -> anyhow::Result<()> {
+    let mode = std::fs::symlink_metadata(path)
+        .with_context(|| format!("reading the mode of {}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & !allowed == 0 {
+        return Ok(());
+    }
+    let tightened = mode & allowed;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(tightened))
+        .with_context(|| format!("making {} private (mode {tightened:o})", path.display()))?;
+    tracing::warn!(
+        path = %path.display(),
+        was = format!("{mode:o}"),
+        now = format!("{tightened:o}"),
+        "made a data directory entry private"
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -192,5 +237,52 @@ mod tests {
         let (seal, _store) = data.open_store(&key).unwrap();
         assert_eq!(&seal.unseal(b"aad", &sealed).unwrap()[..], b"kept");
         assert!(data.path().join(STORE_FILE).exists());
+    }
+
+    /// A data directory made before with 0755, and files in it that umask 022 left readable
+    /// by everyone, are made private when the store is opened; the root key is not touched
+    /// (`FileSeal` refuses a readable one), nor is anything a symbolic link points to.
+    #[test]
+    fn a_loose_data_directory_and_its_files_are_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"").unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(&outside, path.join("link")).unwrap();
+        for name in [LOCK_FILE, "audit.log", "root-credentials.json.new"] {
+            std::fs::write(path.join(name), b"").unwrap();
+            std::fs::set_permissions(path.join(name), std::fs::Permissions::from_mode(0o664))
+                .unwrap();
+        }
+        let data = DataDir::lock(&path, "test").unwrap();
+        let key = path.join("root.key");
+        let (_seal, _store) = data.open_store(&key).unwrap();
+        assert_eq!(mode(&path), 0o700);
+        for name in [
+            LOCK_FILE,
+            "audit.log",
+            "root-credentials.json.new",
+            STORE_FILE,
+            "root.key",
+        ] {
+            assert_eq!(mode(&path.join(name)), 0o600, "{name}");
+        }
+        assert_eq!(mode(&outside), 0o644, "a link is not followed");
+        drop(data);
+
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let data = DataDir::lock(&path, "test").unwrap();
+        let err = data.open_store(&key).err().unwrap().to_string();
+        assert!(err.contains("readable by other users"), "{err}");
+        assert_eq!(
+            mode(&key),
+            0o644,
+            "a readable root key is refused, not hidden"
+        );
     }
 }

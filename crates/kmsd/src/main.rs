@@ -13,6 +13,7 @@ mod listener;
 mod metrics;
 mod server;
 mod tls;
+mod token_requests;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -228,6 +229,7 @@ fn open_service(
             ),
         ),
         password_checks: tokio::sync::Semaphore::new(server::PASSWORD_CHECKS),
+        token_requests: token_requests::TokenRequests::new(settings.token_requests_per_address),
         metrics: Default::default(),
         max_body_bytes: settings.max_body_bytes,
         body_read_timeout: Duration::from_secs(settings.body_timeout_secs),

@@ -66,6 +66,9 @@ pub struct App {
     /// Password checks (Huawei IAM tokens) running at once, each about 19 MiB of Argon2
     /// memory: a flood of token requests waits here instead of filling the blocking pool.
     pub password_checks: tokio::sync::Semaphore,
+    /// The per-address bound on token requests, checked before any of them waits for a
+    /// password check.
+    pub token_requests: crate::token_requests::TokenRequests,
 }
 
 /// How many password checks may run at once.
@@ -366,8 +369,6 @@ fn huawei_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
     r
 }
 
-/// Serves a request of the Huawei dialect, as [`dispatch`] serves Tencent's: prepare inline,
-/// run quick operations inline and writes on the blocking pool, never panic on any input.
 /// A request the Huawei dialect claimed, as [`dispatch`] hands it over.
 struct HuaweiRequest {
     call: Call,
@@ -376,11 +377,15 @@ struct HuaweiRequest {
     query: String,
     request_id: String,
     started: Instant,
-    /// The client's address, which policy conditions test.
+    /// The client's address (through trusted proxies), which policy conditions test and
+    /// token requests are bounded by.
     client_ip: Option<std::net::IpAddr>,
 }
 
+/// Serves a request of the Huawei dialect, as [`dispatch`] serves Tencent's: prepare inline,
+/// run quick operations inline and writes on the blocking pool, never panic on any input.
 async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
+    use kms_huawei::errors::{HwError, KMS_ERROR};
     let HuaweiRequest {
         call,
         parts,
@@ -390,13 +395,12 @@ async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
         started,
         client_ip,
     } = request;
-    use kms_huawei::errors::{HwError, KMS_ERROR};
     let refuse = kms_huawei::Reply::refusal;
     if kms_huawei::iam::issues_token(parts.method.as_str(), parts.uri.path()) {
         if app.audit.refusing() {
             return call.refuse(&app.audit, "huawei");
         }
-        let reply = issue_token(&app, body, query).await;
+        let reply = issue_token(&app, body, query, client_ip).await;
         return finish_huawei(&app, call, reply, &request_id, started);
     }
     let body = match read_body(body, app.max_body_bytes, app.body_read_timeout).await {
@@ -466,10 +470,18 @@ async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
     finish_huawei(&app, call, reply, &request_id, started)
 }
 
-/// IAM's `POST /v3/auth/tokens`: nobody is authenticated yet, so the body is bounded tightly
-/// and the password check (Argon2, on the blocking pool) waits for one of a few permits.
-async fn issue_token(app: &Arc<App>, body: Body, query: String) -> kms_huawei::Reply {
+/// IAM's `POST /v3/auth/tokens`: nobody is authenticated yet, so the source address must be
+/// within its bound (`token_requests.rs`), the body is bounded tightly and the password check
+/// (Argon2, on the blocking pool) waits for one of a few permits.
+async fn issue_token(
+    app: &Arc<App>,
+    body: Body,
+    query: String,
+    client_ip: Option<std::net::IpAddr>,
+) -> kms_huawei::Reply {
     use kms_huawei::iam::{IamError, MAX_BODY_BYTES};
+    // The small body is read first, even from an address about to be refused, so the
+    // connection stays usable for the client's next request.
     let body = match read_body(body, MAX_BODY_BYTES, app.body_read_timeout).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return kms_huawei::Reply::iam_refusal(&IamError::TOO_LARGE),
@@ -479,6 +491,13 @@ async fn issue_token(app: &Arc<App>, body: Body, query: String) -> kms_huawei::R
                 message: "The request body could not be read in time or whole.",
             });
         }
+    };
+    // The listener always knows the peer; were it ever unknown, such requests share one bound.
+    let address = client_ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let Ok(_admitted) = app.token_requests.admit(address, Instant::now()) else {
+        app.metrics
+            .refused("throttled", "huawei", IamError::TOO_MANY.code());
+        return kms_huawei::Reply::iam_refusal(&IamError::TOO_MANY);
     };
     let Ok(_permit) = app.password_checks.acquire().await else {
         return kms_huawei::Reply::iam_refusal(&IamError::INTERNAL);

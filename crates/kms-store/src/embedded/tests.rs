@@ -329,3 +329,17 @@ fn a_store_from_before_identity_records_keeps_its_credential_and_is_migrated_onc
     assert_eq!(identity.credentials.len(), 2);
     assert_eq!(secret.len(), 32);
 }
+
+/// The store holds sealed key material and every account's records: only its owner may read
+/// it, whatever the umask would have let redb create.
+#[test]
+fn a_new_store_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(&dir));
+    let mode = std::fs::metadata(dir.path().join("kms.redb"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
