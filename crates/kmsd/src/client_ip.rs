@@ -121,6 +121,27 @@ mod tests {
     }
 
     #[test]
+    fn hostile_headers_cost_one_pass_and_never_let_the_client_choose() {
+        let p = TrustedProxies::parse(&["10.0.0.0/8".into()]).unwrap();
+        // Thousands of trusted hops: the farthest, found in one walk.
+        let many = vec!["10.1.2.3"; 10_000].join(",");
+        assert_eq!(
+            p.client_ip(ip("10.0.0.1"), &headers(&[&many])),
+            ip("10.1.2.3")
+        );
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"203.0.113.9, \xff\xfe").unwrap(),
+        );
+        h.append("x-forwarded-for", ", ,".parse().unwrap());
+        // Not text, empty entries, a port: none of them is an address the client chose.
+        for hostile in [h, headers(&["203.0.113.9:443"]), headers(&[""])] {
+            assert_eq!(p.client_ip(ip("10.0.0.1"), &hostile), ip("10.0.0.1"));
+        }
+    }
+
+    #[test]
     fn blocks_are_checked() {
         assert!(TrustedProxies::parse(&["10.0.0.0/33".into()]).is_err());
         assert!(TrustedProxies::parse(&["proxy.example".into()]).is_err());
