@@ -250,11 +250,12 @@ impl HuaweiApi {
             caller: &call.caller,
             regions: &self.regions,
         };
-        let mut answer = operations::run(&context, call.op, &request).and_then(|answer| {
-            permissions::authorize_after(call.caller.authority.as_deref(), call.name)?;
-            Ok(answer)
-        });
-        if let Err(e) = &mut answer
+        let mut answer = operations::run(&context, call.op, &request);
+        if let Err(refused) =
+            permissions::authorize_after(call.caller.authority.as_deref(), call.name)
+        {
+            answer = Err(refused);
+        } else if let Err(e) = &mut answer
             && e.code == NO_PERMISSION
         {
             // The engine refused a key it resolved; the refusal names the action.

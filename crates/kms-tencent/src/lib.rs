@@ -314,11 +314,11 @@ impl TencentApi {
                 kms_core::KeySpec::Aes256
             },
         };
-        let mut answer = call.request.run(&ctx).and_then(|answer| {
-            permissions::authorize_after(call.caller.authority.as_deref(), action)?;
-            Ok(answer)
-        });
-        if let Err(e) = &mut answer
+        let mut answer = call.request.run(&ctx);
+        if let Err(refused) = permissions::authorize_after(call.caller.authority.as_deref(), action)
+        {
+            answer = Err(refused);
+        } else if let Err(e) = &mut answer
             && e.code == UNAUTHORIZED_OPERATION
         {
             // The engine refused a key it resolved; the refusal names the action.
