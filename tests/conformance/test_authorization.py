@@ -18,24 +18,10 @@ from conftest import KmsdProcess, call, create_key, expect_error, tc3_post
 from huawei import expect
 from huawei_signing import sign_request
 from test_admin import admin, attach_policy, clients
+from test_policies import served, tenant  # noqa: F401 - the same fixtures: a server and an account
 
 ALL_CAM = {"version": "2.0", "statement": [{"effect": "allow", "action": ["kms:*"], "resource": ["*"]}]}
 OAEP_SHA256 = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-
-
-@pytest.fixture(scope="module")
-def served():
-    proc = KmsdProcess().start()
-    yield proc
-    proc.cleanup()
-
-
-@pytest.fixture(scope="module")
-def tenant(served):
-    account = admin("account", "create", server=served)
-    uin = str(account["uin"])
-    root = {"secret_id": account["secret_id"], "secret_key": account["secret_key"]}
-    return {"account": account, "uin": uin, "root": root}
 
 
 def user_with(served, tenant, name, policies, tmp_path):

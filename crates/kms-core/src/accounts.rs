@@ -130,13 +130,25 @@ impl Authority {
         self.asked_about_a_key.load(Ordering::Relaxed)
     }
 
-    /// The permission the call needs.
-    pub fn permission(&self) -> Option<kms_policy::Permission> {
+    /// Whether the call is refused before it runs: an account-level permission (or none)
+    /// that the policies do not allow on the account's keys as a whole.
+    pub fn refuses_before_running(&self) -> bool {
         self.permission
+            .is_none_or(kms_policy::Permission::account_level)
+            && !self.allows_account()
+    }
+
+    /// Whether the call is refused after it ran: a key-level call that touched no key (a
+    /// listing of the whole account, or one that failed before resolving a key) is asked about
+    /// the account's keys as a whole. Only reads touch no key, so nothing changed before this.
+    pub fn refuses_after_running(&self) -> bool {
+        self.permission.is_some_and(|p| !p.account_level())
+            && !self.asked_about_a_key()
+            && !self.allows_account()
     }
 
     /// Whether the policies allow the call's permission on the account's keys as a whole.
-    pub fn allows_account(&self) -> bool {
+    fn allows_account(&self) -> bool {
         self.allows(None)
     }
 

@@ -3,11 +3,13 @@
 //! test run, so a crash once found stays fixed. Each body panics only when it finds a bug: a
 //! crash of the code under test, or a broken invariant asserted here.
 
+mod authorization;
 mod engine_blobs;
 mod huawei_request;
 mod key_material;
 mod policy_document;
 
+pub use authorization::authorization;
 pub use engine_blobs::{engine_blob_seeds, engine_blobs};
 pub use huawei_request::huawei_request;
 pub use key_material::{

@@ -61,3 +61,8 @@ fn huawei_request_corpus() {
 fn policy_document_corpus() {
     replay("policy_document", kms_fuzz::policy_document);
 }
+
+#[test]
+fn authorization_corpus() {
+    replay("authorization", kms_fuzz::authorization);
+}

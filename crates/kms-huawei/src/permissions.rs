@@ -36,30 +36,20 @@ pub fn refusal(name: &str) -> HwError {
     )
 }
 
-/// Asked before the call runs: an account-level operation (create-key, list-keys,
-/// gen-random, service facts...) needs its permission on the account's keys as a whole. The
-/// account's root has no authority to ask: it is never evaluated.
+/// Refuses a call the caller's policies refuse before it runs (an account-level call not
+/// allowed on the account's keys); the account's root has no authority and is never refused.
 pub fn authorize_before(authority: Option<&Authority>, name: &str) -> Result<(), HwError> {
     match authority {
-        Some(a) if a.permission().is_none_or(Permission::account_level) && !a.allows_account() => {
-            Err(refusal(name))
-        }
+        Some(a) if a.refuses_before_running() => Err(refusal(name)),
         _ => Ok(()),
     }
 }
 
-/// Asked after a key-level call ran: one that touched no key (a listing of the whole
-/// account, or a call that failed before resolving one) needs its permission on the
-/// account's keys as a whole, or its answer is the refusal.
+/// Refuses a call the caller's policies refuse after it ran (a key-level call that touched
+/// no key, asked about the account's keys instead).
 pub fn authorize_after(authority: Option<&Authority>, name: &str) -> Result<(), HwError> {
     match authority {
-        Some(a)
-            if a.permission().is_some_and(|p| !p.account_level())
-                && !a.asked_about_a_key()
-                && !a.allows_account() =>
-        {
-            Err(refusal(name))
-        }
+        Some(a) if a.refuses_after_running() => Err(refusal(name)),
         _ => Ok(()),
     }
 }

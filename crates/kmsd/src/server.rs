@@ -219,6 +219,9 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     } = begin(&app, &req);
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
+    let client_ip = app
+        .trusted_proxies
+        .client_ip(source.map(|s| s.ip()), &parts.headers);
     if !TencentApi::claims(
         parts.method.as_str(),
         parts.uri.path(),
@@ -228,9 +231,6 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         if HuaweiApi::claims(parts.method.as_str(), parts.uri.path()) {
             // Boxed so the Huawei path's larger state does not widen `dispatch`'s own future,
             // which every Tencent request would otherwise build and move.
-            let client_ip = app
-                .trusted_proxies
-                .client_ip(source.map(|s| s.ip()), &parts.headers);
             let request = HuaweiRequest {
                 call,
                 parts,
@@ -278,9 +278,6 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     if app.audit.refusing() {
         return call.refuse(&app.audit, "tencent");
     }
-    let client_ip = app
-        .trusted_proxies
-        .client_ip(source.map(|s| s.ip()), &parts.headers);
     let signed = SignedParts {
         method: parts.method.as_str(),
         path: parts.uri.path(),
