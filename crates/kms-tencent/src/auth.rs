@@ -266,15 +266,16 @@ impl<'a> SignedHeaderValues<'a> {
         Some(Self { values })
     }
 
-    fn len(&self) -> usize {
+    /// The bytes they add to the canonical request, in any form.
+    fn canonical_len(&self) -> usize {
         self.values
             .iter()
             .map(|(name, value)| name.len() + value.len() + 2)
             .sum()
     }
 
-    /// The forms worth trying: each differs from the first in bytes, so no canonical request is
-    /// built twice.
+    /// The forms worth trying: only those that differ from one another, so no canonical request
+    /// is built twice.
     fn forms(&self) -> impl Iterator<Item = HeaderForm> + '_ {
         let any_uppercase = self
             .values
@@ -305,8 +306,9 @@ fn tc3_canonical_request(
     signed_headers: &str,
     values: &SignedHeaderValues<'_>,
     form: HeaderForm,
+    payload_hash: &str,
 ) -> String {
-    let mut canonical_headers = String::with_capacity(values.len());
+    let mut canonical_headers = String::with_capacity(values.canonical_len());
     for &(name, value) in &values.values {
         let is_host = name.eq_ignore_ascii_case("host");
         let value = match host_without_port(value) {
@@ -322,15 +324,6 @@ fn tc3_canonical_request(
         }
         canonical_headers.push('\n');
     }
-    let unsigned = req
-        .headers
-        .get("x-tc-content-sha256")
-        .is_some_and(|v| v.as_bytes() == b"UNSIGNED-PAYLOAD");
-    let payload_hash = if unsigned {
-        hex32(&sha256(b"UNSIGNED-PAYLOAD"))
-    } else {
-        hex32(&sha256(req.body))
-    };
     format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method, req.path, req.query, canonical_headers, signed_headers, payload_hash
@@ -406,15 +399,25 @@ pub fn verify_tc3(
     }
     let values =
         SignedHeaderValues::collect(req, auth.signed_headers).ok_or_else(signature_failure)?;
-    if values.len() > MAX_CANONICAL_HEADERS_BYTES {
+    if values.canonical_len() > MAX_CANONICAL_HEADERS_BYTES {
         return Err(TcError::new(
             AUTH_INVALID_AUTHORIZATION,
             format!("The signed headers exceed {MAX_CANONICAL_HEADERS_BYTES} bytes."),
         ));
     }
+    let unsigned_payload = req
+        .headers
+        .get("x-tc-content-sha256")
+        .is_some_and(|v| v.as_bytes() == b"UNSIGNED-PAYLOAD");
+    let payload_hash = if unsigned_payload {
+        hex32(&sha256(b"UNSIGNED-PAYLOAD"))
+    } else {
+        hex32(&sha256(req.body))
+    };
     let signing_key = signing_keys.get(auth.secret_id, &principal, auth.date, auth.service);
     for form in values.forms() {
-        let canonical = tc3_canonical_request(req, auth.signed_headers, &values, form);
+        let canonical =
+            tc3_canonical_request(req, auth.signed_headers, &values, form, &payload_hash);
         let expected = tc3_sign(&signing_key, auth.date, auth.service, timestamp, &canonical);
         if constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
             signing_keys.keep(
