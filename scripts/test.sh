@@ -9,6 +9,8 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
+# The vendor's Node.js SDK at the version its lock file pins, for test_nodejs_sdk.py.
+npm ci --prefix tests/nodejs --no-audit --no-fund --silent
 
 cargo test --workspace --quiet
 cargo build --release --quiet

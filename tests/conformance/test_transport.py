@@ -2,6 +2,8 @@
 and their answer envelope, GET requests with flattened parameters, tccli, health and metrics."""
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -98,6 +100,47 @@ def test_host_tampered_after_signing(server):
     assert error_code(r) == "AuthFailure.SignatureFailure"
     r = tc3_post(server.endpoint, "ListKeys", {}, headers={"Host": "evil.example:1"})
     assert error_code(r) == "AuthFailure.SignatureFailure"
+
+
+def sdk_form_tc3_headers(service, signed_host, sent_host, content_type, action, payload):
+    """TC3 headers as an SDK that names the scope's service itself signs them (computed here,
+    independently of any SDK): `signed_host` in the canonical request, `sent_host` as `Host`."""
+    timestamp = int(time.time())
+    date = time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+    canonical = "\n".join(["POST", "/", "", f"content-type:{content_type}\nhost:{signed_host}\n",
+                           "content-type;host", hashlib.sha256(payload).hexdigest()])
+    scope = f"{date}/{service}/tc3_request"
+    to_sign = f"TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    k = hmac.new(("TC3" + SECRET_KEY).encode(), date.encode(), hashlib.sha256).digest()
+    k = hmac.new(k, service.encode(), hashlib.sha256).digest()
+    k = hmac.new(k, b"tc3_request", hashlib.sha256).digest()
+    signature = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": content_type, "Host": sent_host, "X-TC-Action": action, "X-TC-Version": VERSION,
+        "X-TC-Region": REGION, "X-TC-Timestamp": str(timestamp),
+        "Authorization": f"TC3-HMAC-SHA256 Credential={SECRET_ID}/{scope}, SignedHeaders=content-type;host, "
+                         f"Signature={signature}",
+    }
+
+
+@pytest.mark.parametrize("endpoint", ["127.0.0.1:{port}", "localhost:{port}"])
+def test_the_java_php_and_dotnet_sdk_form(server, endpoint):
+    """The Java, PHP and .NET SDKs name the scope's service after the endpoint's first label and
+    sign the endpoint, port included, with `application/json; charset=utf-8` (Java)."""
+    endpoint = endpoint.format(port=server.port)
+    service = endpoint.split(".")[0]
+    payload = json.dumps({"NumberOfBytes": 16}).encode()
+    h = sdk_form_tc3_headers(service, endpoint, endpoint, "application/json; charset=utf-8", "GenerateRandom",
+                             payload)
+    response = check_envelope(requests.post(server.url + "/", data=payload, headers=h, timeout=10))
+    assert len(base64.b64decode(response["Plaintext"])) == 16
+    # The same signature presented under another service, or for another host, does not verify.
+    forged = dict(h, Authorization=h["Authorization"].replace(f"/{service}/", "/kms/"))
+    assert error_code(check_envelope(requests.post(server.url + "/", data=payload, headers=forged, timeout=10))) == \
+        "AuthFailure.SignatureFailure"
+    moved = dict(h, Host=f"kms.example:{server.port}")
+    assert error_code(check_envelope(requests.post(server.url + "/", data=payload, headers=moved, timeout=10))) == \
+        "AuthFailure.SignatureFailure"
 
 
 def test_action_header_is_not_signed_but_parameters_are_checked_against_it(server):

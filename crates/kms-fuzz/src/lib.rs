@@ -27,7 +27,9 @@ use kms_core::accounts::Directory;
 use kms_core::testing::{MemorySeal, MemoryStore, directory_with_account};
 use kms_core::{Engine, EngineConfig, ManualClock};
 use kms_tencent::auth::{self, SignedParts, SigningKeys};
-use kms_tencent::params::{MAX_JSON_DEPTH, Params, form_pairs, json_depth_within, unflatten};
+use kms_tencent::params::{
+    MAX_JSON_DEPTH, MAX_PARAMS, Params, form_pairs, json_depth_within, unflatten,
+};
 use kms_tencent::{Options, TencentApi, actions};
 
 const SECRET_ID: &str = "AKIDfuzz";
@@ -90,12 +92,25 @@ pub(crate) fn text(b: &[u8]) -> String {
 }
 
 /// A whole Tencent request through the dialect: the first byte picks the method, the content
-/// type and whether the harness signs it validly (TC3 or legacy), so the fuzzer reaches the
-/// code behind authentication; the rest is action, query, extra headers and body.
+/// type and whether the harness signs it validly (TC3 as the Python SDK signs it, TC3 as the
+/// Node.js SDK does for an endpoint with a port, or legacy), so the fuzzer reaches the code
+/// behind authentication; the rest is action, query, extra headers and body.
 pub fn tencent_request(data: &[u8]) {
-    let Some((&flags, rest)) = data.split_first() else {
+    let Some(reply) = tencent_reply(data) else {
         return;
     };
+    let answer: Value = serde_json::from_slice(&reply.body).expect("the answer is JSON");
+    assert_eq!(answer["Response"]["RequestId"], "fuzz-request");
+    assert_ne!(
+        reply.error_code,
+        Some("InternalError"),
+        "no input makes an internal error: {answer}"
+    );
+}
+
+/// The dialect's answer to the request `data` describes, if it describes one.
+fn tencent_reply(data: &[u8]) -> Option<kms_tencent::Reply> {
+    let (&flags, rest) = data.split_first()?;
     let f = fixture();
     let method = ["GET", "POST", "PUT", "POST"][usize::from(flags & 3)];
     let form = flags & 4 != 0;
@@ -107,24 +122,22 @@ pub fn tencent_request(data: &[u8]) {
     } else {
         "application/json"
     };
-    let mut headers = http::HeaderMap::new();
-    for line in extra.split(|&b| b == b'\n') {
-        if let Some(pos) = line.iter().position(|&b| b == b':')
-            && let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(&line[..pos]),
-                http::HeaderValue::from_bytes(&line[pos + 1..]),
-            )
-        {
-            headers.append(name, value);
-        }
-    }
+    let mut headers = extra_headers(extra);
     headers.insert(http::header::HOST, http::HeaderValue::from_static(HOST));
     headers.insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static(content_type),
     );
+    let signed = SignedRequest {
+        method,
+        query: &query,
+        body: &body,
+        action: &action,
+        content_type,
+    };
     match flags >> 3 & 3 {
-        1 => sign_tc3(&mut headers, method, &query, &body, &action, content_type),
+        1 => signed.sign_tc3(&mut headers, PYTHON_SDK_FORM),
+        3 => signed.sign_tc3(&mut headers, NODEJS_SDK_FORM),
         2 if method == "GET" => query = sign_legacy(method, &query, &action),
         2 => body = sign_legacy(method, &text(&body), &action).into_bytes(),
         _ => {}
@@ -136,43 +149,74 @@ pub fn tencent_request(data: &[u8]) {
         headers: &headers,
         body: &body,
     };
-    let reply = f.api.handle(&req, "fuzz-request", None);
-    let answer: Value = serde_json::from_slice(&reply.body).expect("the answer is JSON");
-    assert_eq!(answer["Response"]["RequestId"], "fuzz-request");
-    assert_ne!(
-        reply.error_code,
-        Some("InternalError"),
-        "no input makes an internal error: {answer}"
-    );
+    Some(f.api.handle(&req, "fuzz-request", None))
 }
 
-fn sign_tc3(
-    headers: &mut http::HeaderMap,
-    method: &str,
-    query: &str,
-    body: &[u8],
-    action: &str,
-    content_type: &str,
-) {
-    let date = auth::utc_date(NOW);
-    let canonical = format!(
-        "{method}\n/\n{query}\ncontent-type:{content_type}\nhost:{HOST}\n\ncontent-type;host\n{}",
-        hex::encode(kms_crypto::digest::sha256(body))
-    );
-    let key = auth::tc3_signing_key(SECRET_KEY.as_bytes(), &date, "kms");
-    let signature = auth::tc3_sign(&key, &date, "kms", &NOW.to_string(), &canonical);
-    let authorization = format!(
-        "TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/kms/tc3_request, SignedHeaders=content-type;host, Signature={signature}"
-    );
-    for (name, value) in [
-        ("authorization", authorization.as_str()),
-        ("x-tc-action", action),
-        ("x-tc-version", kms_tencent::VERSION),
-        ("x-tc-region", REGION),
-        ("x-tc-timestamp", &NOW.to_string()),
-    ] {
-        if let Ok(v) = http::HeaderValue::from_str(value) {
-            headers.insert(name, v);
+/// How an SDK fills the parts of TC3 that SDKs disagree on.
+struct Tc3Form {
+    /// The `Host` header sent.
+    sent_host: &'static str,
+    /// The `host` in the canonical request.
+    signed_host: &'static str,
+    /// The credential scope's service.
+    service: &'static str,
+}
+
+const PYTHON_SDK_FORM: Tc3Form = Tc3Form {
+    sent_host: HOST,
+    signed_host: HOST,
+    service: "kms",
+};
+
+/// The Node.js SDK against `127.0.0.1:8740`: the endpoint's first label as the service, the
+/// host signed without the port it is sent with.
+const NODEJS_SDK_FORM: Tc3Form = Tc3Form {
+    sent_host: "127.0.0.1:8740",
+    signed_host: "127.0.0.1",
+    service: "127",
+};
+
+/// What the harness signs of a fuzzed request.
+struct SignedRequest<'a> {
+    method: &'a str,
+    query: &'a str,
+    body: &'a [u8],
+    action: &'a str,
+    content_type: &'a str,
+}
+
+impl SignedRequest<'_> {
+    fn sign_tc3(&self, headers: &mut http::HeaderMap, form: Tc3Form) {
+        let Self {
+            method,
+            query,
+            body,
+            action,
+            content_type,
+        } = *self;
+        let date = auth::utc_date(NOW);
+        let canonical = format!(
+            "{method}\n/\n{query}\ncontent-type:{content_type}\nhost:{}\n\ncontent-type;host\n{}",
+            form.signed_host,
+            hex::encode(kms_crypto::digest::sha256(body))
+        );
+        let key = auth::tc3_signing_key(SECRET_KEY.as_bytes(), &date, form.service);
+        let signature = auth::tc3_sign(&key, &date, form.service, &NOW.to_string(), &canonical);
+        let authorization = format!(
+            "TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/{}/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
+            form.service
+        );
+        for (name, value) in [
+            ("host", form.sent_host),
+            ("authorization", authorization.as_str()),
+            ("x-tc-action", action),
+            ("x-tc-version", kms_tencent::VERSION),
+            ("x-tc-region", REGION),
+            ("x-tc-timestamp", &NOW.to_string()),
+        ] {
+            if let Ok(v) = http::HeaderValue::from_str(value) {
+                headers.insert(name, v);
+            }
         }
     }
 }
@@ -208,14 +252,29 @@ fn sign_legacy(method: &str, own: &str, action: &str) -> String {
 }
 
 /// The signature parsers and verifiers on their own: an Authorization header, a timestamp and
-/// a body (TC3), and a parameter list (legacy).
+/// a body (TC3), a parameter list (legacy), and extra headers (`name:value` lines) that a
+/// fuzzed `SignedHeaders` may name. Asserts the bounds that hold before authentication: what
+/// parses names each signed header once and at most `MAX_SIGNED_HEADERS` of them, and a
+/// parameter list has at most `MAX_PARAMS` pairs.
 pub fn signatures(data: &[u8]) {
     let f = fixture();
-    let parts = fields(data, 4);
-    let (authorization, timestamp, body, pairs) =
-        (text(parts[0]), text(parts[1]), parts[2], parts[3]);
-    let _ = auth::parse_tc3_authorization(&authorization);
-    let mut headers = http::HeaderMap::new();
+    let parts = fields(data, 5);
+    let (authorization, timestamp, body, pairs, extra) =
+        (text(parts[0]), text(parts[1]), parts[2], parts[3], parts[4]);
+    if let Ok(parsed) = auth::parse_tc3_authorization(&authorization) {
+        let names: Vec<String> = parsed
+            .signed_headers
+            .split(';')
+            .map(str::to_ascii_lowercase)
+            .collect();
+        assert!(
+            names.len() <= auth::MAX_SIGNED_HEADERS,
+            "too many signed headers"
+        );
+        let distinct: std::collections::HashSet<&String> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "a signed header named twice");
+    }
+    let mut headers = extra_headers(extra);
     headers.insert(http::header::HOST, http::HeaderValue::from_static(HOST));
     let req = SignedParts {
         method: "POST",
@@ -230,8 +289,25 @@ pub fn signatures(data: &[u8]) {
         "no fuzzed signature verifies"
     );
     if let Ok(pairs) = form_pairs(pairs) {
+        assert!(pairs.len() <= MAX_PARAMS, "too many parameters");
         let _ = auth::verify_legacy(&req, &pairs, &f.directory, NOW);
     }
+}
+
+/// Headers from `name:value` lines; lines that make no header are skipped.
+fn extra_headers(lines: &[u8]) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for line in lines.split(|&b| b == b'\n') {
+        if let Some(pos) = line.iter().position(|&b| b == b':')
+            && let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(&line[..pos]),
+                http::HeaderValue::from_bytes(&line[pos + 1..]),
+            )
+        {
+            headers.append(name, value);
+        }
+    }
+    headers
 }
 
 /// The ciphertext blob decoder: whatever it accepts re-encodes to the same bytes.
@@ -286,5 +362,39 @@ pub fn encryption_context(data: &[u8]) {
             a == b,
             "the canonical form is injective"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The harness's own signatures verify in each form, so the fuzzer gets past
+    /// authentication in each; the Node.js form also over GET with a flattened query.
+    #[test]
+    fn each_signed_form_authenticates() {
+        for (flags, query, body) in [
+            (0x09, "", "{}"),
+            (0x19, "", "{}"),
+            (0x1c, "Limit=1", ""),
+            (0x15, "", ""),
+        ] {
+            let data = [
+                &[flags][..],
+                b"ListKeys\xff",
+                query.as_bytes(),
+                b"\xff\xff",
+                body.as_bytes(),
+            ]
+            .concat();
+            let reply = tencent_reply(&data).unwrap();
+            assert_eq!(
+                reply.error_code,
+                None,
+                "flags {flags:#x}: {}",
+                String::from_utf8_lossy(&reply.body)
+            );
+            assert_eq!(reply.action, "ListKeys");
+        }
     }
 }

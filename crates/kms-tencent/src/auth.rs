@@ -3,6 +3,14 @@
 //! Signatures are recomputed over the request exactly as it arrived (headers, query, body) and
 //! compared in constant time. `tccli --endpoint http://host:port` signs a Host header that
 //! includes the scheme; since it also sends that header, verifying what arrives just works.
+//!
+//! The vendor's SDKs disagree on two parts of TC3 that this verifier therefore takes as the
+//! client signed them. The credential scope's service is `kms` in the Go and Python SDKs, but
+//! the endpoint's first label in the Java, Node.js, PHP and .NET ones (`127` for
+//! `127.0.0.1:8740`, `localhost:8740` for `localhost:8740`); the scope is bound into the signing
+//! key, so any service proves the same secret. The Node.js SDK signs `host` without the port it
+//! sends in `Host`; the signed host is whatever the client chose to send, never checked against
+//! this server's own name, so accepting it without the port binds nothing less.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -18,7 +26,12 @@ use crate::errors::*;
 /// How far a request's timestamp may be from the server's clock, either way.
 pub const TIMESTAMP_WINDOW_SECS: u64 = 300;
 const TC3_ALGORITHM: &str = "TC3-HMAC-SHA256";
-const SERVICE: &str = "kms";
+/// The most headers a TC3 signature may cover. The SDKs sign two (`content-type;host`); the
+/// server accepts at most 64 header fields, so no honest request signs more.
+pub const MAX_SIGNED_HEADERS: usize = 64;
+/// The most bytes the signed headers may add to the canonical request: the server's limit on
+/// a request's whole head, which no honest request's signed headers exceed.
+pub const MAX_CANONICAL_HEADERS_BYTES: usize = 64 * 1024;
 
 /// The parts of an HTTP request that signatures cover.
 pub struct SignedParts<'a> {
@@ -53,11 +66,14 @@ pub fn parse_tc3_authorization(value: &str) -> Result<Tc3Authorization<'_>, TcEr
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let (k, v) = part.trim().split_once('=').ok_or_else(bad)?;
-        match k {
-            "Credential" => credential = Some(v),
-            "SignedHeaders" => signed_headers = Some(v),
-            "Signature" => signature = Some(v),
+        let slot = match k {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
             _ => return Err(bad()),
+        };
+        if slot.replace(v).is_some() {
+            return Err(bad());
         }
     }
     let mut scope = credential.ok_or_else(bad)?.split('/');
@@ -67,16 +83,46 @@ pub fn parse_tc3_authorization(value: &str) -> Result<Tc3Authorization<'_>, TcEr
         scope.next().ok_or_else(bad)?,
         scope.next().ok_or_else(bad)?,
     );
-    if terminator != "tc3_request" || scope.next().is_some() || secret_id.is_empty() {
+    if terminator != "tc3_request"
+        || scope.next().is_some()
+        || secret_id.is_empty()
+        || service.is_empty()
+    {
         return Err(bad());
     }
+    let signed_headers = signed_headers.ok_or_else(bad)?;
+    check_signed_headers(signed_headers)?;
     Ok(Tc3Authorization {
         secret_id,
         date,
         service,
-        signed_headers: signed_headers.ok_or_else(bad)?,
+        signed_headers,
         signature: signature.ok_or_else(bad)?,
     })
+}
+
+/// Each signed header is named once, and there are at most [`MAX_SIGNED_HEADERS`]: a name
+/// repeated thousands of times would copy its header's value into the canonical request as
+/// often, before the signature is checked. The count is checked before the names are compared,
+/// so the comparison stays within a fixed number of steps.
+fn check_signed_headers(signed_headers: &str) -> Result<(), TcError> {
+    let invalid = |message: &str| TcError::new(AUTH_INVALID_AUTHORIZATION, message);
+    let mut names: Vec<&str> = Vec::with_capacity(2);
+    for name in signed_headers.split(';') {
+        if name.is_empty() {
+            return Err(invalid("SignedHeaders names an empty header."));
+        }
+        if names.len() == MAX_SIGNED_HEADERS {
+            return Err(invalid(&format!(
+                "SignedHeaders names more than {MAX_SIGNED_HEADERS} headers."
+            )));
+        }
+        if names.iter().any(|seen| seen.eq_ignore_ascii_case(name)) {
+            return Err(invalid("SignedHeaders names a header more than once."));
+        }
+        names.push(name);
+    }
+    Ok(())
 }
 
 /// Lowercase hex of a 32-byte digest, without the per-character iterator of `hex::encode`.
@@ -112,70 +158,176 @@ pub fn tc3_sign(
     hex32(&hmac_sha256(signing_key, string_to_sign.as_bytes()))
 }
 
-/// Derived signing keys, one per credential for the day it is valid on: deriving one is three
-/// HMACs that every request of that day would otherwise repeat. Zeroized when replaced. An entry
-/// serves only the principal it was derived for (the directory makes a new one whenever a
+/// Derived signing keys, one per credential for the day and service it last verified with:
+/// deriving one is three HMACs that every request of that day would otherwise repeat. A key is
+/// kept only once a signature made with it verified, so a stranger who knows a SecretId cannot
+/// evict its owner's key by signing for other days or services. Zeroized when replaced. An
+/// entry serves only the principal it was derived for (the directory makes a new one whenever a
 /// credential changes, a rotated secret key included), and the weak reference keeps that
 /// principal's allocation from being reused for another.
 #[derive(Default)]
-pub struct SigningKeys(Mutex<HashMap<String, DatedKey>>);
+pub struct SigningKeys(Mutex<HashMap<String, ScopedKey>>);
 
-/// The principal a signing key was derived for, the date (YYYY-MM-DD) it signs for, the key.
-type DatedKey = (Weak<Principal>, String, Zeroizing<[u8; 32]>);
+/// A signing key with the principal it was derived for and its scope.
+struct ScopedKey {
+    derived_for: Weak<Principal>,
+    /// The credential scope's date (YYYY-MM-DD).
+    date: String,
+    service: String,
+    key: Zeroizing<[u8; 32]>,
+}
 
 impl SigningKeys {
-    fn get(&self, secret_id: &str, principal: &Arc<Principal>, date: &str) -> Zeroizing<[u8; 32]> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((derived_for, cached_date, key)) = map.get(secret_id)
-            && cached_date == date
-            && Weak::ptr_eq(derived_for, &Arc::downgrade(principal))
+    /// The signing key of `principal` for `date` and `service`: the kept one, or a new one.
+    fn get(
+        &self,
+        secret_id: &str,
+        principal: &Arc<Principal>,
+        date: &str,
+        service: &str,
+    ) -> Zeroizing<[u8; 32]> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kept) = map.get(secret_id)
+            && kept.date == date
+            && kept.service == service
+            && Weak::ptr_eq(&kept.derived_for, &Arc::downgrade(principal))
         {
-            return key.clone();
+            return kept.key.clone();
         }
-        let key = tc3_signing_key(principal.secret_key(), date, SERVICE);
+        drop(map);
+        tc3_signing_key(principal.secret_key(), date, service)
+    }
+
+    /// Keeps a key that has just verified a signature.
+    fn keep(
+        &self,
+        secret_id: &str,
+        principal: &Arc<Principal>,
+        date: &str,
+        service: &str,
+        key: Zeroizing<[u8; 32]>,
+    ) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(secret_id).is_some_and(|kept| {
+            kept.date == date
+                && kept.service == service
+                && Weak::ptr_eq(&kept.derived_for, &Arc::downgrade(principal))
+        }) {
+            return;
+        }
         // Keys of principals the directory no longer holds (deleted, rotated) go now.
-        map.retain(|_, (derived_for, _, _)| derived_for.strong_count() > 0);
+        map.retain(|_, kept| kept.derived_for.strong_count() > 0);
         map.insert(
             secret_id.to_owned(),
-            (Arc::downgrade(principal), date.to_owned(), key.clone()),
+            ScopedKey {
+                derived_for: Arc::downgrade(principal),
+                date: date.to_owned(),
+                service: service.to_owned(),
+                key,
+            },
         );
-        key
     }
 }
 
-/// Builds the canonical request over the signed headers; `lowercase_values` selects the
-/// documented form (values lowercased) over the SDK's (values as sent). `None` when a signed
-/// header is missing.
+/// How one candidate canonical request writes the signed headers' values.
+#[derive(Clone, Copy)]
+struct HeaderForm {
+    /// Values lowercased (the documented form) rather than as sent (the SDKs').
+    lowercase_values: bool,
+    /// `host` without the port it was sent with (the Node.js SDK's form).
+    host_without_port: bool,
+}
+
+/// The host part of a `Host` value that carries a port (`name:8740`, `[::1]:8740`), else `None`.
+fn host_without_port(host: &str) -> Option<&str> {
+    let (name, port) = host.rsplit_once(':')?;
+    let bracketed_or_plain = name.ends_with(']') || !name.contains(':');
+    (!name.is_empty()
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && bracketed_or_plain)
+        .then_some(name)
+}
+
+/// The signed headers' values, looked up once.
+struct SignedHeaderValues<'a> {
+    /// Each signed header's name, as the client wrote it, and its value as sent (trimmed).
+    values: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> SignedHeaderValues<'a> {
+    /// `None` when a signed header is missing or not text. The list passed
+    /// [`check_signed_headers`], so every name is there once.
+    fn collect(req: &'a SignedParts<'_>, signed_headers: &'a str) -> Option<Self> {
+        let values = signed_headers
+            .split(';')
+            .map(|name| Some((name, req.headers.get(name)?.to_str().ok()?.trim())))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { values })
+    }
+
+    /// The bytes they add to the canonical request, in any form.
+    fn canonical_len(&self) -> usize {
+        self.values
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 2)
+            .sum()
+    }
+
+    /// The forms worth trying: only those that differ from one another, so no canonical request
+    /// is built twice.
+    fn forms(&self) -> impl Iterator<Item = HeaderForm> + '_ {
+        let any_uppercase = self
+            .values
+            .iter()
+            .any(|(_, v)| v.bytes().any(|b| b.is_ascii_uppercase()));
+        let host_has_port = self
+            .values
+            .iter()
+            .any(|(name, v)| name.eq_ignore_ascii_case("host") && host_without_port(v).is_some());
+        [false, true]
+            .into_iter()
+            .flat_map(move |host_without_port| {
+                [false, true]
+                    .into_iter()
+                    .filter(move |&lowercase| !lowercase || any_uppercase)
+                    .filter(move |_| !host_without_port || host_has_port)
+                    .map(move |lowercase_values| HeaderForm {
+                        lowercase_values,
+                        host_without_port,
+                    })
+            })
+    }
+}
+
+/// Builds the canonical request over the signed headers in one form.
 fn tc3_canonical_request(
     req: &SignedParts<'_>,
     signed_headers: &str,
-    lowercase_values: bool,
-) -> Option<String> {
-    let mut canonical_headers = String::new();
-    for name in signed_headers.split(';') {
-        let value = req.headers.get(name)?.to_str().ok()?.trim();
+    values: &SignedHeaderValues<'_>,
+    form: HeaderForm,
+    payload_hash: &str,
+) -> String {
+    let mut canonical_headers = String::with_capacity(values.canonical_len());
+    for &(name, value) in &values.values {
+        let is_host = name.eq_ignore_ascii_case("host");
+        let value = match host_without_port(value) {
+            Some(host) if is_host && form.host_without_port => host,
+            _ => value,
+        };
         canonical_headers.push_str(&name.to_ascii_lowercase());
         canonical_headers.push(':');
-        if lowercase_values {
+        if form.lowercase_values {
             canonical_headers.push_str(&value.to_ascii_lowercase());
         } else {
             canonical_headers.push_str(value);
         }
         canonical_headers.push('\n');
     }
-    let unsigned = req
-        .headers
-        .get("x-tc-content-sha256")
-        .is_some_and(|v| v.as_bytes() == b"UNSIGNED-PAYLOAD");
-    let payload_hash = if unsigned {
-        hex32(&sha256(b"UNSIGNED-PAYLOAD"))
-    } else {
-        hex32(&sha256(req.body))
-    };
-    Some(format!(
+    format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method, req.path, req.query, canonical_headers, signed_headers, payload_hash
-    ))
+    )
 }
 
 /// UTC calendar date (YYYY-MM-DD) of a Unix timestamp.
@@ -235,29 +387,46 @@ pub fn verify_tc3(
         )
     })?;
     check_timestamp(ts, now)?;
-    if auth.service != SERVICE {
-        return Err(TcError::new(
-            AUTH_INVALID_AUTHORIZATION,
-            format!(
-                "The credential scope names service `{}`; this endpoint serves `{SERVICE}`.",
-                auth.service
-            ),
-        ));
-    }
     if auth.date != utc_date(ts) {
         return Err(signature_failure());
     }
-    if !auth.signed_headers.split(';').any(|h| h == "host") {
+    if !auth
+        .signed_headers
+        .split(';')
+        .any(|h| h.eq_ignore_ascii_case("host"))
+    {
         return Err(signature_failure());
     }
-    let signing_key = signing_keys.get(auth.secret_id, &principal, auth.date);
-    for lowercase_values in [false, true] {
-        let Some(canonical) = tc3_canonical_request(req, auth.signed_headers, lowercase_values)
-        else {
-            return Err(signature_failure());
-        };
+    let values =
+        SignedHeaderValues::collect(req, auth.signed_headers).ok_or_else(signature_failure)?;
+    if values.canonical_len() > MAX_CANONICAL_HEADERS_BYTES {
+        return Err(TcError::new(
+            AUTH_INVALID_AUTHORIZATION,
+            format!("The signed headers exceed {MAX_CANONICAL_HEADERS_BYTES} bytes."),
+        ));
+    }
+    let unsigned_payload = req
+        .headers
+        .get("x-tc-content-sha256")
+        .is_some_and(|v| v.as_bytes() == b"UNSIGNED-PAYLOAD");
+    let payload_hash = if unsigned_payload {
+        hex32(&sha256(b"UNSIGNED-PAYLOAD"))
+    } else {
+        hex32(&sha256(req.body))
+    };
+    let signing_key = signing_keys.get(auth.secret_id, &principal, auth.date, auth.service);
+    for form in values.forms() {
+        let canonical =
+            tc3_canonical_request(req, auth.signed_headers, &values, form, &payload_hash);
         let expected = tc3_sign(&signing_key, auth.date, auth.service, timestamp, &canonical);
         if constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
+            signing_keys.keep(
+                auth.secret_id,
+                &principal,
+                auth.date,
+                auth.service,
+                signing_key,
+            );
             return Ok(Verified {
                 principal,
                 timestamp: ts,

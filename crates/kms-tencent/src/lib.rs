@@ -124,8 +124,10 @@ pub struct Options {
     /// signs no nonce, so two identical calls in the same second carry the same signature,
     /// and a client that makes them (polling, retries) would see the second refused.
     pub tc3_replay_cache: bool,
-    /// Most live entries of each replay cache (legacy nonces, TC3 signatures).
-    pub replay_cache_capacity: usize,
+    /// Most live entries each credential may hold in each replay cache (legacy nonces, TC3
+    /// signatures). An entry lives until its request's timestamp leaves the window, about five
+    /// minutes, so the default admits some 400 legacy-signed calls a second per credential.
+    pub replay_entries_per_credential: usize,
     /// Regions whose ENCRYPT_DECRYPT keys are SM4 (national cryptography) instead of AES-256.
     pub national_crypto_regions: Vec<String>,
 }
@@ -135,7 +137,7 @@ impl Options {
         Self {
             regions,
             tc3_replay_cache: false,
-            replay_cache_capacity: 1 << 20,
+            replay_entries_per_credential: 1 << 17,
             national_crypto_regions: Vec::new(),
         }
     }
@@ -147,8 +149,9 @@ pub struct TencentApi {
     signing_keys: auth::SigningKeys,
     regions: Vec<String>,
     national_crypto_regions: Vec<String>,
-    /// `(SecretId, Nonce)` of legacy-signed requests: the vendor's scheme requires both to be
-    /// fresh within the timestamp window.
+    /// `(Nonce, Timestamp)` of legacy-signed requests, per SecretId: the vendor documents the
+    /// pair as what makes a request unique. The Node.js SDK draws its Nonce from 65,536 values,
+    /// so a busy client repeats one within the window, but never within the same second.
     legacy_nonces: ReplayCache,
     tc3_signatures: Option<ReplayCache>,
 }
@@ -236,10 +239,10 @@ impl TencentApi {
             signing_keys: auth::SigningKeys::default(),
             regions: options.regions,
             national_crypto_regions: options.national_crypto_regions,
-            legacy_nonces: ReplayCache::new(options.replay_cache_capacity),
+            legacy_nonces: ReplayCache::new(options.replay_entries_per_credential),
             tc3_signatures: options
                 .tc3_replay_cache
-                .then(|| ReplayCache::new(options.replay_cache_capacity)),
+                .then(|| ReplayCache::new(options.replay_entries_per_credential)),
         }
     }
 
@@ -537,6 +540,7 @@ impl TencentApi {
                 if let Some(seen) = &self.tc3_signatures {
                     admit(
                         seen,
+                        env.credential_id().unwrap_or_default(),
                         &[authorization.as_bytes()],
                         now,
                         verified.timestamp,
@@ -554,13 +558,14 @@ impl TencentApi {
                     .unwrap_or_default();
                 admit(
                     &self.legacy_nonces,
+                    secret_id,
                     &[
-                        secret_id.as_bytes(),
                         env.nonce.as_deref().unwrap_or_default().as_bytes(),
+                        &verified.timestamp.to_be_bytes(),
                     ],
                     now,
                     verified.timestamp,
-                    "This Nonce was already used with this SecretId within the last 5 minutes; \
+                    "This Nonce was already used with this SecretId and Timestamp; \
                      use a fresh random Nonce for every request.",
                 )?;
                 verified
@@ -576,21 +581,23 @@ impl TencentApi {
     }
 }
 
-/// Admits a request to a replay cache: its identifier stays refused until its timestamp
-/// leaves the validity window.
+/// Admits a verified request to a replay cache under the credential that signed it: its
+/// identifier stays refused until its timestamp leaves the validity window.
 fn admit(
     cache: &ReplayCache,
+    credential: &str,
     id: &[&[u8]],
     now: u64,
     timestamp: u64,
     replayed: &str,
 ) -> Result<(), TcError> {
-    match cache.admit(id, now, timestamp + auth::TIMESTAMP_WINDOW_SECS) {
+    match cache.admit(credential, id, now, timestamp + auth::TIMESTAMP_WINDOW_SECS) {
         Ok(()) => Ok(()),
         Err(Refusal::Replayed) => Err(TcError::new(AUTH_INVALID_AUTHORIZATION, replayed)),
         Err(Refusal::Full) => Err(TcError::new(
             REQUEST_LIMIT_EXCEEDED,
-            "Too many signed requests within the signature window; retry later.",
+            "Too many signed requests of this credential within the signature window; \
+             retry later.",
         )),
     }
 }

@@ -1,12 +1,17 @@
 //! A memory of signatures already used, so a captured request cannot be sent again while its
 //! timestamp is still inside the validity window.
 //!
-//! Entries are 16-byte digests of what identifies a request (the legacy signature's
-//! `(SecretId, Nonce)`, or a TC3 signature), each kept until its request's timestamp leaves the
-//! window. Memory is bounded: when a shard is full even after dropping what expired, new
-//! requests are refused rather than forgotten, since forgetting would reopen the replay.
+//! Entries are 16-byte digests of what identifies a request (the legacy signature's Nonce and
+//! Timestamp, or a TC3 signature), kept per credential until the request's timestamp leaves the
+//! window. Requests reach it only once their signature verified, so every credential in it is
+//! one the directory holds. Each credential has room for a fixed number of live entries: when
+//! its room is full even after dropping what expired, its new requests are refused rather than
+//! forgotten (forgetting would reopen the replay), and no other credential's are. A credential
+//! whose entries have all expired is forgotten whole, so memory follows the credentials that
+//! signed within the last window, at most the room of each.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 use kms_crypto::digest::sha256;
@@ -18,54 +23,101 @@ const SHARDS: usize = 16;
 pub enum Refusal {
     /// The same identifier was used before, and its window has not passed.
     Replayed,
-    /// The cache holds as many live entries as it may.
+    /// The credential holds as many live entries as it may.
     Full,
 }
 
 pub struct ReplayCache {
     shards: Vec<Mutex<Shard>>,
-    per_shard: usize,
+    /// Picks a credential's shard; seeded per process, so no client chooses collisions.
+    shard_of: std::collections::hash_map::RandomState,
+    per_credential: usize,
 }
 
 #[derive(Default)]
 struct Shard {
+    by_credential: HashMap<String, Entries>,
+    /// The last time credentials whose entries all expired were dropped.
+    swept_at: u64,
+}
+
+#[derive(Default)]
+struct Entries {
     /// Digest of the identifier → the time after which it may be forgotten.
     expiry: HashMap<[u8; 16], u64>,
+    /// The latest of those times: once it passed, the whole credential may be forgotten.
+    last_expiry: u64,
     /// The last time expired entries were dropped.
     pruned_at: u64,
 }
 
 impl ReplayCache {
-    /// A cache of at most `capacity` live entries.
-    pub fn new(capacity: usize) -> Self {
+    /// A cache with room for `per_credential` live entries of each credential.
+    pub fn new(per_credential: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            per_shard: capacity.div_ceil(SHARDS).max(1),
+            shard_of: Default::default(),
+            per_credential: per_credential.max(1),
         }
     }
 
-    /// Records `id` as used until `expires`; refuses it when it is already recorded.
-    pub fn admit(&self, id: &[&[u8]], now: u64, expires: u64) -> Result<(), Refusal> {
+    /// Records `id` as used by `credential` until `expires`; refuses it when it is already
+    /// recorded, or when the credential has no room left.
+    pub fn admit(
+        &self,
+        credential: &str,
+        id: &[&[u8]],
+        now: u64,
+        expires: u64,
+    ) -> Result<(), Refusal> {
         let digest = digest(id);
-        let mut shard = self.shards[usize::from(digest[0]) % SHARDS]
+        let shard_index = (self.shard_of.hash_one(credential) % SHARDS as u64) as usize;
+        let mut shard = self.shards[shard_index]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(&until) = shard.expiry.get(&digest)
+        // Looks at each credential's latest expiry only, not at its entries: a fixed cost per
+        // credential of the shard, at most once a second.
+        if shard.swept_at != now {
+            shard
+                .by_credential
+                .retain(|_, entries| entries.last_expiry >= now);
+            shard.swept_at = now;
+        }
+        if !shard.by_credential.contains_key(credential) {
+            shard
+                .by_credential
+                .insert(credential.to_owned(), Entries::default());
+        }
+        let entries = shard
+            .by_credential
+            .get_mut(credential)
+            .expect("inserted above");
+        if let Some(&until) = entries.expiry.get(&digest)
             && until >= now
         {
             return Err(Refusal::Replayed);
         }
-        // Dropping expired entries walks the shard, so it runs at most once a second, or
-        // when the shard is full.
-        if shard.expiry.len() >= self.per_shard || shard.pruned_at != now {
-            shard.expiry.retain(|_, until| *until >= now);
-            shard.pruned_at = now;
+        // Dropping expired entries walks the credential's entries, so it runs at most once a
+        // second (entries expire by the second, so a second walk would find nothing new).
+        if entries.pruned_at != now {
+            entries.expiry.retain(|_, until| *until >= now);
+            entries.pruned_at = now;
         }
-        if shard.expiry.len() >= self.per_shard {
+        if entries.expiry.len() >= self.per_credential {
             return Err(Refusal::Full);
         }
-        shard.expiry.insert(digest, expires);
+        entries.expiry.insert(digest, expires);
+        entries.last_expiry = entries.last_expiry.max(expires);
         Ok(())
+    }
+
+    /// How many credentials the cache holds entries of.
+    #[cfg(test)]
+    fn credentials(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap().by_credential.len())
+            .sum()
     }
 }
 
@@ -89,35 +141,86 @@ mod tests {
     #[test]
     fn second_use_is_refused_until_it_expires() {
         let cache = ReplayCache::new(100);
-        assert_eq!(cache.admit(&[b"id", b"nonce"], 1000, 1300), Ok(()));
+        assert_eq!(cache.admit("AKID", &[b"nonce"], 1000, 1300), Ok(()));
         assert_eq!(
-            cache.admit(&[b"id", b"nonce"], 1200, 1500),
+            cache.admit("AKID", &[b"nonce"], 1200, 1500),
             Err(Refusal::Replayed)
         );
-        assert_eq!(cache.admit(&[b"id", b"other"], 1200, 1500), Ok(()));
-        assert_eq!(cache.admit(&[b"id", b"nonce"], 1301, 1601), Ok(()));
+        assert_eq!(cache.admit("AKID", &[b"other"], 1200, 1500), Ok(()));
+        assert_eq!(cache.admit("AKID", &[b"nonce"], 1301, 1601), Ok(()));
+    }
+
+    #[test]
+    fn credentials_do_not_share_identifiers() {
+        let cache = ReplayCache::new(100);
+        assert_eq!(cache.admit("AKID-a", &[b"nonce"], 1000, 1300), Ok(()));
+        assert_eq!(cache.admit("AKID-b", &[b"nonce"], 1000, 1300), Ok(()));
+        assert_eq!(
+            cache.admit("AKID-a", &[b"nonce"], 1000, 1300),
+            Err(Refusal::Replayed)
+        );
     }
 
     #[test]
     fn parts_are_framed() {
         let cache = ReplayCache::new(100);
-        assert_eq!(cache.admit(&[b"ab", b"c"], 1, 10), Ok(()));
-        assert_eq!(cache.admit(&[b"a", b"bc"], 1, 10), Ok(()));
+        assert_eq!(cache.admit("AKID", &[b"ab", b"c"], 1, 10), Ok(()));
+        assert_eq!(cache.admit("AKID", &[b"a", b"bc"], 1, 10), Ok(()));
     }
 
     #[test]
-    fn full_cache_refuses_instead_of_forgetting() {
-        let cache = ReplayCache::new(SHARDS);
+    fn a_full_credential_refuses_instead_of_forgetting() {
+        let cache = ReplayCache::new(50);
+        for i in 0u32..50 {
+            assert_eq!(cache.admit("AKID", &[&i.to_be_bytes()], 5, 100), Ok(()));
+        }
+        assert_eq!(
+            cache.admit("AKID", &[b"one more"], 5, 100),
+            Err(Refusal::Full)
+        );
+        // What it holds is still refused as replayed, not forgotten.
+        assert_eq!(
+            cache.admit("AKID", &[&0u32.to_be_bytes()], 6, 100),
+            Err(Refusal::Replayed)
+        );
+        // Once the entries expire there is room again.
+        assert_eq!(cache.admit("AKID", &[b"later"], 101, 400), Ok(()));
+    }
+
+    #[test]
+    fn one_credential_filling_its_room_denies_no_other() {
+        let cache = ReplayCache::new(1000);
         let mut refused = 0;
-        for i in 0u32..200 {
-            match cache.admit(&[&i.to_be_bytes()], 5, 100) {
-                Ok(()) => {}
-                Err(Refusal::Full) => refused += 1,
-                Err(Refusal::Replayed) => panic!("distinct ids"),
+        for i in 0u32..100_000 {
+            if cache.admit("AKID-flood", &[&i.to_be_bytes()], 5, 300) == Err(Refusal::Full) {
+                refused += 1;
             }
         }
-        assert!(refused > 0, "a bounded cache refuses once full");
-        // Once the entries expire there is room again.
-        assert_eq!(cache.admit(&[b"later"], 101, 400), Ok(()));
+        assert_eq!(refused, 99_000);
+        for other in ["AKID-a", "AKID-b", "AKID-c"] {
+            for i in 0u32..1000 {
+                assert_eq!(cache.admit(other, &[&i.to_be_bytes()], 5, 300), Ok(()));
+            }
+        }
+    }
+
+    #[test]
+    fn credentials_whose_entries_expired_are_forgotten() {
+        let cache = ReplayCache::new(10);
+        for i in 0u32..200 {
+            let credential = format!("AKID-{i}");
+            assert_eq!(cache.admit(&credential, &[b"n"], 10, 300), Ok(()));
+        }
+        assert_eq!(cache.credentials(), 200);
+        // A later request sweeps its own shard; every shard swept leaves only the live.
+        for i in 0u32..2000 {
+            let credential = format!("AKID-later-{i}");
+            assert_eq!(cache.admit(&credential, &[b"n"], 301, 600), Ok(()));
+        }
+        assert_eq!(
+            cache.credentials(),
+            2000,
+            "only the later credentials remain"
+        );
     }
 }

@@ -148,3 +148,120 @@ fn audit_fields_name_each_resource_once() {
     audit.add_answer_resources(answer.as_object().unwrap());
     assert_eq!(audit.resources, ["k1", "k2", "k0", "dk1"]);
 }
+
+/// Two accounts, each with its own credential, and room for `per_credential` entries of each
+/// in the replay caches.
+fn api_of_two_accounts(per_credential: usize) -> TencentApi {
+    let store = Arc::new(MemoryStore::default());
+    let seal = Arc::new(MemorySeal::generate());
+    for (uin, secret_id, project_id) in [
+        (7, "AKIDunit", "0123456789abcdef0123456789abcdef"),
+        (8, "AKIDother", "fedcba9876543210fedcba9876543210"),
+    ] {
+        kms_core::accounts::create_account(
+            store.as_ref(),
+            seal.as_ref(),
+            &kms_core::accounts::NewAccount {
+                uin,
+                app_id: uin,
+                secret_id: secret_id.into(),
+                secret_key: zeroize::Zeroizing::new(SECRET_KEY.into()),
+                project_id: project_id.into(),
+            },
+            0,
+        )
+        .unwrap();
+    }
+    let directory = Arc::new(Directory::load(store.as_ref(), seal.as_ref()).unwrap());
+    let engine = Arc::new(Engine::new(
+        store,
+        seal,
+        Arc::new(ManualClock::new(NOW)),
+        EngineConfig::default(),
+    ));
+    let options = Options {
+        replay_entries_per_credential: per_credential,
+        ..Options::new(vec!["ap-guangzhou".into()])
+    };
+    TencentApi::new(engine, directory, options)
+}
+
+/// A legacy-signed `GenerateRandom` by `secret_id` with `timestamp` and `nonce`.
+fn legacy_random(secret_id: &str, timestamp: u64, nonce: u32) -> (String, http::HeaderMap) {
+    let mut pairs: Vec<(String, String)> = [
+        ("Action", "GenerateRandom".to_owned()),
+        ("NumberOfBytes", "8".to_owned()),
+        ("Version", VERSION.to_owned()),
+        ("Region", "ap-guangzhou".to_owned()),
+        ("Timestamp", timestamp.to_string()),
+        ("Nonce", nonce.to_string()),
+        ("SecretId", secret_id.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let signature = legacy_signature(
+        SECRET_KEY.as_bytes(),
+        LegacyMethod::HmacSha1,
+        &legacy_string_to_sign("GET", "kms.test", "/", &pairs),
+    );
+    pairs.push(("Signature".into(), signature));
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", http::HeaderValue::from_static("kms.test"));
+    (query, headers)
+}
+
+fn legacy_code(
+    api: &TencentApi,
+    secret_id: &str,
+    timestamp: u64,
+    nonce: u32,
+) -> Option<&'static str> {
+    let (query, headers) = legacy_random(secret_id, timestamp, nonce);
+    prepare(api, &query, &headers)
+        .err()
+        .and_then(|r| r.error_code)
+}
+
+#[test]
+fn a_credential_that_fills_its_nonce_memory_denies_no_other() {
+    let api = api_of_two_accounts(3);
+    for nonce in 0..3 {
+        assert_eq!(legacy_code(&api, "AKIDunit", NOW, nonce), None);
+    }
+    assert_eq!(
+        legacy_code(&api, "AKIDunit", NOW, 3),
+        Some(REQUEST_LIMIT_EXCEEDED)
+    );
+    for nonce in 0..3 {
+        assert_eq!(legacy_code(&api, "AKIDother", NOW, nonce), None);
+    }
+    // A request that does not verify takes no room.
+    let (query, headers) = legacy_random("AKIDother", NOW, 99);
+    let tampered = query.replace("NumberOfBytes=8", "NumberOfBytes=9");
+    assert_eq!(
+        prepare(&api, &tampered, &headers).err().unwrap().error_code,
+        Some(AUTH_SIGNATURE_FAILURE)
+    );
+}
+
+#[test]
+fn a_legacy_nonce_is_unique_with_its_timestamp() {
+    let api = api_of_two_accounts(100);
+    assert_eq!(legacy_code(&api, "AKIDunit", NOW, 42), None);
+    assert_eq!(
+        legacy_code(&api, "AKIDunit", NOW, 42),
+        Some(AUTH_INVALID_AUTHORIZATION)
+    );
+    // The same Nonce a second later is another request, as the vendor defines it.
+    assert_eq!(legacy_code(&api, "AKIDunit", NOW - 1, 42), None);
+    assert_eq!(
+        legacy_code(&api, "AKIDunit", NOW - 1, 42),
+        Some(AUTH_INVALID_AUTHORIZATION)
+    );
+    // And another credential's.
+    assert_eq!(legacy_code(&api, "AKIDother", NOW, 42), None);
+}
