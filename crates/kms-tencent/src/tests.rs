@@ -30,8 +30,19 @@ fn api() -> TencentApi {
     TencentApi::new(engine, directory, Options::new(vec!["ap-guangzhou".into()]))
 }
 
-/// A legacy-signed GET of `action` with `own` parameters, plus `extra` headers.
+/// A legacy-signed GET of `action` with `own` parameters, by the unit test's credential now.
 fn legacy_get(action: &str, own: &[(&str, &str)], nonce: u32) -> (String, http::HeaderMap) {
+    legacy_get_by("AKIDunit", NOW, action, own, nonce)
+}
+
+/// A legacy-signed GET of `action` with `own` parameters, by `secret_id` at `timestamp`.
+fn legacy_get_by(
+    secret_id: &str,
+    timestamp: u64,
+    action: &str,
+    own: &[(&str, &str)],
+    nonce: u32,
+) -> (String, http::HeaderMap) {
     let mut pairs: Vec<(String, String)> = own
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -40,9 +51,9 @@ fn legacy_get(action: &str, own: &[(&str, &str)], nonce: u32) -> (String, http::
         ("Action", action.to_owned()),
         ("Version", VERSION.to_owned()),
         ("Region", "ap-guangzhou".to_owned()),
-        ("Timestamp", NOW.to_string()),
+        ("Timestamp", timestamp.to_string()),
         ("Nonce", nonce.to_string()),
-        ("SecretId", "AKIDunit".to_owned()),
+        ("SecretId", secret_id.to_owned()),
         ("SignatureMethod", "HmacSHA256".to_owned()),
     ] {
         pairs.push((k.to_owned(), v));
@@ -188,30 +199,13 @@ fn api_of_two_accounts(per_credential: usize) -> TencentApi {
 
 /// A legacy-signed `GenerateRandom` by `secret_id` with `timestamp` and `nonce`.
 fn legacy_random(secret_id: &str, timestamp: u64, nonce: u32) -> (String, http::HeaderMap) {
-    let mut pairs: Vec<(String, String)> = [
-        ("Action", "GenerateRandom".to_owned()),
-        ("NumberOfBytes", "8".to_owned()),
-        ("Version", VERSION.to_owned()),
-        ("Region", "ap-guangzhou".to_owned()),
-        ("Timestamp", timestamp.to_string()),
-        ("Nonce", nonce.to_string()),
-        ("SecretId", secret_id.to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let signature = legacy_signature(
-        SECRET_KEY.as_bytes(),
-        LegacyMethod::HmacSha1,
-        &legacy_string_to_sign("GET", "kms.test", "/", &pairs),
-    );
-    pairs.push(("Signature".into(), signature));
-    let query = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&pairs)
-        .finish();
-    let mut headers = http::HeaderMap::new();
-    headers.insert("host", http::HeaderValue::from_static("kms.test"));
-    (query, headers)
+    legacy_get_by(
+        secret_id,
+        timestamp,
+        "GenerateRandom",
+        &[("NumberOfBytes", "8")],
+        nonce,
+    )
 }
 
 fn legacy_code(
