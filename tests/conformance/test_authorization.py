@@ -139,6 +139,27 @@ def test_ciphertexts_and_re_encrypt_sources_are_authorized_under_their_key(serve
     expect_error("UnauthorizedOperation", tc, "ReEncrypt", CiphertextBlob=blob_k2, DestinationKeyId=k1)
 
 
+def test_post_quantum_ciphertexts_and_hosted_data_keys_are_authorized_under_their_key(
+        served, tenant, tmp_path):
+    root_tc, _ = clients(served, tenant, tenant["root"])
+    kem = create_key(root_tc, KeyUsage="ASYMMETRIC_Encrypt_Decrypt_Kyber_AES").KeyId
+    cmk = create_key(root_tc).KeyId
+    pq_blob = call(root_tc, "PostQuantumCryptoEncrypt", KeyId=kem,
+                   PlainText=base64.b64encode(b"pq secret").decode()).CiphertextBlob
+    hosted = call(root_tc, "GenerateDataKey", KeyId=cmk, NumberOfBytes=32, IsHostedByKms=1,
+                  DataKeyName=f"dk-{cmk[:8]}")
+    denied = {"version": "2.0", "statement": [{
+        "effect": "deny", "action": ["kms:*"],
+        "resource": [f"qcs::kms::uin/{tenant['uin']}:key/creatorUin/{tenant['uin']}/{k}" for k in (kem, cmk)]}]}
+    _, _, tc, _ = user_with(served, tenant, "pq-hosted", [("all", ALL_CAM, "cam"), ("no", denied, "cam")],
+                            tmp_path)
+    expect_error("UnauthorizedOperation", tc, "PostQuantumCryptoDecrypt", CiphertextBlob=pq_blob)
+    # A hosted data key is opened through its CMK, which the engine asks about.
+    expect_error("UnauthorizedOperation", tc, "GetDataKeyPlaintext", DataKeyId=hosted.DataKeyId)
+    # The data key's own record is not a key: describing it needs only the account-level allow.
+    assert call(tc, "DescribeDataKey", DataKeyId=hosted.DataKeyId).DataKeyMetadata.KeyId == cmk
+
+
 def test_aliases_and_grants_are_authorized_under_the_key_they_move_or_open(served, tenant, tmp_path):
     root_tc, root_hw = clients(served, tenant, tenant["root"])
     k1, k2 = create_key(root_tc).KeyId, create_key(root_tc).KeyId
