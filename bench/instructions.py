@@ -3,9 +3,12 @@ server under callgrind twice (N and 3N pairs of pre-signed calls over one keep-a
 connection) and divides the difference, so start-up cost cancels out. Deterministic for a given
 binary, unlike wall-clock throughput on a shared machine.
 
-usage: python bench/instructions.py KMSD_BINARY [N] [--huawei]
+usage: python bench/instructions.py KMSD_BINARY [N] [--huawei] [--user]
   N defaults to 200; needs valgrind. --huawei sends the Huawei dialect's encrypt-data and
-  decrypt-data (SDK-HMAC-SHA256) instead of Tencent's Encrypt and Decrypt.
+  decrypt-data (SDK-HMAC-SHA256) instead of Tencent's Encrypt and Decrypt. --user signs them
+  as a user of the root account whose CAM policy allows every KMS action, so the policy
+  evaluator is on the path; without it the caller is the account's root, who is never
+  evaluated.
 """
 
 import http.client
@@ -27,15 +30,15 @@ sys.path.insert(0, str(BENCH.parent / "tests" / "conformance"))
 from huawei_signing import sign_request  # noqa: E402
 
 
-def huawei_requests(conn):
-    """Signed encrypt-data and decrypt-data requests for a new key (one date for all: the run
-    takes less than the gateway's fifteen minutes)."""
+def huawei_requests(conn, ak, sk):
+    """Encrypt-data and decrypt-data requests for a new key, signed with `ak`/`sk` (one date
+    for all: the run takes less than the gateway's fifteen minutes)."""
     host = f"127.0.0.1:{PORT}"
 
     def signed(operation, body):
         path = f"/v1.0/{PROJECT_ID}/kms/{operation}"
         body = json.dumps(body).encode()
-        headers = sign_request("POST", path, body=body, host=host, ak=SECRET_ID, sk=SECRET_KEY,
+        headers = sign_request("POST", path, body=body, host=host, ak=ak, sk=sk,
                                headers={"x-project-id": PROJECT_ID})
         return {"path": path, "body": body, "headers": headers}
 
@@ -52,7 +55,27 @@ def huawei_requests(conn):
     return {"encrypt": encrypt, "decrypt": signed("decrypt-data", {"cipher_text": blob})}
 
 
-def total_instructions(binary, pairs, huawei):
+def user_credential(binary, data_dir):
+    """A user of the root account allowed every KMS action by a CAM policy, made through the
+    admin API; answers its SecretId and SecretKey."""
+    def admin(*args):
+        done = subprocess.run([binary, "admin", "--endpoint", f"http://127.0.0.1:{PORT}",
+                               "--token-file", str(data_dir / "admin-token"), "--output", "json", *args],
+                              check=True, capture_output=True, text=True, timeout=120)
+        return json.loads(done.stdout)
+
+    uin = str(admin("account", "list")["accounts"][0]["uin"])
+    user = admin("user", "create", "--account", uin, "bench")
+    document = data_dir.parent / "allow-all.json"
+    document.write_text(json.dumps({"version": "2.0", "statement": [
+        {"effect": "allow", "action": ["kms:*"], "resource": ["*"]}]}))
+    admin("policy", "create", "--account", uin, "allow-all", "--language", "cam", "--document", str(document))
+    admin("policy", "attach", "--account", uin, "--user", user["id"], "allow-all")
+    credential = admin("credential", "create", "--account", uin, "--user", user["id"])
+    return credential["secret_id"], credential["secret_key"]
+
+
+def total_instructions(binary, pairs, huawei, as_user):
     work = Path(tempfile.mkdtemp())
     out = work / "callgrind.out"
     env = dict(os.environ, KMSD_ROOT_SECRET_ID=SECRET_ID, KMSD_ROOT_SECRET_KEY=SECRET_KEY,
@@ -72,11 +95,12 @@ def total_instructions(binary, pairs, huawei):
         except OSError:
             time.sleep(0.2)
     conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+    secret_id, secret_key = user_credential(binary, work / "data") if as_user else (SECRET_ID, SECRET_KEY)
     if huawei:
-        requests = huawei_requests(conn)
+        requests = huawei_requests(conn, secret_id, secret_key)
     else:
         subprocess.run([sys.executable, str(BENCH / "presign.py"), f"127.0.0.1:{PORT}",
-                        SECRET_ID, SECRET_KEY, str(work)], check=True, stdout=subprocess.DEVNULL)
+                        secret_id, secret_key, str(work)], check=True, stdout=subprocess.DEVNULL)
         requests = {name: dict(json.loads((work / f"{name}.json").read_text()), path="/")
                     for name in ["encrypt", "decrypt"]}
     for name in ["encrypt", "decrypt"]:
@@ -94,11 +118,13 @@ def total_instructions(binary, pairs, huawei):
     raise SystemExit("callgrind wrote no totals")
 
 
-args = [a for a in sys.argv[1:] if a != "--huawei"]
+args = [a for a in sys.argv[1:] if a not in ("--huawei", "--user")]
 huawei = "--huawei" in sys.argv
+as_user = "--user" in sys.argv
 binary = args[0]
 n = int(args[1]) if len(args) > 1 else 200
-small = total_instructions(binary, n, huawei)
-large = total_instructions(binary, 3 * n, huawei)
+small = total_instructions(binary, n, huawei, as_user)
+large = total_instructions(binary, 3 * n, huawei, as_user)
 dialect = "Huawei encrypt-data + decrypt-data" if huawei else "Encrypt + Decrypt"
-print(f"{binary}: {(large - small) / (2 * n):,.0f} instructions per {dialect} pair")
+caller = "a user" if as_user else "the root"
+print(f"{binary}: {(large - small) / (2 * n):,.0f} instructions per {dialect} pair, as {caller}")
