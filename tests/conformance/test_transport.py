@@ -94,6 +94,29 @@ def test_body_tampered_after_signing(server):
     assert tc3_post(server.endpoint, "DescribeKey", signed, sign_body=signed)["KeyMetadata"]["KeyId"] == key
 
 
+def test_an_unsigned_payload_is_the_signers_choice_only(server):
+    # The SDK's own option: the body's hash is replaced by UNSIGNED-PAYLOAD, as the vendor
+    # documents, and the call works.
+    from tencentcloud.common import credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+    from tencentcloud.kms.v20190118 import kms_client
+
+    profile = ClientProfile(httpProfile=HttpProfile(endpoint=server.endpoint, protocol="http"))
+    profile.unsignedPayload = True
+    unsigned = kms_client.KmsClient(credential.Credential(SECRET_ID, SECRET_KEY), REGION, profile)
+    key = create_key(unsigned).KeyId
+    assert call(unsigned, "DescribeKey", KeyId=key).KeyMetadata.KeyId == key
+    # A request signed over its body cannot be unbound by whoever captured it: adding the
+    # header changes the canonical request, so another body with it is refused.
+    signed = json.dumps({"KeyId": key}).encode()
+    sent = json.dumps({"KeyId": str(uuid.uuid4())}).encode()
+    for body in (sent, signed):
+        answer = tc3_post(server.endpoint, "DescribeKey", body, sign_body=signed,
+                          headers={"X-TC-Content-SHA256": "UNSIGNED-PAYLOAD"})
+        assert error_code(answer) == "AuthFailure.SignatureFailure"
+
+
 def test_host_tampered_after_signing(server):
     r = tc3_post(server.endpoint, "ListKeys", {}, host="kms.tencentcloudapi.com",
                  headers={"Host": server.endpoint})
