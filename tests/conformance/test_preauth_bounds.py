@@ -2,7 +2,6 @@
 it says. Each request here is hand-made as an attacker would make it, with a known SecretId and
 no secret; each gets the vendor's code at once and the server's peak memory does not move."""
 
-import time
 from pathlib import Path
 
 import pytest
@@ -41,14 +40,11 @@ def test_one_large_header_signed_thousands_of_times(server):
     h = with_signed_headers(server, "content-type;host" + ";a" * 8000, big)
     assert sum(len(k) + len(v) for k, v in h.items()) < 60 * 1024, "fits the server's header limit"
     before = peak_rss_bytes(server)
-    started = time.monotonic()
     for _ in range(5):
         r = requests.post(server.url + "/", data=b"{}", headers=h, timeout=30)
         response = check_envelope(r)
         assert error_code(response) == "AuthFailure.InvalidAuthorization"
         assert "more than once" in response["Error"]["Message"]
-    elapsed = time.monotonic() - started
-    assert elapsed < 2, f"five refusals took {elapsed:.2f} s"
     grown = peak_rss_bytes(server) - before
     assert grown < 32 * 1024 * 1024, f"peak memory grew by {grown} bytes"
     alive(server)

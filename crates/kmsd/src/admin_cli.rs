@@ -796,8 +796,8 @@ mod tests {
         }
     }
 
-    /// The refusal comes before any connection: an address that would never answer does not
-    /// make the command wait.
+    /// The refusal comes before any connection: a connection attempt would have failed with
+    /// another error (the documentation address answers nothing).
     #[test]
     fn a_remote_plain_http_endpoint_is_refused_before_connecting() {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -805,12 +805,10 @@ mod tests {
             .build()
             .unwrap();
         let request = req("GET", "/accounts".into(), None);
-        let started = std::time::Instant::now();
         let err = runtime
             .block_on(send("http://192.0.2.1:9", None, "token", &request, b""))
             .unwrap_err()
             .to_string();
         assert!(err.contains("refusing to send the admin token"), "{err}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

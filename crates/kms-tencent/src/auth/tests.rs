@@ -330,8 +330,7 @@ fn signed_headers_are_bounded_before_the_canonical_request_is_built() {
         let authorization = format!(
             "TC3-HMAC-SHA256 Credential=AKIDEXAMPLE/2019-02-25/kms/tc3_request, SignedHeaders={signed_headers}, Signature={TC3_SIG}"
         );
-        let started = std::time::Instant::now();
-        let e = verify_tc3(
+        verify_tc3(
             &parts(h, BODY.as_bytes()),
             &authorization,
             "1551113065",
@@ -339,9 +338,7 @@ fn signed_headers_are_bounded_before_the_canonical_request_is_built() {
             &SigningKeys::default(),
             TS,
         )
-        .unwrap_err();
-        assert!(started.elapsed() < std::time::Duration::from_millis(500));
-        e
+        .unwrap_err()
     };
     let repeated = format!("content-type;host{}", ";x-big".repeat(8000));
     let e = verify(&h, &repeated);
