@@ -7,6 +7,7 @@ operator trusts the proxy."""
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -175,6 +176,35 @@ def test_aliases_and_grants_are_authorized_under_the_key_they_move_or_open(serve
     expect(403, "KMS.0306", hw.list_grants, m.ListGrantsRequest(body=m.ListGrantsRequestBody(key_id=k1)))
     listed = root_hw.list_aliases(m.ListAliasesRequest(key_id=k1)).body[0].aliases
     assert [a.alias for a in listed] == ["alias/payments"]
+
+
+def test_many_users_on_one_key_at_once_each_get_their_own_answer(served, tenant, tmp_path):
+    """Allowed and denied users hammer one key in parallel: every allowed call succeeds with its
+    own plaintext back, every denied one is refused, and the key is unchanged."""
+    root_tc, _ = clients(served, tenant, tenant["root"])
+    key_id = create_key(root_tc).KeyId
+    _, _, allowed_tc, _ = user_with(served, tenant, "par-ok", [("all", ALL_CAM, "cam")], tmp_path)
+    _, _, denied_tc, _ = user_with(served, tenant, "par-no", [
+        ("all", ALL_CAM, "cam"), ("no", deny_cam(tenant["uin"], key_id), "cam")], tmp_path)
+
+    def worker(i):
+        text = f"caller {i}".encode()
+        if i % 2:
+            blob = call(allowed_tc, "Encrypt", KeyId=key_id, Plaintext=base64.b64encode(text).decode())
+            back = call(allowed_tc, "Decrypt", CiphertextBlob=blob.CiphertextBlob)
+            return "ok" if base64.b64decode(back.Plaintext) == text else f"wrong plaintext {i}"
+        spelling = key_id.upper() if i % 4 == 0 else key_id
+        try:
+            call(denied_tc, "DisableKey", KeyId=spelling)
+        except Exception as e:  # noqa: BLE001 - the code is what is checked
+            return e.code
+        return "a denied call succeeded"
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(worker, range(64)))
+    assert answers.count("ok") == 32, answers
+    assert answers.count("UnauthorizedOperation") == 32, answers
+    assert call(root_tc, "DescribeKey", KeyId=key_id).KeyMetadata.KeyState == "Enabled"
 
 
 def with_condition(language, effect, operator, key, values):

@@ -74,21 +74,32 @@ impl Principal {
     }
 }
 
-/// A user's authority for one call: its policies, the permission the call needs, the region,
-/// and the request's facts that policy conditions test. The engine asks it about every key the
-/// call touches, as it resolves the key (`engine/access.rs`); the dialect asks it about the
-/// account's keys as a whole for account-level calls. Keys record their account as creator
-/// (the engine keeps no creating user), and the Huawei domain id is the account.
+/// A user's authority for one call: its policies and the question they answer, asked of the
+/// account's keys as a whole (the permission the call needs, the account and region, and the
+/// request's facts that policy conditions test). The engine asks it about every key the call
+/// touches, as it resolves the key (`engine/access.rs`); the dialect asks it about the account's
+/// keys as a whole, before the call runs or after (see [`Stage`]). Keys record their account as
+/// creator (the engine keeps no creating user), and the Huawei domain id is the account.
 #[derive(Debug)]
 pub struct Authority {
     policies: Arc<[kms_policy::Policy]>,
-    permission: Option<kms_policy::Permission>,
-    region: String,
-    account: String,
-    context: kms_policy::Context,
+    /// The question about the account's keys as a whole; `None` when the action has no
+    /// permission (no policy can allow it).
+    account_request: Option<kms_policy::Request>,
     /// Set once the engine asked about a key: a call that never did is asked about the
     /// account's keys as a whole instead.
     asked_about_a_key: AtomicBool,
+}
+
+/// When the dialect asks a call's authority about the account's keys as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Before the call runs: an account-level permission (or none) must be allowed there.
+    BeforeRunning,
+    /// After it ran: a key-level call that touched no key (a listing of the whole account, or
+    /// one that failed before resolving a key) must be allowed there. Only reads touch no key,
+    /// so nothing changed before this question.
+    AfterRunning,
 }
 
 /// One call's authority is equal only to itself.
@@ -109,12 +120,20 @@ impl Authority {
         account: AccountId,
         context: kms_policy::Context,
     ) -> Self {
+        let account = account.to_string();
+        let account_request = permission.map(|permission| kms_policy::Request {
+            permission,
+            resource: kms_policy::Resource {
+                region: context.region.clone().unwrap_or_default(),
+                uin: account.clone(),
+                domain_id: account,
+                key: None,
+            },
+            context,
+        });
         Self {
             policies,
-            permission,
-            region: context.region.clone().unwrap_or_default(),
-            account: account.to_string(),
-            context,
+            account_request,
             asked_about_a_key: AtomicBool::new(false),
         }
     }
@@ -122,7 +141,15 @@ impl Authority {
     /// Whether the policies allow the call's permission on the key `key_id` (canonical).
     pub fn allows_key(&self, key_id: &Uuid) -> bool {
         self.asked_about_a_key.store(true, Ordering::Relaxed);
-        self.allows(Some(key_id.to_string()))
+        let Some(account_request) = &self.account_request else {
+            return false;
+        };
+        let mut request = account_request.clone();
+        request.resource.key = Some(kms_policy::KeyRef {
+            id: key_id.to_string(),
+            creator: request.resource.uin.clone(),
+        });
+        kms_policy::evaluate(&self.policies, &request).allowed()
     }
 
     /// Whether the engine asked about any key during the call.
@@ -130,46 +157,17 @@ impl Authority {
         self.asked_about_a_key.load(Ordering::Relaxed)
     }
 
-    /// Whether the call is refused before it runs: an account-level permission (or none)
-    /// that the policies do not allow on the account's keys as a whole.
-    pub fn refuses_before_running(&self) -> bool {
-        self.permission
-            .is_none_or(kms_policy::Permission::account_level)
-            && !self.allows_account()
-    }
-
-    /// Whether the call is refused after it ran: a key-level call that touched no key (a
-    /// listing of the whole account, or one that failed before resolving a key) is asked about
-    /// the account's keys as a whole. Only reads touch no key, so nothing changed before this.
-    pub fn refuses_after_running(&self) -> bool {
-        self.permission.is_some_and(|p| !p.account_level())
-            && !self.asked_about_a_key()
-            && !self.allows_account()
-    }
-
-    /// Whether the policies allow the call's permission on the account's keys as a whole.
-    fn allows_account(&self) -> bool {
-        self.allows(None)
-    }
-
-    fn allows(&self, key_id: Option<String>) -> bool {
-        let Some(permission) = self.permission else {
-            return false;
+    /// Whether the call is refused at `stage`.
+    pub fn refuses(&self, stage: Stage) -> bool {
+        let Some(request) = &self.account_request else {
+            // No permission: nothing is allowed, and the dialect refuses before running.
+            return stage == Stage::BeforeRunning;
         };
-        let request = kms_policy::Request {
-            permission,
-            resource: kms_policy::Resource {
-                region: self.region.clone(),
-                uin: self.account.clone(),
-                domain_id: self.account.clone(),
-                key: key_id.map(|id| kms_policy::KeyRef {
-                    id,
-                    creator: self.account.clone(),
-                }),
-            },
-            context: self.context.clone(),
+        let asked_here = match stage {
+            Stage::BeforeRunning => request.permission.account_level(),
+            Stage::AfterRunning => !request.permission.account_level() && !self.asked_about_a_key(),
         };
-        kms_policy::evaluate(&self.policies, &request).allowed()
+        asked_here && !kms_policy::evaluate(&self.policies, request).allowed()
     }
 }
 

@@ -23,12 +23,10 @@ use kms_core::engine::NewKey;
 use kms_core::testing::{MemorySeal, MemoryStore};
 use kms_core::{Caller, EncryptionContext, Engine, KeySpec, KeyUsage, Origin, identity};
 use kms_huawei::HuaweiApi;
-use kms_huawei::auth::Algorithm;
 use kms_tencent::auth;
 
-use crate::{NOW, REGION, fields, text};
-
-const HOST: &str = "kms.example";
+use crate::huawei_request::{SDK_DATE, sdk_hmac_authorization};
+use crate::{HOST, NOW, PYTHON_SDK_FORM, REGION, SignedRequest, fields, text};
 /// What root encrypted under K: no answer to the user may carry it.
 const SECRET: &[u8] = b"only-the-root-may-read-this-1234";
 
@@ -208,32 +206,17 @@ fn tencent(f: &Fixture, data: &[u8]) -> Exchange {
     let action = text(parts[0]);
     let body = f.fill(text(parts[1])).into_bytes();
     let request = format!("{action}\n{}", String::from_utf8_lossy(&body));
-    let date = auth::utc_date(NOW);
     let content_type = "application/json";
-    let canonical = format!(
-        "POST\n/\n\ncontent-type:{content_type}\nhost:{HOST}\n\ncontent-type;host\n{}",
-        hex::encode(kms_crypto::digest::sha256(&body))
-    );
-    let key = auth::tc3_signing_key(f.secret_key.as_bytes(), &date, "kms");
-    let signature = auth::tc3_sign(&key, &date, "kms", &NOW.to_string(), &canonical);
-    let authorization = format!(
-        "TC3-HMAC-SHA256 Credential={}/{date}/kms/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
-        f.secret_id
-    );
     let mut headers = http::HeaderMap::new();
-    for (name, value) in [
-        ("host", HOST),
-        ("content-type", content_type),
-        ("authorization", &authorization),
-        ("x-tc-action", &action),
-        ("x-tc-version", kms_tencent::VERSION),
-        ("x-tc-region", REGION),
-        ("x-tc-timestamp", &NOW.to_string()),
-    ] {
-        if let Ok(v) = http::HeaderValue::from_str(value) {
-            headers.insert(name, v);
-        }
-    }
+    headers.insert("content-type", http::HeaderValue::from_static(content_type));
+    let signed = SignedRequest {
+        method: "POST",
+        query: "",
+        body: &body,
+        action: &action,
+        content_type,
+    };
+    signed.sign_tc3(&mut headers, PYTHON_SDK_FORM, (&f.secret_id, &f.secret_key));
     let req = auth::SignedParts {
         method: "POST",
         path: "/",
@@ -266,13 +249,12 @@ fn huawei(f: &Fixture, flags: u8, data: &[u8]) -> Exchange {
     if !HuaweiApi::claims(method, &path) {
         return exchange;
     }
-    let sdk_date = "20231114T221320Z";
     let signed_headers = "content-type;host;x-sdk-date";
     let mut headers = http::HeaderMap::new();
     for (name, value) in [
         ("host", HOST),
         ("content-type", "application/json"),
-        ("x-sdk-date", sdk_date),
+        ("x-sdk-date", SDK_DATE),
     ] {
         headers.insert(name, http::HeaderValue::from_static(value));
     }
@@ -283,24 +265,12 @@ fn huawei(f: &Fixture, flags: u8, data: &[u8]) -> Exchange {
         headers: &headers,
         body: &body,
     };
-    let Ok(canonical) =
-        kms_huawei::auth::canonical_request(&unsigned, Algorithm::HmacSha256, signed_headers)
+    let Some(authorization) =
+        sdk_hmac_authorization(&unsigned, signed_headers, &f.secret_id, &f.secret_key)
     else {
         return exchange;
     };
-    let signature = kms_huawei::auth::sign(
-        Algorithm::HmacSha256,
-        f.secret_key.as_bytes(),
-        sdk_date,
-        &canonical,
-    );
-    let value = format!(
-        "SDK-HMAC-SHA256 Access={}, SignedHeaders={signed_headers}, Signature={signature}",
-        f.secret_id
-    );
-    if let Ok(value) = http::HeaderValue::from_str(&value) {
-        headers.insert(http::header::AUTHORIZATION, value);
-    }
+    headers.insert(http::header::AUTHORIZATION, authorization);
     let req = kms_huawei::auth::SignedParts {
         method,
         path: &path,

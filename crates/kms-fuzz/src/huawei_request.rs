@@ -13,7 +13,7 @@ use kms_huawei::auth::{self, Algorithm, SignedParts};
 use kms_huawei::iam::Tokens;
 use kms_huawei::tokens::TokenKey;
 
-use crate::{fields, text};
+use crate::{extra_headers, fields, text};
 
 const AK: &str = "AKIDhuaweifuzz";
 const SK: &str = "huawei-fuzz-secret-key";
@@ -22,7 +22,7 @@ const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 const HOST: &str = "kms.example";
 /// The date every signed request carries: the fuzzed engine's clock (`crate::NOW`,
 /// 2023-11-14 22:13:20 UTC).
-const SDK_DATE: &str = "20231114T221320Z";
+pub(crate) const SDK_DATE: &str = "20231114T221320Z";
 const SIGNED_HEADERS: &str = "content-type;host;x-project-id;x-sdk-date";
 
 fn api() -> &'static HuaweiApi {
@@ -50,6 +50,23 @@ fn api() -> &'static HuaweiApi {
     })
 }
 
+/// The `Authorization` of `req` signed with SDK-HMAC-SHA256 by `ak`/`sk` over
+/// `signed_headers` at [`SDK_DATE`], as the SDK signs; `None` when no canonical request can
+/// be made of it.
+pub(crate) fn sdk_hmac_authorization(
+    req: &SignedParts<'_>,
+    signed_headers: &str,
+    ak: &str,
+    sk: &str,
+) -> Option<http::HeaderValue> {
+    let canonical = auth::canonical_request(req, Algorithm::HmacSha256, signed_headers).ok()?;
+    let signature = auth::sign(Algorithm::HmacSha256, sk.as_bytes(), SDK_DATE, &canonical);
+    http::HeaderValue::from_str(&format!(
+        "SDK-HMAC-SHA256 Access={ak}, SignedHeaders={signed_headers}, Signature={signature}"
+    ))
+    .ok()
+}
+
 pub fn huawei_request(data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
         return;
@@ -65,17 +82,7 @@ pub fn huawei_request(data: &[u8]) {
     if !HuaweiApi::claims(method, &path) {
         return;
     }
-    let mut headers = http::HeaderMap::new();
-    for line in extra.split(|&b| b == b'\n') {
-        if let Some(pos) = line.iter().position(|&b| b == b':')
-            && let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(&line[..pos]),
-                http::HeaderValue::from_bytes(&line[pos + 1..]),
-            )
-        {
-            headers.append(name, value);
-        }
-    }
+    let mut headers = extra_headers(extra);
     for (name, value) in [
         ("host", HOST),
         ("content-type", "application/json"),
@@ -92,16 +99,8 @@ pub fn huawei_request(data: &[u8]) {
             headers: &headers,
             body,
         };
-        if let Ok(canonical) =
-            auth::canonical_request(&unsigned, Algorithm::HmacSha256, SIGNED_HEADERS)
-        {
-            let signature = auth::sign(Algorithm::HmacSha256, SK.as_bytes(), SDK_DATE, &canonical);
-            let value = format!(
-                "SDK-HMAC-SHA256 Access={AK}, SignedHeaders={SIGNED_HEADERS}, Signature={signature}"
-            );
-            if let Ok(value) = http::HeaderValue::from_str(&value) {
-                headers.insert(http::header::AUTHORIZATION, value);
-            }
+        if let Some(authorization) = sdk_hmac_authorization(&unsigned, SIGNED_HEADERS, AK, SK) {
+            headers.insert(http::header::AUTHORIZATION, authorization);
         }
     }
     let req = SignedParts {

@@ -4,12 +4,14 @@
 //! crash of the code under test, or a broken invariant asserted here.
 
 mod authorization;
+mod client_address;
 mod engine_blobs;
 mod huawei_request;
 mod key_material;
 mod policy_document;
 
 pub use authorization::authorization;
+pub use client_address::client_address;
 pub use engine_blobs::{engine_blob_seeds, engine_blobs};
 pub use huawei_request::huawei_request;
 pub use key_material::{
@@ -136,8 +138,8 @@ fn tencent_reply(data: &[u8]) -> Option<kms_tencent::Reply> {
         content_type,
     };
     match flags >> 3 & 3 {
-        1 => signed.sign_tc3(&mut headers, PYTHON_SDK_FORM),
-        3 => signed.sign_tc3(&mut headers, NODEJS_SDK_FORM),
+        1 => signed.sign_tc3(&mut headers, PYTHON_SDK_FORM, (SECRET_ID, SECRET_KEY)),
+        3 => signed.sign_tc3(&mut headers, NODEJS_SDK_FORM, (SECRET_ID, SECRET_KEY)),
         2 if method == "GET" => query = sign_legacy(method, &query, &action),
         2 => body = sign_legacy(method, &text(&body), &action).into_bytes(),
         _ => {}
@@ -153,7 +155,7 @@ fn tencent_reply(data: &[u8]) -> Option<kms_tencent::Reply> {
 }
 
 /// How an SDK fills the parts of TC3 that SDKs disagree on.
-struct Tc3Form {
+pub(crate) struct Tc3Form {
     /// The `Host` header sent.
     sent_host: &'static str,
     /// The `host` in the canonical request.
@@ -162,7 +164,7 @@ struct Tc3Form {
     service: &'static str,
 }
 
-const PYTHON_SDK_FORM: Tc3Form = Tc3Form {
+pub(crate) const PYTHON_SDK_FORM: Tc3Form = Tc3Form {
     sent_host: HOST,
     signed_host: HOST,
     service: "kms",
@@ -177,16 +179,23 @@ const NODEJS_SDK_FORM: Tc3Form = Tc3Form {
 };
 
 /// What the harness signs of a fuzzed request.
-struct SignedRequest<'a> {
-    method: &'a str,
-    query: &'a str,
-    body: &'a [u8],
-    action: &'a str,
-    content_type: &'a str,
+pub(crate) struct SignedRequest<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) query: &'a str,
+    pub(crate) body: &'a [u8],
+    pub(crate) action: &'a str,
+    pub(crate) content_type: &'a str,
 }
 
 impl SignedRequest<'_> {
-    fn sign_tc3(&self, headers: &mut http::HeaderMap, form: Tc3Form) {
+    /// Signs with TC3 at [`NOW`] as the credential `secret_id`/`secret_key`, in `form`, and
+    /// sets the headers TC3 sends.
+    pub(crate) fn sign_tc3(
+        &self,
+        headers: &mut http::HeaderMap,
+        form: Tc3Form,
+        (secret_id, secret_key): (&str, &str),
+    ) {
         let Self {
             method,
             query,
@@ -200,10 +209,10 @@ impl SignedRequest<'_> {
             form.signed_host,
             hex::encode(kms_crypto::digest::sha256(body))
         );
-        let key = auth::tc3_signing_key(SECRET_KEY.as_bytes(), &date, form.service);
+        let key = auth::tc3_signing_key(secret_key.as_bytes(), &date, form.service);
         let signature = auth::tc3_sign(&key, &date, form.service, &NOW.to_string(), &canonical);
         let authorization = format!(
-            "TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/{}/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
+            "TC3-HMAC-SHA256 Credential={secret_id}/{date}/{}/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
             form.service
         );
         for (name, value) in [

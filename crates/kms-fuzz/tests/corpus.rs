@@ -66,3 +66,8 @@ fn policy_document_corpus() {
 fn authorization_corpus() {
     replay("authorization", kms_fuzz::authorization);
 }
+
+#[test]
+fn client_address_corpus() {
+    replay("client_address", kms_fuzz::client_address);
+}

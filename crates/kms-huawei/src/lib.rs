@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use kms_core::accounts::{Directory, Principal};
+use kms_core::accounts::{Directory, Principal, Stage};
 use kms_core::{Caller, Engine};
 
 use crate::auth::SignedParts;
@@ -251,9 +251,11 @@ impl HuaweiApi {
             regions: &self.regions,
         };
         let mut answer = operations::run(&context, call.op, &request);
-        if let Err(refused) =
-            permissions::authorize_after(call.caller.authority.as_deref(), call.name)
-        {
+        if let Err(refused) = permissions::authorize(
+            call.caller.authority.as_deref(),
+            Stage::AfterRunning,
+            call.name,
+        ) {
             answer = Err(refused);
         } else if let Err(e) = &mut answer
             && e.code == NO_PERMISSION
@@ -334,7 +336,7 @@ impl HuaweiApi {
         audit.region = Some(region.clone());
         let body = parse_body(req.body)?;
         let authority = principal.authority(permissions::permission(spec), &region, source_ip);
-        permissions::authorize_before(authority.as_deref(), spec.name)?;
+        permissions::authorize(authority.as_deref(), Stage::BeforeRunning, spec.name)?;
         let path_key_id = params.key_id.map(decode_segment);
         for id in [
             body.get("key_id").and_then(Value::as_str),

@@ -4,7 +4,7 @@
 //! or upper-case path id, a ciphertext's header in either encoding, re-encrypt's source and
 //! destination, an alias, a grant.
 
-use kms_core::accounts::Authority;
+use kms_core::accounts::{Authority, Stage};
 use kms_policy::Permission;
 
 use crate::errors::{HwError, NO_PERMISSION};
@@ -36,20 +36,11 @@ pub fn refusal(name: &str) -> HwError {
     )
 }
 
-/// Refuses a call the caller's policies refuse before it runs (an account-level call not
-/// allowed on the account's keys); the account's root has no authority and is never refused.
-pub fn authorize_before(authority: Option<&Authority>, name: &str) -> Result<(), HwError> {
+/// Refuses a call that the caller's policies refuse at `stage`, asked of the account's keys
+/// as a whole; the account's root has no authority and is never refused.
+pub fn authorize(authority: Option<&Authority>, stage: Stage, name: &str) -> Result<(), HwError> {
     match authority {
-        Some(a) if a.refuses_before_running() => Err(refusal(name)),
-        _ => Ok(()),
-    }
-}
-
-/// Refuses a call the caller's policies refuse after it ran (a key-level call that touched
-/// no key, asked about the account's keys instead).
-pub fn authorize_after(authority: Option<&Authority>, name: &str) -> Result<(), HwError> {
-    match authority {
-        Some(a) if a.refuses_after_running() => Err(refusal(name)),
+        Some(a) if a.refuses(stage) => Err(refusal(name)),
         _ => Ok(()),
     }
 }

@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::{Condition, ContextKey, Operator, parse_block};
+use crate::address::IpBlock;
+use crate::model::{Condition, ContextKey, Operator};
 
 /// The longest document accepted, in bytes. Both vendors cap a custom policy far lower; this
 /// only bounds the work a hostile document can cause.
@@ -168,7 +169,7 @@ pub(crate) fn conditions(
             };
             let values = strings(values, &format!("{what}: \"{}\" of \"{key}\"", o.name))?;
             if matches!(o.operator, Operator::IpIn | Operator::NotIpIn)
-                && let Some(bad) = values.iter().find(|v| parse_block(v).is_none())
+                && let Some(bad) = values.iter().find(|v| IpBlock::parse(v).is_none())
             {
                 return fail(format!(
                     "{what}: \"{}\" is not an IP address or CIDR block",

@@ -121,6 +121,7 @@
 //! | `ReplicateKey` | - | ReplicateKey (`kms:cmk:replicate`; derived); UpdatePrimaryRegion (`kms:cmk:updatePrimaryRegion`; derived) |
 //! | `WhiteBox` | `kms:CreateWhiteBoxKey`, `kms:DeleteWhiteBoxKey`, `kms:DescribeWhiteBoxDecryptKey`, `kms:DescribeWhiteBoxDeviceFingerprints`, `kms:DescribeWhiteBoxKey`, `kms:DescribeWhiteBoxKeyDetails`, `kms:DescribeWhiteBoxServiceStatus`, `kms:DisableWhiteBoxKey`, `kms:DisableWhiteBoxKeys`, `kms:EnableWhiteBoxKey`, `kms:EnableWhiteBoxKeys`, `kms:EncryptByWhiteBox`, `kms:OverwriteWhiteBoxDeviceFingerprints` | - |
 
+mod address;
 pub mod cam;
 mod document;
 mod glob;
@@ -128,12 +129,12 @@ pub mod iam;
 mod model;
 mod permission;
 
+pub use address::{IpBlock, TrustedProxies};
 pub use document::{MAX_DOCUMENT, MAX_PATTERN, PolicyError};
 pub use glob::matches as wildcard_match;
 pub use model::{
     ActionPattern, Condition, Context, ContextKey, Decision, Effect, KeyRef, Language, Operator,
-    Policy, Principal, Request, Resource, ResourcePattern, Statement, authorize, evaluate, ip_in,
-    parse_block,
+    Policy, Principal, Request, Resource, ResourcePattern, Statement, authorize, evaluate,
 };
 pub use permission::{
     HUAWEI, HUAWEI_DERIVED, HuaweiOperation, Permission, TENCENT, TencentAction, huawei_operation,

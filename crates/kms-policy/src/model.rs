@@ -1,7 +1,6 @@
 //! The internal model and its evaluation.
 
-use std::net::IpAddr;
-
+use crate::address::ip_in;
 use crate::glob::matches;
 use crate::permission::{Permission, cam_names, iam_names};
 
@@ -347,46 +346,4 @@ impl Condition {
             Operator::NotIpIn => !self.values.iter().any(|v| ip_in(value, v)),
         }
     }
-}
-
-/// Whether `address` lies in `block` (an address, or an address and prefix length). Condition
-/// values were checked at parse time; an unparsable request address is in no block.
-pub fn ip_in(address: &str, block: &str) -> bool {
-    let Ok(address) = address.parse::<IpAddr>() else {
-        return false;
-    };
-    let Some((network, prefix)) = parse_block(block) else {
-        return false;
-    };
-    match (address, network) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => prefix_eq(
-            u128::from(a.to_bits()) << 96,
-            u128::from(n.to_bits()) << 96,
-            prefix,
-        ),
-        (IpAddr::V6(a), IpAddr::V6(n)) => prefix_eq(a.to_bits(), n.to_bits(), prefix),
-        _ => false,
-    }
-}
-
-/// An address or CIDR block: the network and the prefix length in bits.
-pub fn parse_block(block: &str) -> Option<(IpAddr, u32)> {
-    let (addr, prefix) = match block.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (block, None),
-    };
-    let addr: IpAddr = addr.parse().ok()?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix {
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.len() <= 3 => {
-            p.parse::<u32>().ok().filter(|&n| n <= max)?
-        }
-        Some(_) => return None,
-        None => max,
-    };
-    Some((addr, prefix))
-}
-
-fn prefix_eq(a: u128, b: u128, bits: u32) -> bool {
-    bits == 0 || (a ^ b) >> (128 - bits) == 0
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use kms_core::accounts::{Directory, Principal};
+use kms_core::accounts::{Directory, Principal, Stage};
 use kms_core::{Caller, Engine};
 
 use crate::auth::SignedParts;
@@ -318,8 +318,11 @@ impl TencentApi {
             },
         };
         let mut answer = call.request.run(&ctx);
-        if let Err(refused) = permissions::authorize_after(call.caller.authority.as_deref(), action)
-        {
+        if let Err(refused) = permissions::authorize(
+            call.caller.authority.as_deref(),
+            Stage::AfterRunning,
+            action,
+        ) {
             answer = Err(refused);
         } else if let Err(e) = &mut answer
             && e.code == UNAUTHORIZED_OPERATION
@@ -418,12 +421,12 @@ impl TencentApi {
             }
         };
         let authority = principal.authority(permissions::permission(name), &region, source_ip);
-        permissions::authorize_before(authority.as_deref(), name)?;
+        permissions::authorize(authority.as_deref(), Stage::BeforeRunning, name)?;
         // Parameters refused before any key is resolved answer as a call that touched no key
         // does: a caller who may not use the account's keys as a whole is told it is not
         // authorized, not what was wrong with its parameters.
         let unauthorized_or = |e| {
-            permissions::authorize_after(authority.as_deref(), name)
+            permissions::authorize(authority.as_deref(), Stage::AfterRunning, name)
                 .err()
                 .unwrap_or(e)
         };

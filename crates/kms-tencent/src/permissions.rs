@@ -3,7 +3,7 @@
 //! the engine, about the id it resolved (`kms_core::engine` `access.rs`), so a key id in
 //! another spelling, a ciphertext's header or a batch is authorized as it executes.
 
-use kms_core::accounts::Authority;
+use kms_core::accounts::{Authority, Stage};
 use kms_policy::Permission;
 
 use crate::errors::{TcError, UNAUTHORIZED_OPERATION};
@@ -31,20 +31,15 @@ pub fn refusal(action_name: &str) -> TcError {
     )
 }
 
-/// Refuses a call the caller's policies refuse before it runs (an account-level call not
-/// allowed on the account's keys); the account's root has no authority and is never refused.
-pub fn authorize_before(authority: Option<&Authority>, action_name: &str) -> Result<(), TcError> {
+/// Refuses a call that the caller's policies refuse at `stage`, asked of the account's keys
+/// as a whole; the account's root has no authority and is never refused.
+pub fn authorize(
+    authority: Option<&Authority>,
+    stage: Stage,
+    action_name: &str,
+) -> Result<(), TcError> {
     match authority {
-        Some(a) if a.refuses_before_running() => Err(refusal(action_name)),
-        _ => Ok(()),
-    }
-}
-
-/// Refuses a call the caller's policies refuse after it ran (a key-level call that touched
-/// no key, asked about the account's keys instead).
-pub fn authorize_after(authority: Option<&Authority>, action_name: &str) -> Result<(), TcError> {
-    match authority {
-        Some(a) if a.refuses_after_running() => Err(refusal(action_name)),
+        Some(a) if a.refuses(stage) => Err(refusal(action_name)),
         _ => Ok(()),
     }
 }

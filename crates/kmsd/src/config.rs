@@ -7,7 +7,6 @@ use anyhow::Context as _;
 use serde::Deserialize;
 
 use crate::audit::{AuditFailure, AuditTarget};
-use crate::client_ip::TrustedProxies;
 use crate::limits::{FaultKind, FaultSettings, RateSettings};
 use crate::tls::TlsFiles;
 
@@ -214,7 +213,7 @@ pub struct Settings {
     /// Fault injection; `None` when off.
     pub faults: Option<FaultSettings>,
     pub token_lifetime_secs: u64,
-    pub trusted_proxies: TrustedProxies,
+    pub trusted_proxies: kms_policy::TrustedProxies,
     /// Token requests per second per source address; 0 when unbounded.
     pub token_requests_per_address: u32,
 }
@@ -295,12 +294,15 @@ impl Settings {
             "--token-lifetime-secs must be 1 to {} (24 hours)",
             kms_huawei::tokens::TOKEN_LIFETIME_SECS
         );
-        let trusted_proxies = TrustedProxies::parse(
+        let trusted_proxies = kms_policy::TrustedProxies::parse(
             &args
                 .trusted_proxies
                 .or(file.trusted_proxies)
                 .unwrap_or_default(),
-        )?;
+        )
+        .map_err(|block| {
+            anyhow::anyhow!("--trusted-proxies: {block:?} is not an IP address or CIDR block")
+        })?;
         Ok(Self {
             rate_limits,
             faults,

@@ -5,7 +5,6 @@ mod admin_cli;
 mod admin_http;
 mod audit;
 mod bootstrap;
-mod client_ip;
 mod config;
 mod data_dir;
 mod limits;

@@ -62,7 +62,7 @@ pub struct App {
     /// Whether the listener serves TLS (the admin API's transport rule).
     pub https: bool,
     /// Whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    pub trusted_proxies: kms_policy::TrustedProxies,
     /// Password checks (Huawei IAM tokens) running at once, each about 19 MiB of Argon2
     /// memory: a flood of token requests waits here instead of filling the blocking pool.
     pub password_checks: tokio::sync::Semaphore,
@@ -219,9 +219,12 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     } = begin(&app, &req);
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
-    let client_ip = app
-        .trusted_proxies
-        .client_ip(source.map(|s| s.ip()), &parts.headers);
+    // A value that is not text reads as a malformed entry, which stops the walk.
+    let forwarded_for = parts.headers.get_all("x-forwarded-for");
+    let client_ip = app.trusted_proxies.client_ip(
+        source.map(|s| s.ip()),
+        forwarded_for.iter().map(|v| v.to_str().unwrap_or("?")),
+    );
     if !TencentApi::claims(
         parts.method.as_str(),
         parts.uri.path(),

@@ -22,8 +22,12 @@ fn directory() -> Directory {
 }
 
 fn headers(host: &str) -> http::HeaderMap {
+    headers_of_type(host, "application/json")
+}
+
+fn headers_of_type(host: &str, content_type: &str) -> http::HeaderMap {
     let mut h = http::HeaderMap::new();
-    h.insert("content-type", "application/json".parse().unwrap());
+    h.insert("content-type", content_type.parse().unwrap());
     h.insert("host", host.parse().unwrap());
     h
 }
@@ -235,11 +239,7 @@ fn tc3_accepts_the_nodejs_sdk_service_and_host() {
         );
     }
     // GET: the query is signed as sent, the body is empty.
-    let mut h = headers("127.0.0.1:8740");
-    h.insert(
-        "content-type",
-        "application/x-www-form-urlencoded".parse().unwrap(),
-    );
+    let h = headers_of_type("127.0.0.1:8740", "application/x-www-form-urlencoded");
     let authorization = node_authz(
         "127",
         "db15d0024051e77e9877fd2042a86657b64d60ba720abc6a17e95f3eb2bb74ee",
@@ -259,11 +259,7 @@ fn tc3_accepts_the_nodejs_sdk_service_and_host() {
 /// Python's hashlib/hmac over the canonical request that SDK's `AbstractClient` builds.
 #[test]
 fn tc3_accepts_the_java_sdk_form() {
-    let mut h = headers("127.0.0.1:8740");
-    h.insert(
-        "content-type",
-        "application/json; charset=utf-8".parse().unwrap(),
-    );
+    let h = headers_of_type("127.0.0.1:8740", "application/json; charset=utf-8");
     let authorization = node_authz(
         "127",
         "b4c9ae40f89538bf8590bed82ad2517b41982cf3af337739e3d09be0c270b0a8",
