@@ -20,11 +20,11 @@ pub fn client_address(data: &[u8]) {
     };
     let values: Vec<&str> = lines.lines().collect();
     let Ok(peer) = peer.trim().parse::<IpAddr>() else {
-        assert_eq!(proxies.client_ip(None, values.iter().copied()), None);
+        assert_eq!(proxies.client_ip(None, || values.iter().copied()), None);
         return;
     };
     let answer = proxies
-        .client_ip(Some(peer), values.iter().copied())
+        .client_ip(Some(peer), || values.iter().copied())
         .expect("a known peer gives an address");
     let parsed: Vec<IpBlock> = blocks.iter().filter_map(|b| IpBlock::parse(b)).collect();
     let trusted = |ip: IpAddr| parsed.iter().any(|b| b.contains(ip));

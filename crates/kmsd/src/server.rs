@@ -220,11 +220,13 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
     // A value that is not text reads as a malformed entry, which stops the walk.
-    let forwarded_for = parts.headers.get_all("x-forwarded-for");
-    let client_ip = app.trusted_proxies.client_ip(
-        source.map(|s| s.ip()),
-        forwarded_for.iter().map(|v| v.to_str().unwrap_or("?")),
-    );
+    let client_ip = app.trusted_proxies.client_ip(source.map(|s| s.ip()), || {
+        parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("?"))
+    });
     if !TencentApi::claims(
         parts.method.as_str(),
         parts.uri.path(),
