@@ -127,6 +127,10 @@ pub enum KmsError {
     InvalidEncryptionContext(&'static str),
     #[error("the resource is being changed concurrently; try again")]
     Contended,
+    /// The store cannot be reached now (a lost connection, a database failover); nothing was
+    /// changed that the caller was told of, and trying again later may succeed.
+    #[error("the service is temporarily unavailable; try again")]
+    Unavailable,
     #[error("a {spec:?} key cannot have the usage {usage:?}")]
     UsageNotAllowed { usage: KeyUsage, spec: KeySpec },
     #[error("a {spec:?} key for {usage:?} does not allow {op:?}")]
@@ -183,6 +187,7 @@ impl From<crate::store::StoreError> for KmsError {
             S::LimitReached => KmsError::KeyLimitExceeded,
             // Writes retry conflicts; one that still escapes is contention, not a fault.
             S::Conflict => KmsError::Contended,
+            S::Unavailable(_) => KmsError::Unavailable,
             other => KmsError::Internal(other.to_string()),
         }
     }

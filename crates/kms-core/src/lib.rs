@@ -15,6 +15,7 @@ pub mod grants;
 pub mod identity;
 pub mod model;
 pub mod seal;
+pub mod shared;
 pub mod store;
 pub mod testing;
 

@@ -30,7 +30,37 @@ pub enum StoreError {
     AlreadyExists,
     #[error("storage backend failure: {0}")]
     Backend(String),
+    /// The backend cannot be reached, or kept failing in ways that pass (a lost connection, a
+    /// failover, serialization failures) after the bounded retries: the caller may try again.
+    #[error("storage backend unavailable: {0}")]
+    Unavailable(String),
 }
+
+/// One stored item, as [`Store::export`] hands it out and [`Store::import`] takes it back:
+/// together they move everything a store holds into another (`kmsd store copy`).
+/// No Debug: the identity document holds sealed secrets and password hashes.
+#[derive(Clone, Serialize, serde::Deserialize)]
+pub enum Record {
+    Account(Account),
+    /// A secret id reserved by an account or a credential, kept after the credential is
+    /// deleted so the id never returns with another secret.
+    SecretId {
+        secret_id: String,
+        account: AccountId,
+    },
+    Identity(Identity),
+    Key(KeyRecord),
+    DataKey(DataKeyRecord),
+    Grant(GrantRecord),
+    /// A value of the store itself ([`Store::setting`]).
+    Setting {
+        name: String,
+        value: Vec<u8>,
+    },
+}
+
+/// The name of the setting that holds the root key's check value.
+pub const ROOT_KEY_CHECK: &str = "root_key_check";
 
 /// Listing order: by creation time, ties broken by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -548,10 +578,59 @@ pub trait Store: Send + Sync {
     /// it. Secret ids are never released, so a deleted credential's id cannot return with
     /// another secret.
     fn replace_identity(&self, expected: u64, next: &Identity) -> Result<(), StoreError>;
+
+    /// Reserves a secret id for `account` as a credential would ([`Store::replace_identity`]):
+    /// nothing to do when `account` holds it already, `AlreadyExists` when another account
+    /// does. Used to import reservations.
+    fn reserve_secret_id(&self, secret_id: &str, account: AccountId) -> Result<(), StoreError>;
+
+    /// A value of the store itself, such as the root key's check value ([`ROOT_KEY_CHECK`]).
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores `value` under `name` unless a value is there already, in one transaction, and
+    /// answers the value stored afterwards: the first writer wins, every other one learns what
+    /// won.
+    fn init_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// Hands every stored item to `each`: accounts first, then the identity document (when
+    /// one was ever written), secret id reservations, settings, keys, data keys and grants. Sealed values stay sealed.
+    fn export(
+        &self,
+        each: &mut dyn FnMut(Record) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// Writes one exported item as it was (revisions kept, limits not applied): for filling an
+    /// empty store from another, in [`Store::export`]'s order.
+    fn import(&self, record: &Record) -> Result<(), StoreError> {
+        match record {
+            Record::Account(account) => self.create_account(account),
+            Record::SecretId { secret_id, account } => self.reserve_secret_id(secret_id, *account),
+            Record::Identity(identity) => {
+                let current = self.identity()?;
+                self.replace_identity(current.revision, identity)
+            }
+            Record::Key(key) => self.create_key(key, u64::MAX),
+            Record::DataKey(data_key) => self.create_data_key(data_key, u64::MAX),
+            Record::Grant(grant) => self.create_grant(grant, u64::MAX),
+            Record::Setting { name, value } => {
+                if self.init_setting(name, value)? == *value {
+                    Ok(())
+                } else {
+                    Err(StoreError::AlreadyExists)
+                }
+            }
+        }
+    }
+
+    /// Whether the store holds nothing: no account and no identity document.
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.accounts()?.is_empty() && self.identity()?.revision == 0)
+    }
 }
 
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
+pub mod feed;
 
 #[cfg(test)]
 mod tests {

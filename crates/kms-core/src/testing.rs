@@ -13,7 +13,8 @@ use crate::grants::GrantRecord;
 use crate::model::{Account, AccountId, Alias, DataKeyRecord, KeyRecord};
 use crate::seal::{Seal, SealError};
 use crate::store::{
-    DataKeyListFilter, Indexed, KeyListFilter, ListQuery, Listed, SortOrder, Store, StoreError,
+    DataKeyListFilter, Indexed, KeyListFilter, ListQuery, Listed, Record, SortOrder, Store,
+    StoreError,
 };
 
 /// Creates an account holding the credential `(secret_id, secret_key)` and returns a directory
@@ -87,6 +88,7 @@ struct Inner {
     identity: crate::identity::Identity,
     /// Every secret id ever used, with its account.
     secret_ids: BTreeMap<String, AccountId>,
+    settings: BTreeMap<String, Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -424,6 +426,66 @@ impl Store for MemoryStore {
         inner.secret_ids = reserved;
         inner.identity = next.clone();
         inner.identity.revision = expected + 1;
+        Ok(())
+    }
+
+    fn reserve_secret_id(&self, secret_id: &str, account: AccountId) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        match inner.secret_ids.get(secret_id) {
+            Some(&owner) if owner == account => Ok(()),
+            Some(_) => Err(StoreError::AlreadyExists),
+            None => {
+                inner.secret_ids.insert(secret_id.to_owned(), account);
+                Ok(())
+            }
+        }
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().settings.get(name).cloned())
+    }
+
+    fn init_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut inner = self.lock();
+        Ok(inner
+            .settings
+            .entry(name.to_owned())
+            .or_insert_with(|| value.to_vec())
+            .clone())
+    }
+
+    fn export(
+        &self,
+        each: &mut dyn FnMut(Record) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let inner = self.lock();
+        for account in &inner.accounts {
+            each(Record::Account(account.clone()))?;
+        }
+        if inner.identity.revision > 0 {
+            each(Record::Identity(inner.identity.clone()))?;
+        }
+        for (secret_id, &account) in &inner.secret_ids {
+            each(Record::SecretId {
+                secret_id: secret_id.clone(),
+                account,
+            })?;
+        }
+        for (name, value) in &inner.settings {
+            each(Record::Setting {
+                name: name.clone(),
+                value: value.clone(),
+            })?;
+        }
+        for key in inner.keys.values() {
+            each(Record::Key(key.clone()))?;
+        }
+        for data_key in inner.data_keys.values() {
+            each(Record::DataKey(data_key.clone()))?;
+        }
+        for grant in inner.grants.values() {
+            each(Record::Grant(grant.clone()))?;
+        }
         Ok(())
     }
 }

@@ -189,6 +189,10 @@ pub fn map_error(e: &KmsError) -> HwError {
         KmsError::Contended | KmsError::Internal(_) => {
             return HwError::new(500, KMS_ERROR, "KMS error.");
         }
+        // The store cannot be reached now: a 503, which tells clients to try again.
+        KmsError::Unavailable => {
+            return HwError::new(503, KMS_ERROR, "The service is temporarily unavailable.");
+        }
         _ => INVALID_PARAMETER,
     };
     HwError::bad(code, message)
@@ -309,6 +313,7 @@ mod tests {
             ),
             (KmsError::Internal("disk".into()), 500, KMS_ERROR),
             (KmsError::Contended, 500, KMS_ERROR),
+            (KmsError::Unavailable, 503, KMS_ERROR),
             (
                 KmsError::OutOfRange {
                     what: Bounded::PendingWindow,

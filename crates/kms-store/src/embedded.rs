@@ -325,6 +325,7 @@ impl EmbeddedStore {
         txn.open_table(ACCOUNT_NAMES).map_err(backend)?;
         txn.open_table(identity::IDENTITY).map_err(backend)?;
         txn.open_table(SCRUB).map_err(backend)?;
+        txn.open_table(export::SETTINGS).map_err(backend)?;
         grants::create_tables(&txn)?;
         let mut meta = txn.open_table(META).map_err(backend)?;
         let built = meta
@@ -364,7 +365,9 @@ impl EmbeddedStore {
 
     fn create<R: Indexed>(&self, t: &Tables, rec: &R, max: u64) -> Result<(), StoreError> {
         let txn = self.begin_write()?;
-        if t.adjust_count(&txn, rec, 1)? >= max {
+        // A record that does not count (one pending deletion, as an import may bring) is
+        // neither limited nor counted.
+        if rec.counts_toward_limit() && t.adjust_count(&txn, rec, 1)? >= max {
             return Err(StoreError::LimitReached);
         }
         t.index_and_put(&txn, rec)?;
@@ -689,8 +692,28 @@ impl Store for EmbeddedStore {
     ) -> Result<(), StoreError> {
         self.write_identity(expected, next)
     }
+
+    fn reserve_secret_id(&self, secret_id: &str, account: AccountId) -> Result<(), StoreError> {
+        self.reserve_secret(secret_id, account)
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_setting(name)
+    }
+
+    fn init_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.first_setting(name, value)
+    }
+
+    fn export(
+        &self,
+        each: &mut dyn FnMut(kms_core::store::Record) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.export_all(each)
+    }
 }
 
+mod export;
 mod grants;
 mod identity;
 mod listing;

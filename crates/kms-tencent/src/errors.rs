@@ -118,7 +118,7 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         E::BindingNotFound => "ResourceUnavailable.CloudResourceBindingNotFound",
         E::InvalidEncryptionContext(_) => INVALID_PARAMETER_VALUE,
         // The vendor's "service temporarily unavailable": the caller may retry.
-        E::Contended => "UnsupportedOperation.ServiceTemporaryUnavailable",
+        E::Contended | E::Unavailable => "UnsupportedOperation.ServiceTemporaryUnavailable",
         // The dialect names the refused action in the message (see `permissions::refusal`).
         E::Unauthorized => UNAUTHORIZED_OPERATION,
         E::Internal(detail) => {
@@ -218,6 +218,10 @@ mod tests {
         );
         assert_eq!(
             code(KmsError::Contended),
+            "UnsupportedOperation.ServiceTemporaryUnavailable"
+        );
+        assert_eq!(
+            code(KmsError::Unavailable),
             "UnsupportedOperation.ServiceTemporaryUnavailable"
         );
     }

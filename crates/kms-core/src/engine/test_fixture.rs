@@ -145,6 +145,21 @@ impl Store for InterferingStore {
     ) -> Result<(), StoreError> {
         self.inner.replace_identity(expected, next)
     }
+    fn reserve_secret_id(&self, secret_id: &str, account: AccountId) -> Result<(), StoreError> {
+        self.inner.reserve_secret_id(secret_id, account)
+    }
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.setting(name)
+    }
+    fn init_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.inner.init_setting(name, value)
+    }
+    fn export(
+        &self,
+        each: &mut dyn FnMut(crate::store::Record) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.inner.export(each)
+    }
     fn create_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError> {
         self.inner.create_key(key, max_keys)
     }

@@ -9,6 +9,7 @@ use crate::model::*;
 use crate::store::{DataKeyListFilter, KeyListFilter, SortOrder, Store, StoreError};
 
 mod grants;
+mod moving;
 
 const REGION: &str = "ap-guangzhou";
 
@@ -28,6 +29,7 @@ pub fn check<S: Store>(mut new_store: impl FnMut() -> S) {
     aliases_are_unique_names_of_their_scope(&new_store());
     data_key_listings_filter_order_page_and_follow_writes(&new_store());
     grants::check(&mut new_store);
+    moving::check(&mut new_store);
 }
 
 /// A KMS key record of `account` in ap-guangzhou, ready to insert.
@@ -58,7 +60,7 @@ pub fn key(account: AccountId, alias: &str, created_at: u64) -> KeyRecord {
     }
 }
 
-fn data_key(account: AccountId, name: &str, created_at: u64) -> DataKeyRecord {
+pub(super) fn data_key(account: AccountId, name: &str, created_at: u64) -> DataKeyRecord {
     DataKeyRecord {
         data_key_id: Uuid::new_v4(),
         account,
@@ -388,7 +390,7 @@ fn accounts_are_unique_by_uin_secret_and_project(store: &dyn Store) {
 }
 
 /// A credential record of `account` for the identity cases.
-fn credential(account: AccountId, secret_id: &str) -> crate::identity::Credential {
+pub(super) fn credential(account: AccountId, secret_id: &str) -> crate::identity::Credential {
     crate::identity::Credential {
         secret_id: secret_id.into(),
         account,

@@ -39,6 +39,21 @@ fn of_key(
     Ok(out)
 }
 
+impl EmbeddedStore {
+    /// Every grant of the store, in (key id, grant id) order.
+    pub(super) fn every_grant(
+        &self,
+        txn: &redb::ReadTransaction,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
+        let table = txn.open_table(GRANTS).map_err(backend)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(backend)? {
+            out.push(decode(entry.map_err(backend)?.1.value())?);
+        }
+        Ok(out)
+    }
+}
+
 fn unindex(txn: &WriteTxn, grant: &GrantRecord) -> Result<(), StoreError> {
     if !grant.retiring_principal.is_empty() {
         txn.open_table(RETIRABLE)

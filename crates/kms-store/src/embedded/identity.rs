@@ -9,11 +9,18 @@ use super::{ACCOUNT_NAMES, ACCOUNTS, EmbeddedStore, backend, decode, encode};
 
 /// One row: [`DOCUMENT`] → the identity document (JSON).
 pub(super) const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new("identity");
-const DOCUMENT: &str = "document";
+pub(super) const DOCUMENT: &str = "document";
+
+const SECRET_PREFIX: &str = "secret:";
 
 /// The name under which [`ACCOUNT_NAMES`] reserves a secret id.
 pub(super) fn secret_name(secret_id: &str) -> String {
-    format!("secret:{secret_id}")
+    format!("{SECRET_PREFIX}{secret_id}")
+}
+
+/// The secret id a name of [`ACCOUNT_NAMES`] reserves, if it reserves one.
+pub(super) fn secret_of_name(name: &str) -> Option<&str> {
+    name.strip_prefix(SECRET_PREFIX)
 }
 
 impl EmbeddedStore {

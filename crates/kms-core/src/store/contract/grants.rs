@@ -12,7 +12,7 @@ pub(super) fn check<S: Store>(new_store: &mut impl FnMut() -> S) {
     deleting_a_key_removes_its_grants(&new_store());
 }
 
-fn grant(key_id: Uuid, n: u64, retiring: &str) -> GrantRecord {
+pub(super) fn grant(key_id: Uuid, n: u64, retiring: &str) -> GrantRecord {
     GrantRecord {
         grant_id: format!("{n:064x}"),
         key_id,

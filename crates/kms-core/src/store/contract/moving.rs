@@ -1,0 +1,124 @@
+//! The store contract's cases for settings, and for moving everything into another store.
+
+use super::{REGION, credential, data_key, key};
+use crate::identity::{AccountEntry, Identity};
+use crate::model::{Account, KeyState};
+use crate::store::{KeyListFilter, Record, Store, StoreError};
+
+pub(super) fn check<S: Store>(new_store: &mut impl FnMut() -> S) {
+    settings_are_written_once(&new_store());
+    export_and_import_move_everything(&new_store(), &new_store());
+}
+
+fn settings_are_written_once(store: &dyn Store) {
+    assert_eq!(store.setting("check").unwrap(), None);
+    assert_eq!(store.init_setting("check", b"first").unwrap(), b"first");
+    assert_eq!(
+        store.init_setting("check", b"second").unwrap(),
+        b"first",
+        "the first writer wins and the second learns what won"
+    );
+    assert_eq!(
+        store.setting("check").unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+}
+
+fn every_record(store: &dyn Store) -> Vec<String> {
+    let mut out = Vec::new();
+    store
+        .export(&mut |mut record| {
+            // The identity document's revision restarts in the new store: it only guards
+            // concurrent replacement there.
+            if let Record::Identity(identity) = &mut record {
+                identity.revision = 0;
+            }
+            out.push(serde_json::to_string(&record).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    out.sort();
+    out
+}
+
+fn export_and_import_move_everything(from: &dyn Store, to: &dyn Store) {
+    assert!(from.is_empty().unwrap());
+    let account = Account {
+        uin: 7,
+        app_id: 2,
+        secret_id: "AKID7".into(),
+        sealed_secret_key: vec![1, 2, 3],
+        project_id: "p7".into(),
+        created_at: 0,
+    };
+    from.create_account(&account).unwrap();
+    assert!(!from.is_empty().unwrap());
+    let mut identity = Identity::default();
+    identity.accounts.insert(7, AccountEntry { enabled: true });
+    identity
+        .credentials
+        .insert("AKID8".into(), credential(7, "AKID8"));
+    identity
+        .credentials
+        .insert("AKID9".into(), credential(7, "AKID9"));
+    from.replace_identity(0, &identity).unwrap();
+    // A deleted credential's id stays reserved, and moves with the store.
+    let mut fewer = from.identity().unwrap();
+    fewer.credentials.remove("AKID9");
+    from.replace_identity(1, &fewer).unwrap();
+    from.init_setting("check", b"value").unwrap();
+    let mut k = key(7, "a", 10);
+    k.revision = 5;
+    k.state = KeyState::PendingDelete;
+    k.deletion_date = 99;
+    from.create_key(&k, 10).unwrap();
+    from.create_key(&key(7, "b", 11), 10).unwrap();
+    let mut d = data_key(7, "d", 12);
+    d.key_id = k.key_id;
+    from.create_data_key(&d, 10).unwrap();
+    let mut g = super::grants::grant(k.key_id, 1, "someone");
+    g.account = 7;
+    from.create_grant(&g, 10).unwrap();
+
+    let mut records = Vec::new();
+    from.export(&mut |r| {
+        records.push(r);
+        Ok(())
+    })
+    .unwrap();
+    assert!(
+        matches!(records[0], Record::Account(_)),
+        "accounts come first"
+    );
+    for record in &records {
+        to.import(record).unwrap();
+    }
+    assert_eq!(every_record(from), every_record(to));
+    assert_eq!(to.get_key(&k.key_id).unwrap().unwrap().revision, 5);
+    assert_eq!(to.due_keys(100, 10).unwrap(), vec![k.key_id]);
+    assert_eq!(to.count_keys(7, REGION).unwrap(), 1);
+    let listed = to.list_keys(
+        7,
+        REGION,
+        &KeyListFilter {
+            limit: 10,
+            ..Default::default()
+        },
+    );
+    assert_eq!(listed.unwrap().total, 2);
+    assert!(to.key_by_name(7, REGION, "b").unwrap().is_some());
+    assert_eq!(to.key_grants(&k.key_id).unwrap().len(), 1);
+    assert_eq!(
+        to.retirable_grants(REGION, "someone", 0, 10).unwrap().total,
+        1
+    );
+    assert_eq!(to.setting("check").unwrap().as_deref(), Some(&b"value"[..]));
+    let mut back = to.identity().unwrap();
+    back.credentials
+        .insert("AKID9".into(), credential(7, "AKID9"));
+    assert_eq!(
+        to.replace_identity(back.revision, &back),
+        Err(StoreError::AlreadyExists),
+        "the deleted credential's id is still reserved"
+    );
+}
