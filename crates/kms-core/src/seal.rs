@@ -18,4 +18,8 @@ pub enum SealError {
 pub trait Seal: Send + Sync {
     fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError>;
     fn unseal(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError>;
+    /// The root key's check value: the same for every node holding the same root key, and
+    /// nothing of the key itself. Kept in the store ([`crate::store::ROOT_KEY_CHECK`]) so a
+    /// node started with another key refuses to serve.
+    fn check_value(&self) -> Result<[u8; 8], SealError>;
 }

@@ -630,6 +630,7 @@ pub trait Store: Send + Sync {
 
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
+pub mod cached;
 pub mod feed;
 
 #[cfg(test)]

@@ -67,6 +67,9 @@ impl Seal for MemorySeal {
             .open(aad, sealed)
             .map_err(|_| SealError::Authentication)
     }
+    fn check_value(&self) -> Result<[u8; 8], SealError> {
+        Ok(self.0.check_value())
+    }
 }
 
 /// A store in mutex-guarded maps, with the same uniqueness, limit and revision rules as the

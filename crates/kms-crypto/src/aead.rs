@@ -56,6 +56,16 @@ impl Aes256GcmKey {
         &self.0[..]
     }
 
+    /// A key check value: 8 bytes of HMAC-SHA256 under the key over a fixed label. It tells
+    /// whether two parties hold the same key without revealing anything of it (a one-way
+    /// function of the key, over a label used for nothing else).
+    pub fn check_value(&self) -> [u8; 8] {
+        let mac = crate::digest::hmac_sha256(&self.0[..], b"kmsd root key check value v1");
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&mac[..8]);
+        out
+    }
+
     fn aws_key(&self) -> LessSafeKey {
         // Cannot fail: the algorithm's key length is KEY_LEN, which the type guarantees.
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0[..]).expect("32-byte AES key"))

@@ -125,6 +125,9 @@ impl Seal for FileSeal {
             .open(aad, sealed)
             .map_err(|_| SealError::Authentication)
     }
+    fn check_value(&self) -> Result<[u8; 8], SealError> {
+        Ok(self.root.check_value())
+    }
 }
 
 #[cfg(test)]
