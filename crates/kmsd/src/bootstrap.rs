@@ -92,6 +92,22 @@ impl RootEnv {
 pub enum RootCredential {
     File(PathBuf),
     Environment,
+    /// Made by another node of a shared store, whose data dir holds the file if one was written.
+    OtherNode,
+}
+
+/// The setting in which the first node over an empty store records the root account's id.
+const ROOT_ACCOUNT: &str = "root_account";
+
+/// The root account id every node of the store uses: the first one recorded, `ours` if none was.
+fn claim_root_uin(store: &dyn Store, ours: u64) -> anyhow::Result<u64> {
+    let recorded = store
+        .init_setting(ROOT_ACCOUNT, ours.to_string().as_bytes())
+        .context("recording the root account's id")?;
+    std::str::from_utf8(&recorded)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .context("the store's recorded root account id is not a number")
 }
 
 impl std::fmt::Display for RootCredential {
@@ -101,6 +117,10 @@ impl std::fmt::Display for RootCredential {
             Self::Environment => write!(
                 f,
                 "given in {SECRET_ID_VAR}/{SECRET_KEY_VAR} at the first start; no file"
+            ),
+            Self::OtherNode => write!(
+                f,
+                "made by the node that first started over this store; no file here"
             ),
         }
     }
@@ -192,7 +212,9 @@ pub fn ensure_root_account(
         }
     };
     // Tencent account ids are 12-digit numbers starting with 1; app ids 10 digits starting 125.
-    let uin = 100_000_000_000 + random_u64()? % 900_000_000_000;
+    // Nodes starting together over one empty shared store agree on one root account id (the
+    // first to record its choice wins), so exactly one of their creations can succeed.
+    let uin = claim_root_uin(store, 100_000_000_000 + random_u64()? % 900_000_000_000)?;
     let app_id = 1_250_000_000 + random_u64()? % 10_000_000;
     let account = NewAccount {
         uin,
@@ -223,8 +245,24 @@ pub fn ensure_root_account(
             .and_then(|()| sync_dir(data_dir))
             .with_context(|| format!("removing {}", path.display()))?;
     }
-    create_account(store, seal, &account, now)
-        .map_err(|e| anyhow::anyhow!("creating the root account: {e}"))?;
+    if let Err(e) = create_account(store, seal, &account, now) {
+        if store
+            .accounts()
+            .context("reading accounts")?
+            .iter()
+            .any(|a| a.uin == uin)
+        {
+            // Another node of this store made the root account first.
+            if generated_something {
+                std::fs::remove_file(&path)
+                    .and_then(|()| sync_dir(data_dir))
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+            tracing::info!("another node made the store's root account; joining it");
+            return Ok(RootCredential::OtherNode);
+        }
+        anyhow::bail!("creating the root account: {e}");
+    }
     if generated_something {
         tracing::info!(path = %path.display(), "root account created; its credential is in this file");
         Ok(RootCredential::File(path))

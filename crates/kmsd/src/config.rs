@@ -45,6 +45,15 @@ pub struct ServeArgs {
     /// carry the key. [default: DATA_DIR/root.key]
     #[arg(long, env = "KMSD_ROOT_KEY_FILE")]
     pub root_key_file: Option<PathBuf>,
+    /// Where keys live: absent, the embedded store in the data dir; a
+    /// `postgres://user[:password]@host[:port][,host2…]/db[?sslmode=…&target_session_attrs=read-write]`
+    /// URL, a PostgreSQL database that any number of nodes with the same root key share.
+    /// [default: the embedded store]
+    #[arg(long, env = "KMSD_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// Most connections this node opens to PostgreSQL (with --store). [default: 16]
+    #[arg(long, env = "KMSD_STORE_POOL_SIZE")]
+    pub store_pool_size: Option<u32>,
     /// Comma-separated regions to serve; the first one is the root project's.
     #[arg(long, env = "KMSD_REGIONS", value_delimiter = ',')]
     pub regions: Option<Vec<String>>,
@@ -79,6 +88,11 @@ pub struct ServeArgs {
     /// plain HTTP). Off by default: identical calls in one second then fail. [default: false]
     #[arg(long, env = "KMSD_TC3_REPLAY_CACHE", num_args = 0..=1, default_missing_value = "true")]
     pub tc3_replay_cache: Option<bool>,
+    /// Refuse a Huawei SDK signature already used within its 15-minute window. Off by default:
+    /// the SDK signs with a one-second date and no nonce, so identical calls in one second
+    /// then fail. [default: false]
+    #[arg(long, env = "KMSD_HUAWEI_REPLAY_CACHE", num_args = 0..=1, default_missing_value = "true")]
+    pub huawei_replay_cache: Option<bool>,
     /// PEM certificate chain: with --tls-key, the listener serves HTTPS (TLS 1.3 and 1.2) only.
     /// A changed file is picked up within a second.
     #[arg(long, env = "KMSD_TLS_CERT", value_name = "FILE")]
@@ -162,6 +176,8 @@ struct FileSettings {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     root_key_file: Option<PathBuf>,
+    store: Option<String>,
+    store_pool_size: Option<u32>,
     regions: Option<Vec<String>>,
     national_crypto_regions: Option<Vec<String>>,
     max_keys_per_region: Option<u64>,
@@ -172,6 +188,7 @@ struct FileSettings {
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
     tc3_replay_cache: Option<bool>,
+    huawei_replay_cache: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     audit_log: Option<String>,
@@ -193,6 +210,8 @@ pub struct Settings {
     pub listen: String,
     pub data_dir: PathBuf,
     pub root_key_file: PathBuf,
+    /// PostgreSQL's settings when keys live there; `None` for the embedded store.
+    pub store: Option<kms_store::PgSettings>,
     pub regions: Vec<String>,
     pub national_crypto_regions: Vec<String>,
     pub max_keys_per_region: u64,
@@ -203,6 +222,7 @@ pub struct Settings {
     pub header_timeout_secs: u64,
     pub body_timeout_secs: u64,
     pub tc3_replay_cache: bool,
+    pub huawei_replay_cache: bool,
     /// HTTPS when set; plain HTTP otherwise.
     pub tls: Option<TlsFiles>,
     pub audit_log: Option<AuditTarget>,
@@ -261,6 +281,17 @@ impl Settings {
             None => data_dir.join("root.key"),
         };
         check_root_key_place(&root_key_file, &data_dir)?;
+        let pool_size = args.store_pool_size.or(file.store_pool_size).unwrap_or(16);
+        anyhow::ensure!(
+            (1..=1000).contains(&pool_size),
+            "--store-pool-size must be from 1 to 1000, not {pool_size}"
+        );
+        let store = args
+            .store
+            .or(file.store)
+            .map(|url| kms_store::PgSettings::parse(&url, pool_size))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--store: {e}"))?;
         let regions = check_regions(
             args.regions
                 .or(file.regions)
@@ -323,6 +354,7 @@ impl Settings {
             listen,
             data_dir,
             root_key_file,
+            store,
             regions,
             national_crypto_regions,
             max_keys_per_region: args
@@ -362,6 +394,10 @@ impl Settings {
             tc3_replay_cache: args
                 .tc3_replay_cache
                 .or(file.tc3_replay_cache)
+                .unwrap_or(false),
+            huawei_replay_cache: args
+                .huawei_replay_cache
+                .or(file.huawei_replay_cache)
                 .unwrap_or(false),
         })
     }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use kms_seal::{FileSeal, KeyFileError};
-use kms_store::EmbeddedStore;
+use kms_core::Store as _;
+use kms_core::store::ROOT_KEY_CHECK;
+use kms_store::{EmbeddedStore, PgSettings, PgStore};
 
 pub const STORE_FILE: &str = "kms.redb";
 /// Locked (flock) by the kmsd that serves the directory; holds that process's id and address.
@@ -124,31 +126,48 @@ impl DataDir {
         let store_exists = store_path
             .try_exists()
             .with_context(|| format!("looking for {}", store_path.display()))?;
-        let seal = match FileSeal::open(root_key_file) {
-            Ok(seal) => seal,
-            Err(KeyFileError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound && store_exists =>
-            {
-                anyhow::bail!(
-                    "the store {} exists but its root key file {} does not. Restore the key \
-                     file there, or give its place with --root-key-file; kmsd makes a new root \
-                     key only for a new store, since a new key cannot open the sealed data",
-                    store_path.display(),
-                    root_key_file.display()
-                );
-            }
-            Err(KeyFileError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                let seal = FileSeal::create(root_key_file)?;
-                tracing::info!(path = %root_key_file.display(), "made a new root key for a new store");
-                seal
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let seal = open_seal(root_key_file, store_exists, &store_path.display().to_string())?;
         let store = EmbeddedStore::open(&store_path)
             .with_context(|| format!("opening the store {}", store_path.display()))?;
         Ok((seal, store))
+    }
+
+    /// Opens a PostgreSQL store (applying its migrations) and the root key, with the rules of
+    /// [`DataDir::open_store`]: a database that holds a store needs the key it was made with.
+    pub fn open_postgres(
+        &self,
+        root_key_file: &Path,
+        settings: &PgSettings,
+    ) -> anyhow::Result<(FileSeal, PgStore)> {
+        self.make_private(root_key_file)?;
+        let store = PgStore::open(settings)
+            .map_err(|e| anyhow::anyhow!("opening the store {settings}: {e}"))?;
+        let store_exists = store.setting(ROOT_KEY_CHECK)?.is_some() || !store.is_empty()?;
+        let seal = open_seal(root_key_file, store_exists, &settings.to_string())?;
+        Ok((seal, store))
+    }
+}
+
+/// The root key of a store: an existing store's must be there, a new store's is made if missing.
+fn open_seal(root_key_file: &Path, store_exists: bool, store: &str) -> anyhow::Result<FileSeal> {
+    match FileSeal::open(root_key_file) {
+        Ok(seal) => Ok(seal),
+        Err(KeyFileError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound && store_exists =>
+        {
+            anyhow::bail!(
+                "the store {store} exists but its root key file {} does not. Restore the key \
+                 file there, or give its place with --root-key-file; kmsd makes a new root \
+                 key only for a new store, since a new key cannot open the sealed data",
+                root_key_file.display()
+            );
+        }
+        Err(KeyFileError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            let seal = FileSeal::create(root_key_file)?;
+            tracing::info!(path = %root_key_file.display(), "made a new root key for a new store");
+            Ok(seal)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

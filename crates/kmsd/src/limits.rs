@@ -117,6 +117,8 @@ pub struct FaultSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Run,
+    /// The node's view of a shared store is not current (its change feed is down).
+    Unavailable,
     /// Over its budget of this many requests per second.
     Throttled(u32),
     Fault(FaultKind),
@@ -303,6 +305,10 @@ pub fn tencent_answer(verdict: Verdict) -> Option<(&'static str, String)> {
     use kms_tencent::errors::{INTERNAL_ERROR, REQUEST_LIMIT_EXCEEDED};
     match verdict {
         Verdict::Run => None,
+        Verdict::Unavailable => Some((
+            "UnsupportedOperation.ServiceTemporaryUnavailable",
+            "The service is temporarily unavailable: this node cannot reach its store.".into(),
+        )),
         Verdict::Throttled(rate) => Some((
             REQUEST_LIMIT_EXCEEDED,
             format!("The request rate exceeds this action's limit of {rate} per second."),
@@ -326,6 +332,11 @@ pub fn huawei_answer(verdict: Verdict) -> Option<kms_huawei::errors::HwError> {
     use kms_huawei::errors::{HwError, KMS_ERROR};
     match verdict {
         Verdict::Run => None,
+        Verdict::Unavailable => Some(HwError::new(
+            503,
+            KMS_ERROR,
+            "The service is temporarily unavailable: this node cannot reach its store.",
+        )),
         Verdict::Throttled(rate) => Some(HwError::new(
             429,
             HUAWEI_THROTTLED,

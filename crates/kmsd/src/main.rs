@@ -11,6 +11,7 @@ mod limits;
 mod listener;
 mod metrics;
 mod server;
+mod store;
 mod tls;
 mod token_requests;
 
@@ -183,8 +184,23 @@ fn open_service(
     RootCredential,
     std::path::PathBuf,
 )> {
-    let (seal, store) = data_dir.open_store(&settings.root_key_file)?;
-    let (seal, store) = (Arc::new(seal), Arc::new(store));
+    let (seal, node) = match &settings.store {
+        None => {
+            let (seal, store) = data_dir.open_store(&settings.root_key_file)?;
+            (seal, store::NodeStore::embedded(Arc::new(store)))
+        }
+        Some(postgres) => {
+            let (seal, store) = data_dir.open_postgres(&settings.root_key_file, postgres)?;
+            (seal, store::NodeStore::postgres(store))
+        }
+    };
+    let seal: Arc<dyn kms_core::Seal> = Arc::new(seal);
+    let store = node.store.clone();
+    store::check_root_key(
+        store.as_ref(),
+        seal.as_ref(),
+        &settings.root_key_file.display().to_string(),
+    )?;
     let clock = Arc::new(SystemClock);
     let credential = bootstrap::ensure_root_account(
         store.as_ref(),
@@ -194,6 +210,7 @@ fn open_service(
         clock.now(),
     )?;
     let directory = load_directory(store.as_ref(), seal.as_ref(), settings, data_dir)?;
+    store::record_root_key(store.as_ref(), seal.as_ref())?;
     let token_file = admin::ensure_operator_token(store.as_ref(), data_dir.path())?;
     let token_key = kms_core::identity::token_key(store.as_ref(), seal.as_ref())
         .map_err(|e| anyhow::anyhow!("opening the key of Huawei IAM tokens: {e}"))?;
@@ -207,6 +224,7 @@ fn open_service(
         },
     ));
     let directory = Arc::new(directory);
+    node.follow(directory.clone(), seal.clone())?;
     let admin = admin::Admin::new(
         store,
         seal,
@@ -241,6 +259,7 @@ fn open_service(
         admin,
         https: settings.tls.is_some(),
         trusted_proxies: settings.trusted_proxies.clone(),
+        store: node,
     });
     let admin_token = token_file.unwrap_or_else(|| data_dir.path().join(admin::TOKEN_FILE));
     Ok((app, engine, credential, admin_token))

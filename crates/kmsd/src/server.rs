@@ -69,6 +69,8 @@ pub struct App {
     /// The per-address bound on token requests, checked before any of them waits for a
     /// password check.
     pub token_requests: crate::token_requests::TokenRequests,
+    /// Where keys live, and whether this node's view of it is current enough to serve.
+    pub store: crate::store::NodeStore,
 }
 
 /// How many password checks may run at once.
@@ -78,6 +80,7 @@ pub const PASSWORD_CHECKS: usize = 4;
 fn count_refusal(metrics: &Metrics, verdict: Verdict, dialect: &'static str, code: &'static str) {
     let kind = match verdict {
         Verdict::Fault(_) => "fault",
+        Verdict::Unavailable => "unavailable",
         _ => "throttled",
     };
     metrics.refused(kind, dialect, code);
@@ -93,8 +96,16 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// 200 while API calls are accepted; 503 while they are refused because audit records cannot
-/// be written, so a load balancer sends clients elsewhere.
+/// be written or a shared store's change feed is down, so a load balancer sends clients
+/// elsewhere.
 async fn healthz(State(app): State<Arc<App>>) -> Response {
+    if !app.store.serving() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store or its change feed cannot be reached",
+        )
+            .into_response();
+    }
     if app.audit.refusing() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -108,7 +119,11 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
+        {
+            let mut out = app.metrics.render();
+            app.store.render_metrics(&mut out);
+            out
+        },
     )
         .into_response()
 }
@@ -307,9 +322,11 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(Ok(ready)) => {
             // Only an authenticated caller reaches a budget, so a flood of unsigned or
             // wrongly signed requests cannot spend an account's.
-            let verdict = app
-                .limits
-                .check(Dialect::Tencent, ready.action(), ready.caller());
+            let verdict = if app.store.serving() {
+                app.limits.check(Dialect::Tencent, ready.action(), ready.caller())
+            } else {
+                Verdict::Unavailable
+            };
             let inline = if let Some((code, message)) = crate::limits::tencent_answer(verdict) {
                 count_refusal(&app.metrics, verdict, "tencent", code);
                 Ok(Some(ready.refusal(code, &message, &request_id)))
@@ -438,9 +455,11 @@ async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
         Err(_) => None,
         Ok(Err(reply)) => Some(*reply),
         Ok(Ok(ready)) => {
-            let verdict = app
-                .limits
-                .check(Dialect::Huawei, ready.name(), ready.caller());
+            let verdict = if app.store.serving() {
+                app.limits.check(Dialect::Huawei, ready.name(), ready.caller())
+            } else {
+                Verdict::Unavailable
+            };
             let inline = if let Some(e) = crate::limits::huawei_answer(verdict) {
                 count_refusal(&app.metrics, verdict, "huawei", e.code);
                 Ok(Some(ready.refusal(e)))

@@ -1,0 +1,261 @@
+//! The store a node serves from: the embedded one in its data dir, or PostgreSQL shared with
+//! other nodes, behind this node's cache and the change feed that keeps the cache, and the
+//! directory of credentials, following what other nodes change.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kms_core::accounts::Directory;
+use kms_core::shared::SharedState;
+use kms_core::store::ROOT_KEY_CHECK;
+use kms_core::store::cached::CachedStore;
+use kms_core::store::feed::{Change, FeedEvent};
+use kms_core::{Seal, Store};
+use kms_store::PgStore;
+
+/// Key records, data key records, grant lists and names a node caches, of each kind.
+const CACHE_CAPACITY: usize = 65_536;
+
+pub struct NodeStore {
+    /// What the engine and the admin API use: the embedded store, or the cache over PostgreSQL.
+    pub store: Arc<dyn Store>,
+    shared: Option<Shared>,
+}
+
+/// A store other nodes share, and what keeps this node's view of it current.
+struct Shared {
+    pg: Arc<PgStore>,
+    cache: Arc<CachedStore>,
+    /// Whether the change feed vouches for this node's caches and directory now.
+    current: Arc<AtomicBool>,
+    /// The running feed; it stops when dropped.
+    feed: Mutex<Option<kms_store::Feed>>,
+}
+
+impl NodeStore {
+    pub fn embedded(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            shared: None,
+        }
+    }
+
+    pub fn postgres(pg: PgStore) -> Self {
+        let pg = Arc::new(pg);
+        let cache = Arc::new(CachedStore::new(pg.clone(), CACHE_CAPACITY));
+        Self {
+            store: cache.clone(),
+            shared: Some(Shared {
+                pg,
+                cache,
+                current: Arc::new(AtomicBool::new(false)),
+                feed: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Whether API calls may be served: always over the embedded store; over a shared one
+    /// only while the change feed vouches for what this node holds, so a node that cannot
+    /// learn of other nodes' changes (a disabled key, a deleted credential) answers the
+    /// vendor's transient code instead of serving what may be stale.
+    pub fn serving(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_none_or(|s| s.current.load(Ordering::SeqCst))
+    }
+
+    /// Where security state that must hold across nodes lives (replay memories, login
+    /// failures); `None` for a single node, which keeps it in memory.
+    pub fn shared_state(&self) -> Option<Arc<dyn SharedState>> {
+        self.shared
+            .as_ref()
+            .map(|s| s.pg.clone() as Arc<dyn SharedState>)
+    }
+
+    /// Starts following other nodes' changes: the cache drops what they changed, and the
+    /// directory is loaded again whenever identities change or the feed resumes (changes may
+    /// have been missed while it was down). Loading runs on a thread of its own, so a slow load
+    /// never holds back the cache's invalidations.
+    pub fn follow(&self, directory: Arc<Directory>, seal: Arc<dyn Seal>) -> anyhow::Result<()> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let (reload_tx, reload_rx) = mpsc::channel::<()>();
+        let current = shared.current.clone();
+        let store = self.store.clone();
+        std::thread::Builder::new()
+            .name("kmsd-directory".into())
+            .spawn(move || keep_directory(reload_rx, directory, store, seal, current))?;
+        let cache = shared.cache.clone();
+        let current = shared.current.clone();
+        let reload = Mutex::new(reload_tx);
+        let on_event = Arc::new(move |event: FeedEvent| {
+            cache.apply(event);
+            let send = || {
+                let _ = reload.lock().unwrap_or_else(|e| e.into_inner()).send(());
+            };
+            match event {
+                FeedEvent::Lost => {
+                    current.store(false, Ordering::SeqCst);
+                    tracing::warn!(
+                        "lost the store's change feed: answering API calls as unavailable until it is back"
+                    );
+                }
+                // The directory keeper marks the node current once it loaded what it missed.
+                FeedEvent::Resumed => send(),
+                FeedEvent::Changed(Change::Identity | Change::Accounts) => send(),
+                FeedEvent::Changed(_) => {}
+            }
+        });
+        let feed = shared.pg.watch(on_event)?;
+        *shared.feed.lock().unwrap_or_else(|e| e.into_inner()) = Some(feed);
+        Ok(())
+    }
+
+    /// The store's figures in Prometheus text: pool, latency, feed and cache.
+    pub fn render_metrics(&self, out: &mut String) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let cache = shared.cache.figures();
+        let current = shared.current.load(Ordering::SeqCst);
+        let gauges: [(&str, &str, f64); 4] = [
+            (
+                "kmsd_store_current",
+                "1 while the change feed vouches for this node's caches (API calls are served), 0 otherwise.",
+                f64::from(u8::from(current)),
+            ),
+            (
+                "kmsd_cache_entries",
+                "Records this node caches (keys, data keys, grant lists, names).",
+                cache.entries as f64,
+            ),
+            (
+                "kmsd_cache_hits_total",
+                "Store reads answered from this node's cache.",
+                cache.hits as f64,
+            ),
+            (
+                "kmsd_cache_misses_total",
+                "Store reads that went to the database.",
+                cache.misses as f64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
+        shared.pg.render_metrics(out);
+    }
+}
+
+/// Loads the directory again whenever asked, and marks the node current once a load after a
+/// resumed feed succeeded. A failed load leaves the node refusing calls and is tried again.
+fn keep_directory(
+    asked: mpsc::Receiver<()>,
+    directory: Arc<Directory>,
+    store: Arc<dyn Store>,
+    seal: Arc<dyn Seal>,
+    current: Arc<AtomicBool>,
+) {
+    const RETRY: Duration = Duration::from_millis(200);
+    let mut owed = false;
+    loop {
+        match asked.recv_timeout(RETRY) {
+            Ok(()) => owed = true,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        // Several changes reported at once need one load.
+        while asked.try_recv().is_ok() {}
+        if !owed {
+            continue;
+        }
+        match directory.reload(store.as_ref(), seal.as_ref()) {
+            Ok(()) => {
+                owed = false;
+                if !current.swap(true, Ordering::SeqCst) {
+                    tracing::info!("the store's change feed is up: serving API calls");
+                }
+            }
+            Err(e) => {
+                current.store(false, Ordering::SeqCst);
+                tracing::warn!(error = %e, "loading the credentials from the store failed; trying again");
+            }
+        }
+    }
+}
+
+/// The check value of the root key as the store keeps it.
+fn check_text(seal: &dyn Seal) -> anyhow::Result<String> {
+    let value = seal
+        .check_value()
+        .map_err(|e| anyhow::anyhow!("computing the root key's check value: {e}"))?;
+    Ok(hex::encode(value))
+}
+
+/// Refuses a root key that is not the store's, before anything is written with it. A store
+/// without a check value gets one now when it is empty (the first node of a cluster claims it;
+/// a node racing it with another key learns so here); a store with data but no check value
+/// (made before there was one) gets it from [`record_root_key`] once the key opened its records.
+pub fn check_root_key(store: &dyn Store, seal: &dyn Seal, key_place: &str) -> anyhow::Result<()> {
+    let ours = check_text(seal)?;
+    let stored = match store.setting(ROOT_KEY_CHECK)? {
+        Some(stored) => stored,
+        None if store.accounts()?.is_empty() => store.init_setting(ROOT_KEY_CHECK, ours.as_bytes())?,
+        None => return Ok(()),
+    };
+    anyhow::ensure!(
+        stored == ours.as_bytes(),
+        "the root key {key_place} is not this store's root key: its check value is {ours}, the \
+         store's is {}. Every node over one store must hold the same root key: copy the key \
+         file of a node that serves this store",
+        String::from_utf8_lossy(&stored)
+    );
+    Ok(())
+}
+
+/// Records the root key's check value once the key is known to open the store's records.
+pub fn record_root_key(store: &dyn Store, seal: &dyn Seal) -> anyhow::Result<()> {
+    store.init_setting(ROOT_KEY_CHECK, check_text(seal)?.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use kms_core::testing::{MemorySeal, MemoryStore};
+
+    use super::*;
+
+    #[test]
+    fn a_store_keeps_the_first_root_key_and_refuses_another() {
+        let store = MemoryStore::default();
+        let (first, second) = (MemorySeal::generate(), MemorySeal::generate());
+        check_root_key(&store, &first, "A").unwrap();
+        check_root_key(&store, &first, "A").unwrap();
+        let refused = check_root_key(&store, &second, "B").unwrap_err().to_string();
+        assert!(refused.contains("the root key B is not this store's root key"), "{refused}");
+        let ours = hex::encode(second.check_value().unwrap());
+        let theirs = hex::encode(first.check_value().unwrap());
+        assert!(refused.contains(&ours) && refused.contains(&theirs), "{refused}");
+    }
+
+    #[test]
+    fn a_store_made_before_check_values_gets_one_after_its_key_opened_it() {
+        let store = MemoryStore::default();
+        let seal = MemorySeal::generate();
+        kms_core::testing::directory_with_account(&store, &seal, 1, "AKIDx", "secret");
+        check_root_key(&store, &MemorySeal::generate(), "other").unwrap();
+        assert_eq!(store.setting(ROOT_KEY_CHECK).unwrap(), None, "nothing written yet");
+        record_root_key(&store, &seal).unwrap();
+        check_root_key(&store, &seal, "same").unwrap();
+        assert!(check_root_key(&store, &MemorySeal::generate(), "other").is_err());
+    }
+}
