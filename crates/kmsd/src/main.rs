@@ -12,6 +12,7 @@ mod listener;
 mod metrics;
 mod server;
 mod store;
+mod store_copy;
 mod tls;
 mod token_requests;
 
@@ -49,12 +50,15 @@ enum Command {
     /// Manage accounts, users, credentials and policies, through a running server's admin API
     /// (--endpoint) or directly in a data directory no server holds (--data-dir).
     Admin(admin_cli::AdminArgs),
+    /// Move a stopped store between a data dir and PostgreSQL (`kmsd store copy`).
+    Store(store_copy::StoreArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let args = match Cli::parse().command {
         Command::Serve(args) => *args,
         Command::Admin(args) => std::process::exit(admin_cli::run(args)),
+        Command::Store(args) => std::process::exit(store_copy::run(args)),
     };
     // One line an operator can act on: returning the error from main would print its Debug
     // form, which carries a stack trace whenever RUST_BACKTRACE is set.
