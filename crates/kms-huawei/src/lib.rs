@@ -164,7 +164,9 @@ impl HuaweiApi {
     /// Refuses an AK/SK signature used before while its `X-Sdk-Date` is inside the 15-minute
     /// window, with the gateway's 401 `APIG.0301`. Off unless called: the SDK signs with a
     /// one-second date and no nonce, so two identical calls in one second carry the same
-    /// signature, and a client that makes them (polling, retries) would see the second refused.
+    /// signature, and a client that makes them (polling) would see the second refused; the
+    /// SDK's own transport retry (`retry_times`) re-sends the identical signed bytes, so with
+    /// the memory on, a retried call is refused as a replay.
     ///
     /// In this process, each credential has room for `per_credential` live entries (an entry
     /// lives until its date leaves the window, at most 30 minutes for a date 15 minutes ahead);
