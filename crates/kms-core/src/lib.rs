@@ -14,6 +14,7 @@ pub mod error;
 pub mod grants;
 pub mod identity;
 pub mod model;
+pub mod replay;
 pub mod seal;
 pub mod shared;
 pub mod store;

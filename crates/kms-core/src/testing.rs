@@ -1,6 +1,6 @@
 //! In-memory implementations of the engine's traits, for unit tests of the engine and dialects.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use uuid::Uuid;
@@ -12,6 +12,7 @@ use crate::accounts::{Directory, NewAccount, create_account};
 use crate::grants::GrantRecord;
 use crate::model::{Account, AccountId, Alias, DataKeyRecord, KeyRecord};
 use crate::seal::{Seal, SealError};
+use crate::shared::SharedState;
 use crate::store::{
     DataKeyListFilter, Indexed, KeyListFilter, ListQuery, Listed, Record, SortOrder, Store,
     StoreError,
@@ -493,12 +494,158 @@ impl Store for MemoryStore {
     }
 }
 
+/// Security state shared across nodes, in mutex-guarded maps: what several dialect instances
+/// ("nodes") given one of these share, as they would share a PostgreSQL store's.
+#[derive(Default)]
+pub struct MemorySharedState {
+    inner: Mutex<SharedInner>,
+}
+
+#[derive(Default)]
+struct SharedInner {
+    /// (room, id) → when the entry may be forgotten.
+    used: HashMap<(String, [u8; 16]), u64>,
+    /// login → (failures of its window, when the window opened).
+    failures: HashMap<[u8; 32], (u32, u64)>,
+}
+
+impl MemorySharedState {
+    fn inner(&self) -> std::sync::MutexGuard<'_, SharedInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SharedState for MemorySharedState {
+    fn first_use(
+        &self,
+        room: &str,
+        id: &[u8; 16],
+        now: u64,
+        expires: u64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.inner();
+        let key = (room.to_owned(), *id);
+        if inner.used.get(&key).is_some_and(|&until| until >= now) {
+            return Ok(false);
+        }
+        inner.used.insert(key, expires);
+        Ok(true)
+    }
+
+    fn login_failed(
+        &self,
+        login: &[u8; 32],
+        now: u64,
+        window_secs: u64,
+    ) -> Result<u32, StoreError> {
+        let mut inner = self.inner();
+        let (count, since) = inner.failures.entry(*login).or_insert((0, now));
+        if now >= since.saturating_add(window_secs) {
+            (*count, *since) = (0, now);
+        }
+        *count = count.saturating_add(1);
+        Ok(*count)
+    }
+
+    fn login_failures(
+        &self,
+        login: &[u8; 32],
+        now: u64,
+        window_secs: u64,
+    ) -> Result<u32, StoreError> {
+        Ok(match self.inner().failures.get(login) {
+            Some(&(count, since)) if now < since.saturating_add(window_secs) => count,
+            _ => 0,
+        })
+    }
+
+    fn login_succeeded(&self, login: &[u8; 32]) -> Result<(), StoreError> {
+        self.inner().failures.remove(login);
+        Ok(())
+    }
+
+    fn forget_expired(&self, now: u64, window_secs: u64) -> Result<(), StoreError> {
+        let mut inner = self.inner();
+        inner.used.retain(|_, expires| *expires >= now);
+        inner
+            .failures
+            .retain(|_, (_, since)| now < since.saturating_add(window_secs));
+        Ok(())
+    }
+}
+
+/// A shared state whose store always fails, for the dialects' fail-closed paths: with it, no
+/// request that needs the shared state may be admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailingSharedState {
+    /// The store cannot be reached ([`StoreError::Unavailable`]): a transient refusal.
+    Unavailable,
+    /// The store fails otherwise ([`StoreError::Backend`]): an internal error.
+    Broken,
+}
+
+impl FailingSharedState {
+    fn error(&self) -> StoreError {
+        match self {
+            Self::Unavailable => StoreError::Unavailable("the test's store is down".into()),
+            Self::Broken => StoreError::Backend("the test's store is broken".into()),
+        }
+    }
+}
+
+impl SharedState for FailingSharedState {
+    fn first_use(&self, _: &str, _: &[u8; 16], _: u64, _: u64) -> Result<bool, StoreError> {
+        Err(self.error())
+    }
+
+    fn login_failed(&self, _: &[u8; 32], _: u64, _: u64) -> Result<u32, StoreError> {
+        Err(self.error())
+    }
+
+    fn login_failures(&self, _: &[u8; 32], _: u64, _: u64) -> Result<u32, StoreError> {
+        Err(self.error())
+    }
+
+    fn login_succeeded(&self, _: &[u8; 32]) -> Result<(), StoreError> {
+        Err(self.error())
+    }
+
+    fn forget_expired(&self, _: u64, _: u64) -> Result<(), StoreError> {
+        Err(self.error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::MemoryStore;
+    use super::{FailingSharedState, MemorySharedState, MemoryStore};
+    use crate::shared::SharedState;
+    use crate::store::StoreError;
 
     #[test]
     fn memory_store_keeps_the_store_contract() {
         crate::store::contract::check(MemoryStore::default);
+    }
+
+    #[test]
+    fn memory_shared_state_keeps_the_shared_state_contract() {
+        crate::shared::contract::check(MemorySharedState::default);
+    }
+
+    #[test]
+    fn a_failing_shared_state_fails_every_call() {
+        for state in [FailingSharedState::Unavailable, FailingSharedState::Broken] {
+            let unavailable = state == FailingSharedState::Unavailable;
+            let is_expected =
+                |e: StoreError| matches!(e, StoreError::Unavailable(_)) == unavailable;
+            assert!(is_expected(
+                state.first_use("r", &[0; 16], 1, 2).unwrap_err()
+            ));
+            assert!(is_expected(state.login_failed(&[0; 32], 1, 2).unwrap_err()));
+            assert!(is_expected(
+                state.login_failures(&[0; 32], 1, 2).unwrap_err()
+            ));
+            assert!(is_expected(state.login_succeeded(&[0; 32]).unwrap_err()));
+            assert!(is_expected(state.forget_expired(1, 2).unwrap_err()));
+        }
     }
 }

@@ -172,7 +172,7 @@ pub fn parse_sdk_date(s: &str) -> Option<u64> {
     Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
-fn header<'a>(req: &'a SignedParts<'_>, name: &str) -> Option<&'a str> {
+fn header<'a>(req: &SignedParts<'a>, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -235,12 +235,22 @@ pub fn sign(algorithm: Algorithm, secret: &[u8], date: &str, canonical: &str) ->
     hex::encode(algorithm.mac(secret, to_sign.as_bytes()))
 }
 
+/// A request whose signature verified: who signed it, with what, and when it says it was signed
+/// (what a replay memory needs to remember the signature for as long as it is accepted).
+#[derive(Debug)]
+pub struct Verified<'a> {
+    pub principal: Arc<Principal>,
+    pub authorization: Authorization<'a>,
+    /// `X-Sdk-Date`, in seconds since the epoch.
+    pub signed_at: u64,
+}
+
 /// Verifies the request's signature and date; answers who signed it.
-pub fn verify(
-    req: &SignedParts<'_>,
+pub fn verify<'a>(
+    req: &SignedParts<'a>,
     directory: &Directory,
     now: u64,
-) -> Result<Arc<Principal>, HwError> {
+) -> Result<Verified<'a>, HwError> {
     let Some(authorization) = header(req, "authorization") else {
         // Tokens are checked by the dialect before it asks for a signature; none reaches here.
         return Err(if req.headers.contains_key("x-auth-token") {
@@ -267,7 +277,11 @@ pub fn verify(
     if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
         return Err(HwError::signature());
     }
-    Ok(principal)
+    Ok(Verified {
+        principal,
+        authorization: auth,
+        signed_at: at,
+    })
 }
 
 #[cfg(test)]
@@ -344,8 +358,10 @@ mod tests {
         let h = headers(SIGNED, SIGNATURE);
         let canonical = canonical_request(&parts(&h, BODY.as_bytes()), ALG, SIGNED).unwrap();
         assert_eq!(sign(ALG, SK.as_bytes(), DATE, &canonical), SIGNATURE);
-        let principal = verify(&parts(&h, BODY.as_bytes()), &directory(), at()).unwrap();
-        assert_eq!(principal.account, 1);
+        let verified = verify(&parts(&h, BODY.as_bytes()), &directory(), at()).unwrap();
+        assert_eq!(verified.principal.account, 1);
+        assert_eq!(verified.authorization.signature, SIGNATURE);
+        assert_eq!(verified.signed_at, at());
     }
 
     /// A header listed twice, or out of order, is refused before the canonical request is built:
@@ -379,8 +395,8 @@ mod tests {
     fn sm3_signature_of_the_sdk() {
         let sm3_signature = "4a75d010ff546966251ee168eff8dcff216bb2231cbd70c385ebe084c08c6e25";
         let h = headers_with(Algorithm::HmacSm3, SIGNED, sm3_signature);
-        let principal = verify(&parts(&h, BODY.as_bytes()), &directory(), at()).unwrap();
-        assert_eq!(principal.account, 1);
+        let verified = verify(&parts(&h, BODY.as_bytes()), &directory(), at()).unwrap();
+        assert_eq!(verified.principal.account, 1);
         let tampered = BODY.replace("0d04", "1d04");
         assert!(verify(&parts(&h, tampered.as_bytes()), &directory(), at()).is_err());
         let as_sha256 = headers_with(ALG, SIGNED, sm3_signature);

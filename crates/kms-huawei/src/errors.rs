@@ -10,6 +10,8 @@
 use kms_core::{Bounded, KeySpec, KeyState, KmsError, Operation};
 
 pub const SIGNATURE_FAILED: &str = "APIG.0301";
+/// The gateway's throttling (429).
+pub const THROTTLED: &str = "APIG.0308";
 pub const KMS_ERROR: &str = "KMS.0101";
 pub const INVALID_URL: &str = "KMS.0201";
 pub const INVALID_JSON: &str = "KMS.0202";
@@ -112,6 +114,28 @@ impl HwError {
             401,
             SIGNATURE_FAILED,
             "Incorrect IAM authentication information: verify aksk signature fail",
+        )
+    }
+
+    /// The gateway's answer to a signature it verified but has seen before (with the replay
+    /// memory on).
+    pub fn replayed() -> Self {
+        Self::new(
+            401,
+            SIGNATURE_FAILED,
+            "Incorrect IAM authentication information: the aksk signature was already used; \
+             sign every request anew",
+        )
+    }
+
+    /// The gateway's answer to a credential that signed more requests within the signature
+    /// window than its replay memory has room for.
+    pub fn replay_memory_full() -> Self {
+        Self::new(
+            429,
+            THROTTLED,
+            "The throttling threshold has been reached: too many signed requests of this \
+             credential within the signature window",
         )
     }
 

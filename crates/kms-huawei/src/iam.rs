@@ -9,15 +9,16 @@
 //! so a wrong password and an unknown user answer alike in content and time.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use kms_core::AccountId;
 use kms_core::accounts::{Directory, Principal, TokenUser};
 use kms_core::identity::check_password;
+use kms_core::shared::SharedState;
+use kms_core::{AccountId, StoreError};
 
 use crate::projects;
 use crate::tokens::{TokenClaims, TokenKey, password_fingerprint};
@@ -75,6 +76,13 @@ impl IamError {
         message: "An internal error occurred.",
     };
 
+    /// The shared store that counts failed logins cannot be reached: no password is checked,
+    /// or none is answered, until it can (see [`Tokens::with_shared_state`]).
+    pub const UNAVAILABLE: Self = Self {
+        status: 503,
+        message: "The service is temporarily unavailable; try again later.",
+    };
+
     /// A body larger than [`MAX_BODY_BYTES`].
     pub const TOO_LARGE: Self = Self {
         status: 413,
@@ -87,6 +95,7 @@ impl IamError {
             401 => "401",
             413 => "413",
             429 => "429",
+            503 => "503",
             _ => "500",
         }
     }
@@ -97,6 +106,7 @@ impl IamError {
             401 => "Unauthorized",
             413 => "Request Entity Too Large",
             429 => "Too Many Requests",
+            503 => "Service Unavailable",
             _ => "Internal Server Error",
         }
     }
@@ -181,12 +191,51 @@ impl Failures {
 
 /// Failed logins, by the SHA-256 of the login as presented (so a name that is no user locks
 /// the same way, and a long name costs no more memory than a short one).
-#[derive(Default)]
-struct Lockouts {
-    by_login: Mutex<HashMap<[u8; 32], Failures>>,
+enum Lockouts {
+    /// In this process: a single node.
+    Local(LocalLockouts),
+    /// In the state every node over one store shares: ten wrong passwords are ten across the
+    /// cluster. The store bounds it by the window ([`SharedState::forget_expired`]), not by
+    /// [`MAX_TRACKED`].
+    Shared(Arc<dyn SharedState>),
 }
 
 impl Lockouts {
+    fn locked(&self, login: &[u8; 32], now: u64) -> Result<bool, StoreError> {
+        match self {
+            Lockouts::Local(local) => Ok(local.locked(login, now)),
+            Lockouts::Shared(state) => {
+                Ok(state.login_failures(login, now, LOCKOUT_SECS)? >= MAX_FAILURES)
+            }
+        }
+    }
+
+    fn failed(&self, login: &[u8; 32], now: u64) -> Result<(), StoreError> {
+        match self {
+            Lockouts::Local(local) => local.failed(login, now),
+            Lockouts::Shared(state) => {
+                state.login_failed(login, now, LOCKOUT_SECS)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn succeeded(&self, login: &[u8; 32]) -> Result<(), StoreError> {
+        match self {
+            Lockouts::Local(local) => local.succeeded(login),
+            Lockouts::Shared(state) => state.login_succeeded(login)?,
+        }
+        Ok(())
+    }
+}
+
+/// Failed logins in this process, at most [`MAX_TRACKED`] of them.
+#[derive(Default)]
+struct LocalLockouts {
+    by_login: Mutex<HashMap<[u8; 32], Failures>>,
+}
+
+impl LocalLockouts {
     fn locked(&self, login: &[u8; 32], now: u64) -> bool {
         let map = self.by_login.lock().unwrap_or_else(|e| e.into_inner());
         map.get(login).is_some_and(|f| f.locked(now))
@@ -341,8 +390,22 @@ impl Tokens {
         Self {
             key,
             lifetime_secs,
-            lockouts: Lockouts::default(),
+            lockouts: Lockouts::Local(LocalLockouts::default()),
         }
+    }
+
+    /// Counts failed logins in the state every node over one store shares instead of this
+    /// process, with the same limits ([`MAX_FAILURES`] in [`LOCKOUT_SECS`]) and answers.
+    ///
+    /// A request whose failures the store cannot read or count is refused (fail closed) with
+    /// 503 (500 for a store failure other than unavailability), and no token is issued:
+    /// - when the lock cannot be read, before any password is checked, so no guess is made;
+    /// - when the outcome of the password check cannot be recorded (a failure counted, or a
+    ///   success's failures forgotten), whether the password was right or wrong: the answer
+    ///   is the same either way, so a guess the store did not count tells nothing.
+    pub fn with_shared_state(mut self, state: Arc<dyn SharedState>) -> Self {
+        self.lockouts = Lockouts::Shared(state);
+        self
     }
 
     /// Answers a token request; blocks for the password check (Argon2), so it runs on the
@@ -371,14 +434,23 @@ impl Tokens {
             (p.account, p.user.clone().unwrap_or_default())
         });
         let presented = login.user.login();
-        if self.lockouts.locked(&presented, now) {
-            return (Err(IamError::LOCKED), found);
+        match self.lockouts.locked(&presented, now) {
+            Ok(false) => {}
+            Ok(true) => return (Err(IamError::LOCKED), found),
+            Err(e) => return (Err(uncounted(e)), found),
         }
-        if !check_password(hash, &login.password) {
-            self.lockouts.failed(&presented, now);
+        let right = check_password(hash, &login.password);
+        let recorded = if right {
+            self.lockouts.succeeded(&presented)
+        } else {
+            self.lockouts.failed(&presented, now)
+        };
+        if let Err(e) = recorded {
+            return (Err(uncounted(e)), found);
+        }
+        if !right {
             return (Err(IamError::WRONG), found);
         }
-        self.lockouts.succeeded(&presented);
         let (Some(user), Some(hash)) = (&user, hash) else {
             return (Err(IamError::WRONG), found);
         };
@@ -439,6 +511,15 @@ impl Tokens {
             && user.principal.account == claims.account
             && current.as_deref() == Some(claims.password.as_str()))
         .then(|| (user.principal.clone(), claims.project_id))
+    }
+}
+
+/// The refusal of a token request whose failed logins the shared store could not read or count.
+fn uncounted(e: StoreError) -> IamError {
+    tracing::error!(error = %e, "failed logins could not be counted; token request refused");
+    match e {
+        StoreError::Unavailable(_) => IamError::UNAVAILABLE,
+        _ => IamError::INTERNAL,
     }
 }
 
@@ -510,7 +591,7 @@ fn token_body(user: &TokenUser, claims: &TokenClaims, region: &str, nocatalog: b
 mod tests {
     use super::*;
     use kms_core::identity::{self, CreatedAccount};
-    use kms_core::testing::{MemorySeal, MemoryStore};
+    use kms_core::testing::{FailingSharedState, MemorySeal, MemorySharedState, MemoryStore};
 
     const PASSWORD: &str = "a long enough password";
     const NOW: u64 = 1_750_000_000;
@@ -777,6 +858,97 @@ mod tests {
             later,
         );
         assert_eq!(answer.err(), Some(IamError::WRONG));
+    }
+
+    /// A node's tokens over the fixture's store, counting failed logins in `state`.
+    fn node(f: &Fixture, state: Arc<dyn SharedState>) -> Tokens {
+        let key = identity::token_key(&f.store, &f.seal).unwrap();
+        Tokens::new(TokenKey::new(key), 3600).with_shared_state(state)
+    }
+
+    fn issue_on(
+        f: &Fixture,
+        tokens: &Tokens,
+        password: &str,
+        now: u64,
+    ) -> Result<Issued, IamError> {
+        tokens
+            .issue(&f.directory, &f.regions, &f.by_name(password), "", now)
+            .0
+    }
+
+    #[test]
+    fn wrong_passwords_split_across_nodes_lock_the_login_on_every_node() {
+        let f = Fixture::new();
+        let state: Arc<dyn SharedState> = Arc::new(MemorySharedState::default());
+        let nodes = [node(&f, state.clone()), node(&f, state.clone())];
+        for i in 0..MAX_FAILURES as usize {
+            let answer = issue_on(&f, &nodes[i % 2], "not the password", NOW);
+            assert_eq!(answer.err(), Some(IamError::WRONG));
+        }
+        for tokens in &nodes {
+            assert_eq!(
+                issue_on(&f, tokens, PASSWORD, NOW).err(),
+                Some(IamError::LOCKED)
+            );
+        }
+        let later = NOW + LOCKOUT_SECS;
+        assert!(issue_on(&f, &nodes[1], PASSWORD, later).is_ok());
+        // A success on one node forgets the failures counted on the other.
+        for _ in 0..MAX_FAILURES - 1 {
+            let answer = issue_on(&f, &nodes[0], "not the password", later);
+            assert_eq!(answer.err(), Some(IamError::WRONG));
+        }
+        assert!(issue_on(&f, &nodes[1], PASSWORD, later).is_ok());
+        let answer = issue_on(&f, &nodes[0], "not the password", later);
+        assert_eq!(answer.err(), Some(IamError::WRONG));
+        assert!(issue_on(&f, &nodes[0], PASSWORD, later).is_ok());
+    }
+
+    /// A store that answers reads but cannot record: the outcome of a password check.
+    struct RecordsNothing;
+
+    impl SharedState for RecordsNothing {
+        fn first_use(&self, _: &str, _: &[u8; 16], _: u64, _: u64) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+        fn login_failed(&self, _: &[u8; 32], _: u64, _: u64) -> Result<u32, StoreError> {
+            Err(StoreError::Unavailable("failover".into()))
+        }
+        fn login_failures(&self, _: &[u8; 32], _: u64, _: u64) -> Result<u32, StoreError> {
+            Ok(0)
+        }
+        fn login_succeeded(&self, _: &[u8; 32]) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("failover".into()))
+        }
+        fn forget_expired(&self, _: u64, _: u64) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    /// A login the store cannot count is refused, and no token issued, whether the password is
+    /// right or wrong: a guess it did not count tells nothing.
+    #[test]
+    fn a_login_the_shared_state_cannot_count_is_refused_either_way() {
+        let f = Fixture::new();
+        for (state, refusal) in [
+            (
+                Arc::new(FailingSharedState::Unavailable) as Arc<dyn SharedState>,
+                IamError::UNAVAILABLE,
+            ),
+            (Arc::new(FailingSharedState::Broken), IamError::INTERNAL),
+            (Arc::new(RecordsNothing), IamError::UNAVAILABLE),
+        ] {
+            let tokens = node(&f, state);
+            for password in [PASSWORD, "not the password"] {
+                let answer = issue_on(&f, &tokens, password, NOW);
+                assert_eq!(answer.err(), Some(refusal.clone()), "{password}");
+            }
+        }
+        let answer: Value = serde_json::from_slice(&IamError::UNAVAILABLE.body()).unwrap();
+        assert_eq!(answer["error"]["code"], 503);
+        assert_eq!(answer["error"]["title"], "Service Unavailable");
+        assert_eq!(IamError::UNAVAILABLE.code(), "503");
     }
 
     #[test]

@@ -22,10 +22,12 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use kms_core::accounts::{Directory, Principal, Stage};
-use kms_core::{Caller, Engine};
+use kms_core::replay::{Refusal, ReplayMemory};
+use kms_core::shared::SharedState;
+use kms_core::{Caller, Engine, KmsError};
 
 use crate::auth::SignedParts;
-use crate::errors::{HwError, INVALID_JSON, INVALID_URL, NO_PERMISSION, error_body};
+use crate::errors::{HwError, INVALID_JSON, INVALID_URL, NO_PERMISSION, error_body, map_error};
 use crate::operations::Request;
 use crate::routes::{Op, Route, VERSIONS};
 
@@ -119,6 +121,10 @@ impl Call {
     }
 }
 
+/// The signature replay memory's name: in a shared store, a credential's entries are the room
+/// `huawei-sdk:AK`.
+pub const SIGNATURES: &str = "huawei-sdk";
+
 pub struct HuaweiApi {
     engine: Arc<Engine>,
     directory: Arc<Directory>,
@@ -126,6 +132,11 @@ pub struct HuaweiApi {
     regions: Vec<String>,
     /// IAM tokens; without them every token request and token is refused.
     tokens: Option<iam::Tokens>,
+    /// Verified AK/SK signatures, per AK, when [`HuaweiApi::with_replay_cache`] turned it on.
+    signatures: Option<ReplayMemory>,
+    /// The state shared by every node over one store, if any: kept so that what is set up
+    /// after [`HuaweiApi::with_shared_state`] (tokens, the replay memory) uses it too.
+    shared: Option<Arc<dyn SharedState>>,
 }
 
 impl HuaweiApi {
@@ -135,12 +146,51 @@ impl HuaweiApi {
             directory,
             regions,
             tokens: None,
+            signatures: None,
+            shared: None,
         }
     }
 
-    /// Issues and accepts IAM tokens.
+    /// Issues and accepts IAM tokens; their failed logins are counted in the shared state when
+    /// the API has one.
     pub fn with_tokens(mut self, tokens: iam::Tokens) -> Self {
-        self.tokens = Some(tokens);
+        self.tokens = Some(match &self.shared {
+            Some(state) => tokens.with_shared_state(state.clone()),
+            None => tokens,
+        });
+        self
+    }
+
+    /// Refuses an AK/SK signature used before while its `X-Sdk-Date` is inside the 15-minute
+    /// window, with the gateway's 401 `APIG.0301`. Off unless called: the SDK signs with a
+    /// one-second date and no nonce, so two identical calls in one second carry the same
+    /// signature, and a client that makes them (polling) would see the second refused; the
+    /// SDK's own transport retry (`retry_times`) re-sends the identical signed bytes, so with
+    /// the memory on, a retried call is refused as a replay.
+    ///
+    /// In this process, each credential has room for `per_credential` live entries (an entry
+    /// lives until its date leaves the window, at most 30 minutes for a date 15 minutes ahead);
+    /// a credential whose room is full is throttled (429 `APIG.0308`) rather than forgotten.
+    /// Over a shared store ([`HuaweiApi::with_shared_state`]) there is no such room: entries
+    /// are bounded by the window and the server's rate limit on the credential's requests.
+    pub fn with_replay_cache(mut self, per_credential: usize) -> Self {
+        self.signatures = Some(match &self.shared {
+            Some(state) => ReplayMemory::shared(SIGNATURES, state.clone()),
+            None => ReplayMemory::local(SIGNATURES, per_credential),
+        });
+        self
+    }
+
+    /// Keeps the security state every node over one store must share in that store's
+    /// [`SharedState`] instead of this process: the signature replay memory (when on) and the
+    /// tokens' failed logins, whether they were set up before or after this call. A request
+    /// whose state the store cannot record or read is refused (fail closed).
+    pub fn with_shared_state(mut self, state: Arc<dyn SharedState>) -> Self {
+        if self.signatures.is_some() {
+            self.signatures = Some(ReplayMemory::shared(SIGNATURES, state.clone()));
+        }
+        self.tokens = self.tokens.map(|t| t.with_shared_state(state.clone()));
+        self.shared = Some(state);
         self
     }
 
@@ -184,8 +234,12 @@ impl HuaweiApi {
     fn authenticate(&self, req: &SignedParts<'_>) -> Result<Authenticated, HwError> {
         let now = self.engine.now();
         if req.headers.contains_key("authorization") {
+            let verified = auth::verify(req, &self.directory, now)?;
+            if let Some(memory) = &self.signatures {
+                admit(memory, &verified, now)?;
+            }
             return Ok(Authenticated {
-                principal: auth::verify(req, &self.directory, now)?,
+                principal: verified.principal,
                 token: None,
             });
         }
@@ -370,6 +424,24 @@ impl HuaweiApi {
     }
 }
 
+/// Admits a verified signature to the replay memory under its AK until its date leaves the
+/// window. A shared store that cannot record it refuses the request (503 when it is unavailable,
+/// else 500), never admits it: what it did not record could be replayed on every node.
+fn admit(memory: &ReplayMemory, verified: &auth::Verified<'_>, now: u64) -> Result<(), HwError> {
+    let auth = &verified.authorization;
+    let id = [auth.algorithm.name().as_bytes(), auth.signature.as_bytes()];
+    let expires = verified.signed_at.saturating_add(auth::DATE_WINDOW_SECS);
+    match memory.admit(auth.access, &id, now, expires) {
+        Ok(()) => Ok(()),
+        Err(Refusal::Replayed) => Err(HwError::replayed()),
+        Err(Refusal::Full) => Err(HwError::replay_memory_full()),
+        Err(Refusal::Unavailable(e)) => {
+            tracing::error!(error = %e, "the signature replay memory failed; request refused");
+            Err(map_error(&KmsError::from(e)))
+        }
+    }
+}
+
 /// The refusal of a path's project id. A project id is 32 hex digits; anything else (above all
 /// the SDK's unfilled `{project_id}` placeholder, sent when it was given no project id and no IAM
 /// endpoint to look one up) is a missing project id, and the message says where to find one.
@@ -507,3 +579,6 @@ fn answer_key_ids(answer: &Value) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

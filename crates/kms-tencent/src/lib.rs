@@ -12,7 +12,6 @@ mod data_keys;
 pub mod errors;
 pub mod params;
 pub mod permissions;
-pub mod replay;
 pub mod requests;
 pub mod wire;
 
@@ -22,15 +21,21 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use kms_core::accounts::{Directory, Principal, Stage};
+use kms_core::replay::{Refusal, ReplayMemory};
+use kms_core::shared::SharedState;
 use kms_core::{Caller, Engine};
 
 use crate::auth::SignedParts;
 use crate::errors::*;
 use crate::params::{MAX_JSON_DEPTH, Params, form_pairs, json_depth_within, unflatten};
-use crate::replay::{Refusal, ReplayCache};
 
 /// The API version this dialect speaks.
 pub const VERSION: &str = "2019-01-18";
+
+/// The replay memories' names: in a shared store, a credential's entries of each are the room
+/// `name:SecretId`.
+pub const LEGACY_NONCES: &str = "tencent-legacy";
+pub const TC3_SIGNATURES: &str = "tencent-tc3";
 
 /// Parameters common to every action in the flattened (legacy or GET) form; they are not the
 /// action's own.
@@ -127,6 +132,9 @@ pub struct Options {
     /// Most live entries each credential may hold in each replay cache (legacy nonces, TC3
     /// signatures). An entry lives until its request's timestamp leaves the window, about five
     /// minutes, so the default admits some 400 legacy-signed calls a second per credential.
+    /// A bound of the in-memory caches only: over a shared store
+    /// ([`TencentApi::with_shared_state`]), a credential's entries are bounded by the window
+    /// and the server's rate limit on its requests.
     pub replay_entries_per_credential: usize,
     /// Regions whose ENCRYPT_DECRYPT keys are SM4 (national cryptography) instead of AES-256.
     pub national_crypto_regions: Vec<String>,
@@ -152,8 +160,9 @@ pub struct TencentApi {
     /// `(Nonce, Timestamp)` of legacy-signed requests, per SecretId: the vendor documents the
     /// pair as what makes a request unique. The Node.js SDK draws its Nonce from 65,536 values,
     /// so a busy client repeats one within the window, but never within the same second.
-    legacy_nonces: ReplayCache,
-    tc3_signatures: Option<ReplayCache>,
+    legacy_nonces: ReplayMemory,
+    /// Verified TC3 signatures, per SecretId, when [`Options::tc3_replay_cache`] is on.
+    tc3_signatures: Option<ReplayMemory>,
 }
 
 /// How the request is signed, with what the signature check needs.
@@ -239,11 +248,26 @@ impl TencentApi {
             signing_keys: auth::SigningKeys::default(),
             regions: options.regions,
             national_crypto_regions: options.national_crypto_regions,
-            legacy_nonces: ReplayCache::new(options.replay_entries_per_credential),
-            tc3_signatures: options
-                .tc3_replay_cache
-                .then(|| ReplayCache::new(options.replay_entries_per_credential)),
+            legacy_nonces: ReplayMemory::local(
+                LEGACY_NONCES,
+                options.replay_entries_per_credential,
+            ),
+            tc3_signatures: options.tc3_replay_cache.then(|| {
+                ReplayMemory::local(TC3_SIGNATURES, options.replay_entries_per_credential)
+            }),
         }
+    }
+
+    /// Keeps the replay memories (legacy nonces, and TC3 signatures when that option is on) in
+    /// the state every node over one store shares instead of this process: a request admitted
+    /// by one node is a replay on every other. A request whose identifier the state cannot
+    /// record is refused (fail closed) with the vendor's transient or internal error.
+    pub fn with_shared_state(mut self, state: Arc<dyn SharedState>) -> Self {
+        self.legacy_nonces = ReplayMemory::shared(LEGACY_NONCES, state.clone());
+        if self.tc3_signatures.is_some() {
+            self.tc3_signatures = Some(ReplayMemory::shared(TC3_SIGNATURES, state));
+        }
+        self
     }
 
     /// Whether a request belongs to this dialect, from its head alone: a request to `/` that
@@ -286,7 +310,7 @@ impl TencentApi {
         // names.
         let mut action = actions::known_name(header(req, "x-tc-action").unwrap_or_default());
         let mut audit = AuditFields::default();
-        self.prepare_call(req, source_ip, &mut action, &mut audit)
+        self.prepare_call(req, request_id, source_ip, &mut action, &mut audit)
             .map_err(|e| Box::new(Reply::error(e, action, request_id, audit)))
     }
 
@@ -358,6 +382,7 @@ impl TencentApi {
     fn prepare_call(
         &self,
         req: &SignedParts<'_>,
+        request_id: &str,
         source_ip: Option<IpAddr>,
         action_label: &mut &'static str,
         audit: &mut AuditFields,
@@ -372,7 +397,7 @@ impl TencentApi {
             .as_deref()
             .filter(|a| !a.is_empty())
             .ok_or_else(|| missing("Action"))?;
-        let principal = self.authenticate(req, &env)?;
+        let principal = self.authenticate(req, &env, request_id)?;
         audit.account = Some(principal.account);
         audit.user = principal.user.clone();
         let (own_params, from_query) = own_params(req, env.style)?;
@@ -524,6 +549,7 @@ impl TencentApi {
         &self,
         req: &SignedParts<'_>,
         env: &Envelope,
+        request_id: &str,
     ) -> Result<Arc<Principal>, TcError> {
         let now = self.engine.now();
         let verified = match &env.style {
@@ -541,13 +567,18 @@ impl TencentApi {
                     now,
                 )?;
                 if let Some(seen) = &self.tc3_signatures {
+                    // The signature as parsed, not the header: the header's spacing and the
+                    // order of its parts are not signed, so a captured request resent with
+                    // them changed carries the same signature in another header.
+                    let signature = auth::parse_tc3_authorization(authorization)?.signature;
                     admit(
                         seen,
                         env.credential_id().unwrap_or_default(),
-                        &[authorization.as_bytes()],
+                        &[signature.as_bytes()],
                         now,
                         verified.timestamp,
                         "This signature was already used; sign every request anew.",
+                        request_id,
                     )?;
                 }
                 verified
@@ -570,6 +601,7 @@ impl TencentApi {
                     verified.timestamp,
                     "This Nonce was already used with this SecretId and Timestamp; \
                      use a fresh random Nonce for every request.",
+                    request_id,
                 )?;
                 verified
             }
@@ -584,17 +616,20 @@ impl TencentApi {
     }
 }
 
-/// Admits a verified request to a replay cache under the credential that signed it: its
-/// identifier stays refused until its timestamp leaves the validity window.
+/// Admits a verified request to a replay memory under the credential that signed it: its
+/// identifier stays refused until its timestamp leaves the validity window. A shared store
+/// that cannot record it refuses the request as the engine's store errors answer (the vendor's
+/// transient code when it is unavailable, else an internal error), never admits it.
 fn admit(
-    cache: &ReplayCache,
+    memory: &ReplayMemory,
     credential: &str,
     id: &[&[u8]],
     now: u64,
     timestamp: u64,
     replayed: &str,
+    request_id: &str,
 ) -> Result<(), TcError> {
-    match cache.admit(credential, id, now, timestamp + auth::TIMESTAMP_WINDOW_SECS) {
+    match memory.admit(credential, id, now, timestamp + auth::TIMESTAMP_WINDOW_SECS) {
         Ok(()) => Ok(()),
         Err(Refusal::Replayed) => Err(TcError::new(AUTH_INVALID_AUTHORIZATION, replayed)),
         Err(Refusal::Full) => Err(TcError::new(
@@ -602,6 +637,7 @@ fn admit(
             "Too many signed requests of this credential within the signature window; \
              retry later.",
         )),
+        Err(Refusal::Unavailable(e)) => Err(from_kms(e.into(), request_id)),
     }
 }
 

@@ -2,16 +2,27 @@
 
 use std::sync::Arc;
 
-use kms_core::testing::{MemorySeal, MemoryStore, directory_with_account};
+use kms_core::shared::SharedState;
+use kms_core::testing::{
+    FailingSharedState, MemorySeal, MemorySharedState, MemoryStore, directory_with_account,
+};
 use kms_core::{EngineConfig, ManualClock};
 
 use super::*;
-use crate::auth::{LegacyMethod, legacy_signature, legacy_string_to_sign};
+use crate::auth::{
+    LegacyMethod, legacy_signature, legacy_string_to_sign, tc3_sign, tc3_signing_key, utc_date,
+};
 
 const NOW: u64 = 1_700_000_000;
 const SECRET_KEY: &str = "unit-secret";
 
 fn api() -> TencentApi {
+    let (engine, directory) = engine_and_directory();
+    TencentApi::new(engine, directory, Options::new(vec!["ap-guangzhou".into()]))
+}
+
+/// One engine and directory over one store, which several dialect instances ("nodes") serve.
+fn engine_and_directory() -> (Arc<Engine>, Arc<Directory>) {
     let store = Arc::new(MemoryStore::default());
     let seal = Arc::new(MemorySeal::generate());
     let directory = Arc::new(directory_with_account(
@@ -27,7 +38,7 @@ fn api() -> TencentApi {
         Arc::new(ManualClock::new(NOW)),
         EngineConfig::default(),
     ));
-    TencentApi::new(engine, directory, Options::new(vec!["ap-guangzhou".into()]))
+    (engine, directory)
 }
 
 /// A legacy-signed GET of `action` with `own` parameters, by the unit test's credential now.
@@ -258,4 +269,191 @@ fn a_legacy_nonce_is_unique_with_its_timestamp() {
     );
     // And another credential's.
     assert_eq!(legacy_code(&api, "AKIDother", NOW, 42), None);
+}
+
+/// Two nodes over one engine, with `options`, sharing `state`.
+fn two_nodes(options: Options, state: Arc<dyn SharedState>) -> [TencentApi; 2] {
+    let (engine, directory) = engine_and_directory();
+    [(); 2].map(|()| {
+        TencentApi::new(engine.clone(), directory.clone(), options.clone())
+            .with_shared_state(state.clone())
+    })
+}
+
+fn with_tc3_memory() -> Options {
+    Options {
+        tc3_replay_cache: true,
+        ..Options::new(vec!["ap-guangzhou".into()])
+    }
+}
+
+const TC3_BODY: &[u8] = br#"{"NumberOfBytes":8}"#;
+
+/// A TC3-signed `GenerateRandom` by the unit test's credential now, as the Python SDK signs it.
+fn tc3_random() -> http::HeaderMap {
+    let date = utc_date(NOW);
+    let canonical = format!(
+        "POST\n/\n\ncontent-type:application/json\nhost:kms.test\n\ncontent-type;host\n{}",
+        hex::encode(kms_crypto::digest::sha256(TC3_BODY))
+    );
+    let key = tc3_signing_key(SECRET_KEY.as_bytes(), &date, "kms");
+    let signature = tc3_sign(&key, &date, "kms", &NOW.to_string(), &canonical);
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in [
+        ("host", "kms.test".to_owned()),
+        ("content-type", "application/json".to_owned()),
+        (
+            "authorization",
+            format!(
+                "TC3-HMAC-SHA256 Credential=AKIDunit/{date}/kms/tc3_request, \
+                 SignedHeaders=content-type;host, Signature={signature}"
+            ),
+        ),
+        ("x-tc-action", "GenerateRandom".to_owned()),
+        ("x-tc-version", VERSION.to_owned()),
+        ("x-tc-region", "ap-guangzhou".to_owned()),
+        ("x-tc-timestamp", NOW.to_string()),
+    ] {
+        headers.insert(name, value.parse().unwrap());
+    }
+    headers
+}
+
+/// The error code and message `api` answers a TC3 request with `headers`, if it refuses it.
+fn tc3_refusal(api: &TencentApi, headers: &http::HeaderMap) -> Option<(&'static str, String)> {
+    let req = SignedParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers,
+        body: TC3_BODY,
+    };
+    api.prepare(&req, "rid", None)
+        .err()
+        .map(|reply| refusal(&reply))
+}
+
+fn refusal(reply: &Reply) -> (&'static str, String) {
+    let body: Value = serde_json::from_slice(&reply.body).unwrap();
+    let message = body["Response"]["Error"]["Message"].as_str().unwrap();
+    (reply.error_code.unwrap(), message.to_owned())
+}
+
+fn legacy_refusal(api: &TencentApi, nonce: u32) -> Option<(&'static str, String)> {
+    let (query, headers) = legacy_random("AKIDunit", NOW, nonce);
+    prepare(api, &query, &headers)
+        .err()
+        .map(|reply| refusal(&reply))
+}
+
+#[test]
+fn a_legacy_nonce_used_on_one_node_is_a_replay_on_another() {
+    let state = Arc::new(MemorySharedState::default());
+    let [a, b] = two_nodes(Options::new(vec!["ap-guangzhou".into()]), state);
+    assert_eq!(legacy_refusal(&a, 7), None);
+    // The answer a single node gives its own replay.
+    let alone = api();
+    assert_eq!(legacy_refusal(&alone, 7), None);
+    let replayed = legacy_refusal(&alone, 7).unwrap();
+    assert_eq!(replayed.0, AUTH_INVALID_AUTHORIZATION);
+    assert_eq!(legacy_refusal(&b, 7), Some(replayed.clone()));
+    assert_eq!(legacy_refusal(&a, 7), Some(replayed));
+    assert_eq!(legacy_refusal(&b, 8), None);
+}
+
+#[test]
+fn a_shared_nonce_memory_has_no_room_bound_of_its_own() {
+    let state = Arc::new(MemorySharedState::default());
+    let options = Options {
+        replay_entries_per_credential: 3,
+        ..Options::new(vec!["ap-guangzhou".into()])
+    };
+    let [a, b] = two_nodes(options, state);
+    for nonce in 0..10 {
+        assert_eq!(
+            legacy_refusal(if nonce % 2 == 0 { &a } else { &b }, nonce),
+            None
+        );
+    }
+}
+
+#[test]
+fn a_tc3_signature_used_on_one_node_is_a_replay_on_another_when_remembered() {
+    let headers = tc3_random();
+    let [a, b] = two_nodes(with_tc3_memory(), Arc::new(MemorySharedState::default()));
+    assert_eq!(tc3_refusal(&a, &headers), None);
+    let replayed = tc3_refusal(&b, &headers).unwrap();
+    assert_eq!(
+        replayed,
+        (
+            AUTH_INVALID_AUTHORIZATION,
+            "This signature was already used; sign every request anew.".to_owned()
+        )
+    );
+    // Off by default: honest identical calls in one second are admitted on every node.
+    let default = Options::new(vec!["ap-guangzhou".into()]);
+    let [a, b] = two_nodes(default, Arc::new(MemorySharedState::default()));
+    for node in [&a, &b, &a] {
+        assert_eq!(tc3_refusal(node, &headers), None);
+    }
+}
+
+/// The Authorization header's spacing and the order of its parts are not signed: the replay
+/// memory keys on the signature itself, so a resent request with them changed is still refused.
+#[test]
+fn a_tc3_replay_is_refused_however_its_authorization_is_spelled() {
+    let headers = tc3_random();
+    let authorization = headers["authorization"].to_str().unwrap().to_owned();
+    let (_, parts) = authorization.split_once(' ').unwrap();
+    let parts: Vec<&str> = parts.split(", ").collect();
+    let respelled = [
+        format!("TC3-HMAC-SHA256  {}", parts.join(",")),
+        format!("TC3-HMAC-SHA256 {}, {}, {}", parts[2], parts[0], parts[1]),
+    ];
+    let replayed = (
+        AUTH_INVALID_AUTHORIZATION,
+        "This signature was already used; sign every request anew.".to_owned(),
+    );
+    let single = || {
+        let (engine, directory) = engine_and_directory();
+        TencentApi::new(engine, directory, with_tc3_memory())
+    };
+    let alone = single();
+    let [a, b] = two_nodes(with_tc3_memory(), Arc::new(MemorySharedState::default()));
+    for (first, then) in [(&alone, &alone), (&a, &b)] {
+        assert_eq!(tc3_refusal(first, &headers), None);
+        for spelling in &respelled {
+            let mut again = headers.clone();
+            again.insert("authorization", spelling.parse().unwrap());
+            assert_eq!(tc3_refusal(&single(), &again), None, "a valid {spelling}");
+            assert_eq!(
+                tc3_refusal(then, &again),
+                Some(replayed.clone()),
+                "{spelling}"
+            );
+        }
+    }
+}
+
+/// A shared state that cannot record a request's identifier refuses the request: the vendor's
+/// transient code when the store is unavailable, an internal error otherwise; never admitted.
+#[test]
+fn a_shared_state_that_fails_refuses_what_it_cannot_record() {
+    const TRANSIENT: &str = "UnsupportedOperation.ServiceTemporaryUnavailable";
+    for (failing, code) in [
+        (FailingSharedState::Unavailable, TRANSIENT),
+        (FailingSharedState::Broken, INTERNAL_ERROR),
+    ] {
+        let [node, _] = two_nodes(with_tc3_memory(), Arc::new(failing));
+        assert_eq!(legacy_refusal(&node, 1).map(|(c, _)| c), Some(code));
+        assert_eq!(
+            tc3_refusal(&node, &tc3_random()).map(|(c, _)| c),
+            Some(code)
+        );
+        // Without the TC3 memory, TC3 needs no shared state.
+        let default = Options::new(vec!["ap-guangzhou".into()]);
+        let [node, _] = two_nodes(default, Arc::new(failing));
+        assert_eq!(tc3_refusal(&node, &tc3_random()), None);
+        assert_eq!(legacy_refusal(&node, 1).map(|(c, _)| c), Some(code));
+    }
 }

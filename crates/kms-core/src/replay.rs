@@ -1,33 +1,102 @@
 //! A memory of signatures already used, so a captured request cannot be sent again while its
 //! timestamp is still inside the validity window.
 //!
-//! Entries are 16-byte digests of what identifies a request (the legacy signature's Nonce and
-//! Timestamp, or a TC3 signature), kept per credential until the request's timestamp leaves the
-//! window. Requests reach it only once their signature verified, so every credential in it is
-//! one the directory holds. Each credential has room for a fixed number of live entries: when
-//! its room is full even after dropping what expired, its new requests are refused rather than
-//! forgotten (forgetting would reopen the replay), and no other credential's are. A credential
-//! whose entries have all expired is forgotten whole, so memory follows the credentials that
-//! signed within the last window, at most the room of each.
+//! Entries are 16-byte digests of what identifies a request (a legacy signature's Nonce and
+//! Timestamp, a TC3 or SDK-HMAC signature), kept per credential until the request's timestamp
+//! leaves the window. Requests reach it only once their signature verified, so every credential
+//! in it is one the directory holds.
+//!
+//! A [`ReplayMemory`] keeps them in this process (bounded per credential) or, when several nodes serve
+//! one store, in the store's [`SharedState`], so a request used on one node is a replay on
+//! every other.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use kms_crypto::digest::sha256;
+
+use crate::shared::SharedState;
+use crate::store::StoreError;
 
 const SHARDS: usize = 16;
 
 /// Why a request was not admitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// The same identifier was used before, and its window has not passed.
     Replayed,
-    /// The credential holds as many live entries as it may.
+    /// The credential holds as many live entries as it may (in this process's memory only).
     Full,
+    /// The shared store could not record the identifier. The request is refused (fail closed):
+    /// admitting what could not be recorded would let it be replayed on every node.
+    Unavailable(StoreError),
 }
 
-pub struct ReplayCache {
+/// One memory of used identifiers (a dialect's legacy nonces, or its signatures), in this
+/// process or in the store every node shares.
+pub struct ReplayMemory {
+    /// Names the memory in the shared store, where each credential's entries are the room
+    /// `name:credential`; two memories never share a room.
+    name: &'static str,
+    place: Place,
+}
+
+enum Place {
+    Local(ReplayCache),
+    /// No room bound here: a credential's entries in the shared store are bounded by the
+    /// validity window and the server's rate limit on the credential's requests, not by a count.
+    Shared(Arc<dyn SharedState>),
+}
+
+impl ReplayMemory {
+    /// A memory in this process, with room for `per_credential` live entries of each credential.
+    pub fn local(name: &'static str, per_credential: usize) -> Self {
+        Self {
+            name,
+            place: Place::Local(ReplayCache::new(per_credential)),
+        }
+    }
+
+    /// A memory in the store several nodes share: what one node admitted, every node refuses.
+    pub fn shared(name: &'static str, state: Arc<dyn SharedState>) -> Self {
+        Self {
+            name,
+            place: Place::Shared(state),
+        }
+    }
+
+    /// Records `id` as used by `credential` until `expires`; refuses it when it is already
+    /// recorded, when the credential has no room left (in memory), or when the shared store
+    /// cannot record it.
+    pub fn admit(
+        &self,
+        credential: &str,
+        id: &[&[u8]],
+        now: u64,
+        expires: u64,
+    ) -> Result<(), Refusal> {
+        match &self.place {
+            Place::Local(cache) => cache.admit(credential, id, now, expires),
+            Place::Shared(state) => {
+                let room = format!("{}:{credential}", self.name);
+                match state.first_use(&room, &digest(id), now, expires) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(Refusal::Replayed),
+                    Err(e) => Err(Refusal::Unavailable(e)),
+                }
+            }
+        }
+    }
+}
+
+/// The in-process memory: entries per credential, in shards. Each credential has room for a
+/// fixed number of live entries: when its room is full even after dropping what expired, its
+/// new requests are refused rather than forgotten (forgetting would reopen the replay), and no
+/// other credential's are. A credential whose entries have all expired is forgotten whole, so
+/// memory follows the credentials that signed within the last window, at most the room of each.
+/// The room bound is this memory's alone: a shared store has none (see [`ReplayMemory::shared`]).
+struct ReplayCache {
     shards: Vec<Mutex<Shard>>,
     /// Picks a credential's shard; seeded per process, so no client chooses collisions.
     shard_of: std::collections::hash_map::RandomState,
@@ -53,7 +122,7 @@ struct Entries {
 
 impl ReplayCache {
     /// A cache with room for `per_credential` live entries of each credential.
-    pub fn new(per_credential: usize) -> Self {
+    fn new(per_credential: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             shard_of: Default::default(),
@@ -63,13 +132,7 @@ impl ReplayCache {
 
     /// Records `id` as used by `credential` until `expires`; refuses it when it is already
     /// recorded, or when the credential has no room left.
-    pub fn admit(
-        &self,
-        credential: &str,
-        id: &[&[u8]],
-        now: u64,
-        expires: u64,
-    ) -> Result<(), Refusal> {
+    fn admit(&self, credential: &str, id: &[&[u8]], now: u64, expires: u64) -> Result<(), Refusal> {
         let digest = digest(id);
         let shard_index = (self.shard_of.hash_one(credential) % SHARDS as u64) as usize;
         let mut shard = self.shards[shard_index]
@@ -137,6 +200,53 @@ fn digest(parts: &[&[u8]]) -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{FailingSharedState, MemorySharedState};
+
+    #[test]
+    fn a_shared_memory_refuses_on_every_node_what_one_admitted() {
+        let state: Arc<dyn SharedState> = Arc::new(MemorySharedState::default());
+        let node_a = ReplayMemory::shared("legacy", state.clone());
+        let node_b = ReplayMemory::shared("legacy", state.clone());
+        assert_eq!(node_a.admit("AKID", &[b"n", b"1"], 1000, 1300), Ok(()));
+        assert_eq!(
+            node_b.admit("AKID", &[b"n", b"1"], 1001, 1301),
+            Err(Refusal::Replayed)
+        );
+        // Parts are framed as in memory, credentials and memories apart.
+        assert_eq!(node_b.admit("AKID", &[b"n1"], 1001, 1301), Ok(()));
+        assert_eq!(node_b.admit("AKID2", &[b"n", b"1"], 1001, 1301), Ok(()));
+        let other = ReplayMemory::shared("signatures", state.clone());
+        assert_eq!(other.admit("AKID", &[b"n", b"1"], 1001, 1301), Ok(()));
+        // Room is the in-memory cache's bound only: the shared one takes what the window holds.
+        for i in 0u32..500 {
+            assert_eq!(
+                node_a.admit("AKID", &[&i.to_be_bytes()], 1002, 1302),
+                Ok(())
+            );
+        }
+        assert_eq!(node_b.admit("AKID", &[b"n", b"1"], 1301, 1601), Ok(()));
+    }
+
+    #[test]
+    fn a_shared_memory_that_cannot_record_refuses() {
+        for failing in [FailingSharedState::Unavailable, FailingSharedState::Broken] {
+            let memory = ReplayMemory::shared("legacy", Arc::new(failing));
+            let refused = memory.admit("AKID", &[b"n"], 1000, 1300).unwrap_err();
+            assert!(matches!(refused, Refusal::Unavailable(_)), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn a_local_memory_is_the_bounded_cache() {
+        let memory = ReplayMemory::local("legacy", 2);
+        assert_eq!(memory.admit("AKID", &[b"a"], 5, 100), Ok(()));
+        assert_eq!(
+            memory.admit("AKID", &[b"a"], 5, 100),
+            Err(Refusal::Replayed)
+        );
+        assert_eq!(memory.admit("AKID", &[b"b"], 5, 100), Ok(()));
+        assert_eq!(memory.admit("AKID", &[b"c"], 5, 100), Err(Refusal::Full));
+    }
 
     #[test]
     fn second_use_is_refused_until_it_expires() {
