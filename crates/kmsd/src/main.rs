@@ -236,19 +236,28 @@ fn open_service(
         clock,
         data_dir.path().to_owned(),
     );
+    let mut tencent = TencentApi::new(
+        engine.clone(),
+        directory.clone(),
+        settings.tencent_options(),
+    );
+    let mut huawei = HuaweiApi::new(engine.clone(), directory, settings.regions.clone())
+        .with_tokens(kms_huawei::iam::Tokens::new(
+            kms_huawei::tokens::TokenKey::new(token_key),
+            settings.token_lifetime_secs,
+        ));
+    if settings.huawei_replay_cache {
+        huawei = huawei.with_replay_cache(settings.tencent_options().replay_entries_per_credential);
+    }
+    if let Some(shared) = node.shared_state() {
+        tencent = tencent.with_shared_state(shared.clone());
+        huawei = huawei.with_shared_state(shared.clone());
+        spawn_shared_state_sweep(shared, clock.clone());
+    }
     let app = Arc::new(server::App {
         request_ids: server::RequestIds::new(),
-        tencent: TencentApi::new(
-            engine.clone(),
-            directory.clone(),
-            settings.tencent_options(),
-        ),
-        huawei: HuaweiApi::new(engine.clone(), directory, settings.regions.clone()).with_tokens(
-            kms_huawei::iam::Tokens::new(
-                kms_huawei::tokens::TokenKey::new(token_key),
-                settings.token_lifetime_secs,
-            ),
-        ),
+        tencent,
+        huawei,
         password_checks: tokio::sync::Semaphore::new(server::PASSWORD_CHECKS),
         token_requests: token_requests::TokenRequests::new(settings.token_requests_per_address),
         metrics: Default::default(),
@@ -325,6 +334,28 @@ fn log_start(
             "FAULT MODE IS ON: a share of authenticated calls answers injected faults instead of running; never use it in production"
         );
     }
+}
+
+/// Forgets, once a minute, the replay entries and login windows of the shared state that
+/// expired: nothing is refused by them any more, and the tables stay the size of the windows.
+fn spawn_shared_state_sweep(
+    state: Arc<dyn kms_core::shared::SharedState>,
+    clock: Arc<SystemClock>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let (state, now) = (state.clone(), clock.now());
+            let swept = tokio::task::spawn_blocking(move || {
+                state.forget_expired(now, kms_huawei::iam::LOCKOUT_SECS)
+            })
+            .await;
+            if let Ok(Err(e)) = swept {
+                tracing::warn!(error = %e, "forgetting expired replay entries and login windows failed");
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {
