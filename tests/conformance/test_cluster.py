@@ -128,7 +128,7 @@ def test_every_write_made_on_one_node_is_read_on_the_others(cluster):
     hw_key = made.key_info.key_id
     within_bound(lambda: code_of(lambda: call(a, "DescribeKey", KeyId=hw_key)) == "ok")
     assert call(a, "DescribeKey", KeyId=hw_key).KeyMetadata.KeyState == "Enabled"
-    listed = {k.KeyId for k in call(b, "ListKeys", Limit=1000).Keys}
+    listed = {k.KeyId for k in call(b, "ListKeys", Limit=200).Keys}
     assert {key, hw_key} <= listed
 
 
@@ -380,12 +380,21 @@ def test_a_database_restart_under_load_answers_the_transient_code_and_recovers(c
         assert call(node.client(), "GenerateRandom", NumberOfBytes=8).Plaintext
 
 
-def test_a_node_with_another_root_key_refuses_to_serve(cluster, tmp_path):
-    other = KmsdProcess(extra_args=["--store", cluster.db.url])
+def test_a_node_without_the_root_key_or_with_another_refuses_to_start(cluster, tmp_path):
+    keyless = KmsdProcess(data_dir=tmp_path / "keyless", extra_args=["--store", cluster.db.url])
+    with pytest.raises(RuntimeError) as refused:
+        keyless.start()
+    keyless.stop()
+    assert "exists but its root key file" in str(refused.value)
+    # A node whose data dir holds a key of its own (made by an embedded start).
+    other = KmsdProcess(data_dir=tmp_path / "other").start()
+    other.stop()
+    other.extra_args = ["--store", cluster.db.url]
     with pytest.raises(RuntimeError) as refused:
         other.start()
     other.stop()
     assert "is not this store's root key" in str(refused.value)
+    assert "check value" in str(refused.value)
 
 
 def make_everything(node, tmp_path):

@@ -61,7 +61,7 @@ class Reader:
         (self.etc / "tls.key").write_bytes(key)
         home = tmp_path / "home"  # tccli keeps its configuration under HOME
         home.mkdir()
-        self.ports = {"8740": free_port(), "8741": free_port(), "8443": free_port()}
+        self.ports = {port: free_port() for port in ("8740", "8741", "8443", "8751", "8752", "8753")}
         env = {k: v for k, v in os.environ.items() if not k.startswith("KMSD_")}
         env.update(HOME=str(home), PATH=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
                    KMSD_LISTEN=f"127.0.0.1:{self.ports['8740']}",
@@ -256,6 +256,64 @@ def retry_in_own_code(reader, text):
         assert reader.python(text) == "20\n"
 
 
+def start_a_cluster(reader, text):
+    """Three nodes over a database of the test's own (the README's `kms`), each run answering
+    through every node with the same keys."""
+    database = "kmsd_readme_" + os.urandom(6).hex()
+    text = text.replace("postgres kms\n", f"postgres {database}\n").replace("5432/kms\n", f"5432/{database}\n")
+    try:
+        for _ in range(RUNS):
+            reader.serve("cluster", text, "8753")
+            deadline = time.time() + 20
+            while not all(_healthy(reader.endpoint(p)) for p in ("8751", "8752", "8753")):
+                assert time.time() < deadline, "the three nodes did not all serve"
+                time.sleep(0.05)
+            root = json.loads((reader.cwd / "node-a" / "root-credentials.json").read_text())
+            assert not (reader.cwd / "node-b" / "root-credentials.json").exists()
+            clients = [make_client(reader.endpoint(p), secret_id=root["secret_id"],
+                                   secret_key=root["secret_key"]) for p in ("8751", "8752", "8753")]
+            request = models.CreateKeyRequest()
+            request.Alias = "cluster-" + os.urandom(4).hex()
+            key = clients[0].CreateKey(request).KeyId
+            describe = models.DescribeKeyRequest()
+            describe.KeyId = key
+            deadline = time.time() + 2
+            while True:
+                try:
+                    assert clients[2].DescribeKey(describe).KeyMetadata.Alias == request.Alias
+                    break
+                except TencentCloudSDKException:
+                    assert time.time() < deadline
+                    time.sleep(0.01)
+            # The block's shell waits on its three nodes: stop them all, as Ctrl-C would.
+            shell = reader.servers.pop("cluster")
+            os.killpg(shell.pid, signal.SIGTERM)
+            shell.wait(timeout=20)
+            deadline = time.time() + 20
+            while any(_healthy(reader.endpoint(p)) for p in ("8751", "8752", "8753")):
+                assert time.time() < deadline, "a node did not stop"
+                time.sleep(0.05)
+            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", database], check=True)
+            for node in ("node-a", "node-b", "node-c"):
+                subprocess.run(["rm", "-rf", str(reader.cwd / node)], check=True)
+    finally:
+        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", "--if-exists", database])
+
+
+def _healthy(endpoint):
+    try:
+        return requests.get(f"http://{endpoint}/healthz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def haproxy_sample(reader, text):
+    """The sample balances over the three nodes the block above starts, checking /healthz."""
+    assert "option httpchk GET /healthz" in text
+    for port in ("8751", "8752", "8753"):
+        assert f"127.0.0.1:{port} check" in text
+
+
 BLOCKS = {
     ("sh", "kmsd serve            #"): start_the_server,
     ("text", "kmsd is serving"): start_up_log_sample,
@@ -272,6 +330,8 @@ BLOCKS = {
     ("json", "\"timestamp\""): json_log_sample,
     ("sh", "--fault-rate"): start_fault_server,
     ("python", "with_retries"): retry_in_own_code,
+    ("sh", "createdb -h 127.0.0.1"): start_a_cluster,
+    ("haproxy", "backend kmsd"): haproxy_sample,
 }
 
 

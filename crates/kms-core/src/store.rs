@@ -628,9 +628,9 @@ pub trait Store: Send + Sync {
     }
 }
 
+pub mod cached;
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
-pub mod cached;
 pub mod feed;
 
 #[cfg(test)]

@@ -212,6 +212,7 @@ pub struct Settings {
     pub root_key_file: PathBuf,
     /// PostgreSQL's settings when keys live there; `None` for the embedded store.
     pub store: Option<kms_store::PgSettings>,
+    pub store_pool_size: u32,
     pub regions: Vec<String>,
     pub national_crypto_regions: Vec<String>,
     pub max_keys_per_region: u64,
@@ -289,7 +290,7 @@ impl Settings {
         let store = args
             .store
             .or(file.store)
-            .map(|url| kms_store::PgSettings::parse(&url, pool_size))
+            .map(|url| kms_store::PgSettings::parse(&url))
             .transpose()
             .map_err(|e| anyhow::anyhow!("--store: {e}"))?;
         let regions = check_regions(
@@ -355,6 +356,7 @@ impl Settings {
             data_dir,
             root_key_file,
             store,
+            store_pool_size: pool_size,
             regions,
             national_crypto_regions,
             max_keys_per_region: args

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use kms_seal::{FileSeal, KeyFileError};
 use kms_core::Store as _;
 use kms_core::store::ROOT_KEY_CHECK;
-use kms_store::{EmbeddedStore, PgSettings, PgStore};
+use kms_seal::{FileSeal, KeyFileError};
+use kms_store::{EmbeddedStore, PgOptions, PgSettings, PgStore};
 
 pub const STORE_FILE: &str = "kms.redb";
 /// Locked (flock) by the kmsd that serves the directory; holds that process's id and address.
@@ -126,7 +126,11 @@ impl DataDir {
         let store_exists = store_path
             .try_exists()
             .with_context(|| format!("looking for {}", store_path.display()))?;
-        let seal = open_seal(root_key_file, store_exists, &store_path.display().to_string())?;
+        let seal = open_seal(
+            root_key_file,
+            store_exists,
+            &store_path.display().to_string(),
+        )?;
         let store = EmbeddedStore::open(&store_path)
             .with_context(|| format!("opening the store {}", store_path.display()))?;
         Ok((seal, store))
@@ -138,9 +142,10 @@ impl DataDir {
         &self,
         root_key_file: &Path,
         settings: &PgSettings,
+        options: PgOptions,
     ) -> anyhow::Result<(FileSeal, PgStore)> {
         self.make_private(root_key_file)?;
-        let store = PgStore::open(settings)
+        let store = PgStore::open_with(settings.clone(), options)
             .map_err(|e| anyhow::anyhow!("opening the store {settings}: {e}"))?;
         let store_exists = store.setting(ROOT_KEY_CHECK)?.is_some() || !store.is_empty()?;
         let seal = open_seal(root_key_file, store_exists, &settings.to_string())?;

@@ -126,7 +126,9 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
     let listen = listener.local_addr()?;
     let data_dir = DataDir::lock(&settings.data_dir, &format!("listening on {listen}"))?;
     let (app, engine, credential, admin_token) =
-        open_service(&settings, &data_dir, &root_env, audit)?;
+        // Out of the runtime's context: a PostgreSQL store's synchronous client (and its drop,
+        // should the start fail) blocks on a runtime of its own.
+        tokio::task::block_in_place(|| open_service(&settings, &data_dir, &root_env, audit))?;
     server::spawn_due_work(engine);
     audit::reopen_on_hangup(app.clone())?;
     let https = tls.is_some();
@@ -194,7 +196,11 @@ fn open_service(
             (seal, store::NodeStore::embedded(Arc::new(store)))
         }
         Some(postgres) => {
-            let (seal, store) = data_dir.open_postgres(&settings.root_key_file, postgres)?;
+            let options = kms_store::PgOptions {
+                pool_size: settings.store_pool_size,
+            };
+            let (seal, store) =
+                data_dir.open_postgres(&settings.root_key_file, postgres, options)?;
             (seal, store::NodeStore::postgres(store))
         }
     };
@@ -252,7 +258,7 @@ fn open_service(
     if let Some(shared) = node.shared_state() {
         tencent = tencent.with_shared_state(shared.clone());
         huawei = huawei.with_shared_state(shared.clone());
-        spawn_shared_state_sweep(shared, clock.clone());
+        spawn_shared_state_sweep(shared, Arc::new(SystemClock));
     }
     let app = Arc::new(server::App {
         request_ids: server::RequestIds::new(),

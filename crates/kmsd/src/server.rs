@@ -117,14 +117,11 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        {
-            let mut out = app.metrics.render();
-            app.store.render_metrics(&mut out);
-            out
-        },
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], {
+        let mut out = app.metrics.render();
+        app.store.render_metrics(&mut out);
+        out
+    })
         .into_response()
 }
 
@@ -323,7 +320,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             // Only an authenticated caller reaches a budget, so a flood of unsigned or
             // wrongly signed requests cannot spend an account's.
             let verdict = if app.store.serving() {
-                app.limits.check(Dialect::Tencent, ready.action(), ready.caller())
+                app.limits
+                    .check(Dialect::Tencent, ready.action(), ready.caller())
             } else {
                 Verdict::Unavailable
             };
@@ -456,7 +454,8 @@ async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
         Ok(Err(reply)) => Some(*reply),
         Ok(Ok(ready)) => {
             let verdict = if app.store.serving() {
-                app.limits.check(Dialect::Huawei, ready.name(), ready.caller())
+                app.limits
+                    .check(Dialect::Huawei, ready.name(), ready.caller())
             } else {
                 Verdict::Unavailable
             };

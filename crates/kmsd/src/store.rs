@@ -150,9 +150,59 @@ impl NodeStore {
             } else {
                 "gauge"
             };
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         }
-        shared.pg.render_metrics(out);
+        render_pg_metrics(&shared.pg.metrics(), out);
+    }
+}
+
+/// PostgreSQL's figures: the pool, the feed, and each kind of store call.
+fn render_pg_metrics(pg: &kms_store::PgMetrics, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP kmsd_store_connections Connections to PostgreSQL this node's pool holds.\n\
+         # TYPE kmsd_store_connections gauge\n\
+         kmsd_store_connections{{state=\"idle\"}} {}\n\
+         kmsd_store_connections{{state=\"in_use\"}} {}",
+        pg.idle_connections,
+        pg.connections.saturating_sub(pg.idle_connections)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP kmsd_store_feed_up 1 while the change feed is connected and its heartbeat comes back.\n\
+         # TYPE kmsd_store_feed_up gauge\n\
+         kmsd_store_feed_up {}\n\
+         # HELP kmsd_store_feed_lag_seconds The change feed's last heartbeat round trip through the database.\n\
+         # TYPE kmsd_store_feed_lag_seconds gauge\n\
+         kmsd_store_feed_lag_seconds {}",
+        u8::from(pg.feed_up),
+        pg.feed_lag.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP kmsd_store_calls_total Store calls made, by kind.\n# TYPE kmsd_store_calls_total counter"
+    );
+    for call in &pg.calls {
+        let _ = writeln!(
+            out,
+            "kmsd_store_calls_total{{call=\"{}\"}} {}",
+            call.call, call.count
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP kmsd_store_call_seconds_total Time spent in store calls, by kind.\n# TYPE kmsd_store_call_seconds_total counter"
+    );
+    for call in &pg.calls {
+        let _ = writeln!(
+            out,
+            "kmsd_store_call_seconds_total{{call=\"{}\"}} {}",
+            call.call,
+            call.total.as_secs_f64()
+        );
     }
 }
 
@@ -209,7 +259,9 @@ pub fn check_root_key(store: &dyn Store, seal: &dyn Seal, key_place: &str) -> an
     let ours = check_text(seal)?;
     let stored = match store.setting(ROOT_KEY_CHECK)? {
         Some(stored) => stored,
-        None if store.accounts()?.is_empty() => store.init_setting(ROOT_KEY_CHECK, ours.as_bytes())?,
+        None if store.accounts()?.is_empty() => {
+            store.init_setting(ROOT_KEY_CHECK, ours.as_bytes())?
+        }
         None => return Ok(()),
     };
     anyhow::ensure!(
@@ -240,11 +292,19 @@ mod tests {
         let (first, second) = (MemorySeal::generate(), MemorySeal::generate());
         check_root_key(&store, &first, "A").unwrap();
         check_root_key(&store, &first, "A").unwrap();
-        let refused = check_root_key(&store, &second, "B").unwrap_err().to_string();
-        assert!(refused.contains("the root key B is not this store's root key"), "{refused}");
+        let refused = check_root_key(&store, &second, "B")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("the root key B is not this store's root key"),
+            "{refused}"
+        );
         let ours = hex::encode(second.check_value().unwrap());
         let theirs = hex::encode(first.check_value().unwrap());
-        assert!(refused.contains(&ours) && refused.contains(&theirs), "{refused}");
+        assert!(
+            refused.contains(&ours) && refused.contains(&theirs),
+            "{refused}"
+        );
     }
 
     #[test]
@@ -253,7 +313,11 @@ mod tests {
         let seal = MemorySeal::generate();
         kms_core::testing::directory_with_account(&store, &seal, 1, "AKIDx", "secret");
         check_root_key(&store, &MemorySeal::generate(), "other").unwrap();
-        assert_eq!(store.setting(ROOT_KEY_CHECK).unwrap(), None, "nothing written yet");
+        assert_eq!(
+            store.setting(ROOT_KEY_CHECK).unwrap(),
+            None,
+            "nothing written yet"
+        );
         record_root_key(&store, &seal).unwrap();
         check_root_key(&store, &seal, "same").unwrap();
         assert!(check_root_key(&store, &MemorySeal::generate(), "other").is_err());

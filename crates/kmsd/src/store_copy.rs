@@ -12,8 +12,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use kms_core::store::Record;
 use kms_core::Store;
+use kms_core::store::Record;
 use kms_seal::FileSeal;
 
 use crate::data_dir::DataDir;
@@ -54,7 +54,7 @@ enum Place {
 impl Place {
     fn parse(text: &str) -> anyhow::Result<Self> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            kms_store::PgSettings::parse(text, 4)
+            kms_store::PgSettings::parse(text)
                 .map(Place::Postgres)
                 .map_err(|e| anyhow::anyhow!("{e}"))
         } else {
@@ -94,7 +94,8 @@ fn open(place: &Place, must_exist: bool) -> anyhow::Result<Opened> {
             })
         }
         Place::Postgres(settings) => {
-            let store = kms_store::PgStore::open(settings)
+            let options = kms_store::PgOptions { pool_size: 4 };
+            let store = kms_store::PgStore::open_with(settings.clone(), options)
                 .map_err(|e| anyhow::anyhow!("opening the store {settings}: {e}"))?;
             Ok(Opened {
                 store: Arc::new(store),
@@ -136,11 +137,19 @@ fn copy(args: &CopyArgs) -> anyhow::Result<String> {
         &seal,
         &key_file.display().to_string(),
     )?;
-    kms_core::accounts::Directory::load(source.store.as_ref(), &seal)
-        .map_err(|e| anyhow::anyhow!("the root key {} does not open {from}: {e}", key_file.display()))?;
+    kms_core::accounts::Directory::load(source.store.as_ref(), &seal).map_err(|e| {
+        anyhow::anyhow!(
+            "the root key {} does not open {from}: {e}",
+            key_file.display()
+        )
+    })?;
     let target = open(&to, false)?;
     anyhow::ensure!(
-        target.store.is_empty()? && target.store.setting(kms_core::store::ROOT_KEY_CHECK)?.is_none(),
+        target.store.is_empty()?
+            && target
+                .store
+                .setting(kms_core::store::ROOT_KEY_CHECK)?
+                .is_none(),
         "{to} is not empty: kmsd store copy fills only an empty store (a copy that failed \
          midway leaves a partial one: empty it, or make a new database, and copy again)"
     );

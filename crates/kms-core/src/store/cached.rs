@@ -148,10 +148,8 @@ impl CachedStore {
         CacheFigures {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
-            entries: (self.keys.len()
-                + self.data_keys.len()
-                + self.grants.len()
-                + self.names.len()) as u64,
+            entries: (self.keys.len() + self.data_keys.len() + self.grants.len() + self.names.len())
+                as u64,
             trusted: self.trusted.load(Ordering::SeqCst),
         }
     }

@@ -246,9 +246,7 @@ fn random_unit() -> f64 {
 /// multi-thread runtime's worker through `block_in_place` (the driver runs a small runtime of
 /// its own per connection, which panics inside another one). A current-thread runtime has no
 /// other worker to hand its tasks to, so a call from one is refused.
-pub(super) fn off_runtime<T>(
-    f: impl FnOnce() -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+pub(super) fn off_runtime<T>(f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
     match tokio::runtime::Handle::try_current() {
         Err(_) => f(),
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread => {

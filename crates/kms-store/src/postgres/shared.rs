@@ -36,7 +36,13 @@ impl SharedState for PgStore {
                      SET expires = EXCLUDED.expires, nonce = EXCLUDED.nonce
                      WHERE r.expires < $5 OR r.nonce = EXCLUDED.nonce
                      RETURNING 1",
-                    &[&room, &id.as_slice(), &i64_of(expires), &nonce, &i64_of(now)],
+                    &[
+                        &room,
+                        &id.as_slice(),
+                        &i64_of(expires),
+                        &nonce,
+                        &i64_of(now),
+                    ],
                 )?;
                 Ok(row.is_some())
             })
