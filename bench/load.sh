@@ -6,7 +6,9 @@
 #
 # Needs: wrk (apt install wrk), oha (cargo install oha), the conformance venv (scripts/test.sh
 # makes .venv). Knobs: DURATION (s, default 10), CONNECTIONS (default 32), KEYS (default 100000;
-# 0 skips the memory phase), KMSD_BIN (a kmsd binary to measure instead of building this tree).
+# 0 skips the memory phase), KMSD_BIN (a kmsd binary to measure instead of building this tree),
+# STORE (a postgres:// URL of an empty database: the node keeps its keys there instead of in the
+# embedded store).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +29,7 @@ if [ -z "$kmsd" ]; then
 fi
 # Rate limits off: this measures the server, not the per-action budget (older builds ignore it).
 KMSD_RATE_LIMIT=0 KMSD_ROOT_SECRET_ID=$secret_id KMSD_ROOT_SECRET_KEY=$secret_key KMSD_LOG=warn \
-  "$kmsd" serve --listen "$endpoint" --data-dir "$work/data" 2>"$work/kmsd.log" &
+  "$kmsd" serve --listen "$endpoint" --data-dir "$work/data" ${STORE:+--store "$STORE"} 2>"$work/kmsd.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 until curl -sf "http://$endpoint/healthz" >/dev/null; do sleep 0.1; done

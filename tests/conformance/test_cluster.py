@@ -480,3 +480,49 @@ def test_store_copy_moves_everything_both_ways(tmp_path):
     finally:
         db.drop()
         source.cleanup()
+
+
+def test_metrics_show_the_store_feed_and_cache(cluster):
+    a = cluster.nodes[0].client()
+    key = create_key(a).KeyId
+    for _ in range(3):
+        call(a, "Encrypt", KeyId=key, Plaintext=base64.b64encode(b"m").decode())
+    text = requests.get(cluster.nodes[0].url + "/metrics", timeout=10).text
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert values["kmsd_store_current"] == "1"
+    assert values["kmsd_store_feed_up"] == "1"
+    assert float(values["kmsd_store_feed_lag_seconds"]) < BOUND_SECS
+    assert float(values["kmsd_cache_hits_total"]) >= 2
+    assert 'kmsd_store_connections{state="idle"}' in values
+    assert float(values['kmsd_store_calls_total{call="create_key"}']) >= 1, sorted(values)
+
+
+SNAKEOIL = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+
+
+@pytest.mark.skipif(not os.path.exists(SNAKEOIL), reason="the local server's certificate is not there")
+def test_tls_to_the_database_is_verified_and_the_password_never_shown(tmp_path):
+    if psql("SHOW ssl").strip() != "on":
+        pytest.skip("the local PostgreSQL serves no TLS")
+    db = Database()
+    try:
+        # The server's certificate names localhost: verify-full passes for that name only.
+        url = db.url.replace("postgres@127.0.0.1", "postgres:not-the-password@localhost")
+        good = KmsdProcess(extra_args=["--store", f"{url}?sslmode=verify-full&sslrootcert={SNAKEOIL}"]).start()
+        try:
+            assert call(good.client(), "GenerateRandom", NumberOfBytes=8).Plaintext
+            rows = psql(f"SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                        f"WHERE a.datname = '{db.name}'").split()
+            assert rows and set(rows) == {"t"}, rows
+        finally:
+            good.cleanup()
+        wrong_name = url.replace("@localhost", "@127.0.0.1")
+        bad = KmsdProcess(extra_args=["--store", f"{wrong_name}?sslmode=verify-full&sslrootcert={SNAKEOIL}"])
+        with pytest.raises(RuntimeError) as refused:
+            bad.start()
+        bad.stop()
+        assert "TLS" in str(refused.value)
+        assert "not-the-password" not in str(refused.value) and "***" in str(refused.value)
+        bad.cleanup()
+    finally:
+        db.drop()

@@ -146,7 +146,7 @@ impl DataDir {
     ) -> anyhow::Result<(FileSeal, PgStore)> {
         self.make_private(root_key_file)?;
         let store = PgStore::open_with(settings.clone(), options)
-            .map_err(|e| anyhow::anyhow!("opening the store {settings}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let store_exists = store.setting(ROOT_KEY_CHECK)?.is_some() || !store.is_empty()?;
         let seal = open_seal(root_key_file, store_exists, &settings.to_string())?;
         Ok((seal, store))

@@ -96,7 +96,7 @@ fn open(place: &Place, must_exist: bool) -> anyhow::Result<Opened> {
         Place::Postgres(settings) => {
             let options = kms_store::PgOptions { pool_size: 4 };
             let store = kms_store::PgStore::open_with(settings.clone(), options)
-                .map_err(|e| anyhow::anyhow!("opening the store {settings}: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(Opened {
                 store: Arc::new(store),
                 _held: None,
