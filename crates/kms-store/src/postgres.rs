@@ -300,9 +300,7 @@ impl PgStore {
         mut f: impl FnMut(&mut Conn, &mut Vec<Change>) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
         let redact = |text: String| self.settings.redact(text);
-        pool::off_runtime(|| {
-            pool::run(&self.pool, &redact, |conn| pool::transaction(conn, &mut f))
-        })
+        pool::off_runtime(|| pool::run(&self.pool, &redact, |conn| pool::transaction(conn, &mut f)))
     }
 }
 
@@ -344,7 +342,9 @@ impl Store for PgStore {
         })
     }
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        self.timed(Call::DeleteKey, || self.delete_record(&self.keys, key, true))
+        self.timed(Call::DeleteKey, || {
+            self.delete_record(&self.keys, key, true)
+        })
     }
     fn list_keys(
         &self,
@@ -390,7 +390,9 @@ impl Store for PgStore {
         })
     }
     fn key_tags(&self, account: AccountId, region: &str) -> Result<Vec<Tag>, StoreError> {
-        self.timed(Call::KeyTags, || self.record_tags(&self.keys, account, region))
+        self.timed(Call::KeyTags, || {
+            self.record_tags(&self.keys, account, region)
+        })
     }
     fn due_keys(&self, now: u64, limit: usize) -> Result<Vec<Uuid>, StoreError> {
         self.timed(Call::DueKeys, || self.due_records(&self.keys, now, limit))
@@ -479,10 +481,14 @@ impl Store for PgStore {
         self.timed(Call::Identity, || self.read_identity())
     }
     fn replace_identity(&self, expected: u64, next: &Identity) -> Result<(), StoreError> {
-        self.timed(Call::ReplaceIdentity, || self.write_identity(expected, next))
+        self.timed(Call::ReplaceIdentity, || {
+            self.write_identity(expected, next)
+        })
     }
     fn reserve_secret_id(&self, secret_id: &str, account: AccountId) -> Result<(), StoreError> {
-        self.timed(Call::ReserveSecretId, || self.reserve_secret(secret_id, account))
+        self.timed(Call::ReserveSecretId, || {
+            self.reserve_secret(secret_id, account)
+        })
     }
     fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.timed(Call::Setting, || self.read_setting(name))

@@ -31,9 +31,7 @@ impl PgStore {
                 ],
             )
             .map_err(|e| match unique_violation(&e) {
-                Some("accounts_pkey" | "reserved_pkey") => {
-                    Fail::Refused(StoreError::AlreadyExists)
-                }
+                Some("accounts_pkey" | "reserved_pkey") => Fail::Refused(StoreError::AlreadyExists),
                 _ => Fail::Db(e),
             })?;
             changes.push(Change::Accounts);
@@ -51,10 +49,12 @@ impl PgStore {
     }
 
     pub(super) fn read_identity(&self) -> Result<Identity, StoreError> {
-        self.read(|conn| match conn.query_opt("SELECT document FROM identity", &[])? {
-            Some(row) => decode(row.get(0)),
-            None => Ok(Identity::default()),
-        })
+        self.read(
+            |conn| match conn.query_opt("SELECT document FROM identity", &[])? {
+                Some(row) => decode(row.get(0)),
+                None => Ok(Identity::default()),
+            },
+        )
     }
 
     /// Compare-and-swap on the document's row (locked for the transaction), reserving the
@@ -177,9 +177,10 @@ impl PgStore {
             let outcome = export_snapshot(conn, each, &mut handed);
             let _ = conn.batch("ROLLBACK");
             match outcome {
-                Err(Fail::Db(e)) if handed => Err(Fail::Refused(StoreError::Unavailable(
-                    format!("export broke off: {}", super::pool::describe(&e)),
-                ))),
+                Err(Fail::Db(e)) if handed => Err(Fail::Refused(StoreError::Unavailable(format!(
+                    "export broke off: {}",
+                    super::pool::describe(&e)
+                )))),
                 other => other,
             }
         })
@@ -258,7 +259,10 @@ fn export_snapshot(
         })?;
     }
     for (table, wrap) in [
-        ("keys", (|b: &[u8]| Ok(Record::Key(decode(b)?))) as fn(&[u8]) -> Result<Record, Fail>),
+        (
+            "keys",
+            (|b: &[u8]| Ok(Record::Key(decode(b)?))) as fn(&[u8]) -> Result<Record, Fail>,
+        ),
         ("data_keys", |b| Ok(Record::DataKey(decode(b)?))),
     ] {
         let sql = format!("SELECT id, record FROM {table} WHERE id > $1 ORDER BY id LIMIT $2");

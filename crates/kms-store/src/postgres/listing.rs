@@ -28,11 +28,7 @@ fn bound(n: usize) -> i64 {
 }
 
 fn terms_param(group: &TermGroup) -> Vec<Vec<u8>> {
-    group
-        .terms
-        .iter()
-        .map(|t| t.clone().into_bytes())
-        .collect()
+    group.terms.iter().map(|t| t.clone().into_bytes()).collect()
 }
 
 /// `EXISTS` checks that the entry `c` meets each group, the group's terms in `$first`, ….

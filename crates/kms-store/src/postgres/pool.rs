@@ -237,7 +237,9 @@ impl Pool {
 impl std::ops::Deref for Pool {
     type Target = r2d2::Pool<Manager>;
     fn deref(&self) -> &Self::Target {
-        self.0.as_ref().expect("the pool is taken only when it is dropped")
+        self.0
+            .as_ref()
+            .expect("the pool is taken only when it is dropped")
     }
 }
 
@@ -246,7 +248,9 @@ impl Drop for Pool {
         let pool = self.0.take();
         match tokio::runtime::Handle::try_current() {
             Err(_) => drop(pool),
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread => {
+            Ok(handle)
+                if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread =>
+            {
                 // No worker to hand over to: the connections close on a thread of their own.
                 std::thread::spawn(move || drop(pool));
             }
@@ -277,9 +281,7 @@ fn random_unit() -> f64 {
 /// multi-thread runtime's worker through `block_in_place` (the driver runs a small runtime of
 /// its own per connection, which panics inside another one). A current-thread runtime has no
 /// other worker to hand its tasks to, so a call from one is refused.
-pub(super) fn off_runtime<T>(
-    f: impl FnOnce() -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+pub(super) fn off_runtime<T>(f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
     match tokio::runtime::Handle::try_current() {
         Err(_) => f(),
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread => {
@@ -307,10 +309,10 @@ pub(super) fn run<T>(
         let outcome = match pool.get_timeout(remaining.max(Duration::from_millis(1))) {
             Ok(mut conn) => {
                 let outcome = attempt(&mut conn);
-                if let Err(fail) = &outcome {
-                    if matches!(fail, Fail::Ambiguous(_)) || fail.class() == Class::Reconnect {
-                        conn.broken = true;
-                    }
+                if let Err(fail) = &outcome
+                    && (matches!(fail, Fail::Ambiguous(_)) || fail.class() == Class::Reconnect)
+                {
+                    conn.broken = true;
                 }
                 outcome
             }

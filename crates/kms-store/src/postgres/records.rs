@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use postgres::types::ToSql;
 use uuid::Uuid;
 
+use kms_core::StoreError;
 use kms_core::store::Indexed;
 use kms_core::store::feed::Change;
-use kms_core::StoreError;
 
 use super::pool::{Conn, Fail, unique_violation};
 use super::{PgStore, acct, db_u64, decode, encode, i64_of};
@@ -250,8 +250,10 @@ impl IndexChange {
                 return Err(StoreError::NameTaken);
             }
         }
-        self.terms_gone.extend(old_terms.difference(&new_terms).cloned());
-        self.terms_new.extend(new_terms.difference(&old_terms).cloned());
+        self.terms_gone
+            .extend(old_terms.difference(&new_terms).cloned());
+        self.terms_new
+            .extend(new_terms.difference(&old_terms).cloned());
         for (rec, sign) in [(old, -1), (new, 1)] {
             let Some(rec) = rec else { continue };
             let (account, region, s) = (acct(rec.account()), rec.region(), shard(rec.id()));
@@ -285,35 +287,53 @@ impl IndexChange {
         let mut p: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(26);
         let names = &self.names_new;
         p.push(Box::new(names.keys().map(|k| k.0).collect::<Vec<_>>()));
-        p.push(Box::new(names.keys().map(|k| k.1.clone()).collect::<Vec<_>>()));
-        p.push(Box::new(names.keys().map(|k| k.2.clone()).collect::<Vec<_>>()));
+        p.push(Box::new(
+            names.keys().map(|k| k.1.clone()).collect::<Vec<_>>(),
+        ));
+        p.push(Box::new(
+            names.keys().map(|k| k.2.clone()).collect::<Vec<_>>(),
+        ));
         p.push(Box::new(names.values().map(|v| v.0).collect::<Vec<_>>()));
         p.push(Box::new(names.values().map(|v| v.1).collect::<Vec<_>>()));
         p.push(Box::new(names.values().map(|v| v.2).collect::<Vec<_>>()));
         p.push(Box::new(names.values().map(|v| v.3).collect::<Vec<_>>()));
         for terms in [&self.terms_gone, &self.terms_new] {
             p.push(Box::new(terms.iter().map(|e| e.0).collect::<Vec<_>>()));
-            p.push(Box::new(terms.iter().map(|e| e.1.clone()).collect::<Vec<_>>()));
-            p.push(Box::new(terms.iter().map(|e| e.2.clone()).collect::<Vec<_>>()));
+            p.push(Box::new(
+                terms.iter().map(|e| e.1.clone()).collect::<Vec<_>>(),
+            ));
+            p.push(Box::new(
+                terms.iter().map(|e| e.2.clone()).collect::<Vec<_>>(),
+            ));
             p.push(Box::new(terms.iter().map(|e| e.3).collect::<Vec<_>>()));
             p.push(Box::new(terms.iter().map(|e| e.4).collect::<Vec<_>>()));
         }
         let counts: Vec<_> = self.term_counts.iter().filter(|(_, n)| **n != 0).collect();
-        p.push(Box::new(counts.iter().map(|(k, _)| k.0).collect::<Vec<_>>()));
+        p.push(Box::new(
+            counts.iter().map(|(k, _)| k.0).collect::<Vec<_>>(),
+        ));
         p.push(Box::new(
             counts.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>(),
         ));
         p.push(Box::new(
             counts.iter().map(|(k, _)| k.2.clone()).collect::<Vec<_>>(),
         ));
-        p.push(Box::new(counts.iter().map(|(k, _)| k.3).collect::<Vec<_>>()));
-        p.push(Box::new(counts.iter().map(|(_, n)| **n).collect::<Vec<_>>()));
+        p.push(Box::new(
+            counts.iter().map(|(k, _)| k.3).collect::<Vec<_>>(),
+        ));
+        p.push(Box::new(
+            counts.iter().map(|(_, n)| **n).collect::<Vec<_>>(),
+        ));
         let scopes: Vec<_> = self.scope_counts.iter().filter(|(_, n)| **n != 0).collect();
-        p.push(Box::new(scopes.iter().map(|(k, _)| k.0).collect::<Vec<_>>()));
+        p.push(Box::new(
+            scopes.iter().map(|(k, _)| k.0).collect::<Vec<_>>(),
+        ));
         p.push(Box::new(
             scopes.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>(),
         ));
-        p.push(Box::new(scopes.iter().map(|(_, n)| **n).collect::<Vec<_>>()));
+        p.push(Box::new(
+            scopes.iter().map(|(_, n)| **n).collect::<Vec<_>>(),
+        ));
         p.push(Box::new(i64_of(max)));
         (p, scopes.len() as i64)
     }
@@ -348,7 +368,11 @@ fn record_params<R: Indexed>(recs: &[&R]) -> Result<Vec<Box<dyn ToSql + Sync>>, 
                 .map(|r| i64_of(r.created_at()))
                 .collect::<Vec<_>>(),
         ),
-        Box::new(recs.iter().map(|r| i64_of(r.revision())).collect::<Vec<_>>()),
+        Box::new(
+            recs.iter()
+                .map(|r| i64_of(r.revision()))
+                .collect::<Vec<_>>(),
+        ),
         Box::new(
             recs.iter()
                 .map(|r| r.due_time().map(i64_of))
@@ -457,10 +481,10 @@ impl PgStore {
                 if current + 1 != rec.revision() {
                     return Err(Fail::Refused(StoreError::Conflict));
                 }
-                if !last.contains_key(&rec.id()) {
-                    if let Some(old) = stored.remove(&rec.id()) {
-                        first.insert(rec.id(), old);
-                    }
+                if !last.contains_key(&rec.id())
+                    && let Some(old) = stored.remove(&rec.id())
+                {
+                    first.insert(rec.id(), old);
                 }
                 last.insert(rec.id(), rec);
             }

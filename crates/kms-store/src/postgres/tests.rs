@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+use kms_core::shared::SharedState;
 use kms_core::store::contract::key;
 use kms_core::store::feed::{Change, FeedEvent};
-use kms_core::shared::SharedState;
 use kms_core::{KeyRecord, Store, StoreError};
 
 use super::pool::RETRY_BUDGET;
@@ -33,7 +33,7 @@ fn admin(base: &PgSettings) -> Result<postgres::Client, String> {
     let tls = base.tls()?;
     base.config(Some("kmsd-test-admin"))
         .connect(tls)
-        .map_err(|e| base.redact(format!("{e}")))
+        .map_err(|e| base.redact(super::pool::describe(&e)))
 }
 
 /// A database of one test, dropped (with its connections) when the guard goes.
@@ -140,7 +140,11 @@ fn migrations_apply_once_and_a_newer_schema_is_refused() {
     }
     let store = fresh.open_with(1);
     let applied: i64 = store
-        .read(|conn| Ok(conn.query_one("SELECT count(*) FROM schema_version", &[])?.get(0)))
+        .read(|conn| {
+            Ok(conn
+                .query_one("SELECT count(*) FROM schema_version", &[])?
+                .get(0))
+        })
         .unwrap();
     assert_eq!(applied, i64::from(VERSION), "each migration applied once");
     drop(store);
@@ -159,10 +163,7 @@ fn migrations_apply_once_and_a_newer_schema_is_refused() {
 }
 
 /// Runs `f(i)` on `n` threads that start together; their answers in thread order.
-fn together<T: Send + 'static>(
-    n: usize,
-    f: impl Fn(usize) -> T + Send + Sync + 'static,
-) -> Vec<T> {
+fn together<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
     let f = Arc::new(f);
     let start = Arc::new(Barrier::new(n));
     let threads: Vec<_> = (0..n)
@@ -280,8 +281,14 @@ fn a_batch_with_one_stale_record_changes_nothing() {
     assert_eq!(store.update_keys(&batch, 10), Err(StoreError::Conflict));
     for k in &keys {
         let stored = store.get_key(&k.key_id).unwrap().unwrap();
-        assert_eq!((stored.revision, stored.alias.as_str()), (1, k.alias.as_str()));
-        assert_eq!(store.key_by_name(1, REGION, &k.alias).unwrap(), Some(k.key_id));
+        assert_eq!(
+            (stored.revision, stored.alias.as_str()),
+            (1, k.alias.as_str())
+        );
+        assert_eq!(
+            store.key_by_name(1, REGION, &k.alias).unwrap(),
+            Some(k.key_id)
+        );
     }
 }
 
@@ -357,7 +364,10 @@ fn the_feed_reports_other_nodes_changes_and_its_own_outages() {
     writing.create_key(&k2, 10).unwrap();
     events.wait_for(lost, FeedEvent::Changed(Change::Key(k2.key_id)));
     let figures = watching.metrics();
-    assert!(figures.feed_up && figures.feed_lag > Duration::ZERO, "{figures:?}");
+    assert!(
+        figures.feed_up && figures.feed_lag > Duration::ZERO,
+        "{figures:?}"
+    );
     feed.stop();
 }
 
@@ -416,15 +426,25 @@ fn shared_state_holds_across_nodes() {
     assert!(a.first_use("cred", &id, 100, 110).unwrap());
     assert!(!b.first_use("cred", &id, 105, 115).unwrap(), "a replay");
     assert!(b.first_use("other", &id, 105, 115).unwrap(), "rooms apart");
-    assert!(!b.first_use("cred", &id, 110, 120).unwrap(), "not yet expired");
-    assert!(b.first_use("cred", &id, 111, 121).unwrap(), "expired: a first use");
+    assert!(
+        !b.first_use("cred", &id, 110, 120).unwrap(),
+        "not yet expired"
+    );
+    assert!(
+        b.first_use("cred", &id, 111, 121).unwrap(),
+        "expired: a first use"
+    );
     assert!(!a.first_use("cred", &id, 112, 122).unwrap());
 
     let login = [3u8; 32];
     assert_eq!(a.login_failed(&login, 1000, 60).unwrap(), 1);
     assert_eq!(b.login_failed(&login, 1010, 60).unwrap(), 2);
     assert_eq!(a.login_failures(&login, 1059, 60).unwrap(), 2);
-    assert_eq!(a.login_failures(&login, 1060, 60).unwrap(), 0, "window closed");
+    assert_eq!(
+        a.login_failures(&login, 1060, 60).unwrap(),
+        0,
+        "window closed"
+    );
     assert_eq!(b.login_failed(&login, 1060, 60).unwrap(), 1, "a new window");
     b.login_succeeded(&login).unwrap();
     assert_eq!(a.login_failures(&login, 1061, 60).unwrap(), 0);
@@ -440,7 +460,11 @@ fn shared_state_holds_across_nodes() {
             Ok((row.get(0), row.get(1)))
         })
         .unwrap();
-    assert_eq!(left, (0, 1), "expired entries and closed windows are forgotten");
+    assert_eq!(
+        left,
+        (0, 1),
+        "expired entries and closed windows are forgotten"
+    );
 
     let a = Arc::new(a);
     let s = a.clone();
@@ -450,7 +474,11 @@ fn shared_state_holds_across_nodes() {
     let counts = together(16, move |_| s.login_failed(&[4; 32], 10, 60).unwrap());
     let mut counts = counts;
     counts.sort_unstable();
-    assert_eq!(counts, (1..=16).collect::<Vec<u32>>(), "every failure counted once");
+    assert_eq!(
+        counts,
+        (1..=16).collect::<Vec<u32>>(),
+        "every failure counted once"
+    );
 }
 
 #[test]
@@ -553,21 +581,30 @@ fn timing_figures() {
         }
     });
     let took = start.elapsed();
-    println!("1000 creates on 32 threads: {took:?} ({:?} per create)", took / 1000);
+    println!(
+        "1000 creates on 32 threads: {took:?} ({:?} per create)",
+        took / 1000
+    );
     let start = Instant::now();
     for j in 0..500u64 {
         store
             .create_key(&key(2, &format!("serial-{j}"), j), u64::MAX)
             .unwrap();
     }
-    println!("create_key, one thread: {:?} per call", start.elapsed() / 500);
+    println!(
+        "create_key, one thread: {:?} per call",
+        start.elapsed() / 500
+    );
     let mut current = store.get_key(&k.key_id).unwrap().unwrap();
     let start = Instant::now();
     for _ in 0..500 {
         current.revision += 1;
         store.update_key(&current, u64::MAX).unwrap();
     }
-    println!("update_key, one thread: {:?} per call", start.elapsed() / 500);
+    println!(
+        "update_key, one thread: {:?} per call",
+        start.elapsed() / 500
+    );
     let start = Instant::now();
     let listed = store
         .list_keys(
@@ -587,4 +624,3 @@ fn timing_figures() {
     );
     println!("{:#?}", store.metrics());
 }
-

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::config::{SslMode as WireSslMode, TargetSessionAttrs};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -385,7 +385,9 @@ fn parse_host(text: &str) -> Result<(String, u16), String> {
         return Err("the URL names an empty host".into());
     }
     let port = match port {
-        Some(p) => p.parse().map_err(|_| "a port must be a number below 65536")?,
+        Some(p) => p
+            .parse()
+            .map_err(|_| "a port must be a number below 65536")?,
         None => DEFAULT_PORT,
     };
     Ok((host, port))

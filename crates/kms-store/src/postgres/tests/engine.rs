@@ -91,7 +91,11 @@ fn due_work_on_three_nodes_at_once_happens_once() {
     n.sweep_together();
     for node in &n.engines {
         let described = node.describe_key(&n.caller, &id).unwrap();
-        assert_eq!(described.versions.len(), 2, "one rotation, none skipped or doubled");
+        assert_eq!(
+            described.versions.len(),
+            2,
+            "one rotation, none skipped or doubled"
+        );
         assert_eq!(described.rotation.next_rotate_time, T0 + 60 * DAY);
     }
 
