@@ -169,7 +169,7 @@ pub struct PgMetrics {
 
 /// The PostgreSQL store. See the module documentation.
 pub struct PgStore {
-    pool: r2d2::Pool<Manager>,
+    pool: pool::Pool,
     settings: PgSettings,
     tls: MakeRustlsConnect,
     keys: Kind,
@@ -207,7 +207,7 @@ impl PgStore {
             .build(manager)
             .map_err(|e| StoreError::Backend(settings.redact(format!("PostgreSQL pool: {e}"))))?;
         let store = Self {
-            pool,
+            pool: pool::Pool::new(pool),
             settings,
             tls,
             keys: Kind::new("keys", Change::Key, true),

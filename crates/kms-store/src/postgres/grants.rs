@@ -24,8 +24,8 @@ impl PgStore {
                                             created_at, record)
                         VALUES ($1, $2, $3, $4, $5, $6, $7)),
                      counted AS (
-                        INSERT INTO grant_counts AS c (key_id, n) SELECT $1, 1 WHERE $8 > 0
-                        ON CONFLICT (key_id) DO UPDATE SET n = c.n + 1 WHERE c.n < $8
+                        INSERT INTO grant_counts AS c (key_id, n) SELECT $1, 1 WHERE $8::bigint > 0
+                        ON CONFLICT (key_id) DO UPDATE SET n = c.n + 1 WHERE c.n < $8::bigint
                         RETURNING 1)
                      SELECT EXISTS (SELECT 1 FROM counted)",
                     &[

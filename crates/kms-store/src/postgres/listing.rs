@@ -129,7 +129,7 @@ impl PgStore {
                             SELECT e.created_at, e.id FROM unnest($3::bytea[]) AS u(term),
                             LATERAL (SELECT created_at, id FROM {t}_terms x
                                      WHERE x.account = $1 AND x.region = $2 AND x.term = u.term
-                                     ORDER BY created_at {dir}, id {dir} LIMIT $4 + $5) e
+                                     ORDER BY created_at {dir}, id {dir} LIMIT $4::bigint + $5::bigint) e
                             ORDER BY e.created_at {dir}, e.id {dir} OFFSET $4 LIMIT $5) p
                         JOIN {t} k ON k.id = p.id ORDER BY p.created_at {dir}, p.id {dir})"
                 )

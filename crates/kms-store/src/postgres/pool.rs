@@ -224,6 +224,41 @@ impl ManageConnection for Manager {
     }
 }
 
+/// The pool, dropped off the async runtime: each connection owns a small runtime of its own,
+/// which tokio refuses to drop on a thread that drives another.
+pub(super) struct Pool(Option<r2d2::Pool<Manager>>);
+
+impl Pool {
+    pub(super) fn new(pool: r2d2::Pool<Manager>) -> Self {
+        Self(Some(pool))
+    }
+}
+
+impl std::ops::Deref for Pool {
+    type Target = r2d2::Pool<Manager>;
+    fn deref(&self) -> &Self::Target {
+        self.0
+            .as_ref()
+            .expect("the pool is taken only when it is dropped")
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let pool = self.0.take();
+        match tokio::runtime::Handle::try_current() {
+            Err(_) => drop(pool),
+            Ok(handle)
+                if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread =>
+            {
+                // No worker to hand over to: the connections close on a thread of their own.
+                std::thread::spawn(move || drop(pool));
+            }
+            Ok(_) => tokio::task::block_in_place(|| drop(pool)),
+        }
+    }
+}
+
 /// Backoff between reruns: doubling from [`FIRST_BACKOFF`] to [`MAX_BACKOFF`], each wait a
 /// random point in its upper half so nodes that failed together do not retry together.
 struct Backoff(Duration);
@@ -274,10 +309,10 @@ pub(super) fn run<T>(
         let outcome = match pool.get_timeout(remaining.max(Duration::from_millis(1))) {
             Ok(mut conn) => {
                 let outcome = attempt(&mut conn);
-                if let Err(fail) = &outcome {
-                    if matches!(fail, Fail::Ambiguous(_)) || fail.class() == Class::Reconnect {
-                        conn.broken = true;
-                    }
+                if let Err(fail) = &outcome
+                    && (matches!(fail, Fail::Ambiguous(_)) || fail.class() == Class::Reconnect)
+                {
+                    conn.broken = true;
                 }
                 outcome
             }

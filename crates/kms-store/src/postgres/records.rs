@@ -245,8 +245,9 @@ impl IndexChange {
             }
         }
         for (k, v) in &new_names {
-            if old_names.get(k) != Some(v) {
-                self.names_new.insert(k.clone(), *v);
+            if old_names.get(k) != Some(v) && self.names_new.insert(k.clone(), *v).is_some() {
+                // Two records of one batch taking one name.
+                return Err(StoreError::NameTaken);
             }
         }
         self.terms_gone
@@ -283,7 +284,7 @@ impl IndexChange {
     /// The 26 parameters of [`index_ctes`] (scope counts limited to `max`), and how many rows
     /// `limited` returns when every scope stays within it.
     fn params(&self, max: u64) -> (Vec<Box<dyn ToSql + Sync>>, i64) {
-        let mut p: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(25);
+        let mut p: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(26);
         let names = &self.names_new;
         p.push(Box::new(names.keys().map(|k| k.0).collect::<Vec<_>>()));
         p.push(Box::new(
@@ -480,10 +481,10 @@ impl PgStore {
                 if current + 1 != rec.revision() {
                     return Err(Fail::Refused(StoreError::Conflict));
                 }
-                if !last.contains_key(&rec.id()) {
-                    if let Some(old) = stored.remove(&rec.id()) {
-                        first.insert(rec.id(), old);
-                    }
+                if !last.contains_key(&rec.id())
+                    && let Some(old) = stored.remove(&rec.id())
+                {
+                    first.insert(rec.id(), old);
                 }
                 last.insert(rec.id(), rec);
             }
