@@ -409,7 +409,7 @@ def make_everything(node, tmp_path):
     made["blobs"].append(call(kms, "Encrypt", KeyId=sym, Plaintext=base64.b64encode(b"moved").decode()).CiphertextBlob)
     ecc = create_key(kms, KeyUsage="ASYMMETRIC_SIGN_VERIFY_ECC").KeyId
     digest = base64.b64encode(hashlib.sha256(b"m").digest()).decode()
-    sig = call(kms, "SignByAsymmetricKey", KeyId=ecc, Algorithm="ECC_P256", Message=digest, MessageType="DIGEST").Signature
+    sig = call(kms, "SignByAsymmetricKey", KeyId=ecc, Algorithm="ECC_P256_R1", Message=digest, MessageType="DIGEST").Signature
     made["signatures"].append((ecc, digest, sig))
     made["data_key"] = call(kms, "GenerateDataKey", KeyId=sym, NumberOfBytes=32, IsHostedByKms=1,
                             DataKeyName=f"dk_{uuid.uuid4().hex[:12]}").DataKeyId
@@ -432,7 +432,7 @@ def everything_works(node, made):
         assert base64.b64decode(call(kms, "Decrypt", CiphertextBlob=blob).Plaintext) == b"moved"
     for key, digest, sig in made["signatures"]:
         assert call(kms, "VerifyByAsymmetricKey", KeyId=key, SignatureValue=sig, Message=digest,
-                    Algorithm="ECC_P256", MessageType="DIGEST").SignatureValid
+                    Algorithm="ECC_P256_R1", MessageType="DIGEST").SignatureValid
     assert call(kms, "DescribeDataKey", DataKeyId=made["data_key"]).DataKeyMetadata.DataKeyId == made["data_key"]
     hw = huawei_client(node.endpoint)
     grants = hw.list_grants(m.ListGrantsRequest(body=m.ListGrantsRequestBody(key_id=made["sym"]))).grants
