@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import threading
@@ -24,7 +25,7 @@ from huaweicloudsdkkms.v2 import model as m
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from conftest import (KMSD_BIN, PROJECT_ID, REGION, SECRET_ID, SECRET_KEY, KmsdProcess, call,
-                      create_key, make_client, unique_alias)
+                      create_key, free_port, make_client, unique_alias)
 from huawei import huawei_client, sign_request
 from test_admin import admin
 from test_hostile_input import legacy_params, signed
@@ -393,7 +394,7 @@ def test_a_node_without_the_root_key_or_with_another_refuses_to_start(cluster, t
     with pytest.raises(RuntimeError) as refused:
         other.start()
     other.stop()
-    assert "is not this store's root key" in str(refused.value)
+    assert "does not open the store postgres://" in str(refused.value)
     assert "check value" in str(refused.value)
 
 
@@ -511,6 +512,7 @@ def test_tls_to_the_database_is_verified_and_the_password_never_shown(tmp_path):
         good = KmsdProcess(extra_args=["--store", f"{url}?sslmode=verify-full&sslrootcert={SNAKEOIL}"]).start()
         try:
             assert call(good.client(), "GenerateRandom", NumberOfBytes=8).Plaintext
+            assert "not-the-password" not in good.log_path.read_text()
             rows = psql(f"SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
                         f"WHERE a.datname = '{db.name}'").split()
             assert rows and set(rows) == {"t"}, rows
@@ -525,4 +527,58 @@ def test_tls_to_the_database_is_verified_and_the_password_never_shown(tmp_path):
         assert "not-the-password" not in str(refused.value) and "***" in str(refused.value)
         bad.cleanup()
     finally:
+        db.drop()
+
+
+def test_store_copy_refuses_a_store_that_nodes_serve(cluster, tmp_path):
+    done = copy_store(cluster.db.url, tmp_path / "copy", "--root-key-file", str(cluster.key_file))
+    assert done.returncode != 0
+    assert "node(s) are serving" in done.stderr and "stop every node first" in done.stderr
+    assert not (tmp_path / "copy" / "kms.redb").exists()
+
+
+def test_a_multi_host_url_connects_to_the_host_that_takes_writes():
+    db = Database()
+    try:
+        # The first host refuses connections; the node goes on to the next.
+        dead = f"127.0.0.1:{free_port()}"
+        url = db.url.replace("@127.0.0.1:5432", f"@{dead},127.0.0.1:5432") + "?target_session_attrs=read-write"
+        node = KmsdProcess(extra_args=["--store", url]).start()
+        try:
+            key = create_key(node.client()).KeyId
+            assert call(node.client(), "DescribeKey", KeyId=key).KeyMetadata.KeyState == "Enabled"
+        finally:
+            node.cleanup()
+    finally:
+        db.drop()
+
+
+def test_nodes_starting_together_over_an_empty_store_make_one_root_account():
+    db = Database()
+    # No root credential given: the one node that creates the account generates it.
+    env = {"KMSD_ROOT_SECRET_ID": None, "KMSD_ROOT_SECRET_KEY": None, "KMSD_ROOT_PROJECT_ID": None}
+    nodes = [KmsdProcess(extra_args=["--store", db.url], env=env) for _ in range(3)]
+    # The operator placed one root key in every node's data dir before the first start (a key
+    # made by a throwaway embedded node here).
+    maker = KmsdProcess().start()
+    maker.stop()
+    for node in nodes:
+        shutil.copy(maker.data_dir / "root.key", node.data_dir / "root.key")
+    maker.cleanup()
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(lambda n: n.start(), nodes))
+        files = [n.data_dir / "root-credentials.json" for n in nodes if (n.data_dir / "root-credentials.json").exists()]
+        assert len(files) == 1, files
+        tokens = [n for n in nodes if (n.data_dir / "admin-token").exists()]
+        assert len(tokens) == 1, "one operator token for the cluster"
+        assert admin("account", "list", server=tokens[0])
+        root = json.loads(files[0].read_text())
+        for node in nodes:
+            client = make_client(node.endpoint, secret_id=root["secret_id"], secret_key=root["secret_key"])
+            assert call(client, "GenerateRandom", NumberOfBytes=8).Plaintext
+        assert psql("SELECT count(*) FROM accounts", url=db.url).strip() == "1"
+    finally:
+        for node in nodes:
+            node.cleanup()
         db.drop()

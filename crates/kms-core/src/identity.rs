@@ -733,6 +733,22 @@ pub fn set_operator_token(store: &dyn Store, token: &str) -> Result<(), Identity
     .map(drop)
 }
 
+/// Stores the operator token's hash unless the store has one: answers whether this token is
+/// the store's now (nodes starting together over one shared store make one token between them).
+pub fn init_operator_token(store: &dyn Store, token: &str) -> Result<bool, IdentityError> {
+    let hash = hex_sha256(token.as_bytes());
+    change(store, |identity| {
+        Ok(match identity.operator_token_sha256 {
+            Some(_) => false,
+            None => {
+                identity.operator_token_sha256 = Some(hash.clone());
+                true
+            }
+        })
+    })
+    .map(|(set, _)| set)
+}
+
 const TOKEN_KEY_AAD: &[u8] = b"kms/huawei-token-key/v1";
 
 /// The key Huawei IAM tokens are authenticated with: the stored one, or 32 fresh random bytes

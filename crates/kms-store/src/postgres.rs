@@ -253,6 +253,19 @@ impl PgStore {
         )
     }
 
+    /// How many nodes follow this database's change feed now (each node holds one feed
+    /// connection): `kmsd store copy` refuses to copy a store that nodes are serving.
+    pub fn serving_nodes(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            let row = conn.query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND application_name = $1",
+                &[&FEED_APPLICATION_NAME],
+            )?;
+            Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+        })
+    }
+
     /// Figures for /metrics: the pool's connections, the feed's state and lag, and each kind
     /// of call's count and total time.
     pub fn metrics(&self) -> PgMetrics {

@@ -1,15 +1,17 @@
-//! Listing cost against the number of keys in one region: fills one scope of an embedded store
-//! with 10,000 and then 100,000 keys and times first pages (unfiltered, by state, by tag,
-//! combined), a deep page and a search. Run with
+//! Listing cost against the number of keys in one region: fills one scope of a store with
+//! 10,000 and then 100,000 keys and times first pages (unfiltered, by state, by tag, combined,
+//! ListKeyDetail as the SDK calls it), a deep page and a search. Run with
 //! `TMPDIR=/dev/shm cargo test --release -p kms-store --test listing -- --ignored --nocapture`
-//! (the store file on tmpfs only makes the fill quick; reads are served from redb's cache).
+//! (the embedded store's file on tmpfs only makes the fill quick; reads are served from redb's
+//! cache). The PostgreSQL case fills a database of its own on the server KMSD_TEST_POSTGRES
+//! names (default postgres://postgres@127.0.0.1:5432/postgres) and drops it afterwards.
 
 use std::time::{Duration, Instant};
 
 use kms_core::store::contract;
 use kms_core::store::{KeyListFilter, SortOrder};
 use kms_core::*;
-use kms_store::EmbeddedStore;
+use kms_store::{EmbeddedStore, PgOptions, PgStore};
 
 const REGION: &str = "ap-guangzhou";
 const RUNS: usize = 25;
@@ -54,7 +56,7 @@ fn record(i: u64) -> KeyRecord {
 }
 
 /// The median of `RUNS` runs of `query`, and what it returned.
-fn time(store: &EmbeddedStore, filter: &KeyListFilter) -> (Duration, u64, usize) {
+fn time(store: &dyn Store, filter: &KeyListFilter) -> (Duration, u64, usize) {
     let mut times = Vec::with_capacity(RUNS);
     let mut last = None;
     for _ in 0..RUNS {
@@ -68,7 +70,7 @@ fn time(store: &EmbeddedStore, filter: &KeyListFilter) -> (Duration, u64, usize)
     (times[RUNS / 2], listed.total, listed.page.len())
 }
 
-fn report(store: &EmbeddedStore, keys: u64) {
+fn report(store: &dyn Store, keys: u64) {
     let page = |f: KeyListFilter| KeyListFilter {
         limit: 20,
         order: SortOrder::NewestFirst,
@@ -103,6 +105,14 @@ fn report(store: &EmbeddedStore, keys: u64) {
                     KeyState::Disabled,
                     KeyState::PendingImport,
                 ]),
+                ..Default::default()
+            }),
+        ),
+        (
+            "first page, ListKeyDetail as the SDK calls it (usage ENCRYPT_DECRYPT: two specs)",
+            page(KeyListFilter {
+                usages: Some(vec![KeyUsage::EncryptDecrypt]),
+                specs: Some(vec![KeySpec::Aes256, KeySpec::Sm4]),
                 ..Default::default()
             }),
         ),
@@ -145,22 +155,53 @@ fn report(store: &EmbeddedStore, keys: u64) {
     }
 }
 
+/// Fills `store` to 10,000 and then 100,000 keys from `threads` threads, reporting each size.
+fn fill_and_report(store: &(dyn Store + Sync), threads: u64) {
+    let mut filled = 0u64;
+    for target in [10_000u64, 100_000] {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                scope.spawn(move || {
+                    let mut i = filled + t;
+                    while i < target {
+                        store.create_key(&record(i), u64::MAX).unwrap();
+                        i += threads;
+                    }
+                });
+            }
+        });
+        filled = target;
+        println!(
+            "filled to {target} keys in {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
+        report(store, target);
+    }
+}
+
 #[test]
 #[ignore = "benchmark: fills a store with 100,000 keys"]
 fn listing_cost_from_10_000_to_100_000_keys() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(&dir.path().join("bench.redb")).unwrap();
-    let mut filled = 0u64;
-    for target in [10_000u64, 100_000] {
-        let start = Instant::now();
-        while filled < target {
-            store.create_key(&record(filled), u64::MAX).unwrap();
-            filled += 1;
-        }
-        println!(
-            "filled to {target} keys in {:.1} s",
-            start.elapsed().as_secs_f64()
-        );
-        report(&store, target);
-    }
+    fill_and_report(&store, 1);
+}
+
+#[test]
+#[ignore = "benchmark: fills a PostgreSQL database with 100,000 keys"]
+fn postgres_listing_cost_from_10_000_to_100_000_keys() {
+    let base = std::env::var("KMSD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("kmsd_listing_{}", uuid::Uuid::new_v4().simple());
+    let admin = |sql: &str| {
+        let mut client = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+        client.batch_execute(sql).unwrap();
+    };
+    admin(&format!("CREATE DATABASE {name}"));
+    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    let store = PgStore::open(&url, PgOptions { pool_size: 8 }).unwrap();
+    fill_and_report(&store, 8);
+    drop(store);
+    admin(&format!("DROP DATABASE {name} WITH (FORCE)"));
 }

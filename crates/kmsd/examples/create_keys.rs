@@ -13,7 +13,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use kms_crypto::digest::{hmac_sha256, sha256};
 
 fn signed_request(endpoint: &str, secret_id: &str, secret_key: &str, body: &str) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let (year, month, day) = kms_core::utc_civil_date(now);
     let date = format!("{year:04}-{month:02}-{day:02}");
     let canonical = format!(
@@ -64,7 +67,13 @@ fn main() {
     let (created, refused) = (AtomicU64::new(0), AtomicU64::new(0));
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
-    let run = format!("{:x}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
+    let run = format!(
+        "{:x}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
     std::thread::scope(|scope| {
         for client in 0..clients {
             let (created, refused, run) = (&created, &refused, &run);

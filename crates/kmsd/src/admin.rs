@@ -568,7 +568,26 @@ pub fn ensure_operator_token(
     if store.identity()?.operator_token_sha256.is_some() {
         return Ok(None);
     }
-    issue_operator_token(store, data_dir).map(Some)
+    let (token, path) = write_operator_token(data_dir)?;
+    if !identity::init_operator_token(store, &token)? {
+        // Another node of a shared store made the token first; this file names no token.
+        std::fs::remove_file(&path)
+            .map_err(|e| anyhow::anyhow!("removing {}: {e}", path.display()))?;
+        return Ok(None);
+    }
+    tracing::info!(path = %path.display(), "made the operator's admin token; it is in this file");
+    Ok(Some(path))
+}
+
+/// A new operator token, written and synced to [`TOKEN_FILE`] before anything commits it.
+fn write_operator_token(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(Zeroizing<String>, PathBuf)> {
+    let token = Zeroizing::new(format!("kmsadm-{}", *identity::random_alnum(43)?));
+    let path = data_dir.join(TOKEN_FILE);
+    bootstrap::write_synced(&path, format!("{}\n", *token).as_bytes())
+        .map_err(|e| anyhow::anyhow!("writing the admin token to {}: {e}", path.display()))?;
+    Ok((token, path))
 }
 
 /// Makes a new operator token, replacing any earlier one: written to [`TOKEN_FILE`] first, then
@@ -577,10 +596,7 @@ pub fn issue_operator_token(
     store: &dyn Store,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<PathBuf> {
-    let token = Zeroizing::new(format!("kmsadm-{}", *identity::random_alnum(43)?));
-    let path = data_dir.join(TOKEN_FILE);
-    bootstrap::write_synced(&path, format!("{}\n", *token).as_bytes())
-        .map_err(|e| anyhow::anyhow!("writing the admin token to {}: {e}", path.display()))?;
+    let (token, path) = write_operator_token(data_dir)?;
     identity::set_operator_token(store, &token)?;
     tracing::info!(path = %path.display(), "made the operator's admin token; it is in this file");
     Ok(path)

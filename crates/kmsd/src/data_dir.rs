@@ -145,8 +145,8 @@ impl DataDir {
         options: PgOptions,
     ) -> anyhow::Result<(FileSeal, PgStore)> {
         self.make_private(root_key_file)?;
-        let store = PgStore::open_with(settings.clone(), options)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let store =
+            PgStore::open_with(settings.clone(), options).map_err(|e| anyhow::anyhow!("{e}"))?;
         let store_exists = store.setting(ROOT_KEY_CHECK)?.is_some() || !store.is_empty()?;
         let seal = open_seal(root_key_file, store_exists, &settings.to_string())?;
         Ok((seal, store))
@@ -168,9 +168,15 @@ fn open_seal(root_key_file: &Path, store_exists: bool, store: &str) -> anyhow::R
             );
         }
         Err(KeyFileError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            let seal = FileSeal::create(root_key_file)?;
-            tracing::info!(path = %root_key_file.display(), "made a new root key for a new store");
-            Ok(seal)
+            match FileSeal::create(root_key_file) {
+                Ok(seal) => {
+                    tracing::info!(path = %root_key_file.display(), "made a new root key for a new store");
+                    Ok(seal)
+                }
+                // Another process sharing the path made it first: it is the key to use.
+                Err(KeyFileError::Exists(_)) => Ok(FileSeal::open(root_key_file)?),
+                Err(e) => Err(e.into()),
+            }
         }
         Err(e) => Err(e.into()),
     }

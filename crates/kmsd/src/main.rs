@@ -206,10 +206,19 @@ fn open_service(
     };
     let seal: Arc<dyn kms_core::Seal> = Arc::new(seal);
     let store = node.store.clone();
+    let store_place = match &settings.store {
+        None => data_dir
+            .path()
+            .join(data_dir::STORE_FILE)
+            .display()
+            .to_string(),
+        Some(postgres) => postgres.to_string(),
+    };
     store::check_root_key(
         store.as_ref(),
         seal.as_ref(),
         &settings.root_key_file.display().to_string(),
+        &store_place,
     )?;
     let clock = Arc::new(SystemClock);
     let credential = bootstrap::ensure_root_account(

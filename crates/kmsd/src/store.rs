@@ -255,7 +255,12 @@ fn check_text(seal: &dyn Seal) -> anyhow::Result<String> {
 /// without a check value gets one now when it is empty (the first node of a cluster claims it;
 /// a node racing it with another key learns so here); a store with data but no check value
 /// (made before there was one) gets it from [`record_root_key`] once the key opened its records.
-pub fn check_root_key(store: &dyn Store, seal: &dyn Seal, key_place: &str) -> anyhow::Result<()> {
+pub fn check_root_key(
+    store: &dyn Store,
+    seal: &dyn Seal,
+    key_place: &str,
+    store_place: &str,
+) -> anyhow::Result<()> {
     let ours = check_text(seal)?;
     let stored = match store.setting(ROOT_KEY_CHECK)? {
         Some(stored) => stored,
@@ -266,9 +271,10 @@ pub fn check_root_key(store: &dyn Store, seal: &dyn Seal, key_place: &str) -> an
     };
     anyhow::ensure!(
         stored == ours.as_bytes(),
-        "the root key {key_place} is not this store's root key: its check value is {ours}, the \
-         store's is {}. Every node over one store must hold the same root key: copy the key \
-         file of a node that serves this store",
+        "the root key file {key_place} does not open the store {store_place}: it is not the key \
+         this store was made with (its check value is {ours}, the store's is {}). Every node \
+         over one store must hold the same root key: copy the key file of a node that serves \
+         this store",
         String::from_utf8_lossy(&stored)
     );
     Ok(())
@@ -290,13 +296,13 @@ mod tests {
     fn a_store_keeps_the_first_root_key_and_refuses_another() {
         let store = MemoryStore::default();
         let (first, second) = (MemorySeal::generate(), MemorySeal::generate());
-        check_root_key(&store, &first, "A").unwrap();
-        check_root_key(&store, &first, "A").unwrap();
-        let refused = check_root_key(&store, &second, "B")
+        check_root_key(&store, &first, "A", "S").unwrap();
+        check_root_key(&store, &first, "A", "S").unwrap();
+        let refused = check_root_key(&store, &second, "B", "S")
             .unwrap_err()
             .to_string();
         assert!(
-            refused.contains("the root key B is not this store's root key"),
+            refused.contains("the root key file B does not open the store S"),
             "{refused}"
         );
         let ours = hex::encode(second.check_value().unwrap());
@@ -312,14 +318,14 @@ mod tests {
         let store = MemoryStore::default();
         let seal = MemorySeal::generate();
         kms_core::testing::directory_with_account(&store, &seal, 1, "AKIDx", "secret");
-        check_root_key(&store, &MemorySeal::generate(), "other").unwrap();
+        check_root_key(&store, &MemorySeal::generate(), "other", "S").unwrap();
         assert_eq!(
             store.setting(ROOT_KEY_CHECK).unwrap(),
             None,
             "nothing written yet"
         );
         record_root_key(&store, &seal).unwrap();
-        check_root_key(&store, &seal, "same").unwrap();
-        assert!(check_root_key(&store, &MemorySeal::generate(), "other").is_err());
+        check_root_key(&store, &seal, "same", "S").unwrap();
+        assert!(check_root_key(&store, &MemorySeal::generate(), "other", "S").is_err());
     }
 }

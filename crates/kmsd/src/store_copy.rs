@@ -97,6 +97,11 @@ fn open(place: &Place, must_exist: bool) -> anyhow::Result<Opened> {
             let options = kms_store::PgOptions { pool_size: 4 };
             let store = kms_store::PgStore::open_with(settings.clone(), options)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let serving = store.serving_nodes()?;
+            anyhow::ensure!(
+                serving == 0,
+                "{serving} kmsd node(s) are serving {settings}: stop every node first"
+            );
             Ok(Opened {
                 store: Arc::new(store),
                 _held: None,
@@ -136,6 +141,7 @@ fn copy(args: &CopyArgs) -> anyhow::Result<String> {
         source.store.as_ref(),
         &seal,
         &key_file.display().to_string(),
+        &from.to_string(),
     )?;
     kms_core::accounts::Directory::load(source.store.as_ref(), &seal).map_err(|e| {
         anyhow::anyhow!(

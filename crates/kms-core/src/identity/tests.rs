@@ -296,3 +296,18 @@ fn readers_see_whole_directories_while_changes_install() {
         r.join().unwrap();
     }
 }
+
+#[test]
+fn the_first_operator_token_stays_when_nodes_start_together() {
+    let store = crate::testing::MemoryStore::default();
+    assert!(init_operator_token(&store, "first").unwrap());
+    assert!(!init_operator_token(&store, "second").unwrap());
+    let kept = store.identity().unwrap().operator_token_sha256;
+    assert_eq!(kept, Some(hex_sha256(b"first")));
+    set_operator_token(&store, "rotated").unwrap();
+    assert_eq!(
+        store.identity().unwrap().operator_token_sha256,
+        Some(hex_sha256(b"rotated")),
+        "an operator's rotation replaces it"
+    );
+}
