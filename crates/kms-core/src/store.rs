@@ -216,11 +216,26 @@ impl ListQuery<KeyRecord> for KeyListFilter {
                 std::slice::from_ref(origin),
             ));
         }
-        if let Some(usages) = &self.usages {
-            groups.push(TermGroup::single_valued("usage", usages));
-        }
-        if let Some(specs) = &self.specs {
-            groups.push(TermGroup::single_valued("spec", specs));
+        match (&self.usages, &self.specs) {
+            // A usage with its specs (Tencent's KeyUsage, which ListKeyDetail sends by
+            // default) is one group of the records' (usage, spec) terms: one index read in
+            // order and a total from counters, instead of a walk of one index checked
+            // against the other.
+            (Some(usages), Some(specs)) => {
+                let pairs: Vec<(KeyUsage, KeySpec)> = usages
+                    .iter()
+                    .flat_map(|u| specs.iter().map(move |s| (*u, *s)))
+                    .collect();
+                groups.push(TermGroup::single_valued("usage_spec", &pairs));
+            }
+            (usages, specs) => {
+                if let Some(usages) = usages {
+                    groups.push(TermGroup::single_valued("usage", usages));
+                }
+                if let Some(specs) = specs {
+                    groups.push(TermGroup::single_valued("spec", specs));
+                }
+            }
         }
         groups.extend(tag_groups(&self.tags));
         groups
@@ -353,6 +368,7 @@ impl Indexed for KeyRecord {
             term("origin", &self.origin),
             term("usage", &self.usage),
             term("spec", &self.spec),
+            term("usage_spec", &(self.usage, self.spec)),
         ];
         terms.extend(tag_terms(&self.tags));
         dedup(terms)

@@ -69,9 +69,10 @@ const DATA_KEYS: Tables = Tables {
 /// Settings of the file: [`INDEX_VERSION_KEY`] says which indexes are built.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const INDEX_VERSION_KEY: &str = "index_version";
-/// The indexes of this version: names of every alias, term indexes and counts, alias entries.
-/// A store without them (or with older ones) gets them built once at open.
-const INDEX_VERSION: u64 = 2;
+/// The indexes of this version: names of every alias, term indexes and counts, alias entries;
+/// version 3 adds each key's (usage, spec) term. A store without them (or with older ones) gets
+/// them built once at open.
+const INDEX_VERSION: u64 = 3;
 
 /// uin → account (JSON).
 const ACCOUNTS: TableDefinition<u64, &[u8]> = TableDefinition::new("accounts");

@@ -622,6 +622,26 @@ fn key_listings_filter_order_and_page(store: &dyn Store) {
     check_key_listing(store, &keys, &specs, |k| {
         matches!(k.spec, KeySpec::Sm4 | KeySpec::Hmac256)
     });
+    // A usage with its specs, as Tencent's KeyUsage asks (one (usage, spec) term group).
+    let symmetric = KeyListFilter {
+        usages: Some(vec![KeyUsage::EncryptDecrypt]),
+        specs: Some(vec![KeySpec::Aes256, KeySpec::Sm4]),
+        ..Default::default()
+    };
+    check_key_listing(store, &keys, &symmetric, |k| {
+        k.usage == KeyUsage::EncryptDecrypt && matches!(k.spec, KeySpec::Aes256 | KeySpec::Sm4)
+    });
+    let crossed = KeyListFilter {
+        usages: Some(vec![KeyUsage::SignVerify, KeyUsage::EncryptDecrypt]),
+        specs: Some(vec![KeySpec::Sm4, KeySpec::Hmac256, KeySpec::Aes256]),
+        states: Some(vec![KeyState::Enabled, KeyState::Disabled]),
+        ..Default::default()
+    };
+    check_key_listing(store, &keys, &crossed, |k| {
+        matches!(k.usage, KeyUsage::SignVerify | KeyUsage::EncryptDecrypt)
+            && matches!(k.spec, KeySpec::Sm4 | KeySpec::Hmac256 | KeySpec::Aes256)
+            && matches!(k.state, KeyState::Enabled | KeyState::Disabled)
+    });
 
     let tags = |t: &[(&str, &[&str])]| KeyListFilter {
         tags: t
