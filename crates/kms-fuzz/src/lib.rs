@@ -9,6 +9,7 @@ mod engine_blobs;
 mod huawei_request;
 mod key_material;
 mod policy_document;
+mod store_url;
 
 pub use authorization::authorization;
 pub use client_address::client_address;
@@ -19,6 +20,7 @@ pub use key_material::{
     key_material_input, signing_algorithm,
 };
 pub use policy_document::policy_document;
+pub use store_url::store_url;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};

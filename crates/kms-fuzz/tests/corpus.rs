@@ -71,3 +71,8 @@ fn authorization_corpus() {
 fn client_address_corpus() {
     replay("client_address", kms_fuzz::client_address);
 }
+
+#[test]
+fn store_url_corpus() {
+    replay("store_url", kms_fuzz::store_url);
+}

@@ -31,20 +31,40 @@ fn terms_param(group: &TermGroup) -> Vec<Vec<u8>> {
     group.terms.iter().map(|t| t.clone().into_bytes()).collect()
 }
 
-/// `EXISTS` checks that the entry `c` meets each group, the group's terms in `$first`, ….
-fn meets_all(t: &str, groups: usize, first: usize) -> String {
-    (0..groups)
-        .map(|i| {
-            // Each of the group's terms is one primary key lookup, whatever the planner
-            // believes of the table's size (statistics lag a bulk load).
-            format!(
-                " AND EXISTS (SELECT 1 FROM unnest(${}::bytea[]) AS u(term) \
-                 JOIN {t}_terms x ON x.account = $1 AND x.region = $2 AND x.term = u.term \
-                 AND x.created_at = c.created_at AND x.id = c.id)",
-                first + i
-            )
+/// Checks that the entry `c` meets each of `groups` (one of its terms), the terms being
+/// parameters from `$first` on, one each, as [`push_terms`] adds them. Every check is a lookup
+/// of the whole primary key with the term a parameter, so no plan can turn it into a scan of
+/// the scope, whatever the planner believes of the table (statistics lag a bulk load).
+fn meets_all(t: &str, groups: &[TermGroup], first: usize) -> String {
+    let mut next = first;
+    groups
+        .iter()
+        .map(|g| {
+            let any: Vec<String> = g
+                .terms
+                .iter()
+                .map(|_| {
+                    next += 1;
+                    format!(
+                        "EXISTS (SELECT 1 FROM {t}_terms x WHERE x.account = $1 \
+                         AND x.region = $2 AND x.term = ${}::bytea \
+                         AND x.created_at = c.created_at AND x.id = c.id)",
+                        next - 1
+                    )
+                })
+                .collect();
+            format!(" AND ({})", any.join(" OR "))
         })
         .collect()
+}
+
+/// The terms of `groups`, one parameter each, in [`meets_all`]'s order.
+fn push_terms(params: &mut Vec<Box<dyn ToSql + Sync>>, groups: &[TermGroup]) {
+    for g in groups {
+        for term in &g.terms {
+            params.push(Box::new(term.clone().into_bytes()));
+        }
+    }
 }
 
 /// The total and the page of matches `m` (a CTE of (created_at, id)), offset `$o`, limit `$l`.
@@ -93,9 +113,7 @@ impl PgStore {
                 }));
                 params.push(Box::new(offset));
                 params.push(Box::new(limit));
-                for g in &groups {
-                    params.push(Box::new(terms_param(g)));
-                }
+                push_terms(&mut params, &groups);
                 format!(
                     "WITH m AS MATERIALIZED (
                         SELECT c.created_at, c.id FROM (
@@ -107,7 +125,7 @@ impl PgStore {
                               AND strpos(id::text, $5::text) > 0
                         ) c WHERE true{})
                      {}",
-                    meets_all(t, groups.len(), 8),
+                    meets_all(t, &groups, 8),
                     total_and_page(t, dir, 6, 7)
                 )
             } else if groups.is_empty() {
@@ -165,16 +183,14 @@ impl PgStore {
                 params.push(Box::new(terms_param(&groups[0])));
                 params.push(Box::new(offset));
                 params.push(Box::new(limit));
-                for g in &groups[1..] {
-                    params.push(Box::new(terms_param(g)));
-                }
+                push_terms(&mut params, &groups[1..]);
                 format!(
                     "WITH m AS MATERIALIZED (
                         SELECT DISTINCT c.created_at, c.id FROM unnest($3::bytea[]) AS s(term)
                         JOIN {t}_terms c ON c.account = $1 AND c.region = $2 AND c.term = s.term
                         WHERE true{})
                      {}",
-                    meets_all(t, groups.len() - 1, 6),
+                    meets_all(t, &groups[1..], 6),
                     total_and_page(t, dir, 4, 5)
                 )
             };
