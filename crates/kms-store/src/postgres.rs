@@ -21,7 +21,8 @@
 //! SharedState tables. Every store call is one transaction (READ COMMITTED with row locks and
 //! constraints, no SERIALIZABLE): uniqueness is the primary keys', limits a guarded
 //! `UPDATE … WHERE n < max` issued last, revisions a compare-and-swap on the locked row. Each
-//! write also sends `pg_notify('kmsd_changes', …)` with what it changed, delivered at commit.
+//! write also inserts what it changed into the `changes` log in the round trip of its COMMIT;
+//! every node's feed ([`feed`]) polls that log.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -159,9 +160,9 @@ pub struct PgMetrics {
     /// Connections the pool holds, in use or idle.
     pub connections: u32,
     pub idle_connections: u32,
-    /// Whether the change feed (if one runs) is connected and its heartbeat comes back.
+    /// Whether the change feed (if one runs) is connected and its polls succeed.
     pub feed_up: bool,
-    /// The feed's last heartbeat round trip through the server.
+    /// The round trip of the feed's last poll.
     pub feed_lag: Duration,
     /// Per kind of call, those made at least once.
     pub calls: Vec<CallFigures>,

@@ -2,7 +2,7 @@
 //! counts and the scope's count toward its limit, all written in the record's transaction.
 //!
 //! Round trips: a create is BEGIN, one statement (record, names, terms, counts, the limit) and
-//! COMMIT with its notification; an update adds the locking read of the old records (and a
+//! COMMIT with its change-log insert; an update adds the locking read of the old records (and a
 //! statement freeing names, when names move); a delete is BEGIN, a compare-and-swap DELETE,
 //! one statement removing the rest, COMMIT.
 

@@ -148,8 +148,24 @@ fn v1() -> String {
     sql
 }
 
+/// Version 2: the change log the feed reads (see [`super::feed`]) in place of NOTIFY.
+///
+/// `at` is the time of the insert, which every write makes just before its COMMIT (not the
+/// transaction's start, `now()`): a row is deleted 5 minutes after it, and a write that ran for
+/// longer than that must not lose its row before the feeds read it.
+fn v2() -> String {
+    "CREATE TABLE changes (
+        seq bigserial PRIMARY KEY,
+        xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        change text NOT NULL,
+        at timestamptz NOT NULL DEFAULT clock_timestamp()
+    );
+    CREATE INDEX changes_xid ON changes (xid);"
+        .to_owned()
+}
+
 /// The migrations in order: migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[fn() -> String] = &[v1];
+const MIGRATIONS: &[fn() -> String] = &[v1, v2];
 
 /// The schema version this binary writes and reads.
 pub(super) const VERSION: i32 = MIGRATIONS.len() as i32;

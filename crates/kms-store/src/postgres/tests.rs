@@ -371,6 +371,106 @@ fn the_feed_reports_other_nodes_changes_and_its_own_outages() {
     feed.stop();
 }
 
+/// Waits until the feed reported a change of every key in `ids` after event `from`.
+fn wait_for_keys(events: &Events, from: usize, ids: &[Uuid]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen: std::collections::HashSet<Uuid> = events.0.lock().unwrap()[from..]
+            .iter()
+            .filter_map(|e| match e {
+                FeedEvent::Changed(Change::Key(id)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let missing = ids.iter().filter(|id| !seen.contains(id)).count();
+        if missing == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} changes never reported",
+            ids.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_feed_reports_every_change_of_concurrent_writers() {
+    const EACH: usize = 40;
+    let db = TestDb::new();
+    let watching = db.open_with(1);
+    let writers = Arc::new([db.open(), db.open()]);
+    let events = Events::default();
+    let feed = watching.watch(events.sink()).unwrap();
+    let resumed = events.wait_for(0, FeedEvent::Resumed);
+    let w = writers.clone();
+    let ids: Vec<Uuid> = together(16, move |i| {
+        (0..EACH)
+            .map(|j| {
+                let k = key(1, &format!("w{i}-{j}"), j as u64);
+                w[(i + j) % 2].create_key(&k, u64::MAX).unwrap();
+                k.key_id
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    wait_for_keys(&events, resumed, &ids);
+    let reported = events.0.lock().unwrap()[resumed..]
+        .iter()
+        .filter(|e| matches!(e, FeedEvent::Changed(Change::Key(_))))
+        .count();
+    assert_eq!(reported, ids.len(), "each change reported once");
+    assert!(!events.0.lock().unwrap().contains(&FeedEvent::Lost));
+    feed.stop();
+}
+
+#[test]
+fn the_feed_reports_a_change_committed_after_a_later_numbered_one() {
+    let db = TestDb::new();
+    let (watching, writing) = (db.open(), db.open());
+    let events = Events::default();
+    let feed = watching.watch(events.sink()).unwrap();
+    let resumed = events.wait_for(0, FeedEvent::Resumed);
+
+    // A writer takes its seq first and commits last.
+    let early = Uuid::new_v4();
+    let mut slow = db
+        .settings
+        .config(Some("kmsd-test-admin"))
+        .connect(db.settings.tls().unwrap())
+        .unwrap();
+    let mut slow = slow.transaction().unwrap();
+    slow.batch_execute(&format!(
+        "INSERT INTO changes (change) VALUES ('{}')",
+        Change::Key(early).encode()
+    ))
+    .unwrap();
+    let k = key(1, "later-numbered", 1);
+    writing.create_key(&k, 10).unwrap();
+    let later = events.wait_for(resumed, FeedEvent::Changed(Change::Key(k.key_id)));
+    // Polls go on past the later-numbered row while the early one is still uncommitted.
+    std::thread::sleep(Duration::from_millis(300));
+    slow.commit().unwrap();
+    events.wait_for(later, FeedEvent::Changed(Change::Key(early)));
+    let seqs: Vec<i64> = writing
+        .read(|conn| {
+            Ok(conn
+                .query("SELECT seq FROM changes ORDER BY xid", &[])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+        .unwrap();
+    assert!(
+        seqs[0] < seqs[1],
+        "the early row has the lower seq: {seqs:?}"
+    );
+    feed.stop();
+}
+
 #[test]
 fn calls_reconnect_after_the_pools_backends_are_terminated() {
     let db = TestDb::new();
