@@ -350,7 +350,17 @@ pub(super) fn transaction<T>(
     conn: &mut Conn,
     body: impl FnOnce(&mut Conn, &mut Vec<kms_core::store::feed::Change>) -> Result<T, Fail>,
 ) -> Result<T, Fail> {
-    conn.batch("BEGIN")?;
+    transaction_from(conn, "BEGIN", body)
+}
+
+/// [`transaction`] opened by `begin`: `BEGIN` and, in the same round trip, statements without
+/// parameters that must come first (the advisory locks of a limited create).
+pub(super) fn transaction_from<T>(
+    conn: &mut Conn,
+    begin: &str,
+    body: impl FnOnce(&mut Conn, &mut Vec<kms_core::store::feed::Change>) -> Result<T, Fail>,
+) -> Result<T, Fail> {
+    conn.batch(begin)?;
     let mut changes = Vec::new();
     match body(conn, &mut changes) {
         Ok(value) => {

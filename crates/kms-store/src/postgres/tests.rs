@@ -230,6 +230,117 @@ fn limits_hold_under_concurrent_creates() {
     assert_eq!((listed.total, listed.page.len() as u64), (LIMIT, LIMIT));
 }
 
+/// The slack of the shared path: the server's `max_connections + max_prepared_transactions`.
+fn slack(store: &PgStore) -> u64 {
+    store
+        .read(|conn| {
+            let row = conn.query_one(
+                "SELECT current_setting('max_connections')::bigint
+                     + current_setting('max_prepared_transactions')::bigint",
+                &[],
+            )?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+        .unwrap()
+}
+
+#[test]
+fn limits_hold_when_most_creates_take_the_shared_path() {
+    let db = TestDb::new();
+    let store = Arc::new(db.open());
+    let max = slack(&store) + 100;
+    let tries = max + 50;
+    let s = store.clone();
+    let answers: Vec<Result<(), StoreError>> = together(16, move |i| {
+        (0..tries)
+            .filter(|n| n % 16 == i as u64)
+            .map(|n| s.create_key(&key(1, &format!("s{n}"), n), max))
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_eq!(answers.len() as u64, tries);
+    assert_eq!(answers.iter().filter(|a| a.is_ok()).count() as u64, max);
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.is_ok() || *a == Err(StoreError::LimitReached)),
+        "{answers:?}"
+    );
+    assert_eq!(store.count_keys(1, REGION).unwrap(), max);
+    let shards: i64 = store
+        .read(|conn| {
+            Ok(conn
+                .query_one("SELECT count(*) FROM keys_scope_counts", &[])?
+                .get(0))
+        })
+        .unwrap();
+    assert!(shards > 1, "the count is sharded: {shards} rows");
+}
+
+#[test]
+fn a_cancelled_deletion_counts_toward_the_limit() {
+    const LIMIT: u64 = 3;
+    let db = TestDb::new();
+    let store = db.open();
+    let keys: Vec<KeyRecord> = (0..LIMIT).map(|i| key(1, &format!("c{i}"), i)).collect();
+    for k in &keys {
+        store.create_key(k, LIMIT).unwrap();
+    }
+    let extra = key(1, "extra", 9);
+    assert_eq!(
+        store.create_key(&extra, LIMIT),
+        Err(StoreError::LimitReached)
+    );
+    let pending = KeyRecord {
+        state: kms_core::KeyState::PendingDelete,
+        revision: 2,
+        ..keys[0].clone()
+    };
+    store.update_key(&pending, LIMIT).unwrap();
+    assert_eq!(store.count_keys(1, REGION).unwrap(), LIMIT - 1);
+    store.create_key(&extra, LIMIT).unwrap();
+    let cancelled = KeyRecord {
+        state: kms_core::KeyState::Enabled,
+        revision: 3,
+        ..pending.clone()
+    };
+    assert_eq!(
+        store.update_key(&cancelled, LIMIT),
+        Err(StoreError::LimitReached)
+    );
+    assert_eq!(store.get_key(&pending.key_id).unwrap().unwrap().revision, 2);
+    // Concurrent cancellations of deletions: only as many as the limit leaves room for.
+    let many = TestDb::new();
+    let store = Arc::new(many.open());
+    let keys: Vec<KeyRecord> = (0..16).map(|i| key(1, &format!("p{i}"), i)).collect();
+    for k in &keys {
+        store.create_key(k, 100).unwrap();
+        let pending = KeyRecord {
+            state: kms_core::KeyState::PendingDelete,
+            revision: 2,
+            ..k.clone()
+        };
+        store.update_key(&pending, 100).unwrap();
+    }
+    let (s, keys) = (store.clone(), Arc::new(keys));
+    let answers = together(16, move |i| {
+        let back = KeyRecord {
+            state: kms_core::KeyState::Enabled,
+            revision: 3,
+            ..keys[i].clone()
+        };
+        s.update_key(&back, 5)
+    });
+    assert_eq!(
+        answers.iter().filter(|a| a.is_ok()).count(),
+        5,
+        "{answers:?}"
+    );
+    assert_eq!(store.count_keys(1, REGION).unwrap(), 5);
+}
+
 #[test]
 fn compare_and_swap_loses_no_update() {
     const EACH: usize = 10;
