@@ -19,9 +19,11 @@
 //! names with a primary key per scope; the term index and sharded term counts; the scope counts
 //! behind limits; grants; accounts and reserved ids; the identity document; settings; the
 //! SharedState tables. Every store call is one transaction (READ COMMITTED with row locks and
-//! constraints, no SERIALIZABLE): uniqueness is the primary keys', limits a guarded
-//! `UPDATE … WHERE n < max` issued last, revisions a compare-and-swap on the locked row. Each
-//! write also sends `pg_notify('kmsd_changes', …)` with what it changed, delivered at commit.
+//! constraints, no SERIALIZABLE): uniqueness is the primary keys', limits sharded counts read
+//! under a shared advisory lock with a margin, or an exclusive one near the limit
+//! (`records::Mode`), revisions a compare-and-swap on the locked row. Each
+//! write also inserts what it changed into the `changes` log in the round trip of its COMMIT;
+//! every node's feed ([`feed`]) polls that log.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -159,9 +161,9 @@ pub struct PgMetrics {
     /// Connections the pool holds, in use or idle.
     pub connections: u32,
     pub idle_connections: u32,
-    /// Whether the change feed (if one runs) is connected and its heartbeat comes back.
+    /// Whether the change feed (if one runs) is connected and its polls succeed.
     pub feed_up: bool,
-    /// The feed's last heartbeat round trip through the server.
+    /// The round trip of the feed's last poll.
     pub feed_lag: Duration,
     /// Per kind of call, those made at least once.
     pub calls: Vec<CallFigures>,
@@ -310,10 +312,24 @@ impl PgStore {
     /// `f` in one transaction, committed with the changes it reports.
     fn write<T>(
         &self,
+        f: impl FnMut(&mut Conn, &mut Vec<Change>) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        self.write_from("BEGIN", f)
+    }
+
+    /// [`PgStore::write`] with a transaction opened by `begin` (see
+    /// [`pool::transaction_from`]).
+    fn write_from<T>(
+        &self,
+        begin: &str,
         mut f: impl FnMut(&mut Conn, &mut Vec<Change>) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
         let redact = |text: String| self.settings.redact(text);
-        pool::off_runtime(|| pool::run(&self.pool, &redact, |conn| pool::transaction(conn, &mut f)))
+        pool::off_runtime(|| {
+            pool::run(&self.pool, &redact, |conn| {
+                pool::transaction_from(conn, begin, &mut f)
+            })
+        })
     }
 }
 

@@ -1,55 +1,85 @@
-//! The change feed: a thread with a connection of its own (not from the pool) that LISTENs on
-//! the channel every write notifies, and proves the connection alive with a heartbeat.
+//! The change feed: a thread with a connection of its own (not from the pool) that polls the
+//! `changes` log every write appends to (in its own transaction, see
+//! [`super::pool::transaction`]), and a watchdog thread that vouches for it.
 //!
-//! Every [`HEARTBEAT`] it sends `NOTIFY kmsd_changes, 'ping:<token>:<n>'`, its token random per
-//! feed, and waits for its own pings to come back through the server. A connection error, or no
-//! ping back for [`DEADLINE`], reports [`FeedEvent::Lost`] once; it then reconnects with backoff
-//! (at most [`MAX_BACKOFF`]) and, once LISTEN is in place and a ping came back, reports
-//! [`FeedEvent::Resumed`] (after the first connect too).
+//! # Why no committed change is skipped
+//!
+//! `seq` numbers are taken when a row is inserted but become visible when their transaction
+//! commits, so they commit out of order: reading `seq > last seen` would skip a row whose
+//! transaction committed after a later-numbered one. The feed goes by transaction ids instead.
+//! Each poll reads with one snapshot (`REPEATABLE READ, READ ONLY`): that snapshot's `xmin`, the
+//! oldest transaction still running when it was taken (every transaction with a lower id has
+//! finished), and every row with `xid >= horizon`, the previous poll's `xmin`. A transaction
+//! whose rows this poll's snapshot does not show was, when the previous snapshot was taken,
+//! either running (so its id is at least that snapshot's `xmin`) or not yet started (so its id
+//! is higher still): its rows have `xid >= horizon` and the next polls read them, until one
+//! shows them. A row can be read by several polls while the horizon has not passed its
+//! transaction, so the feed keeps the seqs it has emitted whose `xid >= horizon` and emits
+//! each row once. The first horizon is taken when the feed (re)connects, then
+//! [`FeedEvent::Resumed`] makes the node drop its caches: nothing before it matters.
+//!
+//! A transaction that holds an id for long (a writer stuck on a lock, an open session
+//! elsewhere) holds the horizon back: polls read more rows meanwhile, never fewer.
+//!
+//! # Liveness
+//!
+//! A poll every [`POLL`]. A poll that fails ends the connection; no successful poll for
+//! [`DEADLINE`] (a poll stuck on a dead network, say: the watchdog thread sees it) reports
+//! [`FeedEvent::Lost`] once. The feed reconnects with backoff (at most [`MAX_BACKOFF`]) and
+//! reports [`FeedEvent::Resumed`] after the first successful poll (after the first connect
+//! too).
+//!
+//! # Old rows
+//!
+//! Every feed deletes rows older than [`RETENTION`], at most every [`CLEANUP_EVERY`]. A node
+//! whose feed has not polled for [`DEADLINE`] is Lost and resumes with its caches dropped, so
+//! no node that still serves needs a row older than about a second: five minutes is ample
+//! (it also leaves room for clocks and for a commit that waits long on a synchronous standby).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use postgres::fallible_iterator::FallibleIterator;
-use uuid::Uuid;
+use postgres::SimpleQueryMessage;
 
 use kms_core::store::feed::{Change, FeedEvent};
 
-use super::pool::CHANNEL;
 use super::url::PgSettings;
 
-const HEARTBEAT: Duration = Duration::from_millis(250);
+const POLL: Duration = Duration::from_millis(50);
 const DEADLINE: Duration = Duration::from_secs(1);
+/// How often the watchdog looks at the last successful poll.
+const WATCH: Duration = Duration::from_millis(100);
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const RETENTION: &str = "5 minutes";
+const CLEANUP_EVERY: Duration = Duration::from_secs(30);
 
 /// The application_name of feed connections, so an operator (or a test) can find them in
-/// `pg_stat_activity`.
+/// `pg_stat_activity`; kmsd counts the nodes serving a database by it.
 pub const FEED_APPLICATION_NAME: &str = "kmsd-feed";
 
 /// The feed's figures for /metrics, shared between the store and its feed thread.
 #[derive(Default)]
 pub(super) struct FeedStats {
     pub(super) up: AtomicBool,
-    /// The last heartbeat's round trip, in microseconds.
+    /// The last poll's round trip, in microseconds.
     pub(super) lag_micros: AtomicU64,
 }
 
-/// A running change feed; dropping it (or [`Feed::stop`]) ends the thread within a
-/// heartbeat.
+/// A running change feed; dropping it (or [`Feed::stop`]) ends its threads within a poll.
 pub struct Feed {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Feed {
-    /// Stops the feed and waits for its thread to end.
+    /// Stops the feed and waits for its threads to end.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -63,7 +93,7 @@ impl Drop for Feed {
 
 pub(super) type OnEvent = Arc<dyn Fn(FeedEvent) + Send + Sync>;
 
-/// Starts the feed thread.
+/// Starts the feed's poller and watchdog threads.
 pub(super) fn start(
     settings: PgSettings,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
@@ -71,33 +101,120 @@ pub(super) fn start(
     on_event: OnEvent,
 ) -> std::io::Result<Feed> {
     let stop = Arc::new(AtomicBool::new(false));
-    let watcher = Watcher {
-        settings,
-        tls,
+    let health = Arc::new(Health {
         stats,
         on_event,
+        state: Mutex::new(State {
+            up: false,
+            last_poll: Instant::now(),
+        }),
+    });
+    let poller = Poller {
+        settings,
+        tls,
+        health: health.clone(),
         stop: stop.clone(),
-        token: Uuid::new_v4().simple().to_string(),
     };
-    let thread = std::thread::Builder::new()
-        .name("kmsd-pg-feed".into())
-        .spawn(move || watcher.run())?;
-    Ok(Feed {
-        stop,
-        thread: Some(thread),
-    })
+    let mut threads = vec![
+        std::thread::Builder::new()
+            .name("kmsd-pg-feed".into())
+            .spawn(move || poller.run())?,
+    ];
+    let watchdog_stop = stop.clone();
+    let spawned = std::thread::Builder::new()
+        .name("kmsd-pg-feed-watchdog".into())
+        .spawn(move || {
+            while !watchdog_stop.load(Ordering::Acquire) {
+                health.check();
+                std::thread::sleep(WATCH);
+            }
+        });
+    let feed = |threads| Feed {
+        stop: stop.clone(),
+        threads,
+    };
+    match spawned {
+        Ok(watchdog) => {
+            threads.push(watchdog);
+            Ok(feed(threads))
+        }
+        Err(e) => {
+            feed(threads).stop();
+            Err(e)
+        }
+    }
 }
 
-struct Watcher {
-    settings: PgSettings,
-    tls: tokio_postgres_rustls::MakeRustlsConnect,
+/// Whether the feed vouches for the caches, and when a poll last succeeded.
+struct State {
+    up: bool,
+    last_poll: Instant,
+}
+
+/// The state both threads move, under one lock so that `Lost` and `Resumed` alternate and the
+/// last one reported is the truth.
+struct Health {
     stats: Arc<FeedStats>,
     on_event: OnEvent,
-    stop: Arc<AtomicBool>,
-    token: String,
+    state: Mutex<State>,
 }
 
-impl Watcher {
+impl Health {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reports `up` if it is news (under the lock: see [`Health`]).
+    fn set(&self, state: &mut State, up: bool) {
+        if state.up != up {
+            state.up = up;
+            self.stats.up.store(up, Ordering::Release);
+            (self.on_event)(if up {
+                FeedEvent::Resumed
+            } else {
+                FeedEvent::Lost
+            });
+        }
+    }
+
+    /// A poll succeeded: `Resumed` if the feed was down.
+    fn polled(&self, lag: Duration) {
+        let micros = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+        self.stats.lag_micros.store(micros, Ordering::Release);
+        let mut state = self.state();
+        state.last_poll = Instant::now();
+        self.set(&mut state, true);
+    }
+
+    /// The connection failed: `Lost` if the feed was up.
+    fn failed(&self) {
+        let mut state = self.state();
+        self.set(&mut state, false);
+    }
+
+    /// The watchdog's look: `Lost` if no poll succeeded for [`DEADLINE`].
+    fn check(&self) {
+        let mut state = self.state();
+        if state.last_poll.elapsed() > DEADLINE {
+            self.set(&mut state, false);
+        }
+    }
+}
+
+struct Poller {
+    settings: PgSettings,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    health: Arc<Health>,
+    stop: Arc<AtomicBool>,
+}
+
+/// What one poll read: the new horizon and the rows `(xid, seq, change)` at or above the old.
+struct Polled {
+    xmin: i64,
+    rows: Vec<(i64, i64, String)>,
+}
+
+impl Poller {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Acquire)
     }
@@ -111,9 +228,7 @@ impl Watcher {
                 .connect(self.tls.clone());
             if let Ok(mut client) = connected {
                 let was_up = self.session(&mut client);
-                if self.stats.up.swap(false, Ordering::AcqRel) {
-                    (self.on_event)(FeedEvent::Lost);
-                }
+                self.health.failed();
                 if was_up {
                     backoff = FIRST_BACKOFF;
                 }
@@ -124,62 +239,79 @@ impl Watcher {
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
-        self.stats.up.store(false, Ordering::Release);
     }
 
-    /// Listens until the connection fails, the heartbeat stops coming back, or the feed is
-    /// stopped; whether the feed was up in between.
+    /// Polls until a poll fails or the feed is stopped; whether a poll succeeded.
     fn session(&self, client: &mut postgres::Client) -> bool {
-        if client.batch_execute(&format!("LISTEN {CHANNEL}")).is_err() {
+        let Ok(first) = poll(client, None) else {
             return false;
-        }
-        let mut was_up = false;
-        let mut sent: BTreeMap<u64, Instant> = BTreeMap::new();
-        let mut n = 0u64;
-        let mut next_ping = Instant::now();
-        let mut last_echo = Instant::now();
-        let prefix = format!("ping:{}:", self.token);
+        };
+        let mut horizon = first.xmin;
+        // (xid, seq) of the rows emitted whose xid is at or above the horizon.
+        let mut emitted: BTreeSet<(i64, i64)> = BTreeSet::new();
+        let mut next_cleanup = Instant::now();
+        let mut started = Instant::now();
+        self.health.polled(started.elapsed());
         while !self.stopped() {
-            let now = Instant::now();
-            if now >= next_ping {
-                n += 1;
-                let ping = format!("NOTIFY {CHANNEL}, '{prefix}{n}'");
-                if client.batch_execute(&ping).is_err() {
-                    return was_up;
+            std::thread::sleep((started + POLL).saturating_duration_since(Instant::now()));
+            started = Instant::now();
+            let Ok(polled) = poll(client, Some(horizon)) else {
+                return true;
+            };
+            let lag = started.elapsed();
+            for (xid, seq, change) in polled.rows {
+                if emitted.insert((xid, seq))
+                    && let Some(change) = Change::decode(&change)
+                {
+                    (self.health.on_event)(FeedEvent::Changed(change));
                 }
-                sent.insert(n, now);
-                next_ping = now + HEARTBEAT;
             }
-            if now.duration_since(last_echo) > DEADLINE {
-                return was_up;
-            }
-            let wait = next_ping.saturating_duration_since(Instant::now());
-            let mut notifications = client.notifications();
-            let next = notifications.timeout_iter(wait).next();
-            match next {
-                Ok(Some(notification)) => {
-                    let payload = notification.payload();
-                    if let Some(k) = payload.strip_prefix(&prefix) {
-                        let Ok(k) = k.parse::<u64>() else { continue };
-                        let Some(at) = sent.get(&k).copied() else {
-                            continue;
-                        };
-                        sent = sent.split_off(&(k + 1));
-                        last_echo = Instant::now();
-                        let lag = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
-                        self.stats.lag_micros.store(lag, Ordering::Release);
-                        if !self.stats.up.swap(true, Ordering::AcqRel) {
-                            was_up = true;
-                            (self.on_event)(FeedEvent::Resumed);
-                        }
-                    } else if let Some(change) = Change::decode(payload) {
-                        (self.on_event)(FeedEvent::Changed(change));
-                    }
+            horizon = polled.xmin;
+            emitted = emitted.split_off(&(horizon, i64::MIN));
+            self.health.polled(lag);
+            if started >= next_cleanup {
+                let cleanup =
+                    format!("DELETE FROM changes WHERE at < now() - interval '{RETENTION}'");
+                if client.batch_execute(&cleanup).is_err() {
+                    return true;
                 }
-                Ok(None) => {}
-                Err(_) => return was_up,
+                next_cleanup = Instant::now() + CLEANUP_EVERY;
             }
         }
-        was_up
+        true
     }
+}
+
+/// One poll, one round trip, one snapshot: its `xmin` and, after the first (`horizon` none),
+/// the rows at or above `horizon` in seq order (see the module doc).
+fn poll(client: &mut postgres::Client, horizon: Option<i64>) -> Result<Polled, postgres::Error> {
+    let rows = match horizon {
+        Some(h) => format!(
+            "SELECT xid::text, seq, change FROM changes WHERE xid >= '{h}'::xid8 ORDER BY seq;"
+        ),
+        None => String::new(),
+    };
+    let messages = client.simple_query(&format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+         SELECT pg_snapshot_xmin(pg_current_snapshot())::text;
+         {rows}
+         COMMIT"
+    ))?;
+    let mut xmin = None;
+    let mut out = Vec::new();
+    let number = |text: Option<&str>| text.and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+    for message in &messages {
+        if let SimpleQueryMessage::Row(row) = message {
+            if row.len() == 1 {
+                xmin = Some(number(row.get(0)));
+            } else {
+                let change = row.get(2).unwrap_or_default().to_owned();
+                out.push((number(row.get(0)), number(row.get(1)), change));
+            }
+        }
+    }
+    Ok(Polled {
+        xmin: xmin.unwrap_or(0),
+        rows: out,
+    })
 }

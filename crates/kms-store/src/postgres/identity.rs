@@ -113,7 +113,7 @@ impl PgStore {
         secret_id: &str,
         account: AccountId,
     ) -> Result<(), StoreError> {
-        // Nothing a node caches changes: no notification.
+        // Nothing a node caches changes: no change to log.
         self.write(|conn, _| {
             let inserted = conn.query_opt(
                 "INSERT INTO reserved (kind, value, uin) VALUES ('s', $1, $2)

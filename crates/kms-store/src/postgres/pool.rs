@@ -33,9 +33,6 @@ pub(super) const RETRY_BUDGET: Duration = Duration::from_secs(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
-/// The channel every write notifies its changes on.
-pub(super) const CHANNEL: &str = "kmsd_changes";
-
 /// Why one attempt at a store call did not return a value.
 pub(super) enum Fail {
     /// The store's answer (a revision conflict, a name in use, a limit): final.
@@ -345,14 +342,25 @@ pub(super) fn run<T>(
     }
 }
 
-/// `body` in one transaction (READ COMMITTED), committed with the change notifications it
-/// returns: `pg_notify` runs in the same round trip as COMMIT, and PostgreSQL delivers the
-/// notifications at commit, in commit order. Anything `body` refuses rolls everything back.
+/// `body` in one transaction (READ COMMITTED), committed with the changes it reports: they
+/// are inserted into `changes` in the same round trip as COMMIT, so they land exactly when the
+/// write does (see [`super::feed`] for how nodes read them). Anything `body` refuses rolls
+/// everything back.
 pub(super) fn transaction<T>(
     conn: &mut Conn,
     body: impl FnOnce(&mut Conn, &mut Vec<kms_core::store::feed::Change>) -> Result<T, Fail>,
 ) -> Result<T, Fail> {
-    conn.batch("BEGIN")?;
+    transaction_from(conn, "BEGIN", body)
+}
+
+/// [`transaction`] opened by `begin`: `BEGIN` and, in the same round trip, statements without
+/// parameters that must come first (the advisory locks of a limited create).
+pub(super) fn transaction_from<T>(
+    conn: &mut Conn,
+    begin: &str,
+    body: impl FnOnce(&mut Conn, &mut Vec<kms_core::store::feed::Change>) -> Result<T, Fail>,
+) -> Result<T, Fail> {
+    conn.batch(begin)?;
     let mut changes = Vec::new();
     match body(conn, &mut changes) {
         Ok(value) => {
@@ -369,8 +377,10 @@ pub(super) fn transaction<T>(
     }
 }
 
-/// `SELECT pg_notify(…), …; COMMIT`. Payloads come from `Change::encode` (ids and letters),
-/// so they are written as literals; anything else would be quoted.
+/// `INSERT INTO changes …; COMMIT`, one simple-protocol round trip. Unlike `pg_notify`, whose
+/// transactions PostgreSQL commits one at a time (a global queue lock held through the WAL
+/// flush), an insert lets commits proceed in parallel. Payloads come from `Change::encode` (ids
+/// and letters), so they are written as literals; anything else would be quoted.
 fn commit_sql(changes: &[kms_core::store::feed::Change]) -> String {
     let mut payloads: Vec<String> = changes.iter().map(|c| c.encode()).collect();
     payloads.sort_unstable();
@@ -378,11 +388,14 @@ fn commit_sql(changes: &[kms_core::store::feed::Change]) -> String {
     if payloads.is_empty() {
         return "COMMIT".into();
     }
-    let notifies: Vec<String> = payloads
+    let rows: Vec<String> = payloads
         .iter()
-        .map(|p| format!("pg_notify('{CHANNEL}', '{}')", p.replace('\'', "''")))
+        .map(|p| format!("('{}')", p.replace('\'', "''")))
         .collect();
-    format!("SELECT {}; COMMIT", notifies.join(", "))
+    format!(
+        "INSERT INTO changes (change) VALUES {}; COMMIT",
+        rows.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -420,15 +433,13 @@ mod tests {
     }
 
     #[test]
-    fn commits_carry_their_notifications() {
+    fn commits_carry_their_changes() {
         use kms_core::store::feed::Change;
         let id = uuid::Uuid::nil();
         assert_eq!(commit_sql(&[]), "COMMIT");
         assert_eq!(
             commit_sql(&[Change::Key(id), Change::Identity, Change::Key(id)]),
-            format!(
-                "SELECT pg_notify('kmsd_changes', 'i'), pg_notify('kmsd_changes', 'k:{id}'); COMMIT"
-            )
+            format!("INSERT INTO changes (change) VALUES ('i'), ('k:{id}'); COMMIT")
         );
     }
 

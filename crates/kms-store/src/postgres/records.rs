@@ -1,10 +1,12 @@
 //! Keys and hosted data keys: one record table each with names, index terms, sharded term
-//! counts and the scope's count toward its limit, all written in the record's transaction.
+//! counts and the scope's sharded count toward its limit, all written in the record's
+//! transaction.
 //!
-//! Round trips: a create is BEGIN, one statement (record, names, terms, counts, the limit) and
-//! COMMIT with its notification; an update adds the locking read of the old records (and a
-//! statement freeing names, when names move); a delete is BEGIN, a compare-and-swap DELETE,
-//! one statement removing the rest, COMMIT.
+//! Round trips: a create is BEGIN with the scope's advisory lock, one statement (record, names,
+//! terms, counts, and the scope's count read back for the limit, see [`Mode`]) and COMMIT with
+//! its change-log insert; an update adds the locking read of the old records (and a statement
+//! freeing names, when names move; the advisory lock, when it makes a record count again); a
+//! delete is BEGIN, a compare-and-swap DELETE, one statement removing the rest, COMMIT.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -15,7 +17,7 @@ use kms_core::StoreError;
 use kms_core::store::Indexed;
 use kms_core::store::feed::Change;
 
-use super::pool::{Conn, Fail, unique_violation};
+use super::pool::{Fail, unique_violation};
 use super::{PgStore, acct, db_u64, decode, encode, i64_of};
 
 /// Shards of each term count: creates in one scope spread over this many rows.
@@ -46,7 +48,8 @@ pub(super) struct Kind {
 }
 
 /// The statements that keep names, terms and counts: parameters `$first` to `$first + 25`.
-/// The scope counts come last: `limited` holds a row per scope that stayed within the limit.
+/// Scope counts are sharded like term counts, so creates in one scope do not queue on one row;
+/// limits are checked apart ([`checked`]).
 fn index_ctes(t: &str, first: usize) -> String {
     let p = |i: usize| format!("${}", first + i);
     format!(
@@ -70,13 +73,10 @@ fn index_ctes(t: &str, first: usize) -> String {
             SELECT * FROM unnest({}::bigint[], {}::text[], {}::bytea[], {}::smallint[],
                                  {}::bigint[])
             ON CONFLICT (account, region, term, shard) DO UPDATE SET n = c.n + EXCLUDED.n),
-        limited AS (
-            INSERT INTO {t}_scope_counts AS s (account, region, n)
-            SELECT * FROM unnest({}::bigint[], {}::text[], {}::bigint[]) AS u(account, region, n)
-            WHERE u.n <= {}::bigint
-            ON CONFLICT (account, region) DO UPDATE SET n = s.n + EXCLUDED.n
-            WHERE EXCLUDED.n <= 0 OR s.n + EXCLUDED.n <= {}::bigint
-            RETURNING 1)",
+        scoped AS (
+            INSERT INTO {t}_scope_counts AS s (account, region, shard, n)
+            SELECT * FROM unnest({}::bigint[], {}::text[], {}::smallint[], {}::bigint[])
+            ON CONFLICT (account, region, shard) DO UPDATE SET n = s.n + EXCLUDED.n)",
         p(0),
         p(1),
         p(2),
@@ -103,7 +103,22 @@ fn index_ctes(t: &str, first: usize) -> String {
         p(23),
         p(24),
         p(25),
-        p(25),
+    )
+}
+
+/// The counts of the scopes a write adds to, read by the write's statement (before its own
+/// changes) with the slack [`checked`] allows: `$first` and `$first + 1` are the scopes'
+/// (account, region) arrays.
+fn scope_totals(t: &str, first: usize) -> String {
+    format!(
+        "SELECT u.account, u.region,
+                (SELECT coalesce(sum(s.n), 0)::bigint FROM {t}_scope_counts AS s
+                 WHERE s.account = u.account AND s.region = u.region),
+                current_setting('max_connections')::bigint
+                    + current_setting('max_prepared_transactions')::bigint
+         FROM unnest(${}::bigint[], ${}::text[]) AS u(account, region)",
+        first,
+        first + 1
     )
 }
 
@@ -111,6 +126,7 @@ impl Kind {
     pub(super) fn new(table: &'static str, change: fn(Uuid) -> Change, grants: bool) -> Self {
         let t = table;
         let index = index_ctes(t, 9);
+        let totals = scope_totals(t, 35);
         let record_columns = "id, account, region, created_at, revision, due, counts, record";
         let records = "unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], \
                        $6::bigint[], $7::bool[], $8::bytea[])";
@@ -127,7 +143,7 @@ impl Kind {
             create: format!(
                 "WITH recs AS (INSERT INTO {t} ({record_columns}) SELECT * FROM {records}),
                  {index}
-                 SELECT count(*) FROM limited"
+                 {totals}"
             ),
             lock: format!(
                 "SELECT id, record FROM {t} WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
@@ -145,7 +161,7 @@ impl Kind {
                     FROM {records} AS u({record_columns})
                     WHERE k.id = u.id),
                  {index}
-                 SELECT count(*) FROM limited"
+                 {totals}"
             ),
             delete: format!("DELETE FROM {t} WHERE id = $1 AND revision = $2 RETURNING record"),
             cleanup: format!(
@@ -154,11 +170,12 @@ impl Kind {
                     USING unnest($1::bigint[], $2::text[], $3::bytea[]) AS u(account, region, name)
                     WHERE x.account = u.account AND x.region = u.region AND x.name = u.name),
                  {}{grants_cleanup}
-                 SELECT count(*) FROM limited",
+                 SELECT 1",
                 index_ctes(t, 4)
             ),
             count: format!(
-                "SELECT coalesce((SELECT n FROM {t}_scope_counts WHERE account = $1 AND region = $2), 0)"
+                "SELECT coalesce(sum(n), 0)::bigint FROM {t}_scope_counts
+                 WHERE account = $1 AND region = $2"
             ),
             due: format!("SELECT id FROM {t} WHERE due <= $1 ORDER BY due, id LIMIT $2"),
         }
@@ -183,7 +200,8 @@ struct IndexChange {
     /// (account, region, term, shard) → change; sorted, so every transaction locks count rows
     /// in one order.
     term_counts: BTreeMap<(i64, String, Vec<u8>, i16), i64>,
-    scope_counts: BTreeMap<(i64, String), i64>,
+    /// (account, region, shard) → change.
+    scope_counts: BTreeMap<(i64, String, i16), i64>,
 }
 
 fn name_rows<R: Indexed>(rec: &R) -> Result<BTreeMap<NameKey, NameValue>, StoreError> {
@@ -274,16 +292,25 @@ impl IndexChange {
             if rec.counts_toward_limit() {
                 *self
                     .scope_counts
-                    .entry((account, region.to_owned()))
+                    .entry((account, region.to_owned(), s))
                     .or_default() += sign;
             }
         }
         Ok(())
     }
 
-    /// The 26 parameters of [`index_ctes`] (scope counts limited to `max`), and how many rows
-    /// `limited` returns when every scope stays within it.
-    fn params(&self, max: u64) -> (Vec<Box<dyn ToSql + Sync>>, i64) {
+    /// The scopes whose count the change raises, by how much, in order.
+    fn raised(&self) -> BTreeMap<(i64, String), i64> {
+        let mut scopes: BTreeMap<(i64, String), i64> = BTreeMap::new();
+        for ((account, region, _), n) in &self.scope_counts {
+            *scopes.entry((*account, region.clone())).or_default() += n;
+        }
+        scopes.retain(|_, n| *n > 0);
+        scopes
+    }
+
+    /// The 26 parameters of [`index_ctes`].
+    fn params(&self) -> Vec<Box<dyn ToSql + Sync>> {
         let mut p: Vec<Box<dyn ToSql + Sync>> = Vec::with_capacity(26);
         let names = &self.names_new;
         p.push(Box::new(names.keys().map(|k| k.0).collect::<Vec<_>>()));
@@ -332,10 +359,12 @@ impl IndexChange {
             scopes.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>(),
         ));
         p.push(Box::new(
+            scopes.iter().map(|(k, _)| k.2).collect::<Vec<_>>(),
+        ));
+        p.push(Box::new(
             scopes.iter().map(|(_, n)| **n).collect::<Vec<_>>(),
         ));
-        p.push(Box::new(i64_of(max)));
-        (p, scopes.len() as i64)
+        p
     }
 
     /// Parameters of the statement freeing names: (account, region, name) arrays.
@@ -402,22 +431,113 @@ fn refusals(kind: &Kind, e: postgres::Error) -> Fail {
     }
 }
 
-/// Runs one of the index-keeping statements and checks that every scope stayed in its limit.
-fn apply(
-    conn: &mut Conn,
-    kind: &Kind,
-    sql: &str,
-    params: Vec<Box<dyn ToSql + Sync>>,
-    scopes: i64,
+/// How a write that raises a scope's count makes sure the scope stays within its limit.
+///
+/// Every such write first takes an advisory lock on the scope ([`lock_key`]), then its
+/// statement reads the scope's count `c` (the sum of its shards, as committed when the
+/// statement started: after the lock was granted) beside its own change `d`.
+///
+/// - [`Mode::Shared`]: `pg_advisory_xact_lock_shared`, which writers hold together. The write
+///   goes on without waiting for anyone if `d` is 1 and `c + d + slack <= max`, `slack` being
+///   the server's `max_connections + max_prepared_transactions` (read by the statement, so a
+///   restart with other settings is followed). Why the limit holds: take any moment, and among
+///   the writes committed by then that raised the scope, the one `W` whose read came last. The
+///   count then is at most `c_W` (all that had committed at `W`'s read) plus what the writes
+///   that committed after that read added. Each of those read before `W` did and committed
+///   after, so it was in flight at `W`'s read: a transaction in flight holds a connection (or
+///   is a prepared transaction), so there were at most `slack - 1` of them beside `W`. None of
+///   them was in exact mode (an exclusive holder excludes `W`'s shared lock at that moment),
+///   so each added 1, and the count is at most `c_W + d_W + slack - 1 < max`. Decrements only
+///   lower it, and need no lock.
+/// - [`Mode::Exact`], when the shared check fails: the write rolls back and runs again with
+///   `pg_advisory_xact_lock`, exclusive: it is granted once every shared holder has committed
+///   (or rolled back), and PostgreSQL queues later shared requests behind it, so no writer that
+///   raises the scope is in flight beside it and `c + d <= max` is exact. If `W` above took this
+///   path, nothing committed between its read and its commit either, so the count is at most
+///   `c_W + d_W <= max`.
+///
+/// Far from the limit, creates in one scope therefore never queue on each other; near it
+/// (within `slack`) they go one at a time, as they used to always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Shared,
+    Exact,
+}
+
+/// The advisory lock key of `table`'s scope (`account`, `region`): the first 8 bytes of the
+/// SHA-256 of the three, stable across nodes and versions (so every node locks one key), and
+/// unlikely to meet another user of advisory locks in the same database.
+fn lock_key(table: &str, account: i64, region: &str) -> i64 {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(b"kmsd scope count\0");
+    ctx.update(table.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(&account.to_be_bytes());
+    ctx.update(region.as_bytes());
+    let digest = ctx.finish();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest.as_ref()[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// `SELECT` of the advisory locks of `scopes` in `mode`, in key order (every writer takes them
+/// in one order); empty when there are none.
+fn lock_sql(table: &str, scopes: &BTreeMap<(i64, String), i64>, mode: Mode) -> String {
+    let mut keys: Vec<i64> = scopes
+        .keys()
+        .map(|(account, region)| lock_key(table, *account, region))
+        .collect();
+    if keys.is_empty() {
+        return String::new();
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    let function = match mode {
+        Mode::Shared => "pg_advisory_xact_lock_shared",
+        Mode::Exact => "pg_advisory_xact_lock",
+    };
+    let calls: Vec<String> = keys.iter().map(|k| format!("{function}({k})")).collect();
+    format!("SELECT {}", calls.join(", "))
+}
+
+/// Runs `f` in shared mode, and again in exact mode if the shared check could not decide
+/// (see [`Mode`]): in shared mode [`StoreError::LimitReached`] means only that.
+fn shared_then_exact<T>(mut f: impl FnMut(Mode) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    match f(Mode::Shared) {
+        Err(StoreError::LimitReached) => f(Mode::Exact),
+        other => other,
+    }
+}
+
+/// Checks what a create's or update's statement read of the scopes it raises (see [`Mode`]).
+fn checked(
+    rows: &[postgres::Row],
+    raised: &BTreeMap<(i64, String), i64>,
+    max: u64,
+    mode: Mode,
 ) -> Result<(), Fail> {
-    let within: i64 = conn
-        .query_one(sql, &refs(&params))
-        .map_err(|e| refusals(kind, e))?
-        .get(0);
-    if within != scopes {
-        return Err(Fail::Refused(StoreError::LimitReached));
+    let max = i64_of(max);
+    for row in rows {
+        let scope: (i64, String) = (row.get(0), row.get(1));
+        let (count, slack): (i64, i64) = (row.get(2), row.get(3));
+        let d = raised.get(&scope).copied().unwrap_or(0);
+        let within = match mode {
+            Mode::Shared => d == 1 && count.saturating_add(d).saturating_add(slack) <= max,
+            Mode::Exact => count.saturating_add(d) <= max,
+        };
+        if !within {
+            return Err(Fail::Refused(StoreError::LimitReached));
+        }
     }
     Ok(())
+}
+
+/// The statement parameters of the scopes a write raises: (account, region) arrays.
+fn raised_params(raised: &BTreeMap<(i64, String), i64>) -> [Box<dyn ToSql + Sync>; 2] {
+    [
+        Box::new(raised.keys().map(|k| k.0).collect::<Vec<_>>()),
+        Box::new(raised.keys().map(|k| k.1.clone()).collect::<Vec<_>>()),
+    ]
 }
 
 impl PgStore {
@@ -440,13 +560,20 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         let mut change = IndexChange::default();
         change.add(None, Some(rec))?;
-        self.write(|conn, changes| {
-            let mut params = record_params(&[rec])?;
-            let (index, scopes) = change.params(max);
-            params.extend(index);
-            apply(conn, kind, &kind.create, params, scopes)?;
-            changes.push((kind.change)(rec.id()));
-            Ok(())
+        let raised = change.raised();
+        shared_then_exact(|mode| {
+            let begin = format!("BEGIN; {}", lock_sql(kind.table, &raised, mode));
+            self.write_from(&begin, |conn, changes| {
+                let mut params = record_params(&[rec])?;
+                params.extend(change.params());
+                params.extend(raised_params(&raised));
+                let rows = conn
+                    .query(&kind.create, &refs(&params))
+                    .map_err(|e| refusals(kind, e))?;
+                checked(&rows, &raised, max, mode)?;
+                changes.push((kind.change)(rec.id()));
+                Ok(())
+            })
         })
     }
 
@@ -462,46 +589,55 @@ impl PgStore {
             return Ok(());
         }
         let ids: Vec<Uuid> = recs.iter().map(|r| r.id()).collect();
-        self.write(|conn, changes| {
-            let mut stored: HashMap<Uuid, R> = HashMap::new();
-            for row in conn.query(&kind.lock, &[&ids])? {
-                stored.insert(row.get(0), decode(row.get(1))?);
-            }
-            // Each record must follow the one stored (or the one before it in the batch).
-            let mut first: HashMap<Uuid, R> = HashMap::new();
-            let mut last: HashMap<Uuid, &R> = HashMap::new();
-            for rec in recs {
-                let current = match last.get(&rec.id()) {
-                    Some(r) => r.revision(),
-                    None => stored
-                        .get(&rec.id())
-                        .ok_or(StoreError::Conflict)?
-                        .revision(),
-                };
-                if current + 1 != rec.revision() {
-                    return Err(Fail::Refused(StoreError::Conflict));
+        shared_then_exact(|mode| {
+            self.write(|conn, changes| {
+                let mut stored: HashMap<Uuid, R> = HashMap::new();
+                for row in conn.query(&kind.lock, &[&ids])? {
+                    stored.insert(row.get(0), decode(row.get(1))?);
                 }
-                if !last.contains_key(&rec.id())
-                    && let Some(old) = stored.remove(&rec.id())
-                {
-                    first.insert(rec.id(), old);
+                // Each record must follow the one stored (or the one before it in the batch).
+                let mut first: HashMap<Uuid, R> = HashMap::new();
+                let mut last: HashMap<Uuid, &R> = HashMap::new();
+                for rec in recs {
+                    let current = match last.get(&rec.id()) {
+                        Some(r) => r.revision(),
+                        None => stored
+                            .get(&rec.id())
+                            .ok_or(StoreError::Conflict)?
+                            .revision(),
+                    };
+                    if current + 1 != rec.revision() {
+                        return Err(Fail::Refused(StoreError::Conflict));
+                    }
+                    if !last.contains_key(&rec.id())
+                        && let Some(old) = stored.remove(&rec.id())
+                    {
+                        first.insert(rec.id(), old);
+                    }
+                    last.insert(rec.id(), rec);
                 }
-                last.insert(rec.id(), rec);
-            }
-            let mut change = IndexChange::default();
-            for (id, new) in &last {
-                change.add(first.get(id), Some(*new))?;
-            }
-            if !change.names_gone.is_empty() {
-                conn.execute(&kind.free_names, &refs(&change.names_gone_params()))?;
-            }
-            let finals: Vec<&R> = last.values().copied().collect();
-            let mut params = record_params(&finals)?;
-            let (index, scopes) = change.params(max);
-            params.extend(index);
-            apply(conn, kind, &kind.update, params, scopes)?;
-            changes.extend(last.keys().map(|id| (kind.change)(*id)));
-            Ok(())
+                let mut change = IndexChange::default();
+                for (id, new) in &last {
+                    change.add(first.get(id), Some(*new))?;
+                }
+                if !change.names_gone.is_empty() {
+                    conn.execute(&kind.free_names, &refs(&change.names_gone_params()))?;
+                }
+                let raised = change.raised();
+                if !raised.is_empty() {
+                    conn.batch(&lock_sql(kind.table, &raised, mode))?;
+                }
+                let finals: Vec<&R> = last.values().copied().collect();
+                let mut params = record_params(&finals)?;
+                params.extend(change.params());
+                params.extend(raised_params(&raised));
+                let rows = conn
+                    .query(&kind.update, &refs(&params))
+                    .map_err(|e| refusals(kind, e))?;
+                checked(&rows, &raised, max, mode)?;
+                changes.extend(last.keys().map(|id| (kind.change)(*id)));
+                Ok(())
+            })
         })
     }
 
@@ -521,13 +657,13 @@ impl PgStore {
             let mut change = IndexChange::default();
             change.add(Some(&old), None)?;
             let mut params = change.names_gone_params();
-            let (index, scopes) = change.params(u64::MAX);
-            params.extend(index);
+            params.extend(change.params());
             if grants {
                 params.push(Box::new(vec![rec.id()]));
                 changes.push(Change::Grants(rec.id()));
             }
-            apply(conn, kind, &kind.cleanup, params, scopes)?;
+            conn.execute(&kind.cleanup, &refs(&params))
+                .map_err(|e| refusals(kind, e))?;
             changes.push((kind.change)(rec.id()));
             Ok(())
         })

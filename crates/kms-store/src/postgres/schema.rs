@@ -148,8 +148,36 @@ fn v1() -> String {
     sql
 }
 
+/// Version 2: the change log the feed reads (see [`super::feed`]) in place of NOTIFY, and the
+/// scope counts sharded by record id like the term counts (summed when read), so creates in one
+/// scope no longer queue on one row; limits are kept by advisory locks instead (see
+/// `records::Mode`). A scope's existing count moves to shard 0.
+///
+/// `at` is the time of the insert, which every write makes just before its COMMIT (not the
+/// transaction's start, `now()`): rows are deleted 5 minutes after it, and a write that ran for
+/// longer than that must not lose its row before the feeds read it.
+fn v2() -> String {
+    let mut sql = "CREATE TABLE changes (
+        seq bigserial PRIMARY KEY,
+        xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        change text NOT NULL,
+        at timestamptz NOT NULL DEFAULT clock_timestamp()
+    );
+    CREATE INDEX changes_xid ON changes (xid);"
+        .to_owned();
+    for t in ["keys", "data_keys"] {
+        sql.push_str(&format!(
+            "ALTER TABLE {t}_scope_counts ADD COLUMN shard smallint NOT NULL DEFAULT 0;
+             ALTER TABLE {t}_scope_counts ALTER COLUMN shard DROP DEFAULT;
+             ALTER TABLE {t}_scope_counts DROP CONSTRAINT {t}_scope_counts_pkey,
+                 ADD PRIMARY KEY (account, region, shard);"
+        ));
+    }
+    sql
+}
+
 /// The migrations in order: migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[fn() -> String] = &[v1];
+const MIGRATIONS: &[fn() -> String] = &[v1, v2];
 
 /// The schema version this binary writes and reads.
 pub(super) const VERSION: i32 = MIGRATIONS.len() as i32;

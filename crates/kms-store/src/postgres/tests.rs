@@ -230,6 +230,117 @@ fn limits_hold_under_concurrent_creates() {
     assert_eq!((listed.total, listed.page.len() as u64), (LIMIT, LIMIT));
 }
 
+/// The slack of the shared path: the server's `max_connections + max_prepared_transactions`.
+fn slack(store: &PgStore) -> u64 {
+    store
+        .read(|conn| {
+            let row = conn.query_one(
+                "SELECT current_setting('max_connections')::bigint
+                     + current_setting('max_prepared_transactions')::bigint",
+                &[],
+            )?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+        .unwrap()
+}
+
+#[test]
+fn limits_hold_when_most_creates_take_the_shared_path() {
+    let db = TestDb::new();
+    let store = Arc::new(db.open());
+    let max = slack(&store) + 100;
+    let tries = max + 50;
+    let s = store.clone();
+    let answers: Vec<Result<(), StoreError>> = together(16, move |i| {
+        (0..tries)
+            .filter(|n| n % 16 == i as u64)
+            .map(|n| s.create_key(&key(1, &format!("s{n}"), n), max))
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_eq!(answers.len() as u64, tries);
+    assert_eq!(answers.iter().filter(|a| a.is_ok()).count() as u64, max);
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.is_ok() || *a == Err(StoreError::LimitReached)),
+        "{answers:?}"
+    );
+    assert_eq!(store.count_keys(1, REGION).unwrap(), max);
+    let shards: i64 = store
+        .read(|conn| {
+            Ok(conn
+                .query_one("SELECT count(*) FROM keys_scope_counts", &[])?
+                .get(0))
+        })
+        .unwrap();
+    assert!(shards > 1, "the count is sharded: {shards} rows");
+}
+
+#[test]
+fn a_cancelled_deletion_counts_toward_the_limit() {
+    const LIMIT: u64 = 3;
+    let db = TestDb::new();
+    let store = db.open();
+    let keys: Vec<KeyRecord> = (0..LIMIT).map(|i| key(1, &format!("c{i}"), i)).collect();
+    for k in &keys {
+        store.create_key(k, LIMIT).unwrap();
+    }
+    let extra = key(1, "extra", 9);
+    assert_eq!(
+        store.create_key(&extra, LIMIT),
+        Err(StoreError::LimitReached)
+    );
+    let pending = KeyRecord {
+        state: kms_core::KeyState::PendingDelete,
+        revision: 2,
+        ..keys[0].clone()
+    };
+    store.update_key(&pending, LIMIT).unwrap();
+    assert_eq!(store.count_keys(1, REGION).unwrap(), LIMIT - 1);
+    store.create_key(&extra, LIMIT).unwrap();
+    let cancelled = KeyRecord {
+        state: kms_core::KeyState::Enabled,
+        revision: 3,
+        ..pending.clone()
+    };
+    assert_eq!(
+        store.update_key(&cancelled, LIMIT),
+        Err(StoreError::LimitReached)
+    );
+    assert_eq!(store.get_key(&pending.key_id).unwrap().unwrap().revision, 2);
+    // Concurrent cancellations of deletions: only as many as the limit leaves room for.
+    let many = TestDb::new();
+    let store = Arc::new(many.open());
+    let keys: Vec<KeyRecord> = (0..16).map(|i| key(1, &format!("p{i}"), i)).collect();
+    for k in &keys {
+        store.create_key(k, 100).unwrap();
+        let pending = KeyRecord {
+            state: kms_core::KeyState::PendingDelete,
+            revision: 2,
+            ..k.clone()
+        };
+        store.update_key(&pending, 100).unwrap();
+    }
+    let (s, keys) = (store.clone(), Arc::new(keys));
+    let answers = together(16, move |i| {
+        let back = KeyRecord {
+            state: kms_core::KeyState::Enabled,
+            revision: 3,
+            ..keys[i].clone()
+        };
+        s.update_key(&back, 5)
+    });
+    assert_eq!(
+        answers.iter().filter(|a| a.is_ok()).count(),
+        5,
+        "{answers:?}"
+    );
+    assert_eq!(store.count_keys(1, REGION).unwrap(), 5);
+}
+
 #[test]
 fn compare_and_swap_loses_no_update() {
     const EACH: usize = 10;
@@ -367,6 +478,106 @@ fn the_feed_reports_other_nodes_changes_and_its_own_outages() {
     assert!(
         figures.feed_up && figures.feed_lag > Duration::ZERO,
         "{figures:?}"
+    );
+    feed.stop();
+}
+
+/// Waits until the feed reported a change of every key in `ids` after event `from`.
+fn wait_for_keys(events: &Events, from: usize, ids: &[Uuid]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen: std::collections::HashSet<Uuid> = events.0.lock().unwrap()[from..]
+            .iter()
+            .filter_map(|e| match e {
+                FeedEvent::Changed(Change::Key(id)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let missing = ids.iter().filter(|id| !seen.contains(id)).count();
+        if missing == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} changes never reported",
+            ids.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_feed_reports_every_change_of_concurrent_writers() {
+    const EACH: usize = 40;
+    let db = TestDb::new();
+    let watching = db.open_with(1);
+    let writers = Arc::new([db.open(), db.open()]);
+    let events = Events::default();
+    let feed = watching.watch(events.sink()).unwrap();
+    let resumed = events.wait_for(0, FeedEvent::Resumed);
+    let w = writers.clone();
+    let ids: Vec<Uuid> = together(16, move |i| {
+        (0..EACH)
+            .map(|j| {
+                let k = key(1, &format!("w{i}-{j}"), j as u64);
+                w[(i + j) % 2].create_key(&k, u64::MAX).unwrap();
+                k.key_id
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    wait_for_keys(&events, resumed, &ids);
+    let reported = events.0.lock().unwrap()[resumed..]
+        .iter()
+        .filter(|e| matches!(e, FeedEvent::Changed(Change::Key(_))))
+        .count();
+    assert_eq!(reported, ids.len(), "each change reported once");
+    assert!(!events.0.lock().unwrap().contains(&FeedEvent::Lost));
+    feed.stop();
+}
+
+#[test]
+fn the_feed_reports_a_change_committed_after_a_later_numbered_one() {
+    let db = TestDb::new();
+    let (watching, writing) = (db.open(), db.open());
+    let events = Events::default();
+    let feed = watching.watch(events.sink()).unwrap();
+    let resumed = events.wait_for(0, FeedEvent::Resumed);
+
+    // A writer takes its seq first and commits last.
+    let early = Uuid::new_v4();
+    let mut slow = db
+        .settings
+        .config(Some("kmsd-test-admin"))
+        .connect(db.settings.tls().unwrap())
+        .unwrap();
+    let mut slow = slow.transaction().unwrap();
+    slow.batch_execute(&format!(
+        "INSERT INTO changes (change) VALUES ('{}')",
+        Change::Key(early).encode()
+    ))
+    .unwrap();
+    let k = key(1, "later-numbered", 1);
+    writing.create_key(&k, 10).unwrap();
+    let later = events.wait_for(resumed, FeedEvent::Changed(Change::Key(k.key_id)));
+    // Polls go on past the later-numbered row while the early one is still uncommitted.
+    std::thread::sleep(Duration::from_millis(300));
+    slow.commit().unwrap();
+    events.wait_for(later, FeedEvent::Changed(Change::Key(early)));
+    let seqs: Vec<i64> = writing
+        .read(|conn| {
+            Ok(conn
+                .query("SELECT seq FROM changes ORDER BY xid", &[])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+        .unwrap();
+    assert!(
+        seqs[0] < seqs[1],
+        "the early row has the lower seq: {seqs:?}"
     );
     feed.stop();
 }
