@@ -71,11 +71,14 @@ CREATE TABLE {t}_term_counts (
     PRIMARY KEY (account, region, term, shard)
 );
 -- records counting toward the scope's limit: one row, updated last in a transaction
+-- records counting toward the scope's limit, sharded by record id like the term counts
+-- (summed when read); the limit is kept by advisory locks (records::Mode)
 CREATE TABLE {t}_scope_counts (
     account bigint NOT NULL,
     region text NOT NULL,
+    shard smallint NOT NULL,
     n bigint NOT NULL,
-    PRIMARY KEY (account, region)
+    PRIMARY KEY (account, region, shard)
 );
 ";
 
@@ -145,39 +148,22 @@ fn v1() -> String {
         sql.push_str(&RECORD_TABLES.replace("{t}", t));
     }
     sql.push_str(OTHER_TABLES);
-    sql
-}
-
-/// Version 2: the change log the feed reads (see [`super::feed`]) in place of NOTIFY, and the
-/// scope counts sharded by record id like the term counts (summed when read), so creates in one
-/// scope no longer queue on one row; limits are kept by advisory locks instead (see
-/// `records::Mode`). A scope's existing count moves to shard 0.
-///
-/// `at` is the time of the insert, which every write makes just before its COMMIT (not the
-/// transaction's start, `now()`): rows are deleted 5 minutes after it, and a write that ran for
-/// longer than that must not lose its row before the feeds read it.
-fn v2() -> String {
-    let mut sql = "CREATE TABLE changes (
-        seq bigserial PRIMARY KEY,
-        xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
-        change text NOT NULL,
-        at timestamptz NOT NULL DEFAULT clock_timestamp()
+    // The change log the feed reads (see [`super::feed`]); old rows go by `at`.
+    sql.push_str(
+        "CREATE TABLE changes (
+            seq bigserial PRIMARY KEY,
+            xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+            change text NOT NULL,
+            at timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE INDEX changes_xid ON changes (xid);
+        CREATE INDEX changes_at ON changes (at);",
     );
-    CREATE INDEX changes_xid ON changes (xid);"
-        .to_owned();
-    for t in ["keys", "data_keys"] {
-        sql.push_str(&format!(
-            "ALTER TABLE {t}_scope_counts ADD COLUMN shard smallint NOT NULL DEFAULT 0;
-             ALTER TABLE {t}_scope_counts ALTER COLUMN shard DROP DEFAULT;
-             ALTER TABLE {t}_scope_counts DROP CONSTRAINT {t}_scope_counts_pkey,
-                 ADD PRIMARY KEY (account, region, shard);"
-        ));
-    }
     sql
 }
 
 /// The migrations in order: migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[fn() -> String] = &[v1, v2];
+const MIGRATIONS: &[fn() -> String] = &[v1];
 
 /// The schema version this binary writes and reads.
 pub(super) const VERSION: i32 = MIGRATIONS.len() as i32;
