@@ -520,6 +520,7 @@ fn open_data_dir(dir: &Path, root_key_file: Option<PathBuf>) -> anyhow::Result<O
         dir,
         &RootEnv::from_env()?,
         SystemClock.now(),
+        false,
     )?;
     kms_core::identity::migrate(store.as_ref())
         .map_err(|e| anyhow::anyhow!("bringing accounts into the identity records: {e}"))?;

@@ -186,6 +186,7 @@ pub fn ensure_root_account(
     data_dir: &Path,
     env: &RootEnv,
     now: u64,
+    shared: bool,
 ) -> anyhow::Result<RootCredential> {
     let path = data_dir.join(CREDENTIALS_FILE);
     if !store.accounts().context("reading accounts")?.is_empty() {
@@ -196,6 +197,8 @@ pub fn ensure_root_account(
         }
         return Ok(if path.exists() {
             RootCredential::File(path)
+        } else if shared && !env.is_given() {
+            RootCredential::OtherNode
         } else {
             RootCredential::Environment
         });
@@ -405,7 +408,8 @@ mod tests {
     fn generated_credential_is_written_before_the_account_and_opens_it() {
         let dir = tempfile::tempdir().unwrap();
         let (store, seal) = (MemoryStore::default(), MemorySeal::generate());
-        let found = ensure_root_account(&store, &seal, dir.path(), &env(&[]).unwrap(), 0).unwrap();
+        let found =
+            ensure_root_account(&store, &seal, dir.path(), &env(&[]).unwrap(), 0, false).unwrap();
         assert!(matches!(found, RootCredential::File(p) if p == dir.path().join(CREDENTIALS_FILE)));
         let creds = written(dir.path());
         let mode = std::fs::metadata(dir.path().join(CREDENTIALS_FILE))
@@ -432,8 +436,8 @@ mod tests {
         std::fs::create_dir(dir.path().join(CREDENTIALS_FILE)).unwrap();
         std::fs::write(dir.path().join(CREDENTIALS_FILE).join("x"), b"").unwrap();
         let (store, seal) = (MemoryStore::default(), MemorySeal::generate());
-        let err =
-            ensure_root_account(&store, &seal, dir.path(), &env(&[]).unwrap(), 0).unwrap_err();
+        let err = ensure_root_account(&store, &seal, dir.path(), &env(&[]).unwrap(), 0, false)
+            .unwrap_err();
         assert!(
             format!("{err:#}").contains("writing the root credentials"),
             "{err:#}"
@@ -442,7 +446,7 @@ mod tests {
         assert!(!dir.path().join("root-credentials.json.new").exists());
 
         std::fs::remove_dir_all(dir.path().join(CREDENTIALS_FILE)).unwrap();
-        ensure_root_account(&store, &seal, dir.path(), &env(&[]).unwrap(), 0).unwrap();
+        ensure_root_account(&store, &seal, dir.path(), &env(&[]).unwrap(), 0, false).unwrap();
         assert_eq!(
             store.accounts().unwrap().len(),
             1,
@@ -458,7 +462,7 @@ mod tests {
         std::fs::write(dir.path().join("root-credentials.json.new"), b"torn").unwrap();
         let (store, seal) = (MemoryStore::default(), MemorySeal::generate());
         let project = env(&[(PROJECT_ID_VAR, PROJECT)]).unwrap();
-        ensure_root_account(&store, &seal, dir.path(), &project, 0).unwrap();
+        ensure_root_account(&store, &seal, dir.path(), &project, 0, false).unwrap();
         let creds = written(dir.path());
         assert_ne!(creds["secret_id"], "AKIDstale");
         assert_ne!(creds["secret_key"], "stale");
@@ -472,7 +476,7 @@ mod tests {
 
         // Once the account exists, the file is the store's own and is never touched again.
         let before = std::fs::read(&path).unwrap();
-        ensure_root_account(&store, &seal, dir.path(), &env(&[]).unwrap(), 0).unwrap();
+        ensure_root_account(&store, &seal, dir.path(), &env(&[]).unwrap(), 0, false).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), before);
         assert_eq!(store.accounts().unwrap().len(), 1);
     }
@@ -482,7 +486,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, seal) = (MemoryStore::default(), MemorySeal::generate());
         let pair = env(&[(SECRET_ID_VAR, "AKIDgiven"), (SECRET_KEY_VAR, "givenKey")]).unwrap();
-        ensure_root_account(&store, &seal, dir.path(), &pair, 0).unwrap();
+        ensure_root_account(&store, &seal, dir.path(), &pair, 0, false).unwrap();
         let creds = written(dir.path());
         assert_eq!(creds["secret_id"], "AKIDgiven");
         assert!(creds.get("secret_key").is_none(), "{creds}");
@@ -506,7 +510,7 @@ mod tests {
             (PROJECT_ID_VAR, PROJECT),
         ])
         .unwrap();
-        let found = ensure_root_account(&store, &seal, dir.path(), &given, 0).unwrap();
+        let found = ensure_root_account(&store, &seal, dir.path(), &given, 0, false).unwrap();
         assert!(matches!(found, RootCredential::Environment));
         assert!(!path.exists());
         let directory = Directory::load(&store, &seal).unwrap();

@@ -227,6 +227,7 @@ fn open_service(
         data_dir.path(),
         root_env,
         clock.now(),
+        settings.store.is_some(),
     )?;
     let directory = load_directory(store.as_ref(), seal.as_ref(), settings, data_dir)?;
     store::record_root_key(store.as_ref(), seal.as_ref())?;
@@ -267,7 +268,7 @@ fn open_service(
     if let Some(shared) = node.shared_state() {
         tencent = tencent.with_shared_state(shared.clone());
         huawei = huawei.with_shared_state(shared.clone());
-        spawn_shared_state_sweep(shared, Arc::new(SystemClock));
+        spawn_shared_state_sweep(shared);
     }
     let app = Arc::new(server::App {
         request_ids: server::RequestIds::new(),
@@ -336,7 +337,11 @@ fn log_start(
         data_dir = %settings.data_dir.display(),
         root_key_file = %settings.root_key_file.display(),
         root_credentials = %credential,
-        admin_token = %admin_token.display(),
+        admin_token = %if admin_token.exists() {
+            admin_token.display().to_string()
+        } else {
+            "no file here: made by the node that first started over this shared store".into()
+        },
         regions = %settings.regions.join(","),
         dialects = %"tencent,huawei",
         "{serving}"
@@ -353,15 +358,12 @@ fn log_start(
 
 /// Forgets, once a minute, the replay entries and login windows of the shared state that
 /// expired: nothing is refused by them any more, and the tables stay the size of the windows.
-fn spawn_shared_state_sweep(
-    state: Arc<dyn kms_core::shared::SharedState>,
-    clock: Arc<SystemClock>,
-) {
+fn spawn_shared_state_sweep(state: Arc<dyn kms_core::shared::SharedState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let (state, now) = (state.clone(), clock.now());
+            let (state, now) = (state.clone(), SystemClock.now());
             let swept = tokio::task::spawn_blocking(move || {
                 state.forget_expired(now, kms_huawei::iam::LOCKOUT_SECS)
             })
