@@ -154,6 +154,7 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
     };
     log_start(&settings, listen, https, &credential, &admin_token);
 
+    let stop_signal = shutdown_signal()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(listener::serve(
         incoming,
@@ -163,7 +164,7 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
             let _ = stop_rx.await;
         },
     ));
-    shutdown_signal().await;
+    stop_signal.await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(());
     let open_connections = server.await?;
@@ -375,18 +376,17 @@ fn spawn_shared_state_sweep(state: Arc<dyn kms_core::shared::SharedState>) {
     });
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-            let _ = ctrl_c.await;
-            return;
+/// Listens for SIGTERM and SIGINT from now on (registering before the server answers, so a
+/// signal sent as soon as `/healthz` answers stops it gracefully rather than killing it), and
+/// answers a future that ends at the first of them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = term.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
+    })
 }
