@@ -3,7 +3,7 @@
 //! directory of credentials, following what other nodes change.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,7 +30,7 @@ struct Shared {
     pg: Arc<PgStore>,
     cache: Arc<CachedStore>,
     /// Whether the change feed vouches for this node's caches and directory now.
-    current: Arc<AtomicBool>,
+    view: Arc<View>,
     /// The running feed; it stops when dropped.
     feed: Mutex<Option<kms_store::Feed>>,
 }
@@ -51,7 +51,7 @@ impl NodeStore {
             shared: Some(Shared {
                 pg,
                 cache,
-                current: Arc::new(AtomicBool::new(false)),
+                view: Arc::default(),
                 feed: Mutex::new(None),
             }),
         }
@@ -62,9 +62,7 @@ impl NodeStore {
     /// learn of other nodes' changes (a disabled key, a deleted credential) answers the
     /// vendor's transient code instead of serving what may be stale.
     pub fn serving(&self) -> bool {
-        self.shared
-            .as_ref()
-            .is_none_or(|s| s.current.load(Ordering::SeqCst))
+        self.shared.as_ref().is_none_or(|s| s.view.current())
     }
 
     /// Where security state that must hold across nodes lives (replay memories, login
@@ -83,30 +81,36 @@ impl NodeStore {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
-        let (reload_tx, reload_rx) = mpsc::channel::<()>();
-        let current = shared.current.clone();
+        let (reload_tx, reload_rx) = mpsc::channel::<Load>();
+        let view = shared.view.clone();
         let store = self.store.clone();
         std::thread::Builder::new()
             .name("kmsd-directory".into())
-            .spawn(move || keep_directory(reload_rx, directory, store, seal, current))?;
+            .spawn(move || keep_directory(reload_rx, directory, store, seal, view))?;
         let cache = shared.cache.clone();
-        let current = shared.current.clone();
+        let view = shared.view.clone();
         let reload = Mutex::new(reload_tx);
         let on_event = Arc::new(move |event: FeedEvent| {
             cache.apply(event);
-            let send = || {
-                let _ = reload.lock().unwrap_or_else(|e| e.into_inner()).send(());
+            let send = |load: Load| {
+                let _ = reload.lock().unwrap_or_else(|e| e.into_inner()).send(load);
             };
             match event {
                 FeedEvent::Lost => {
-                    current.store(false, Ordering::SeqCst);
+                    view.losses.fetch_add(1, Ordering::SeqCst);
+                    view.feed_up.store(false, Ordering::SeqCst);
                     tracing::warn!(
                         "lost the store's change feed: answering API calls as unavailable until it is back"
                     );
                 }
-                // The directory keeper marks the node current once it loaded what it missed.
-                FeedEvent::Resumed => send(),
-                FeedEvent::Changed(Change::Identity | Change::Accounts) => send(),
+                // The directory keeper marks the feed up once it loaded what was missed, if no
+                // loss came in between.
+                FeedEvent::Resumed => send(Load {
+                    resumed_after: Some(view.losses.load(Ordering::SeqCst)),
+                }),
+                FeedEvent::Changed(Change::Identity | Change::Accounts) => send(Load {
+                    resumed_after: None,
+                }),
                 FeedEvent::Changed(_) => {}
             }
         });
@@ -121,7 +125,7 @@ impl NodeStore {
             return;
         };
         let cache = shared.cache.figures();
-        let current = shared.current.load(Ordering::SeqCst);
+        let current = shared.view.current();
         let gauges: [(&str, &str, f64); 4] = [
             (
                 "kmsd_store_current",
@@ -206,37 +210,72 @@ fn render_pg_metrics(pg: &kms_store::PgMetrics, out: &mut String) {
     }
 }
 
-/// Loads the directory again whenever asked, and marks the node current once a load after a
-/// resumed feed succeeded. A failed load leaves the node refusing calls and is tried again.
+/// What a node knows of how current its view of a shared store is.
+#[derive(Default)]
+struct View {
+    /// Moves on every loss of the feed, so a load asked for before a loss cannot mark the feed
+    /// up after it.
+    losses: AtomicU64,
+    /// The feed is up and the directory was loaded since it resumed.
+    feed_up: AtomicBool,
+    /// The last load of the directory failed (it is being tried again).
+    directory_stale: AtomicBool,
+}
+
+impl View {
+    fn current(&self) -> bool {
+        self.feed_up.load(Ordering::SeqCst) && !self.directory_stale.load(Ordering::SeqCst)
+    }
+}
+
+/// A request to load the directory again: after an identity change, or after the feed resumed
+/// (with the count of losses when it did).
+struct Load {
+    resumed_after: Option<u64>,
+}
+
+/// Loads the directory again whenever asked, and marks the feed up once a load asked for by a
+/// resumed feed succeeded with no loss since. A failed load leaves the node refusing calls and
+/// is tried again.
 fn keep_directory(
-    asked: mpsc::Receiver<()>,
+    asked: mpsc::Receiver<Load>,
     directory: Arc<Directory>,
     store: Arc<dyn Store>,
     seal: Arc<dyn Seal>,
-    current: Arc<AtomicBool>,
+    view: Arc<View>,
 ) {
     const RETRY: Duration = Duration::from_millis(200);
-    let mut owed = false;
+    let (mut owed, mut resumed) = (false, None);
     loop {
+        let mut take = |load: Load| {
+            owed = true;
+            resumed = load.resumed_after.or(resumed);
+        };
         match asked.recv_timeout(RETRY) {
-            Ok(()) => owed = true,
+            Ok(load) => take(load),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
         // Several changes reported at once need one load.
-        while asked.try_recv().is_ok() {}
+        while let Ok(load) = asked.try_recv() {
+            take(load);
+        }
         if !owed {
             continue;
         }
         match directory.reload(store.as_ref(), seal.as_ref()) {
             Ok(()) => {
                 owed = false;
-                if !current.swap(true, Ordering::SeqCst) {
+                view.directory_stale.store(false, Ordering::SeqCst);
+                if let Some(losses) = resumed.take()
+                    && losses == view.losses.load(Ordering::SeqCst)
+                    && !view.feed_up.swap(true, Ordering::SeqCst)
+                {
                     tracing::info!("the store's change feed is up: serving API calls");
                 }
             }
             Err(e) => {
-                current.store(false, Ordering::SeqCst);
+                view.directory_stale.store(true, Ordering::SeqCst);
                 tracing::warn!(error = %e, "loading the credentials from the store failed; trying again");
             }
         }
@@ -291,6 +330,54 @@ mod tests {
     use kms_core::testing::{MemorySeal, MemoryStore};
 
     use super::*;
+
+    /// Waits (boundedly) for the directory keeper to act on what it was sent.
+    fn settles(view: &View, want: bool) -> bool {
+        for _ in 0..200 {
+            if view.current() == want {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn a_feed_lost_while_its_resumption_loads_stays_lost() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let seal: Arc<dyn Seal> = Arc::new(MemorySeal::generate());
+        let directory = Arc::new(Directory::default());
+        let view = Arc::new(View::default());
+        let (tx, rx) = mpsc::channel();
+        let keeper_view = view.clone();
+        std::thread::spawn(move || keep_directory(rx, directory, store, seal, keeper_view));
+        // Resumed when no loss had happened, but lost before the load: not current.
+        view.losses.store(1, Ordering::SeqCst);
+        tx.send(Load {
+            resumed_after: Some(0),
+        })
+        .unwrap();
+        tx.send(Load {
+            resumed_after: None,
+        })
+        .unwrap();
+        assert!(settles(&view, false));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !view.current(),
+            "a load from before the loss marked the feed up"
+        );
+        tx.send(Load {
+            resumed_after: Some(1),
+        })
+        .unwrap();
+        assert!(
+            settles(&view, true),
+            "the resumption after the loss marks it up"
+        );
+        view.directory_stale.store(true, Ordering::SeqCst);
+        assert!(!view.current(), "a stale directory is not current");
+    }
 
     #[test]
     fn a_store_keeps_the_first_root_key_and_refuses_another() {
