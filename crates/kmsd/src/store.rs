@@ -176,10 +176,10 @@ fn render_pg_metrics(pg: &kms_store::PgMetrics, out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "# HELP kmsd_store_feed_up 1 while the change feed is connected and its heartbeat comes back.\n\
+        "# HELP kmsd_store_feed_up 1 while the change feed's polls of the change log succeed.\n\
          # TYPE kmsd_store_feed_up gauge\n\
          kmsd_store_feed_up {}\n\
-         # HELP kmsd_store_feed_lag_seconds The change feed's last heartbeat round trip through the database.\n\
+         # HELP kmsd_store_feed_lag_seconds The round trip of the change feed's last poll of the change log.\n\
          # TYPE kmsd_store_feed_lag_seconds gauge\n\
          kmsd_store_feed_lag_seconds {}",
         u8::from(pg.feed_up),
