@@ -109,6 +109,36 @@ pub struct Listed<T> {
     pub page: Vec<T>,
 }
 
+impl Listed<(Uuid, Alias)> {
+    /// What [`Store::list_aliases`] answers for one key: its aliases in name order, paged;
+    /// nothing when the key is missing or outside (account, region).
+    pub fn aliases_of_key(
+        key: Option<KeyRecord>,
+        account: AccountId,
+        region: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Self {
+        let Some(key) = key.filter(|k| k.account == account && k.region == region) else {
+            return Listed {
+                total: 0,
+                page: Vec::new(),
+            };
+        };
+        let mut aliases = key.aliases;
+        aliases.sort_by(|a, b| a.name.cmp(&b.name));
+        Listed {
+            total: aliases.len() as u64,
+            page: aliases
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|a| (key.key_id, a))
+                .collect(),
+        }
+    }
+}
+
 /// Index terms of one filter dimension that a record may meet: any one of `terms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TermGroup {

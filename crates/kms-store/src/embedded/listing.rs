@@ -332,30 +332,12 @@ impl EmbeddedStore {
         let txn = self.begin_read()?;
         if let Some(key_id) = key_id {
             let records = txn.open_table(t.records).map_err(backend)?;
-            let Some(v) = records.get(key_id.as_u128()).map_err(backend)? else {
-                return Ok(Listed {
-                    total: 0,
-                    page: Vec::new(),
-                });
-            };
-            let key: kms_core::KeyRecord = decode(v.value())?;
-            if key.account != account || key.region != region {
-                return Ok(Listed {
-                    total: 0,
-                    page: Vec::new(),
-                });
-            }
-            let mut aliases = key.aliases;
-            aliases.sort_by(|a, b| a.name.cmp(&b.name));
-            return Ok(Listed {
-                total: aliases.len() as u64,
-                page: aliases
-                    .into_iter()
-                    .skip(offset)
-                    .take(limit)
-                    .map(|a| (key_id, a))
-                    .collect(),
-            });
+            let key = records
+                .get(key_id.as_u128())
+                .map_err(backend)?
+                .map(|v| decode::<kms_core::KeyRecord>(v.value()))
+                .transpose()?;
+            return Ok(Listed::aliases_of_key(key, account, region, offset, limit));
         }
         let counts = txn.open_table(t.term_counts).map_err(backend)?;
         let total = counts

@@ -258,23 +258,7 @@ impl PgStore {
     ) -> Result<Listed<(Uuid, Alias)>, StoreError> {
         if let Some(key_id) = key_id {
             let key: Option<KeyRecord> = self.get_record(&self.keys, &key_id)?;
-            let Some(key) = key.filter(|k| k.account == account && k.region == region) else {
-                return Ok(Listed {
-                    total: 0,
-                    page: Vec::new(),
-                });
-            };
-            let mut aliases = key.aliases;
-            aliases.sort_by(|a, b| a.name.cmp(&b.name));
-            return Ok(Listed {
-                total: aliases.len() as u64,
-                page: aliases
-                    .into_iter()
-                    .skip(offset)
-                    .take(limit)
-                    .map(|a| (key_id, a))
-                    .collect(),
-            });
+            return Ok(Listed::aliases_of_key(key, account, region, offset, limit));
         }
         let (offset, limit) = (bound(offset), bound(limit));
         self.read(|conn| {
