@@ -3,12 +3,14 @@ and one pre-signed Decrypt. A TC3 signature stays valid for its 5-minute timesta
 one signature serves a whole load run.
 
 usage: presign.py ENDPOINT SECRET_ID SECRET_KEY OUT_DIR
+PLAINTEXT_BYTES (default 1024) sets the size of the plaintext encrypted.
 """
 
 import base64
 import hashlib
 import hmac
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -59,7 +61,7 @@ def write_lua(name, action, body):
 
 
 key_id = call("CreateKey", {"Alias": f"bench-{int(time.time() * 1000)}"})["KeyId"]
-plaintext = base64.b64encode(b"x" * 32).decode()
+plaintext = base64.b64encode(b"x" * int(os.environ.get("PLAINTEXT_BYTES", "1024"))).decode()
 blob = call("Encrypt", {"KeyId": key_id, "Plaintext": plaintext})["CiphertextBlob"]
 write_lua("encrypt", "Encrypt", {"KeyId": key_id, "Plaintext": plaintext})
 write_lua("decrypt", "Decrypt", {"CiphertextBlob": blob})

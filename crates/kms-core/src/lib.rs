@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod grants;
 pub mod identity;
+pub mod json_text;
 pub mod model;
 pub mod replay;
 pub mod seal;

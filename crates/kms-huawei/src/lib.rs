@@ -75,7 +75,7 @@ impl Reply {
     fn ok(body: &Value, action: &'static str, audit: AuditFields) -> Self {
         Reply {
             status: 200,
-            body: serde_json::to_vec(body).unwrap_or_default(),
+            body: kms_core::json_text::to_vec(body),
             action,
             error_code: None,
             audit,

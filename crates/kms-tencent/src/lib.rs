@@ -358,9 +358,12 @@ impl TencentApi {
             Ok(Value::Object(mut fields)) => {
                 audit.add_answer_resources(&fields);
                 fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
-                let body = json!({ "Response": Value::Object(fields) });
+                let mut body = Vec::with_capacity(256);
+                body.extend_from_slice(b"{\"Response\":");
+                kms_core::json_text::write_object(&mut body, &fields);
+                body.push(b'}');
                 Reply {
-                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                    body,
                     action,
                     error_code: None,
                     audit,

@@ -18,6 +18,9 @@ use kms_store::PgStore;
 
 /// Key records, data key records, grant lists and names a node caches, of each kind.
 const CACHE_CAPACITY: usize = 65_536;
+/// The same over the embedded store: only the hot records, decoded, since a miss is a read of
+/// the local file (whose own page cache holds the rest).
+const EMBEDDED_CACHE_CAPACITY: usize = 8_192;
 
 pub struct NodeStore {
     /// What the engine and the admin API use: the embedded store, or the cache over PostgreSQL.
@@ -38,7 +41,7 @@ struct Shared {
 impl NodeStore {
     pub fn embedded(store: Arc<dyn Store>) -> Self {
         Self {
-            store,
+            store: Arc::new(CachedStore::sole_writer(store, EMBEDDED_CACHE_CAPACITY)),
             shared: None,
         }
     }

@@ -152,3 +152,41 @@ fn the_cache_keeps_the_store_contract() {
         cache
     });
 }
+
+#[test]
+fn a_sole_writers_cache_serves_its_reads_and_follows_its_writes() {
+    let inner = Arc::new(MemoryStore::default());
+    let cache = CachedStore::sole_writer(inner.clone(), 64);
+    let k = key(7, "a", 1);
+    cache.create_key(&k, 100).unwrap();
+    assert!(cache.figures().trusted, "no feed to wait for");
+    // A miss reads the local store even where blocking is refused; a hit after it.
+    let read = without_blocking(|| cache.get_key(&k.key_id).unwrap().map(|k| k.description));
+    assert_eq!(read, Some(Some(String::new())));
+    assert_eq!(description(&cache, k.key_id), "");
+    assert_eq!((cache.figures().misses, cache.figures().hits), (1, 1));
+    // Its own write is read at once; a write is still no work for a thread that must not block.
+    renamed(&cache, k.key_id, "renamed");
+    assert_eq!(description(&cache, k.key_id), "renamed");
+    let mut next = cache.get_key(&k.key_id).unwrap().unwrap();
+    next.revision += 1;
+    assert_eq!(
+        without_blocking(|| cache.update_keys(std::slice::from_ref(&next), 100).is_ok()),
+        None
+    );
+    assert_eq!(
+        without_blocking(|| cache
+            .list_keys(7, "ap-guangzhou", &KeyListFilter::default())
+            .unwrap()
+            .total),
+        Some(1),
+        "reads of every kind run inline"
+    );
+}
+
+#[test]
+fn a_sole_writers_cache_keeps_the_store_contract() {
+    crate::store::contract::check(|| {
+        CachedStore::sole_writer(Arc::new(MemoryStore::default()), 64)
+    });
+}
