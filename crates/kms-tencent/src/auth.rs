@@ -127,10 +127,10 @@ fn check_signed_headers(signed_headers: &str) -> Result<(), TcError> {
 
 /// Lowercase hex of a 32-byte digest, without the per-character iterator of `hex::encode`.
 fn hex32(digest: &[u8; 32]) -> String {
-    let mut out = [0u8; 64];
-    // Cannot fail: the output is exactly twice the input's length.
+    let mut out = vec![0u8; 64];
+    // Cannot fail: the output is exactly twice the input's length, and hex digits are ASCII.
     hex::encode_to_slice(digest, &mut out).expect("64-byte buffer");
-    out.iter().map(|&b| b as char).collect()
+    String::from_utf8(out).expect("hex digits")
 }
 
 /// The TC3 signing key of a secret for one day and service.

@@ -29,6 +29,12 @@ use kms_core::{Clock, Engine, EngineConfig, SealError, SystemClock};
 use kms_huawei::HuaweiApi;
 use kms_tencent::TencentApi;
 
+/// mimalloc instead of the C library's allocator: a request allocates and frees some eighty
+/// small blocks, often on another worker thread than the one that allocated them, which glibc's
+/// arenas serve slowly (its malloc and free were a tenth of the Encrypt path's cycles).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use crate::audit::AuditLog;
 use crate::bootstrap::{RootCredential, RootEnv};
 use crate::config::{LogFormat, ServeArgs, Settings};
