@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod audit_fields;
+pub mod base64_text;
 pub mod ciphertext;
 pub mod clock;
 pub mod context;

@@ -312,10 +312,8 @@ impl DataKeyRecord {
 
 /// Serializes sealed bytes as base64: compact in the stores' JSON records.
 pub(crate) mod base64_bytes {
-    use base64::Engine as _;
+    use crate::base64_text::B64;
     use serde::{Deserialize, Deserializer, Serializer};
-
-    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&B64.encode(bytes))
@@ -329,10 +327,8 @@ pub(crate) mod base64_bytes {
 
 /// [`base64_bytes`] for an optional field.
 pub(crate) mod base64_option {
-    use base64::Engine as _;
+    use crate::base64_text::B64;
     use serde::{Deserialize, Deserializer, Serializer};
-
-    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
     pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
         match bytes {

@@ -1,7 +1,6 @@
 //! The action table: each action's name, its request type (see [`crate::requests`]), its
 //! handler and the thread pool it runs on.
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -104,7 +103,7 @@ pub fn prepare<R: Request>(
     })
 }
 
-pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+pub(crate) use kms_core::base64_text::B64;
 
 /// Encrypt takes at most 4 KiB of plaintext.
 const MAX_PLAINTEXT: usize = 4096;

@@ -1,7 +1,6 @@
 //! Handlers of the asymmetric and post-quantum actions: public keys, signatures, asymmetric
 //! decryption, ML-KEM encryption, ML-DSA signatures and cloud resource bindings.
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 use kms_core::KmsError;

@@ -1,6 +1,5 @@
 //! Handlers of the hosted data key actions.
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 use kms_core::engine::{DataKeyImport, DataKeyListFilter, NewDataKey};

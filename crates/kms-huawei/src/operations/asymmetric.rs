@@ -1,8 +1,7 @@
 //! The asymmetric and MAC operations: sign, verify, get-publickey, generate-mac, verify-mac and
 //! derive-shared-secret.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use kms_core::base64_text::B64;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

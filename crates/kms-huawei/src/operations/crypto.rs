@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use kms_core::base64_text::B64;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;

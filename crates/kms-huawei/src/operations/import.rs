@@ -1,8 +1,7 @@
 //! The import operations: import parameters, key material import (symmetric material, or an
 //! asymmetric private key in an envelope) and deletion of imported material.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use kms_core::base64_text::B64;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
