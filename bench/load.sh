@@ -38,17 +38,10 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 until curl -sf "http://$endpoint/healthz" >/dev/null; do sleep 0.1; done
 
-HUAWEI_PROJECT_ID=$project_id "$python" bench/presign.py "$endpoint" "$secret_id" "$secret_key" "$work" >/dev/null
+"$python" bench/presign.py "$endpoint" "$secret_id" "$secret_key" "$work" --huawei-project "$project_id" \
+  ${PLAINTEXT_BYTES:+--plaintext-bytes "$PLAINTEXT_BYTES"} >/dev/null
 
-# Prints "requests/s p50 p99" from wrk --latency output.
-wrk_run() {
-  wrk -t2 -c"$connections" -d"${duration}s" --latency "$@" | awk '
-    /Requests\/sec/ {rps=$2}
-    /^ +50%/ {p50=$2}
-    /^ +99%/ {p99=$2}
-    /Non-2xx/ {bad=$NF}
-    END {if (bad) {print "non-2xx answers: " bad > "/dev/stderr"; exit 1}; print rps, p50, p99}'
-}
+source bench/wrk_run.sh
 
 echo "cores: $(nproc); load generator and server share them"
 echo "target       requests/s  p50  p99"

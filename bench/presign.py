@@ -1,18 +1,24 @@
-"""Creates a key on a running kmsd and writes wrk Lua scripts that replay one pre-signed Encrypt
-and one pre-signed Decrypt. A TC3 signature stays valid for its 5-minute timestamp window, so
-one signature serves a whole load run. With HUAWEI_PROJECT_ID set (the root account's project
-id), it also writes huawei_encrypt and huawei_decrypt: the Huawei dialect's encrypt-data and
-decrypt-data of the same plaintext, signed with SDK-HMAC-SHA256 (valid for 15 minutes).
+"""Writes wrk Lua scripts that replay pre-signed Encrypt and Decrypt calls to a running kmsd. A
+TC3 signature stays valid for its 5-minute timestamp window, so one signature serves a whole
+load run.
 
-usage: presign.py ENDPOINT SECRET_ID SECRET_KEY OUT_DIR
-PLAINTEXT_BYTES (default 1024) sets the size of the plaintext encrypted.
+By default it creates one key and signs one Encrypt and one Decrypt of --plaintext-bytes (1024)
+under it; with --huawei-project (the root account's project id) also the Huawei dialect's
+encrypt-data and decrypt-data of as many characters under the same key, signed with
+SDK-HMAC-SHA256 (valid for 15 minutes), as huawei_encrypt and huawei_decrypt. With --sample FILE
+(lines "KEY_ID CIPHERTEXT_HEX", as the fill_store example prints them, of 32-byte plaintexts) it
+signs one Encrypt and one Decrypt per listed key, and the scripts cycle through them, so a load
+run touches keys spread over the whole store.
+
+usage: presign.py ENDPOINT SECRET_ID SECRET_KEY OUT_DIR [--sample FILE] [--plaintext-bytes N]
+                  [--huawei-project PROJECT_ID]
 """
 
+import argparse
 import base64
 import hashlib
 import hmac
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,11 +28,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "conformance"))
 from huawei_signing import sign_request  # noqa: E402
 
-endpoint, secret_id, secret_key, out_dir = sys.argv[1:5]
-out = Path(out_dir)
 
-
-def signed(action, body):
+def signed(endpoint, secret_id, secret_key, action, body):
     payload = json.dumps(body)
     ts = int(time.time())
     date = time.strftime("%Y-%m-%d", time.gmtime(ts))
@@ -50,49 +53,82 @@ def signed(action, body):
     return headers, payload
 
 
-def call(action, body):
-    headers, payload = signed(action, body)
-    r = requests.post(f"http://{endpoint}/", data=payload, headers=headers, timeout=10).json()["Response"]
+def call(args, action, body):
+    headers, payload = signed(args.endpoint, args.secret_id, args.secret_key, action, body)
+    r = requests.post(f"http://{args.endpoint}/", data=payload, headers=headers,
+                      timeout=10).json()["Response"]
     assert "Error" not in r, r
     return r
 
 
-def write_request(name, headers, payload, path="/"):
-    lines = ['wrk.method = "POST"', f"wrk.path = {json.dumps(path)}", f"wrk.body = {json.dumps(payload)}"]
-    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()
-              if k.lower() != "host"]
+def write_lua(out, name, requests_, path="/"):
+    """One request: wrk's own fields. Several: a table of them that request() cycles through."""
+    lua = lambda v: json.dumps(v)
+    if len(requests_) == 1:
+        headers, payload = requests_[0]
+        lines = ['wrk.method = "POST"', f"wrk.path = {lua(path)}", f"wrk.body = {lua(payload)}"]
+        lines += [f"wrk.headers[{lua(k)}] = {lua(v)}" for k, v in headers.items() if k.lower() != "host"]
+    else:
+        lines = ["local calls = {"]
+        for headers, payload in requests_:
+            fields = ", ".join(f"[{lua(k)}] = {lua(v)}" for k, v in headers.items() if k.lower() != "host")
+            lines.append(f'  wrk.format("POST", {lua(path)}, {{{fields}}}, {lua(payload)}),')
+        lines += ["}", "local i = 0",
+                  "request = function()", "  i = i % #calls + 1", "  return calls[i]", "end"]
     (out / f"{name}.lua").write_text("\n".join(lines) + "\n")
+    headers, payload = requests_[0]
     (out / f"{name}.json").write_text(json.dumps({"headers": headers, "body": payload, "path": path}))
 
 
-def write_lua(name, action, body):
-    headers, payload = signed(action, body)
-    write_request(name, headers, payload)
+def write_huawei(args, out, project, key_id, plaintext):
+    """encrypt-data and decrypt-data of `plaintext` (text) under `key_id`."""
+    def huawei_signed(operation, body):
+        path = f"/v1.0/{project}/kms/{operation}"
+        payload = json.dumps(body)
+        headers = sign_request("POST", path, body=payload.encode(), host=args.endpoint, ak=args.secret_id,
+                               sk=args.secret_key, headers={"x-project-id": project})
+        return path, headers, payload
 
-
-def huawei_signed(project, operation, body):
-    path = f"/v1.0/{project}/kms/{operation}"
-    payload = json.dumps(body)
-    headers = sign_request("POST", path, body=payload.encode(), host=endpoint, ak=secret_id,
-                           sk=secret_key, headers={"x-project-id": project})
-    return path, headers, payload
-
-
-def write_huawei(project, key_id, plaintext):
-    path, headers, payload = huawei_signed(project, "encrypt-data", {"key_id": key_id, "plain_text": plaintext})
-    answer = requests.post(f"http://{endpoint}{path}", data=payload, headers=headers, timeout=10)
+    path, headers, payload = huawei_signed("encrypt-data", {"key_id": key_id, "plain_text": plaintext})
+    answer = requests.post(f"http://{args.endpoint}{path}", data=payload, headers=headers, timeout=10)
     assert answer.status_code == 200, answer.text
-    write_request("huawei_encrypt", headers, payload, path)
-    path, headers, payload = huawei_signed(project, "decrypt-data", {"cipher_text": answer.json()["cipher_text"]})
-    write_request("huawei_decrypt", headers, payload, path)
+    write_lua(out, "huawei_encrypt", [(headers, payload)], path)
+    path, headers, payload = huawei_signed("decrypt-data", {"cipher_text": answer.json()["cipher_text"]})
+    write_lua(out, "huawei_decrypt", [(headers, payload)], path)
 
 
-key_id = call("CreateKey", {"Alias": f"bench-{int(time.time() * 1000)}"})["KeyId"]
-plaintext = base64.b64encode(b"x" * int(os.environ.get("PLAINTEXT_BYTES", "1024"))).decode()
-blob = call("Encrypt", {"KeyId": key_id, "Plaintext": plaintext})["CiphertextBlob"]
-write_lua("encrypt", "Encrypt", {"KeyId": key_id, "Plaintext": plaintext})
-write_lua("decrypt", "Decrypt", {"CiphertextBlob": blob})
-if os.environ.get("HUAWEI_PROJECT_ID"):
-    # encrypt-data takes text: the same number of characters as Tencent's plaintext has bytes.
-    write_huawei(os.environ["HUAWEI_PROJECT_ID"], key_id, "x" * int(os.environ.get("PLAINTEXT_BYTES", "1024")))
-print(key_id)
+def main():
+    parser = argparse.ArgumentParser()
+    for name in ("endpoint", "secret_id", "secret_key", "out_dir"):
+        parser.add_argument(name)
+    parser.add_argument("--sample")
+    parser.add_argument("--plaintext-bytes", type=int)
+    parser.add_argument("--huawei-project")
+    args = parser.parse_args()
+    out = Path(args.out_dir)
+    size = args.plaintext_bytes or (32 if args.sample else 1024)
+    plaintext = base64.b64encode(b"x" * size).decode()
+    sign = lambda action, body: signed(args.endpoint, args.secret_id, args.secret_key, action, body)
+    if args.sample:
+        if size != 32 or args.huawei_project:
+            parser.error("the sample's ciphertexts hold 32 bytes: --plaintext-bytes must be 32, "
+                         "and --huawei-project needs no sample")
+        pairs = [line.split() for line in Path(args.sample).read_text().splitlines() if line]
+        encrypts = [sign("Encrypt", {"KeyId": k, "Plaintext": plaintext}) for k, _ in pairs]
+        decrypts = [sign("Decrypt", {"CiphertextBlob": base64.b64encode(bytes.fromhex(blob)).decode()})
+                    for _, blob in pairs]
+    else:
+        key_id = call(args, "CreateKey", {"Alias": f"bench-{int(time.time() * 1000)}"})["KeyId"]
+        pairs = [(key_id, None)]
+        encrypts = [sign("Encrypt", {"KeyId": key_id, "Plaintext": plaintext})]
+        blob = call(args, "Encrypt", {"KeyId": key_id, "Plaintext": plaintext})["CiphertextBlob"]
+        decrypts = [sign("Decrypt", {"CiphertextBlob": blob})]
+    write_lua(out, "encrypt", encrypts)
+    write_lua(out, "decrypt", decrypts)
+    if args.huawei_project:
+        write_huawei(args, out, args.huawei_project, pairs[0][0], "x" * size)
+    print(pairs[0][0])
+
+
+if __name__ == "__main__":
+    main()

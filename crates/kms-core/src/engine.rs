@@ -178,6 +178,14 @@ impl Engine {
         self
     }
 
+    /// Owes no scrub at start: for a store whose previous process stopped with every erasure
+    /// scrubbed and that nothing changed since (no crash, no other writer). Without this, the
+    /// engine scrubs once after start, which on a large embedded store rewrites the whole file.
+    pub fn scrubbed_before_start(self) -> Self {
+        self.scrub_owed.store(false, Ordering::Release);
+        self
+    }
+
     pub fn now(&self) -> u64 {
         self.clock.now()
     }

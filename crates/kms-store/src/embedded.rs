@@ -283,6 +283,30 @@ impl Tables {
         Ok(())
     }
 
+    /// Writes a new record in `txn` with every index entry and its place in creation order;
+    /// `LimitReached` when its scope already holds `max` records that count.
+    fn insert_new<R: Indexed>(&self, txn: &WriteTxn, rec: &R, max: u64) -> Result<(), StoreError> {
+        // A record that does not count (one pending deletion, as an import may bring) is
+        // neither limited nor counted.
+        if rec.counts_toward_limit() && self.adjust_count(txn, rec, 1)? >= max {
+            return Err(StoreError::LimitReached);
+        }
+        self.index_and_put(txn, rec)?;
+        txn.open_table(self.scope)
+            .map_err(backend)?
+            .insert(
+                (
+                    rec.account(),
+                    rec.region(),
+                    rec.created_at(),
+                    rec.id().as_u128(),
+                ),
+                (),
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
     /// Adds `delta` to the scope's count; returns the count before.
     fn adjust_count<R: Indexed>(
         &self,
@@ -366,24 +390,7 @@ impl EmbeddedStore {
 
     fn create<R: Indexed>(&self, t: &Tables, rec: &R, max: u64) -> Result<(), StoreError> {
         let txn = self.begin_write()?;
-        // A record that does not count (one pending deletion, as an import may bring) is
-        // neither limited nor counted.
-        if rec.counts_toward_limit() && t.adjust_count(&txn, rec, 1)? >= max {
-            return Err(StoreError::LimitReached);
-        }
-        t.index_and_put(&txn, rec)?;
-        txn.open_table(t.scope)
-            .map_err(backend)?
-            .insert(
-                (
-                    rec.account(),
-                    rec.region(),
-                    rec.created_at(),
-                    rec.id().as_u128(),
-                ),
-                (),
-            )
-            .map_err(backend)?;
+        t.insert_new(&txn, rec, max)?;
         txn.commit().map_err(backend)
     }
 

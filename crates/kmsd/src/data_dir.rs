@@ -15,6 +15,9 @@ use kms_store::{EmbeddedStore, PgOptions, PgSettings, PgStore};
 pub const STORE_FILE: &str = "kms.redb";
 /// Locked (flock) by the kmsd that serves the directory; holds that process's id and address.
 const LOCK_FILE: &str = "kmsd.lock";
+/// Left by a kmsd that stopped with every erasure in its embedded store scrubbed: the next start
+/// need not scrub (on a large store a scrub rewrites the file and takes seconds and memory).
+const SCRUBBED_FILE: &str = "scrubbed-at-stop";
 
 /// The refusal to lock a data directory that another process holds.
 #[derive(Debug)]
@@ -92,6 +95,30 @@ impl DataDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the previous kmsd stopped with its store scrubbed. The mark is removed (durably)
+    /// before this returns: should this process stop without leaving a new one (a crash, a
+    /// scrub still owed), the next start scrubs.
+    pub fn take_scrubbed_mark(&self) -> anyhow::Result<bool> {
+        let mark = self.path.join(SCRUBBED_FILE);
+        match std::fs::remove_file(&mark) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).with_context(|| format!("removing {}", mark.display())),
+        }
+        File::open(&self.path)
+            .and_then(|dir| dir.sync_all())
+            .with_context(|| format!("syncing the data directory {}", self.path.display()))?;
+        Ok(true)
+    }
+
+    /// Marks the store scrubbed: call only once nothing can write to it any more, with no
+    /// erasure owed a scrub.
+    pub fn mark_scrubbed(&self) -> anyhow::Result<()> {
+        let mark = self.path.join(SCRUBBED_FILE);
+        crate::bootstrap::write_synced(&mark, b"")
+            .with_context(|| format!("writing {}", mark.display()))
     }
 
     /// Makes the directory 0700 and every file in it 0600 (or tighter), whatever made them
@@ -267,6 +294,26 @@ mod tests {
         let (seal, _store) = data.open_store(&key).unwrap();
         assert_eq!(&seal.unseal(b"aad", &sealed).unwrap()[..], b"kept");
         assert!(data.path().join(STORE_FILE).exists());
+    }
+
+    #[test]
+    fn a_scrubbed_mark_is_taken_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::lock(&dir.path().join("data"), "test").unwrap();
+        assert!(
+            !data.take_scrubbed_mark().unwrap(),
+            "a new directory has none"
+        );
+        data.mark_scrubbed().unwrap();
+        assert!(data.path().join(SCRUBBED_FILE).exists());
+        drop(data);
+        let data = DataDir::lock(&dir.path().join("data"), "test").unwrap();
+        assert!(data.take_scrubbed_mark().unwrap());
+        assert!(
+            !data.path().join(SCRUBBED_FILE).exists(),
+            "taken before serving, so a crash leaves none"
+        );
+        assert!(!data.take_scrubbed_mark().unwrap());
     }
 
     /// A data directory made before with 0755, and files in it that umask 022 left readable

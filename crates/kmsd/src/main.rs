@@ -82,10 +82,33 @@ fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args)?;
     init_logging(&settings)?;
     let root_env = RootEnv::from_env()?;
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(serve(settings, root_env))
+        .build()?;
+    let stopped = runtime.block_on(serve(settings, root_env))?;
+    // Dropping the runtime waits for its blocking work (a purge, a scrub) to end: after this
+    // nothing erases or scrubs any more.
+    drop(runtime);
+    stopped.leave_scrubbed_mark()
+}
+
+/// What a server that stopped gracefully leaves behind.
+struct Stopped {
+    data_dir: DataDir,
+    engine: Arc<Engine>,
+    /// Over the embedded store, whose scrubs only this process makes.
+    embedded: bool,
+}
+
+impl Stopped {
+    /// Tells the next start over this embedded store that it need not scrub, when no erasure
+    /// is owed a scrub.
+    fn leave_scrubbed_mark(self) -> anyhow::Result<()> {
+        if self.embedded && !self.engine.scrub_owed() {
+            self.data_dir.mark_scrubbed()?;
+        }
+        Ok(())
+    }
 }
 
 /// The server log, on standard error: `--log` filters it, `--log-format` shapes it.
@@ -111,7 +134,7 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
 /// Start-up in the order that keeps a failed start from leaving a half-made data dir: check the
 /// TLS files and open the audit log, bind the port, then lock the data dir, open the store with
 /// its root key, make the root account.
-async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
+async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<Stopped> {
     let tls = match &settings.tls {
         Some(files) => {
             let certificate = Arc::new(ReloadingCertificate::load(files.clone())?);
@@ -135,7 +158,7 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
         // Out of the runtime's context: a PostgreSQL store's synchronous client (and its drop,
         // should the start fail) blocks on a runtime of its own.
         tokio::task::block_in_place(|| open_service(&settings, &data_dir, &root_env, audit))?;
-    server::spawn_due_work(engine);
+    server::spawn_due_work(engine.clone());
     audit::reopen_on_hangup(app.clone())?;
     let https = tls.is_some();
     let limits = ConnectionLimits {
@@ -182,7 +205,11 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<()> {
         tracing::warn!("in-flight requests did not finish in time; exiting anyway");
     }
     tracing::info!("stopped");
-    Ok(())
+    Ok(Stopped {
+        data_dir,
+        engine,
+        embedded: settings.store.is_none(),
+    })
 }
 
 /// Opens the store, makes the root account on first start, and builds the engine and the app.
@@ -197,9 +224,11 @@ fn open_service(
     RootCredential,
     std::path::PathBuf,
 )> {
+    let mut scrubbed = false;
     let (seal, node) = match &settings.store {
         None => {
             let (seal, store) = data_dir.open_store(&settings.root_key_file)?;
+            scrubbed = data_dir.take_scrubbed_mark()?;
             (seal, store::NodeStore::embedded(Arc::new(store)))
         }
         Some(postgres) => {
@@ -241,7 +270,7 @@ fn open_service(
     let token_file = admin::ensure_operator_token(store.as_ref(), data_dir.path())?;
     let token_key = kms_core::identity::token_key(store.as_ref(), seal.as_ref())
         .map_err(|e| anyhow::anyhow!("opening the key of Huawei IAM tokens: {e}"))?;
-    let engine = Arc::new(Engine::new(
+    let engine = Engine::new(
         store.clone(),
         seal.clone(),
         clock.clone(),
@@ -249,7 +278,12 @@ fn open_service(
             max_keys_per_region: settings.max_keys_per_region,
             max_data_keys_per_region: settings.max_data_keys_per_region,
         },
-    ));
+    );
+    let engine = Arc::new(if scrubbed {
+        engine.scrubbed_before_start()
+    } else {
+        engine
+    });
     let directory = Arc::new(directory);
     node.follow(directory.clone(), seal.clone())?;
     let admin = admin::Admin::new(

@@ -308,6 +308,31 @@ fn deleting_material_leaves_the_scrub_to_the_background() {
     assert_eq!(f.store.scrubs(), before + 1);
 }
 
+/// A store left scrubbed by the previous process owes no scrub at start, but the next erasure
+/// still owes one.
+#[test]
+fn an_engine_over_a_scrubbed_store_owes_a_scrub_only_after_an_erasure() {
+    let mut f = fixture();
+    let clean = Engine::new(
+        f.store.clone(),
+        Arc::new(crate::testing::MemorySeal::generate()),
+        f.clock.clone(),
+        EngineConfig::default(),
+    )
+    .scrubbed_before_start();
+    f.engine = clean;
+    assert!(!f.engine.scrub_owed());
+    assert!(!f.engine.run_owed_scrub().unwrap());
+    let id = f.key_of(Origin::External);
+    let p = f.params(&id, WrappingAlgorithm::RsaesOaepSha256);
+    f.import(&id, &p, &[5u8; 32], 0).unwrap();
+    assert!(!f.engine.scrub_owed(), "an import erases nothing");
+    f.engine.delete_imported_material(&f.caller, &id).unwrap();
+    assert!(f.engine.scrub_owed());
+    assert!(f.engine.run_owed_scrub().unwrap());
+    assert_eq!(f.store.scrubs(), 1);
+}
+
 #[test]
 fn expiry_owes_a_scrub() {
     let f = fixture();

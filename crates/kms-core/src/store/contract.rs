@@ -60,7 +60,7 @@ pub fn key(account: AccountId, alias: &str, created_at: u64) -> KeyRecord {
     }
 }
 
-pub(super) fn data_key(account: AccountId, name: &str, created_at: u64) -> DataKeyRecord {
+pub fn data_key(account: AccountId, name: &str, created_at: u64) -> DataKeyRecord {
     DataKeyRecord {
         data_key_id: Uuid::new_v4(),
         account,

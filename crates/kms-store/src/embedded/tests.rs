@@ -343,3 +343,93 @@ fn a_new_store_file_is_private() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// The keys and data keys an exported store shows, as text to compare, and the counts, totals
+/// and names its indexes answer.
+fn contents(store: &EmbeddedStore) -> (Vec<String>, u64, u64, u64, Option<uuid::Uuid>) {
+    let mut records = Vec::new();
+    store
+        .export(&mut |record| {
+            records.push(match record {
+                kms_core::store::Record::Key(key) => serde_json::to_string(&key).unwrap(),
+                kms_core::store::Record::DataKey(dk) => serde_json::to_string(&dk).unwrap(),
+                _ => String::new(),
+            });
+            Ok(())
+        })
+        .unwrap();
+    records.sort();
+    let listed = store
+        .list_keys(1, "ap-guangzhou", &KeyListFilter::default())
+        .unwrap()
+        .total;
+    (
+        records,
+        store.count_keys(1, "ap-guangzhou").unwrap(),
+        store.count_data_keys(1, "ap-guangzhou").unwrap(),
+        listed,
+        store.key_by_name(1, "ap-guangzhou", "batch-3").unwrap(),
+    )
+}
+
+#[test]
+fn a_batch_import_writes_what_one_import_per_record_writes() {
+    let keys: Vec<KeyRecord> = (0..20)
+        .map(|i| contract::key(1, &format!("batch-{i}"), 1_700_000_000 + i))
+        .collect();
+    let data_keys: Vec<DataKeyRecord> = (0..10)
+        .map(|i| {
+            let mut dk = contract::data_key(1, &format!("dk-{i}"), 1_700_000_000 + i);
+            dk.key_id = keys[i as usize].key_id;
+            dk
+        })
+        .collect();
+    let records: Vec<kms_core::store::Record> = keys
+        .iter()
+        .cloned()
+        .map(kms_core::store::Record::Key)
+        .chain(
+            data_keys
+                .iter()
+                .cloned()
+                .map(kms_core::store::Record::DataKey),
+        )
+        .collect();
+    let (one, batch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (one, batch) = (open(&one), open(&batch));
+    for record in &records {
+        one.import(record).unwrap();
+    }
+    batch.import_batch(&records).unwrap();
+    let (exported, keys_counted, data_keys_counted, listed, named) = contents(&batch);
+    assert_eq!(exported.len(), 30);
+    assert_eq!((keys_counted, data_keys_counted, listed), (20, 10, 20));
+    assert_eq!(named, Some(keys[3].key_id));
+    assert_eq!(contents(&one), contents(&batch));
+}
+
+#[test]
+fn a_batch_import_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let first = contract::key(1, "taken", 1_700_000_000);
+    let second = contract::key(1, "taken", 1_700_000_001);
+    let refused = store.import_batch(&[
+        kms_core::store::Record::Key(first.clone()),
+        kms_core::store::Record::Key(second),
+    ]);
+    assert_eq!(refused, Err(StoreError::NameTaken));
+    let account = kms_core::store::Record::Setting {
+        name: "x".into(),
+        value: vec![1],
+    };
+    assert!(
+        store
+            .import_batch(&[kms_core::store::Record::Key(first.clone()), account])
+            .is_err()
+    );
+    assert_eq!(store.count_keys(1, "ap-guangzhou").unwrap(), 0);
+    assert!(store.get_key(&first.key_id).unwrap().is_none());
+    assert_eq!(store.key_by_name(1, "ap-guangzhou", "taken").unwrap(), None);
+    assert_eq!(store.setting("x").unwrap(), None);
+}
