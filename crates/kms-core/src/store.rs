@@ -18,7 +18,7 @@ use crate::model::{
     Origin, Tag,
 };
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
     #[error("name (alias) already in use")]
     NameTaken,

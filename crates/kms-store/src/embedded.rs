@@ -1,7 +1,7 @@
 use std::ops::Deref;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
@@ -92,7 +92,9 @@ const CACHE_BYTES: usize = 16 << 20;
 pub struct EmbeddedStore {
     /// Every transaction holds this shared; [`Store::scrub`] takes it exclusively only to compact
     /// the file, which redb allows with no transaction open.
-    db: RwLock<Database>,
+    db: Arc<RwLock<Database>>,
+    /// Runs every write a request makes (group commit).
+    committer: commit::Committer,
     path: std::path::PathBuf,
 }
 
@@ -283,9 +285,25 @@ impl Tables {
         Ok(())
     }
 
-    /// Writes a new record in `txn` with every index entry and its place in creation order;
-    /// `LimitReached` when its scope already holds `max` records that count.
-    fn insert_new<R: Indexed>(&self, txn: &WriteTxn, rec: &R, max: u64) -> Result<(), StoreError> {
+    /// Adds `delta` to the scope's count; returns the count before.
+    fn adjust_count<R: Indexed>(
+        &self,
+        txn: &WriteTxn,
+        rec: &R,
+        delta: i64,
+    ) -> Result<u64, StoreError> {
+        let mut counts = txn.open_table(self.counts).map_err(backend)?;
+        let scope = (rec.account(), rec.region());
+        let current = counts.get(scope).map_err(backend)?.map_or(0, |v| v.value());
+        counts
+            .insert(scope, current.saturating_add_signed(delta))
+            .map_err(backend)?;
+        Ok(current)
+    }
+
+    /// Writes a new record with its index entries; `LimitReached` once its scope holds `max`
+    /// counted records, `NameTaken` if one of its names is in use.
+    fn create<R: Indexed>(&self, txn: &WriteTxn, rec: &R, max: u64) -> Result<(), StoreError> {
         // A record that does not count (one pending deletion, as an import may bring) is
         // neither limited nor counted.
         if rec.counts_toward_limit() && self.adjust_count(txn, rec, 1)? >= max {
@@ -303,24 +321,61 @@ impl Tables {
                 ),
                 (),
             )
-            .map_err(backend)?;
+            .map_err(backend)
+            .map(drop)
+    }
+
+    /// Replaces records (compare-and-swap on each revision): all or none, as a failure aborts
+    /// the transaction. A record that starts counting toward the limit again is refused once
+    /// `max` is reached.
+    fn update<R: Indexed>(&self, txn: &WriteTxn, recs: &[R], max: u64) -> Result<(), StoreError> {
+        for rec in recs {
+            let old: R = self
+                .read(txn, rec.id().as_u128())?
+                .ok_or(StoreError::Conflict)?;
+            if old.revision() + 1 != rec.revision() {
+                return Err(StoreError::Conflict);
+            }
+            self.unindex(txn, &old)?;
+            self.index_and_put(txn, rec)?;
+            if old.created_at() != rec.created_at() {
+                let mut scope = txn.open_table(self.scope).map_err(backend)?;
+                let id = rec.id().as_u128();
+                scope
+                    .remove((old.account(), old.region(), old.created_at(), id))
+                    .map_err(backend)?;
+                scope
+                    .insert((rec.account(), rec.region(), rec.created_at(), id), ())
+                    .map_err(backend)?;
+            }
+            let delta = i64::from(rec.counts_toward_limit()) - i64::from(old.counts_toward_limit());
+            if delta != 0 && self.adjust_count(txn, rec, delta)? >= max && delta > 0 {
+                return Err(StoreError::LimitReached);
+            }
+        }
         Ok(())
     }
 
-    /// Adds `delta` to the scope's count; returns the count before.
-    fn adjust_count<R: Indexed>(
-        &self,
-        txn: &WriteTxn,
-        rec: &R,
-        delta: i64,
-    ) -> Result<u64, StoreError> {
-        let mut counts = txn.open_table(self.counts).map_err(backend)?;
-        let scope = (rec.account(), rec.region());
-        let current = counts.get(scope).map_err(backend)?.map_or(0, |v| v.value());
-        counts
-            .insert(scope, current.saturating_add_signed(delta))
+    /// Deletes a record with its index entries (compare-and-swap on its revision).
+    fn delete<R: Indexed>(&self, txn: &WriteTxn, rec: &R) -> Result<(), StoreError> {
+        let id = rec.id().as_u128();
+        let old: R = self.read(txn, id)?.ok_or(StoreError::Conflict)?;
+        if old.revision() != rec.revision() {
+            return Err(StoreError::Conflict);
+        }
+        self.unindex(txn, &old)?;
+        if old.counts_toward_limit() {
+            self.adjust_count(txn, &old, -1)?;
+        }
+        txn.open_table(self.scope)
+            .map_err(backend)?
+            .remove((old.account(), old.region(), old.created_at(), id))
             .map_err(backend)?;
-        Ok(current)
+        txn.open_table(self.records)
+            .map_err(backend)?
+            .remove(id)
+            .map_err(backend)?;
+        Ok(())
     }
 }
 
@@ -365,8 +420,10 @@ impl EmbeddedStore {
         }
         drop(meta);
         txn.commit().map_err(backend)?;
+        let db = Arc::new(RwLock::new(db));
         Ok(Self {
-            db: RwLock::new(db),
+            committer: commit::Committer::start(Arc::clone(&db))?,
+            db,
             path: path.to_owned(),
         })
     }
@@ -382,16 +439,18 @@ impl EmbeddedStore {
         Ok(Held { txn, _db: db })
     }
 
+    /// Runs `write` in the committer's next transaction and answers once that is durable.
+    fn write<T: Send + 'static>(
+        &self,
+        write: impl Fn(&WriteTxn) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.committer.write(write)
+    }
+
     fn begin_read(&self) -> Result<Held<'_, redb::ReadTransaction>, StoreError> {
         let db = self.shared();
         let txn = db.begin_read().map_err(backend)?;
         Ok(Held { txn, _db: db })
-    }
-
-    fn create<R: Indexed>(&self, t: &Tables, rec: &R, max: u64) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
-        t.insert_new(&txn, rec, max)?;
-        txn.commit().map_err(backend)
     }
 
     fn get<R: Indexed>(&self, t: &Tables, id: &Uuid) -> Result<Option<R>, StoreError> {
@@ -403,65 +462,6 @@ impl EmbeddedStore {
 
     /// Replaces records (compare-and-swap on each revision) in one transaction: all or none. A
     /// record that starts counting toward the limit again is refused once `max` is reached.
-    fn update<R: Indexed>(&self, t: &Tables, recs: &[R], max: u64) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
-        for rec in recs {
-            let old: R = t
-                .read(&txn, rec.id().as_u128())?
-                .ok_or(StoreError::Conflict)?;
-            if old.revision() + 1 != rec.revision() {
-                return Err(StoreError::Conflict);
-            }
-            t.unindex(&txn, &old)?;
-            t.index_and_put(&txn, rec)?;
-            if old.created_at() != rec.created_at() {
-                let mut scope = txn.open_table(t.scope).map_err(backend)?;
-                let id = rec.id().as_u128();
-                scope
-                    .remove((old.account(), old.region(), old.created_at(), id))
-                    .map_err(backend)?;
-                scope
-                    .insert((rec.account(), rec.region(), rec.created_at(), id), ())
-                    .map_err(backend)?;
-            }
-            let delta = i64::from(rec.counts_toward_limit()) - i64::from(old.counts_toward_limit());
-            if delta != 0 && t.adjust_count(&txn, rec, delta)? >= max && delta > 0 {
-                return Err(StoreError::LimitReached);
-            }
-        }
-        // Returning early above drops the transaction, which aborts every write made in it.
-        txn.commit().map_err(backend)
-    }
-
-    /// Deletes a record and, in the same transaction, whatever `also` removes with it.
-    fn delete<R: Indexed>(
-        &self,
-        t: &Tables,
-        rec: &R,
-        also: impl FnOnce(&WriteTxn) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
-        let id = rec.id().as_u128();
-        let old: R = t.read(&txn, id)?.ok_or(StoreError::Conflict)?;
-        if old.revision() != rec.revision() {
-            return Err(StoreError::Conflict);
-        }
-        t.unindex(&txn, &old)?;
-        if old.counts_toward_limit() {
-            t.adjust_count(&txn, &old, -1)?;
-        }
-        txn.open_table(t.scope)
-            .map_err(backend)?
-            .remove((old.account(), old.region(), old.created_at(), id))
-            .map_err(backend)?;
-        txn.open_table(t.records)
-            .map_err(backend)?
-            .remove(id)
-            .map_err(backend)?;
-        also(&txn)?;
-        txn.commit().map_err(backend)
-    }
-
     fn count(&self, t: &Tables, account: AccountId, region: &str) -> Result<u64, StoreError> {
         let txn = self.begin_read()?;
         let counts = txn.open_table(t.counts).map_err(backend)?;
@@ -489,16 +489,21 @@ impl EmbeddedStore {
 
 impl Store for EmbeddedStore {
     fn create_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError> {
-        self.create(&KEYS, key, max_keys)
+        let key = key.clone();
+        self.write(move |txn| KEYS.create(txn, &key, max_keys))
     }
     fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
         self.get(&KEYS, key_id)
     }
     fn update_keys(&self, keys: &[KeyRecord], max_keys: u64) -> Result<(), StoreError> {
-        self.update(&KEYS, keys, max_keys)
+        let keys = keys.to_vec();
+        self.write(move |txn| KEYS.update(txn, &keys, max_keys))
     }
+    /// Removes the key's grants in its delete transaction.
     fn delete_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        self.delete(&KEYS, key, |txn| {
+        let key = key.clone();
+        self.write(move |txn| {
+            KEYS.delete(txn, &key)?;
             grants::remove_key_grants(txn, &key.key_id)
         })
     }
@@ -542,16 +547,19 @@ impl Store for EmbeddedStore {
     }
 
     fn create_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError> {
-        self.create(&DATA_KEYS, data_key, max)
+        let data_key = data_key.clone();
+        self.write(move |txn| DATA_KEYS.create(txn, &data_key, max))
     }
     fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError> {
         self.get(&DATA_KEYS, data_key_id)
     }
     fn update_data_keys(&self, data_keys: &[DataKeyRecord], max: u64) -> Result<(), StoreError> {
-        self.update(&DATA_KEYS, data_keys, max)
+        let data_keys = data_keys.to_vec();
+        self.write(move |txn| DATA_KEYS.update(txn, &data_keys, max))
     }
     fn delete_data_key(&self, data_key: &DataKeyRecord) -> Result<(), StoreError> {
-        self.delete(&DATA_KEYS, data_key, |_| Ok(()))
+        let data_key = data_key.clone();
+        self.write(move |txn| DATA_KEYS.delete(txn, &data_key))
     }
     fn list_data_keys(
         &self,
@@ -630,14 +638,14 @@ impl Store for EmbeddedStore {
     }
 
     fn create_account(&self, account: &Account) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
-        {
+        let account = account.clone();
+        self.write(move |txn| {
             let mut accounts = txn.open_table(ACCOUNTS).map_err(backend)?;
             if accounts.get(account.uin).map_err(backend)?.is_some() {
                 return Err(StoreError::AlreadyExists);
             }
             accounts
-                .insert(account.uin, encode(account)?.as_slice())
+                .insert(account.uin, encode(&account)?.as_slice())
                 .map_err(backend)?;
             let mut names = txn.open_table(ACCOUNT_NAMES).map_err(backend)?;
             for name in [
@@ -652,8 +660,8 @@ impl Store for EmbeddedStore {
                     return Err(StoreError::AlreadyExists);
                 }
             }
-        }
-        txn.commit().map_err(backend)
+            Ok(())
+        })
     }
 
     fn create_grant(&self, grant: &GrantRecord, max: u64) -> Result<(), StoreError> {
@@ -721,6 +729,7 @@ impl Store for EmbeddedStore {
     }
 }
 
+mod commit;
 mod export;
 mod grants;
 mod identity;

@@ -176,6 +176,9 @@ pub struct PgStore {
     tls: MakeRustlsConnect,
     keys: Kind,
     data_keys: Kind,
+    /// Concurrent creates of keys, and of data keys, share a transaction.
+    key_creates: grouped::Grouped<(KeyRecord, u64)>,
+    data_key_creates: grouped::Grouped<(DataKeyRecord, u64)>,
     feed: Arc<feed::FeedStats>,
     calls: [CallStat; CALLS],
 }
@@ -214,6 +217,8 @@ impl PgStore {
             tls,
             keys: Kind::new("keys", Change::Key, true),
             data_keys: Kind::new("data_keys", Change::DataKey, false),
+            key_creates: grouped::Grouped::new(),
+            data_key_creates: grouped::Grouped::new(),
             feed: Arc::default(),
             calls: std::array::from_fn(|_| CallStat::default()),
         };
@@ -359,7 +364,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Fail> {
 impl Store for PgStore {
     fn create_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError> {
         self.timed(Call::CreateKey, || {
-            self.create_record(&self.keys, key, max_keys)
+            self.create_grouped(&self.keys, &self.key_creates, key, max_keys)
         })
     }
     fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {
@@ -429,7 +434,7 @@ impl Store for PgStore {
 
     fn create_data_key(&self, data_key: &DataKeyRecord, max: u64) -> Result<(), StoreError> {
         self.timed(Call::CreateDataKey, || {
-            self.create_record(&self.data_keys, data_key, max)
+            self.create_grouped(&self.data_keys, &self.data_key_creates, data_key, max)
         })
     }
     fn get_data_key(&self, data_key_id: &Uuid) -> Result<Option<DataKeyRecord>, StoreError> {
@@ -535,6 +540,7 @@ impl Store for PgStore {
 
 mod feed;
 mod grants;
+mod grouped;
 mod identity;
 mod listing;
 mod pool;

@@ -17,23 +17,22 @@ impl EmbeddedStore {
         secret_id: &str,
         account: AccountId,
     ) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
-        {
+        let name = identity::secret_name(secret_id);
+        self.write(move |txn| {
             let mut names = txn.open_table(ACCOUNT_NAMES).map_err(backend)?;
-            let name = identity::secret_name(secret_id);
             let owner = names
                 .get(name.as_str())
                 .map_err(backend)?
                 .map(|v| v.value());
             match owner {
-                Some(uin) if uin == account => return Ok(()),
-                Some(_) => return Err(StoreError::AlreadyExists),
-                None => {
-                    names.insert(name.as_str(), account).map_err(backend)?;
-                }
+                Some(uin) if uin == account => Ok(()),
+                Some(_) => Err(StoreError::AlreadyExists),
+                None => names
+                    .insert(name.as_str(), account)
+                    .map_err(backend)
+                    .map(drop),
             }
-        }
-        txn.commit().map_err(backend)
+        })
     }
 
     pub(super) fn read_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -44,16 +43,17 @@ impl EmbeddedStore {
     }
 
     pub(super) fn first_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let txn = self.begin_write()?;
-        {
+        let (name, value) = (name.to_owned(), value.to_vec());
+        self.write(move |txn| {
             let mut table = txn.open_table(SETTINGS).map_err(backend)?;
-            if let Some(stored) = table.get(name).map_err(backend)? {
+            if let Some(stored) = table.get(name.as_str()).map_err(backend)? {
                 return Ok(stored.value().to_vec());
             }
-            table.insert(name, value).map_err(backend)?;
-        }
-        txn.commit().map_err(backend)?;
-        Ok(value.to_vec())
+            table
+                .insert(name.as_str(), value.as_slice())
+                .map_err(backend)?;
+            Ok(value.clone())
+        })
     }
 
     /// Writes exported keys and hosted data keys as [`kms_core::Store::import`] does (limits
@@ -64,8 +64,8 @@ impl EmbeddedStore {
         let txn = self.begin_write()?;
         for record in records {
             match record {
-                Record::Key(key) => KEYS.insert_new(&txn, key, u64::MAX)?,
-                Record::DataKey(data_key) => DATA_KEYS.insert_new(&txn, data_key, u64::MAX)?,
+                Record::Key(key) => KEYS.create(&txn, key, u64::MAX)?,
+                Record::DataKey(data_key) => DATA_KEYS.create(&txn, data_key, u64::MAX)?,
                 _ => return Err(backend("a batch import takes only keys and data keys")),
             }
         }

@@ -86,45 +86,66 @@ fn in_order(grants: &mut [GrantRecord]) {
     grants.sort_by(|a, b| (a.created_at, &a.grant_id).cmp(&(b.created_at, &b.grant_id)));
 }
 
+/// Stores a grant; `LimitReached` once its key holds `max`.
+fn create(txn: &WriteTxn, grant: &GrantRecord, max: u64) -> Result<(), StoreError> {
+    {
+        let mut table = txn.open_table(GRANTS).map_err(backend)?;
+        let key_id = grant.key_id.as_u128();
+        if table
+            .get((key_id, grant.grant_id.as_str()))
+            .map_err(backend)?
+            .is_some()
+        {
+            return Err(StoreError::AlreadyExists);
+        }
+        if of_key(&table, key_id)?.len() as u64 >= max {
+            return Err(StoreError::LimitReached);
+        }
+        table
+            .insert((key_id, grant.grant_id.as_str()), encode(grant)?.as_slice())
+            .map_err(backend)?;
+    }
+    if !grant.retiring_principal.is_empty() {
+        txn.open_table(RETIRABLE)
+            .map_err(backend)?
+            .insert(
+                (
+                    grant.region.as_str(),
+                    grant.retiring_principal.as_str(),
+                    grant.created_at,
+                    grant.grant_id.as_str(),
+                ),
+                grant.key_id.as_u128(),
+            )
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Removes a grant; whether it was there.
+fn delete(txn: &WriteTxn, key_id: u128, grant_id: &str) -> Result<bool, StoreError> {
+    let removed = txn
+        .open_table(GRANTS)
+        .map_err(backend)?
+        .remove((key_id, grant_id))
+        .map_err(backend)?
+        .map(|v| decode::<GrantRecord>(v.value()))
+        .transpose()?;
+    let Some(grant) = removed else {
+        return Ok(false);
+    };
+    unindex(txn, &grant)?;
+    Ok(true)
+}
+
 impl EmbeddedStore {
     pub(super) fn create_grant_record(
         &self,
         grant: &GrantRecord,
         max: u64,
     ) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
-        {
-            let mut table = txn.open_table(GRANTS).map_err(backend)?;
-            let key_id = grant.key_id.as_u128();
-            if table
-                .get((key_id, grant.grant_id.as_str()))
-                .map_err(backend)?
-                .is_some()
-            {
-                return Err(StoreError::AlreadyExists);
-            }
-            if of_key(&table, key_id)?.len() as u64 >= max {
-                return Err(StoreError::LimitReached);
-            }
-            table
-                .insert((key_id, grant.grant_id.as_str()), encode(grant)?.as_slice())
-                .map_err(backend)?;
-        }
-        if !grant.retiring_principal.is_empty() {
-            txn.open_table(RETIRABLE)
-                .map_err(backend)?
-                .insert(
-                    (
-                        grant.region.as_str(),
-                        grant.retiring_principal.as_str(),
-                        grant.created_at,
-                        grant.grant_id.as_str(),
-                    ),
-                    grant.key_id.as_u128(),
-                )
-                .map_err(backend)?;
-        }
-        txn.commit().map_err(backend)
+        let grant = grant.clone();
+        self.write(move |txn| create(txn, &grant, max))
     }
 
     pub(super) fn grants_of_key(&self, key_id: &Uuid) -> Result<Vec<GrantRecord>, StoreError> {
@@ -139,20 +160,8 @@ impl EmbeddedStore {
         key_id: &Uuid,
         grant_id: &str,
     ) -> Result<bool, StoreError> {
-        let txn = self.begin_write()?;
-        let removed = txn
-            .open_table(GRANTS)
-            .map_err(backend)?
-            .remove((key_id.as_u128(), grant_id))
-            .map_err(backend)?
-            .map(|v| decode::<GrantRecord>(v.value()))
-            .transpose()?;
-        let Some(grant) = removed else {
-            return Ok(false);
-        };
-        unindex(&txn, &grant)?;
-        txn.commit().map_err(backend)?;
-        Ok(true)
+        let (key_id, grant_id) = (key_id.as_u128(), grant_id.to_owned());
+        self.write(move |txn| delete(txn, key_id, &grant_id))
     }
 
     pub(super) fn grants_most_on_a_key(

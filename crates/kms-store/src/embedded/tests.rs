@@ -433,3 +433,159 @@ fn a_batch_import_is_all_or_nothing() {
     assert_eq!(store.key_by_name(1, "ap-guangzhou", "taken").unwrap(), None);
     assert_eq!(store.setting("x").unwrap(), None);
 }
+
+const REGION: &str = "ap-guangzhou";
+
+#[test]
+fn a_batch_answers_each_write_as_run_alone_in_its_order_and_commits_only_the_successes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.create_key(&contract::key(1, "before", 1), 3).unwrap();
+    let create = |key: &KeyRecord| {
+        let key = key.clone();
+        super::commit::queue_write(move |txn| super::KEYS.create(txn, &key, 3))
+    };
+    let first = contract::key(1, "first", 2);
+    let same_name = contract::key(1, "first", 3);
+    let second = contract::key(1, "second", 4);
+    let over_limit = contract::key(1, "third", 5);
+    let other_account = contract::key(2, "first", 6);
+    let (panicking, panicked) =
+        super::commit::queue_write(|_| -> Result<(), StoreError> { panic!("a write that panics") });
+    let (writes, answers): (Vec<_>, Vec<_>) = [
+        create(&first),
+        create(&same_name),
+        (panicking, panicked),
+        create(&second),
+        create(&over_limit),
+        create(&other_account),
+    ]
+    .into_iter()
+    .unzip();
+    super::commit::commit_batch(&store.db, writes);
+    let answers: Vec<_> = answers.into_iter().map(|a| a.recv().unwrap()).collect();
+    let outcome = |i: usize| answers[i].as_ref().unwrap();
+    assert_eq!(outcome(0), &Ok(()));
+    assert_eq!(outcome(1), &Err(StoreError::NameTaken));
+    let panic = answers[2].as_ref().unwrap_err();
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"a write that panics"));
+    assert_eq!(outcome(3), &Ok(()));
+    assert_eq!(outcome(4), &Err(StoreError::LimitReached));
+    assert_eq!(outcome(5), &Ok(()));
+
+    drop(store);
+    let store = open(&dir);
+    for (key, stored) in [
+        (&first, true),
+        (&same_name, false),
+        (&second, true),
+        (&over_limit, false),
+        (&other_account, true),
+    ] {
+        let found = store.get_key(&key.key_id).unwrap();
+        assert_eq!(
+            found.map(|k| (k.account, k.alias)),
+            stored.then(|| (key.account, key.alias.clone()))
+        );
+    }
+    // The failed writes left nothing: not their count, nor their names.
+    assert_eq!(store.count_keys(1, REGION).unwrap(), 3);
+    assert_eq!(store.count_keys(2, REGION).unwrap(), 1);
+    assert_eq!(
+        store.key_by_name(1, REGION, "first").unwrap(),
+        Some(first.key_id)
+    );
+    assert_eq!(store.key_by_name(1, REGION, "third").unwrap(), None);
+}
+
+/// Creates keys from `threads` threads at once, `each` per thread, the name of each unique;
+/// the answer of every attempt with its key.
+fn create_concurrently(
+    store: &EmbeddedStore,
+    threads: u64,
+    each: u64,
+    max: u64,
+) -> Vec<(KeyRecord, Result<(), StoreError>)> {
+    std::thread::scope(|s| {
+        let writers: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (0..each)
+                        .map(|i| {
+                            let key = contract::key(1, &format!("t{t}-{i}"), t * each + i);
+                            let answer = store.create_key(&key, max);
+                            (key, answer)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    })
+}
+
+#[test]
+fn concurrent_writers_find_every_created_key_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let created = create_concurrently(&store, 16, 40, u64::MAX);
+    assert!(created.iter().all(|(_, answer)| answer.is_ok()));
+    drop(store);
+
+    let store = open(&dir);
+    assert_eq!(store.count_keys(1, REGION).unwrap(), 640);
+    for (key, _) in &created {
+        let stored = store.get_key(&key.key_id).unwrap().unwrap();
+        assert_eq!(stored.alias, key.alias);
+        assert_eq!(
+            store.key_by_name(1, REGION, &key.alias).unwrap(),
+            Some(key.key_id)
+        );
+    }
+}
+
+#[test]
+fn the_key_limit_and_unique_names_hold_exactly_under_concurrent_creates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let attempts = create_concurrently(&store, 16, 20, 100);
+    let created: Vec<_> = attempts
+        .iter()
+        .filter(|(_, answer)| answer.is_ok())
+        .collect();
+    assert_eq!(created.len(), 100);
+    assert!(
+        attempts
+            .iter()
+            .all(|(_, a)| matches!(a, Ok(()) | Err(StoreError::LimitReached)))
+    );
+    assert_eq!(store.count_keys(1, REGION).unwrap(), 100);
+    for (key, answer) in &attempts {
+        assert_eq!(
+            store.get_key(&key.key_id).unwrap().is_some(),
+            answer.is_ok()
+        );
+    }
+
+    let same_name: Vec<_> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..16)
+            .map(|i| {
+                let store = &store;
+                s.spawn(move || store.create_key(&contract::key(2, "shared", i), u64::MAX))
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(same_name.iter().filter(|a| a.is_ok()).count(), 1);
+    assert_eq!(
+        same_name
+            .iter()
+            .filter(|a| **a == Err(StoreError::NameTaken))
+            .count(),
+        15
+    );
+    assert_eq!(store.count_keys(2, REGION).unwrap(), 1);
+}

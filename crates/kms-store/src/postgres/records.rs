@@ -17,7 +17,8 @@ use kms_core::StoreError;
 use kms_core::store::Indexed;
 use kms_core::store::feed::Change;
 
-use super::pool::{Fail, unique_violation};
+use super::grouped::Grouped;
+use super::pool::{self, Fail, unique_violation};
 use super::{PgStore, acct, db_u64, decode, encode, i64_of};
 
 /// Shards of each term count: creates in one scope spread over this many rows.
@@ -558,23 +559,82 @@ impl PgStore {
         rec: &R,
         max: u64,
     ) -> Result<(), StoreError> {
+        shared_then_exact(|mode| self.create_in(kind, &[rec], max, mode))
+    }
+
+    /// One transaction that creates `recs`, each scope they raise held to `max` as `mode` says.
+    fn create_in<R: Indexed>(
+        &self,
+        kind: &Kind,
+        recs: &[&R],
+        max: u64,
+        mode: Mode,
+    ) -> Result<(), StoreError> {
         let mut change = IndexChange::default();
-        change.add(None, Some(rec))?;
+        for rec in recs {
+            change.add(None, Some(*rec))?;
+        }
         let raised = change.raised();
-        shared_then_exact(|mode| {
-            let begin = format!("BEGIN; {}", lock_sql(kind.table, &raised, mode));
-            self.write_from(&begin, |conn, changes| {
-                let mut params = record_params(&[rec])?;
-                params.extend(change.params());
-                params.extend(raised_params(&raised));
-                let rows = conn
-                    .query(&kind.create, &refs(&params))
-                    .map_err(|e| refusals(kind, e))?;
-                checked(&rows, &raised, max, mode)?;
-                changes.push((kind.change)(rec.id()));
-                Ok(())
+        let begin = format!("BEGIN; {}", lock_sql(kind.table, &raised, mode));
+        self.write_from(&begin, |conn, changes| {
+            let mut params = record_params(recs)?;
+            params.extend(change.params());
+            params.extend(raised_params(&raised));
+            let rows = conn
+                .query(&kind.create, &refs(&params))
+                .map_err(|e| refusals(kind, e))?;
+            checked(&rows, &raised, max, mode)?;
+            changes.extend(recs.iter().map(|rec| (kind.change)(rec.id())));
+            Ok(())
+        })
+    }
+
+    /// Creates `rec` together with the creates of its kind that other callers make meanwhile
+    /// (see [`Grouped`]); the answer is the one it gets by itself.
+    pub(super) fn create_grouped<R: Indexed>(
+        &self,
+        kind: &Kind,
+        group: &Grouped<(R, u64)>,
+        rec: &R,
+        max: u64,
+    ) -> Result<(), StoreError> {
+        pool::off_runtime(|| {
+            group.run((rec.clone(), max), |batch| match batch.as_slice() {
+                [(rec, max)] => vec![self.create_record(kind, rec, *max)],
+                _ => self.create_batch(kind, &batch),
             })
         })
+    }
+
+    /// Creates the records of `batch` in one transaction. If that is refused (a name taken,
+    /// a limit met), each is created alone, in order, so each gets the answer it would get by
+    /// itself; any other failure is every record's answer.
+    pub(super) fn create_batch<R: Indexed>(
+        &self,
+        kind: &Kind,
+        batch: &[(R, u64)],
+    ) -> Vec<Result<(), StoreError>> {
+        match self.create_together(kind, batch) {
+            Err(StoreError::NameTaken | StoreError::AlreadyExists | StoreError::LimitReached) => {
+                batch
+                    .iter()
+                    .map(|(rec, max)| self.create_record(kind, rec, *max))
+                    .collect()
+            }
+            outcome => vec![outcome; batch.len()],
+        }
+    }
+
+    /// One transaction that creates every record of `batch`, held to the smallest limit among
+    /// them. Several records raise one scope, which only [`Mode::Exact`] decides.
+    fn create_together<R: Indexed>(
+        &self,
+        kind: &Kind,
+        batch: &[(R, u64)],
+    ) -> Result<(), StoreError> {
+        let recs: Vec<&R> = batch.iter().map(|(rec, _)| rec).collect();
+        let max = batch.iter().map(|(_, max)| *max).min().unwrap_or(0);
+        self.create_in(kind, &recs, max, Mode::Exact)
     }
 
     /// Compare-and-swap of every record of the batch: the old records are locked (in id order)

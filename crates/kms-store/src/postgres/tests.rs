@@ -230,6 +230,51 @@ fn limits_hold_under_concurrent_creates() {
     assert_eq!((listed.total, listed.page.len() as u64), (LIMIT, LIMIT));
 }
 
+#[test]
+fn a_batch_of_creates_answers_each_as_created_alone_in_its_order() {
+    let db = TestDb::new();
+    let store = db.open();
+    store.create_key(&key(1, "before", 0), 3).unwrap();
+    let first = key(1, "first", 1);
+    let batch = [
+        (first.clone(), 3),
+        (key(1, "first", 2), 3),
+        (key(1, "second", 3), 3),
+        (key(1, "third", 4), 3),
+        (key(2, "first", 5), 3),
+    ];
+    let answers = store.create_batch(&store.keys, &batch);
+    assert_eq!(
+        answers,
+        [
+            Ok(()),
+            Err(StoreError::NameTaken),
+            Ok(()),
+            Err(StoreError::LimitReached),
+            Ok(())
+        ]
+    );
+    for ((rec, _), answer) in batch.iter().zip(&answers) {
+        assert_eq!(
+            store.get_key(&rec.key_id).unwrap().is_some(),
+            answer.is_ok()
+        );
+    }
+    assert_eq!(store.count_keys(1, REGION).unwrap(), 3);
+    assert_eq!(store.count_keys(2, REGION).unwrap(), 1);
+    assert_eq!(
+        store.key_by_name(1, REGION, "first").unwrap(),
+        Some(first.key_id)
+    );
+
+    let refused_by_nothing = [(key(3, "a", 1), 10), (key(3, "b", 2), 10)];
+    assert_eq!(
+        store.create_batch(&store.keys, &refused_by_nothing),
+        [Ok(()), Ok(())]
+    );
+    assert_eq!(store.count_keys(3, REGION).unwrap(), 2);
+}
+
 /// The slack of the shared path: the server's `max_connections + max_prepared_transactions`.
 fn slack(store: &PgStore) -> u64 {
     store
