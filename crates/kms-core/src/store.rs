@@ -599,8 +599,9 @@ pub trait Store: Send + Sync {
 
     /// The keys of (account, region) that match `filter`: how many match, and the page at
     /// `filter.offset` of at most `filter.limit` of them in the filter's order (creation time,
-    /// ties by id). Served by indexes: with no filter or one, a page costs the same however many
-    /// keys the scope holds; several filters cost a walk of the most selective one's index to
+    /// ties by id). Served by indexes: with any combination of filters but two tag filters, a
+    /// page costs the same however many keys the scope holds (several small dimensions are one
+    /// group of tuple terms); two tag filters cost a walk of the more selective one's index to
     /// count the total. A substring matches no B-tree, so a `search` walks the scope's names
     /// (and ids, when the text could be part of one): its cost grows with the scope's names.
     fn list_keys(

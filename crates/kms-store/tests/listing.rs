@@ -458,8 +458,9 @@ fn sizes() -> Vec<u64> {
 }
 
 /// Fills `store` with keys (every tenth with a grant) and data keys to each size from
-/// `threads` threads, reporting each size and the fill's rate.
-fn fill_and_report(store: &(dyn Store + Sync), threads: u64) {
+/// `threads` threads, runs `settle` (PostgreSQL: the statistics and visibility autovacuum
+/// would reach), and reports each size and the fill's rate.
+fn fill_and_report(store: &(dyn Store + Sync), threads: u64, settle: &dyn Fn()) {
     let mut filled = 0u64;
     for target in sizes() {
         let start = Instant::now();
@@ -487,6 +488,7 @@ fn fill_and_report(store: &(dyn Store + Sync), threads: u64) {
             (target - filled) as f64 / took
         );
         filled = target;
+        settle();
         report(store, target);
     }
 }
@@ -496,7 +498,7 @@ fn fill_and_report(store: &(dyn Store + Sync), threads: u64) {
 fn listing_cost_from_10_000_to_1_000_000_keys() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(&dir.path().join("bench.redb")).unwrap();
-    fill_and_report(&store, 2);
+    fill_and_report(&store, 2, &|| {});
 }
 
 #[test]
@@ -511,8 +513,12 @@ fn postgres_listing_cost_from_10_000_to_1_000_000_keys() {
     };
     admin(&format!("CREATE DATABASE {name}"));
     let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    let admin_db = |sql: &str| {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.batch_execute(sql).unwrap();
+    };
     let store = PgStore::open(&url, PgOptions { pool_size: 8 }).unwrap();
-    fill_and_report(&store, 8);
+    fill_and_report(&store, 8, &|| admin_db("VACUUM ANALYZE"));
     drop(store);
     admin(&format!("DROP DATABASE {name} WITH (FORCE)"));
 }
