@@ -42,6 +42,17 @@ pub enum KeyState {
     Archived,
 }
 
+impl KeyState {
+    /// Every state: listings expand a filter that leaves the state open over these.
+    pub const ALL: [KeyState; 5] = [
+        KeyState::Enabled,
+        KeyState::Disabled,
+        KeyState::PendingDelete,
+        KeyState::PendingImport,
+        KeyState::Archived,
+    ];
+}
+
 /// What a key may be used for. Together with the spec it decides which operations the engine
 /// lets the key do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -53,6 +64,14 @@ pub enum KeyUsage {
 }
 
 impl KeyUsage {
+    /// Every usage.
+    pub const ALL: [KeyUsage; 4] = [
+        KeyUsage::EncryptDecrypt,
+        KeyUsage::SignVerify,
+        KeyUsage::GenerateVerifyMac,
+        KeyUsage::KeyAgreement,
+    ];
+
     /// Whether a key of `spec` can serve this usage.
     pub fn allows(self, spec: KeySpec) -> bool {
         use KeySpec::*;
@@ -88,6 +107,11 @@ pub enum Origin {
     Kms,
     /// Imported by the customer (bring your own key).
     External,
+}
+
+impl Origin {
+    /// Every origin.
+    pub const ALL: [Origin; 2] = [Origin::Kms, Origin::External];
 }
 
 /// A resource tag.
@@ -274,6 +298,15 @@ pub enum DataKeyState {
     Enabled,
     Disabled,
     PendingDelete,
+}
+
+impl DataKeyState {
+    /// Every state.
+    pub const ALL: [DataKeyState; 3] = [
+        DataKeyState::Enabled,
+        DataKeyState::Disabled,
+        DataKeyState::PendingDelete,
+    ];
 }
 
 /// A data key the service keeps for the customer ("hosted"). Its plaintext is never stored:

@@ -139,20 +139,18 @@ impl Listed<(Uuid, Alias)> {
     }
 }
 
-/// Index terms of one filter dimension that a record may meet: any one of `terms`.
+/// Index terms of one filter dimension that a record may meet: any one of `terms`. No record
+/// holds two of a group's terms (a record has one state, one tuple, one value of a tag key),
+/// so the group's size is the sum of its terms' counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TermGroup {
     pub terms: Vec<String>,
-    /// No record holds two of the terms (a record has one state), so the group's size is the
-    /// sum of its terms' counts.
-    pub disjoint: bool,
 }
 
 impl TermGroup {
     fn single_valued<T: std::fmt::Debug>(dimension: &str, values: &[T]) -> Self {
         Self {
             terms: dedup(values.iter().map(|v| term(dimension, v)).collect()),
-            disjoint: true,
         }
     }
 }
@@ -197,15 +195,83 @@ fn tag_groups(filters: &[(String, Vec<String>)]) -> impl Iterator<Item = TermGro
         if values.is_empty() {
             TermGroup {
                 terms: vec![tag_term(key)],
-                disjoint: true,
             }
         } else {
-            let terms = dedup(values.iter().map(|v| tag_value_term(key, v)).collect());
-            // A key may carry one tag key with several values, so only one value is disjoint.
-            let disjoint = terms.len() == 1;
-            TermGroup { terms, disjoint }
+            // A record carries each tag key once (the engine refuses repeated tag keys), so
+            // no record holds two values of one key.
+            TermGroup {
+                terms: dedup(values.iter().map(|v| tag_value_term(key, v)).collect()),
+            }
         }
     })
+}
+
+/// The index term of a record's whole tuple of small dimensions (a key's state, origin,
+/// usage and spec; a data key's state and origin, with its CMK and length or not). Each
+/// dimension has few values, so a filter on several of them expands to a bounded set of
+/// tuples, each with its own ordered index and count: the total is a sum of counters and the
+/// page a merge of a bounded number of indexes, however many records the scope holds.
+fn tuple_term<T: std::fmt::Debug>(tuple: &T) -> String {
+    term("tuple", tuple)
+}
+
+/// The index term of a tuple (a [`tuple_term`]) together with one tag term, so a tag filter
+/// combined with small-dimension filters is one group of terms as well. The tuple term holds
+/// one NUL, this one more: they cannot meet.
+fn tuple_tag_term(tuple: &str, tag: &str) -> String {
+    format!("{tuple}\0{tag}")
+}
+
+/// Every term of a record's tags, alone and with the record's `tuple` term.
+fn tag_terms_with_tuple(tags: &[Tag], tuple: &str) -> Vec<String> {
+    tag_terms(tags)
+        .flat_map(|t| [tuple_tag_term(tuple, &t), t])
+        .collect()
+}
+
+/// The groups of a filter of small dimensions (`tuples`, the tuple terms it takes) and tags:
+/// the tuples as one group, or, with tags, the first tag filter's terms paired with each tuple
+/// as one group and any further tag filter as a group of its own.
+fn tuple_groups(tuples: Vec<String>, tags: &[(String, Vec<String>)]) -> Vec<TermGroup> {
+    let mut groups: Vec<TermGroup> = tag_groups(tags).collect();
+    if groups.is_empty() {
+        groups.push(TermGroup {
+            terms: dedup(tuples),
+        });
+    } else {
+        let terms = tuples
+            .iter()
+            .flat_map(|tuple| groups[0].terms.iter().map(|t| tuple_tag_term(tuple, t)))
+            .collect();
+        groups[0] = TermGroup {
+            terms: dedup(terms),
+        };
+    }
+    groups
+}
+
+/// A key's small dimensions, the tuple its [`tuple_term`] names.
+fn key_tuple(k: &KeyRecord) -> (KeyState, Origin, KeyUsage, KeySpec) {
+    (k.state, k.origin, k.usage, k.spec)
+}
+
+/// A data key's tuples: state and origin, with its CMK, its length, both or neither, so a
+/// filter on any of these is one tuple per (state, origin).
+type DataKeyTuple = (DataKeyState, Origin, Option<Uuid>, Option<u32>);
+
+fn data_key_tuples(dk: &DataKeyRecord) -> [DataKeyTuple; 4] {
+    let (s, o, k, l) = (dk.state, dk.origin, Some(dk.key_id), Some(dk.length));
+    [
+        (s, o, None, None),
+        (s, o, k, None),
+        (s, o, None, l),
+        (s, o, k, l),
+    ]
+}
+
+/// Values of one small dimension a filter takes: the filter's own, or every value.
+fn values_or_all<T: Copy>(filter: Option<&[T]>, all: &[T]) -> Vec<T> {
+    filter.unwrap_or(all).to_vec()
 }
 
 /// Each filter's tag key must be present, with one of its values when any are given.
@@ -232,6 +298,29 @@ pub trait ListQuery<R> {
 
 fn search_matches<'a>(id: Uuid, mut names: impl Iterator<Item = &'a str>, search: &str) -> bool {
     id.to_string().contains(search) || names.any(|n| n.contains(search))
+}
+
+impl KeyListFilter {
+    /// The tuple terms ([`key_tuple`]) a key matching the filter's states, origin,
+    /// usages and specs may have: only (usage, spec) pairs that exist ([`KeyUsage::allows`]),
+    /// so at most 5 states × 2 origins × the pairs, and as many as the filter names otherwise.
+    fn tuple_terms(&self) -> Vec<String> {
+        let states = values_or_all(self.states.as_deref(), &KeyState::ALL);
+        let origins = values_or_all(self.origin.as_ref().map(std::slice::from_ref), &Origin::ALL);
+        let usages = values_or_all(self.usages.as_deref(), &KeyUsage::ALL);
+        let specs = values_or_all(self.specs.as_deref(), &KeySpec::ALL);
+        let mut terms = Vec::new();
+        for &state in &states {
+            for &origin in &origins {
+                for &usage in &usages {
+                    for &spec in specs.iter().filter(|s| usage.allows(**s)) {
+                        terms.push(tuple_term(&(state, origin, usage, spec)));
+                    }
+                }
+            }
+        }
+        terms
+    }
 }
 
 impl ListQuery<KeyRecord> for KeyListFilter {
@@ -267,6 +356,10 @@ impl ListQuery<KeyRecord> for KeyListFilter {
                 }
             }
         }
+        // Several small dimensions, or one with tags: one group of whole tuples.
+        if groups.len() > 1 || (!groups.is_empty() && !self.tags.is_empty()) {
+            return tuple_groups(self.tuple_terms(), &self.tags);
+        }
         groups.extend(tag_groups(&self.tags));
         groups
     }
@@ -295,6 +388,22 @@ impl ListQuery<KeyRecord> for KeyListFilter {
     }
 }
 
+impl DataKeyListFilter {
+    /// The tuple terms ([`data_key_tuples`]) a data key matching the filter's states,
+    /// origin, CMK and length may have: at most 3 states × 2 origins.
+    fn tuple_terms(&self) -> Vec<String> {
+        let states = values_or_all(self.states.as_deref(), &DataKeyState::ALL);
+        let origins = values_or_all(self.origin.as_ref().map(std::slice::from_ref), &Origin::ALL);
+        let mut terms = Vec::new();
+        for &state in &states {
+            for &origin in &origins {
+                terms.push(tuple_term(&(state, origin, self.key_id, self.length)));
+            }
+        }
+        terms
+    }
+}
+
 impl ListQuery<DataKeyRecord> for DataKeyListFilter {
     fn term_groups(&self) -> Vec<TermGroup> {
         let mut groups = Vec::new();
@@ -318,6 +427,10 @@ impl ListQuery<DataKeyRecord> for DataKeyListFilter {
                 "length",
                 std::slice::from_ref(length),
             ));
+        }
+        // Several dimensions, or one with tags: one group of tuples.
+        if groups.len() > 1 || (!groups.is_empty() && !self.tags.is_empty()) {
+            return tuple_groups(self.tuple_terms(), &self.tags);
         }
         groups.extend(tag_groups(&self.tags));
         groups
@@ -400,7 +513,9 @@ impl Indexed for KeyRecord {
             term("spec", &self.spec),
             term("usage_spec", &(self.usage, self.spec)),
         ];
-        terms.extend(tag_terms(&self.tags));
+        let tuple = tuple_term(&key_tuple(self));
+        terms.extend(tag_terms_with_tuple(&self.tags, &tuple));
+        terms.push(tuple);
         dedup(terms)
     }
     fn created_at(&self) -> u64 {
@@ -440,7 +555,10 @@ impl Indexed for DataKeyRecord {
             term("key_id", &self.key_id),
             term("length", &self.length),
         ];
-        terms.extend(tag_terms(&self.tags));
+        for tuple in data_key_tuples(self).map(|t| tuple_term(&t)) {
+            terms.extend(tag_terms_with_tuple(&self.tags, &tuple));
+            terms.push(tuple);
+        }
         dedup(terms)
     }
     fn created_at(&self) -> u64 {
@@ -481,8 +599,9 @@ pub trait Store: Send + Sync {
 
     /// The keys of (account, region) that match `filter`: how many match, and the page at
     /// `filter.offset` of at most `filter.limit` of them in the filter's order (creation time,
-    /// ties by id). Served by indexes: with no filter or one, a page costs the same however many
-    /// keys the scope holds; several filters cost a walk of the most selective one's index to
+    /// ties by id). Served by indexes: with any combination of filters but two tag filters, a
+    /// page costs the same however many keys the scope holds (several small dimensions are one
+    /// group of tuple terms); two tag filters cost a walk of the more selective one's index to
     /// count the total. A substring matches no B-tree, so a `search` walks the scope's names
     /// (and ids, when the text could be part of one): its cost grows with the scope's names.
     fn list_keys(

@@ -8,6 +8,7 @@ use crate::context::EncryptionContext;
 use crate::model::*;
 use crate::store::{DataKeyListFilter, KeyListFilter, SortOrder, Store, StoreError};
 
+mod combinations;
 mod grants;
 mod moving;
 
@@ -28,6 +29,7 @@ pub fn check<S: Store>(mut new_store: impl FnMut() -> S) {
     key_tags_follow_updates_and_deletes(&new_store());
     aliases_are_unique_names_of_their_scope(&new_store());
     data_key_listings_filter_order_page_and_follow_writes(&new_store());
+    combinations::check(&mut new_store);
     grants::check(&mut new_store);
     moving::check(&mut new_store);
 }
@@ -60,6 +62,7 @@ pub fn key(account: AccountId, alias: &str, created_at: u64) -> KeyRecord {
     }
 }
 
+/// A hosted data key record of `account` in ap-guangzhou, ready to insert.
 pub fn data_key(account: AccountId, name: &str, created_at: u64) -> DataKeyRecord {
     DataKeyRecord {
         data_key_id: Uuid::new_v4(),

@@ -2,14 +2,16 @@
 //!
 //! Query plan: with no filter, the scope's creation-order index, and the count of all records
 //! for the total. With filters, the term index of the most selective group (the smallest sum of
-//! term counts) in creation order, merged over the group's terms; every other group is checked
-//! by a point lookup of (term, created at, id) in the term index, so no record is loaded to
-//! filter, only the page. With one group of terms no record holds two of, the total is the sum
-//! of its counts and the offset is skipped over index entries; otherwise counting the total
-//! walks the chosen group's entries. A search (substring of an id or name) matches no B-tree
-//! order: it walks all the scope's names (no record loads), and its creation-order index too
-//! when the text could be part of an id (hex digits and hyphens only), so its cost grows with
-//! the number of names (and keys) in the scope.
+//! term counts) in creation order, merged over the group's terms. The filters the dialects send
+//! are one group (several small dimensions become one group of whole tuples, a tag with them one
+//! group of tuple-and-tag terms: [`ListQuery::term_groups`]): the total is the sum of its
+//! counts and the offset is skipped over index entries, so the page costs the same however many
+//! records the scope holds. Two tag filters are two groups: every other group is checked by a
+//! point lookup of (term, created at, id) in the term index (no record is loaded to filter, only
+//! the page) and counting the total walks the chosen group's entries. A search (substring of an
+//! id or name) matches no B-tree order: it walks all the scope's names (no record loads), and
+//! its creation-order index too when the text could be part of an id (hex digits and hyphens
+//! only), so its cost grows with the number of names (and keys) in the scope.
 
 use std::collections::BTreeSet;
 
@@ -274,24 +276,22 @@ impl EmbeddedStore {
         let driver = (0..groups.len())
             .min_by_key(|&i| sizes[i])
             .map(|i| (groups.remove(i), sizes[i]));
-        let (entries, exact_total) = match &driver {
-            None => (reader.scope_entries()?, Some(reader.count(ALL)?)),
-            Some((g, size)) => (reader.group_entries(g)?, g.disjoint.then_some(*size)),
+        let (entries, total) = match &driver {
+            None => (reader.scope_entries()?, reader.count(ALL)?),
+            Some((g, size)) => (reader.group_entries(g)?, *size),
         };
-        match exact_total {
-            Some(total) if groups.is_empty() => {
-                let page = entries
-                    .skip(offset)
-                    .take(limit)
-                    .map(|e| e.map(|(_, id)| id))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Listed {
-                    total,
-                    page: reader.load(&page)?,
-                })
-            }
-            _ => window(&reader, entries, &groups, offset, limit),
+        if !groups.is_empty() {
+            return window(&reader, entries, &groups, offset, limit);
         }
+        let page = entries
+            .skip(offset)
+            .take(limit)
+            .map(|e| e.map(|(_, id)| id))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Listed {
+            total,
+            page: reader.load(&page)?,
+        })
     }
 
     /// Every distinct tag of the scope's records, from the counts of their tag-and-value terms

@@ -4,6 +4,7 @@ use kms_core::engine::NewKey;
 use kms_core::store::contract;
 use kms_core::testing::MemorySeal;
 use kms_core::*;
+use redb::ReadableTable;
 
 use super::EmbeddedStore;
 
@@ -219,31 +220,38 @@ fn an_erasure_left_unscrubbed_at_a_stop_is_scrubbed_after_the_restart() {
     assert!(!contains(&sealed));
 }
 
+/// Writes six keys into a new store at `path`, every other one Disabled, each changed by
+/// `more(i, key)` first; the keys.
+fn six_keys(path: &std::path::Path, more: impl Fn(u64, &mut KeyRecord)) -> Vec<KeyRecord> {
+    let store = EmbeddedStore::open(path).unwrap();
+    (0..6u64)
+        .map(|i| {
+            let mut k = contract::key(1, &format!("k{i}"), i);
+            if i % 2 == 0 {
+                k.state = KeyState::Disabled;
+            }
+            more(i, &mut k);
+            store.create_key(&k, 100).unwrap();
+            k
+        })
+        .collect()
+}
+
 /// A store written before the listing indexes (no meta table, no term tables, the old names
 /// table holding only each key's own alias) gets them built when opened.
 #[test]
 fn a_store_without_listing_indexes_gets_them_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kms.redb");
-    let mut keys = Vec::new();
-    {
-        let store = EmbeddedStore::open(&path).unwrap();
-        for i in 0..6u64 {
-            let mut k = contract::key(1, &format!("k{i}"), i);
-            if i % 2 == 0 {
-                k.state = KeyState::Disabled;
-            }
-            if i == 3 {
-                k.aliases = vec![Alias {
-                    name: "extra".into(),
-                    created_at: 1,
-                    updated_at: 2,
-                }];
-            }
-            store.create_key(&k, 100).unwrap();
-            keys.push(k);
+    let keys = six_keys(&path, |i, k| {
+        if i == 3 {
+            k.aliases = vec![Alias {
+                name: "extra".into(),
+                created_at: 1,
+                updated_at: 2,
+            }];
         }
-    }
+    });
     {
         let db = redb::Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
@@ -588,4 +596,73 @@ fn the_key_limit_and_unique_names_hold_exactly_under_concurrent_creates() {
         15
     );
     assert_eq!(store.count_keys(2, REGION).unwrap(), 1);
+}
+
+/// A store of index version 3 (no tuple terms) gets them built when opened: combined filters
+/// then find what they match.
+#[test]
+fn a_store_of_index_version_3_gets_tuple_terms_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.redb");
+    let keys = six_keys(&path, |i, k| {
+        if i % 3 == 0 {
+            k.tags.push(Tag {
+                key: "team".into(),
+                value: "a".into(),
+            });
+        }
+    });
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let t = &super::KEYS;
+            let mut terms = txn.open_table(t.terms).unwrap();
+            let mut counts = txn.open_table(t.term_counts).unwrap();
+            let tuple_entries: Vec<_> = terms
+                .iter()
+                .unwrap()
+                .map(|e| {
+                    let (entry, _) = e.unwrap();
+                    let (a, r, term, c, id) = entry.value();
+                    (a, r.to_owned(), term.to_owned(), c, id)
+                })
+                .filter(|(_, _, term, _, _)| term.starts_with("tuple\0"))
+                .collect();
+            assert_eq!(
+                tuple_entries.len(),
+                6 + 2 * 2,
+                "a tuple per key; per tag, the tuple with the tag key and with key and value"
+            );
+            for (a, r, term, c, id) in &tuple_entries {
+                terms
+                    .remove((*a, r.as_str(), term.as_str(), *c, *id))
+                    .unwrap();
+                counts.remove((*a, r.as_str(), term.as_str())).unwrap();
+            }
+            let mut meta = txn.open_table(super::META).unwrap();
+            meta.insert(super::INDEX_VERSION_KEY, 3).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = EmbeddedStore::open(&path).unwrap();
+    let combined = store::KeyListFilter {
+        states: Some(vec![KeyState::Disabled]),
+        usages: Some(vec![KeyUsage::EncryptDecrypt]),
+        specs: Some(vec![KeySpec::Aes256, KeySpec::Sm4]),
+        order: SortOrder::OldestFirst,
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = store.list_keys(1, "ap-guangzhou", &combined).unwrap();
+    assert_eq!(listed.total, 3);
+    let ids: Vec<_> = listed.page.iter().map(|k| k.key_id).collect();
+    assert_eq!(ids, [keys[0].key_id, keys[2].key_id, keys[4].key_id]);
+    let tagged = store::KeyListFilter {
+        tags: vec![("team".into(), vec!["a".into()])],
+        ..combined
+    };
+    let listed = store.list_keys(1, "ap-guangzhou", &tagged).unwrap();
+    assert_eq!(listed.total, 1);
+    assert_eq!(listed.page[0].key_id, keys[0].key_id);
 }

@@ -2,13 +2,13 @@
 //! that answers the total and the page together.
 //!
 //! Plan, as the embedded store's: with no filter, the scope's creation-order index and the
-//! count of all records. With one filter dimension whose terms no record holds two of, the
-//! total is the sum of its term counts and the page is the first `offset + limit` entries of
-//! each term's index, merged: a page costs the same however many records the scope holds.
-//! Otherwise the index of the most selective dimension (the smallest sum of counts, read first
-//! when there are several) is walked, the other dimensions checked by index lookups, and the
-//! matches counted. A search (substring of an id or a name) walks the scope's names, and its
-//! records' ids when the text could be part of one.
+//! count of all records. With one group of terms (every filter the dialects send but two tag
+//! filters together: [`ListQuery::term_groups`]), the total is the sum of its term counts and
+//! the page is the first `offset + limit` entries of each term's index, merged: a page costs the
+//! same however many records the scope holds. Otherwise the index of the most selective group
+//! (the smallest sum of counts, read first when there are several) is walked, the other groups
+//! checked by index lookups, and the matches counted. A search (substring of an id or a name)
+//! walks the scope's names, and its records' ids when the text could be part of one.
 
 use postgres::types::ToSql;
 use uuid::Uuid;
@@ -140,7 +140,7 @@ impl PgStore {
                             ARRAY(SELECT record FROM {t} WHERE account = $1 AND region = $2
                                   ORDER BY created_at {dir}, id {dir} OFFSET $4 LIMIT $5)"
                 )
-            } else if groups.len() == 1 && groups[0].disjoint {
+            } else if groups.len() == 1 {
                 params.push(Box::new(terms_param(&groups[0])));
                 params.push(Box::new(offset));
                 params.push(Box::new(limit));

@@ -9,9 +9,15 @@
 //! Names and index terms are `bytea`: terms hold NUL bytes, which `text` cannot, and byte order
 //! is the order the embedded store lists names in.
 
-use kms_core::StoreError;
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use kms_core::store::Indexed;
+use kms_core::{DataKeyRecord, KeyRecord, StoreError};
 
 use super::pool::{Conn, Fail, transaction};
+use super::{acct, decode, i64_of};
 
 /// The advisory lock key that serializes migrations (any constant unlikely to collide:
 /// "kmsd" in ASCII).
@@ -162,11 +168,100 @@ fn v1() -> String {
     sql
 }
 
+/// Version 2: every record's index terms written anew from [`Indexed::terms`] (which added
+/// each record's tuple terms and their pairs with its tags); the counts of all records and of
+/// alias entries stay.
+fn v2() -> String {
+    ["keys", "data_keys"]
+        .iter()
+        .map(|t| {
+            format!(
+                "DELETE FROM {t}_terms;
+                 DELETE FROM {t}_term_counts WHERE term <> ''::bytea AND term <> 'aliases'::bytea;"
+            )
+        })
+        .collect()
+}
+
+/// One migration: its statements, then, when `reindex`, every record's terms written again.
+struct Migration {
+    sql: fn() -> String,
+    reindex: bool,
+}
+
 /// The migrations in order: migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[fn() -> String] = &[v1];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: v1,
+        reindex: false,
+    },
+    Migration {
+        sql: v2,
+        reindex: true,
+    },
+];
 
 /// The schema version this binary writes and reads.
 pub(super) const VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Records read and their terms written per statement while reindexing.
+const REINDEX_BATCH: i64 = 2000;
+
+/// Writes the terms of every record of table `t` (after [`v2`] emptied them) and their counts.
+/// Counts go to shard 0: readers sum the shards, and later writes add to their own.
+fn reindex<R: Indexed>(conn: &mut Conn, t: &str) -> Result<(), Fail> {
+    let mut counts: BTreeMap<(i64, String, Vec<u8>), i64> = BTreeMap::new();
+    let mut after = Uuid::nil();
+    loop {
+        let rows = conn.query(
+            &format!("SELECT id, record FROM {t} WHERE id > $1 ORDER BY id LIMIT $2"),
+            &[&after, &REINDEX_BATCH],
+        )?;
+        let Some(last) = rows.last() else { break };
+        after = last.get(0);
+        let (mut accounts, mut regions, mut terms, mut created, mut ids) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for row in &rows {
+            let rec: R = decode(row.get(1))?;
+            let (account, region) = (acct(rec.account()), rec.region().to_owned());
+            for term in rec.terms() {
+                let term = term.into_bytes();
+                *counts
+                    .entry((account, region.clone(), term.clone()))
+                    .or_default() += 1;
+                accounts.push(account);
+                regions.push(region.clone());
+                terms.push(term);
+                created.push(i64_of(rec.created_at()));
+                ids.push(rec.id());
+            }
+        }
+        conn.execute(
+            &format!(
+                "INSERT INTO {t}_terms (account, region, term, created_at, id)
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bigint[],
+                                      $5::uuid[])"
+            ),
+            &[&accounts, &regions, &terms, &created, &ids],
+        )?;
+    }
+    let (mut accounts, mut regions, mut terms, mut ns) = (vec![], vec![], vec![], vec![]);
+    for ((account, region, term), n) in counts {
+        accounts.push(account);
+        regions.push(region);
+        terms.push(term);
+        ns.push(n);
+    }
+    conn.execute(
+        &format!(
+            "INSERT INTO {t}_term_counts (account, region, term, shard, n)
+             SELECT a, r, term, 0, n FROM unnest($1::bigint[], $2::text[], $3::bytea[],
+                                                 $4::bigint[]) AS u(a, r, term, n)"
+        ),
+        &[&accounts, &regions, &terms, &ns],
+    )?;
+    Ok(())
+}
 
 /// Brings the database to [`VERSION`] (see the module doc).
 pub(super) fn migrate(conn: &mut Conn) -> Result<(), Fail> {
@@ -188,7 +283,11 @@ pub(super) fn migrate(conn: &mut Conn) -> Result<(), Fail> {
             ))));
         }
         for (i, migration) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            conn.batch(&migration())?;
+            conn.batch(&(migration.sql)())?;
+            if migration.reindex {
+                reindex::<KeyRecord>(conn, "keys")?;
+                reindex::<DataKeyRecord>(conn, "data_keys")?;
+            }
             let version = i as i32 + 1;
             conn.execute(
                 "INSERT INTO schema_version (version) VALUES ($1)",
