@@ -6,7 +6,7 @@
 # the service.
 #
 # Needs: wrk, Python 3 with requests (PYTHON, default the conformance venv), and moto_server
-# (MOTO_SERVER, default moto_server on PATH; e.g. python3 -m venv /tmp/moto && /tmp/moto/bin/pip
+# (MOTO_SERVER, default moto_server on PATH; e.g. python3 -m venv moto-venv && moto-venv/bin/pip
 # install "moto[server]"). Knobs: ROUNDS (default 3), DURATION (s per run, default 8),
 # CONNECTIONS (default 32), KMSD_BIN (default this tree's release build).
 set -euo pipefail
