@@ -13,6 +13,9 @@
 # CREDENTIALS (2000),
 # DURATION (s per wrk run, default 8), CONNECTIONS (32), KMSD_BIN (a kmsd to measure instead of
 # this tree's), WORK (keep the data dirs there, default a temporary directory, removed after).
+#
+# The fill writes past the per-region key limit (200,000 by default): a server over a filled
+# store refuses CreateKey in that region unless started with a larger --max-keys-per-region.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
