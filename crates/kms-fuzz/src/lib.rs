@@ -321,8 +321,19 @@ fn extra_headers(lines: &[u8]) -> http::HeaderMap {
     headers
 }
 
-/// The ciphertext blob decoder: whatever it accepts re-encodes to the same bytes.
+/// The ciphertext blob decoder: whatever it accepts re-encodes to the same bytes. And the
+/// base64 a blob arrives in: the vectorized codec accepts exactly what the strict reference
+/// codec accepts, with the same bytes, and encodes them back to the same text.
 pub fn ciphertext(data: &[u8]) {
+    use base64::Engine as _;
+    let decoded = kms_core::base64_text::B64.decode(data).ok();
+    assert_eq!(
+        decoded,
+        base64::engine::general_purpose::STANDARD.decode(data).ok()
+    );
+    if let Some(bytes) = decoded {
+        assert_eq!(kms_core::base64_text::B64.encode(bytes).as_bytes(), data);
+    }
     if let Some((header, sealed)) = kms_core::ciphertext::decode(data) {
         assert_eq!(kms_core::ciphertext::encode(header, sealed), data);
         let _ = header.aad(1, REGION, &kms_core::EncryptionContext::default());

@@ -533,6 +533,27 @@ fn checked(
     Ok(())
 }
 
+/// Runs a create's or update's statement `sql` over `recs` and their index `change`, and checks
+/// what it read of the scopes the change raises (see [`Mode`]).
+fn write_records<R: Indexed>(
+    conn: &mut pool::Conn,
+    kind: &Kind,
+    sql: &str,
+    recs: &[&R],
+    change: &IndexChange,
+    max: u64,
+    mode: Mode,
+) -> Result<(), Fail> {
+    let raised = change.raised();
+    let mut params = record_params(recs)?;
+    params.extend(change.params());
+    params.extend(raised_params(&raised));
+    let rows = conn
+        .query(sql, &refs(&params))
+        .map_err(|e| refusals(kind, e))?;
+    checked(&rows, &raised, max, mode)
+}
+
 /// The statement parameters of the scopes a write raises: (account, region) arrays.
 fn raised_params(raised: &BTreeMap<(i64, String), i64>) -> [Box<dyn ToSql + Sync>; 2] {
     [
@@ -577,13 +598,7 @@ impl PgStore {
         let raised = change.raised();
         let begin = format!("BEGIN; {}", lock_sql(kind.table, &raised, mode));
         self.write_from(&begin, |conn, changes| {
-            let mut params = record_params(recs)?;
-            params.extend(change.params());
-            params.extend(raised_params(&raised));
-            let rows = conn
-                .query(&kind.create, &refs(&params))
-                .map_err(|e| refusals(kind, e))?;
-            checked(&rows, &raised, max, mode)?;
+            write_records(conn, kind, &kind.create, recs, &change, max, mode)?;
             changes.extend(recs.iter().map(|rec| (kind.change)(rec.id())));
             Ok(())
         })
@@ -688,13 +703,7 @@ impl PgStore {
                     conn.batch(&lock_sql(kind.table, &raised, mode))?;
                 }
                 let finals: Vec<&R> = last.values().copied().collect();
-                let mut params = record_params(&finals)?;
-                params.extend(change.params());
-                params.extend(raised_params(&raised));
-                let rows = conn
-                    .query(&kind.update, &refs(&params))
-                    .map_err(|e| refusals(kind, e))?;
-                checked(&rows, &raised, max, mode)?;
+                write_records(conn, kind, &kind.update, &finals, &change, max, mode)?;
                 changes.extend(last.keys().map(|id| (kind.change)(*id)));
                 Ok(())
             })

@@ -190,3 +190,38 @@ fn a_sole_writers_cache_keeps_the_store_contract() {
         CachedStore::sole_writer(Arc::new(MemoryStore::default()), 64)
     });
 }
+
+#[test]
+fn a_sole_writers_cache_never_answers_older_than_an_acknowledged_write() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let cache = CachedStore::sole_writer(Arc::new(MemoryStore::default()), 64);
+    let k = key(7, "a", 1);
+    cache.create_key(&k, 100).unwrap();
+    let acknowledged = AtomicU64::new(k.revision);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..500 {
+                let mut next = cache.get_key(&k.key_id).unwrap().unwrap();
+                next.revision += 1;
+                cache.update_keys(std::slice::from_ref(&next), 100).unwrap();
+                acknowledged.store(next.revision, Ordering::SeqCst);
+            }
+        });
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..3_000 {
+                    let floor = acknowledged.load(Ordering::SeqCst);
+                    let seen = cache.get_key(&k.key_id).unwrap().unwrap().revision;
+                    assert!(
+                        seen >= floor,
+                        "read revision {seen} after {floor} was acknowledged"
+                    );
+                }
+            });
+        }
+    });
+    assert_eq!(
+        cache.get_key(&k.key_id).unwrap().unwrap().revision,
+        k.revision + 500
+    );
+}
