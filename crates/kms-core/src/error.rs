@@ -195,7 +195,10 @@ impl From<crate::store::StoreError> for KmsError {
 
 impl From<crate::seal::SealError> for KmsError {
     fn from(e: crate::seal::SealError) -> Self {
-        KmsError::Internal(format!("seal: {e}"))
+        match e {
+            crate::seal::SealError::Sealed => KmsError::Unavailable,
+            other => KmsError::Internal(format!("seal: {other}")),
+        }
     }
 }
 

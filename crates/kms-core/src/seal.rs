@@ -12,6 +12,10 @@ pub enum SealError {
     Authentication,
     #[error("seal backend failure: {0}")]
     Backend(String),
+    /// The root key is not in memory: the server is sealed (a Shamir seal waiting for its
+    /// shares, or sealed by an operator), or the root of trust (an HSM) cannot be reached.
+    #[error("the root key is sealed or its root of trust is unreachable")]
+    Sealed,
 }
 
 /// Seals and unseals secrets under the root key, binding `aad` (what the secret belongs to).

@@ -61,6 +61,9 @@ pub enum Record {
 
 /// The name of the setting that holds the root key's check value.
 pub const ROOT_KEY_CHECK: &str = "root_key_check";
+/// The setting that holds the root keyring (its root keys by generation), wrapped by the root of
+/// trust. Absent from a key-file store whose file's key seals records directly (generation 0).
+pub const ROOT_KEYRING: &str = "root_keyring";
 
 /// Listing order: by creation time, ties broken by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

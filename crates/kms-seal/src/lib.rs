@@ -1,6 +1,10 @@
-//! Seals: where the root key lives. The key-file seal keeps it in a 0600 file (in the data
-//! directory unless the operator puts it elsewhere); Shamir and PKCS#11 seals implement the same
-//! [`kms_core::Seal`] trait.
+//! Seals: the root keys that seal every record ([`keyring`]), and the roots of trust that
+//! protect them. The key-file seal keeps a key in a 0600 file (in the data directory unless the
+//! operator puts it elsewhere); the Shamir seal rebuilds a key from operators' shares; the
+//! PKCS#11 seal keeps one inside an HSM. Each wraps the root keyring ([`RootOfTrust`]); a
+//! key-file store made before keyrings seals with the file's key directly (generation 0).
+
+pub mod keyring;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -9,13 +13,83 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use kms_core::{Seal, SealError};
+use kms_core::store::ROOT_KEYRING;
+use kms_core::{SealError, Store};
 use kms_crypto::Aes256GcmKey;
+
+use crate::keyring::Keyring;
+
+/// What protects the root keyring at rest: it wraps the keyring's bytes before they are stored
+/// and unwraps them at start or unseal. A wrong key (another store's file, a wrong set of
+/// shares, another HSM key) answers [`SealError::Authentication`]; an unreachable HSM
+/// [`SealError::Backend`].
+pub trait RootOfTrust: Send + Sync {
+    fn wrap(&self, keyring: &[u8]) -> Result<Vec<u8>, SealError>;
+    fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError>;
+}
+
+/// Binds a wrapped keyring to its purpose.
+const KEYRING_AAD: &[u8] = b"kmsd root keyring v1";
+
+/// A root of trust that is an AES-256-GCM key in memory: the key file's, or the one a Shamir
+/// quorum rebuilt.
+pub struct KeyRoot(Aes256GcmKey);
+
+impl KeyRoot {
+    pub fn new(key: Aes256GcmKey) -> Self {
+        Self(key)
+    }
+}
+
+impl RootOfTrust for KeyRoot {
+    fn wrap(&self, keyring: &[u8]) -> Result<Vec<u8>, SealError> {
+        self.0
+            .seal(KEYRING_AAD, keyring)
+            .map_err(|e| SealError::Backend(e.to_string()))
+    }
+
+    fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        self.0
+            .open(KEYRING_AAD, wrapped)
+            .map_err(|_| SealError::Authentication)
+    }
+}
+
+/// Why the root keyring could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringOpenError {
+    #[error("the root of trust does not open this store's root keyring: {0}")]
+    Seal(#[from] SealError),
+    #[error(transparent)]
+    Keyring(#[from] keyring::KeyringError),
+    #[error("reading or writing the root keyring: {0}")]
+    Store(#[from] kms_core::store::StoreError),
+}
+
+/// Opens the store's root keyring with `root`. A store without one is a key-file store whose
+/// `legacy` key seals records directly, or (with no legacy key: a Shamir or PKCS#11 seal) a new
+/// store, which gets a fresh keyring now; should another node make one first, that one wins.
+pub fn open_keyring(
+    store: &dyn Store,
+    root: &dyn RootOfTrust,
+    legacy: Option<&Aes256GcmKey>,
+) -> Result<Keyring, KeyringOpenError> {
+    let wrapped = match (store.setting(ROOT_KEYRING)?, legacy) {
+        (Some(wrapped), _) => wrapped,
+        (None, Some(key)) => return Ok(Keyring::legacy(key.clone())),
+        (None, None) => {
+            let fresh = Keyring::generate()?;
+            let wrapped = root.wrap(&fresh.to_bytes())?;
+            store.init_setting(ROOT_KEYRING, &wrapped)?
+        }
+    };
+    Ok(Keyring::from_bytes(&root.unwrap(&wrapped)?)?)
+}
 
 /// Identifies the key file's format, so a later format can be told apart.
 const MAGIC: &[u8; 8] = b"KMSROOT1";
 
-/// The root key, read from (or created in) a key file.
+/// The key of a key file, read from (or created in) it: a key-file store's root of trust.
 pub struct FileSeal {
     root: Aes256GcmKey,
 }
@@ -113,26 +187,56 @@ fn sync_parent(path: &Path) -> std::io::Result<()> {
     }
 }
 
-impl Seal for FileSeal {
-    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
-        self.root
-            .seal(aad, plaintext)
-            .map_err(|e| SealError::Backend(e.to_string()))
+impl FileSeal {
+    /// The file's key: generation 0 of a store made before keyrings, and the key that wraps the
+    /// keyring of a store that has one.
+    pub fn key(&self) -> &Aes256GcmKey {
+        &self.root
     }
 
-    fn unseal(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        self.root
-            .open(aad, sealed)
-            .map_err(|_| SealError::Authentication)
-    }
-    fn check_value(&self) -> Result<[u8; 8], SealError> {
-        Ok(self.root.check_value())
+    /// The root keys of `store`, which this file's key opens.
+    pub fn root_keys(&self, store: &dyn Store) -> Result<keyring::RootKeys, KeyringOpenError> {
+        let keyring = open_keyring(store, &KeyRoot::new(self.root.clone()), Some(&self.root))?;
+        Ok(keyring::RootKeys::unsealed(keyring))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use kms_core::testing::MemoryStore;
+    use kms_core::Seal as _;
+
     use super::*;
+    use crate::keyring::RootKeys;
+
+    #[test]
+    fn a_legacy_store_keeps_its_file_key_and_a_new_store_gets_a_wrapped_keyring() {
+        let store = MemoryStore::default();
+        let file_key = Aes256GcmKey::generate().unwrap();
+        let root = KeyRoot::new(file_key.clone());
+        let legacy = open_keyring(&store, &root, Some(&file_key)).unwrap();
+        assert_eq!(legacy.generations(), [0]);
+        assert_eq!(store.setting(ROOT_KEYRING).unwrap(), None);
+
+        let keyring = open_keyring(&store, &root, None).unwrap();
+        assert_eq!(keyring.generations(), [1]);
+        let wrapped = store.setting(ROOT_KEYRING).unwrap().unwrap();
+        assert!(
+            !wrapped.windows(8).any(|w| w == b"KMSRING1"),
+            "the stored keyring is wrapped"
+        );
+        let again = open_keyring(&store, &root, None).unwrap();
+        let (first, second) = (RootKeys::unsealed(keyring), RootKeys::unsealed(again));
+        let blob = first.seal(b"aad", b"secret").unwrap();
+        assert_eq!(&second.unseal(b"aad", &blob).unwrap()[..], b"secret");
+        assert_eq!(first.check_value(), second.check_value());
+
+        let stranger = KeyRoot::new(Aes256GcmKey::generate().unwrap());
+        assert!(matches!(
+            open_keyring(&store, &stranger, None),
+            Err(KeyringOpenError::Seal(SealError::Authentication))
+        ));
+    }
 
     #[test]
     fn creates_once_then_reopens_the_same_key() {
@@ -143,13 +247,8 @@ mod tests {
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let sealed = seal.seal(b"aad", b"secret").unwrap();
         let again = FileSeal::open(&path).unwrap();
-        assert_eq!(&again.unseal(b"aad", &sealed).unwrap()[..], b"secret");
-        assert_eq!(
-            again.unseal(b"other", &sealed),
-            Err(SealError::Authentication)
-        );
+        assert_eq!(again.key().expose(), seal.key().expose());
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -162,13 +261,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("root.key");
         let first = FileSeal::create(&path).unwrap();
-        let sealed = first.seal(b"aad", b"secret").unwrap();
         assert!(matches!(
             FileSeal::create(&path),
             Err(KeyFileError::Exists(_))
         ));
         let kept = FileSeal::open(&path).unwrap();
-        assert_eq!(&kept.unseal(b"aad", &sealed).unwrap()[..], b"secret");
+        assert_eq!(kept.key().expose(), first.key().expose());
     }
 
     #[test]

@@ -40,8 +40,8 @@ fn main() -> anyhow::Result<()> {
     let sample: u64 = args.get(2).map_or(Ok(1000), |s| s.parse())?;
     let region = args.get(3).map_or("ap-guangzhou", String::as_str);
 
-    let seal: Arc<dyn Seal> = Arc::new(FileSeal::open(&dir.join("root.key"))?);
     let store = EmbeddedStore::open(&dir.join("kms.redb"))?;
+    let seal: Arc<dyn Seal> = Arc::new(FileSeal::open(&dir.join("root.key"))?.root_keys(&store)?);
     let check = hex::encode(seal.check_value()?);
     anyhow::ensure!(
         store.setting(ROOT_KEY_CHECK)?.as_deref() == Some(check.as_bytes()),

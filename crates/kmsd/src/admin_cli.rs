@@ -501,7 +501,7 @@ fn in_process(
 type Opened = (
     DataDir,
     Arc<kms_store::EmbeddedStore>,
-    Arc<kms_seal::FileSeal>,
+    Arc<kms_seal::keyring::RootKeys>,
 );
 
 /// Locks and opens a data directory as `kmsd serve` does: the root account is made, and

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use kms_core::Store as _;
 use kms_core::store::ROOT_KEY_CHECK;
+use kms_seal::keyring::RootKeys;
 use kms_seal::{FileSeal, KeyFileError};
 use kms_store::{EmbeddedStore, PgOptions, PgSettings, PgStore};
 
@@ -147,7 +148,7 @@ impl DataDir {
     /// without it the start is refused, since a new key could not open anything in the store.
     /// A new store uses the key file if one is there (a key made by an earlier start that did not
     /// finish, or one the operator placed), else a new key is made before the store is created.
-    pub fn open_store(&self, root_key_file: &Path) -> anyhow::Result<(FileSeal, EmbeddedStore)> {
+    pub fn open_store(&self, root_key_file: &Path) -> anyhow::Result<(RootKeys, EmbeddedStore)> {
         self.make_private(root_key_file)?;
         let store_path = self.path.join(STORE_FILE);
         let store_exists = store_path
@@ -160,7 +161,8 @@ impl DataDir {
         )?;
         let store = EmbeddedStore::open(&store_path)
             .with_context(|| format!("opening the store {}", store_path.display()))?;
-        Ok((seal, store))
+        let keys = seal.root_keys(&store)?;
+        Ok((keys, store))
     }
 
     /// Opens a PostgreSQL store (applying its migrations) and the root key, with the rules of
@@ -170,13 +172,14 @@ impl DataDir {
         root_key_file: &Path,
         settings: &PgSettings,
         options: PgOptions,
-    ) -> anyhow::Result<(FileSeal, PgStore)> {
+    ) -> anyhow::Result<(RootKeys, PgStore)> {
         self.make_private(root_key_file)?;
         let store =
             PgStore::open_with(settings.clone(), options).map_err(|e| anyhow::anyhow!("{e}"))?;
         let store_exists = store.setting(ROOT_KEY_CHECK)?.is_some() || !store.is_empty()?;
         let seal = open_seal(root_key_file, store_exists, &settings.to_string())?;
-        Ok((seal, store))
+        let keys = seal.root_keys(&store)?;
+        Ok((keys, store))
     }
 }
 
@@ -288,6 +291,7 @@ mod tests {
         let key = dir.path().join("root.key");
         let sealed = FileSeal::create(&key)
             .unwrap()
+            .key()
             .seal(b"aad", b"kept")
             .unwrap();
         let data = DataDir::lock(&dir.path().join("data"), "test").unwrap();

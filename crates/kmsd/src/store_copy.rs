@@ -134,9 +134,10 @@ fn copy(args: &CopyArgs) -> anyhow::Result<String> {
             anyhow::bail!("--root-key-file is needed: the root key of the store being copied")
         }
     };
-    let seal = FileSeal::open(&key_file)
+    let file = FileSeal::open(&key_file)
         .with_context(|| format!("opening the root key file {}", key_file.display()))?;
     let source = open(&from, true)?;
+    let seal = file.root_keys(source.store.as_ref())?;
     crate::store::check_root_key(
         source.store.as_ref(),
         &seal,
