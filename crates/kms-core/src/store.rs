@@ -760,6 +760,19 @@ pub trait Store: Send + Sync {
     /// won.
     fn init_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
 
+    /// Replaces the value under `name` with `value` if it is still `expected` (`None`: no value),
+    /// in one transaction; `Conflict` otherwise. A root key rotation moves the keyring with it.
+    fn replace_setting(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the sealed secret key of an account's original credential, leaving the rest of
+    /// the account as it is (a root key rotation seals it again). `Conflict` if no such account.
+    fn reseal_account(&self, uin: AccountId, sealed_secret_key: &[u8]) -> Result<(), StoreError>;
+
     /// Hands every stored item to `each`: accounts first, then the identity document (when
     /// one was ever written), secret id reservations, settings, keys, data keys and grants. Sealed values stay sealed.
     fn export(

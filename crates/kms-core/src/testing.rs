@@ -458,6 +458,31 @@ impl Store for MemoryStore {
             .clone())
     }
 
+    fn replace_setting(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.settings.get(name).map(Vec::as_slice) != expected {
+            return Err(StoreError::Conflict);
+        }
+        inner.settings.insert(name.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn reseal_account(&self, uin: AccountId, sealed_secret_key: &[u8]) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let account = inner
+            .accounts
+            .iter_mut()
+            .find(|a| a.uin == uin)
+            .ok_or(StoreError::Conflict)?;
+        account.sealed_secret_key = sealed_secret_key.to_vec();
+        Ok(())
+    }
+
     fn export(
         &self,
         each: &mut dyn FnMut(Record) -> Result<(), StoreError>,

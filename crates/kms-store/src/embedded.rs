@@ -721,6 +721,19 @@ impl Store for EmbeddedStore {
         self.first_setting(name, value)
     }
 
+    fn replace_setting(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        self.swap_setting(name, expected, value)
+    }
+
+    fn reseal_account(&self, uin: AccountId, sealed_secret_key: &[u8]) -> Result<(), StoreError> {
+        self.reseal_account_secret(uin, sealed_secret_key)
+    }
+
     fn export(
         &self,
         each: &mut dyn FnMut(kms_core::store::Record) -> Result<(), StoreError>,

@@ -530,6 +530,21 @@ impl Store for PgStore {
     fn init_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
         self.timed(Call::InitSetting, || self.first_setting(name, value))
     }
+    fn replace_setting(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        self.timed(Call::InitSetting, || {
+            self.swap_setting(name, expected, value)
+        })
+    }
+    fn reseal_account(&self, uin: AccountId, sealed_secret_key: &[u8]) -> Result<(), StoreError> {
+        self.timed(Call::CreateAccount, || {
+            self.reseal_account_secret(uin, sealed_secret_key)
+        })
+    }
     fn export(
         &self,
         each: &mut dyn FnMut(Record) -> Result<(), StoreError>,

@@ -154,6 +154,17 @@ impl Store for InterferingStore {
     fn init_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
         self.inner.init_setting(name, value)
     }
+    fn replace_setting(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        self.inner.replace_setting(name, expected, value)
+    }
+    fn reseal_account(&self, uin: AccountId, sealed_secret_key: &[u8]) -> Result<(), StoreError> {
+        self.inner.reseal_account(uin, sealed_secret_key)
+    }
     fn export(
         &self,
         each: &mut dyn FnMut(crate::store::Record) -> Result<(), StoreError>,

@@ -435,6 +435,19 @@ impl Store for CachedStore {
         self.reach()?.init_setting(name, value)
     }
 
+    fn replace_setting(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        self.reach()?.replace_setting(name, expected, value)
+    }
+
+    fn reseal_account(&self, uin: AccountId, sealed_secret_key: &[u8]) -> Result<(), StoreError> {
+        self.reach()?.reseal_account(uin, sealed_secret_key)
+    }
+
     fn export(
         &self,
         each: &mut dyn FnMut(Record) -> Result<(), StoreError>,

@@ -56,6 +56,53 @@ impl EmbeddedStore {
         })
     }
 
+    pub(super) fn swap_setting(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        let (name, expected, value) = (
+            name.to_owned(),
+            expected.map(<[u8]>::to_vec),
+            value.to_vec(),
+        );
+        self.write(move |txn| {
+            let mut table = txn.open_table(SETTINGS).map_err(backend)?;
+            let stored = table
+                .get(name.as_str())
+                .map_err(backend)?
+                .map(|v| v.value().to_vec());
+            if stored != expected {
+                return Err(StoreError::Conflict);
+            }
+            table
+                .insert(name.as_str(), value.as_slice())
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn reseal_account_secret(
+        &self,
+        uin: AccountId,
+        sealed_secret_key: &[u8],
+    ) -> Result<(), StoreError> {
+        let sealed_secret_key = sealed_secret_key.to_vec();
+        self.write(move |txn| {
+            let mut accounts = txn.open_table(ACCOUNTS).map_err(backend)?;
+            let mut account: kms_core::Account = match accounts.get(uin).map_err(backend)? {
+                Some(stored) => decode(stored.value())?,
+                None => return Err(StoreError::Conflict),
+            };
+            account.sealed_secret_key = sealed_secret_key.clone();
+            accounts
+                .insert(uin, super::encode(&account)?.as_slice())
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
     /// Writes exported keys and hosted data keys as [`kms_core::Store::import`] does (limits
     /// not applied), but all in one transaction and so one commit: filling a store with a
     /// million records one commit each would take hours. All or none; any other kind of record

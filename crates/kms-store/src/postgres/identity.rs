@@ -166,6 +166,55 @@ impl PgStore {
         })
     }
 
+    pub(super) fn swap_setting(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        self.write(|conn, changes| {
+            let changed = match expected {
+                Some(expected) => conn.execute(
+                    "UPDATE settings SET value = $3 WHERE name = $1 AND value = $2",
+                    &[&name, &expected, &value],
+                )?,
+                None => conn.execute(
+                    "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&name, &value],
+                )?,
+            };
+            if changed != 1 {
+                return Err(Fail::Refused(StoreError::Conflict));
+            }
+            changes.push(Change::Settings);
+            Ok(())
+        })
+    }
+
+    pub(super) fn reseal_account_secret(
+        &self,
+        uin: AccountId,
+        sealed_secret_key: &[u8],
+    ) -> Result<(), StoreError> {
+        self.write(|conn, changes| {
+            let Some(row) = conn.query_opt(
+                "SELECT record FROM accounts WHERE uin = $1 FOR UPDATE",
+                &[&acct(uin)],
+            )?
+            else {
+                return Err(Fail::Refused(StoreError::Conflict));
+            };
+            let mut account: Account = decode(row.get(0))?;
+            account.sealed_secret_key = sealed_secret_key.to_vec();
+            conn.execute(
+                "UPDATE accounts SET record = $2 WHERE uin = $1",
+                &[&acct(uin), &encode(&account)?],
+            )?;
+            changes.push(Change::Accounts);
+            Ok(())
+        })
+    }
+
     /// One read-only snapshot, so the items handed out are one consistent state. Once any item
     /// has been handed out a failure is final: a rerun would hand it out twice.
     pub(super) fn export_all(

@@ -7,6 +7,8 @@ use crate::store::{KeyListFilter, Record, Store, StoreError};
 
 pub(super) fn check<S: Store>(new_store: &mut impl FnMut() -> S) {
     settings_are_written_once(&new_store());
+    settings_are_replaced_only_from_what_is_stored(&new_store());
+    an_account_is_sealed_again_and_nothing_else_changes(&new_store());
     export_and_import_move_everything(&new_store(), &new_store());
 }
 
@@ -21,6 +23,56 @@ fn settings_are_written_once(store: &dyn Store) {
     assert_eq!(
         store.setting("check").unwrap().as_deref(),
         Some(&b"first"[..])
+    );
+}
+
+fn settings_are_replaced_only_from_what_is_stored(store: &dyn Store) {
+    assert_eq!(
+        store.replace_setting("ring", Some(b"stale"), b"x"),
+        Err(StoreError::Conflict),
+        "nothing stored is not a stale value"
+    );
+    store.replace_setting("ring", None, b"one").unwrap();
+    assert_eq!(
+        store.replace_setting("ring", None, b"again"),
+        Err(StoreError::Conflict),
+        "a value is there now"
+    );
+    assert_eq!(
+        store.replace_setting("ring", Some(b"other"), b"two"),
+        Err(StoreError::Conflict)
+    );
+    store.replace_setting("ring", Some(b"one"), b"two").unwrap();
+    assert_eq!(store.setting("ring").unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(store.init_setting("ring", b"three").unwrap(), b"two");
+}
+
+fn an_account_is_sealed_again_and_nothing_else_changes(store: &dyn Store) {
+    let account = Account {
+        uin: 7,
+        app_id: 70,
+        secret_id: "AKIDreseal".into(),
+        sealed_secret_key: b"old sealed".to_vec(),
+        project_id: "0123456789abcdef0123456789abcdef".into(),
+        created_at: 5,
+    };
+    store.create_account(&account).unwrap();
+    assert_eq!(
+        store.reseal_account(8, b"new sealed"),
+        Err(StoreError::Conflict)
+    );
+    store.reseal_account(7, b"new sealed").unwrap();
+    let [stored] = store.accounts().unwrap().try_into().unwrap();
+    assert_eq!(stored.sealed_secret_key, b"new sealed");
+    assert_eq!(
+        (
+            stored.uin,
+            stored.app_id,
+            stored.secret_id,
+            stored.project_id,
+            stored.created_at
+        ),
+        (7, 70, "AKIDreseal".to_owned(), account.project_id, 5)
     );
 }
 
