@@ -902,6 +902,7 @@ mod import;
 mod import_enveloped;
 mod material;
 pub mod nonblocking;
+pub mod reseal;
 mod resource;
 mod rotation_policy;
 mod tags;

@@ -749,7 +749,7 @@ pub fn init_operator_token(store: &dyn Store, token: &str) -> Result<bool, Ident
     .map(|(set, _)| set)
 }
 
-const TOKEN_KEY_AAD: &[u8] = b"kms/huawei-token-key/v1";
+pub(crate) const TOKEN_KEY_AAD: &[u8] = b"kms/huawei-token-key/v1";
 
 /// The key Huawei IAM tokens are authenticated with: the stored one, or 32 fresh random bytes
 /// stored sealed on first use (a concurrent first use by another node wins, and both then use

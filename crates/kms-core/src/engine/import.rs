@@ -31,11 +31,11 @@ pub struct ImportParametersIssued {
     pub expires_at: u64,
 }
 
-fn import_key_aad(key_id: Uuid, token_hash: &[u8]) -> Vec<u8> {
+pub(super) fn import_key_aad(key_id: Uuid, token_hash: &[u8]) -> Vec<u8> {
     [IMPORT_KEY_AAD_LABEL, key_id.as_bytes(), token_hash].concat()
 }
 
-fn fingerprint_aad(key_id: Uuid) -> Vec<u8> {
+pub(super) fn fingerprint_aad(key_id: Uuid) -> Vec<u8> {
     [FINGERPRINT_AAD_LABEL, key_id.as_bytes()].concat()
 }
 
