@@ -10,6 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
@@ -26,6 +27,12 @@ use crate::keyring::Keyring;
 pub trait RootOfTrust: Send + Sync {
     fn wrap(&self, keyring: &[u8]) -> Result<Vec<u8>, SealError>;
     fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError>;
+}
+
+/// A store's root keys, and the root of trust that keeps them wrapped in the store.
+pub struct Sealing {
+    pub keys: Arc<keyring::RootKeys>,
+    pub root: Arc<dyn RootOfTrust>,
 }
 
 /// Binds a wrapped keyring to its purpose.
@@ -194,10 +201,15 @@ impl FileSeal {
         &self.root
     }
 
-    /// The root keys of `store`, which this file's key opens.
-    pub fn root_keys(&self, store: &dyn Store) -> Result<keyring::RootKeys, KeyringOpenError> {
-        let keyring = open_keyring(store, &KeyRoot::new(self.root.clone()), Some(&self.root))?;
-        Ok(keyring::RootKeys::unsealed(keyring))
+    /// The root keys of `store`, which this file's key opens, with the file's key as their
+    /// root of trust.
+    pub fn unseal(&self, store: &dyn Store) -> Result<Sealing, KeyringOpenError> {
+        let root = KeyRoot::new(self.root.clone());
+        let keyring = open_keyring(store, &root, Some(&self.root))?;
+        Ok(Sealing {
+            keys: Arc::new(keyring::RootKeys::unsealed(keyring)),
+            root: Arc::new(root),
+        })
     }
 }
 

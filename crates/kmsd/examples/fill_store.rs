@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     let region = args.get(3).map_or("ap-guangzhou", String::as_str);
 
     let store = EmbeddedStore::open(&dir.join("kms.redb"))?;
-    let seal: Arc<dyn Seal> = Arc::new(FileSeal::open(&dir.join("root.key"))?.root_keys(&store)?);
+    let seal: Arc<dyn Seal> = FileSeal::open(&dir.join("root.key"))?.unseal(&store)?.keys;
     let check = hex::encode(seal.check_value()?);
     anyhow::ensure!(
         store.setting(ROOT_KEY_CHECK)?.as_deref() == Some(check.as_bytes()),

@@ -14,6 +14,7 @@ use kms_core::identity::{self, Identity, IdentityError, PolicyLanguage};
 use kms_core::{Account, AccountId, Clock, Seal, Store};
 
 use crate::bootstrap;
+use crate::rotation::{RootKeyRotation, RotationError};
 
 /// Where every admin path begins.
 pub const PREFIX: &str = "/admin/v1";
@@ -81,6 +82,7 @@ pub struct Admin {
     data_dir: PathBuf,
     /// Changes run one at a time, so the directory installs them in the order they committed.
     changes: Mutex<()>,
+    rotation: Arc<RootKeyRotation>,
 }
 
 type Step = Result<AdminReply, AdminReply>;
@@ -180,6 +182,7 @@ impl Admin {
         directory: Arc<Directory>,
         clock: Arc<dyn Clock>,
         data_dir: PathBuf,
+        rotation: Arc<RootKeyRotation>,
     ) -> Self {
         Self {
             store,
@@ -188,6 +191,7 @@ impl Admin {
             clock,
             data_dir,
             changes: Mutex::new(()),
+            rotation,
         }
     }
 
@@ -298,6 +302,27 @@ impl Admin {
                         "secret_key": created.secret_key.as_str(),
                     }),
                 ))
+            }
+            ("GET", ["root-key"]) => Ok(AdminReply::ok(
+                "DescribeRootKey",
+                None,
+                json!(self.rotation.status()),
+            )),
+            ("POST", ["root-key", "rotate"]) => {
+                parse::<serde::de::IgnoredAny>(body)?;
+                match self.rotation.start() {
+                    Ok(status) => Ok(AdminReply::ok("RotateRootKey", None, json!(status))),
+                    Err(e @ RotationError::Running) => {
+                        Err(AdminReply::error(409, "RotationInProgress", e.to_string()))
+                    }
+                    Err(e @ RotationError::Sealed) => {
+                        Err(AdminReply::error(503, "Sealed", e.to_string()))
+                    }
+                    Err(RotationError::Failed(e)) => {
+                        tracing::error!(error = %e, "starting a root key rotation failed");
+                        Err(AdminReply::error(500, "InternalError", e))
+                    }
+                }
             }
             ("POST", ["root", "rotate"]) => {
                 let root = self.root_account()?;
@@ -613,12 +638,22 @@ mod tests {
         let store = Arc::new(MemoryStore::default());
         let seal = Arc::new(MemorySeal::generate());
         let directory = Arc::new(Directory::default());
+        let keyring = kms_seal::keyring::Keyring::generate().unwrap();
+        let rotation = RootKeyRotation::new(
+            store.clone(),
+            Arc::new(kms_seal::keyring::RootKeys::unsealed(keyring)),
+            Arc::new(kms_seal::KeyRoot::new(
+                kms_crypto::Aes256GcmKey::generate().unwrap(),
+            )),
+            std::time::Duration::ZERO,
+        );
         let admin = Admin::new(
             store.clone(),
             seal,
             directory.clone(),
             Arc::new(ManualClock::new(1_700_000_000)),
             std::env::temp_dir(),
+            rotation,
         );
         (admin, directory, store)
     }

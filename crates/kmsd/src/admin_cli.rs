@@ -17,9 +17,11 @@ use kms_core::{Clock, SystemClock};
 use crate::admin::{self, Admin, PREFIX};
 use crate::bootstrap::{self, RootEnv};
 use crate::data_dir::DataDir;
+use crate::rotation::RootKeyRotation;
 
 const ENDPOINT_VAR: &str = "KMSD_ADMIN_ENDPOINT";
 const TOKEN_VAR: &str = "KMSD_ADMIN_TOKEN";
+const ROTATE_ROOT_KEY: &str = "/root-key/rotate";
 
 #[derive(Args)]
 #[command(
@@ -76,6 +78,18 @@ enum AdminCommand {
     /// The operator's admin token.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The root key that seals every stored secret.
+    #[command(subcommand, name = "root-key")]
+    RootKey(RootKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum RootKeyCommand {
+    /// Seal every stored secret under a new root key while the server serves, then retire the
+    /// old one; waits until the rotation has finished.
+    Rotate,
+    /// The root key's generation, and whether a rotation is under way.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -388,6 +402,10 @@ fn request(command: AdminCommand) -> anyhow::Result<Request> {
             ),
         },
         AdminCommand::Root(RootCommand::Rotate) => req("POST", "/root/rotate".into(), None),
+        AdminCommand::RootKey(RootKeyCommand::Rotate) => {
+            req("POST", "/root-key/rotate".into(), Some(json!({})))
+        }
+        AdminCommand::RootKey(RootKeyCommand::Status) => req("GET", "/root-key".into(), None),
         AdminCommand::Token(TokenCommand::Reset) => anyhow::bail!(
             "token reset works on the data directory itself: stop the server, then run \
              `kmsd admin --data-dir DIR token reset`"
@@ -398,7 +416,7 @@ fn request(command: AdminCommand) -> anyhow::Result<Request> {
 /// Runs `kmsd admin`; answers the process's exit status: 0 done, 1 refused or failed.
 pub fn run(args: AdminArgs) -> i32 {
     let output = args.output;
-    match run_inner(args) {
+    match run_inner(args).map(rotation_failure) {
         Ok((status, body)) if status < 300 => {
             print(&body, output);
             if body.get("secret_key").is_some() && output == Output::Table {
@@ -439,19 +457,41 @@ fn run_inner(args: AdminArgs) -> anyhow::Result<(u16, Value)> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(send(
-                &endpoint,
-                args.ca_cert.as_deref(),
-                &token,
-                &request,
-                &body,
-            ))
+            let ca_cert = args.ca_cert.as_deref();
+            runtime.block_on(async {
+                let answer = send(&endpoint, ca_cert, &token, &request, &body).await?;
+                if answer.0 != 200 || request.path != ROTATE_ROOT_KEY {
+                    return Ok(answer);
+                }
+                // The walk runs on the server: follow it until it ends.
+                let status = req("GET", "/root-key".into(), None);
+                loop {
+                    let now = send(&endpoint, ca_cert, &token, &status, &[]).await?;
+                    if now.0 != 200 || now.1["rotating"] != json!(true) {
+                        return Ok(now);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            })
         }
         (None, Some(dir)) => in_process(&dir, args.root_key_file, &request, &body),
         (None, None) => anyhow::bail!(
             "say where to work: --endpoint URL (or {ENDPOINT_VAR}) for a running server, or \
              --data-dir DIR before any server runs"
         ),
+    }
+}
+
+/// A root key rotation whose walk stopped is a failure, though the status it ends with is not.
+fn rotation_failure((status, body): (u16, Value)) -> (u16, Value) {
+    match body.get("last_error").and_then(Value::as_str) {
+        Some(why) if status == 200 && body["rotating"] == json!(false) => (
+            500,
+            json!({ "error": { "code": "RotationFailed", "message": format!(
+                "the root key rotation stopped: {why}; it resumes at the next start, or run it again"
+            ) } }),
+        ),
+        _ => (status, body),
     }
 }
 
@@ -481,28 +521,40 @@ fn in_process(
     request: &Request,
     body: &[u8],
 ) -> anyhow::Result<(u16, Value)> {
-    let (data_dir, store, seal) = open_data_dir(dir, root_key_file)?;
+    let (data_dir, store, sealing) = open_data_dir(dir, root_key_file)?;
     let clock = Arc::new(SystemClock);
+    // No server holds the store: nothing else writes, so the walk needs no grace.
+    let rotation = RootKeyRotation::new(
+        store.clone(),
+        sealing.keys.clone(),
+        sealing.root,
+        std::time::Duration::ZERO,
+    );
+    rotation.resume_if_unfinished();
     if let Some(path) = admin::ensure_operator_token(store.as_ref(), data_dir.path())? {
         eprintln!("The admin token for --endpoint is in {}.", path.display());
     }
     let admin = Admin::new(
         store,
-        seal,
+        sealing.keys,
         Arc::new(Directory::default()),
         clock,
         dir.to_owned(),
+        rotation.clone(),
     );
     let reply = admin.execute(request.method, &request.path, body);
-    Ok((reply.status, reply.body))
+    // The rotation's walk runs on its own thread: this process must not exit before it ends.
+    let finished = rotation.wait();
+    let body = if reply.status == 200 && request.path == ROTATE_ROOT_KEY {
+        serde_json::to_value(&finished)?
+    } else {
+        reply.body
+    };
+    Ok((reply.status, body))
 }
 
 /// A data directory opened for `kmsd admin`: held, with its store and seal.
-type Opened = (
-    DataDir,
-    Arc<kms_store::EmbeddedStore>,
-    Arc<kms_seal::keyring::RootKeys>,
-);
+type Opened = (DataDir, Arc<kms_store::EmbeddedStore>, kms_seal::Sealing);
 
 /// Locks and opens a data directory as `kmsd serve` does: the root account is made, and
 /// accounts are brought into the identity records, if this is the first use.
@@ -512,11 +564,11 @@ fn open_data_dir(dir: &Path, root_key_file: Option<PathBuf>) -> anyhow::Result<O
         Err(e) => e,
     })?;
     let root_key_file = root_key_file.unwrap_or_else(|| dir.join("root.key"));
-    let (seal, store) = data_dir.open_store(&root_key_file)?;
-    let (seal, store) = (Arc::new(seal), Arc::new(store));
+    let (sealing, store) = data_dir.open_store(&root_key_file)?;
+    let store = Arc::new(store);
     bootstrap::ensure_root_account(
         store.as_ref(),
-        seal.as_ref(),
+        sealing.keys.as_ref(),
         dir,
         &RootEnv::from_env()?,
         SystemClock.now(),
@@ -524,7 +576,7 @@ fn open_data_dir(dir: &Path, root_key_file: Option<PathBuf>) -> anyhow::Result<O
     )?;
     kms_core::identity::migrate(store.as_ref())
         .map_err(|e| anyhow::anyhow!("bringing accounts into the identity records: {e}"))?;
-    Ok((data_dir, store, seal))
+    Ok((data_dir, store, sealing))
 }
 
 /// Why `--data-dir` cannot be used while another process holds the directory, and what to do

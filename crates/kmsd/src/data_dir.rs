@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use kms_core::Store as _;
 use kms_core::store::ROOT_KEY_CHECK;
-use kms_seal::keyring::RootKeys;
+use kms_seal::Sealing;
 use kms_seal::{FileSeal, KeyFileError};
 use kms_store::{EmbeddedStore, PgOptions, PgSettings, PgStore};
 
@@ -148,7 +148,7 @@ impl DataDir {
     /// without it the start is refused, since a new key could not open anything in the store.
     /// A new store uses the key file if one is there (a key made by an earlier start that did not
     /// finish, or one the operator placed), else a new key is made before the store is created.
-    pub fn open_store(&self, root_key_file: &Path) -> anyhow::Result<(RootKeys, EmbeddedStore)> {
+    pub fn open_store(&self, root_key_file: &Path) -> anyhow::Result<(Sealing, EmbeddedStore)> {
         self.make_private(root_key_file)?;
         let store_path = self.path.join(STORE_FILE);
         let store_exists = store_path
@@ -161,8 +161,8 @@ impl DataDir {
         )?;
         let store = EmbeddedStore::open(&store_path)
             .with_context(|| format!("opening the store {}", store_path.display()))?;
-        let keys = seal.root_keys(&store)?;
-        Ok((keys, store))
+        let sealing = seal.unseal(&store)?;
+        Ok((sealing, store))
     }
 
     /// Opens a PostgreSQL store (applying its migrations) and the root key, with the rules of
@@ -172,14 +172,14 @@ impl DataDir {
         root_key_file: &Path,
         settings: &PgSettings,
         options: PgOptions,
-    ) -> anyhow::Result<(RootKeys, PgStore)> {
+    ) -> anyhow::Result<(Sealing, PgStore)> {
         self.make_private(root_key_file)?;
         let store =
             PgStore::open_with(settings.clone(), options).map_err(|e| anyhow::anyhow!("{e}"))?;
         let store_exists = store.setting(ROOT_KEY_CHECK)?.is_some() || !store.is_empty()?;
         let seal = open_seal(root_key_file, store_exists, &settings.to_string())?;
-        let keys = seal.root_keys(&store)?;
-        Ok((keys, store))
+        let sealing = seal.unseal(&store)?;
+        Ok((sealing, store))
     }
 }
 
@@ -265,6 +265,7 @@ mod tests {
         let data = DataDir::lock(&dir.path().join("data"), "test").unwrap();
         let key = dir.path().join("root.key");
         let (seal, store) = data.open_store(&key).unwrap();
+        let seal = seal.keys;
         let sealed = seal.seal(b"aad", b"secret").unwrap();
         drop(store);
 
@@ -282,6 +283,7 @@ mod tests {
 
         std::fs::rename(dir.path().join("backup.key"), &key).unwrap();
         let (seal, _store) = data.open_store(&key).unwrap();
+        let seal = seal.keys;
         assert_eq!(&seal.unseal(b"aad", &sealed).unwrap()[..], b"secret");
     }
 
@@ -296,6 +298,7 @@ mod tests {
             .unwrap();
         let data = DataDir::lock(&dir.path().join("data"), "test").unwrap();
         let (seal, _store) = data.open_store(&key).unwrap();
+        let seal = seal.keys;
         assert_eq!(&seal.unseal(b"aad", &sealed).unwrap()[..], b"kept");
         assert!(data.path().join(STORE_FILE).exists());
     }

@@ -10,6 +10,7 @@ mod data_dir;
 mod limits;
 mod listener;
 mod metrics;
+mod rotation;
 mod server;
 mod store;
 mod store_copy;
@@ -240,7 +241,8 @@ fn open_service(
             (seal, store::NodeStore::postgres(store))
         }
     };
-    let seal: Arc<dyn kms_core::Seal> = Arc::new(seal);
+    let kms_seal::Sealing { keys, root } = seal;
+    let seal: Arc<dyn kms_core::Seal> = keys.clone();
     let store = node.store.clone();
     let store_place = match &settings.store {
         None => data_dir
@@ -285,13 +287,24 @@ fn open_service(
         engine
     });
     let directory = Arc::new(directory);
-    node.follow(directory.clone(), seal.clone())?;
+    // Over a shared store the other nodes need time to load the new keyring from the change
+    // feed before records sealed under it reach them.
+    let grace = Duration::from_secs(if settings.store.is_some() { 10 } else { 2 });
+    let rotation = rotation::RootKeyRotation::new(store.clone(), keys, root, grace);
+    let reload = rotation.clone();
+    node.follow(
+        directory.clone(),
+        seal.clone(),
+        Arc::new(move || reload.reload()),
+    )?;
+    rotation.resume_if_unfinished();
     let admin = admin::Admin::new(
         store,
         seal,
         directory.clone(),
         clock,
         data_dir.path().to_owned(),
+        rotation,
     );
     let mut tencent = TencentApi::new(
         engine.clone(),

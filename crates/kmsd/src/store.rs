@@ -80,7 +80,12 @@ impl NodeStore {
     /// directory is loaded again whenever identities change or the feed resumes (changes may
     /// have been missed while it was down). Loading runs on a thread of its own, so a slow load
     /// never holds back the cache's invalidations.
-    pub fn follow(&self, directory: Arc<Directory>, seal: Arc<dyn Seal>) -> anyhow::Result<()> {
+    pub fn follow(
+        &self,
+        directory: Arc<Directory>,
+        seal: Arc<dyn Seal>,
+        on_settings: Arc<dyn Fn() + Send + Sync>,
+    ) -> anyhow::Result<()> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
@@ -114,6 +119,14 @@ impl NodeStore {
                 FeedEvent::Changed(Change::Identity | Change::Accounts) => send(Load {
                     resumed_after: None,
                 }),
+                // The root keyring may have changed (a rotation on another node): loading it
+                // reads the store and may reach an HSM, which the feed's thread must not wait on.
+                FeedEvent::Changed(Change::Settings) => {
+                    let on_settings = on_settings.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("kmsd-keyring".into())
+                        .spawn(move || on_settings());
+                }
                 FeedEvent::Changed(_) => {}
             }
         });

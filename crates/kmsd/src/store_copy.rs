@@ -137,14 +137,14 @@ fn copy(args: &CopyArgs) -> anyhow::Result<String> {
     let file = FileSeal::open(&key_file)
         .with_context(|| format!("opening the root key file {}", key_file.display()))?;
     let source = open(&from, true)?;
-    let seal = file.root_keys(source.store.as_ref())?;
+    let seal = file.unseal(source.store.as_ref())?.keys;
     crate::store::check_root_key(
         source.store.as_ref(),
-        &seal,
+        seal.as_ref(),
         &key_file.display().to_string(),
         &from.to_string(),
     )?;
-    kms_core::accounts::Directory::load(source.store.as_ref(), &seal).map_err(|e| {
+    kms_core::accounts::Directory::load(source.store.as_ref(), seal.as_ref()).map_err(|e| {
         anyhow::anyhow!(
             "the root key {} does not open {from}: {e}",
             key_file.display()
@@ -165,7 +165,7 @@ fn copy(args: &CopyArgs) -> anyhow::Result<String> {
         counts.add(&record);
         target.store.import(&record)
     })?;
-    crate::store::record_root_key(target.store.as_ref(), &seal)?;
+    crate::store::record_root_key(target.store.as_ref(), seal.as_ref())?;
     let mut copied = Counts::default();
     target.store.export(&mut |record| {
         copied.add(&record);
