@@ -20,6 +20,9 @@ use crate::store::{Record, Store, StoreError};
 
 /// How many times one key is read again after losing a race with another writer.
 const MAX_ATTEMPTS: usize = 32;
+/// Keys written in one transaction: a walk over a million keys is then some sixteen thousand
+/// commits, not a million.
+const BATCH: usize = 64;
 
 /// What one walk sealed again.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -75,10 +78,8 @@ pub fn reseal_all(
         Ok(())
     })?;
     let mut done = Resealed::default();
-    for key_id in keys {
-        if reseal_key(store, seal, stale, key_id)? {
-            done.keys += 1;
-        }
+    for chunk in keys.chunks(BATCH) {
+        done.keys += reseal_keys(store, seal, stale, chunk)?;
     }
     for uin in accounts {
         if reseal_account(store, seal, stale, uin)? {
@@ -109,6 +110,71 @@ fn again(seal: &dyn Seal, aad: &[u8], blob: &mut Vec<u8>) -> Result<(), SealErro
     Ok(())
 }
 
+/// Seals `key_ids` again in one transaction; should a writer race any of them, each is done on
+/// its own. Answers how many were written.
+fn reseal_keys(
+    store: &dyn Store,
+    seal: &dyn Seal,
+    stale: &dyn Fn(&[u8]) -> bool,
+    key_ids: &[Uuid],
+) -> Result<u64, ResealError> {
+    let mut batch = Vec::with_capacity(key_ids.len());
+    for key_id in key_ids {
+        if let Some(mut key) = store.get_key(key_id)?
+            && key_is_stale(&key, stale)
+        {
+            seal_key_again(seal, stale, &mut key)?;
+            batch.push(key);
+        }
+    }
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    match store.update_keys(&batch, u64::MAX) {
+        Ok(()) => Ok(batch.len() as u64),
+        Err(StoreError::Conflict) => {
+            let mut written = 0;
+            for key in &batch {
+                if reseal_key(store, seal, stale, key.key_id)? {
+                    written += 1;
+                }
+            }
+            Ok(written)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn seal_key_again(
+    seal: &dyn Seal,
+    stale: &dyn Fn(&[u8]) -> bool,
+    key: &mut KeyRecord,
+) -> Result<(), SealError> {
+    for version in &mut key.versions {
+        if stale(&version.sealed_material) {
+            let aad = material_aad(key.key_id, version.version);
+            again(seal, &aad, &mut version.sealed_material)?;
+        }
+    }
+    for parameters in &mut key.import_parameters {
+        if stale(&parameters.sealed_private_key) {
+            let aad = import_key_aad(key.key_id, &parameters.token_hash);
+            again(seal, &aad, &mut parameters.sealed_private_key)?;
+        }
+    }
+    if let Some(fingerprint) = &mut key.fingerprint
+        && stale(&fingerprint.sealed_key)
+    {
+        again(
+            seal,
+            &fingerprint_aad(key.key_id),
+            &mut fingerprint.sealed_key,
+        )?;
+    }
+    key.revision += 1;
+    Ok(())
+}
+
 /// Whether the key was written (false: it was deleted, or a writer resealed it first).
 fn reseal_key(
     store: &dyn Store,
@@ -123,28 +189,7 @@ fn reseal_key(
         if !key_is_stale(&key, stale) {
             return Ok(false);
         }
-        for version in &mut key.versions {
-            if stale(&version.sealed_material) {
-                let aad = material_aad(key.key_id, version.version);
-                again(seal, &aad, &mut version.sealed_material)?;
-            }
-        }
-        for parameters in &mut key.import_parameters {
-            if stale(&parameters.sealed_private_key) {
-                let aad = import_key_aad(key.key_id, &parameters.token_hash);
-                again(seal, &aad, &mut parameters.sealed_private_key)?;
-            }
-        }
-        if let Some(fingerprint) = &mut key.fingerprint
-            && stale(&fingerprint.sealed_key)
-        {
-            again(
-                seal,
-                &fingerprint_aad(key.key_id),
-                &mut fingerprint.sealed_key,
-            )?;
-        }
-        key.revision += 1;
+        seal_key_again(seal, stale, &mut key)?;
         match store.update_key(&key, u64::MAX) {
             Ok(()) => return Ok(true),
             Err(StoreError::Conflict) => continue,
