@@ -20,8 +20,8 @@ def rotate(server):
     return admin("root-key", "rotate", server=server)
 
 
-def status(server):
-    return admin("root-key", "status", server=server)
+def status(server, token_file=None):
+    return admin("root-key", "status", server=server, token_file=token_file)
 
 
 def decrypts(kms, blob, plaintext, **extra):
@@ -167,3 +167,35 @@ def test_rotation_through_the_data_dir_while_no_server_runs(tmp_path):
         decrypts(server.client(), blob, b"offline")
     finally:
         server.cleanup()
+
+
+def test_a_rotation_on_one_node_reaches_every_node_over_postgresql():
+    from test_cluster import Cluster, Database
+    db = Database()
+    cluster = Cluster(db, size=2)
+    try:
+        a, b = cluster.nodes
+        on_a, on_b = a.client(), b.client()
+        made = []
+        for kms in (on_a, on_b):
+            key_id = create_key(kms).KeyId
+            made.append((call(kms, "Encrypt", KeyId=key_id, Plaintext=b64(b"before")).CiphertextBlob, b"before"))
+        done = rotate(a)
+        assert (done["generations"], done["last_error"]) == ([1], None), done
+        deadline = time.time() + 10
+        token = a.data_dir / "admin-token"
+        while status(b, token)["generations"] != [1]:
+            assert time.time() < deadline, "node b did not load the retired keyring"
+            time.sleep(0.1)
+        key_id = create_key(on_b).KeyId
+        made.append((call(on_b, "Encrypt", KeyId=key_id, Plaintext=b64(b"after")).CiphertextBlob, b"after"))
+        for kms in (on_a, on_b):
+            for blob, plaintext in made:
+                decrypts(kms, blob, plaintext)
+        b.stop()
+        b.start()
+        assert status(b, token)["generations"] == [1]
+        decrypts(b.client(), *made[0])
+    finally:
+        cluster.cleanup()
+        db.drop()
