@@ -265,6 +265,12 @@ impl RootKeyRotation {
                 "secrets sealed under old generations kept appearing after {MAX_WALKS} walks"
             )));
         }
+        // The records' earlier copies, under the old generations, linger in the store's free
+        // space; overwrite them before the old key is retired (a key-file store's file key
+        // stays on disk as the keyring's wrapper).
+        self.store
+            .scrub()
+            .map_err(|e| RotationError::Failed(format!("scrubbing the store: {e}")))?;
         let (stored, mut keyring) = self.current()?;
         if keyring.current() != generation {
             return Err(RotationError::Failed(
