@@ -39,6 +39,13 @@ def backup_of(server, to, token_file=None):
     return to
 
 
+def restored(file, target, key_file):
+    """Restores `file` into the data dir `target` and starts a server on it with `key_file`."""
+    done = kmsd("restore", "--from", file, "--data-dir", target, "--root-key-file", key_file)
+    assert done.returncode == 0, done.stderr
+    return KmsdProcess(data_dir=target, extra_args=["--root-key-file", str(key_file)]).start()
+
+
 class KeyMaker:
     """Creates keys one after another on a thread of its own, remembering each acknowledged one
     in order, until stopped."""
@@ -182,11 +189,7 @@ def test_a_stopped_data_dir_is_backed_up_and_a_held_one_refused(drill, tmp_path)
     file = tmp_path / "stopped.kmsbackup"
     done = kmsd("backup", "--to", file, "--data-dir", server.data_dir)
     assert done.returncode == 0, done.stderr
-    target = tmp_path / "back"
-    done = kmsd("restore", "--from", file, "--data-dir", target,
-                "--root-key-file", server.data_dir / "root.key")
-    assert done.returncode == 0, done.stderr
-    node = KmsdProcess(data_dir=target, extra_args=["--root-key-file", str(server.data_dir / "root.key")]).start()
+    node = restored(file, tmp_path / "back", server.data_dir / "root.key")
     try:
         assert call(node.client(), "DescribeKey", KeyId=key).KeyMetadata.KeyId == key
     finally:
@@ -270,11 +273,7 @@ def test_a_restore_after_a_root_key_rotation_decrypts_old_ciphertext(tmp_path):
             pytest.skip("this kmsd has no root key rotation yet")
         assert rotated.returncode == 0, rotated.stderr
         file = backup_of(source, tmp_path / "rotated.kmsbackup")
-        target = tmp_path / "restored"
-        done = kmsd("restore", "--from", file, "--data-dir", target,
-                    "--root-key-file", source.data_dir / "root.key")
-        assert done.returncode == 0, done.stderr
-        node = KmsdProcess(data_dir=target, extra_args=["--root-key-file", str(source.data_dir / "root.key")]).start()
+        node = restored(file, tmp_path / "restored", source.data_dir / "root.key")
         try:
             plain = call(node.client(), "Decrypt", CiphertextBlob=blob).Plaintext
             assert base64.b64decode(plain) == b"old"
