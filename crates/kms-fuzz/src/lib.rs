@@ -4,6 +4,7 @@
 //! crash of the code under test, or a broken invariant asserted here.
 
 mod authorization;
+mod backup_file;
 mod client_address;
 mod engine_blobs;
 mod huawei_request;
@@ -12,6 +13,7 @@ mod policy_document;
 mod store_url;
 
 pub use authorization::authorization;
+pub use backup_file::backup_file;
 pub use client_address::client_address;
 pub use engine_blobs::{engine_blob_seeds, engine_blobs};
 pub use huawei_request::huawei_request;

@@ -76,3 +76,8 @@ fn client_address_corpus() {
 fn store_url_corpus() {
     replay("store_url", kms_fuzz::store_url);
 }
+
+#[test]
+fn backup_file_corpus() {
+    replay("backup_file", kms_fuzz::backup_file);
+}

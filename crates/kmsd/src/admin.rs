@@ -34,7 +34,7 @@ pub struct AdminReply {
 }
 
 impl AdminReply {
-    fn ok(action: &'static str, account: Option<AccountId>, body: Value) -> Self {
+    pub fn ok(action: &'static str, account: Option<AccountId>, body: Value) -> Self {
         Self {
             status: 200,
             body,

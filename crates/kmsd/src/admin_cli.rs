@@ -495,7 +495,7 @@ fn rotation_failure((status, body): (u16, Value)) -> (u16, Value) {
     }
 }
 
-fn token(file: Option<&Path>) -> anyhow::Result<Zeroizing<String>> {
+pub(crate) fn token(file: Option<&Path>) -> anyhow::Result<Zeroizing<String>> {
     let token = match file {
         Some(path) => Zeroizing::new(
             std::fs::read_to_string(path)
@@ -612,6 +612,36 @@ async fn send(
     body: &[u8],
 ) -> anyhow::Result<(u16, Value)> {
     use http_body_util::BodyExt as _;
+    let response = exchange_with(
+        endpoint,
+        ca_cert,
+        token,
+        request.method,
+        &request.path,
+        body,
+    )
+    .await?;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    let value = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "the server answered HTTP {status} with something other than the admin API's JSON: {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        )
+    })?;
+    Ok((status, value))
+}
+
+/// Sends one admin API request (`path` below [`PREFIX`]) with the operator token, over HTTP to
+/// this machine only or over HTTPS, and answers the response with its body still to be read.
+pub(crate) async fn exchange_with(
+    endpoint: &str,
+    ca_cert: Option<&Path>,
+    token: &str,
+    method: &'static str,
+    path: &str,
+    body: &[u8],
+) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
     let uri: hyper::Uri = endpoint
         .parse()
         .with_context(|| format!("{endpoint:?} is not a URL such as http://127.0.0.1:8740"))?;
@@ -638,15 +668,15 @@ async fn send(
         .with_context(|| format!("connecting to {host}:{port}; is the server running there?"))?;
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or(&host);
     let http_request = hyper::Request::builder()
-        .method(request.method)
-        .uri(format!("{PREFIX}{}", request.path))
+        .method(method)
+        .uri(format!("{PREFIX}{path}"))
         .header(hyper::header::HOST, authority)
         .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(http_body_util::Full::new(
             hyper::body::Bytes::copy_from_slice(body),
         ))?;
-    let response = if https {
+    if https {
         let connector = tls_connector(ca_cert)?;
         let name = rustls::pki_types::ServerName::try_from(host.clone())
             .with_context(|| format!("{host:?} is not a host name"))?;
@@ -654,19 +684,10 @@ async fn send(
             .connect(name, tcp)
             .await
             .with_context(|| format!("TLS handshake with {host}:{port}"))?;
-        exchange(hyper_util::rt::TokioIo::new(tls), http_request).await?
+        exchange(hyper_util::rt::TokioIo::new(tls), http_request).await
     } else {
-        exchange(hyper_util::rt::TokioIo::new(tcp), http_request).await?
-    };
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    let value = serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "the server answered HTTP {status} with something other than the admin API's JSON: {}",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-        )
-    })?;
-    Ok((status, value))
+        exchange(hyper_util::rt::TokioIo::new(tcp), http_request).await
+    }
 }
 
 /// Plain HTTP carries the operator token readable by anyone on the path, so it goes only to

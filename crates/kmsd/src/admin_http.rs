@@ -11,6 +11,9 @@ use crate::admin::{AdminReply, PREFIX};
 use crate::audit::Outcome;
 use crate::server::{App, Begun, begin, json_response, read_body};
 
+/// The path of the store's backup (`kmsd backup --endpoint`).
+const BACKUP_PATH: &str = "/admin/v1/backup";
+
 /// What the audit record names as the credential of an operator's call.
 const OPERATOR: &str = "operator-token";
 
@@ -21,7 +24,31 @@ pub async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
         source,
         call,
     } = begin(&app, &req);
-    let reply = admit(&app, source, req).await;
+    let (reply, mut answer) = match admit(&app, source, req).await {
+        Admitted::Answered(reply) => {
+            let status =
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut answer = json_response(status, reply.body.to_string().into_bytes());
+            if status == StatusCode::UNAUTHORIZED {
+                answer
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            (reply, answer)
+        }
+        Admitted::Backup => {
+            let body = crate::backup::stream(app.store.store.clone(), app.store.source());
+            let mut answer = Response::new(body);
+            answer.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            (
+                AdminReply::ok("Backup", None, serde_json::Value::Null),
+                answer,
+            )
+        }
+    };
     let fields = kms_tencent::AuditFields {
         account: reply.account,
         credential_id: (!matches!(reply.code, Some("Unauthorized" | "TransportRefused")))
@@ -40,30 +67,30 @@ pub async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
         reply.code.unwrap_or("ok"),
         started.elapsed(),
     );
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut answer = json_response(status, reply.body.to_string().into_bytes());
-    if status == StatusCode::UNAUTHORIZED {
-        answer
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         answer.headers_mut().insert("x-request-id", v);
     }
     call.answer(&app.audit, outcome, answer)
 }
 
+/// What an admitted request gets: an answer of [`crate::admin::Admin`], or the store's backup,
+/// which is streamed rather than answered as one JSON value.
+enum Admitted {
+    Answered(AdminReply),
+    Backup,
+}
+
 /// Checks how and by whom the request came before its body is read, then runs it.
-async fn admit(app: &Arc<App>, source: Option<std::net::SocketAddr>, req: Request) -> AdminReply {
+async fn admit(app: &Arc<App>, source: Option<std::net::SocketAddr>, req: Request) -> Admitted {
     // Over plain HTTP the token would cross the network readable; only a client on this host
     // may send it so. With TLS configured every connection is encrypted.
     if !app.https && !source.is_some_and(|s| s.ip().is_loopback()) {
-        return AdminReply::error(
+        return Admitted::Answered(AdminReply::error(
             403,
             "TransportRefused",
             "The admin API is served over plain HTTP only to clients on this host; configure \
              --tls-cert and --tls-key to reach it over the network.",
-        );
+        ));
     }
     let token = req
         .headers()
@@ -72,22 +99,33 @@ async fn admit(app: &Arc<App>, source: Option<std::net::SocketAddr>, req: Reques
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let Some(token) = token else {
-        return AdminReply::error(
+        return Admitted::Answered(AdminReply::error(
             401,
             "Unauthorized",
             "The admin API needs the operator token as `Authorization: Bearer <token>` (the \
              token is in the data directory's admin-token file).",
-        );
+        ));
     };
     match app.admin.authenticate(token) {
         Ok(true) => {}
         Ok(false) => {
-            return AdminReply::error(401, "Unauthorized", "The operator token is not valid.");
+            return Admitted::Answered(AdminReply::error(
+                401,
+                "Unauthorized",
+                "The operator token is not valid.",
+            ));
         }
-        Err(e) => return e.into(),
+        Err(e) => return Admitted::Answered(e.into()),
     }
     if app.audit.refusing() {
-        return AdminReply::error(503, "ServiceUnavailable", "audit records cannot be written");
+        return Admitted::Answered(AdminReply::error(
+            503,
+            "ServiceUnavailable",
+            "audit records cannot be written",
+        ));
+    }
+    if req.method() == axum::http::Method::GET && req.uri().path() == BACKUP_PATH {
+        return Admitted::Backup;
     }
     let method = req.method().as_str().to_owned();
     let path = req
@@ -98,14 +136,15 @@ async fn admit(app: &Arc<App>, source: Option<std::net::SocketAddr>, req: Reques
         .to_owned();
     let body: Body = req.into_body();
     let Ok(body) = read_body(body, app.max_body_bytes, app.body_read_timeout).await else {
-        return AdminReply::error(
+        return Admitted::Answered(AdminReply::error(
             400,
             "InvalidRequest",
             "The request body could not be read whole, in time and within the size limit.",
-        );
+        ));
     };
     let worker = app.clone();
-    tokio::task::spawn_blocking(move || worker.admin.execute(&method, &path, &body))
+    let reply = tokio::task::spawn_blocking(move || worker.admin.execute(&method, &path, &body))
         .await
-        .unwrap_or_else(|_| AdminReply::error(500, "InternalError", "the operation failed"))
+        .unwrap_or_else(|_| AdminReply::error(500, "InternalError", "the operation failed"));
+    Admitted::Answered(reply)
 }

@@ -4,6 +4,7 @@ mod admin;
 mod admin_cli;
 mod admin_http;
 mod audit;
+mod backup;
 mod bootstrap;
 mod config;
 mod data_dir;
@@ -59,6 +60,11 @@ enum Command {
     Admin(admin_cli::AdminArgs),
     /// Move a stopped store between a data dir and PostgreSQL (`kmsd store copy`).
     Store(store_copy::StoreArgs),
+    /// Write a backup of a running server or a stopped store to a file; `kmsd backup verify
+    /// FILE` checks one.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty data dir or database, opened by the same root key.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +72,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => *args,
         Command::Admin(args) => std::process::exit(admin_cli::run(args)),
         Command::Store(args) => std::process::exit(store_copy::run(args)),
+        Command::Backup(args) => std::process::exit(backup::run_backup(args)),
+        Command::Restore(args) => std::process::exit(backup::run_restore(args)),
     };
     // One line an operator can act on: returning the error from main would print its Debug
     // form, which carries a stack trace whenever RUST_BACKTRACE is set.

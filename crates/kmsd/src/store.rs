@@ -60,6 +60,14 @@ impl NodeStore {
         }
     }
 
+    /// What kind of store this is, as a backup names it.
+    pub fn source(&self) -> kms_backup::Source {
+        match self.shared {
+            Some(_) => kms_backup::Source::Postgres,
+            None => kms_backup::Source::Embedded,
+        }
+    }
+
     /// Whether API calls may be served: always over the embedded store; over a shared one
     /// only while the change feed vouches for what this node holds, so a node that cannot
     /// learn of other nodes' changes (a disabled key, a deleted credential) answers the

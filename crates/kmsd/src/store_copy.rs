@@ -12,8 +12,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
+use kms_backup::Counts;
 use kms_core::Store;
-use kms_core::store::Record;
 use kms_seal::FileSeal;
 
 use crate::data_dir::DataDir;
@@ -45,14 +45,14 @@ struct CopyArgs {
     root_key_file: Option<PathBuf>,
 }
 
-/// One side of a copy.
-enum Place {
+/// One side of a copy, a backup or a restore.
+pub(crate) enum Place {
     Dir(PathBuf),
     Postgres(kms_store::PgSettings),
 }
 
 impl Place {
-    fn parse(text: &str) -> anyhow::Result<Self> {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             kms_store::PgSettings::parse(text)
                 .map(Place::Postgres)
@@ -72,20 +72,22 @@ impl std::fmt::Display for Place {
     }
 }
 
-/// An opened side: the store, and the data dir held while copying.
-struct Opened {
-    store: Arc<dyn Store>,
+/// An opened side: the store, and the data dir held while it is used.
+pub(crate) struct Opened {
+    pub(crate) store: Arc<dyn Store>,
     _held: Option<DataDir>,
 }
 
-fn open(place: &Place, must_exist: bool) -> anyhow::Result<Opened> {
+/// Opens a stopped store: a data dir, held with `holder` as the reason (created if missing
+/// unless `must_exist`), or a PostgreSQL database no node serves.
+pub(crate) fn open_place(place: &Place, must_exist: bool, holder: &str) -> anyhow::Result<Opened> {
     match place {
         Place::Dir(dir) => {
             let file = dir.join(crate::data_dir::STORE_FILE);
             if must_exist {
                 anyhow::ensure!(file.exists(), "{} holds no store", dir.display());
             }
-            let held = DataDir::lock(dir, "copying the store")?;
+            let held = DataDir::lock(dir, holder)?;
             let store = kms_store::EmbeddedStore::open(&file)
                 .with_context(|| format!("opening the store {}", file.display()))?;
             Ok(Opened {
@@ -136,7 +138,7 @@ fn copy(args: &CopyArgs) -> anyhow::Result<String> {
     };
     let file = FileSeal::open(&key_file)
         .with_context(|| format!("opening the root key file {}", key_file.display()))?;
-    let source = open(&from, true)?;
+    let source = open_place(&from, true, "copying the store")?;
     let seal = file.unseal(source.store.as_ref())?.keys;
     crate::store::check_root_key(
         source.store.as_ref(),
@@ -150,27 +152,15 @@ fn copy(args: &CopyArgs) -> anyhow::Result<String> {
             key_file.display()
         )
     })?;
-    let target = open(&to, false)?;
-    anyhow::ensure!(
-        target.store.is_empty()?
-            && target
-                .store
-                .setting(kms_core::store::ROOT_KEY_CHECK)?
-                .is_none(),
-        "{to} is not empty: kmsd store copy fills only an empty store (a copy that failed \
-         midway leaves a partial one: empty it, or make a new database, and copy again)"
-    );
+    let target = open_place(&to, false, "copying the store")?;
+    ensure_empty(target.store.as_ref(), &to, "kmsd store copy")?;
     let mut counts = Counts::default();
     source.store.export(&mut |record| {
         counts.add(&record);
         target.store.import(&record)
     })?;
     crate::store::record_root_key(target.store.as_ref(), seal.as_ref())?;
-    let mut copied = Counts::default();
-    target.store.export(&mut |record| {
-        copied.add(&record);
-        Ok(())
-    })?;
+    let copied = counts_of(target.store.as_ref())?;
     anyhow::ensure!(
         copied == counts,
         "the copy in {to} holds {copied} where {from} holds {counts}"
@@ -186,6 +176,26 @@ fn copy(args: &CopyArgs) -> anyhow::Result<String> {
         ),
     };
     Ok(format!("copied {counts} from {from} to {to}; {key_note}"))
+}
+
+/// How many items of each kind `store` holds.
+pub(crate) fn counts_of(store: &dyn Store) -> anyhow::Result<Counts> {
+    let mut counts = Counts::default();
+    store.export(&mut |record| {
+        counts.add(&record);
+        Ok(())
+    })?;
+    Ok(counts)
+}
+
+/// Refuses a target that holds anything, for `command` that fills only an empty store.
+pub(crate) fn ensure_empty(store: &dyn Store, place: &Place, command: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        store.is_empty()? && store.setting(kms_core::store::ROOT_KEY_CHECK)?.is_none(),
+        "{place} is not empty: {command} fills only an empty store (one that failed midway \
+         leaves a partial store: empty it, or make a new database, and run it again)"
+    );
+    Ok(())
 }
 
 /// Into a data dir target: the root key, and the root credentials and admin token files the
@@ -210,48 +220,4 @@ fn bring_files(from: &Place, key_file: &Path, to: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", to.display()))?;
     }
     Ok(())
-}
-
-/// How many items of each kind a store handed out.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Counts {
-    accounts: u64,
-    identity: u64,
-    secret_ids: u64,
-    settings: u64,
-    keys: u64,
-    data_keys: u64,
-    grants: u64,
-}
-
-impl Counts {
-    fn add(&mut self, record: &Record) {
-        let count = match record {
-            Record::Account(_) => &mut self.accounts,
-            Record::Identity(_) => &mut self.identity,
-            Record::SecretId { .. } => &mut self.secret_ids,
-            Record::Setting { .. } => &mut self.settings,
-            Record::Key(_) => &mut self.keys,
-            Record::DataKey(_) => &mut self.data_keys,
-            Record::Grant(_) => &mut self.grants,
-        };
-        *count += 1;
-    }
-}
-
-impl std::fmt::Display for Counts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} accounts, {} keys, {} data keys, {} grants, {} reserved secret ids, {} settings \
-             and {} identity document",
-            self.accounts,
-            self.keys,
-            self.data_keys,
-            self.grants,
-            self.secret_ids,
-            self.settings,
-            self.identity
-        )
-    }
 }

@@ -12,6 +12,8 @@ mod combinations;
 mod grants;
 mod moving;
 
+pub use grants::grant;
+
 const REGION: &str = "ap-guangzhou";
 
 /// Runs every case of the contract, each on a fresh store from `new_store`.
@@ -59,6 +61,18 @@ pub fn key(account: AccountId, alias: &str, created_at: u64) -> KeyRecord {
         fingerprint: None,
         import_parameters: vec![],
         cloud_resources: vec![],
+    }
+}
+
+/// Account `uin` with credential `AKID<uin>` and project `p<uin>`, ready to insert.
+pub fn account(uin: AccountId) -> Account {
+    Account {
+        uin,
+        app_id: 2,
+        secret_id: format!("AKID{uin}"),
+        sealed_secret_key: vec![1, 2, 3],
+        project_id: format!("p{uin}"),
+        created_at: 0,
     }
 }
 
@@ -373,14 +387,7 @@ fn data_key_batches_are_all_or_nothing(store: &dyn Store) {
 }
 
 fn accounts_are_unique_by_uin_secret_and_project(store: &dyn Store) {
-    let acct = Account {
-        uin: 1,
-        app_id: 2,
-        secret_id: "AKID1".into(),
-        sealed_secret_key: vec![1, 2, 3],
-        project_id: "p1".into(),
-        created_at: 0,
-    };
+    let acct = account(1);
     store.create_account(&acct).unwrap();
     let mut clash = acct.clone();
     clash.uin = 3;
@@ -409,14 +416,7 @@ fn identity_is_replaced_by_revision_and_reserves_secret_ids(store: &dyn Store) {
     let empty = store.identity().unwrap();
     assert_eq!(empty.revision, 0);
     assert!(empty.credentials.is_empty() && empty.users.is_empty());
-    let acct = Account {
-        uin: 1,
-        app_id: 2,
-        secret_id: "AKID1".into(),
-        sealed_secret_key: vec![1, 2, 3],
-        project_id: "p1".into(),
-        created_at: 0,
-    };
+    let acct = account(1);
     store.create_account(&acct).unwrap();
 
     // The account's own creation credential may be brought in; another account's may not.

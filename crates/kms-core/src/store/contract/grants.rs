@@ -12,7 +12,8 @@ pub(super) fn check<S: Store>(new_store: &mut impl FnMut() -> S) {
     deleting_a_key_removes_its_grants(&new_store());
 }
 
-pub(super) fn grant(key_id: Uuid, n: u64, retiring: &str) -> GrantRecord {
+/// The `n`th grant of account 7 on `key_id`, ready to insert.
+pub fn grant(key_id: Uuid, n: u64, retiring: &str) -> GrantRecord {
     GrantRecord {
         grant_id: format!("{n:064x}"),
         key_id,

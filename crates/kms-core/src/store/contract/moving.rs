@@ -1,6 +1,6 @@
 //! The store contract's cases for settings, and for moving everything into another store.
 
-use super::{REGION, credential, data_key, key};
+use super::{REGION, account, credential, data_key, key};
 use crate::identity::{AccountEntry, Identity};
 use crate::model::{Account, KeyState};
 use crate::store::{KeyListFilter, Record, Store, StoreError};
@@ -10,6 +10,7 @@ pub(super) fn check<S: Store>(new_store: &mut impl FnMut() -> S) {
     settings_are_replaced_only_from_what_is_stored(&new_store());
     an_account_is_sealed_again_and_nothing_else_changes(&new_store());
     export_and_import_move_everything(&new_store(), &new_store());
+    export_is_one_snapshot(&new_store());
 }
 
 fn settings_are_written_once(store: &dyn Store) {
@@ -95,14 +96,7 @@ fn every_record(store: &dyn Store) -> Vec<String> {
 
 fn export_and_import_move_everything(from: &dyn Store, to: &dyn Store) {
     assert!(from.is_empty().unwrap());
-    let account = Account {
-        uin: 7,
-        app_id: 2,
-        secret_id: "AKID7".into(),
-        sealed_secret_key: vec![1, 2, 3],
-        project_id: "p7".into(),
-        created_at: 0,
-    };
+    let account = account(7);
     from.create_account(&account).unwrap();
     assert!(!from.is_empty().unwrap());
     let mut identity = Identity::default();
@@ -172,5 +166,77 @@ fn export_and_import_move_everything(from: &dyn Store, to: &dyn Store) {
         to.replace_identity(back.revision, &back),
         Err(StoreError::AlreadyExists),
         "the deleted credential's id is still reserved"
+    );
+}
+
+/// Writes made while an export runs are either all in it or none of them (a backup is one
+/// consistent state): here they are made once the export has begun, so none may show, however
+/// far along the export is when they commit. A store whose export holds a lock that writes wait
+/// on lets them commit only after it ends, which is as good.
+fn export_is_one_snapshot(store: &dyn Store) {
+    let account = account(7);
+    store.create_account(&account).unwrap();
+    let (a, b) = (key(7, "a", 10), key(7, "b", 11));
+    store.create_key(&a, 10).unwrap();
+    store.create_key(&b, 10).unwrap();
+    let (late_key, late_data_key) = (key(7, "late", 12), data_key(7, "late", 13));
+    let late_grant = super::grants::grant(a.key_id, 1, "");
+    let mut renamed = [a.clone(), b.clone()];
+    for k in &mut renamed {
+        k.description = "changed during the export".into();
+        k.revision += 1;
+    }
+    let (start, started) = std::sync::mpsc::channel::<()>();
+    let (finish, done) = std::sync::mpsc::channel::<()>();
+    let mut exported = Vec::new();
+    std::thread::scope(|scope| {
+        let (late_key, renamed) = (&late_key, &renamed);
+        let writer = scope.spawn(move || {
+            started.recv().unwrap();
+            store.create_key(late_key, 10).unwrap();
+            store.update_keys(renamed, 10).unwrap();
+            store.create_data_key(&late_data_key, 10).unwrap();
+            store.create_grant(&late_grant, 10).unwrap();
+            store.init_setting("late", b"1").unwrap();
+            let _ = finish.send(());
+        });
+        store
+            .export(&mut |record| {
+                if exported.is_empty() {
+                    start.send(()).unwrap();
+                    // Long enough for the writes to commit unless the export holds them off.
+                    let _ = done.recv_timeout(std::time::Duration::from_secs(2));
+                }
+                exported.push(serde_json::to_string(&record).unwrap());
+                Ok(())
+            })
+            .unwrap();
+        writer.join().unwrap();
+    });
+    let keys: Vec<&String> = exported
+        .iter()
+        .filter(|r| r.starts_with("{\"Key\""))
+        .collect();
+    assert_eq!(
+        keys.len(),
+        2,
+        "the key created during the export is not in it"
+    );
+    assert!(
+        !exported
+            .iter()
+            .any(|r| r.contains("changed during the export")),
+        "no update made during the export is in it"
+    );
+    assert!(!exported.iter().any(|r| r.starts_with("{\"DataKey\"")));
+    assert!(!exported.iter().any(|r| r.starts_with("{\"Grant\"")));
+    assert!(!exported.iter().any(|r| r.contains("\"late\"")));
+    assert!(
+        store.get_key(&late_key.key_id).unwrap().is_some(),
+        "the writes landed"
+    );
+    assert_eq!(
+        store.get_key(&b.key_id).unwrap().unwrap().description,
+        "changed during the export"
     );
 }
