@@ -76,3 +76,8 @@ fn client_address_corpus() {
 fn store_url_corpus() {
     replay("store_url", kms_fuzz::store_url);
 }
+
+#[test]
+fn unseal_share_corpus() {
+    replay("unseal_share", kms_fuzz::unseal_share);
+}
