@@ -259,3 +259,37 @@ def test_a_file_sealed_server_seals_and_unseals_without_shares(tmp_path):
         assert base64.b64decode(call(kms, "Decrypt", CiphertextBlob=blob).Plaintext) == b"file"
     finally:
         proc.cleanup()
+
+
+def test_nodes_over_one_database_unseal_each_on_their_own(tmp_path):
+    from test_cluster import Database
+    db = Database()
+    nodes = []
+    try:
+        shares = init(tmp_path / "a", 5, 3, "--store", db.url)
+        again = kmsd("operator", "init", "--data-dir", str(tmp_path / "b"), "--key-shares", "5",
+                     "--key-threshold", "3", "--store", db.url)
+        assert again.returncode != 0 and "already holds a store" in again.stderr, again.stderr
+        a = KmsdProcess(data_dir=tmp_path / "a", extra_args=["--seal", "shamir", "--store", db.url])
+        b = KmsdProcess(data_dir=tmp_path / "b", extra_args=["--seal", "shamir", "--store", db.url])
+        nodes = [a.start(ready_status=503), b.start(ready_status=503)]
+        token = tmp_path / "a" / "admin-token"
+        for share in shares[:3]:
+            unseal(a, share)
+        assert_serving(a)
+        assert_sealed(b)
+        key_id = create_key(a.client()).KeyId
+        blob = call(a.client(), "Encrypt", KeyId=key_id, Plaintext=base64.b64encode(b"shared").decode()).CiphertextBlob
+        done = admin(b, "status", token_file=token)
+        assert json.loads(done.stdout)["progress"] == 0, "a's shares are a's"
+        for share in shares[2:]:
+            answer = unseal(b, share, token_file=token)
+        assert answer["sealed"] is False
+        assert base64.b64decode(call(b.client(), "Decrypt", CiphertextBlob=blob).Plaintext) == b"shared"
+        assert admin(a, "seal", token_file=token).returncode == 0
+        assert_sealed(a)
+        assert_serving(b)
+    finally:
+        for node in nodes:
+            node.cleanup()
+        db.drop()
