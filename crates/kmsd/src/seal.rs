@@ -262,3 +262,154 @@ fn internal(what: &str, e: &dyn std::fmt::Display) -> AdminReply {
     tracing::error!(error = %e, "{what} failed");
     AdminReply::error(500, "InternalError", format!("{what} failed"))
 }
+
+#[cfg(test)]
+mod tests {
+    use kms_core::testing::MemoryStore;
+    use kms_seal::open_keyring;
+    use kms_seal::shamir::{self, UnsealShare};
+
+    use super::*;
+    use crate::config::{ServeArgs, Settings};
+
+    /// A store as `kmsd operator init` leaves it (without its root account), and its shares.
+    fn split_store(store: &dyn Store, shares: u8, threshold: u8) -> Vec<UnsealShare> {
+        let config = ShamirConfig { shares, threshold };
+        store
+            .init_setting(SHAMIR_SETTING, &serde_json::to_vec(&config).unwrap())
+            .unwrap();
+        let key = shamir::generate_unseal_key().unwrap();
+        open_keyring(store, &KeyRoot::new(key.clone()), None).unwrap();
+        shamir::split(&key, shares, threshold).unwrap()
+    }
+
+    fn opener(
+        store: Arc<dyn Store>,
+        dir: &std::path::Path,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Opener {
+        Opener {
+            settings: Settings::resolve(ServeArgs {
+                data_dir: Some(dir.to_owned()),
+                ..Default::default()
+            })
+            .unwrap(),
+            root_env: crate::bootstrap::RootEnv::from_env().unwrap(),
+            data_dir: dir.to_owned(),
+            store,
+            shared_state: None,
+            scrubbed_at_start: false.into(),
+            key_place: "the unseal key".into(),
+            store_place: "the test store".into(),
+            runtime: runtime.handle().clone(),
+        }
+    }
+
+    fn give(
+        seal: &NodeSeal,
+        share: &UnsealShare,
+        current: &Current,
+        opener: &Opener,
+    ) -> AdminReply {
+        seal.unseal(Some(&share.to_text()), current, opener)
+    }
+
+    #[test]
+    fn a_quorum_unseals_a_wrong_share_clears_the_progress_and_seal_drops_the_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let shares = split_store(store.as_ref(), 5, 3);
+        let foreign = split_store(&MemoryStore::default(), 5, 3);
+        let seal = NodeSeal::new(
+            SealKind::Shamir,
+            dir.path().join("root.key"),
+            store.clone(),
+            "S",
+        )
+        .unwrap();
+        let opener = opener(store, dir.path(), &runtime);
+        let current = Current::default();
+
+        let status = seal.status(&current);
+        assert_eq!(status["sealed"], true);
+        assert_eq!(
+            (status["threshold"].clone(), status["progress"].clone()),
+            (3.into(), 0.into())
+        );
+        assert_eq!(
+            give(&seal, &shares[0], &current, &opener).body["progress"],
+            1
+        );
+        let repeated = give(&seal, &shares[0], &current, &opener);
+        assert_eq!(
+            (repeated.status, repeated.code),
+            (400, Some("RepeatedShare"))
+        );
+        assert_eq!(
+            give(&seal, &shares[3], &current, &opener).body["progress"],
+            2
+        );
+        let wrong = give(&seal, &foreign[1], &current, &opener);
+        assert_eq!((wrong.status, wrong.code), (400, Some("WrongShares")));
+        assert_eq!(
+            seal.status(&current)["progress"],
+            0,
+            "every share given is forgotten"
+        );
+        assert!(current.get().is_none());
+
+        let none = seal.unseal(None, &current, &opener);
+        assert_eq!((none.status, none.code), (400, Some("InvalidRequest")));
+        let malformed = seal.unseal(Some("not a share"), &current, &opener);
+        assert_eq!(
+            (malformed.status, malformed.code),
+            (400, Some("MalformedShare"))
+        );
+
+        for share in [&shares[4], &shares[1]] {
+            assert_eq!(give(&seal, share, &current, &opener).body["sealed"], true);
+        }
+        let unsealed = give(&seal, &shares[2], &current, &opener);
+        assert_eq!(
+            (unsealed.status, unsealed.body["sealed"].clone()),
+            (200, false.into())
+        );
+        let service = current.get().expect("the service is built");
+        assert!(!service.root_keys.is_sealed());
+
+        let sealed = seal.seal(&current);
+        assert_eq!(sealed.body["sealed"], true);
+        assert!(current.get().is_none());
+        assert!(
+            service.root_keys.is_sealed(),
+            "a request still holding it finds no key"
+        );
+    }
+
+    #[test]
+    fn each_seal_refuses_a_store_made_for_another() {
+        let key_file = std::path::PathBuf::from("root.key");
+        let plain: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let refusal = |kind, store: &Arc<dyn Store>| {
+            NodeSeal::new(kind, key_file.clone(), store.clone(), "S")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(refusal(SealKind::Shamir, &plain).contains("not made by `kmsd operator init`"));
+        assert!(NodeSeal::new(SealKind::File, key_file.clone(), plain.clone(), "S").is_ok());
+
+        let wrapped: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let root = KeyRoot::new(shamir::generate_unseal_key().unwrap());
+        open_keyring(wrapped.as_ref(), &root, None).unwrap();
+        assert!(refusal(SealKind::Shamir, &wrapped).contains("protected by another seal"));
+
+        let split: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        split_store(split.as_ref(), 3, 2);
+        for kind in [SealKind::File, SealKind::Pkcs11] {
+            assert!(refusal(kind, &split).contains("start it with --seal shamir"));
+        }
+        assert!(NodeSeal::new(SealKind::Shamir, key_file, split, "S").is_ok());
+    }
+}
