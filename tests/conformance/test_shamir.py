@@ -70,6 +70,8 @@ def assert_sealed(server):
             attempt()
         assert (info.value.status_code, info.value.error_code) == (503, "KMS.0101")
         assert info.value.request_id
+    token = requests.post(server.url + "/v3/auth/tokens", json={"auth": {}}, timeout=5)
+    assert token.status_code == 503 and token.json()["error"]["error_code"] == "KMS.0101"
 
 
 def assert_serving(server):

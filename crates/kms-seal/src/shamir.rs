@@ -245,6 +245,8 @@ impl UnsealProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyring::Keyring;
+    use crate::{KeyRoot, RootOfTrust as _};
 
     /// Shares of the secret 00 01 .. 1f under threshold 3, made by an implementation of our own
     /// apart from the crate (GF(256) with the polynomial 0x11d, the field `blahaj` uses; the
@@ -279,6 +281,9 @@ mod tests {
     fn every_threshold_subset_rebuilds_and_fewer_do_not() {
         for (n, t) in [(1, 1), (2, 2), (3, 2), (5, 3), (6, 4), (5, 5)] {
             let key = generate_unseal_key().unwrap();
+            let wrapped = KeyRoot::new(key.clone())
+                .wrap(&Keyring::generate().unwrap().to_bytes())
+                .unwrap();
             let shares = split(&key, n, t).unwrap();
             assert_eq!(shares.len(), usize::from(n));
             for pick in subsets(n.into(), t.into()) {
@@ -294,6 +299,10 @@ mod tests {
                         wrong.expose(),
                         key.expose(),
                         "t-1 shares never give the key"
+                    );
+                    assert!(
+                        KeyRoot::new(wrong).unwrap(&wrapped).is_err(),
+                        "the key t-1 shares give opens no keyring"
                     );
                 }
             }
