@@ -385,6 +385,20 @@ mod tests {
             service.root_keys.is_sealed(),
             "a request still holding it finds no key"
         );
+        // Once the last request lets go, the engine (its cache of loaded keys) and the
+        // directory (the unsealed credentials) go too, background work included.
+        let (engine, directory) = (
+            Arc::downgrade(&service.engine),
+            Arc::downgrade(&service.directory),
+        );
+        drop(service);
+        for _ in 0..100 {
+            if engine.strong_count() == 0 && directory.strong_count() == 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the sealed service's engine or directory is still held");
     }
 
     #[test]
