@@ -61,7 +61,9 @@ class KmsdProcess:
     def url(self):
         return f"http://{self.endpoint}"
 
-    def start(self):
+    def start(self, ready_status=200):
+        """Starts the server and waits until /healthz answers `ready_status` (503 for a server
+        that starts sealed)."""
         self.port = free_port()
         env = dict(os.environ)
         env.update({
@@ -83,7 +85,7 @@ class KmsdProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"kmsd exited with {self.proc.returncode}; log: {self.log_path.read_text()}")
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == ready_status:
                     return self
             except requests.RequestException:
                 pass

@@ -11,6 +11,7 @@ mod huawei_request;
 mod key_material;
 mod policy_document;
 mod store_url;
+mod unseal_share;
 
 pub use authorization::authorization;
 pub use backup_file::backup_file;
@@ -23,6 +24,7 @@ pub use key_material::{
 };
 pub use policy_document::policy_document;
 pub use store_url::store_url;
+pub use unseal_share::unseal_share;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};

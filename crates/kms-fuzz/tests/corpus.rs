@@ -81,3 +81,8 @@ fn store_url_corpus() {
 fn backup_file_corpus() {
     replay("backup_file", kms_fuzz::backup_file);
 }
+
+#[test]
+fn unseal_share_corpus() {
+    replay("unseal_share", kms_fuzz::unseal_share);
+}

@@ -5,6 +5,7 @@
 //! key-file store made before keyrings seals with the file's key directly (generation 0).
 
 pub mod keyring;
+pub mod shamir;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};

@@ -1,6 +1,6 @@
 //! The operator's API: accounts, users, credentials and policy documents, as JSON under
 //! `/admin/v1/`. [`Admin::execute`] serves one request whatever carried it: the listener (after
-//! [`Admin::authenticate`]) or `kmsd admin --data-dir` in-process, before any server runs.
+//! [`authenticate`]) or `kmsd admin --data-dir` in-process, before any server runs.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -193,16 +193,6 @@ impl Admin {
             changes: Mutex::new(()),
             rotation,
         }
-    }
-
-    /// Whether `token` is the operator's: its SHA-256 compared in constant time with the stored
-    /// one. No account credential can satisfy this: it is a different secret in another header.
-    pub fn authenticate(&self, token: &str) -> Result<bool, IdentityError> {
-        let Some(expected) = self.store.identity()?.operator_token_sha256 else {
-            return Ok(false);
-        };
-        let presented = identity::hex_sha256(token.as_bytes());
-        Ok(constant_time_eq(presented.as_bytes(), expected.as_bytes()))
     }
 
     /// Serves one request; `path` is what follows [`PREFIX`].
@@ -579,6 +569,17 @@ impl Admin {
     }
 }
 
+/// Whether `token` is the operator's: its SHA-256 compared in constant time with the stored one.
+/// No account credential can satisfy this: it is a different secret in another header. Needs
+/// only the store, so a sealed node authenticates its operators too.
+pub fn authenticate(store: &dyn Store, token: &str) -> Result<bool, IdentityError> {
+    let Some(expected) = store.identity()?.operator_token_sha256 else {
+        return Ok(false);
+    };
+    let presented = identity::hex_sha256(token.as_bytes());
+    Ok(constant_time_eq(presented.as_bytes(), expected.as_bytes()))
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -660,12 +661,13 @@ mod tests {
 
     #[test]
     fn only_the_operator_token_authenticates() {
-        let (admin, _, store) = admin();
-        assert!(!admin.authenticate("anything").unwrap(), "no token yet");
-        identity::set_operator_token(store.as_ref(), "kmsadm-right").unwrap();
-        assert!(admin.authenticate("kmsadm-right").unwrap());
-        assert!(!admin.authenticate("kmsadm-wrong").unwrap());
-        assert!(!admin.authenticate("").unwrap());
+        let (_, _, store) = admin();
+        let store = store.as_ref();
+        assert!(!authenticate(store, "anything").unwrap(), "no token yet");
+        identity::set_operator_token(store, "kmsadm-right").unwrap();
+        assert!(authenticate(store, "kmsadm-right").unwrap());
+        assert!(!authenticate(store, "kmsadm-wrong").unwrap());
+        assert!(!authenticate(store, "").unwrap());
     }
 
     #[test]

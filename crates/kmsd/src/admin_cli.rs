@@ -78,6 +78,15 @@ enum AdminCommand {
     /// The operator's admin token.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Give the server one unseal share, read from standard input (a server sealed by another
+    /// seal than Shamir takes none: its root of trust is opened again). Exit 0 when the share
+    /// was accepted; `sealed` says whether more are needed.
+    Unseal,
+    /// Seal the server: the root keys and everything they opened leave its memory, and API
+    /// calls are refused until it is unsealed.
+    Seal,
+    /// Whether the server is sealed, and the shares given towards unsealing it.
+    Status,
     /// The root key that seals every stored secret.
     #[command(subcommand, name = "root-key")]
     RootKey(RootKeyCommand),
@@ -301,6 +310,18 @@ fn read_input(path: &Path, what: &str) -> anyhow::Result<Zeroizing<String>> {
     Ok(text)
 }
 
+/// One line of standard input, asked for when a person is typing.
+fn read_secret_line(what: &str) -> anyhow::Result<Zeroizing<String>> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("Type {what} and press Enter:");
+    }
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_line(&mut line)
+        .with_context(|| format!("reading {what} from standard input"))?;
+    Ok(line)
+}
+
 fn request(command: AdminCommand) -> anyhow::Result<Request> {
     use AccountCommand as A;
     use CredentialCommand as C;
@@ -323,13 +344,7 @@ fn request(command: AdminCommand) -> anyhow::Result<Request> {
             U::Enable { at, user } => req("POST", a(&at, &format!("/users/{user}/enable")), None),
             U::Delete { at, user } => req("DELETE", a(&at, &format!("/users/{user}")), None),
             U::SetPassword { at, user } => {
-                if std::io::stdin().is_terminal() {
-                    eprintln!("Type the password and press Enter:");
-                }
-                let mut line = Zeroizing::new(String::new());
-                std::io::stdin()
-                    .read_line(&mut line)
-                    .context("reading the password from standard input")?;
+                let line = read_secret_line("the password")?;
                 let password = line.trim_end_matches(['\r', '\n']);
                 req(
                     "PUT",
@@ -406,6 +421,18 @@ fn request(command: AdminCommand) -> anyhow::Result<Request> {
             req("POST", "/root-key/rotate".into(), Some(json!({})))
         }
         AdminCommand::RootKey(RootKeyCommand::Status) => req("GET", "/root-key".into(), None),
+        AdminCommand::Unseal => {
+            let line = read_secret_line("one share")?;
+            let share = line.trim();
+            let body = if share.is_empty() {
+                json!({})
+            } else {
+                json!({ "share": share })
+            };
+            req("POST", "/unseal".into(), Some(body))
+        }
+        AdminCommand::Seal => req("POST", "/seal".into(), None),
+        AdminCommand::Status => req("GET", "/seal-status".into(), None),
         AdminCommand::Token(TokenCommand::Reset) => anyhow::bail!(
             "token reset works on the data directory itself: stop the server, then run \
              `kmsd admin --data-dir DIR token reset`"
@@ -445,6 +472,17 @@ fn run_inner(args: AdminArgs) -> anyhow::Result<(u16, Value)> {
         let (data_dir, store, _) = open_data_dir(dir, args.root_key_file)?;
         let path = admin::issue_operator_token(store.as_ref(), data_dir.path())?;
         return Ok((200, json!({ "token_file": path.display().to_string() })));
+    }
+    if args.data_dir.is_some()
+        && matches!(
+            args.command,
+            AdminCommand::Unseal | AdminCommand::Seal | AdminCommand::Status
+        )
+    {
+        anyhow::bail!(
+            "unseal, seal and status act on a running server: give --endpoint (or \
+             {ENDPOINT_VAR}) and the admin token"
+        );
     }
     let request = request(args.command)?;
     let body = match &request.body {

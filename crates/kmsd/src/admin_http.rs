@@ -106,7 +106,7 @@ async fn admit(app: &Arc<App>, source: Option<std::net::SocketAddr>, req: Reques
              token is in the data directory's admin-token file).",
         ));
     };
-    match app.admin.authenticate(token) {
+    match crate::admin::authenticate(app.store.store.as_ref(), token) {
         Ok(true) => {}
         Ok(false) => {
             return Admitted::Answered(AdminReply::error(
@@ -143,8 +143,65 @@ async fn admit(app: &Arc<App>, source: Option<std::net::SocketAddr>, req: Reques
         ));
     };
     let worker = app.clone();
-    let reply = tokio::task::spawn_blocking(move || worker.admin.execute(&method, &path, &body))
+    let reply = tokio::task::spawn_blocking(move || execute(&worker, &method, &path, &body))
         .await
         .unwrap_or_else(|_| AdminReply::error(500, "InternalError", "the operation failed"));
     Admitted::Answered(reply)
+}
+
+/// The seal's own operations work sealed or not; every other one needs the unsealed service.
+fn execute(app: &App, method: &str, path: &str, body: &[u8]) -> AdminReply {
+    let (action, reply) = match (method, path.trim_matches('/')) {
+        ("GET", "seal-status") => (
+            "SealStatus",
+            AdminReply::ok("SealStatus", None, app.seal.status(&app.service)),
+        ),
+        ("POST", "seal") => ("Seal", app.seal.seal(&app.service)),
+        ("POST", "unseal") => {
+            let reply = match unseal_request(body) {
+                Ok(request) => {
+                    let share = request.share.as_deref().map(|s| s.as_str());
+                    app.seal.unseal(share, &app.service, &app.opener)
+                }
+                Err(refusal) => refusal,
+            };
+            if app.service.get().is_some() {
+                app.store.reload_directory();
+            }
+            ("Unseal", reply)
+        }
+        _ => match app.service.get() {
+            Some(service) => return service.admin.execute(method, path, body),
+            None => (
+                "unknown",
+                AdminReply::error(
+                    503,
+                    "Sealed",
+                    "The server is sealed: unseal it first (`kmsd admin unseal`).",
+                ),
+            ),
+        },
+    };
+    AdminReply { action, ..reply }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnsealRequest {
+    #[serde(default)]
+    share: Option<zeroize::Zeroizing<String>>,
+}
+
+fn unseal_request(body: &[u8]) -> Result<UnsealRequest, AdminReply> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(UnsealRequest { share: None });
+    }
+    // The parser's message could quote the share; say only what is wrong.
+    serde_json::from_slice(body).map_err(|_| {
+        AdminReply::error(
+            400,
+            "InvalidRequest",
+            "the request body must be {\"share\": \"...\"} or empty",
+        )
+    })
 }

@@ -54,6 +54,8 @@ pub enum AuditFailure {
 /// The Tencent code for a call refused because its record cannot be written: the API's common
 /// "service temporarily unavailable".
 pub const AUDIT_UNAVAILABLE: &str = "ServiceUnavailable";
+/// The Tencent code for a call to a sealed node: the same common code.
+pub const SEALED_TENCENT: &str = "ServiceUnavailable";
 
 type Sink = Box<dyn Write + Send>;
 
@@ -330,6 +332,31 @@ impl Call {
         let outcome = Outcome {
             dialect: Some(dialect),
             ..Outcome::unclaimed(AUDIT_UNAVAILABLE)
+        };
+        self.answer(log, outcome, answer)
+    }
+
+    /// Refuses a call to a sealed node before anything reads it: Tencent's
+    /// `ServiceUnavailable` in its envelope (HTTP 200), Huawei's 503 `KMS.0101`.
+    pub fn refuse_sealed(self, log: &AuditLog, dialect: &'static str) -> Response {
+        const SEALED: &str = "The service is sealed: an operator must unseal it first.";
+        let (answer, code) = if dialect == "huawei" {
+            let e = kms_huawei::errors::HwError::new(503, kms_huawei::errors::KMS_ERROR, SEALED);
+            let mut answer = json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                kms_huawei::errors::error_body(&e),
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&self.request_id) {
+                answer.headers_mut().insert("x-request-id", v);
+            }
+            (answer, kms_huawei::errors::KMS_ERROR)
+        } else {
+            let body = kms_tencent::error_body(SEALED_TENCENT, SEALED, &self.request_id);
+            (json_response(StatusCode::OK, body), SEALED_TENCENT)
+        };
+        let outcome = Outcome {
+            dialect: Some(dialect),
+            ..Outcome::unclaimed(code)
         };
         self.answer(log, outcome, answer)
     }

@@ -45,6 +45,11 @@ pub struct ServeArgs {
     /// carry the key. [default: DATA_DIR/root.key]
     #[arg(long, env = "KMSD_ROOT_KEY_FILE")]
     pub root_key_file: Option<PathBuf>,
+    /// What protects the root keys: `file` (the root key file), `shamir` (operators' shares:
+    /// the server starts sealed until `kmsd admin unseal` was given enough of them; the store
+    /// is made by `kmsd operator init`) or `pkcs11` (a key in an HSM). [default: file]
+    #[arg(long, env = "KMSD_SEAL", value_enum)]
+    pub seal: Option<SealKind>,
     /// Where keys live: absent, the embedded store in the data dir; a
     /// `postgres://user[:password]@host[:port][,host2…]/db[?sslmode=…&target_session_attrs=read-write]`
     /// URL, a PostgreSQL database that any number of nodes with the same root key share.
@@ -159,6 +164,29 @@ pub struct ServeArgs {
     pub token_requests_per_address: Option<u32>,
 }
 
+/// What protects a store's root keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SealKind {
+    /// The root key file (`--root-key-file`), read at start.
+    #[default]
+    File,
+    /// The unseal key split into operators' shares; starts sealed.
+    Shamir,
+    /// A key inside a PKCS#11 token.
+    Pkcs11,
+}
+
+impl SealKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Shamir => "shamir",
+            Self::Pkcs11 => "pkcs11",
+        }
+    }
+}
+
 /// How the server log is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -176,6 +204,7 @@ struct FileSettings {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     root_key_file: Option<PathBuf>,
+    seal: Option<SealKind>,
     store: Option<String>,
     store_pool_size: Option<u32>,
     regions: Option<Vec<String>>,
@@ -210,6 +239,7 @@ pub struct Settings {
     pub listen: String,
     pub data_dir: PathBuf,
     pub root_key_file: PathBuf,
+    pub seal: SealKind,
     /// PostgreSQL's settings when keys live there; `None` for the embedded store.
     pub store: Option<kms_store::PgSettings>,
     pub store_pool_size: u32,
@@ -355,6 +385,7 @@ impl Settings {
             listen,
             data_dir,
             root_key_file,
+            seal: args.seal.or(file.seal).unwrap_or_default(),
             store,
             store_pool_size: pool_size,
             regions,
@@ -541,6 +572,7 @@ mod tests {
         assert_eq!(s.root_key_file, PathBuf::from("/from/file/root.key"));
         assert_eq!(s.regions, vec!["ap-x"]);
         assert_eq!(s.max_body_bytes, 1 << 20);
+        assert_eq!(s.seal, SealKind::File);
 
         let key = dir.path().join("root.key");
         std::fs::write(
@@ -554,6 +586,29 @@ mod tests {
         })
         .unwrap();
         assert_eq!(s.root_key_file, key);
+
+        std::fs::write(&path, "seal = \"shamir\"\n").unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.seal, SealKind::Shamir);
+        let s = Settings::resolve(ServeArgs {
+            config: Some(path.clone()),
+            seal: Some(SealKind::Pkcs11),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.seal, SealKind::Pkcs11);
+        std::fs::write(&path, "seal = \"vault\"\n").unwrap();
+        assert!(
+            Settings::resolve(ServeArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            })
+            .is_err()
+        );
 
         std::fs::write(&path, "lisen = \"typo\"\n").unwrap();
         assert!(

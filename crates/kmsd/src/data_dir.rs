@@ -165,6 +165,32 @@ impl DataDir {
         Ok((sealing, store))
     }
 
+    /// Opens the embedded store without a root key file, for a seal that keeps its root of
+    /// trust elsewhere; `None` when the directory holds no store and `create` is false.
+    pub fn open_keyless_store(&self, create: bool) -> anyhow::Result<Option<EmbeddedStore>> {
+        self.make_private(&self.path.join("root.key"))?;
+        let store_path = self.path.join(STORE_FILE);
+        let exists = store_path
+            .try_exists()
+            .with_context(|| format!("looking for {}", store_path.display()))?;
+        if !exists && !create {
+            return Ok(None);
+        }
+        let store = EmbeddedStore::open(&store_path)
+            .with_context(|| format!("opening the store {}", store_path.display()))?;
+        Ok(Some(store))
+    }
+
+    /// Opens a PostgreSQL store (applying its migrations) without a root key file.
+    pub fn open_keyless_postgres(
+        &self,
+        settings: &PgSettings,
+        options: PgOptions,
+    ) -> anyhow::Result<PgStore> {
+        self.make_private(&self.path.join("root.key"))?;
+        PgStore::open_with(settings.clone(), options).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
     /// Opens a PostgreSQL store (applying its migrations) and the root key, with the rules of
     /// [`DataDir::open_store`]: a database that holds a store needs the key it was made with.
     pub fn open_postgres(
@@ -193,7 +219,8 @@ fn open_seal(root_key_file: &Path, store_exists: bool, store: &str) -> anyhow::R
             anyhow::bail!(
                 "the store {store} exists but its root key file {} does not. Restore the key \
                  file there, or give its place with --root-key-file; kmsd makes a new root \
-                 key only for a new store, since a new key cannot open the sealed data",
+                 key only for a new store, since a new key cannot open the sealed data (a store \
+                 made by `kmsd operator init` starts with --seal shamir)",
                 root_key_file.display()
             );
         }

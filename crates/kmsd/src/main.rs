@@ -11,8 +11,11 @@ mod data_dir;
 mod limits;
 mod listener;
 mod metrics;
+mod operator;
 mod rotation;
+mod seal;
 mod server;
+mod service;
 mod store;
 mod store_copy;
 mod tls;
@@ -26,10 +29,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use kms_core::accounts::Directory;
-use kms_core::{Clock, Engine, EngineConfig, SealError, SystemClock};
-use kms_huawei::HuaweiApi;
-use kms_tencent::TencentApi;
+use kms_core::{Clock, Engine, SystemClock};
 
 /// mimalloc instead of the C library's allocator: a request allocates and frees some eighty
 /// small blocks, often on another worker thread than the one that allocated them, which glibc's
@@ -38,10 +38,12 @@ use kms_tencent::TencentApi;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use crate::audit::AuditLog;
-use crate::bootstrap::{RootCredential, RootEnv};
-use crate::config::{LogFormat, ServeArgs, Settings};
+use crate::bootstrap::RootEnv;
+use crate::config::{LogFormat, SealKind, ServeArgs, Settings};
 use crate::data_dir::DataDir;
 use crate::listener::{ConnectionLimits, Incoming};
+use crate::seal::NodeSeal;
+use crate::service::{Current, Opener};
 use crate::tls::ReloadingCertificate;
 
 #[derive(Parser)]
@@ -65,6 +67,8 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into an empty data dir or database, opened by the same root key.
     Restore(backup::RestoreArgs),
+    /// Make a store sealed by operators' shares (`kmsd operator init`).
+    Operator(operator::OperatorArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,6 +78,7 @@ fn main() -> std::process::ExitCode {
         Command::Store(args) => std::process::exit(store_copy::run(args)),
         Command::Backup(args) => std::process::exit(backup::run_backup(args)),
         Command::Restore(args) => std::process::exit(backup::run_restore(args)),
+        Command::Operator(args) => std::process::exit(operator::run(args)),
     };
     // One line an operator can act on: returning the error from main would print its Debug
     // form, which carries a stack trace whenever RUST_BACKTRACE is set.
@@ -104,7 +109,9 @@ fn run_server(args: ServeArgs) -> anyhow::Result<()> {
 /// What a server that stopped gracefully leaves behind.
 struct Stopped {
     data_dir: DataDir,
-    engine: Arc<Engine>,
+    /// The engine of the service at stop; `None` when the node stopped sealed, which leaves no
+    /// mark (the service it had before may have owed a scrub).
+    engine: Option<Arc<Engine>>,
     /// Over the embedded store, whose scrubs only this process makes.
     embedded: bool,
 }
@@ -113,7 +120,7 @@ impl Stopped {
     /// Tells the next start over this embedded store that it need not scrub, when no erasure
     /// is owed a scrub.
     fn leave_scrubbed_mark(self) -> anyhow::Result<()> {
-        if self.embedded && !self.engine.scrub_owed() {
+        if self.embedded && self.engine.is_some_and(|engine| !engine.scrub_owed()) {
             self.data_dir.mark_scrubbed()?;
         }
         Ok(())
@@ -141,8 +148,8 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// Start-up in the order that keeps a failed start from leaving a half-made data dir: check the
-/// TLS files and open the audit log, bind the port, then lock the data dir, open the store with
-/// its root key, make the root account.
+/// TLS files and open the audit log, bind the port, then lock the data dir, open the store, and
+/// unless the seal waits for operators, open the root keys and make the root account.
 async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<Stopped> {
     let tls = match &settings.tls {
         Some(files) => {
@@ -163,11 +170,11 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<Stopped>
         .with_context(|| format!("listening on {}", settings.listen))?;
     let listen = listener.local_addr()?;
     let data_dir = DataDir::lock(&settings.data_dir, &format!("listening on {listen}"))?;
-    let (app, engine, credential, admin_token) =
+    let runtime = tokio::runtime::Handle::current();
+    let (app, admin_token) =
         // Out of the runtime's context: a PostgreSQL store's synchronous client (and its drop,
         // should the start fail) blocks on a runtime of its own.
-        tokio::task::block_in_place(|| open_service(&settings, &data_dir, &root_env, audit))?;
-    server::spawn_due_work(engine.clone());
+        tokio::task::block_in_place(|| open_node(&settings, &data_dir, root_env, audit, runtime))?;
     audit::reopen_on_hangup(app.clone())?;
     let https = tls.is_some();
     let limits = ConnectionLimits {
@@ -190,13 +197,13 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<Stopped>
             Incoming::plain(listener, limits)
         }
     };
-    log_start(&settings, listen, https, &credential, &admin_token);
+    log_start(&settings, listen, https, &app, &admin_token);
 
     let stop_signal = shutdown_signal()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(listener::serve(
         incoming,
-        server::router(app),
+        server::router(app.clone()),
         limits,
         async move {
             let _ = stop_rx.await;
@@ -216,42 +223,22 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<Stopped>
     tracing::info!("stopped");
     Ok(Stopped {
         data_dir,
-        engine,
+        engine: app.service.get().map(|service| service.engine.clone()),
         embedded: settings.store.is_none(),
     })
 }
 
-/// Opens the store, makes the root account on first start, and builds the engine and the app.
-fn open_service(
+/// Opens the store and the node's seal, and builds the app; a seal that needs no operator
+/// unseals now (its root keys opened, the root account made on first start), a Shamir seal
+/// waits for its shares. Answers the app and where the operator token is.
+fn open_node(
     settings: &Settings,
     data_dir: &DataDir,
-    root_env: &RootEnv,
+    root_env: RootEnv,
     audit: AuditLog,
-) -> anyhow::Result<(
-    Arc<server::App>,
-    Arc<Engine>,
-    RootCredential,
-    std::path::PathBuf,
-)> {
+    runtime: tokio::runtime::Handle,
+) -> anyhow::Result<(Arc<server::App>, std::path::PathBuf)> {
     let mut scrubbed = false;
-    let (seal, node) = match &settings.store {
-        None => {
-            let (seal, store) = data_dir.open_store(&settings.root_key_file)?;
-            scrubbed = data_dir.take_scrubbed_mark()?;
-            (seal, store::NodeStore::embedded(Arc::new(store)))
-        }
-        Some(postgres) => {
-            let options = kms_store::PgOptions {
-                pool_size: settings.store_pool_size,
-            };
-            let (seal, store) =
-                data_dir.open_postgres(&settings.root_key_file, postgres, options)?;
-            (seal, store::NodeStore::postgres(store))
-        }
-    };
-    let kms_seal::Sealing { keys, root } = seal;
-    let seal: Arc<dyn kms_core::Seal> = keys.clone();
-    let store = node.store.clone();
     let store_place = match &settings.store {
         None => data_dir
             .path()
@@ -260,82 +247,87 @@ fn open_service(
             .to_string(),
         Some(postgres) => postgres.to_string(),
     };
-    store::check_root_key(
-        store.as_ref(),
-        seal.as_ref(),
-        &settings.root_key_file.display().to_string(),
+    let (keys_at_start, node) = match &settings.store {
+        None => {
+            let (keys, store) = match settings.seal {
+                SealKind::File => {
+                    let (keys, store) = data_dir.open_store(&settings.root_key_file)?;
+                    (Some(keys), store)
+                }
+                SealKind::Shamir => {
+                    let store = data_dir.open_keyless_store(false)?.ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--seal shamir: the data dir {dir} holds no store; make one with \
+                             `kmsd operator init --data-dir {dir} --key-shares N --key-threshold T`",
+                            dir = data_dir.path().display()
+                        )
+                    })?;
+                    (None, store)
+                }
+                SealKind::Pkcs11 => {
+                    let store = data_dir.open_keyless_store(true)?;
+                    (None, store.context("opening the store")?)
+                }
+            };
+            scrubbed = data_dir.take_scrubbed_mark()?;
+            (keys, store::NodeStore::embedded(Arc::new(store)))
+        }
+        Some(postgres) => {
+            let options = kms_store::PgOptions {
+                pool_size: settings.store_pool_size,
+            };
+            match settings.seal {
+                SealKind::File => {
+                    let (keys, store) =
+                        data_dir.open_postgres(&settings.root_key_file, postgres, options)?;
+                    (Some(keys), store::NodeStore::postgres(store))
+                }
+                SealKind::Shamir | SealKind::Pkcs11 => {
+                    let store = data_dir.open_keyless_postgres(postgres, options)?;
+                    (None, store::NodeStore::postgres(store))
+                }
+            }
+        }
+    };
+    let store = node.store.clone();
+    let node_seal = NodeSeal::new(
+        settings.seal,
+        settings.root_key_file.clone(),
+        store.clone(),
         &store_place,
     )?;
-    let clock = Arc::new(SystemClock);
-    let credential = bootstrap::ensure_root_account(
-        store.as_ref(),
-        seal.as_ref(),
-        data_dir.path(),
-        root_env,
-        clock.now(),
-        settings.store.is_some(),
-    )?;
-    let directory = load_directory(store.as_ref(), seal.as_ref(), settings, data_dir)?;
-    store::record_root_key(store.as_ref(), seal.as_ref())?;
-    let token_file = admin::ensure_operator_token(store.as_ref(), data_dir.path())?;
-    let token_key = kms_core::identity::token_key(store.as_ref(), seal.as_ref())
-        .map_err(|e| anyhow::anyhow!("opening the key of Huawei IAM tokens: {e}"))?;
-    let engine = Engine::new(
-        store.clone(),
-        seal.clone(),
-        clock.clone(),
-        EngineConfig {
-            max_keys_per_region: settings.max_keys_per_region,
-            max_data_keys_per_region: settings.max_data_keys_per_region,
-        },
-    );
-    let engine = Arc::new(if scrubbed {
-        engine.scrubbed_before_start()
-    } else {
-        engine
-    });
-    let directory = Arc::new(directory);
-    // Over a shared store the other nodes need time to load the new keyring from the change
-    // feed before records sealed under it reach them.
-    let grace = Duration::from_secs(if settings.store.is_some() { 10 } else { 2 });
-    let rotation = rotation::RootKeyRotation::new(store.clone(), keys, root, grace);
-    let reload = rotation.clone();
+    let made_token = admin::ensure_operator_token(store.as_ref(), data_dir.path())?;
+    let admin_token = made_token.unwrap_or_else(|| data_dir.path().join(admin::TOKEN_FILE));
+    let current = Arc::new(Current::default());
     node.follow(
-        directory.clone(),
-        seal.clone(),
-        Arc::new(move || reload.reload()),
+        service::directory_source(current.clone()),
+        service::keyring_reload(current.clone()),
     )?;
-    rotation.resume_if_unfinished();
-    let admin = admin::Admin::new(
+    let shared_state = node.shared_state();
+    if let Some(shared) = &shared_state {
+        spawn_shared_state_sweep(shared.clone());
+    }
+    let key_place = match settings.seal {
+        SealKind::File => format!("the root key file {}", settings.root_key_file.display()),
+        SealKind::Shamir => "the unseal key the shares rebuilt".to_owned(),
+        SealKind::Pkcs11 => "the HSM's key".to_owned(),
+    };
+    let opener = Opener {
+        settings: settings.clone(),
+        root_env,
+        data_dir: data_dir.path().to_owned(),
         store,
-        seal,
-        directory.clone(),
-        clock,
-        data_dir.path().to_owned(),
-        rotation,
-    );
-    let mut tencent = TencentApi::new(
-        engine.clone(),
-        directory.clone(),
-        settings.tencent_options(),
-    );
-    let mut huawei = HuaweiApi::new(engine.clone(), directory, settings.regions.clone())
-        .with_tokens(kms_huawei::iam::Tokens::new(
-            kms_huawei::tokens::TokenKey::new(token_key),
-            settings.token_lifetime_secs,
-        ));
-    if settings.huawei_replay_cache {
-        huawei = huawei.with_replay_cache(settings.tencent_options().replay_entries_per_credential);
-    }
-    if let Some(shared) = node.shared_state() {
-        tencent = tencent.with_shared_state(shared.clone());
-        huawei = huawei.with_shared_state(shared.clone());
-        spawn_shared_state_sweep(shared);
-    }
+        shared_state,
+        scrubbed_at_start: scrubbed.into(),
+        key_place,
+        store_place,
+        runtime,
+    };
     let app = Arc::new(server::App {
         request_ids: server::RequestIds::new(),
-        tencent,
-        huawei,
+        service: current,
+        seal: node_seal,
+        opener,
         password_checks: tokio::sync::Semaphore::new(server::PASSWORD_CHECKS),
         token_requests: token_requests::TokenRequests::new(settings.token_requests_per_address),
         metrics: Default::default(),
@@ -347,38 +339,20 @@ fn open_service(
             settings.faults.clone(),
             &settings.regions,
         ),
-        admin,
         https: settings.tls.is_some(),
         trusted_proxies: settings.trusted_proxies.clone(),
         store: node,
     });
-    let admin_token = token_file.unwrap_or_else(|| data_dir.path().join(admin::TOKEN_FILE));
-    Ok((app, engine, credential, admin_token))
-}
-
-/// Loads the usable credentials, saying plainly when the root key is not this store's, and only
-/// then (so a refused start writes nothing) brings every account into the identity records,
-/// which leaves the credentials as they were.
-fn load_directory(
-    store: &dyn kms_core::Store,
-    seal: &dyn kms_core::Seal,
-    settings: &Settings,
-    data_dir: &DataDir,
-) -> anyhow::Result<Directory> {
-    let directory = Directory::load(store, seal).map_err(|e| {
-        if e.to_string().contains(&SealError::Authentication.to_string()) {
-            anyhow::anyhow!(
-                "the root key file {} does not open the store {}: it is not the key this store was made with",
-                settings.root_key_file.display(),
-                data_dir.path().join(data_dir::STORE_FILE).display()
-            )
-        } else {
-            anyhow::anyhow!("loading accounts: {e}")
-        }
-    })?;
-    kms_core::identity::migrate(store)
-        .map_err(|e| anyhow::anyhow!("bringing accounts into the identity records: {e}"))?;
-    Ok(directory)
+    let keys_at_start = match settings.seal {
+        SealKind::Shamir => None,
+        SealKind::File => keys_at_start,
+        SealKind::Pkcs11 => Some(app.seal.open_without_operators()?),
+    };
+    if let Some(keys) = keys_at_start {
+        app.service.install(app.opener.open(keys)?);
+        app.store.reload_directory();
+    }
+    Ok((app, admin_token))
 }
 
 /// What an operator needs to find their way: where everything lives and what is served.
@@ -386,7 +360,7 @@ fn log_start(
     settings: &Settings,
     listen: SocketAddr,
     https: bool,
-    credential: &RootCredential,
+    app: &server::App,
     admin_token: &std::path::Path,
 ) {
     let serving = if https {
@@ -394,9 +368,14 @@ fn log_start(
     } else {
         "kmsd is serving plain HTTP"
     };
+    let credential = match app.service.get() {
+        Some(service) => service.credential.to_string(),
+        None => "sealed: shown by `kmsd operator init` when the store was made".to_owned(),
+    };
     tracing::info!(
         listen = %listen,
         data_dir = %settings.data_dir.display(),
+        seal = settings.seal.name(),
         root_key_file = %settings.root_key_file.display(),
         root_credentials = %credential,
         admin_token = %if admin_token.exists() {
@@ -408,6 +387,11 @@ fn log_start(
         dialects = %"tencent,huawei",
         "{serving}"
     );
+    if app.service.get().is_none() {
+        tracing::warn!(
+            "sealed: API calls answer unavailable until operators unseal with `kmsd admin unseal`"
+        );
+    }
     tracing::info!("{}", settings.rate_limits.describe());
     if let Some(faults) = &settings.faults {
         tracing::warn!(

@@ -11,7 +11,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
-use kms_core::Engine;
 use kms_huawei::HuaweiApi;
 use kms_tencent::TencentApi;
 use kms_tencent::auth::SignedParts;
@@ -19,6 +18,8 @@ use kms_tencent::auth::SignedParts;
 use crate::audit::{AuditLog, Call, Outcome};
 use crate::limits::{Dialect, Limits, Verdict};
 use crate::metrics::Metrics;
+use crate::seal::NodeSeal;
+use crate::service::{Current, Opener, Service};
 
 /// Request ids: UUID-shaped, unique without a random draw (a system call) per request. A random
 /// per-process base keeps ids from different processes apart; a counter keeps ours apart.
@@ -49,8 +50,13 @@ impl RequestIds {
 
 pub struct App {
     pub request_ids: RequestIds,
-    pub tencent: TencentApi,
-    pub huawei: HuaweiApi,
+    /// The dialects, the engine and the account operations: present while the node is
+    /// unsealed.
+    pub service: Arc<Current>,
+    /// How the node unseals and seals.
+    pub seal: NodeSeal,
+    /// What builds the service from root keys.
+    pub opener: Opener,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
     /// How long a request's body may take to arrive once its headers have.
@@ -58,7 +64,6 @@ pub struct App {
     pub audit: AuditLog,
     /// Rate limits and fault injection, checked once a call is authenticated.
     pub limits: Limits,
-    pub admin: crate::admin::Admin,
     /// Whether the listener serves TLS (the admin API's transport rule).
     pub https: bool,
     /// Whose `X-Forwarded-For` names the client.
@@ -95,10 +100,17 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// 200 while API calls are accepted; 503 while they are refused because audit records cannot
-/// be written or a shared store's change feed is down, so a load balancer sends clients
-/// elsewhere.
+/// 200 while API calls are accepted; 503 while they are refused because the node is sealed,
+/// audit records cannot be written or a shared store's change feed is down, so a load balancer
+/// sends clients elsewhere.
 async fn healthz(State(app): State<Arc<App>>) -> Response {
+    if app.service.get().is_none() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sealed: unseal with `kmsd admin unseal`",
+        )
+            .into_response();
+    }
     if !app.store.serving() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -239,16 +251,35 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             .iter()
             .map(|v| v.to_str().unwrap_or("?"))
     });
-    if !TencentApi::claims(
+    let tencent = TencentApi::claims(
         parts.method.as_str(),
         parts.uri.path(),
         &parts.headers,
         &query,
-    ) {
+    );
+    let Some(service) = app.service.get() else {
+        let dialect = if tencent {
+            "tencent"
+        } else if HuaweiApi::claims(parts.method.as_str(), parts.uri.path()) {
+            "huawei"
+        } else {
+            let outcome = Outcome::unclaimed(NOT_FOUND_CODE);
+            return call.answer(&app.audit, outcome, not_found(&request_id));
+        };
+        let code = if tencent {
+            crate::audit::SEALED_TENCENT
+        } else {
+            kms_huawei::errors::KMS_ERROR
+        };
+        app.metrics.refused("sealed", dialect, code);
+        return call.refuse_sealed(&app.audit, dialect);
+    };
+    if !tencent {
         if HuaweiApi::claims(parts.method.as_str(), parts.uri.path()) {
             // Boxed so the Huawei path's larger state does not widen `dispatch`'s own future,
             // which every Tencent request would otherwise build and move.
             let request = HuaweiRequest {
+                service,
                 call,
                 parts,
                 body,
@@ -311,7 +342,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     // a bug make it, the request still gets the vendor's InternalError and the server keeps
     // serving.
     let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        app.tencent.prepare(&signed, &request_id, client_ip)
+        service.tencent.prepare(&signed, &request_id, client_ip)
     }));
     let reply = match prepared {
         Err(_) => None,
@@ -332,7 +363,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
                 Err(Box::new(ready))
             } else {
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    app.tencent.execute_inline(ready, &request_id)
+                    service.tencent.execute_inline(ready, &request_id)
                 })) {
                     Ok(answered) => answered.map(Some),
                     Err(_) => Ok(None),
@@ -341,9 +372,9 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             match inline {
                 Ok(reply) => reply,
                 Err(ready) => {
-                    let worker_app = app.clone();
+                    let worker = service.clone();
                     let rid = request_id.clone();
-                    tokio::task::spawn_blocking(move || worker_app.tencent.execute(*ready, &rid))
+                    tokio::task::spawn_blocking(move || worker.tencent.execute(*ready, &rid))
                         .await
                         .ok()
                 }
@@ -388,6 +419,7 @@ fn huawei_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
 
 /// A request the Huawei dialect claimed, as [`dispatch`] hands it over.
 struct HuaweiRequest {
+    service: Arc<Service>,
     call: Call,
     parts: axum::http::request::Parts,
     body: Body,
@@ -404,6 +436,7 @@ struct HuaweiRequest {
 async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
     use kms_huawei::errors::{HwError, KMS_ERROR};
     let HuaweiRequest {
+        service,
         call,
         parts,
         body,
@@ -417,7 +450,7 @@ async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
         if app.audit.refusing() {
             return call.refuse(&app.audit, "huawei");
         }
-        let reply = issue_token(&app, body, query, client_ip).await;
+        let reply = issue_token(&app, &service, body, query, client_ip).await;
         return finish_huawei(&app, call, reply, &request_id, started);
     }
     let body = match read_body(body, app.max_body_bytes, app.body_read_timeout).await {
@@ -447,7 +480,7 @@ async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
         body: &body,
     };
     let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        app.huawei.prepare(&signed, client_ip)
+        service.huawei.prepare(&signed, client_ip)
     }));
     let reply = match prepared {
         Err(_) => None,
@@ -466,7 +499,7 @@ async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
                 Err(Box::new(ready))
             } else {
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    app.huawei.execute_inline(ready)
+                    service.huawei.execute_inline(ready)
                 })) {
                     Ok(answered) => answered.map(Some),
                     Err(_) => Ok(None),
@@ -475,8 +508,8 @@ async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
             match inline {
                 Ok(reply) => reply,
                 Err(ready) => {
-                    let worker_app = app.clone();
-                    tokio::task::spawn_blocking(move || worker_app.huawei.execute(*ready))
+                    let worker = service.clone();
+                    tokio::task::spawn_blocking(move || worker.huawei.execute(*ready))
                         .await
                         .ok()
                 }
@@ -495,6 +528,7 @@ async fn huawei(app: Arc<App>, request: HuaweiRequest) -> Response {
 /// (Argon2, on the blocking pool) waits for one of a few permits.
 async fn issue_token(
     app: &Arc<App>,
+    service: &Arc<Service>,
     body: Body,
     query: String,
     client_ip: Option<std::net::IpAddr>,
@@ -522,7 +556,7 @@ async fn issue_token(
     let Ok(_permit) = app.password_checks.acquire().await else {
         return kms_huawei::Reply::iam_refusal(&IamError::INTERNAL);
     };
-    let worker = app.clone();
+    let worker = service.clone();
     tokio::task::spawn_blocking(move || worker.huawei.issue_token(&body, &query))
         .await
         .unwrap_or_else(|_| {
@@ -554,53 +588,6 @@ fn finish_huawei(
         answer.headers_mut().insert("x-subject-token", value);
     }
     call.answer(&app.audit, Outcome::huawei_reply(&reply), answer)
-}
-
-/// How often the scrubber looks for erasures owed a scrub of the store's free space.
-const SCRUB_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// After a scrub the scrubber rests this many times as long as the scrub took, so however often
-/// tenants erase material, scrubbing a large store takes at most a tenth of the store's time.
-const SCRUB_REST_FACTOR: u32 = 9;
-
-/// Runs time-driven key transitions (purges, scheduled rotations, material expiry) every few
-/// seconds, and expires the in-memory material cache so no node keeps erased material for long.
-/// A second task scrubs the store after erasures, off every request's path: one scrub for all
-/// the erasures owed when it starts, begun within [`SCRUB_CHECK_INTERVAL`] of an erasure (or,
-/// right after a scrub, once the rest that follows it is over).
-pub fn spawn_due_work(engine: Arc<Engine>) {
-    let scrubber = engine.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            let engine = engine.clone();
-            engine.expire_cached_material();
-            match tokio::task::spawn_blocking(move || engine.run_due_work()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "background key work failed"),
-                Err(e) => tracing::warn!(error = %e, "background key work panicked"),
-            }
-        }
-    });
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(SCRUB_CHECK_INTERVAL).await;
-            if !scrubber.scrub_owed() {
-                continue;
-            }
-            let started = Instant::now();
-            let engine = scrubber.clone();
-            match tokio::task::spawn_blocking(move || engine.run_owed_scrub()).await {
-                Ok(Ok(_)) => tracing::debug!(
-                    millis = started.elapsed().as_millis() as u64,
-                    "scrubbed the store's free space"
-                ),
-                Ok(Err(e)) => tracing::warn!(error = %e, "scrubbing the store failed"),
-                Err(e) => tracing::warn!(error = %e, "scrubbing the store panicked"),
-            }
-            tokio::time::sleep(started.elapsed() * SCRUB_REST_FACTOR).await;
-        }
-    });
 }
 
 #[cfg(test)]

@@ -36,7 +36,13 @@ struct Shared {
     view: Arc<View>,
     /// The running feed; it stops when dropped.
     feed: Mutex<Option<kms_store::Feed>>,
+    /// Asks the directory keeper for a load.
+    reload: Mutex<Option<mpsc::Sender<Load>>>,
 }
+
+/// The directory the node serves with and the seal that opens its credentials; `None` while
+/// the node is sealed (nothing to keep current then).
+pub type DirectorySource = Box<dyn Fn() -> Option<(Arc<Directory>, Arc<dyn Seal>)> + Send>;
 
 impl NodeStore {
     pub fn embedded(store: Arc<dyn Store>) -> Self {
@@ -56,6 +62,7 @@ impl NodeStore {
                 cache,
                 view: Arc::default(),
                 feed: Mutex::new(None),
+                reload: Mutex::new(None),
             }),
         }
     }
@@ -84,25 +91,26 @@ impl NodeStore {
             .map(|s| s.pg.clone() as Arc<dyn SharedState>)
     }
 
-    /// Starts following other nodes' changes: the cache drops what they changed, and the
-    /// directory is loaded again whenever identities change or the feed resumes (changes may
-    /// have been missed while it was down). Loading runs on a thread of its own, so a slow load
-    /// never holds back the cache's invalidations.
+    /// Starts following other nodes' changes, for the whole process: the cache drops what they
+    /// changed, and the directory `source` answers (the unsealed node's) is loaded again
+    /// whenever identities change or the feed resumes (changes may have been missed while it
+    /// was down). Loading runs on a thread of its own, so a slow load never holds back the
+    /// cache's invalidations.
     pub fn follow(
         &self,
-        directory: Arc<Directory>,
-        seal: Arc<dyn Seal>,
+        source: DirectorySource,
         on_settings: Arc<dyn Fn() + Send + Sync>,
     ) -> anyhow::Result<()> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
         let (reload_tx, reload_rx) = mpsc::channel::<Load>();
+        *shared.reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(reload_tx.clone());
         let view = shared.view.clone();
         let store = self.store.clone();
         std::thread::Builder::new()
             .name("kmsd-directory".into())
-            .spawn(move || keep_directory(reload_rx, directory, store, seal, view))?;
+            .spawn(move || keep_directory(reload_rx, source, store, view))?;
         let cache = shared.cache.clone();
         let view = shared.view.clone();
         let reload = Mutex::new(reload_tx);
@@ -141,6 +149,19 @@ impl NodeStore {
         let feed = shared.pg.watch(on_event)?;
         *shared.feed.lock().unwrap_or_else(|e| e.into_inner()) = Some(feed);
         Ok(())
+    }
+
+    /// Has the directory loaded again: a directory installed at unseal may have missed a change
+    /// reported while it was being loaded.
+    pub fn reload_directory(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        if let Some(reload) = &*shared.reload.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = reload.send(Load {
+                resumed_after: None,
+            });
+        }
     }
 
     /// The store's figures in Prometheus text: pool, latency, feed and cache.
@@ -263,9 +284,8 @@ struct Load {
 /// is tried again.
 fn keep_directory(
     asked: mpsc::Receiver<Load>,
-    directory: Arc<Directory>,
+    source: DirectorySource,
     store: Arc<dyn Store>,
-    seal: Arc<dyn Seal>,
     view: Arc<View>,
 ) {
     const RETRY: Duration = Duration::from_millis(200);
@@ -287,7 +307,12 @@ fn keep_directory(
         if !owed {
             continue;
         }
-        match directory.reload(store.as_ref(), seal.as_ref()) {
+        let loaded = match source() {
+            Some((directory, seal)) => directory.reload(store.as_ref(), seal.as_ref()),
+            // Sealed: no credential is in memory, so none can be stale.
+            None => Ok(()),
+        };
+        match loaded {
             Ok(()) => {
                 owed = false;
                 view.directory_stale.store(false, Ordering::SeqCst);
@@ -374,7 +399,8 @@ mod tests {
         let view = Arc::new(View::default());
         let (tx, rx) = mpsc::channel();
         let keeper_view = view.clone();
-        std::thread::spawn(move || keep_directory(rx, directory, store, seal, keeper_view));
+        let source: DirectorySource = Box::new(move || Some((directory.clone(), seal.clone())));
+        std::thread::spawn(move || keep_directory(rx, source, store, keeper_view));
         // Resumed when no loss had happened, but lost before the load: not current.
         view.losses.store(1, Ordering::SeqCst);
         tx.send(Load {
