@@ -199,3 +199,26 @@ def test_a_rotation_on_one_node_reaches_every_node_over_postgresql():
     finally:
         cluster.cleanup()
         db.drop()
+
+
+def test_rotation_under_the_shamir_seal_survives_a_restart_and_a_new_quorum(tmp_path):
+    import test_shamir
+    data_dir = tmp_path / "shamir"
+    shares = test_shamir.init(data_dir, 3, 2)
+    server = KmsdProcess(data_dir=data_dir, extra_args=["--seal", "shamir"]).start(ready_status=503)
+    try:
+        for share in shares[:2]:
+            test_shamir.unseal(server, share)
+        kms = server.client()
+        key_id = create_key(kms).KeyId
+        blob = call(kms, "Encrypt", KeyId=key_id, Plaintext=b64(b"shamir")).CiphertextBlob
+        done = rotate(server)
+        assert (done["generation"], done["generations"], done["last_error"]) == (2, [2], None), done
+        server.stop()
+        server.start(ready_status=503)
+        for share in shares[1:]:
+            test_shamir.unseal(server, share)
+        decrypts(server.client(), blob, b"shamir")
+        assert status(server)["generations"] == [2]
+    finally:
+        server.cleanup()
