@@ -191,7 +191,14 @@ fn take(args: &BackupArgs) -> anyhow::Result<String> {
                 Place::Dir(_) => Source::Embedded,
                 Place::Postgres(_) => Source::Postgres,
             };
-            let opened = open_place(&place, true, "taking a backup")?;
+            // A served data dir is backed up through its server.
+            let opened =
+                open_place(&place, true, "taking a backup").map_err(|e| match e
+                    .downcast::<crate::data_dir::Held>(
+                ) {
+                    Ok(held) => crate::admin_cli::held_refusal(&held),
+                    Err(e) => e,
+                })?;
             let (_, counts) = write_backup(
                 opened.store.as_ref(),
                 source,
