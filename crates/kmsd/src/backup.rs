@@ -570,3 +570,54 @@ fn restore(args: &RestoreArgs) -> anyhow::Result<String> {
         checked.counts, checked.header.source, checked.header.created_at
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt as _;
+    use kms_core::testing::{MemorySeal, MemoryStore, directory_with_account};
+
+    use super::*;
+
+    fn filled() -> Arc<dyn Store> {
+        let store = MemoryStore::default();
+        directory_with_account(&store, &MemorySeal::generate(), 7, "AKID7", "secret");
+        // Large enough to need several chunks when streamed.
+        for n in 0..300 {
+            store.init_setting(&format!("s{n:03}"), &[7; 1000]).unwrap();
+        }
+        store
+            .init_setting(ROOT_KEY_CHECK, b"0123456789abcdef")
+            .unwrap();
+        Arc::new(store)
+    }
+
+    #[test]
+    fn a_written_backup_verifies_with_the_stores_counts_and_check_value() {
+        let store = filled();
+        let (bytes, counts) = write_backup(store.as_ref(), Source::Embedded, Vec::new()).unwrap();
+        assert_eq!((counts.accounts, counts.settings), (1, 301));
+        let (header, read) = kms_backup::verify(bytes.as_slice()).unwrap();
+        assert_eq!(read, counts);
+        assert_eq!(header.root_key_check.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(header.source, Source::Embedded);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_streamed_backup_arrives_in_bounded_chunks_and_verifies() {
+        let store = filled();
+        let mut body = stream(store.clone(), Source::Postgres);
+        let mut bytes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let chunk = frame.unwrap().into_data().unwrap();
+            assert!(chunk.len() < 2 * CHUNK, "a chunk of {} bytes", chunk.len());
+            bytes.extend_from_slice(&chunk);
+        }
+        assert!(
+            bytes.len() > 2 * CHUNK,
+            "several chunks: {} bytes",
+            bytes.len()
+        );
+        let (header, counts) = kms_backup::verify(bytes.as_slice()).unwrap();
+        assert_eq!((header.source, counts.settings), (Source::Postgres, 301));
+    }
+}
