@@ -172,7 +172,7 @@ fn frame_length(length: usize, max: u32, what: &'static str) -> Result<u32, Back
     }
 }
 
-/// Reads a backup as it streams in, one record at a time. [`Reader::next`] answers `None` only
+/// Reads a backup as it streams in, one record at a time. [`Reader::next_record`] answers `None` only
 /// once the end, the counts and the digest have been checked; a record it handed out before is
 /// therefore not known to be intact until then.
 pub struct Reader<R: Read> {
