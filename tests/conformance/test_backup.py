@@ -7,6 +7,7 @@ made or deleted after the backup is gone or back. A truncated or tampered backup
 key and a non-empty target are refused before anything is written."""
 
 import base64
+import json
 import os
 import struct
 import subprocess
@@ -183,7 +184,7 @@ def test_a_stopped_data_dir_is_backed_up_and_a_held_one_refused(drill, tmp_path)
     server = KmsdProcess(data_dir=tmp_path / "stopped").start()
     key = create_key(server.client()).KeyId
     held = kmsd("backup", "--to", tmp_path / "held.kmsbackup", "--data-dir", server.data_dir)
-    assert held.returncode != 0 and "stop it first" in held.stderr
+    assert held.returncode != 0 and f"--endpoint http://{server.endpoint}" in held.stderr
     assert not (tmp_path / "held.kmsbackup").exists()
     server.stop()
     file = tmp_path / "stopped.kmsbackup"
@@ -207,6 +208,20 @@ def test_the_backup_endpoint_needs_the_operator_token(drill):
     assert good.status_code == 200
     assert good.headers["content-type"] == "application/octet-stream"
     assert good.content.startswith(b"KMSDBKUP")
+
+
+def test_a_backup_is_audited_as_the_operators(tmp_path):
+    audit_path = tmp_path / "audit.jsonl"
+    server = KmsdProcess(data_dir=tmp_path / "audited", extra_args=["--audit-log", str(audit_path)]).start()
+    try:
+        backup_of(server, tmp_path / "audited.kmsbackup")
+        records = [json.loads(line) for line in audit_path.read_text().splitlines()]
+        backups = [r for r in records if r.get("action") == "Backup"]
+        assert len(backups) == 1, records
+        assert backups[0]["dialect"] == "admin" and backups[0]["outcome"] == "ok"
+        assert backups[0]["credential_id"] == "operator-token"
+    finally:
+        server.cleanup()
 
 
 def refused_restore(drill, file, key_file=None):

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! magic "KMSDBKUP" | format version (u16) | header length (u32) | header (JSON)
-//! frames: tag (u8) | length (u32) | payload     tag 1: one record (JSON), tag 2: the end (counts, JSON)
+//! frames: tag (u8) | length (u32) | payload
+//!         tag 1: one record (JSON), tag 2: the end (counts, JSON)
 //! SHA-256 of every byte before it (32 bytes), then nothing
 //! ```
 //!
@@ -172,9 +173,9 @@ fn frame_length(length: usize, max: u32, what: &'static str) -> Result<u32, Back
     }
 }
 
-/// Reads a backup as it streams in, one record at a time. [`Reader::next`] answers `None` only
-/// once the end, the counts and the digest have been checked; a record it handed out before is
-/// therefore not known to be intact until then.
+/// Reads a backup as it streams in, one record at a time. [`Reader::next_record`] answers `None`
+/// only once the end, the counts and the digest have been checked; a record it handed out before
+/// is therefore not known to be intact until then.
 pub struct Reader<R: Read> {
     input: R,
     digest: digest::Context,

@@ -619,7 +619,7 @@ fn open_data_dir(dir: &Path, root_key_file: Option<PathBuf>) -> anyhow::Result<O
 
 /// Why `--data-dir` cannot be used while another process holds the directory, and what to do
 /// instead: a running server is reached through its admin API, not through another directory.
-fn held_refusal(held: &crate::data_dir::Held) -> anyhow::Error {
+pub(crate) fn held_refusal(held: &crate::data_dir::Held) -> anyhow::Error {
     let dir = held.path.display();
     match held.holder.split_once("listening on ") {
         Some((_, address)) => anyhow::anyhow!(

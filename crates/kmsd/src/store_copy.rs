@@ -75,6 +75,8 @@ impl std::fmt::Display for Place {
 /// An opened side: the store, and the data dir held while it is used.
 pub(crate) struct Opened {
     pub(crate) store: Arc<dyn Store>,
+    /// The same store when it is a data dir's, for writes batched into one commit.
+    pub(crate) embedded: Option<Arc<kms_store::EmbeddedStore>>,
     _held: Option<DataDir>,
 }
 
@@ -88,10 +90,13 @@ pub(crate) fn open_place(place: &Place, must_exist: bool, holder: &str) -> anyho
                 anyhow::ensure!(file.exists(), "{} holds no store", dir.display());
             }
             let held = DataDir::lock(dir, holder)?;
-            let store = kms_store::EmbeddedStore::open(&file)
-                .with_context(|| format!("opening the store {}", file.display()))?;
+            let store = Arc::new(
+                kms_store::EmbeddedStore::open(&file)
+                    .with_context(|| format!("opening the store {}", file.display()))?,
+            );
             Ok(Opened {
-                store: Arc::new(store),
+                store: store.clone(),
+                embedded: Some(store),
                 _held: Some(held),
             })
         }
@@ -106,6 +111,7 @@ pub(crate) fn open_place(place: &Place, must_exist: bool, holder: &str) -> anyho
             );
             Ok(Opened {
                 store: Arc::new(store),
+                embedded: None,
                 _held: None,
             })
         }
