@@ -28,8 +28,8 @@ pub trait RootOfTrust: Send + Sync {
     fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError>;
 }
 
-/// Binds a wrapped keyring to its purpose.
-const KEYRING_AAD: &[u8] = b"kmsd root keyring v1";
+/// Binds a wrapped keyring to its purpose; every root of trust wraps under it.
+pub const KEYRING_AAD: &[u8] = b"kmsd root keyring v1";
 
 /// A root of trust that is an AES-256-GCM key in memory: the key file's, or the one a Shamir
 /// quorum rebuilt.
