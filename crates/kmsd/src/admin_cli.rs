@@ -512,7 +512,7 @@ fn open_data_dir(dir: &Path, root_key_file: Option<PathBuf>) -> anyhow::Result<O
         Err(e) => e,
     })?;
     let root_key_file = root_key_file.unwrap_or_else(|| dir.join("root.key"));
-    let (seal, store) = data_dir.open_store(&root_key_file)?;
+    let (seal, store) = data_dir.open_store(&root_key_file, None)?;
     let (seal, store) = (Arc::new(seal), Arc::new(store));
     bootstrap::ensure_root_account(
         store.as_ref(),

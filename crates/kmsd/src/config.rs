@@ -45,6 +45,23 @@ pub struct ServeArgs {
     /// carry the key. [default: DATA_DIR/root.key]
     #[arg(long, env = "KMSD_ROOT_KEY_FILE")]
     pub root_key_file: Option<PathBuf>,
+    /// What protects the root keys: `file` (the root key file) or `pkcs11` (an AES key inside
+    /// an HSM, which --pkcs11-module, --pkcs11-token-label and --pkcs11-key-label name; the
+    /// token's PIN from --pkcs11-pin-file or KMSD_PKCS11_PIN). [default: file]
+    #[arg(long, env = "KMSD_SEAL", value_enum)]
+    pub seal: Option<SealKind>,
+    /// The HSM's PKCS#11 module (a shared library), with --seal pkcs11.
+    #[arg(long, env = "KMSD_PKCS11_MODULE", value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// The label of the PKCS#11 token that holds the seal's key.
+    #[arg(long, env = "KMSD_PKCS11_TOKEN_LABEL", value_name = "LABEL")]
+    pub pkcs11_token_label: Option<String>,
+    /// The label of the seal's AES key in that token; the key must exist there.
+    #[arg(long, env = "KMSD_PKCS11_KEY_LABEL", value_name = "LABEL")]
+    pub pkcs11_key_label: Option<String>,
+    /// A file (mode 0600) holding the token's user PIN; or give the PIN in KMSD_PKCS11_PIN.
+    #[arg(long, env = "KMSD_PKCS11_PIN_FILE", value_name = "FILE")]
+    pub pkcs11_pin_file: Option<PathBuf>,
     /// Where keys live: absent, the embedded store in the data dir; a
     /// `postgres://user[:password]@host[:port][,host2…]/db[?sslmode=…&target_session_attrs=read-write]`
     /// URL, a PostgreSQL database that any number of nodes with the same root key share.
@@ -159,6 +176,17 @@ pub struct ServeArgs {
     pub token_requests_per_address: Option<u32>,
 }
 
+/// What protects the root keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SealKind {
+    /// The root key file.
+    #[default]
+    File,
+    /// An AES key inside an HSM, through its PKCS#11 module.
+    Pkcs11,
+}
+
 /// How the server log is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -176,6 +204,11 @@ struct FileSettings {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     root_key_file: Option<PathBuf>,
+    seal: Option<SealKind>,
+    pkcs11_module: Option<PathBuf>,
+    pkcs11_token_label: Option<String>,
+    pkcs11_key_label: Option<String>,
+    pkcs11_pin_file: Option<PathBuf>,
     store: Option<String>,
     store_pool_size: Option<u32>,
     regions: Option<Vec<String>>,
@@ -210,6 +243,8 @@ pub struct Settings {
     pub listen: String,
     pub data_dir: PathBuf,
     pub root_key_file: PathBuf,
+    /// The PKCS#11 seal's key and PIN, with `--seal pkcs11`.
+    pub pkcs11: Option<kms_hsm::Pkcs11Settings>,
     /// PostgreSQL's settings when keys live there; `None` for the embedded store.
     pub store: Option<kms_store::PgSettings>,
     pub store_pool_size: u32,
@@ -282,6 +317,15 @@ impl Settings {
             None => data_dir.join("root.key"),
         };
         check_root_key_place(&root_key_file, &data_dir)?;
+        let pkcs11 = crate::hsm::pkcs11_settings(
+            args.seal.or(file.seal).unwrap_or_default(),
+            crate::hsm::Pkcs11Flags {
+                module: args.pkcs11_module.or(file.pkcs11_module),
+                token_label: args.pkcs11_token_label.or(file.pkcs11_token_label),
+                key_label: args.pkcs11_key_label.or(file.pkcs11_key_label),
+                pin_file: args.pkcs11_pin_file.or(file.pkcs11_pin_file),
+            },
+        )?;
         let pool_size = args.store_pool_size.or(file.store_pool_size).unwrap_or(16);
         anyhow::ensure!(
             (1..=1000).contains(&pool_size),
@@ -355,6 +399,7 @@ impl Settings {
             listen,
             data_dir,
             root_key_file,
+            pkcs11,
             store,
             store_pool_size: pool_size,
             regions,
@@ -402,6 +447,14 @@ impl Settings {
                 .or(file.huawei_replay_cache)
                 .unwrap_or(false),
         })
+    }
+
+    /// What opens the store's root keys, as a refusal names it.
+    pub fn root_of_trust(&self) -> String {
+        match &self.pkcs11 {
+            Some(hsm) => crate::hsm::describe(hsm),
+            None => format!("the root key file {}", self.root_key_file.display()),
+        }
     }
 
     /// The Tencent dialect's settings.
@@ -562,6 +615,48 @@ mod tests {
                 ..Default::default()
             })
             .is_err()
+        );
+    }
+
+    #[test]
+    fn the_pkcs11_seal_from_the_file_and_flags() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let pin = dir.path().join("pin");
+        std::fs::write(&pin, "1234\n").unwrap();
+        std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = dir.path().join("kmsd.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "seal = \"pkcs11\"\npkcs11-module = \"/hsm/module.so\"\n\
+                 pkcs11-token-label = \"file-token\"\npkcs11-key-label = \"file-key\"\n\
+                 pkcs11-pin-file = {:?}\n",
+                pin.display().to_string()
+            ),
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(path),
+            pkcs11_key_label: Some("flag-key".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let hsm = s.pkcs11.as_ref().unwrap();
+        assert_eq!(hsm.module, PathBuf::from("/hsm/module.so"));
+        assert_eq!(
+            (hsm.token_label.as_str(), hsm.key_label.as_str()),
+            ("file-token", "flag-key")
+        );
+        assert_eq!(
+            s.root_of_trust(),
+            "the PKCS#11 key \"flag-key\" in token \"file-token\""
+        );
+        let defaults = Settings::resolve(ServeArgs::default()).unwrap();
+        assert!(defaults.pkcs11.is_none());
+        assert_eq!(
+            defaults.root_of_trust(),
+            format!("the root key file {}", defaults.root_key_file.display())
         );
     }
 

@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use kms_core::SealError;
 use kms_core::Store as _;
 use kms_core::store::ROOT_KEY_CHECK;
 use kms_seal::keyring::RootKeys;
-use kms_seal::{FileSeal, KeyFileError};
+use kms_seal::{FileSeal, KeyFileError, KeyringOpenError};
 use kms_store::{EmbeddedStore, PgOptions, PgSettings, PgStore};
+
+use crate::hsm::HsmSeal;
 
 pub const STORE_FILE: &str = "kms.redb";
 /// Locked (flock) by the kmsd that serves the directory; holds that process's id and address.
@@ -148,9 +151,20 @@ impl DataDir {
     /// without it the start is refused, since a new key could not open anything in the store.
     /// A new store uses the key file if one is there (a key made by an earlier start that did not
     /// finish, or one the operator placed), else a new key is made before the store is created.
-    pub fn open_store(&self, root_key_file: &Path) -> anyhow::Result<(RootKeys, EmbeddedStore)> {
+    /// With `hsm`, the HSM's key opens the store's keyring instead, and no key file is made.
+    pub fn open_store(
+        &self,
+        root_key_file: &Path,
+        hsm: Option<&HsmSeal>,
+    ) -> anyhow::Result<(RootKeys, EmbeddedStore)> {
         self.make_private(root_key_file)?;
         let store_path = self.path.join(STORE_FILE);
+        if let Some(hsm) = hsm {
+            let store = EmbeddedStore::open(&store_path)
+                .with_context(|| format!("opening the store {}", store_path.display()))?;
+            let keys = hsm.root_keys(&store, &store_path.display().to_string())?;
+            return Ok((keys, store));
+        }
         let store_exists = store_path
             .try_exists()
             .with_context(|| format!("looking for {}", store_path.display()))?;
@@ -161,7 +175,12 @@ impl DataDir {
         )?;
         let store = EmbeddedStore::open(&store_path)
             .with_context(|| format!("opening the store {}", store_path.display()))?;
-        let keys = seal.root_keys(&store)?;
+        let keys = file_root_keys(
+            &seal,
+            &store,
+            root_key_file,
+            &store_path.display().to_string(),
+        )?;
         Ok((keys, store))
     }
 
@@ -172,13 +191,18 @@ impl DataDir {
         root_key_file: &Path,
         settings: &PgSettings,
         options: PgOptions,
+        hsm: Option<&HsmSeal>,
     ) -> anyhow::Result<(RootKeys, PgStore)> {
         self.make_private(root_key_file)?;
         let store =
             PgStore::open_with(settings.clone(), options).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(hsm) = hsm {
+            let keys = hsm.root_keys(&store, &settings.to_string())?;
+            return Ok((keys, store));
+        }
         let store_exists = store.setting(ROOT_KEY_CHECK)?.is_some() || !store.is_empty()?;
         let seal = open_seal(root_key_file, store_exists, &settings.to_string())?;
-        let keys = seal.root_keys(&store)?;
+        let keys = file_root_keys(&seal, &store, root_key_file, &settings.to_string())?;
         Ok((keys, store))
     }
 }
@@ -193,7 +217,8 @@ fn open_seal(root_key_file: &Path, store_exists: bool, store: &str) -> anyhow::R
             anyhow::bail!(
                 "the store {store} exists but its root key file {} does not. Restore the key \
                  file there, or give its place with --root-key-file; kmsd makes a new root \
-                 key only for a new store, since a new key cannot open the sealed data",
+                 key only for a new store, since a new key cannot open the sealed data. A \
+                 store sealed by an HSM starts with --seal pkcs11",
                 root_key_file.display()
             );
         }
@@ -208,6 +233,26 @@ fn open_seal(root_key_file: &Path, store_exists: bool, store: &str) -> anyhow::R
                 Err(e) => Err(e.into()),
             }
         }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The root keys of a store the key file opens; a store whose keyring another root of trust
+/// wrapped (an HSM's key) is refused by name.
+fn file_root_keys(
+    seal: &FileSeal,
+    store: &dyn kms_core::Store,
+    root_key_file: &Path,
+    place: &str,
+) -> anyhow::Result<RootKeys> {
+    match seal.root_keys(store) {
+        Ok(keys) => Ok(keys),
+        Err(KeyringOpenError::Seal(SealError::Authentication)) => anyhow::bail!(
+            "the root key file {} does not open the root keyring of the store {place}: it is \
+             not the key this store was sealed with. A store sealed by an HSM starts with \
+             --seal pkcs11",
+            root_key_file.display()
+        ),
         Err(e) => Err(e.into()),
     }
 }
@@ -264,12 +309,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::lock(&dir.path().join("data"), "test").unwrap();
         let key = dir.path().join("root.key");
-        let (seal, store) = data.open_store(&key).unwrap();
+        let (seal, store) = data.open_store(&key, None).unwrap();
         let sealed = seal.seal(b"aad", b"secret").unwrap();
         drop(store);
 
         std::fs::rename(&key, dir.path().join("backup.key")).unwrap();
-        let err = data.open_store(&key).err().unwrap().to_string();
+        let err = data.open_store(&key, None).err().unwrap().to_string();
         assert!(
             err.contains(&format!("its root key file {} does not", key.display())),
             "{err}"
@@ -281,7 +326,7 @@ mod tests {
         assert!(!key.exists(), "no new key replaces the lost one");
 
         std::fs::rename(dir.path().join("backup.key"), &key).unwrap();
-        let (seal, _store) = data.open_store(&key).unwrap();
+        let (seal, _store) = data.open_store(&key, None).unwrap();
         assert_eq!(&seal.unseal(b"aad", &sealed).unwrap()[..], b"secret");
     }
 
@@ -295,7 +340,7 @@ mod tests {
             .seal(b"aad", b"kept")
             .unwrap();
         let data = DataDir::lock(&dir.path().join("data"), "test").unwrap();
-        let (seal, _store) = data.open_store(&key).unwrap();
+        let (seal, _store) = data.open_store(&key, None).unwrap();
         assert_eq!(&seal.unseal(b"aad", &sealed).unwrap()[..], b"kept");
         assert!(data.path().join(STORE_FILE).exists());
     }
@@ -342,7 +387,7 @@ mod tests {
         }
         let data = DataDir::lock(&path, "test").unwrap();
         let key = path.join("root.key");
-        let (_seal, _store) = data.open_store(&key).unwrap();
+        let (_seal, _store) = data.open_store(&key, None).unwrap();
         assert_eq!(mode(&path), 0o700);
         for name in [
             LOCK_FILE,
@@ -358,7 +403,7 @@ mod tests {
 
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
         let data = DataDir::lock(&path, "test").unwrap();
-        let err = data.open_store(&key).err().unwrap().to_string();
+        let err = data.open_store(&key, None).err().unwrap().to_string();
         assert!(err.contains("readable by other users"), "{err}");
         assert_eq!(
             mode(&key),

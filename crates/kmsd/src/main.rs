@@ -7,6 +7,7 @@ mod audit;
 mod bootstrap;
 mod config;
 mod data_dir;
+mod hsm;
 mod limits;
 mod listener;
 mod metrics;
@@ -225,9 +226,15 @@ fn open_service(
     std::path::PathBuf,
 )> {
     let mut scrubbed = false;
+    // The HSM is reached before the store is opened, so a refused start makes no store.
+    let hsm = settings
+        .pkcs11
+        .as_ref()
+        .map(hsm::HsmSeal::connect)
+        .transpose()?;
     let (seal, node) = match &settings.store {
         None => {
-            let (seal, store) = data_dir.open_store(&settings.root_key_file)?;
+            let (seal, store) = data_dir.open_store(&settings.root_key_file, hsm.as_ref())?;
             scrubbed = data_dir.take_scrubbed_mark()?;
             (seal, store::NodeStore::embedded(Arc::new(store)))
         }
@@ -236,7 +243,7 @@ fn open_service(
                 pool_size: settings.store_pool_size,
             };
             let (seal, store) =
-                data_dir.open_postgres(&settings.root_key_file, postgres, options)?;
+                data_dir.open_postgres(&settings.root_key_file, postgres, options, hsm.as_ref())?;
             (seal, store::NodeStore::postgres(store))
         }
     };
@@ -253,7 +260,7 @@ fn open_service(
     store::check_root_key(
         store.as_ref(),
         seal.as_ref(),
-        &settings.root_key_file.display().to_string(),
+        &settings.root_of_trust(),
         &store_place,
     )?;
     let clock = Arc::new(SystemClock);
@@ -345,10 +352,12 @@ fn load_directory(
     data_dir: &DataDir,
 ) -> anyhow::Result<Directory> {
     let directory = Directory::load(store, seal).map_err(|e| {
-        if e.to_string().contains(&SealError::Authentication.to_string()) {
+        if e.to_string()
+            .contains(&SealError::Authentication.to_string())
+        {
             anyhow::anyhow!(
-                "the root key file {} does not open the store {}: it is not the key this store was made with",
-                settings.root_key_file.display(),
+                "{} does not open the store {}: it is not the key this store was made with",
+                settings.root_of_trust(),
                 data_dir.path().join(data_dir::STORE_FILE).display()
             )
         } else {
@@ -376,7 +385,11 @@ fn log_start(
     tracing::info!(
         listen = %listen,
         data_dir = %settings.data_dir.display(),
-        root_key_file = %settings.root_key_file.display(),
+        root_key_file = %match &settings.pkcs11 {
+            Some(_) => "none, sealed by an HSM".to_owned(),
+            None => settings.root_key_file.display().to_string(),
+        },
+        seal = %settings.root_of_trust(),
         root_credentials = %credential,
         admin_token = %if admin_token.exists() {
             admin_token.display().to_string()
