@@ -2,19 +2,19 @@
 //! AES key that an operator made inside a token wraps the root keyring with AES-GCM, so the
 //! keyring's plaintext exists only in this process's memory and the key never leaves the HSM.
 
+mod gcm;
+pub mod provider;
 mod token;
 
 use std::path::PathBuf;
 
-use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{KeyType, ObjectHandle};
 use zeroize::Zeroizing;
 
 use kms_core::SealError;
 use kms_seal::RootOfTrust;
 
+use gcm::GcmError;
 pub use token::Token;
 
 /// A token's user PIN; zeroized on drop and never shown.
@@ -69,8 +69,6 @@ pub enum HsmError {
 
 /// Starts a wrapped keyring, naming its format (AES-GCM in a PKCS#11 token, 12-byte IV).
 const FORMAT: &[u8; 4] = b"KP11";
-const IV_LEN: usize = 12;
-const TAG_LEN: usize = 16;
 
 /// The PKCS#11 seal's root of trust: the token's AES key wraps the keyring with CKM_AES_GCM
 /// under a fresh random IV, kept in front of the ciphertext:
@@ -89,66 +87,30 @@ impl Pkcs11Root {
         Ok(Self { token, key })
     }
 
-    fn gcm(
-        &self,
-        iv: &[u8; IV_LEN],
-        input: &[u8],
-        encrypt: bool,
-    ) -> cryptoki::error::Result<Vec<u8>> {
-        self.token.with_session(|session| {
-            let mut iv = *iv;
-            let params =
-                GcmParams::new(&mut iv, kms_seal::KEYRING_AAD, (TAG_LEN as u64 * 8).into())?;
-            let mechanism = Mechanism::AesGcm(params);
-            if encrypt {
-                session.encrypt(&mechanism, self.key, input)
-            } else {
-                session.decrypt(&mechanism, self.key, input)
-            }
-        })
-    }
-
-    fn failure(&self, operation: &str, error: &CkError) -> SealError {
-        SealError::Backend(format!(
-            "PKCS#11 token {:?}, {operation}: {}",
-            self.token.label(),
-            token::describe(error)
-        ))
+    fn failure(&self, operation: &str, error: GcmError) -> SealError {
+        match error {
+            GcmError::Authentication => SealError::Authentication,
+            GcmError::Random => SealError::Backend("the OS random source failed".into()),
+            GcmError::Token(e) => SealError::Backend(self.token.failure(operation, &e)),
+        }
     }
 }
 
 impl RootOfTrust for Pkcs11Root {
     fn wrap(&self, keyring: &[u8]) -> Result<Vec<u8>, SealError> {
-        let mut iv = [0u8; IV_LEN];
-        getrandom::fill(&mut iv)
-            .map_err(|e| SealError::Backend(format!("OS random source: {e}")))?;
-        let sealed = self
-            .gcm(&iv, keyring, true)
-            .map_err(|e| self.failure("wrapping the root keyring", &e))?;
-        let mut out = Vec::with_capacity(FORMAT.len() + IV_LEN + sealed.len());
+        let sealed = gcm::seal(&self.token, self.key, kms_seal::KEYRING_AAD, keyring)
+            .map_err(|e| self.failure("wrapping the root keyring", e))?;
+        let mut out = Vec::with_capacity(FORMAT.len() + sealed.len());
         out.extend_from_slice(FORMAT);
-        out.extend_from_slice(&iv);
         out.extend_from_slice(&sealed);
         Ok(out)
     }
 
     fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        let (iv, sealed) = wrapped
+        let sealed = wrapped
             .strip_prefix(FORMAT.as_slice())
-            .and_then(|rest| rest.split_first_chunk::<IV_LEN>())
-            .filter(|(_, sealed)| sealed.len() >= TAG_LEN)
             .ok_or(SealError::Authentication)?;
-        match self.gcm(iv, sealed, false) {
-            Ok(plaintext) => Ok(Zeroizing::new(plaintext)),
-            // A tag that does not verify: another key, or changed bytes. SoftHSM2 answers it
-            // with CKR_GENERAL_ERROR where the standard names CKR_ENCRYPTED_DATA_INVALID.
-            Err(CkError::Pkcs11(
-                RvError::EncryptedDataInvalid
-                | RvError::EncryptedDataLenRange
-                | RvError::GeneralError,
-                _,
-            )) => Err(SealError::Authentication),
-            Err(e) => Err(self.failure("unwrapping the root keyring", &e)),
-        }
+        gcm::open(&self.token, self.key, kms_seal::KEYRING_AAD, sealed)
+            .map_err(|e| self.failure("unwrapping the root keyring", e))
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
@@ -70,6 +71,9 @@ pub struct Token {
     /// of a token when its last session there closes.
     _login_session: Mutex<Session>,
     idle: Mutex<Vec<Session>>,
+    /// Key generation runs one at a time: SoftHSM2 is known to misbehave when keys are
+    /// generated concurrently in one token.
+    generating: Mutex<()>,
 }
 
 impl Token {
@@ -110,11 +114,21 @@ impl Token {
             label: label.to_owned(),
             _login_session: Mutex::new(session),
             idle: Mutex::new(Vec::new()),
+            generating: Mutex::new(()),
         })
     }
 
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// What a failed `operation` in this token says, for an error.
+    pub(crate) fn failure(&self, operation: &str, error: &CkError) -> String {
+        format!(
+            "PKCS#11 token {:?}, {operation}: {}",
+            self.label,
+            describe(error)
+        )
     }
 
     /// Runs `operation` on a session of this token that no other thread uses meanwhile. A
@@ -148,6 +162,28 @@ impl Token {
             }
         }
         result
+    }
+
+    /// Makes an AES-256 key in the token that never leaves it (sensitive, not extractable), for
+    /// encryption and decryption, with `label` and `id`.
+    pub fn generate_aes256(
+        &self,
+        label: &[u8],
+        id: &[u8],
+    ) -> cryptoki::error::Result<ObjectHandle> {
+        let template = [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::ValueLen(32u64.into()),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(label.to_vec()),
+        ];
+        let _one_at_a_time = lock(&self.generating);
+        self.with_session(|session| session.generate_key(&Mechanism::AesKeyGen, &template))
     }
 
     /// The one secret key of `key_type` labelled `label`.

@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use cryptoki::mechanism::Mechanism;
-use cryptoki::object::Attribute;
 use kms_hsm::{Pin, Token};
 use zeroize::Zeroizing;
 
@@ -80,17 +78,7 @@ pub fn softhsm() -> &'static SoftHsm {
 
 /// An AES-256 key in the token that never leaves it, as an operator would make the seal's.
 fn generate_aes_key(token: &Token, label: &str) {
-    let template = [
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-        Attribute::ValueLen(32u64.into()),
-        Attribute::Label(label.as_bytes().to_vec()),
-    ];
     token
-        .with_session(|session| session.generate_key(&Mechanism::AesKeyGen, &template))
+        .generate_aes256(label.as_bytes(), label.as_bytes())
         .unwrap();
 }
