@@ -148,8 +148,9 @@ fn unsupported(spec: KeySpec, operation: &'static str) -> CryptoError {
     CryptoError::Unsupported { spec, operation }
 }
 
-/// Checks that `alg` fits `spec` and that a digest input has the algorithm's digest length.
-fn check_signing(
+/// Checks that `alg` fits `spec` and that a digest input has the algorithm's digest length;
+/// every provider's signing keys check this first.
+pub fn check_signing(
     spec: KeySpec,
     alg: SigningAlgorithm,
     input: &SignInput<'_>,

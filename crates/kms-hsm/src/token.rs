@@ -71,9 +71,20 @@ pub struct Token {
     /// of a token when its last session there closes.
     _login_session: Mutex<Session>,
     idle: Mutex<Vec<Session>>,
-    /// Key generation runs one at a time: SoftHSM2 is known to misbehave when keys are
-    /// generated concurrently in one token.
+    /// Held while a key is generated.
     generating: Mutex<()>,
+}
+
+/// The attributes of a secret or private key that lives in the token and never leaves it.
+pub fn private_attributes(label: &[u8], id: &[u8]) -> Vec<Attribute> {
+    vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Id(id.to_vec()),
+        Attribute::Label(label.to_vec()),
+    ]
 }
 
 impl Token {
@@ -164,6 +175,16 @@ impl Token {
         result
     }
 
+    /// Runs a key generation: one at a time per token, since SoftHSM2 is known to misbehave
+    /// when keys are generated concurrently in one token.
+    pub fn generating<T>(
+        &self,
+        generation: impl FnOnce(&Session) -> cryptoki::error::Result<T>,
+    ) -> cryptoki::error::Result<T> {
+        let _one_at_a_time = lock(&self.generating);
+        self.with_session(generation)
+    }
+
     /// Makes an AES-256 key in the token that never leaves it (sensitive, not extractable), for
     /// encryption and decryption, with `label` and `id`.
     pub fn generate_aes256(
@@ -171,19 +192,13 @@ impl Token {
         label: &[u8],
         id: &[u8],
     ) -> cryptoki::error::Result<ObjectHandle> {
-        let template = [
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
+        let mut template = private_attributes(label, id);
+        template.extend([
             Attribute::Encrypt(true),
             Attribute::Decrypt(true),
             Attribute::ValueLen(32u64.into()),
-            Attribute::Id(id.to_vec()),
-            Attribute::Label(label.to_vec()),
-        ];
-        let _one_at_a_time = lock(&self.generating);
-        self.with_session(|session| session.generate_key(&Mechanism::AesKeyGen, &template))
+        ]);
+        self.generating(|session| session.generate_key(&Mechanism::AesKeyGen, &template))
     }
 
     /// The one secret key of `key_type` labelled `label`.

@@ -6,7 +6,10 @@ mod softhsm;
 use std::sync::Arc;
 
 use cryptoki::object::{Attribute, AttributeType};
-use kms_crypto::{CryptoError, CryptoProvider, KeySpec};
+use kms_crypto::{
+    AsymmetricAlgorithm, CryptoError, CryptoProvider, KeySpec, SignInput, SigningAlgorithm,
+    Software,
+};
 use kms_hsm::provider::{HsmProvider, REFERENCE_MAGIC};
 use kms_hsm::Token;
 
@@ -114,7 +117,8 @@ fn seals_and_opens_inside_the_token_and_refuses_changed_blobs() {
 #[test]
 fn other_specs_imports_and_unknown_references_are_refused() {
     let provider = provider();
-    for spec in KeySpec::ALL.into_iter().filter(|s| *s != KeySpec::Aes256) {
+    let made_here = [KeySpec::Aes256, KeySpec::EccP256, KeySpec::EccP384];
+    for spec in KeySpec::ALL.into_iter().filter(|s| !made_here.contains(s)) {
         assert!(
             matches!(
                 provider.generate(spec),
@@ -139,7 +143,10 @@ fn other_specs_imports_and_unknown_references_are_refused() {
     unknown.extend_from_slice(&[0xee; 16]);
     match provider.load(KeySpec::Aes256, &unknown) {
         Err(CryptoError::Backend(text)) => {
-            assert!(text.contains("holds 0 keys with the stored ID"), "{text}")
+            assert!(
+                text.contains("holds 0 ") && text.contains(" objects with the stored ID"),
+                "{text}"
+            )
         }
         other => panic!("{:?}", other.err()),
     }
@@ -171,4 +178,111 @@ fn keys_made_and_used_from_sixteen_threads() {
     references.sort();
     references.dedup();
     assert_eq!(references.len(), 16, "each key has its own ID");
+}
+
+#[test]
+fn ec_keys_sign_inside_the_token_and_verify_with_their_public_key() {
+    let provider = provider();
+    for (spec, alg, digest_len) in [
+        (KeySpec::EccP256, SigningAlgorithm::EcdsaSha256, 32),
+        (KeySpec::EccP384, SigningAlgorithm::EcdsaSha384, 48),
+    ] {
+        let material = provider.generate(spec).unwrap();
+        let public = material.public.clone().unwrap();
+        assert_eq!(material.private.len(), 24, "{spec:?}: only the reference");
+        let key = provider.load(spec, &material.private).unwrap();
+        assert_eq!(key.public_key(), Some(&public[..]), "{spec:?}");
+        let id = material.private[8..].to_vec();
+        let kept_inside = token()
+            .with_session(|session| {
+                let found = session.find_objects(&[
+                    Attribute::Class(cryptoki::object::ObjectClass::PRIVATE_KEY),
+                    Attribute::Id(id.clone()),
+                ])?;
+                session.get_attributes(
+                    found[0],
+                    &[AttributeType::Sensitive, AttributeType::Extractable],
+                )
+            })
+            .unwrap();
+        assert!(
+            matches!(
+                kept_inside[..],
+                [Attribute::Sensitive(true), Attribute::Extractable(false)]
+            ),
+            "{kept_inside:?}"
+        );
+
+        let message = b"a message signed in the HSM";
+        let signature = key.sign(alg, SignInput::Message(message)).unwrap();
+        assert_eq!(
+            signature[0], 0x30,
+            "{spec:?}: DER, as the software key signs"
+        );
+        let verify = |input: SignInput<'_>, signature: &[u8]| {
+            Software
+                .verify_with_public_key(spec, &public, alg, input, signature)
+                .unwrap()
+        };
+        assert!(verify(SignInput::Message(message), &signature), "{spec:?}");
+        assert!(!verify(SignInput::Message(b"another message"), &signature));
+        assert!(key
+            .verify(alg, SignInput::Message(message), &signature)
+            .unwrap());
+        assert!(provider
+            .verify_with_public_key(spec, &public, alg, SignInput::Message(message), &signature)
+            .unwrap());
+
+        // A digest the caller computed signs the same message.
+        let digest = key_digest(spec, message);
+        let signed_digest = key.sign(alg, SignInput::Digest(&digest)).unwrap();
+        assert!(
+            verify(SignInput::Message(message), &signed_digest),
+            "{spec:?}"
+        );
+        assert!(matches!(
+            key.sign(alg, SignInput::Digest(&digest[1..])),
+            Err(CryptoError::InvalidDigestLength { expected, actual })
+                if expected == digest_len && actual == digest_len - 1
+        ));
+        let wrong = if alg == SigningAlgorithm::EcdsaSha256 {
+            SigningAlgorithm::EcdsaSha384
+        } else {
+            SigningAlgorithm::EcdsaSha256
+        };
+        assert!(matches!(
+            key.sign(wrong, SignInput::Message(message)),
+            Err(CryptoError::AlgorithmMismatch { .. })
+        ));
+        assert!(matches!(
+            key.decrypt(AsymmetricAlgorithm::RsaOaepSha256, &[0; 64]),
+            Err(CryptoError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            key.seal(b"", b"x"),
+            Err(CryptoError::Unsupported { .. })
+        ));
+
+        let again = HsmProvider::new(token())
+            .load(spec, &material.private)
+            .unwrap();
+        assert_eq!(again.public_key(), Some(&public[..]));
+        assert!(matches!(
+            provider.load(KeySpec::Aes256, &material.private),
+            Err(CryptoError::Backend(_))
+        ));
+    }
+}
+
+/// The hash each curve's algorithm signs, computed outside the token (SHA-256 from kms-crypto,
+/// SHA-384 by the token's own digest, since kms-crypto exposes no SHA-384).
+fn key_digest(spec: KeySpec, message: &[u8]) -> Vec<u8> {
+    match spec {
+        KeySpec::EccP256 => kms_crypto::digest::sha256(message).to_vec(),
+        _ => token()
+            .with_session(|session| {
+                session.digest(&cryptoki::mechanism::Mechanism::Sha384, message)
+            })
+            .unwrap(),
+    }
 }
