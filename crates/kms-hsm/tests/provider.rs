@@ -117,7 +117,14 @@ fn seals_and_opens_inside_the_token_and_refuses_changed_blobs() {
 #[test]
 fn other_specs_imports_and_unknown_references_are_refused() {
     let provider = provider();
-    let made_here = [KeySpec::Aes256, KeySpec::EccP256, KeySpec::EccP384];
+    let made_here = [
+        KeySpec::Aes256,
+        KeySpec::EccP256,
+        KeySpec::EccP384,
+        KeySpec::Rsa2048,
+        KeySpec::Rsa3072,
+        KeySpec::Rsa4096,
+    ];
     for spec in KeySpec::ALL.into_iter().filter(|s| !made_here.contains(s)) {
         assert!(
             matches!(
@@ -285,4 +292,94 @@ fn key_digest(spec: KeySpec, message: &[u8]) -> Vec<u8> {
             })
             .unwrap(),
     }
+}
+
+fn pem(spki: &[u8]) -> String {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(spki);
+    format!("-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n")
+}
+
+#[test]
+fn an_rsa_key_signs_and_decrypts_inside_the_token() {
+    use kms_crypto::public_key::{encrypt_to_public_key, WrapAlgorithm};
+    let provider = provider();
+    let material = provider.generate(KeySpec::Rsa2048).unwrap();
+    let public = material.public.clone().unwrap();
+    assert_eq!(material.private.len(), 24, "only the reference");
+    let key = provider.load(KeySpec::Rsa2048, &material.private).unwrap();
+    assert_eq!(key.public_key(), Some(&public[..]));
+
+    let message = b"signed by an RSA key in the HSM";
+    for alg in [
+        SigningAlgorithm::RsaPkcs1Sha256,
+        SigningAlgorithm::RsaPkcs1Sha384,
+        SigningAlgorithm::RsaPkcs1Sha512,
+        SigningAlgorithm::RsaPssSha256,
+        SigningAlgorithm::RsaPssSha384,
+        SigningAlgorithm::RsaPssSha512,
+    ] {
+        let signature = key.sign(alg, SignInput::Message(message)).unwrap();
+        assert_eq!(signature.len(), 256, "{alg:?}");
+        let verify = |input: SignInput<'_>, signature: &[u8]| {
+            Software
+                .verify_with_public_key(KeySpec::Rsa2048, &public, alg, input, signature)
+                .unwrap()
+        };
+        assert!(verify(SignInput::Message(message), &signature), "{alg:?}");
+        assert!(!verify(SignInput::Message(b"other"), &signature), "{alg:?}");
+        assert!(key
+            .verify(alg, SignInput::Message(message), &signature)
+            .unwrap());
+    }
+    let digest = kms_crypto::digest::sha256(message);
+    for alg in [
+        SigningAlgorithm::RsaPkcs1Sha256,
+        SigningAlgorithm::RsaPssSha256,
+    ] {
+        let signature = key.sign(alg, SignInput::Digest(&digest)).unwrap();
+        assert!(
+            key.verify(alg, SignInput::Message(message), &signature)
+                .unwrap(),
+            "{alg:?}: a digest the caller computed signs the message"
+        );
+    }
+    assert!(matches!(
+        key.sign(SigningAlgorithm::EcdsaSha256, SignInput::Message(message)),
+        Err(CryptoError::AlgorithmMismatch { .. })
+    ));
+
+    let pem = pem(&public);
+    for (wrap, alg) in [
+        (WrapAlgorithm::RsaOaepSha1, AsymmetricAlgorithm::RsaOaepSha1),
+        (WrapAlgorithm::RsaPkcs1V15, AsymmetricAlgorithm::RsaPkcs1v15),
+    ] {
+        let ciphertext = encrypt_to_public_key(&pem, wrap, b"for the HSM only").unwrap();
+        assert_eq!(
+            &key.decrypt(alg, &ciphertext).unwrap()[..],
+            b"for the HSM only"
+        );
+        let mut changed = ciphertext.clone();
+        changed[100] ^= 1;
+        assert!(
+            matches!(key.decrypt(alg, &changed), Err(CryptoError::DecryptFailed)),
+            "{alg:?}"
+        );
+    }
+    // SoftHSM2 offers OAEP with SHA-1 only; a token that refuses a mechanism answers
+    // unsupported, never a wrong plaintext.
+    let ciphertext =
+        encrypt_to_public_key(&pem, WrapAlgorithm::RsaOaepSha256, b"sha-256 oaep").unwrap();
+    match key.decrypt(AsymmetricAlgorithm::RsaOaepSha256, &ciphertext) {
+        Ok(plaintext) => assert_eq!(&plaintext[..], b"sha-256 oaep"),
+        Err(e) => assert!(matches!(e, CryptoError::Unsupported { .. }), "{e:?}"),
+    }
+    assert!(matches!(
+        key.decrypt(AsymmetricAlgorithm::Sm2C1C3C2Asn1, &ciphertext),
+        Err(CryptoError::AlgorithmMismatch { .. })
+    ));
+    let again = HsmProvider::new(token())
+        .load(KeySpec::Rsa2048, &material.private)
+        .unwrap();
+    assert_eq!(again.public_key(), Some(&public[..]));
 }
