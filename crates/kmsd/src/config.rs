@@ -62,6 +62,15 @@ pub struct ServeArgs {
     /// A file (mode 0600) holding the token's user PIN; or give the PIN in KMSD_PKCS11_PIN.
     #[arg(long, env = "KMSD_PKCS11_PIN_FILE", value_name = "FILE")]
     pub pkcs11_pin_file: Option<PathBuf>,
+    /// An HSM cluster: keys created with Tencent's HsmClusterId ID are generated and used in the
+    /// PKCS#11 token TOKEN_LABEL (module and PIN as for the PKCS#11 seal). Repeat for more.
+    #[arg(
+        long,
+        env = "KMSD_HSM_CLUSTER",
+        value_name = "ID=TOKEN_LABEL",
+        value_delimiter = ','
+    )]
+    pub hsm_cluster: Option<Vec<String>>,
     /// Where keys live: absent, the embedded store in the data dir; a
     /// `postgres://user[:password]@host[:port][,host2…]/db[?sslmode=…&target_session_attrs=read-write]`
     /// URL, a PostgreSQL database that any number of nodes with the same root key share.
@@ -209,6 +218,7 @@ struct FileSettings {
     pkcs11_token_label: Option<String>,
     pkcs11_key_label: Option<String>,
     pkcs11_pin_file: Option<PathBuf>,
+    hsm_cluster: Option<Vec<String>>,
     store: Option<String>,
     store_pool_size: Option<u32>,
     regions: Option<Vec<String>>,
@@ -245,6 +255,8 @@ pub struct Settings {
     pub root_key_file: PathBuf,
     /// The PKCS#11 seal's key and PIN, with `--seal pkcs11`.
     pub pkcs11: Option<kms_hsm::Pkcs11Settings>,
+    /// The HSM clusters whose tokens make and hold keys.
+    pub hsm_clusters: Vec<crate::hsm::ClusterSettings>,
     /// PostgreSQL's settings when keys live there; `None` for the embedded store.
     pub store: Option<kms_store::PgSettings>,
     pub store_pool_size: u32,
@@ -317,7 +329,7 @@ impl Settings {
             None => data_dir.join("root.key"),
         };
         check_root_key_place(&root_key_file, &data_dir)?;
-        let pkcs11 = crate::hsm::pkcs11_settings(
+        let (pkcs11, hsm_clusters) = crate::hsm::pkcs11_settings(
             args.seal.or(file.seal).unwrap_or_default(),
             crate::hsm::Pkcs11Flags {
                 module: args.pkcs11_module.or(file.pkcs11_module),
@@ -325,6 +337,7 @@ impl Settings {
                 key_label: args.pkcs11_key_label.or(file.pkcs11_key_label),
                 pin_file: args.pkcs11_pin_file.or(file.pkcs11_pin_file),
             },
+            &args.hsm_cluster.or(file.hsm_cluster).unwrap_or_default(),
         )?;
         let pool_size = args.store_pool_size.or(file.store_pool_size).unwrap_or(16);
         anyhow::ensure!(
@@ -400,6 +413,7 @@ impl Settings {
             data_dir,
             root_key_file,
             pkcs11,
+            hsm_clusters,
             store,
             store_pool_size: pool_size,
             regions,

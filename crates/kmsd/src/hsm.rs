@@ -4,13 +4,16 @@
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use zeroize::Zeroizing;
 
 use kms_core::store::{ROOT_KEY_CHECK, ROOT_KEYRING};
 use kms_core::{SealError, Store};
-use kms_hsm::{Pin, Pkcs11Root, Pkcs11Settings};
+use kms_crypto::CryptoProvider;
+use kms_hsm::provider::HsmProvider;
+use kms_hsm::{Pin, Pkcs11Root, Pkcs11Settings, Token};
 use kms_seal::KeyringOpenError;
 use kms_seal::keyring::RootKeys;
 
@@ -31,50 +34,132 @@ pub struct Pkcs11Flags {
     pub pin_file: Option<PathBuf>,
 }
 
-/// The PKCS#11 seal's settings when `seal` is `pkcs11`, each required; with another seal none
-/// may be given, so a half-configured HSM never leaves the store under the key file unnoticed.
+/// An HSM cluster: a token of the PKCS#11 module whose keys are made and used there.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    pub id: String,
+    pub module: PathBuf,
+    pub token_label: String,
+    pub pin: Pin,
+}
+
+/// The PKCS#11 seal's settings when `seal` is `pkcs11`, and the HSM clusters (`ID=TOKEN_LABEL`),
+/// which share the seal's module and PIN. The seal's labels are refused with another seal, and
+/// the module and PIN file without a PKCS#11 seal or cluster, so a half-configured HSM never
+/// goes unnoticed.
 pub fn pkcs11_settings(
     seal: SealKind,
     flags: Pkcs11Flags,
-) -> anyhow::Result<Option<Pkcs11Settings>> {
-    let given = [
-        ("--pkcs11-module", flags.module.is_some()),
+    clusters: &[String],
+) -> anyhow::Result<(Option<Pkcs11Settings>, Vec<ClusterSettings>)> {
+    let clusters = parse_clusters(clusters)?;
+    let seal_only = [
         ("--pkcs11-token-label", flags.token_label.is_some()),
         ("--pkcs11-key-label", flags.key_label.is_some()),
+    ];
+    let shared = [
+        ("--pkcs11-module", flags.module.is_some()),
         ("--pkcs11-pin-file", flags.pin_file.is_some()),
     ];
     if seal != SealKind::Pkcs11 {
-        if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+        if let Some((flag, _)) = seal_only.iter().find(|(_, set)| *set) {
             anyhow::bail!("{flag} belongs to the PKCS#11 seal: give --seal pkcs11 with it");
         }
-        return Ok(None);
+        if clusters.is_empty() {
+            if let Some((flag, _)) = shared.iter().find(|(_, set)| *set) {
+                anyhow::bail!(
+                    "{flag} belongs to the PKCS#11 seal or an HSM cluster: give --seal pkcs11 \
+                     or --hsm-cluster with it"
+                );
+            }
+            return Ok((None, Vec::new()));
+        }
     }
-    let required = |value: Option<String>, flag: &str| {
-        value
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| anyhow::anyhow!("--seal pkcs11 needs {flag}"))
+    let needs = if seal == SealKind::Pkcs11 {
+        "--seal pkcs11"
+    } else {
+        "--hsm-cluster"
     };
     let module = flags
         .module
         .filter(|m| !m.as_os_str().is_empty())
-        .ok_or_else(|| anyhow::anyhow!("--seal pkcs11 needs --pkcs11-module PATH"))?;
+        .ok_or_else(|| anyhow::anyhow!("{needs} needs --pkcs11-module PATH"))?;
     let module = std::path::absolute(&module)
         .with_context(|| format!("resolving the path {}", module.display()))?;
-    let token_label = required(flags.token_label, "--pkcs11-token-label LABEL")?;
-    let key_label = required(flags.key_label, "--pkcs11-key-label LABEL")?;
     let from_environment =
         std::env::var_os(PIN_VARIABLE).map(|v| Zeroizing::new(v.into_string().unwrap_or_default()));
-    let pin = read_pin(flags.pin_file.as_deref(), from_environment)?;
-    Ok(Some(Pkcs11Settings {
-        module,
-        token_label,
-        key_label,
-        pin,
-    }))
+    let pin = read_pin(needs, flags.pin_file.as_deref(), from_environment)?;
+    let seal = if seal == SealKind::Pkcs11 {
+        let required = |value: Option<String>, flag: &str| {
+            value
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("--seal pkcs11 needs {flag}"))
+        };
+        Some(Pkcs11Settings {
+            module: module.clone(),
+            token_label: required(flags.token_label, "--pkcs11-token-label LABEL")?,
+            key_label: required(flags.key_label, "--pkcs11-key-label LABEL")?,
+            pin: pin.clone(),
+        })
+    } else {
+        None
+    };
+    let clusters = clusters
+        .into_iter()
+        .map(|(id, token_label)| ClusterSettings {
+            id,
+            module: module.clone(),
+            token_label,
+            pin: pin.clone(),
+        })
+        .collect();
+    Ok((seal, clusters))
 }
 
-/// The PIN from exactly one of the PIN file and the environment variable.
+/// `ID=TOKEN_LABEL` pairs: an id as Tencent's cluster ids are (letters, digits, `-`, `_`, at
+/// most 128), each id once, and a token label.
+fn parse_clusters(given: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut clusters: Vec<(String, String)> = Vec::new();
+    for text in given {
+        let (id, label) = text
+            .split_once('=')
+            .filter(|(id, label)| !id.is_empty() && !label.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("--hsm-cluster {text:?} is not ID=TOKEN_LABEL"))?;
+        anyhow::ensure!(
+            id.len() <= 128
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "--hsm-cluster {id:?}: an id is at most 128 letters, digits, '-' and '_'"
+        );
+        anyhow::ensure!(
+            !clusters.iter().any(|(known, _)| known == id),
+            "--hsm-cluster names {id:?} twice"
+        );
+        clusters.push((id.to_owned(), label.to_owned()));
+    }
+    Ok(clusters)
+}
+
+/// The HSM clusters' providers, each logged in to its token; a refusal names the cluster.
+pub fn connect_clusters(
+    clusters: &[ClusterSettings],
+) -> anyhow::Result<Vec<(String, Arc<dyn CryptoProvider>)>> {
+    clusters
+        .iter()
+        .map(|cluster| {
+            let token = Token::open(&cluster.module, &cluster.token_label, &cluster.pin)
+                .map_err(|e| anyhow::anyhow!("--hsm-cluster {}: {e}", cluster.id))?;
+            let provider: Arc<dyn CryptoProvider> = Arc::new(HsmProvider::new(token));
+            Ok((cluster.id.clone(), provider))
+        })
+        .collect()
+}
+
+/// The PIN from exactly one of the PIN file and the environment variable; `needs` names what
+/// asked for it.
 fn read_pin(
+    needs: &str,
     file: Option<&Path>,
     from_environment: Option<Zeroizing<String>>,
 ) -> anyhow::Result<Pin> {
@@ -82,9 +167,9 @@ fn read_pin(
         (Some(_), Some(_)) => anyhow::bail!(
             "the PKCS#11 PIN is given twice, by --pkcs11-pin-file and {PIN_VARIABLE}: give one"
         ),
-        (None, None) => anyhow::bail!(
-            "--seal pkcs11 needs the token's PIN: --pkcs11-pin-file FILE or {PIN_VARIABLE}"
-        ),
+        (None, None) => {
+            anyhow::bail!("{needs} needs the token's PIN: --pkcs11-pin-file FILE or {PIN_VARIABLE}")
+        }
         (None, Some(pin)) => pin,
         (Some(path), None) => read_pin_file(path)?,
     };
@@ -191,8 +276,9 @@ mod tests {
     fn pkcs11_settings_need_every_flag_and_only_with_that_seal() {
         let dir = tempfile::tempdir().unwrap();
         let pin = pin_file(dir.path(), b"1234\n", 0o600);
-        let settings = pkcs11_settings(SealKind::Pkcs11, flags(Some(pin.clone())))
+        let settings = pkcs11_settings(SealKind::Pkcs11, flags(Some(pin.clone())), &[])
             .unwrap()
+            .0
             .unwrap();
         assert_eq!(settings.token_label, "token");
         assert_eq!(settings.key_label, "key");
@@ -201,15 +287,23 @@ mod tests {
             PathBuf::from("/usr/lib/softhsm/libsofthsm2.so")
         );
         assert!(!format!("{settings:?}").contains("1234"));
-        assert!(
-            pkcs11_settings(SealKind::File, Pkcs11Flags::default())
-                .unwrap()
-                .is_none()
-        );
-        let err = pkcs11_settings(SealKind::File, flags(None)).unwrap_err();
+        let (seal, clusters) =
+            pkcs11_settings(SealKind::File, Pkcs11Flags::default(), &[]).unwrap();
+        assert!(seal.is_none() && clusters.is_empty());
+        let err = pkcs11_settings(SealKind::File, flags(None), &[]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "--pkcs11-module belongs to the PKCS#11 seal: give --seal pkcs11 with it"
+            "--pkcs11-token-label belongs to the PKCS#11 seal: give --seal pkcs11 with it"
+        );
+        let module_only = Pkcs11Flags {
+            module: Some("/m.so".into()),
+            ..Pkcs11Flags::default()
+        };
+        let err = pkcs11_settings(SealKind::File, module_only, &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--pkcs11-module belongs to the PKCS#11 seal or an HSM cluster"),
+            "{err}"
         );
         for (missing, flag) in [
             (
@@ -234,9 +328,59 @@ mod tests {
                 "--pkcs11-key-label",
             ),
         ] {
-            let err = pkcs11_settings(SealKind::Pkcs11, missing).unwrap_err();
+            let err = pkcs11_settings(SealKind::Pkcs11, missing, &[]).unwrap_err();
             assert!(err.to_string().contains(flag), "{err}");
         }
+    }
+
+    #[test]
+    fn hsm_clusters_share_the_module_and_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let pin = pin_file(dir.path(), b"1234\n", 0o600);
+        let shared = || Pkcs11Flags {
+            module: Some("/m.so".into()),
+            pin_file: Some(pin.clone()),
+            ..Pkcs11Flags::default()
+        };
+        let given = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (seal, clusters) = pkcs11_settings(
+            SealKind::File,
+            shared(),
+            &given(&["c1=token-a", "c_2=token b"]),
+        )
+        .unwrap();
+        assert!(seal.is_none());
+        let pairs: Vec<_> = clusters
+            .iter()
+            .map(|c| (c.id.as_str(), c.token_label.as_str(), c.module.clone()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("c1", "token-a", PathBuf::from("/m.so")),
+                ("c_2", "token b", PathBuf::from("/m.so"))
+            ]
+        );
+        let (seal, clusters) = pkcs11_settings(
+            SealKind::Pkcs11,
+            flags(Some(pin.clone())),
+            &given(&["c1=t"]),
+        )
+        .unwrap();
+        assert!(seal.is_some() && clusters.len() == 1);
+        for (bad, message) in [
+            (&["c1"][..], "is not ID=TOKEN_LABEL"),
+            (&["=token"], "is not ID=TOKEN_LABEL"),
+            (&["c1="], "is not ID=TOKEN_LABEL"),
+            (&["c 1=token"], "an id is at most 128"),
+            (&["c1=a", "c1=b"], "names \"c1\" twice"),
+        ] {
+            let err = pkcs11_settings(SealKind::File, shared(), &given(bad)).unwrap_err();
+            assert!(err.to_string().contains(message), "{bad:?}: {err}");
+        }
+        let err =
+            pkcs11_settings(SealKind::File, Pkcs11Flags::default(), &given(&["c1=t"])).unwrap_err();
+        assert_eq!(err.to_string(), "--hsm-cluster needs --pkcs11-module PATH");
     }
 
     #[test]
@@ -245,7 +389,7 @@ mod tests {
         let from_env = || Some(Zeroizing::new("env-pin".to_owned()));
         let shown = |pin: Pin| format!("{pin:?}");
         assert_eq!(
-            shown(read_pin(None, from_env()).unwrap()),
+            shown(read_pin("--seal pkcs11", None, from_env()).unwrap()),
             "Pin(<redacted>)"
         );
         for (contents, expected) in [
@@ -258,21 +402,31 @@ mod tests {
             assert_eq!(&read_pin_file(&path).unwrap()[..], expected);
         }
         let path = pin_file(dir.path(), b"1234", 0o600);
-        let err = read_pin(Some(&path), from_env()).unwrap_err().to_string();
+        let err = read_pin("--seal pkcs11", Some(&path), from_env())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("given twice"), "{err}");
-        let err = read_pin(None, None).unwrap_err().to_string();
+        let err = read_pin("--seal pkcs11", None, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("needs the token's PIN"), "{err}");
         let path = pin_file(dir.path(), b"\n", 0o600);
-        let err = read_pin(Some(&path), None).unwrap_err().to_string();
+        let err = read_pin("--seal pkcs11", Some(&path), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("PIN is empty"), "{err}");
         let path = pin_file(dir.path(), b"1234", 0o640);
-        let err = read_pin(Some(&path), None).unwrap_err().to_string();
+        let err = read_pin("--seal pkcs11", Some(&path), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("readable by other users"), "{err}");
         assert!(!err.contains("1234"), "{err}");
         let path = pin_file(dir.path(), &[b'1'; 2000], 0o600);
-        let err = read_pin(Some(&path), None).unwrap_err().to_string();
+        let err = read_pin("--seal pkcs11", Some(&path), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("larger than 1024 bytes"), "{err}");
-        let err = read_pin(Some(&dir.path().join("missing")), None)
+        let err = read_pin("--seal pkcs11", Some(&dir.path().join("missing")), None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("PIN file"), "{err}");

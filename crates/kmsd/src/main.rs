@@ -232,6 +232,7 @@ fn open_service(
         .as_ref()
         .map(hsm::HsmSeal::connect)
         .transpose()?;
+    let hsm_clusters = hsm::connect_clusters(&settings.hsm_clusters)?;
     let (seal, node) = match &settings.store {
         None => {
             let (seal, store) = data_dir.open_store(&settings.root_key_file, hsm.as_ref())?;
@@ -286,6 +287,11 @@ fn open_service(
             max_data_keys_per_region: settings.max_data_keys_per_region,
         },
     );
+    let engine = hsm_clusters
+        .into_iter()
+        .fold(engine, |engine, (id, crypto)| {
+            engine.with_hsm_cluster(&id, crypto)
+        });
     let engine = Arc::new(if scrubbed {
         engine.scrubbed_before_start()
     } else {
