@@ -5,7 +5,6 @@ every way the HSM can be unreachable at start is refused in one line that names 
 import base64
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -14,46 +13,24 @@ from huaweicloudsdkkms.v2 import model as m
 
 from conftest import KmsdProcess, b64, call, create_key
 from huawei import huawei_client, new_key
+from softhsm import MODULE, PIN, TOKEN, pin_file, softhsm_token
 from test_startup import refused_start
 
-MODULE = os.environ.get("KMSD_TEST_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
-TOKEN = "kmsd-conformance"
 KEY = "kmsd-seal-key"
 OTHER_KEY = "kmsd-other-key"
-PIN = "conformance-pin-4321"
 KEYRING_MAGIC = b"KMSRING1"
 
 
 @pytest.fixture(scope="module")
 def softhsm():
-    """A token with two AES-256 keys, made with softhsm2-util and pkcs11-tool in a temporary
-    token directory; SOFTHSM2_CONF names it for the servers this module starts."""
-    assert Path(MODULE).exists(), f"the SoftHSM2 module {MODULE} is missing: install softhsm2"
-    directory = Path(tempfile.mkdtemp(prefix="kmsd-softhsm-"))
-    (directory / "tokens").mkdir()
-    conf = directory / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {directory / 'tokens'}\nobjectstore.backend = file\n")
-    env = dict(os.environ, SOFTHSM2_CONF=str(conf))
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", TOKEN, "--pin", PIN,
-                    "--so-pin", "so-pin-8765"], env=env, check=True, capture_output=True)
-    for label in (KEY, OTHER_KEY):
-        subprocess.run(["pkcs11-tool", "--module", MODULE, "--token-label", TOKEN, "--login",
-                        "--pin", PIN, "--keygen", "--key-type", "AES:32", "--label", label],
-                       env=env, check=True, capture_output=True)
-    yield {"SOFTHSM2_CONF": str(conf)}
-    shutil.rmtree(directory, ignore_errors=True)
+    """A token with two AES-256 keys for the servers this module starts."""
+    with softhsm_token(aes_keys=(KEY, OTHER_KEY)) as env:
+        yield env
 
 
 def seal_args(key=KEY, token=TOKEN, module=MODULE):
     return ["--seal", "pkcs11", "--pkcs11-module", module, "--pkcs11-token-label", token,
             "--pkcs11-key-label", key]
-
-
-def pin_file(directory, pin=PIN):
-    path = Path(directory) / "pkcs11.pin"
-    path.write_text(pin + "\n")
-    path.chmod(0o600)
-    return path
 
 
 @pytest.fixture
