@@ -193,7 +193,15 @@ impl Engine {
         self.hsm_clusters.contains_key(id)
     }
 
-    /// The provider of a key's material: its HSM cluster's, or the software one.
+    /// The provider of an existing key's material. A key whose HSM cluster this node does not
+    /// serve (started without its `--hsm-cluster`) is unavailable, not invalid: another node,
+    /// or this one restarted with the cluster, serves it.
+    pub(crate) fn key_provider(&self, key: &KeyRecord) -> Result<&dyn CryptoProvider, KmsError> {
+        self.provider(key.hsm_cluster.as_deref())
+            .map_err(|_| KmsError::Unavailable)
+    }
+
+    /// The provider of a new key's material: its HSM cluster's, or the software one.
     pub(crate) fn provider(
         &self,
         hsm_cluster: Option<&str>,
@@ -510,7 +518,7 @@ impl Engine {
 
     fn add_version(&self, k: &mut KeyRecord, now: u64) -> Result<u32, KmsError> {
         let next = k.versions.last().map_or(1, |v| v.version + 1);
-        let provider = self.provider(k.hsm_cluster.as_deref())?;
+        let provider = self.key_provider(k)?;
         k.versions
             .push(self.new_version(provider, k.key_id, next, k.spec, now)?);
         k.last_rotate_time = now;

@@ -89,9 +89,7 @@ impl Engine {
             &material_aad(key.key_id, version.version),
             &version.sealed_material,
         )?;
-        let handle = self
-            .provider(key.hsm_cluster.as_deref())?
-            .load(key.spec, &bytes)?;
+        let handle = self.key_provider(key)?.load(key.spec, &bytes)?;
         let mut cache = self.lock_cache();
         if cache.len() >= MATERIAL_CACHE_CAPACITY {
             cache.clear();
