@@ -649,6 +649,32 @@ impl Engine {
         self.load(caller, header.key_id)
     }
 
+    /// Destroys a purged key's material held outside the store (HSM objects). The purge has
+    /// committed, so a failure is logged with what is left behind, not answered.
+    fn destroy_outside_material(&self, key: &KeyRecord) {
+        let Some(cluster) = key.hsm_cluster.as_deref() else {
+            return;
+        };
+        for version in &key.versions {
+            let destroyed = self.key_provider(key).and_then(|provider| {
+                let reference = self.seal.unseal(
+                    &material::material_aad(key.key_id, version.version),
+                    &version.sealed_material,
+                )?;
+                Ok(provider.destroy(key.spec, &reference)?)
+            });
+            if let Err(e) = destroyed {
+                tracing::warn!(
+                    key_id = %key.key_id,
+                    version = version.version,
+                    hsm_cluster = cluster,
+                    error = %e,
+                    "a purged key's objects could not be destroyed in its HSM; remove them there"
+                );
+            }
+        }
+    }
+
     fn retry(&self) -> Retry {
         Retry::within(self.retry_budget)
     }
@@ -661,6 +687,7 @@ impl Engine {
             return match self.store.delete_key(key) {
                 Ok(()) => {
                     self.forget_material(key.key_id);
+                    self.destroy_outside_material(key);
                     if !key.versions.is_empty() {
                         self.owe_scrub();
                     }

@@ -273,6 +273,20 @@ impl CryptoProvider for HsmProvider {
         }))
     }
 
+    /// Destroys every object of the token with the reference's ID: the key, or both halves of
+    /// a pair.
+    fn destroy(&self, _spec: KeySpec, private: &[u8]) -> Result<(), CryptoError> {
+        let id = parse_reference(private)?;
+        self.token
+            .with_session(|session| {
+                for object in session.find_objects(&[Attribute::Id(id.to_vec())])? {
+                    session.destroy_object(object)?;
+                }
+                Ok(())
+            })
+            .map_err(|e| self.backend("destroying a purged key", &e))
+    }
+
     /// Needs no private key, so the software provider answers.
     fn verify_with_public_key(
         &self,

@@ -5,11 +5,12 @@ mod softhsm;
 
 use std::sync::Arc;
 
+use cryptoki::object::Attribute;
 use kms_core::engine::NewKey;
 use kms_core::testing::{MemorySeal, MemoryStore};
 use kms_core::{
-    Caller, EncryptionContext, Engine, EngineConfig, KeyUsage, KmsError, Origin, Seal as _,
-    Store as _, SystemClock,
+    Caller, DeletableFrom, EncryptionContext, Engine, EngineConfig, KeyUsage, KmsError,
+    ManualClock, Origin, Seal as _, Store as _, SystemClock,
 };
 use kms_crypto::KeySpec;
 use kms_hsm::provider::{HsmProvider, REFERENCE_MAGIC};
@@ -124,5 +125,76 @@ fn unknown_clusters_and_imported_material_are_refused() {
                 ..
             })
         ));
+    }
+}
+
+/// The token objects a key's versions refer to, found by their IDs.
+fn token_objects(store: &MemoryStore, seal: &MemorySeal, key_id: uuid::Uuid) -> usize {
+    let token = Token::open(&softhsm().module, SEAL_TOKEN, &pin(USER_PIN)).unwrap();
+    let key = store.get_key(&key_id).unwrap().unwrap();
+    key.versions
+        .iter()
+        .map(|version| {
+            let aad = kms_core::engine::material_aad(key_id, version.version);
+            let reference = seal.unseal(&aad, &version.sealed_material).unwrap();
+            let id = reference[REFERENCE_MAGIC.len()..].to_vec();
+            token
+                .with_session(|session| session.find_objects(&[Attribute::Id(id.clone())]))
+                .unwrap()
+                .len()
+        })
+        .sum()
+}
+
+#[test]
+fn a_purged_key_is_destroyed_in_the_token() {
+    let store = Arc::new(MemoryStore::default());
+    let seal = Arc::new(MemorySeal::generate());
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let token = Token::open(&softhsm().module, SEAL_TOKEN, &pin(USER_PIN)).unwrap();
+    let engine = Engine::new(
+        store.clone(),
+        seal.clone(),
+        clock.clone(),
+        EngineConfig::default(),
+    )
+    .with_hsm_cluster(CLUSTER, Arc::new(HsmProvider::new(token)));
+    let caller = caller();
+    let aes = engine
+        .create_key(&caller, new_key("purged-aes", Some(CLUSTER), Origin::Kms))
+        .unwrap();
+    let pair = NewKey {
+        usage: KeyUsage::SignVerify,
+        spec: KeySpec::EccP256,
+        ..new_key("purged-pair", Some(CLUSTER), Origin::Kms)
+    };
+    let pair = engine.create_key(&caller, pair).unwrap();
+    assert_eq!(token_objects(&store, &seal, aes.key_id), 1);
+    assert_eq!(token_objects(&store, &seal, pair.key_id), 2, "both halves");
+    let kept = store.get_key(&aes.key_id).unwrap().unwrap();
+    let kept_pair = store.get_key(&pair.key_id).unwrap().unwrap();
+
+    for key in [&aes, &pair] {
+        engine
+            .schedule_deletion(
+                &caller,
+                &key.key_id.to_string(),
+                7,
+                DeletableFrom::EnabledOrDisabled,
+            )
+            .unwrap();
+    }
+    clock.advance(8 * 86_400);
+    for key in [&aes, &pair] {
+        assert!(matches!(
+            engine.describe_key(&caller, &key.key_id.to_string()),
+            Err(KmsError::KeyNotFound)
+        ));
+    }
+    // The records as they were, put back only to find the objects their references name.
+    let gone = MemoryStore::default();
+    for record in [kept, kept_pair] {
+        gone.create_key(&record, 10).unwrap();
+        assert_eq!(token_objects(&gone, &seal, record.key_id), 0);
     }
 }
