@@ -26,6 +26,7 @@ fn engine_path(c: &mut Criterion) {
         .create_key(
             &caller,
             NewKey {
+                hsm_cluster: None,
                 alias: "bench".into(),
                 description: String::new(),
                 usage: KeyUsage::EncryptDecrypt,

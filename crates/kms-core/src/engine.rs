@@ -104,6 +104,8 @@ pub struct NewKey {
     pub spec: KeySpec,
     pub origin: Origin,
     pub tags: Vec<Tag>,
+    /// The HSM cluster whose token makes and holds the key's material; `None` for software.
+    pub hsm_cluster: Option<String>,
 }
 
 /// A data key: its CMK, its plaintext, and its ciphertext blob under the CMK.
@@ -134,6 +136,8 @@ pub struct Engine {
     store: Arc<dyn Store>,
     seal: Arc<dyn Seal>,
     crypto: Arc<dyn CryptoProvider>,
+    /// The providers of HSM clusters, by cluster id: keys created in one are made and used there.
+    hsm_clusters: HashMap<String, Arc<dyn CryptoProvider>>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     material: MaterialCache,
@@ -159,6 +163,7 @@ impl Engine {
             store,
             seal,
             crypto: Arc::new(Software),
+            hsm_clusters: HashMap::new(),
             clock,
             config,
             material: Mutex::new(HashMap::new()),
@@ -176,6 +181,42 @@ impl Engine {
     pub fn with_crypto(mut self, crypto: Arc<dyn CryptoProvider>) -> Self {
         self.crypto = crypto;
         self
+    }
+
+    /// Serves the HSM cluster `id`: keys created with it are generated and used by `crypto`.
+    pub fn with_hsm_cluster(mut self, id: &str, crypto: Arc<dyn CryptoProvider>) -> Self {
+        self.hsm_clusters.insert(id.to_owned(), crypto);
+        self
+    }
+
+    pub fn has_hsm_cluster(&self, id: &str) -> bool {
+        self.hsm_clusters.contains_key(id)
+    }
+
+    /// The provider of an existing key's material. A key whose HSM cluster this node does not
+    /// serve (started without its `--hsm-cluster`) is unavailable, not invalid: another node,
+    /// or this one restarted with the cluster, serves it.
+    pub(crate) fn key_provider(&self, key: &KeyRecord) -> Result<&dyn CryptoProvider, KmsError> {
+        self.provider(key.hsm_cluster.as_deref())
+            .map_err(|_| KmsError::Unavailable)
+    }
+
+    /// The provider of a new key's material: its HSM cluster's, or the software one.
+    pub(crate) fn provider(
+        &self,
+        hsm_cluster: Option<&str>,
+    ) -> Result<&dyn CryptoProvider, KmsError> {
+        match hsm_cluster {
+            None => Ok(self.crypto.as_ref()),
+            Some(id) => self
+                .hsm_clusters
+                .get(id)
+                .map(|p| p.as_ref())
+                .ok_or_else(|| KmsError::InvalidParameter {
+                    field: "HsmClusterId",
+                    reason: format!("this server serves no HSM cluster {id:?}"),
+                }),
+        }
     }
 
     /// Owes no scrub at start: for a store whose previous process stopped with every erasure
@@ -207,11 +248,19 @@ impl Engine {
         let now = self.now();
         // Version 7 ids sort by creation time, so listings keep creation order within a second.
         let key_id = Uuid::now_v7();
+        let provider = self.provider(new.hsm_cluster.as_deref())?;
         let (state, versions) = match new.origin {
             Origin::Kms => (
                 KeyState::Enabled,
-                vec![self.new_version(key_id, 1, new.spec, now)?],
+                vec![self.new_version(provider, key_id, 1, new.spec, now)?],
             ),
+            // Material brought in would have been outside the HSM.
+            Origin::External if new.hsm_cluster.is_some() => {
+                return Err(KmsError::InvalidParameter {
+                    field: "HsmClusterId",
+                    reason: "keys of imported material cannot live in an HSM cluster".into(),
+                });
+            }
             Origin::External => (KeyState::PendingImport, Vec::new()),
         };
         let key = KeyRecord {
@@ -237,6 +286,7 @@ impl Engine {
             fingerprint: None,
             import_parameters: Vec::new(),
             cloud_resources: Vec::new(),
+            hsm_cluster: new.hsm_cluster,
         };
         self.store
             .create_key(&key, self.config.max_keys_per_region)?;
@@ -468,8 +518,9 @@ impl Engine {
 
     fn add_version(&self, k: &mut KeyRecord, now: u64) -> Result<u32, KmsError> {
         let next = k.versions.last().map_or(1, |v| v.version + 1);
+        let provider = self.key_provider(k)?;
         k.versions
-            .push(self.new_version(k.key_id, next, k.spec, now)?);
+            .push(self.new_version(provider, k.key_id, next, k.spec, now)?);
         k.last_rotate_time = now;
         if k.rotation.enabled {
             // The floor keeps a record stored with a zero period from rotating without end.
@@ -598,6 +649,32 @@ impl Engine {
         self.load(caller, header.key_id)
     }
 
+    /// Destroys a purged key's material held outside the store (HSM objects). The purge has
+    /// committed, so a failure is logged with what is left behind, not answered.
+    fn destroy_outside_material(&self, key: &KeyRecord) {
+        let Some(cluster) = key.hsm_cluster.as_deref() else {
+            return;
+        };
+        for version in &key.versions {
+            let destroyed = self.key_provider(key).and_then(|provider| {
+                let reference = self.seal.unseal(
+                    &material::material_aad(key.key_id, version.version),
+                    &version.sealed_material,
+                )?;
+                Ok(provider.destroy(key.spec, &reference)?)
+            });
+            if let Err(e) = destroyed {
+                tracing::warn!(
+                    key_id = %key.key_id,
+                    version = version.version,
+                    hsm_cluster = cluster,
+                    error = %e,
+                    "a purged key's objects could not be destroyed in its HSM; remove them there"
+                );
+            }
+        }
+    }
+
     fn retry(&self) -> Retry {
         Retry::within(self.retry_budget)
     }
@@ -610,6 +687,7 @@ impl Engine {
             return match self.store.delete_key(key) {
                 Ok(()) => {
                     self.forget_material(key.key_id);
+                    self.destroy_outside_material(key);
                     if !key.versions.is_empty() {
                         self.owe_scrub();
                     }
@@ -919,6 +997,7 @@ pub use data_key_pairs::DataKeyPair;
 pub use data_keys::{DataKeyImport, NewDataKey};
 pub use grants::{GRANTS_PER_KEY, NewGrant};
 pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
+pub use material::material_aad;
 pub use tags::TagChange;
 
 #[cfg(test)]

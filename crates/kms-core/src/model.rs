@@ -213,6 +213,10 @@ pub struct KeyRecord {
     /// Cloud resources bound to the key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cloud_resources: Vec<CloudResource>,
+    /// The HSM cluster whose token holds the material (its versions then store only the
+    /// token's object references); `None` for keys in software.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsm_cluster: Option<String>,
 }
 
 /// A keyed fingerprint of imported material: HMAC-SHA256 under a random per-key key that is

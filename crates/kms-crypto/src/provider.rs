@@ -79,6 +79,11 @@ pub trait CryptoProvider: Send + Sync {
     fn import(&self, spec: KeySpec, material: &[u8]) -> Result<KeyPairMaterial, CryptoError>;
     /// Parses stored material once into a ready-to-use handle.
     fn load(&self, spec: KeySpec, private: &[u8]) -> Result<Arc<dyn KeyHandle>, CryptoError>;
+    /// Destroys what stored material refers to outside the store, once its key is purged: the
+    /// objects of an HSM. Material held in the store itself has nothing to destroy.
+    fn destroy(&self, _spec: KeySpec, _private: &[u8]) -> Result<(), CryptoError> {
+        Ok(())
+    }
     /// Verification with a public key alone (SPKI DER). A signature that does not verify, or
     /// does not even parse, is `Ok(false)`.
     fn verify_with_public_key(
@@ -148,8 +153,9 @@ fn unsupported(spec: KeySpec, operation: &'static str) -> CryptoError {
     CryptoError::Unsupported { spec, operation }
 }
 
-/// Checks that `alg` fits `spec` and that a digest input has the algorithm's digest length.
-fn check_signing(
+/// Checks that `alg` fits `spec` and that a digest input has the algorithm's digest length;
+/// every provider's signing keys check this first.
+pub fn check_signing(
     spec: KeySpec,
     alg: SigningAlgorithm,
     input: &SignInput<'_>,

@@ -64,6 +64,7 @@ fn fixture() -> &'static Fixture {
         };
         let key = |alias: &str| {
             let new = NewKey {
+                hsm_cluster: None,
                 alias: alias.into(),
                 description: String::new(),
                 usage: KeyUsage::EncryptDecrypt,

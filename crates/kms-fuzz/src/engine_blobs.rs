@@ -61,6 +61,7 @@ fn fixture() -> &'static Fixture {
                     .create_key(
                         &caller,
                         NewKey {
+                            hsm_cluster: None,
                             alias: format!("{spec:?}"),
                             description: String::new(),
                             usage: KeyUsage::EncryptDecrypt,

@@ -36,8 +36,8 @@ pub struct Sealing {
     pub root: Arc<dyn RootOfTrust>,
 }
 
-/// Binds a wrapped keyring to its purpose.
-const KEYRING_AAD: &[u8] = b"kmsd root keyring v1";
+/// Binds a wrapped keyring to its purpose; every root of trust wraps under it.
+pub const KEYRING_AAD: &[u8] = b"kmsd root keyring v1";
 
 /// A root of trust that is an AES-256-GCM key in memory: the key file's, or the one a Shamir
 /// quorum rebuilt.

@@ -89,6 +89,7 @@ fn a_walk_moves_every_secret_to_the_new_generation() {
         spec: KeySpec::Aes256,
         origin,
         tags: Vec::new(),
+        hsm_cluster: None,
     };
     let context = EncryptionContext::default();
     let aes = engine

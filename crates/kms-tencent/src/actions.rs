@@ -391,12 +391,25 @@ fn create_key(ctx: &Ctx<'_>, r: &CreateKeyRequest) -> Result<Value, TcError> {
             "Only ENCRYPT_DECRYPT keys can be created for imported material (Type 2).",
         ));
     }
-    refuse_hsm_cluster(r.hsm_cluster_id.as_deref())?;
+    let hsm_cluster = match r.hsm_cluster_id.as_deref() {
+        Some(id) if !id.is_empty() && ctx.engine.has_hsm_cluster(id) => Some(id.to_owned()),
+        other => {
+            refuse_hsm_cluster(other)?;
+            None
+        }
+    };
+    if hsm_cluster.is_some() && origin == Origin::External {
+        return Err(TcError::new(
+            UNSUPPORTED_OPERATION,
+            "Keys for imported material (Type 2) cannot be created in an HSM cluster.",
+        ));
+    }
     let key = ctx
         .engine
         .create_key(
             &ctx.caller,
             NewKey {
+                hsm_cluster,
                 alias: r.alias.clone(),
                 description: r.description.clone().unwrap_or_default(),
                 usage,
@@ -415,7 +428,7 @@ fn create_key(ctx: &Ctx<'_>, r: &CreateKeyRequest) -> Result<Value, TcError> {
         "KeyUsage": key_usage(key.usage, key.spec),
         "TagCode": 0,
         "TagMsg": "Success",
-        "HsmClusterId": "",
+        "HsmClusterId": key.hsm_cluster.clone().unwrap_or_default(),
     }))
 }
 

@@ -166,7 +166,7 @@ impl From<&KeyRecord> for KeyMetadata {
             origin: origin(k.origin),
             valid_to: k.valid_to,
             resource_id: format!("creatorUin/{}/{}", k.creator, k.key_id),
-            hsm_cluster_id: String::new(),
+            hsm_cluster_id: k.hsm_cluster.clone().unwrap_or_default(),
             rotate_days: u64::from(k.rotation.rotate_days),
             last_rotate_time: k.last_rotate_time,
             own_unreplicated: OwnUnreplicated::default(),

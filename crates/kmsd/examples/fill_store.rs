@@ -115,6 +115,7 @@ fn create(
     let key = engine.create_key(
         caller,
         NewKey {
+            hsm_cluster: None,
             alias: format!("fill-{i:07}"),
             description: String::new(),
             usage: KeyUsage::EncryptDecrypt,

@@ -47,9 +47,32 @@ pub struct ServeArgs {
     pub root_key_file: Option<PathBuf>,
     /// What protects the root keys: `file` (the root key file), `shamir` (operators' shares:
     /// the server starts sealed until `kmsd admin unseal` was given enough of them; the store
-    /// is made by `kmsd operator init`) or `pkcs11` (a key in an HSM). [default: file]
+    /// is made by `kmsd operator init`) or `pkcs11` (an AES key inside an HSM, which --pkcs11-module, --pkcs11-token-label and
+    /// --pkcs11-key-label name; the token's PIN from --pkcs11-pin-file or KMSD_PKCS11_PIN).
+    /// [default: file]
     #[arg(long, env = "KMSD_SEAL", value_enum)]
     pub seal: Option<SealKind>,
+    /// The HSM's PKCS#11 module (a shared library), with --seal pkcs11.
+    #[arg(long, env = "KMSD_PKCS11_MODULE", value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// The label of the PKCS#11 token that holds the seal's key.
+    #[arg(long, env = "KMSD_PKCS11_TOKEN_LABEL", value_name = "LABEL")]
+    pub pkcs11_token_label: Option<String>,
+    /// The label of the seal's AES key in that token; the key must exist there.
+    #[arg(long, env = "KMSD_PKCS11_KEY_LABEL", value_name = "LABEL")]
+    pub pkcs11_key_label: Option<String>,
+    /// A file (mode 0600) holding the token's user PIN; or give the PIN in KMSD_PKCS11_PIN.
+    #[arg(long, env = "KMSD_PKCS11_PIN_FILE", value_name = "FILE")]
+    pub pkcs11_pin_file: Option<PathBuf>,
+    /// An HSM cluster: keys created with Tencent's HsmClusterId ID are generated and used in the
+    /// PKCS#11 token TOKEN_LABEL (module and PIN as for the PKCS#11 seal). Repeat for more.
+    #[arg(
+        long,
+        env = "KMSD_HSM_CLUSTER",
+        value_name = "ID=TOKEN_LABEL",
+        value_delimiter = ','
+    )]
+    pub hsm_cluster: Option<Vec<String>>,
     /// Where keys live: absent, the embedded store in the data dir; a
     /// `postgres://user[:password]@host[:port][,host2…]/db[?sslmode=…&target_session_attrs=read-write]`
     /// URL, a PostgreSQL database that any number of nodes with the same root key share.
@@ -205,6 +228,11 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     root_key_file: Option<PathBuf>,
     seal: Option<SealKind>,
+    pkcs11_module: Option<PathBuf>,
+    pkcs11_token_label: Option<String>,
+    pkcs11_key_label: Option<String>,
+    pkcs11_pin_file: Option<PathBuf>,
+    hsm_cluster: Option<Vec<String>>,
     store: Option<String>,
     store_pool_size: Option<u32>,
     regions: Option<Vec<String>>,
@@ -240,6 +268,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub root_key_file: PathBuf,
     pub seal: SealKind,
+    /// The PKCS#11 seal's key and PIN, with `--seal pkcs11`.
+    pub pkcs11: Option<kms_hsm::Pkcs11Settings>,
+    /// The HSM clusters whose tokens make and hold keys.
+    pub hsm_clusters: Vec<crate::hsm::ClusterSettings>,
     /// PostgreSQL's settings when keys live there; `None` for the embedded store.
     pub store: Option<kms_store::PgSettings>,
     pub store_pool_size: u32,
@@ -312,6 +344,16 @@ impl Settings {
             None => data_dir.join("root.key"),
         };
         check_root_key_place(&root_key_file, &data_dir)?;
+        let (pkcs11, hsm_clusters) = crate::hsm::pkcs11_settings(
+            args.seal.or(file.seal).unwrap_or_default(),
+            crate::hsm::Pkcs11Flags {
+                module: args.pkcs11_module.or(file.pkcs11_module),
+                token_label: args.pkcs11_token_label.or(file.pkcs11_token_label),
+                key_label: args.pkcs11_key_label.or(file.pkcs11_key_label),
+                pin_file: args.pkcs11_pin_file.or(file.pkcs11_pin_file),
+            },
+            &args.hsm_cluster.or(file.hsm_cluster).unwrap_or_default(),
+        )?;
         let pool_size = args.store_pool_size.or(file.store_pool_size).unwrap_or(16);
         anyhow::ensure!(
             (1..=1000).contains(&pool_size),
@@ -386,6 +428,8 @@ impl Settings {
             data_dir,
             root_key_file,
             seal: args.seal.or(file.seal).unwrap_or_default(),
+            pkcs11,
+            hsm_clusters,
             store,
             store_pool_size: pool_size,
             regions,
@@ -433,6 +477,14 @@ impl Settings {
                 .or(file.huawei_replay_cache)
                 .unwrap_or(false),
         })
+    }
+
+    /// What opens the store's root keys, as a refusal names it.
+    pub fn root_of_trust(&self) -> String {
+        match &self.pkcs11 {
+            Some(hsm) => crate::hsm::describe(hsm),
+            None => format!("the root key file {}", self.root_key_file.display()),
+        }
     }
 
     /// The Tencent dialect's settings.
@@ -594,13 +646,14 @@ mod tests {
         })
         .unwrap();
         assert_eq!(s.seal, SealKind::Shamir);
+        std::fs::write(&path, "seal = \"shamir\"\n").unwrap();
         let s = Settings::resolve(ServeArgs {
             config: Some(path.clone()),
-            seal: Some(SealKind::Pkcs11),
+            seal: Some(SealKind::File),
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(s.seal, SealKind::Pkcs11);
+        assert_eq!(s.seal, SealKind::File);
         std::fs::write(&path, "seal = \"vault\"\n").unwrap();
         assert!(
             Settings::resolve(ServeArgs {
@@ -617,6 +670,48 @@ mod tests {
                 ..Default::default()
             })
             .is_err()
+        );
+    }
+
+    #[test]
+    fn the_pkcs11_seal_from_the_file_and_flags() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let pin = dir.path().join("pin");
+        std::fs::write(&pin, "1234\n").unwrap();
+        std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = dir.path().join("kmsd.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "seal = \"pkcs11\"\npkcs11-module = \"/hsm/module.so\"\n\
+                 pkcs11-token-label = \"file-token\"\npkcs11-key-label = \"file-key\"\n\
+                 pkcs11-pin-file = {:?}\n",
+                pin.display().to_string()
+            ),
+        )
+        .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(path),
+            pkcs11_key_label: Some("flag-key".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let hsm = s.pkcs11.as_ref().unwrap();
+        assert_eq!(hsm.module, PathBuf::from("/hsm/module.so"));
+        assert_eq!(
+            (hsm.token_label.as_str(), hsm.key_label.as_str()),
+            ("file-token", "flag-key")
+        );
+        assert_eq!(
+            s.root_of_trust(),
+            "the PKCS#11 key \"flag-key\" in token \"file-token\""
+        );
+        let defaults = Settings::resolve(ServeArgs::default()).unwrap();
+        assert!(defaults.pkcs11.is_none());
+        assert_eq!(
+            defaults.root_of_trust(),
+            format!("the root key file {}", defaults.root_key_file.display())
         );
     }
 

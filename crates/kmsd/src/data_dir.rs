@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use kms_core::SealError;
 use kms_core::Store as _;
 use kms_core::store::ROOT_KEY_CHECK;
 use kms_seal::Sealing;
-use kms_seal::{FileSeal, KeyFileError};
+use kms_seal::{FileSeal, KeyFileError, KeyringOpenError};
 use kms_store::{EmbeddedStore, PgOptions, PgSettings, PgStore};
 
 pub const STORE_FILE: &str = "kms.redb";
@@ -161,7 +162,12 @@ impl DataDir {
         )?;
         let store = EmbeddedStore::open(&store_path)
             .with_context(|| format!("opening the store {}", store_path.display()))?;
-        let sealing = seal.unseal(&store)?;
+        let sealing = file_root_keys(
+            &seal,
+            &store,
+            root_key_file,
+            &store_path.display().to_string(),
+        )?;
         Ok((sealing, store))
     }
 
@@ -204,7 +210,7 @@ impl DataDir {
             PgStore::open_with(settings.clone(), options).map_err(|e| anyhow::anyhow!("{e}"))?;
         let store_exists = store.setting(ROOT_KEY_CHECK)?.is_some() || !store.is_empty()?;
         let seal = open_seal(root_key_file, store_exists, &settings.to_string())?;
-        let sealing = seal.unseal(&store)?;
+        let sealing = file_root_keys(&seal, &store, root_key_file, &settings.to_string())?;
         Ok((sealing, store))
     }
 }
@@ -220,7 +226,8 @@ fn open_seal(root_key_file: &Path, store_exists: bool, store: &str) -> anyhow::R
                 "the store {store} exists but its root key file {} does not. Restore the key \
                  file there, or give its place with --root-key-file; kmsd makes a new root \
                  key only for a new store, since a new key cannot open the sealed data (a store \
-                 made by `kmsd operator init` starts with --seal shamir)",
+                 made by `kmsd operator init` starts with --seal shamir, a store sealed by an \
+                 HSM with --seal pkcs11)",
                 root_key_file.display()
             );
         }
@@ -235,6 +242,26 @@ fn open_seal(root_key_file: &Path, store_exists: bool, store: &str) -> anyhow::R
                 Err(e) => Err(e.into()),
             }
         }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The root keys of a store the key file opens; a store whose keyring another root of trust
+/// wrapped (an HSM's key) is refused by name.
+fn file_root_keys(
+    seal: &FileSeal,
+    store: &dyn kms_core::Store,
+    root_key_file: &Path,
+    place: &str,
+) -> anyhow::Result<Sealing> {
+    match seal.unseal(store) {
+        Ok(keys) => Ok(keys),
+        Err(KeyringOpenError::Seal(SealError::Authentication)) => anyhow::bail!(
+            "the root key file {} does not open the root keyring of the store {place}: it is \
+             not the key this store was sealed with. A store sealed by an HSM starts with \
+             --seal pkcs11",
+            root_key_file.display()
+        ),
         Err(e) => Err(e.into()),
     }
 }

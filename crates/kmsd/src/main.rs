@@ -8,6 +8,7 @@ mod backup;
 mod bootstrap;
 mod config;
 mod data_dir;
+mod hsm;
 mod limits;
 mod listener;
 mod metrics;
@@ -239,6 +240,11 @@ fn open_node(
     runtime: tokio::runtime::Handle,
 ) -> anyhow::Result<(Arc<server::App>, std::path::PathBuf)> {
     let mut scrubbed = false;
+    // The HSM is reached before the store is opened, so a refused start makes no store.
+    if let Some(pkcs11) = &settings.pkcs11 {
+        hsm::HsmSeal::connect(pkcs11)?;
+    }
+    let hsm_clusters = hsm::connect_clusters(&settings.hsm_clusters)?;
     let store_place = match &settings.store {
         None => data_dir
             .path()
@@ -295,7 +301,8 @@ fn open_node(
         settings.root_key_file.clone(),
         store.clone(),
         &store_place,
-    )?;
+    )?
+    .with_pkcs11(settings.pkcs11.clone());
     let made_token = admin::ensure_operator_token(store.as_ref(), data_dir.path())?;
     let admin_token = made_token.unwrap_or_else(|| data_dir.path().join(admin::TOKEN_FILE));
     let current = Arc::new(Current::default());
@@ -310,7 +317,7 @@ fn open_node(
     let key_place = match settings.seal {
         SealKind::File => format!("the root key file {}", settings.root_key_file.display()),
         SealKind::Shamir => "the unseal key the shares rebuilt".to_owned(),
-        SealKind::Pkcs11 => "the HSM's key".to_owned(),
+        SealKind::Pkcs11 => settings.root_of_trust(),
     };
     let opener = Opener {
         settings: settings.clone(),
@@ -322,6 +329,7 @@ fn open_node(
         key_place,
         store_place,
         runtime,
+        hsm_clusters,
     };
     let app = Arc::new(server::App {
         request_ids: server::RequestIds::new(),
@@ -375,8 +383,15 @@ fn log_start(
     tracing::info!(
         listen = %listen,
         data_dir = %settings.data_dir.display(),
-        seal = settings.seal.name(),
-        root_key_file = %settings.root_key_file.display(),
+        seal = %match settings.seal {
+            SealKind::Pkcs11 => settings.root_of_trust(),
+            other => other.name().to_owned(),
+        },
+        root_key_file = %match settings.seal {
+            SealKind::File => settings.root_key_file.display().to_string(),
+            SealKind::Shamir => "none, sealed by operators' shares".to_owned(),
+            SealKind::Pkcs11 => "none, sealed by an HSM".to_owned(),
+        },
         root_credentials = %credential,
         admin_token = %if admin_token.exists() {
             admin_token.display().to_string()

@@ -47,6 +47,9 @@ impl ShamirConfig {
 /// lock on the progress, so they happen one at a time.
 pub struct NodeSeal {
     kind: SealKind,
+    /// The PKCS#11 seal's token, key and PIN, with `--seal pkcs11`.
+    pkcs11: Option<kms_hsm::Pkcs11Settings>,
+    store_place: String,
     root_key_file: PathBuf,
     store: Arc<dyn Store>,
     shamir: Option<ShamirConfig>,
@@ -80,11 +83,19 @@ impl NodeSeal {
         let progress = shamir.map(|config| UnsealProgress::new(config.threshold));
         Ok(Self {
             kind,
+            pkcs11: None,
+            store_place: store_place.to_owned(),
             root_key_file,
             store,
             shamir,
             progress: Mutex::new(progress),
         })
+    }
+
+    /// The PKCS#11 seal's settings, with `--seal pkcs11`.
+    pub fn with_pkcs11(mut self, settings: Option<kms_hsm::Pkcs11Settings>) -> Self {
+        self.pkcs11 = settings;
+        self
     }
 
     /// The root keys of a seal that needs no operator: its root of trust opened anew. The
@@ -95,7 +106,13 @@ impl NodeSeal {
                 let file = FileSeal::open(&self.root_key_file)?;
                 Ok(file.unseal(self.store.as_ref())?)
             }
-            SealKind::Pkcs11 => anyhow::bail!("the pkcs11 seal is not available in this build"),
+            SealKind::Pkcs11 => {
+                let Some(settings) = &self.pkcs11 else {
+                    anyhow::bail!("--seal pkcs11 needs --pkcs11-module, its token, key and PIN");
+                };
+                crate::hsm::HsmSeal::connect(settings)?
+                    .root_keys(self.store.as_ref(), &self.store_place)
+            }
             SealKind::Shamir => anyhow::bail!("the Shamir seal opens only with operators' shares"),
         }
     }
@@ -307,6 +324,7 @@ mod tests {
             key_place: "the unseal key".into(),
             store_place: "the test store".into(),
             runtime: runtime.handle().clone(),
+            hsm_clusters: Vec::new(),
         }
     }
 

@@ -86,6 +86,8 @@ pub struct Opener {
     pub key_place: String,
     pub store_place: String,
     pub runtime: tokio::runtime::Handle,
+    /// The HSM clusters' providers (`--hsm-cluster`), connected once at start.
+    pub hsm_clusters: Vec<(String, Arc<dyn kms_crypto::CryptoProvider>)>,
 }
 
 impl Opener {
@@ -127,6 +129,12 @@ impl Opener {
                 max_data_keys_per_region: settings.max_data_keys_per_region,
             },
         );
+        let engine = self
+            .hsm_clusters
+            .iter()
+            .fold(engine, |engine, (id, crypto)| {
+                engine.with_hsm_cluster(id, crypto.clone())
+            });
         let engine = Arc::new(if self.scrubbed_at_start.swap(false, Ordering::SeqCst) {
             engine.scrubbed_before_start()
         } else {

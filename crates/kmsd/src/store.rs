@@ -359,7 +359,7 @@ pub fn check_root_key(
     };
     anyhow::ensure!(
         stored == ours.as_bytes(),
-        "the root key file {key_place} does not open the store {store_place}: it is not the key \
+        "{key_place} does not open the store {store_place}: it is not the key \
          this store was made with (its check value is {ours}, the store's is {}). Every node \
          over one store must hold the same root key: copy the key file of a node that serves \
          this store",
@@ -435,7 +435,7 @@ mod tests {
         let (first, second) = (MemorySeal::generate(), MemorySeal::generate());
         check_root_key(&store, &first, "A", "S").unwrap();
         check_root_key(&store, &first, "A", "S").unwrap();
-        let refused = check_root_key(&store, &second, "B", "S")
+        let refused = check_root_key(&store, &second, "the root key file B", "S")
             .unwrap_err()
             .to_string();
         assert!(

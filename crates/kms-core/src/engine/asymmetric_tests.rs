@@ -13,6 +13,7 @@ fn create(f: &Fixture, alias: &str, usage: KeyUsage, spec: KeySpec) -> String {
         .create_key(
             &f.caller,
             NewKey {
+                hsm_cluster: None,
                 usage,
                 spec,
                 ..new_key(alias)
@@ -140,6 +141,7 @@ fn usage_and_spec_must_fit_at_creation() {
         let made = f.engine.create_key(
             &f.caller,
             NewKey {
+                hsm_cluster: None,
                 usage,
                 spec,
                 ..new_key("misfit")

@@ -81,6 +81,7 @@ mod tests {
             .create_key(
                 &f.caller,
                 NewKey {
+                    hsm_cluster: None,
                     alias: format!("env-{}", uuid::Uuid::new_v4().simple()),
                     description: String::new(),
                     usage,

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use kms_crypto::Aes256GcmKey;
 use kms_crypto::digest::hmac_sha256;
-use kms_crypto::provider::{KeyHandle, KeyPairMaterial};
+use kms_crypto::provider::{CryptoProvider, KeyHandle, KeyPairMaterial};
 
 use super::Engine;
 use crate::ciphertext::{self, BlobAlgorithm, BlobHeader, ML_KEM_768_CIPHERTEXT_LEN};
@@ -27,16 +27,17 @@ const MATERIAL_CACHE_CAPACITY: usize = 4096;
 pub(super) type MaterialCache = Mutex<HashMap<(Uuid, u32), Arc<dyn KeyHandle>>>;
 
 impl Engine {
-    /// A new version of `spec` made by the provider, its private half sealed, its public half
+    /// A new version of `spec` made by `provider`, its private half sealed, its public half
     /// kept beside it.
     pub(super) fn new_version(
         &self,
+        provider: &dyn CryptoProvider,
         key_id: Uuid,
         version: u32,
         spec: KeySpec,
         now: u64,
     ) -> Result<KeyVersion, KmsError> {
-        let material = self.crypto.generate(spec)?;
+        let material = provider.generate(spec)?;
         self.seal_version(key_id, version, material, now)
     }
 
@@ -88,7 +89,7 @@ impl Engine {
             &material_aad(key.key_id, version.version),
             &version.sealed_material,
         )?;
-        let handle = self.crypto.load(key.spec, &bytes)?;
+        let handle = self.key_provider(key)?.load(key.spec, &bytes)?;
         let mut cache = self.lock_cache();
         if cache.len() >= MATERIAL_CACHE_CAPACITY {
             cache.clear();
@@ -199,7 +200,9 @@ fn ml_kem_blob_key(shared: &[u8]) -> Result<Aes256GcmKey, KmsError> {
     Aes256GcmKey::from_bytes(&key[..]).map_err(|e| KmsError::Internal(e.to_string()))
 }
 
-pub(super) fn material_aad(key_id: Uuid, version: u32) -> Vec<u8> {
+/// What a key version's sealed material is bound to; public so a provider's tests can look at
+/// what the store keeps.
+pub fn material_aad(key_id: Uuid, version: u32) -> Vec<u8> {
     let mut aad = Vec::with_capacity(MATERIAL_AAD_LABEL.len() + 20);
     aad.extend_from_slice(MATERIAL_AAD_LABEL);
     aad.extend_from_slice(key_id.as_bytes());

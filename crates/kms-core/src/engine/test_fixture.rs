@@ -50,6 +50,7 @@ pub(super) fn fixture_with(config: EngineConfig) -> Fixture {
 /// A KMS-generated symmetric key named `alias`.
 pub(super) fn new_key(alias: &str) -> NewKey {
     NewKey {
+        hsm_cluster: None,
         alias: alias.into(),
         description: String::new(),
         usage: KeyUsage::EncryptDecrypt,

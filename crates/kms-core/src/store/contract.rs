@@ -39,6 +39,7 @@ pub fn check<S: Store>(mut new_store: impl FnMut() -> S) {
 /// A KMS key record of `account` in ap-guangzhou, ready to insert.
 pub fn key(account: AccountId, alias: &str, created_at: u64) -> KeyRecord {
     KeyRecord {
+        hsm_cluster: None,
         key_id: Uuid::new_v4(),
         account,
         region: REGION.into(),

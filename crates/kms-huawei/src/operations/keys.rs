@@ -102,6 +102,7 @@ pub fn run(ctx: &Context<'_>, op: KeyOp, req: &Request<'_>) -> Result<Value, HwE
                 .create_key(
                     caller,
                     NewKey {
+                        hsm_cluster: None,
                         alias,
                         description,
                         usage,

@@ -46,6 +46,7 @@ fn keys_and_ciphertexts_survive_reopening() {
         .create_key(
             &caller,
             NewKey {
+                hsm_cluster: None,
                 alias: "persist".into(),
                 description: String::new(),
                 usage: KeyUsage::EncryptDecrypt,
@@ -182,6 +183,7 @@ fn an_erasure_left_unscrubbed_at_a_stop_is_scrubbed_after_the_restart() {
         .create_key(
             &caller,
             NewKey {
+                hsm_cluster: None,
                 alias: "doomed".into(),
                 description: String::new(),
                 usage: KeyUsage::EncryptDecrypt,

@@ -76,6 +76,7 @@ fn due_work_on_three_nodes_at_once_happens_once() {
         .create_key(
             &n.caller,
             NewKey {
+                hsm_cluster: None,
                 alias: "rotating".into(),
                 description: String::new(),
                 usage: KeyUsage::EncryptDecrypt,

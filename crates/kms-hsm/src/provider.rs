@@ -1,0 +1,482 @@
+//! A [`CryptoProvider`] whose keys are generated and used inside a PKCS#11 token and never
+//! leave it (CKA_SENSITIVE true, CKA_EXTRACTABLE false). The "private material" it hands the
+//! engine to store is only a reference to the token's objects: [`REFERENCE_MAGIC`] followed by
+//! their random CKA_ID, which is also in their label (`kmsd-` and the ID in hex).
+//!
+//! AES-256 keys seal and open with CKM_AES_GCM in the software provider's layout; P-256 and
+//! P-384 keys sign with CKM_ECDSA (DER signatures, as the software provider's); RSA keys sign
+//! (PKCS #1 v1.5 over a DigestInfo, or PSS with the digest's length of salt) and decrypt (OAEP,
+//! PKCS #1 v1.5) where the token offers the mechanism. Messages are hashed in the token. Public
+//! keys verify in software. Every other spec is refused as unsupported, as is importing
+//! material.
+
+mod der;
+
+use std::sync::Arc;
+
+use cryptoki::error::RvError;
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use zeroize::Zeroizing;
+
+use kms_crypto::provider::check_signing;
+use kms_crypto::{
+    AsymmetricAlgorithm, CryptoError, CryptoProvider, KeyHandle, KeyPairMaterial, KeySpec,
+    SignInput, SigningAlgorithm, Software,
+};
+
+use crate::gcm::{self, GcmError};
+use crate::token::{private_attributes, Token};
+
+/// Starts a stored reference to a token's key, naming its format.
+pub const REFERENCE_MAGIC: &[u8; 8] = b"KP11REF1";
+const ID_LEN: usize = 16;
+
+/// Keys in one PKCS#11 token.
+pub struct HsmProvider {
+    token: Arc<Token>,
+}
+
+/// The curve of an EC spec the token makes keys on: its OID and its uncompressed point's length.
+fn curve(spec: KeySpec) -> Option<(&'static [u8], usize)> {
+    match spec {
+        KeySpec::EccP256 => Some((der::P256, 65)),
+        KeySpec::EccP384 => Some((der::P384, 97)),
+        _ => None,
+    }
+}
+
+/// The modulus length of an RSA spec.
+fn rsa_bits(spec: KeySpec) -> Option<u64> {
+    match spec {
+        KeySpec::Rsa2048 => Some(2048),
+        KeySpec::Rsa3072 => Some(3072),
+        KeySpec::Rsa4096 => Some(4096),
+        _ => None,
+    }
+}
+
+fn unsupported(spec: KeySpec, operation: &'static str) -> CryptoError {
+    CryptoError::Unsupported { spec, operation }
+}
+
+/// The stored reference of the objects with `id`.
+fn reference(id: &[u8; ID_LEN]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(REFERENCE_MAGIC.len() + ID_LEN));
+    out.extend_from_slice(REFERENCE_MAGIC);
+    out.extend_from_slice(id);
+    out
+}
+
+fn parse_reference(stored: &[u8]) -> Result<[u8; ID_LEN], CryptoError> {
+    stored
+        .strip_prefix(REFERENCE_MAGIC.as_slice())
+        .and_then(|id| <[u8; ID_LEN]>::try_from(id).ok())
+        .ok_or(CryptoError::InvalidKeyMaterial(
+            "not a reference to a key in a PKCS#11 token",
+        ))
+}
+
+fn label(id: &[u8; ID_LEN]) -> Vec<u8> {
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    format!("kmsd-{hex}").into_bytes()
+}
+
+impl HsmProvider {
+    pub fn new(token: Token) -> Self {
+        Self {
+            token: Arc::new(token),
+        }
+    }
+
+    fn backend(&self, operation: &str, error: &cryptoki::error::Error) -> CryptoError {
+        CryptoError::Backend(self.token.failure(operation, error))
+    }
+
+    /// The one object of `class` and `key_type` with `id`.
+    fn find(
+        &self,
+        class: ObjectClass,
+        key_type: KeyType,
+        id: &[u8; ID_LEN],
+    ) -> Result<ObjectHandle, CryptoError> {
+        let template = [
+            Attribute::Class(class),
+            Attribute::KeyType(key_type),
+            Attribute::Id(id.to_vec()),
+        ];
+        let found = self
+            .token
+            .with_session(|session| session.find_objects(&template))
+            .map_err(|e| self.backend("looking for a key", &e))?;
+        match found[..] {
+            [object] => Ok(object),
+            _ => Err(CryptoError::Backend(format!(
+                "PKCS#11 token {:?} holds {} {class} objects with the stored ID",
+                self.token.label(),
+                found.len()
+            ))),
+        }
+    }
+
+    /// The SubjectPublicKeyInfo DER of the public key `object` on `spec`'s curve.
+    fn ec_public_key(&self, spec: KeySpec, object: ObjectHandle) -> Result<Vec<u8>, CryptoError> {
+        let (oid, point_len) = curve(spec).ok_or(unsupported(spec, "be used in an HSM"))?;
+        let attributes = self
+            .token
+            .with_session(|session| session.get_attributes(object, &[AttributeType::EcPoint]))
+            .map_err(|e| self.backend("reading a public key", &e))?;
+        let point = match attributes.first() {
+            Some(Attribute::EcPoint(point)) => der::ec_point(point, point_len),
+            _ => None,
+        };
+        point
+            .and_then(|point| der::ec_spki(oid, point))
+            .ok_or_else(|| {
+                backend_text(&self.token, "the token's EC point is not one of the curve")
+            })
+    }
+
+    fn generate_ec(&self, spec: KeySpec, id: &[u8; ID_LEN]) -> Result<Vec<u8>, CryptoError> {
+        let (oid, _) = curve(spec).ok_or(unsupported(spec, "be generated in an HSM"))?;
+        let label = label(id);
+        let public_template = [
+            Attribute::Token(true),
+            Attribute::Verify(true),
+            Attribute::EcParams(oid.to_vec()),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(label.clone()),
+        ];
+        let mut private_template = private_attributes(&label, id);
+        private_template.push(Attribute::Sign(true));
+        let (public, _) = self
+            .token
+            .generating(|session| {
+                session.generate_key_pair(
+                    &Mechanism::EccKeyPairGen,
+                    &public_template,
+                    &private_template,
+                )
+            })
+            .map_err(|e| self.backend("generating an EC key pair", &e))?;
+        self.ec_public_key(spec, public)
+    }
+}
+
+impl HsmProvider {
+    fn generate_rsa(&self, spec: KeySpec, id: &[u8; ID_LEN]) -> Result<Vec<u8>, CryptoError> {
+        let bits = rsa_bits(spec).ok_or(unsupported(spec, "be generated in an HSM"))?;
+        let label = label(id);
+        let public_template = [
+            Attribute::Token(true),
+            Attribute::Verify(true),
+            Attribute::Encrypt(true),
+            Attribute::ModulusBits(bits.into()),
+            Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(label.clone()),
+        ];
+        let mut private_template = private_attributes(&label, id);
+        private_template.extend([Attribute::Sign(true), Attribute::Decrypt(true)]);
+        let (public, _) = self
+            .token
+            .generating(|session| {
+                session.generate_key_pair(
+                    &Mechanism::RsaPkcsKeyPairGen,
+                    &public_template,
+                    &private_template,
+                )
+            })
+            .map_err(|e| self.backend("generating an RSA key pair", &e))?;
+        self.rsa_public_key(public)
+    }
+
+    /// The SubjectPublicKeyInfo DER of the RSA public key `object`.
+    fn rsa_public_key(&self, object: ObjectHandle) -> Result<Vec<u8>, CryptoError> {
+        let attributes = self
+            .token
+            .with_session(|session| {
+                session.get_attributes(
+                    object,
+                    &[AttributeType::Modulus, AttributeType::PublicExponent],
+                )
+            })
+            .map_err(|e| self.backend("reading a public key", &e))?;
+        match &attributes[..] {
+            [Attribute::Modulus(modulus), Attribute::PublicExponent(exponent)] => {
+                der::rsa_spki(modulus, exponent)
+            }
+            _ => None,
+        }
+        .ok_or_else(|| backend_text(&self.token, "the token's RSA public key is malformed"))
+    }
+}
+
+fn backend_text(token: &Token, what: &str) -> CryptoError {
+    CryptoError::Backend(format!("PKCS#11 token {:?}: {what}", token.label()))
+}
+
+impl CryptoProvider for HsmProvider {
+    fn generate(&self, spec: KeySpec) -> Result<KeyPairMaterial, CryptoError> {
+        let mut id = [0u8; ID_LEN];
+        getrandom::fill(&mut id).map_err(|_| CryptoError::Backend("random source".into()))?;
+        let public = match spec {
+            KeySpec::Aes256 => {
+                self.token
+                    .generate_aes256(&label(&id), &id)
+                    .map_err(|e| self.backend("generating an AES key", &e))?;
+                None
+            }
+            _ if rsa_bits(spec).is_some() => Some(self.generate_rsa(spec, &id)?),
+            _ => Some(self.generate_ec(spec, &id)?),
+        };
+        Ok(KeyPairMaterial {
+            private: reference(&id),
+            public,
+        })
+    }
+
+    fn import(&self, spec: KeySpec, _material: &[u8]) -> Result<KeyPairMaterial, CryptoError> {
+        Err(unsupported(spec, "be imported into an HSM"))
+    }
+
+    fn load(&self, spec: KeySpec, private: &[u8]) -> Result<Arc<dyn KeyHandle>, CryptoError> {
+        if spec != KeySpec::Aes256 && curve(spec).is_none() && rsa_bits(spec).is_none() {
+            return Err(unsupported(spec, "be used in an HSM"));
+        }
+        let id = parse_reference(private)?;
+        if spec == KeySpec::Aes256 {
+            let object = self.find(ObjectClass::SECRET_KEY, KeyType::AES, &id)?;
+            return Ok(Arc::new(HsmAesKey {
+                token: self.token.clone(),
+                object,
+            }));
+        }
+        let key_type = if rsa_bits(spec).is_some() {
+            KeyType::RSA
+        } else {
+            KeyType::EC
+        };
+        let object = self.find(ObjectClass::PRIVATE_KEY, key_type, &id)?;
+        let public_object = self.find(ObjectClass::PUBLIC_KEY, key_type, &id)?;
+        let public = if key_type == KeyType::RSA {
+            self.rsa_public_key(public_object)?
+        } else {
+            self.ec_public_key(spec, public_object)?
+        };
+        Ok(Arc::new(HsmPrivateKey {
+            token: self.token.clone(),
+            object,
+            spec,
+            public,
+        }))
+    }
+
+    /// Destroys every object of the token with the reference's ID: the key, or both halves of
+    /// a pair.
+    fn destroy(&self, _spec: KeySpec, private: &[u8]) -> Result<(), CryptoError> {
+        let id = parse_reference(private)?;
+        self.token
+            .with_session(|session| {
+                for object in session.find_objects(&[Attribute::Id(id.to_vec())])? {
+                    session.destroy_object(object)?;
+                }
+                Ok(())
+            })
+            .map_err(|e| self.backend("destroying a purged key", &e))
+    }
+
+    /// Needs no private key, so the software provider answers.
+    fn verify_with_public_key(
+        &self,
+        spec: KeySpec,
+        public: &[u8],
+        alg: SigningAlgorithm,
+        input: SignInput<'_>,
+        signature: &[u8],
+    ) -> Result<bool, CryptoError> {
+        Software.verify_with_public_key(spec, public, alg, input, signature)
+    }
+}
+
+/// An AES-256 key inside the token.
+struct HsmAesKey {
+    token: Arc<Token>,
+    object: ObjectHandle,
+}
+
+impl HsmAesKey {
+    fn failure(&self, operation: &str, error: GcmError) -> CryptoError {
+        match error {
+            GcmError::Authentication => CryptoError::DecryptFailed,
+            GcmError::Random => CryptoError::Backend("random source".into()),
+            GcmError::Token(e) => CryptoError::Backend(self.token.failure(operation, &e)),
+        }
+    }
+}
+
+impl KeyHandle for HsmAesKey {
+    fn spec(&self) -> KeySpec {
+        KeySpec::Aes256
+    }
+
+    fn public_key(&self) -> Option<&[u8]> {
+        None
+    }
+
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        gcm::seal(&self.token, self.object, aad, plaintext).map_err(|e| self.failure("sealing", e))
+    }
+
+    fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        gcm::open(&self.token, self.object, aad, sealed).map_err(|e| self.failure("opening", e))
+    }
+}
+
+/// An EC or RSA private key inside the token, with its public key.
+struct HsmPrivateKey {
+    token: Arc<Token>,
+    object: ObjectHandle,
+    spec: KeySpec,
+    public: Vec<u8>,
+}
+
+/// How the token signs the digest of `alg`: the digest's mechanism, and the signing mechanism
+/// that takes that digest.
+fn signing_mechanisms(alg: SigningAlgorithm) -> Option<(Mechanism<'static>, Mechanism<'static>)> {
+    use SigningAlgorithm as A;
+    let pss = |hash_alg, mgf, salt: u64| {
+        Mechanism::RsaPkcsPss(PkcsPssParams {
+            hash_alg,
+            mgf,
+            s_len: salt.into(),
+        })
+    };
+    Some(match alg {
+        A::EcdsaSha256 => (Mechanism::Sha256, Mechanism::Ecdsa),
+        A::EcdsaSha384 => (Mechanism::Sha384, Mechanism::Ecdsa),
+        A::RsaPkcs1Sha256 => (Mechanism::Sha256, Mechanism::RsaPkcs),
+        A::RsaPkcs1Sha384 => (Mechanism::Sha384, Mechanism::RsaPkcs),
+        A::RsaPkcs1Sha512 => (Mechanism::Sha512, Mechanism::RsaPkcs),
+        A::RsaPssSha256 => (
+            Mechanism::Sha256,
+            pss(MechanismType::SHA256, PkcsMgfType::MGF1_SHA256, 32),
+        ),
+        A::RsaPssSha384 => (
+            Mechanism::Sha384,
+            pss(MechanismType::SHA384, PkcsMgfType::MGF1_SHA384, 48),
+        ),
+        A::RsaPssSha512 => (
+            Mechanism::Sha512,
+            pss(MechanismType::SHA512, PkcsMgfType::MGF1_SHA512, 64),
+        ),
+        A::Sm2Sm3 | A::Ed25519 | A::MlDsa => return None,
+    })
+}
+
+/// Whether the token refused a mechanism or its parameters, rather than the input.
+fn mechanism_refused(error: &cryptoki::error::Error) -> bool {
+    matches!(
+        error,
+        cryptoki::error::Error::Pkcs11(
+            RvError::MechanismInvalid | RvError::MechanismParamInvalid | RvError::ArgumentsBad,
+            _
+        )
+    )
+}
+
+impl KeyHandle for HsmPrivateKey {
+    fn spec(&self) -> KeySpec {
+        self.spec
+    }
+
+    fn public_key(&self) -> Option<&[u8]> {
+        Some(&self.public)
+    }
+
+    fn sign(&self, alg: SigningAlgorithm, input: SignInput<'_>) -> Result<Vec<u8>, CryptoError> {
+        check_signing(self.spec, alg, &input)?;
+        let (hash, signing) =
+            signing_mechanisms(alg).ok_or(unsupported(self.spec, "sign in an HSM"))?;
+        let raw = self
+            .token
+            .with_session(|session| {
+                let digest = match input {
+                    SignInput::Digest(digest) => digest.to_vec(),
+                    SignInput::Message(message) => session.digest(&hash, message)?,
+                };
+                // PKCS #1 v1.5 signs the DigestInfo, which CKM_RSA_PKCS leaves to the caller.
+                let signed = match signing {
+                    Mechanism::RsaPkcs => {
+                        der::digest_info(&digest).ok_or(cryptoki::error::Error::InvalidValue)?
+                    }
+                    _ => digest,
+                };
+                session.sign(&signing, self.object, &signed)
+            })
+            .map_err(|e| match e {
+                e if mechanism_refused(&e) => {
+                    unsupported(self.spec, "sign with this algorithm in this HSM")
+                }
+                e => CryptoError::Backend(self.token.failure("signing", &e)),
+            })?;
+        if rsa_bits(self.spec).is_some() {
+            return Ok(raw);
+        }
+        der::ecdsa_signature(&raw)
+            .ok_or_else(|| backend_text(&self.token, "the ECDSA signature is malformed"))
+    }
+
+    fn verify(
+        &self,
+        alg: SigningAlgorithm,
+        input: SignInput<'_>,
+        signature: &[u8],
+    ) -> Result<bool, CryptoError> {
+        Software.verify_with_public_key(self.spec, &self.public, alg, input, signature)
+    }
+
+    fn decrypt(
+        &self,
+        alg: AsymmetricAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let oaep = |hash_alg, mgf| {
+            Mechanism::RsaPkcsOaep(PkcsOaepParams::new(hash_alg, mgf, PkcsOaepSource::empty()))
+        };
+        let mechanism = match alg {
+            _ if rsa_bits(self.spec).is_none() => {
+                return Err(unsupported(self.spec, "decrypt"));
+            }
+            AsymmetricAlgorithm::RsaOaepSha1 => oaep(MechanismType::SHA1, PkcsMgfType::MGF1_SHA1),
+            AsymmetricAlgorithm::RsaOaepSha256 => {
+                oaep(MechanismType::SHA256, PkcsMgfType::MGF1_SHA256)
+            }
+            AsymmetricAlgorithm::RsaPkcs1v15 => Mechanism::RsaPkcs,
+            other => {
+                return Err(CryptoError::AlgorithmMismatch {
+                    spec: self.spec,
+                    algorithm: format!("{other:?}"),
+                });
+            }
+        };
+        match self
+            .token
+            .with_session(|session| session.decrypt(&mechanism, self.object, ciphertext))
+        {
+            Ok(plaintext) => Ok(Zeroizing::new(plaintext)),
+            Err(e) if mechanism_refused(&e) => Err(unsupported(
+                self.spec,
+                "decrypt with this algorithm in this HSM",
+            )),
+            Err(cryptoki::error::Error::Pkcs11(
+                RvError::EncryptedDataInvalid
+                | RvError::EncryptedDataLenRange
+                | RvError::GeneralError,
+                _,
+            )) => Err(CryptoError::DecryptFailed),
+            Err(e) => Err(CryptoError::Backend(self.token.failure("decrypting", &e))),
+        }
+    }
+}
