@@ -78,26 +78,28 @@ def drill(tmp_path_factory):
     happened after the backup."""
     tmp = tmp_path_factory.mktemp("backup")
     source = KmsdProcess(data_dir=tmp / "source").start()
-    made = make_everything(source, tmp)
-    kms = source.client()
-    hw = huawei_client(source.endpoint)
-    made["huawei_blob"] = hw.encrypt_data(m.EncryptDataRequest(body=m.EncryptDataRequestBody(
-        key_id=made["sym"], plain_text="through huawei"))).cipher_text
-    doomed = create_key(kms).KeyId
-    with KeyMaker(source) as maker:
-        before = list(maker.acknowledged)
-        file = backup_of(source, tmp / "store.kmsbackup")
-    after_backup = list(maker.acknowledged)
-    late = create_key(kms).KeyId
-    late_blob = call(kms, "Encrypt", KeyId=late, Plaintext=base64.b64encode(b"late").decode()).CiphertextBlob
-    call(kms, "DisableKey", KeyId=doomed)
-    call(kms, "ScheduleKeyDeletion", KeyId=doomed, PendingWindowInDays=7)
-    yield {
-        "source": source, "made": made, "file": file, "before": before, "during": after_backup,
-        "late": late, "late_blob": late_blob, "doomed": doomed, "key_file": source.data_dir / "root.key",
-        "tmp": tmp,
-    }
-    source.cleanup()
+    try:
+        made = make_everything(source, tmp)
+        kms = source.client()
+        hw = huawei_client(source.endpoint)
+        made["huawei_blob"] = hw.encrypt_data(m.EncryptDataRequest(body=m.EncryptDataRequestBody(
+            key_id=made["sym"], plain_text="through huawei"))).cipher_text
+        doomed = create_key(kms).KeyId
+        with KeyMaker(source) as maker:
+            before = list(maker.acknowledged)
+            file = backup_of(source, tmp / "store.kmsbackup")
+        after_backup = list(maker.acknowledged)
+        late = create_key(kms).KeyId
+        late_blob = call(kms, "Encrypt", KeyId=late, Plaintext=base64.b64encode(b"late").decode()).CiphertextBlob
+        call(kms, "DisableKey", KeyId=doomed)
+        call(kms, "ScheduleKeyDeletion", KeyId=doomed, PendingWindowInDays=7)
+        yield {
+            "source": source, "made": made, "file": file, "before": before, "during": after_backup,
+            "late": late, "late_blob": late_blob, "doomed": doomed, "key_file": source.data_dir / "root.key",
+            "tmp": tmp,
+        }
+    finally:
+        source.cleanup()
 
 
 def check_restored(node, drill):
