@@ -1,6 +1,7 @@
-"""`kmsd backup`, `kmsd backup verify` and `kmsd restore`, driven through the vendors' SDKs: a
-backup taken from a running server while a client keeps creating keys holds every key
-acknowledged before it began and a prefix of the ones made meanwhile; restored into a new data
+"""`kmsd backup`, `kmsd backup verify` and `kmsd restore`, driven through the vendors' SDKs (keys
+of several kinds, SM4 among them, a hosted data key, aliases, a Huawei grant, a sub-account
+credential): a backup taken from a running server while a client keeps creating keys holds every
+key acknowledged before it began and a prefix of the ones made meanwhile; restored into a new data
 dir and into a new PostgreSQL database and served with the same root key file, old ciphertext
 decrypts, signatures verify, the sub-account credential signs in, the grant holds, and what was
 made or deleted after the backup is gone or back. A truncated or tampered backup, a wrong root
@@ -19,7 +20,7 @@ import requests
 from huaweicloudsdkkms.v2 import model as m
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from conftest import KMSD_BIN, KmsdProcess, call, create_key, expect_error
+from conftest import KMSD_BIN, KmsdProcess, call, create_key, expect_error, unique_alias
 from huawei import huawei_client
 from test_cluster import Database, everything_works, make_everything
 
@@ -78,26 +79,32 @@ def drill(tmp_path_factory):
     happened after the backup."""
     tmp = tmp_path_factory.mktemp("backup")
     source = KmsdProcess(data_dir=tmp / "source").start()
-    made = make_everything(source, tmp)
-    kms = source.client()
-    hw = huawei_client(source.endpoint)
-    made["huawei_blob"] = hw.encrypt_data(m.EncryptDataRequest(body=m.EncryptDataRequestBody(
-        key_id=made["sym"], plain_text="through huawei"))).cipher_text
-    doomed = create_key(kms).KeyId
-    with KeyMaker(source) as maker:
-        before = list(maker.acknowledged)
-        file = backup_of(source, tmp / "store.kmsbackup")
-    after_backup = list(maker.acknowledged)
-    late = create_key(kms).KeyId
-    late_blob = call(kms, "Encrypt", KeyId=late, Plaintext=base64.b64encode(b"late").decode()).CiphertextBlob
-    call(kms, "DisableKey", KeyId=doomed)
-    call(kms, "ScheduleKeyDeletion", KeyId=doomed, PendingWindowInDays=7)
-    yield {
-        "source": source, "made": made, "file": file, "before": before, "during": after_backup,
-        "late": late, "late_blob": late_blob, "doomed": doomed, "key_file": source.data_dir / "root.key",
-        "tmp": tmp,
-    }
-    source.cleanup()
+    try:
+        made = make_everything(source, tmp)
+        kms = source.client()
+        hw = huawei_client(source.endpoint)
+        made["huawei_blob"] = hw.encrypt_data(m.EncryptDataRequest(body=m.EncryptDataRequestBody(
+            key_id=made["sym"], plain_text="through huawei"))).cipher_text
+        sm4 = hw.create_key(m.CreateKeyRequest(body=m.CreateKeyRequestBody(
+            key_alias=unique_alias("sm4"), key_spec="SM4"))).key_info.key_id
+        made["sm4_blob"] = hw.encrypt_data(m.EncryptDataRequest(body=m.EncryptDataRequestBody(
+            key_id=sm4, plain_text="under sm4", encryption_algorithm="SM4"))).cipher_text
+        doomed = create_key(kms).KeyId
+        with KeyMaker(source) as maker:
+            before = list(maker.acknowledged)
+            file = backup_of(source, tmp / "store.kmsbackup")
+        after_backup = list(maker.acknowledged)
+        late = create_key(kms).KeyId
+        late_blob = call(kms, "Encrypt", KeyId=late, Plaintext=base64.b64encode(b"late").decode()).CiphertextBlob
+        call(kms, "DisableKey", KeyId=doomed)
+        call(kms, "ScheduleKeyDeletion", KeyId=doomed, PendingWindowInDays=7)
+        yield {
+            "source": source, "made": made, "file": file, "before": before, "during": after_backup,
+            "late": late, "late_blob": late_blob, "doomed": doomed, "key_file": source.data_dir / "root.key",
+            "tmp": tmp,
+        }
+    finally:
+        source.cleanup()
 
 
 def check_restored(node, drill):
@@ -107,6 +114,9 @@ def check_restored(node, drill):
     plain = hw.decrypt_data(m.DecryptDataRequest(body=m.DecryptDataRequestBody(
         cipher_text=drill["made"]["huawei_blob"]))).plain_text
     assert plain == "through huawei"
+    sm4 = hw.decrypt_data(m.DecryptDataRequest(body=m.DecryptDataRequestBody(
+        cipher_text=drill["made"]["sm4_blob"]))).plain_text
+    assert sm4 == "under sm4"
     for key_id in drill["before"]:
         assert call(kms, "DescribeKey", KeyId=key_id).KeyMetadata.KeyState == "Enabled"
     # One client made the keys one after another: the snapshot holds a prefix of them.
