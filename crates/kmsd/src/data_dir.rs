@@ -220,7 +220,8 @@ fn open_seal(root_key_file: &Path, store_exists: bool, store: &str) -> anyhow::R
                 "the store {store} exists but its root key file {} does not. Restore the key \
                  file there, or give its place with --root-key-file; kmsd makes a new root \
                  key only for a new store, since a new key cannot open the sealed data (a store \
-                 made by `kmsd operator init` starts with --seal shamir)",
+                 made by `kmsd operator init` is served with --seal shamir, and administered \
+                 through that server: `kmsd admin --endpoint`)",
                 root_key_file.display()
             );
         }
