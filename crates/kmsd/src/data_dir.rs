@@ -226,8 +226,9 @@ fn open_seal(root_key_file: &Path, store_exists: bool, store: &str) -> anyhow::R
                 "the store {store} exists but its root key file {} does not. Restore the key \
                  file there, or give its place with --root-key-file; kmsd makes a new root \
                  key only for a new store, since a new key cannot open the sealed data (a store \
-                 made by `kmsd operator init` starts with --seal shamir, a store sealed by an \
-                 HSM with --seal pkcs11)",
+                 made by `kmsd operator init` is served with --seal shamir and administered \
+                 through that server, `kmsd admin --endpoint`; a store sealed by an HSM with \
+                 --seal pkcs11)",
                 root_key_file.display()
             );
         }
