@@ -307,3 +307,34 @@ def test_a_restore_after_a_root_key_rotation_decrypts_old_ciphertext(tmp_path):
                 node.cleanup()
     finally:
         source.cleanup()
+
+
+def test_a_shamir_store_restores_without_its_shares_and_opens_with_them(tmp_path):
+    import test_shamir
+    shares = test_shamir.init(tmp_path / "source", 3, 2)
+    source = KmsdProcess(data_dir=tmp_path / "source", extra_args=["--seal", "shamir"]).start(ready_status=503)
+    try:
+        for share in shares[:2]:
+            test_shamir.unseal(source, share)
+        kms = source.client()
+        key = create_key(kms).KeyId
+        blob = call(kms, "Encrypt", KeyId=key, Plaintext=base64.b64encode(b"shared").decode()).CiphertextBlob
+        file = backup_of(source, tmp_path / "shamir.kmsbackup")
+        token = tmp_path / "admin-token"
+        token.write_bytes((source.data_dir / "admin-token").read_bytes())
+    finally:
+        source.cleanup()
+    target = tmp_path / "restored"
+    done = kmsd("restore", "--from", file, "--data-dir", target)
+    assert done.returncode == 0, done.stderr
+    assert "--seal shamir" in done.stdout + done.stderr
+    assert not (target / "root.key").exists(), "a Shamir store gets no key file"
+    node = KmsdProcess(data_dir=target, extra_args=["--seal", "shamir"]).start(ready_status=503)
+    try:
+        test_shamir.assert_sealed(node)
+        for share in shares[1:]:
+            test_shamir.unseal(node, share, token_file=token)
+        plain = call(node.client(), "Decrypt", CiphertextBlob=blob).Plaintext
+        assert base64.b64decode(plain) == b"shared"
+    finally:
+        node.cleanup()

@@ -19,6 +19,7 @@ use kms_core::{Seal, Store, StoreError};
 use kms_seal::keyring::{Keyring, RootKeys};
 use kms_seal::{FileSeal, KeyRoot, RootOfTrust};
 
+use crate::seal::SHAMIR_SETTING;
 use crate::store_copy::{Opened, Place, open_place};
 
 #[derive(Args)]
@@ -428,13 +429,16 @@ struct Checked {
     counts: Counts,
     /// The root keyring as the source stored it (wrapped by the root of trust), if it had one.
     wrapped_keyring: Option<Vec<u8>>,
+    /// The source was sealed by operators' shares (`kmsd operator init`).
+    shamir: bool,
 }
 
 /// Reads the whole backup, checking it, before anything is written.
 fn check_backup(input: &mut File) -> anyhow::Result<Checked> {
     let mut reader = Reader::open(BufReader::new(input))?;
-    let mut wrapped_keyring = None;
+    let (mut wrapped_keyring, mut shamir) = (None, false);
     while let Some(record) = reader.next_record()? {
+        shamir |= matches!(&record, Record::Setting { name, .. } if name == SHAMIR_SETTING);
         if let Record::Setting { name, value } = record
             && name == ROOT_KEYRING
         {
@@ -445,6 +449,7 @@ fn check_backup(input: &mut File) -> anyhow::Result<Checked> {
         header: reader.header().clone(),
         counts: reader.counts().clone(),
         wrapped_keyring,
+        shamir,
     })
 }
 
@@ -491,6 +496,9 @@ fn restore(args: &RestoreArgs) -> anyhow::Result<String> {
         (None, Some(url)) => Place::parse(url)?,
         (None, None) => anyhow::bail!("say where to restore: --data-dir DIR or --store URL"),
     };
+    if checked.shamir {
+        return restore_shamir(&checked, &mut input, &to);
+    }
     let key_file = match (&args.root_key_file, &to) {
         (Some(file), _) => std::path::absolute(file)?,
         (None, Place::Dir(dir)) => dir.join("root.key"),
@@ -500,11 +508,47 @@ fn restore(args: &RestoreArgs) -> anyhow::Result<String> {
     };
     // The target is opened (a data dir created) only once the key is known to fit.
     let seal = root_keys_for(&checked, &key_file)?;
-    let target = open_place(&to, false, "restoring a backup")?;
-    crate::store_copy::ensure_empty(target.store.as_ref(), &to, "kmsd restore")?;
+    let target = write_records(&checked, &mut input, &to)?;
+    kms_core::accounts::Directory::load(target.store.as_ref(), &seal).map_err(|e| {
+        anyhow::anyhow!(
+            "the root key {} does not open the restored store: {e}",
+            key_file.display()
+        )
+    })?;
+    crate::store::check_root_key(
+        target.store.as_ref(),
+        &seal,
+        &key_file.display().to_string(),
+        &to.to_string(),
+    )?;
+    crate::store::record_root_key(target.store.as_ref(), &seal)?;
+    let serve = match &to {
+        Place::Dir(dir) if key_file == dir.join("root.key") => {
+            format!("kmsd serve --data-dir {}", dir.display())
+        }
+        Place::Dir(dir) => format!(
+            "kmsd serve --data-dir {} --root-key-file {}",
+            dir.display(),
+            key_file.display()
+        ),
+        Place::Postgres(_) => format!(
+            "every node with --store and --root-key-file {}",
+            key_file.display()
+        ),
+    };
+    Ok(format!(
+        "restored {} (a backup of the {} store taken at {} unix seconds) into {to}; start {serve}",
+        checked.counts, checked.header.source, checked.header.created_at
+    ))
+}
+
+/// Creates the target and writes the backup's records into it, in the export's order.
+fn write_records(checked: &Checked, input: &mut File, to: &Place) -> anyhow::Result<Opened> {
+    let target = open_place(to, false, "restoring a backup")?;
+    crate::store_copy::ensure_empty(target.store.as_ref(), to, "kmsd restore")?;
 
     input.rewind()?;
-    let mut reader = Reader::open(BufReader::new(&mut input))?;
+    let mut reader = Reader::open(BufReader::new(input))?;
     let written = (|| -> anyhow::Result<()> {
         // Keys and data keys are written a batch at a time; a batch is written before any
         // later record, so the export's order holds.
@@ -532,41 +576,27 @@ fn restore(args: &RestoreArgs) -> anyhow::Result<String> {
              restore again"
         )
     })?;
-    kms_core::accounts::Directory::load(target.store.as_ref(), &seal).map_err(|e| {
-        anyhow::anyhow!(
-            "the root key {} does not open the restored store: {e}",
-            key_file.display()
-        )
-    })?;
     let restored = crate::store_copy::counts_of(target.store.as_ref())?;
     anyhow::ensure!(
         restored == checked.counts,
         "the restored store {to} holds {restored} where the backup holds {}",
         checked.counts
     );
-    crate::store::check_root_key(
-        target.store.as_ref(),
-        &seal,
-        &key_file.display().to_string(),
-        &to.to_string(),
-    )?;
-    crate::store::record_root_key(target.store.as_ref(), &seal)?;
-    let serve = match &to {
-        Place::Dir(dir) if key_file == dir.join("root.key") => {
-            format!("kmsd serve --data-dir {}", dir.display())
-        }
-        Place::Dir(dir) => format!(
-            "kmsd serve --data-dir {} --root-key-file {}",
-            dir.display(),
-            key_file.display()
-        ),
-        Place::Postgres(_) => format!(
-            "every node with --store and --root-key-file {}",
-            key_file.display()
-        ),
+    Ok(target)
+}
+
+/// A Shamir-sealed store's backup: its keyring stays wrapped by the unseal key, which only the
+/// operators' shares rebuild, so the records are restored as they are and the restored store
+/// is opened, and checked, when its server is unsealed.
+fn restore_shamir(checked: &Checked, input: &mut File, to: &Place) -> anyhow::Result<String> {
+    write_records(checked, input, to)?;
+    let serve = match to {
+        Place::Dir(dir) => format!("kmsd serve --data-dir {} --seal shamir", dir.display()),
+        Place::Postgres(_) => "every node with --store and --seal shamir".to_owned(),
     };
     Ok(format!(
-        "restored {} (a backup of the {} store taken at {} unix seconds) into {to}; start {serve}",
+        "restored {} (a backup of the {} store taken at {} unix seconds) into {to}; start {serve} \
+         and unseal it with the shares of the store the backup was taken from",
         checked.counts, checked.header.source, checked.header.created_at
     ))
 }
