@@ -216,3 +216,27 @@ fn each_change_starts_from_the_stored_document() {
         .collect();
     assert_eq!(aliases, ["second"]);
 }
+
+#[test]
+fn an_account_holds_a_bounded_number_of_key_stores() {
+    let Fixture { engine, caller, .. } = fixture();
+    let cluster = |n: usize| format!("cls-{n}");
+    let engine = (0..=KEY_STORES_PER_REGION).fold(engine, |e, n| {
+        e.with_hsm_cluster(&cluster(n), Arc::new(Software))
+    });
+    for n in 0..KEY_STORES_PER_REGION {
+        engine
+            .create_key_store(&caller, &format!("s{n}"), &cluster(n))
+            .unwrap();
+    }
+    assert_eq!(
+        engine
+            .create_key_store(&caller, "one-more", &cluster(KEY_STORES_PER_REGION))
+            .unwrap_err(),
+        KmsError::KeyStoreLimitExceeded
+    );
+    assert_eq!(
+        engine.list_key_stores(&caller).unwrap().len(),
+        KEY_STORES_PER_REGION
+    );
+}
