@@ -189,6 +189,13 @@ impl Engine {
         self
     }
 
+    /// The ids of the HSM clusters this node serves, in order.
+    pub fn hsm_cluster_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.hsm_clusters.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn has_hsm_cluster(&self, id: &str) -> bool {
         self.hsm_clusters.contains_key(id)
     }
