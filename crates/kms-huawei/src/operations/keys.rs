@@ -120,7 +120,7 @@ pub fn run(ctx: &Context<'_>, op: KeyOp, req: &Request<'_>) -> Result<Value, HwE
         KeyOp::Describe => {
             let id = key_id(body)?;
             let key = engine.describe_key(caller, &id).map_err(kms)?;
-            let stores = engine.list_key_stores(caller).map_err(kms)?;
+            let stores = key_stores_of(ctx, std::slice::from_ref(&key))?;
             Ok(json!({ "key_info": key_details_in(&key, &stores) }))
         }
         KeyOp::List => list_keys(ctx, parse(body)?),
@@ -233,7 +233,7 @@ fn list_keys(ctx: &Context<'_>, b: ListKeysRequestBody) -> Result<Value, HwError
         ..KeyListFilter::default()
     };
     let (total, page) = ctx.engine.list_keys(ctx.caller, &filter).map_err(kms)?;
-    let stores = ctx.engine.list_key_stores(ctx.caller).map_err(kms)?;
+    let stores = key_stores_of(ctx, &page)?;
     let next = offset + page.len();
     let truncated = next < total;
     Ok(json!({
@@ -246,6 +246,15 @@ fn list_keys(ctx: &Context<'_>, b: ListKeysRequestBody) -> Result<Value, HwError
         "truncated": truncated.to_string(),
         "total": total,
     }))
+}
+
+/// The caller's key stores when one of `keys` lives in an HSM cluster (else none are needed,
+/// and the store is not read).
+fn key_stores_of(ctx: &Context<'_>, keys: &[KeyRecord]) -> Result<Vec<KeyStore>, HwError> {
+    if keys.iter().all(|k| k.hsm_cluster.is_none()) {
+        return Ok(Vec::new());
+    }
+    ctx.engine.list_key_stores(ctx.caller).map_err(kms)
 }
 
 /// The SDK's `KeyDetails` of a key, naming the key store among `stores` whose HSM cluster
