@@ -126,3 +126,11 @@ def test_a_cluster_whose_token_is_missing_is_refused_at_start(softhsm, tmp_path)
     assert not (tmp_path / "data" / "kms.redb").exists()
     output = refused_start(tmp_path / "data", "--hsm-cluster", f"cls-x={TOKEN}", env=softhsm)
     assert "error: --hsm-cluster needs --pkcs11-module PATH" in output, output
+
+
+def test_the_service_status_names_the_served_clusters(hsm_server, server):
+    status = call(hsm_server.client(), "GetServiceStatus")
+    assert status.ExclusiveHSMEnabled is True
+    assert [(h.HsmClusterId, h.HsmClusterName) for h in status.ExclusiveHSMList] == [(CLUSTER, CLUSTER)]
+    plain = call(server.client(), "GetServiceStatus")
+    assert (plain.ExclusiveHSMEnabled, plain.ExclusiveHSMList) == (False, [])

@@ -172,5 +172,5 @@ def test_alias_and_description_rules(hw):
         body=m.UpdateKeyAliasRequestBody(key_id=key_id, key_alias="bad alias")))
     expect(400, "KMS.1103", hw.update_key_description, m.UpdateKeyDescriptionRequest(
         body=m.UpdateKeyDescriptionRequestBody(key_id=key_id, key_description="d" * 256)))
-    expect(400, "KMS.0308", lambda: new_key(hw, keystore_id="7"))
+    expect(404, "KMS.0308", lambda: new_key(hw, keystore_id="7"))  # no such key store
     assert describe(hw, new_key(hw, keystore_id="0", sequence=str(uuid.uuid4()))).keystore_id == "0"

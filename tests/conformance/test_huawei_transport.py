@@ -182,7 +182,7 @@ def test_foreign_projects_are_refused(server, hw):
 
 
 def test_unknown_paths_and_unsupported_operations(server, hw):
-    expect(400, "KMS.0201", hw.list_key_stores, m.ListKeyStoresRequest())
+    expect(400, "KMS.0201", hw.create_pin, m.CreatePinRequest())
     r = raw(server, "POST", f"/v1.0/{PROJECT_ID}/kms/no-such-operation", b"{}")
     assert error_of(r) == (400, "KMS.0201")
     r = requests.post(f"{server.url}/v1.0/{PROJECT_ID}/kms/no-such-operation", json={})

@@ -189,6 +189,13 @@ impl Engine {
         self
     }
 
+    /// The ids of the HSM clusters this node serves, in order.
+    pub fn hsm_cluster_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.hsm_clusters.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn has_hsm_cluster(&self, id: &str) -> bool {
         self.hsm_clusters.contains_key(id)
     }
@@ -978,6 +985,7 @@ mod data_keys;
 mod grants;
 mod import;
 mod import_enveloped;
+mod key_stores;
 mod material;
 pub mod nonblocking;
 pub mod reseal;
@@ -997,6 +1005,7 @@ pub use data_key_pairs::DataKeyPair;
 pub use data_keys::{DataKeyImport, NewDataKey};
 pub use grants::{GRANTS_PER_KEY, NewGrant};
 pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
+pub use key_stores::{KEY_STORES_PER_REGION, KeyStore};
 pub use material::material_aad;
 pub use tags::TagChange;
 
@@ -1012,6 +1021,8 @@ mod data_key_tests;
 mod grant_tests;
 #[cfg(test)]
 mod import_tests;
+#[cfg(test)]
+mod key_store_tests;
 #[cfg(test)]
 mod test_fixture;
 #[cfg(test)]

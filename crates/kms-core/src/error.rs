@@ -163,6 +163,14 @@ pub enum KmsError {
     KeyInUse,
     #[error("the key is not bound to that cloud resource")]
     BindingNotFound,
+    #[error("the key store does not exist")]
+    KeyStoreNotFound,
+    #[error("the key store is disabled")]
+    KeyStoreDisabled,
+    #[error("the key store holds keys")]
+    KeyStoreHoldsKeys,
+    #[error("the account has reached its key store limit")]
+    KeyStoreLimitExceeded,
     /// The caller's policies do not allow the call on a key it names or resolves to.
     #[error("the caller is not authorized to perform this operation on this key")]
     Unauthorized,

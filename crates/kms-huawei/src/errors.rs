@@ -191,6 +191,12 @@ pub fn map_error(e: &KmsError) -> HwError {
             INVALID_DESCRIPTION
         }
         KmsError::KeyLimitExceeded => KEY_LIMIT,
+        // The vendor documents no key store codes but 404 for a key store that does not exist;
+        // the rest are refusals of a parameter (the store named, its cluster, its alias).
+        KmsError::KeyStoreNotFound => return HwError::new(404, INVALID_PARAMETER, message),
+        KmsError::KeyStoreDisabled
+        | KmsError::KeyStoreHoldsKeys
+        | KmsError::KeyStoreLimitExceeded => INVALID_PARAMETER,
         KmsError::DuplicatedTagKey => INVALID_TAG_LIST,
         KmsError::TagNotFound => return HwError::new(404, TAG_NOT_FOUND, message),
         KmsError::OutOfRange { what, .. } => match what {
@@ -290,6 +296,10 @@ mod tests {
             ),
             (KmsError::DuplicatedTagKey, 400, INVALID_TAG_LIST),
             (KmsError::TagNotFound, 404, TAG_NOT_FOUND),
+            (KmsError::KeyStoreNotFound, 404, INVALID_PARAMETER),
+            (KmsError::KeyStoreDisabled, 400, INVALID_PARAMETER),
+            (KmsError::KeyStoreHoldsKeys, 400, INVALID_PARAMETER),
+            (KmsError::KeyStoreLimitExceeded, 400, INVALID_PARAMETER),
             (
                 KmsError::OutOfRange {
                     what: Bounded::TagCount,

@@ -97,6 +97,7 @@ pub struct Call {
     body: Value,
     path_key_id: Option<String>,
     path_tag_key: Option<String>,
+    path_id: Option<String>,
     query: Vec<(String, String)>,
     caller: Caller,
     audit: AuditFields,
@@ -297,6 +298,7 @@ impl HuaweiApi {
             body: &call.body,
             path_key_id: call.path_key_id.as_deref(),
             path_tag_key: call.path_tag_key.as_deref(),
+            path_id: call.path_id.as_deref(),
             query: &call.query,
         };
         let context = operations::Context {
@@ -408,6 +410,7 @@ impl HuaweiApi {
             body,
             path_key_id,
             path_tag_key: params.key.map(decode_segment),
+            path_id: params.id.map(decode_segment),
             query: form_urlencoded::parse(req.query.as_bytes())
                 .into_owned()
                 .collect(),

@@ -1,7 +1,8 @@
 //! The route table: method and path pattern to operation, for all of `huaweicloudsdkkms` v2.
 
 use crate::operations::{
-    AliasOp, AsymmetricOp, CryptoOp, GrantOp, ImportOp, KeyOp, RotationOp, ServiceOp, TagOp,
+    AliasOp, AsymmetricOp, CryptoOp, GrantOp, ImportOp, KeyOp, KeyStoreOp, RotationOp, ServiceOp,
+    TagOp,
 };
 
 /// An operation of the vendor's API, by family; each family is served by one module of
@@ -17,7 +18,8 @@ pub enum Op {
     Tag(TagOp),
     Service(ServiceOp),
     Grant(GrantOp),
-    /// Key policies, key stores, access points, PIN and replication: answered with the
+    KeyStore(KeyStoreOp),
+    /// Key policies, access points, PIN and replication: answered with the
     /// vendor's code for an unsupported operation until their issues.
     Unsupported,
 }
@@ -527,29 +529,47 @@ pub const ROUTES: &[RouteSpec] = &[
         false,
     ),
     row("POST", "kms/create-pin", Unsupported, "CreatePin", false),
-    row("POST", "keystores", Unsupported, "CreateKeyStore", false),
-    row("GET", "keystores", Unsupported, "ListKeyStores", false),
-    row("GET", "keystores/{id}", Unsupported, "ShowKeyStore", false),
+    row(
+        "POST",
+        "keystores",
+        KeyStore(KeyStoreOp::Create),
+        "CreateKeyStore",
+        true,
+    ),
+    row(
+        "GET",
+        "keystores",
+        KeyStore(KeyStoreOp::List),
+        "ListKeyStores",
+        true,
+    ),
+    row(
+        "GET",
+        "keystores/{id}",
+        KeyStore(KeyStoreOp::Show),
+        "ShowKeyStore",
+        true,
+    ),
     row(
         "DELETE",
         "keystores/{id}",
-        Unsupported,
+        KeyStore(KeyStoreOp::Delete),
         "DeleteKeyStore",
-        false,
+        true,
     ),
     row(
         "POST",
         "keystores/{id}/enable",
-        Unsupported,
+        KeyStore(KeyStoreOp::Enable),
         "EnableKeyStore",
-        false,
+        true,
     ),
     row(
         "POST",
         "keystores/{id}/disable",
-        Unsupported,
+        KeyStore(KeyStoreOp::Disable),
         "DisableKeyStore",
-        false,
+        true,
     ),
     v2(row(
         "POST",
@@ -719,7 +739,7 @@ mod tests {
         );
         assert_eq!(
             op_of("POST", "/v1.0/p3/keystores"),
-            Some(("CreateKeyStore", Unsupported))
+            Some(("CreateKeyStore", KeyStore(KeyStoreOp::Create)))
         );
         assert_eq!(
             op_of("POST", "/v1.0/p/kms/resource_instances/action"),

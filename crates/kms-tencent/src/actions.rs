@@ -869,6 +869,13 @@ fn delete_imported_key_material(
 
 fn get_service_status(ctx: &Ctx<'_>, _: &GetServiceStatusRequest) -> Result<Value, TcError> {
     let used = ctx.engine.count_keys(&ctx.caller).map_err(|e| ctx.kms(e))?;
+    // The served clusters (`--hsm-cluster`) are named by their ids; they have no other name.
+    let clusters: Vec<Value> = ctx
+        .engine
+        .hsm_cluster_ids()
+        .into_iter()
+        .map(|id| json!({ "HsmClusterId": id, "HsmClusterName": id }))
+        .collect();
     Ok(json!({
         "ServiceEnabled": true,
         "InvalidType": 1,
@@ -877,11 +884,11 @@ fn get_service_status(ctx: &Ctx<'_>, _: &GetServiceStatusRequest) -> Result<Valu
         "ProRenewFlag": 0,
         "ProResourceId": "",
         "ExclusiveVSMEnabled": false,
-        "ExclusiveHSMEnabled": false,
+        "ExclusiveHSMEnabled": !clusters.is_empty(),
         "SubscriptionInfo": "",
         "CmkUserCount": used,
         "CmkLimit": ctx.engine.config().max_keys_per_region,
-        "ExclusiveHSMList": [],
+        "ExclusiveHSMList": clusters,
         "IsAllowedDataKeyHosted": true,
         "DataKeyLimit": ctx.engine.config().max_data_keys_per_region,
         "FreeDataKeyLimit": ctx.engine.config().max_data_keys_per_region,

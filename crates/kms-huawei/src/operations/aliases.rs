@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use kms_core::engine::ALIASES_PER_KEY;
 use kms_core::{Alias, utc_civil_date};
 
-use super::{Context, Request, kms, parse, required};
+use super::{Context, Request, follows_alias_pattern, kms, page_limit, parse, required};
 use crate::errors::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +25,6 @@ pub enum AliasOp {
 
 /// Most aliases one list-aliases page holds, and the page size when none is asked for.
 const LIST_LIMIT_MAX: usize = 1000;
-
-/// Longest alias (the vendor's `key_alias` pattern, which aliases share).
-const ALIAS_MAX_CHARS: usize = 255;
 
 /// The suffix the vendor reserves for its services' default keys.
 const RESERVED_SUFFIX: &str = "/default";
@@ -97,16 +94,7 @@ pub fn run(ctx: &Context<'_>, op: AliasOp, req: &Request<'_>) -> Result<Value, H
 /// SDKs' models (generated from the vendor's definition) read it.
 fn list_aliases(ctx: &Context<'_>, req: &Request<'_>) -> Result<Value, HwError> {
     let present = |name| req.query(name).filter(|v| !v.is_empty());
-    let limit = match present("limit") {
-        None => LIST_LIMIT_MAX,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=LIST_LIMIT_MAX).contains(l))
-            .ok_or_else(|| {
-                HwError::bad(INVALID_LIMIT, "The value of limit falls beyond the range.")
-            })?,
-    };
+    let limit = page_limit(present("limit"), LIST_LIMIT_MAX)?;
     let offset = match present("marker") {
         None => 0,
         Some(m) => m.parse::<usize>().map_err(|_| {
@@ -139,9 +127,7 @@ fn list_aliases(ctx: &Context<'_>, req: &Request<'_>) -> Result<Value, HwError> 
 /// (`^[a-zA-Z0-9:/_-]{1,255}$`), without the suffix reserved for default keys.
 fn alias_name(name: Option<String>) -> Result<String, HwError> {
     let name = required(name, "alias")?;
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-');
-    if name.len() > ALIAS_MAX_CHARS || !name.chars().all(allowed) || name.ends_with(RESERVED_SUFFIX)
-    {
+    if !follows_alias_pattern(&name) || name.ends_with(RESERVED_SUFFIX) {
         return Err(HwError::bad(INVALID_ALIAS, "Invalid alias."));
     }
     Ok(name)

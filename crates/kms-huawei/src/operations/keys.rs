@@ -4,10 +4,10 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use kms_core::engine::{DeletableFrom, NewKey};
+use kms_core::engine::{DeletableFrom, KeyStore, NewKey};
 use kms_core::{KeyListFilter, KeyRecord, KeySpec, KeyState, SortOrder};
 
-use super::{Context, Request, key_id, kms, millis, parse, required};
+use super::{Context, Request, key_id, kms, millis, page_limit, parse, required};
 use crate::errors::*;
 use crate::mapping::*;
 
@@ -83,13 +83,12 @@ pub fn run(ctx: &Context<'_>, op: KeyOp, req: &Request<'_>) -> Result<Value, HwE
             };
             let origin = origin_from_name(b.origin.as_deref().unwrap_or_default())
                 .ok_or_else(|| HwError::invalid("origin"))?;
-            // Only the default key store and enterprise project exist here.
-            if b.keystore_id
-                .as_deref()
-                .is_some_and(|k| !k.is_empty() && k != "0")
-            {
-                return Err(HwError::invalid("keystore_id"));
-            }
+            // "0" and absent name the default key store: the software one.
+            let hsm_cluster = match b.keystore_id.as_deref() {
+                None | Some("" | "0") => None,
+                Some(id) => Some(engine.key_store_cluster(caller, id).map_err(kms)?),
+            };
+            // Only the default enterprise project exists here.
             if b.enterprise_project_id
                 .as_deref()
                 .is_some_and(|p| !p.is_empty() && p != "0")
@@ -102,7 +101,7 @@ pub fn run(ctx: &Context<'_>, op: KeyOp, req: &Request<'_>) -> Result<Value, HwE
                 .create_key(
                     caller,
                     NewKey {
-                        hsm_cluster: None,
+                        hsm_cluster,
                         alias,
                         description,
                         usage,
@@ -121,7 +120,8 @@ pub fn run(ctx: &Context<'_>, op: KeyOp, req: &Request<'_>) -> Result<Value, HwE
         KeyOp::Describe => {
             let id = key_id(body)?;
             let key = engine.describe_key(caller, &id).map_err(kms)?;
-            Ok(json!({ "key_info": key_details(&key) }))
+            let stores = key_stores_of(ctx, std::slice::from_ref(&key))?;
+            Ok(json!({ "key_info": key_details_in(&key, &stores) }))
         }
         KeyOp::List => list_keys(ctx, parse(body)?),
         KeyOp::Enable | KeyOp::Disable => {
@@ -203,16 +203,7 @@ fn key_description(description: String) -> Result<String, HwError> {
 }
 
 fn list_keys(ctx: &Context<'_>, b: ListKeysRequestBody) -> Result<Value, HwError> {
-    let limit = match b.limit.as_deref() {
-        None | Some("") => LIST_LIMIT_MAX,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=LIST_LIMIT_MAX).contains(l))
-            .ok_or_else(|| {
-                HwError::bad(INVALID_LIMIT, "The value of limit falls beyond the range.")
-            })?,
-    };
+    let limit = page_limit(b.limit.as_deref(), LIST_LIMIT_MAX)?;
     let offset = match b.marker.as_deref() {
         None | Some("") => 0,
         Some(m) => m.parse::<usize>().map_err(|_| {
@@ -242,18 +233,44 @@ fn list_keys(ctx: &Context<'_>, b: ListKeysRequestBody) -> Result<Value, HwError
         ..KeyListFilter::default()
     };
     let (total, page) = ctx.engine.list_keys(ctx.caller, &filter).map_err(kms)?;
+    let stores = key_stores_of(ctx, &page)?;
     let next = offset + page.len();
     let truncated = next < total;
     Ok(json!({
         "keys": page.iter().map(|k| k.key_id.to_string()).collect::<Vec<_>>(),
-        "key_details": page.iter().map(key_details).collect::<Vec<_>>(),
+        "key_details": page
+            .iter()
+            .map(|k| key_details_in(k, &stores))
+            .collect::<Vec<_>>(),
         "next_marker": if truncated { next.to_string() } else { String::new() },
         "truncated": truncated.to_string(),
         "total": total,
     }))
 }
 
-/// The SDK's `KeyDetails`.
+/// The caller's key stores when one of `keys` lives in an HSM cluster (else none are needed,
+/// and the store is not read).
+fn key_stores_of(ctx: &Context<'_>, keys: &[KeyRecord]) -> Result<Vec<KeyStore>, HwError> {
+    if keys.iter().all(|k| k.hsm_cluster.is_none()) {
+        return Ok(Vec::new());
+    }
+    ctx.engine.list_key_stores(ctx.caller).map_err(kms)
+}
+
+/// The SDK's `KeyDetails` of a key, naming the key store among `stores` whose HSM cluster
+/// holds it.
+fn key_details_in(k: &KeyRecord, stores: &[KeyStore]) -> Value {
+    let mut details = key_details(k);
+    if let Some(store) = stores
+        .iter()
+        .find(|s| k.hsm_cluster.as_deref() == Some(s.hsm_cluster.as_str()))
+    {
+        details["keystore_id"] = json!(store.keystore_id.to_string());
+    }
+    details
+}
+
+/// The SDK's `KeyDetails`, in the default key store.
 pub fn key_details(k: &KeyRecord) -> Value {
     json!({
         "key_id": k.key_id.to_string(),

@@ -7,6 +7,7 @@ mod asymmetric;
 mod crypto;
 mod grants;
 mod import;
+mod key_stores;
 mod keys;
 mod rotation;
 mod service;
@@ -17,6 +18,7 @@ pub use asymmetric::AsymmetricOp;
 pub use crypto::{AAD_CONTEXT_KEY, CryptoOp};
 pub use grants::{GrantOp, grant_operation};
 pub use import::ImportOp;
+pub use key_stores::KeyStoreOp;
 pub use keys::KeyOp;
 pub use rotation::RotationOp;
 pub use service::ServiceOp;
@@ -39,6 +41,8 @@ pub struct Request<'a> {
     pub path_key_id: Option<&'a str>,
     /// `{key}` (a tag key) of the path, percent-decoded.
     pub path_tag_key: Option<&'a str>,
+    /// `{id}` of the path (a key store's id), percent-decoded.
+    pub path_id: Option<&'a str>,
     /// The query's pairs, percent-decoded, in order.
     pub query: &'a [(String, String)],
 }
@@ -71,6 +75,7 @@ fn run_op(ctx: &Context<'_>, op: Op, req: &Request<'_>) -> Result<Value, HwError
         Op::Tag(op) => tags::run(ctx, op, req),
         Op::Service(op) => service::run(ctx, op, req),
         Op::Grant(op) => grants::run(ctx, op, req),
+        Op::KeyStore(op) => key_stores::run(ctx, op, req),
         Op::Unsupported => Err(unsupported()),
     }
 }
@@ -126,6 +131,28 @@ pub fn bits_to_bytes(bits: &str, code: &'static str, field: &str) -> Result<usiz
         .filter(|b| *b > 0 && b % 8 == 0)
         .map(|b| b / 8)
         .ok_or_else(|| HwError::bad(code, format!("Invalid {field}.")))
+}
+
+/// A page size from the query or body: absent is `max`; outside 1..=`max` is the vendor's
+/// `KMS.1601`.
+pub fn page_limit(value: Option<&str>, max: usize) -> Result<usize, HwError> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(max),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| {
+                HwError::bad(INVALID_LIMIT, "The value of limit falls beyond the range.")
+            }),
+    }
+}
+
+/// Whether a name follows the vendor's alias pattern `^[a-zA-Z0-9:/_-]{1,255}$` (key aliases,
+/// aliases and key store aliases share it).
+pub fn follows_alias_pattern(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-');
+    (1..=255).contains(&name.len()) && name.chars().all(allowed)
 }
 
 /// Milliseconds since the epoch as the SDK's string; 0 (never) is the empty string.
