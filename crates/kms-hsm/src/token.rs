@@ -17,6 +17,8 @@ use crate::{HsmError, Pin};
 /// Modules loaded by this process, by path. PKCS#11 allows one `C_Initialize` per module and
 /// process, so every token of a module shares its context, which is never finalized.
 static MODULES: Mutex<Vec<(PathBuf, Pkcs11)>> = Mutex::new(Vec::new());
+/// Held while a key is generated, in any token.
+static GENERATING: Mutex<()> = Mutex::new(());
 
 /// Idle sessions kept for reuse; a busier moment opens more and closes the surplus afterwards.
 const MAX_IDLE_SESSIONS: usize = 32;
@@ -71,8 +73,6 @@ pub struct Token {
     /// of a token when its last session there closes.
     _login_session: Mutex<Session>,
     idle: Mutex<Vec<Session>>,
-    /// Held while a key is generated.
-    generating: Mutex<()>,
 }
 
 /// The attributes of a secret or private key that lives in the token and never leaves it.
@@ -125,7 +125,6 @@ impl Token {
             label: label.to_owned(),
             _login_session: Mutex::new(session),
             idle: Mutex::new(Vec::new()),
-            generating: Mutex::new(()),
         })
     }
 
@@ -175,13 +174,15 @@ impl Token {
         result
     }
 
-    /// Runs a key generation: one at a time per token, since SoftHSM2 is known to misbehave
-    /// when keys are generated concurrently in one token.
+    /// Runs a key generation: one at a time in the process, across every token, since
+    /// SoftHSM2 is known to fail (`CKR_GENERAL_ERROR`) when keys are generated concurrently,
+    /// also in different tokens of one module. Generation is rare (CreateKey in a cluster), so
+    /// the cost is small.
     pub fn generating<T>(
         &self,
         generation: impl FnOnce(&Session) -> cryptoki::error::Result<T>,
     ) -> cryptoki::error::Result<T> {
-        let _one_at_a_time = lock(&self.generating);
+        let _one_at_a_time = lock(&GENERATING);
         self.with_session(generation)
     }
 
