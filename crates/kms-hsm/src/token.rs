@@ -2,7 +2,7 @@
 //! thread borrows.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -17,8 +17,11 @@ use crate::{HsmError, Pin};
 /// Modules loaded by this process, by path. PKCS#11 allows one `C_Initialize` per module and
 /// process, so every token of a module shares its context, which is never finalized.
 static MODULES: Mutex<Vec<(PathBuf, Pkcs11)>> = Mutex::new(Vec::new());
-/// Held while a key is generated, in any token.
-static GENERATING: Mutex<()> = Mutex::new(());
+/// Taken exclusively while a key is generated, in any token, and shared by every other
+/// operation: SoftHSM2 answers `CKR_GENERAL_ERROR` now and then to a generation that runs
+/// beside other operations of the process (it writes the new object to its store while other
+/// sessions read it), even in another token.
+static GENERATING: RwLock<()> = RwLock::new(());
 
 /// Idle sessions kept for reuse; a busier moment opens more and closes the surplus afterwards.
 const MAX_IDLE_SESSIONS: usize = 32;
@@ -147,6 +150,14 @@ impl Token {
         &self,
         operation: impl FnOnce(&Session) -> cryptoki::error::Result<T>,
     ) -> cryptoki::error::Result<T> {
+        let _beside_no_generation = GENERATING.read().unwrap_or_else(|e| e.into_inner());
+        self.on_session(operation)
+    }
+
+    fn on_session<T>(
+        &self,
+        operation: impl FnOnce(&Session) -> cryptoki::error::Result<T>,
+    ) -> cryptoki::error::Result<T> {
         let session = match lock(&self.idle).pop() {
             Some(session) => session,
             None => self.module.open_rw_session(self.slot)?,
@@ -174,16 +185,14 @@ impl Token {
         result
     }
 
-    /// Runs a key generation: one at a time in the process, across every token, since
-    /// SoftHSM2 is known to fail (`CKR_GENERAL_ERROR`) when keys are generated concurrently,
-    /// also in different tokens of one module. Generation is rare (CreateKey in a cluster), so
-    /// the cost is small.
+    /// Runs a key generation alone in the process (see [`GENERATING`]). Generation is rare
+    /// (CreateKey in a cluster), so holding other operations back meanwhile costs little.
     pub fn generating<T>(
         &self,
         generation: impl FnOnce(&Session) -> cryptoki::error::Result<T>,
     ) -> cryptoki::error::Result<T> {
-        let _one_at_a_time = lock(&GENERATING);
-        self.with_session(generation)
+        let _alone = GENERATING.write().unwrap_or_else(|e| e.into_inner());
+        self.on_session(generation)
     }
 
     /// Makes an AES-256 key in the token that never leaves it (sensitive, not extractable), for
