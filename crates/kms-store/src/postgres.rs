@@ -86,12 +86,14 @@ enum Call {
     RetirableGrants,
     MostGrantsOnAKey,
     CreateAccount,
+    ResealAccount,
     Accounts,
     Identity,
     ReplaceIdentity,
     ReserveSecretId,
     Setting,
     InitSetting,
+    ReplaceSetting,
     Export,
     FirstUse,
     LoginFailed,
@@ -126,12 +128,14 @@ const CALL_NAMES: [&str; CALLS] = [
     "retirable_grants",
     "most_grants_on_a_key",
     "create_account",
+    "reseal_account",
     "accounts",
     "identity",
     "replace_identity",
     "reserve_secret_id",
     "setting",
     "init_setting",
+    "replace_setting",
     "export",
     "first_use",
     "login_failed",
@@ -536,12 +540,12 @@ impl Store for PgStore {
         expected: Option<&[u8]>,
         value: &[u8],
     ) -> Result<(), StoreError> {
-        self.timed(Call::InitSetting, || {
+        self.timed(Call::ReplaceSetting, || {
             self.swap_setting(name, expected, value)
         })
     }
     fn reseal_account(&self, uin: AccountId, sealed_secret_key: &[u8]) -> Result<(), StoreError> {
-        self.timed(Call::CreateAccount, || {
+        self.timed(Call::ResealAccount, || {
             self.reseal_account_secret(uin, sealed_secret_key)
         })
     }
