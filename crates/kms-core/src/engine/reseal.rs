@@ -14,7 +14,7 @@ use super::import::{fingerprint_aad, import_key_aad};
 use super::material::material_aad;
 use crate::accounts::secret_aad;
 use crate::identity::{self, TOKEN_KEY_AAD};
-use crate::model::{AccountId, KeyRecord};
+use crate::model::KeyRecord;
 use crate::seal::{Seal, SealError};
 use crate::store::{Record, Store, StoreError};
 
@@ -59,13 +59,10 @@ pub fn reseal_all(
     seal: &dyn Seal,
     stale: &dyn Fn(&[u8]) -> bool,
 ) -> Result<Resealed, ResealError> {
-    let (mut keys, mut accounts, mut identity_stale) = (Vec::new(), Vec::new(), false);
+    let (mut keys, mut identity_stale) = (Vec::new(), false);
     store.export(&mut |record| {
         match record {
             Record::Key(key) if key_is_stale(&key, stale) => keys.push(key.key_id),
-            Record::Account(account) if stale(&account.sealed_secret_key) => {
-                accounts.push(account.uin);
-            }
             Record::Identity(identity) => {
                 identity_stale = identity
                     .credentials
@@ -81,8 +78,13 @@ pub fn reseal_all(
     for chunk in keys.chunks(BATCH) {
         done.keys += reseal_keys(store, seal, stale, chunk)?;
     }
-    for uin in accounts {
-        if reseal_account(store, seal, stale, uin)? {
+    // An account's original credential is sealed once and changed only here: the accounts
+    // read now are those the export saw, with the same sealed bytes.
+    for account in store.accounts()? {
+        if stale(&account.sealed_secret_key) {
+            let mut sealed = account.sealed_secret_key;
+            again(seal, &secret_aad(&account.secret_id), &mut sealed)?;
+            store.reseal_account(account.uin, &sealed)?;
             done.accounts += 1;
         }
     }
@@ -197,24 +199,6 @@ fn reseal_key(
         }
     }
     Err(ResealError::Busy(key_id))
-}
-
-fn reseal_account(
-    store: &dyn Store,
-    seal: &dyn Seal,
-    stale: &dyn Fn(&[u8]) -> bool,
-    uin: AccountId,
-) -> Result<bool, ResealError> {
-    let Some(account) = store.accounts()?.into_iter().find(|a| a.uin == uin) else {
-        return Ok(false);
-    };
-    if !stale(&account.sealed_secret_key) {
-        return Ok(false);
-    }
-    let mut sealed = account.sealed_secret_key;
-    again(seal, &secret_aad(&account.secret_id), &mut sealed)?;
-    store.reseal_account(uin, &sealed)?;
-    Ok(true)
 }
 
 fn reseal_identity(
