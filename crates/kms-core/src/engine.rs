@@ -26,7 +26,7 @@ use crate::context::EncryptionContext;
 use crate::error::{Bounded, KmsError, Operation};
 use crate::model::*;
 use crate::seal::Seal;
-pub use crate::store::{DataKeyListFilter, KeyListFilter, SortOrder};
+pub use crate::store::{DataKeyListFilter, HsmClusterFilter, KeyListFilter, SortOrder};
 use crate::store::{Store, StoreError};
 
 const SECONDS_PER_DAY: u64 = 86_400;
@@ -111,6 +111,8 @@ pub struct NewKey {
 /// A data key: its CMK, its plaintext, and its ciphertext blob under the CMK.
 pub struct DataKey {
     pub key_id: Uuid,
+    /// The CMK's HSM cluster, `None` outside every cluster.
+    pub hsm_cluster: Option<String>,
     pub plaintext: Zeroizing<Vec<u8>>,
     pub blob: Vec<u8>,
 }
@@ -592,6 +594,7 @@ impl Engine {
         let blob = self.seal_blob(&key, &data_key, context)?;
         Ok(DataKey {
             key_id: key.key_id,
+            hsm_cluster: key.hsm_cluster,
             plaintext: data_key,
             blob,
         })
@@ -1002,7 +1005,7 @@ pub use access::with_grant_operation;
 pub use aliases::ALIASES_PER_KEY;
 pub use asymmetric::{BINDINGS, MESSAGE_BYTES};
 pub use data_key_pairs::DataKeyPair;
-pub use data_keys::{DataKeyImport, NewDataKey};
+pub use data_keys::{DataKeyImport, NewDataKey, require_hsm_cluster};
 pub use grants::{GRANTS_PER_KEY, NewGrant};
 pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
 pub use key_stores::{KEY_STORES_PER_REGION, KeyStore};

@@ -171,6 +171,9 @@ pub enum KmsError {
     KeyStoreHoldsKeys,
     #[error("the account has reached its key store limit")]
     KeyStoreLimitExceeded,
+    /// The CMK a data key action names is not in the HSM cluster the caller said it is in.
+    #[error("the key is not in that HSM cluster")]
+    HsmClusterMismatch,
     /// The caller's policies do not allow the call on a key it names or resolves to.
     #[error("the caller is not authorized to perform this operation on this key")]
     Unauthorized,

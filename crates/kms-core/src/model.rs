@@ -339,6 +339,9 @@ pub struct DataKeyRecord {
     pub context: crate::EncryptionContext,
     pub tags: Vec<Tag>,
     pub revision: u64,
+    /// The HSM cluster of its CMK, which cannot change: kept here so listings filter on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsm_cluster: Option<String>,
 }
 
 impl DataKeyRecord {

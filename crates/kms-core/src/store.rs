@@ -85,9 +85,42 @@ pub struct KeyListFilter {
     pub search: Option<String>,
     /// Each tag key must be present, with one of the values when any are given.
     pub tags: Vec<(String, Vec<String>)>,
+    pub hsm_cluster: Option<HsmClusterFilter>,
     pub order: SortOrder,
     pub offset: usize,
     pub limit: usize,
+}
+
+/// Which records a listing takes by where their material lives (Tencent's `HsmClusterId`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HsmClusterFilter {
+    /// Outside every HSM cluster: in the service's software provider.
+    Shared,
+    /// In this HSM cluster.
+    Cluster(String),
+}
+
+impl HsmClusterFilter {
+    fn matches(&self, hsm_cluster: Option<&str>) -> bool {
+        match self {
+            HsmClusterFilter::Shared => hsm_cluster.is_none(),
+            HsmClusterFilter::Cluster(id) => hsm_cluster == Some(id.as_str()),
+        }
+    }
+
+    /// The index term of the records this filter takes.
+    fn term(&self) -> String {
+        match self {
+            HsmClusterFilter::Shared => hsm_cluster_term(None),
+            HsmClusterFilter::Cluster(id) => hsm_cluster_term(Some(id)),
+        }
+    }
+}
+
+/// The index term of a record's HSM cluster, `None` for the shared service. It is a group of
+/// its own beside a filter's tuple: listing by cluster is rare, so tuples stay as they were.
+fn hsm_cluster_term(hsm_cluster: Option<&str>) -> String {
+    term("hsm_cluster", &hsm_cluster)
 }
 
 /// Which data keys a listing returns, and which page of them.
@@ -100,6 +133,7 @@ pub struct DataKeyListFilter {
     /// Substring of the data key id or name.
     pub search: Option<String>,
     pub tags: Vec<(String, Vec<String>)>,
+    pub hsm_cluster: Option<HsmClusterFilter>,
     pub order: SortOrder,
     pub offset: usize,
     pub limit: usize,
@@ -277,6 +311,12 @@ fn values_or_all<T: Copy>(filter: Option<&[T]>, all: &[T]) -> Vec<T> {
     filter.unwrap_or(all).to_vec()
 }
 
+fn hsm_cluster_group(filter: &HsmClusterFilter) -> TermGroup {
+    TermGroup {
+        terms: vec![filter.term()],
+    }
+}
+
 /// Each filter's tag key must be present, with one of its values when any are given.
 fn tags_match(tags: &[Tag], filters: &[(String, Vec<String>)]) -> bool {
     filters.iter().all(|(tag_key, values)| {
@@ -361,9 +401,11 @@ impl ListQuery<KeyRecord> for KeyListFilter {
         }
         // Several small dimensions, or one with tags: one group of whole tuples.
         if groups.len() > 1 || (!groups.is_empty() && !self.tags.is_empty()) {
-            return tuple_groups(self.tuple_terms(), &self.tags);
+            groups = tuple_groups(self.tuple_terms(), &self.tags);
+        } else {
+            groups.extend(tag_groups(&self.tags));
         }
-        groups.extend(tag_groups(&self.tags));
+        groups.extend(self.hsm_cluster.as_ref().map(hsm_cluster_group));
         groups
     }
     fn search(&self) -> Option<&str> {
@@ -388,6 +430,10 @@ impl ListQuery<KeyRecord> for KeyListFilter {
                 .as_deref()
                 .is_none_or(|s| search_matches(key.key_id, key.names(), s))
             && tags_match(&key.tags, &self.tags)
+            && self
+                .hsm_cluster
+                .as_ref()
+                .is_none_or(|c| c.matches(key.hsm_cluster.as_deref()))
     }
 }
 
@@ -433,9 +479,11 @@ impl ListQuery<DataKeyRecord> for DataKeyListFilter {
         }
         // Several dimensions, or one with tags: one group of tuples.
         if groups.len() > 1 || (!groups.is_empty() && !self.tags.is_empty()) {
-            return tuple_groups(self.tuple_terms(), &self.tags);
+            groups = tuple_groups(self.tuple_terms(), &self.tags);
+        } else {
+            groups.extend(tag_groups(&self.tags));
         }
-        groups.extend(tag_groups(&self.tags));
+        groups.extend(self.hsm_cluster.as_ref().map(hsm_cluster_group));
         groups
     }
     fn search(&self) -> Option<&str> {
@@ -459,6 +507,10 @@ impl ListQuery<DataKeyRecord> for DataKeyListFilter {
                 search_matches(dk.data_key_id, std::iter::once(dk.name.as_str()), s)
             })
             && tags_match(&dk.tags, &self.tags)
+            && self
+                .hsm_cluster
+                .as_ref()
+                .is_none_or(|c| c.matches(dk.hsm_cluster.as_deref()))
     }
 }
 
@@ -515,6 +567,7 @@ impl Indexed for KeyRecord {
             term("usage", &self.usage),
             term("spec", &self.spec),
             term("usage_spec", &(self.usage, self.spec)),
+            hsm_cluster_term(self.hsm_cluster.as_deref()),
         ];
         let tuple = tuple_term(&key_tuple(self));
         terms.extend(tag_terms_with_tuple(&self.tags, &tuple));
@@ -557,6 +610,7 @@ impl Indexed for DataKeyRecord {
             term("origin", &self.origin),
             term("key_id", &self.key_id),
             term("length", &self.length),
+            hsm_cluster_term(self.hsm_cluster.as_deref()),
         ];
         for tuple in data_key_tuples(self).map(|t| tuple_term(&t)) {
             terms.extend(tag_terms_with_tuple(&self.tags, &tuple));

@@ -191,6 +191,8 @@ pub fn map_error(e: &KmsError) -> HwError {
             INVALID_DESCRIPTION
         }
         KmsError::KeyLimitExceeded => KEY_LIMIT,
+        // Tencent's HsmClusterId on data key actions; no Huawei operation names a cluster so.
+        KmsError::HsmClusterMismatch => INVALID_PARAMETER,
         // The vendor documents no key store codes but 404 for a key store that does not exist;
         // the rest are refusals of a parameter (the store named, its cluster, its alias).
         KmsError::KeyStoreNotFound => return HwError::new(404, INVALID_PARAMETER, message),

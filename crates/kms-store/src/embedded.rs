@@ -71,8 +71,9 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const INDEX_VERSION_KEY: &str = "index_version";
 /// The indexes of this version: names of every alias, term indexes and counts, alias entries;
 /// version 3 adds each key's (usage, spec) term, version 4 each record's tuple terms and their
-/// pairs with its tags. A store without them (or with older ones) gets them built once at open.
-const INDEX_VERSION: u64 = 4;
+/// pairs with its tags, version 5 each record's HSM cluster term. A store without them (or with
+/// older ones) gets them built once at open.
+const INDEX_VERSION: u64 = 5;
 
 /// uin → account (JSON).
 const ACCOUNTS: TableDefinition<u64, &[u8]> = TableDefinition::new("accounts");

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use kms_core::engine::NewKey;
+use kms_core::engine::{HsmClusterFilter, NewKey, require_hsm_cluster};
 use kms_core::{
     Caller, DeletableFrom, EncryptionContext, Engine, KeyListFilter, KeySpec, KeyState, KeyUsage,
     KmsError, Origin, SortOrder,
@@ -233,14 +233,31 @@ pub(crate) fn refuse_member_account(given: bool) -> Result<(), TcError> {
     Ok(())
 }
 
-pub(crate) fn refuse_hsm_cluster(id: Option<&str>) -> Result<(), TcError> {
+/// An `HsmClusterId` naming a cluster: `None` when empty, the id when this server serves it.
+pub(crate) fn served_hsm_cluster(
+    ctx: &Ctx<'_>,
+    id: Option<&str>,
+) -> Result<Option<String>, TcError> {
     match id {
-        None | Some("") => Ok(()),
+        None | Some("") => Ok(None),
+        Some(id) if ctx.engine.has_hsm_cluster(id) => Ok(Some(id.to_owned())),
         Some(_) => Err(TcError::new(
             "InvalidParameterValue.InvalidHsmClusterId",
             "No HSM cluster with this id exists.",
         )),
     }
+}
+
+/// The listings' `HsmClusterId`: empty lists every key, `default` the keys outside every
+/// cluster (the vendor's shared edition), a cluster's id the keys in it.
+pub(crate) fn hsm_cluster_filter(
+    ctx: &Ctx<'_>,
+    id: Option<&str>,
+) -> Result<Option<HsmClusterFilter>, TcError> {
+    if id == Some("default") {
+        return Ok(Some(HsmClusterFilter::Shared));
+    }
+    Ok(served_hsm_cluster(ctx, id)?.map(HsmClusterFilter::Cluster))
 }
 
 /// Names (aliases, data key names): letters, digits, `-` and `_`, starting with a letter or
@@ -391,13 +408,7 @@ fn create_key(ctx: &Ctx<'_>, r: &CreateKeyRequest) -> Result<Value, TcError> {
             "Only ENCRYPT_DECRYPT keys can be created for imported material (Type 2).",
         ));
     }
-    let hsm_cluster = match r.hsm_cluster_id.as_deref() {
-        Some(id) if !id.is_empty() && ctx.engine.has_hsm_cluster(id) => Some(id.to_owned()),
-        other => {
-            refuse_hsm_cluster(other)?;
-            None
-        }
-    };
+    let hsm_cluster = served_hsm_cluster(ctx, r.hsm_cluster_id.as_deref())?;
     if hsm_cluster.is_some() && origin == Origin::External {
         return Err(TcError::new(
             UNSUPPORTED_OPERATION,
@@ -473,7 +484,7 @@ pub(crate) fn own_keys_only<T>(
 }
 
 fn list_keys(ctx: &Ctx<'_>, r: &ListKeysRequest) -> Result<Value, TcError> {
-    refuse_hsm_cluster_unless_default(r.hsm_cluster_id.as_deref())?;
+    let hsm_cluster = hsm_cluster_filter(ctx, r.hsm_cluster_id.as_deref())?;
     let (offset, limit) = page(r.offset, r.limit);
     let filter = KeyListFilter {
         states: Some(vec![
@@ -481,6 +492,7 @@ fn list_keys(ctx: &Ctx<'_>, r: &ListKeysRequest) -> Result<Value, TcError> {
             KeyState::Disabled,
             KeyState::PendingImport,
         ]),
+        hsm_cluster,
         order: SortOrder::OldestFirst,
         offset,
         limit,
@@ -496,14 +508,6 @@ fn list_keys(ctx: &Ctx<'_>, r: &ListKeysRequest) -> Result<Value, TcError> {
         .map(|k| json!({ "KeyId": k.key_id.to_string() }))
         .collect();
     Ok(json!({ "Keys": ids, "TotalCount": total }))
-}
-
-/// ListKeys and ListKeyDetail accept `default` for the shared (non-HSM) keys.
-pub(crate) fn refuse_hsm_cluster_unless_default(id: Option<&str>) -> Result<(), TcError> {
-    if id == Some("default") {
-        return Ok(());
-    }
-    refuse_hsm_cluster(id)
 }
 
 /// The detail listings' `Origin` filter: TENCENT_KMS, EXTERNAL, or ALL (or empty) for both.
@@ -535,7 +539,7 @@ pub(crate) fn search(text: &Option<String>) -> Option<String> {
 
 fn list_key_detail(ctx: &Ctx<'_>, r: &ListKeyDetailRequest) -> Result<Value, TcError> {
     refuse_member_account(r.member_accounts.is_some())?;
-    refuse_hsm_cluster_unless_default(r.hsm_cluster_id.as_deref())?;
+    let hsm_cluster = hsm_cluster_filter(ctx, r.hsm_cluster_id.as_deref())?;
     let (offset, limit) = page(r.offset, r.limit);
     let states = match r.key_state.unwrap_or(0) {
         1 => Some(vec![KeyState::Enabled]),
@@ -566,6 +570,7 @@ fn list_key_detail(ctx: &Ctx<'_>, r: &ListKeyDetailRequest) -> Result<Value, TcE
         specs,
         search: search(&r.search_key_alias),
         tags: engine_tag_filters(&r.tag_filters),
+        hsm_cluster,
         order: sort_order(r.order_type),
         offset,
         limit,
@@ -708,7 +713,7 @@ fn hosts_data_key(r: &GenerateDataKeyRequest) -> bool {
 }
 
 fn generate_data_key(ctx: &Ctx<'_>, r: &GenerateDataKeyRequest) -> Result<Value, TcError> {
-    refuse_hsm_cluster(r.hsm_cluster_id.as_deref())?;
+    let expected_hsm_cluster = served_hsm_cluster(ctx, r.hsm_cluster_id.as_deref())?;
     let len = match (r.number_of_bytes, r.key_spec.as_deref()) {
         (Some(n), _) => n as usize,
         (None, Some("AES_256")) => 32,
@@ -732,6 +737,7 @@ fn generate_data_key(ctx: &Ctx<'_>, r: &GenerateDataKeyRequest) -> Result<Value,
             r.data_key_name.as_deref(),
             r.description.as_deref(),
             &r.tags,
+            expected_hsm_cluster,
         )?;
         let (dk, id) = ctx
             .engine
@@ -742,6 +748,10 @@ fn generate_data_key(ctx: &Ctx<'_>, r: &GenerateDataKeyRequest) -> Result<Value,
         let dk = ctx
             .engine
             .generate_data_key(&ctx.caller, &r.key_id, len, &context)
+            .and_then(|dk| {
+                require_hsm_cluster(expected_hsm_cluster.as_deref(), dk.hsm_cluster.as_deref())?;
+                Ok(dk)
+            })
             .map_err(|e| ctx.kms(e))?;
         (dk, String::new())
     };

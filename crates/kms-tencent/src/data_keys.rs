@@ -33,7 +33,7 @@ fn metadata(ctx: &Ctx<'_>, dk: &DataKeyRecord) -> DataKeyMetadata {
         owner: "user",
         deletion_date: dk.deletion_date,
         origin: origin(dk.origin),
-        hsm_cluster_id: String::new(),
+        hsm_cluster_id: dk.hsm_cluster.clone().unwrap_or_default(),
         resource_id: format!("creatorUin/{}/{}", dk.creator, dk.data_key_id),
         own_unreplicated: OwnUnreplicated::default(),
         creator_uin_string: dk.creator.to_string(),
@@ -64,6 +64,7 @@ pub(crate) fn new_data_key(
     name: Option<&str>,
     description: Option<&str>,
     tags: &[Tag],
+    expected_hsm_cluster: Option<String>,
 ) -> Result<NewDataKey, TcError> {
     let name = match name {
         None | Some("") => {
@@ -79,13 +80,19 @@ pub(crate) fn new_data_key(
         name: name.to_owned(),
         description: description.unwrap_or_default().to_owned(),
         tags: engine_tags(tags),
+        expected_hsm_cluster,
     })
 }
 
 pub(crate) fn import_data_key(ctx: &Ctx<'_>, r: &ImportDataKeyRequest) -> Result<Value, TcError> {
     const BAD_MATERIAL: &str = "InvalidParameterValue.InvalidImportKeyMaterial";
-    refuse_hsm_cluster(r.hsm_cluster_id.as_deref())?;
-    let new = new_data_key(Some(&r.data_key_name), r.description.as_deref(), &r.tags)?;
+    let expected_hsm_cluster = served_hsm_cluster(ctx, r.hsm_cluster_id.as_deref())?;
+    let new = new_data_key(
+        Some(&r.data_key_name),
+        r.description.as_deref(),
+        &r.tags,
+        expected_hsm_cluster,
+    )?;
     let key_id = r.key_id.as_deref().filter(|s| !s.is_empty());
     let material = decode_base64(&r.import_key_material, BAD_MATERIAL, "ImportKeyMaterial")?;
     let result = if r.import_type == 1 {
@@ -160,9 +167,10 @@ pub(crate) fn describe_data_keys(
 }
 
 pub(crate) fn list_data_keys(ctx: &Ctx<'_>, r: &ListDataKeysRequest) -> Result<Value, TcError> {
-    refuse_hsm_cluster_unless_default(r.hsm_cluster_id.as_deref())?;
+    let hsm_cluster = hsm_cluster_filter(ctx, r.hsm_cluster_id.as_deref())?;
     let (offset, limit) = page(r.offset, r.limit);
     let filter = DataKeyListFilter {
+        hsm_cluster,
         order: SortOrder::OldestFirst,
         offset,
         limit,
@@ -185,7 +193,7 @@ pub(crate) fn list_data_key_detail(
     r: &ListDataKeyDetailRequest,
 ) -> Result<Value, TcError> {
     refuse_member_account(r.member_accounts.is_some())?;
-    refuse_hsm_cluster_unless_default(r.hsm_cluster_id.as_deref())?;
+    let hsm_cluster = hsm_cluster_filter(ctx, r.hsm_cluster_id.as_deref())?;
     let (offset, limit) = page(r.offset, r.limit);
     let states = match r.key_state.unwrap_or(0) {
         1 => Some(vec![DataKeyState::Enabled]),
@@ -205,6 +213,7 @@ pub(crate) fn list_data_key_detail(
         length: r.data_key_len.filter(|n| *n > 0).map(|n| n as u32),
         search: search(&r.search_key_alias),
         tags: engine_tag_filters(&r.tag_filters),
+        hsm_cluster,
         order: sort_order(r.order_type),
         offset,
         limit,

@@ -117,12 +117,13 @@ pub fn from_kms(e: KmsError, request_id: &str) -> TcError {
         E::KeyInUse => "FailedOperation.CmkUsedByCloudProduct",
         E::BindingNotFound => "ResourceUnavailable.CloudResourceBindingNotFound",
         E::InvalidEncryptionContext(_) => INVALID_PARAMETER_VALUE,
-        // The vendor's "service temporarily unavailable": the caller may retry.
+        E::HsmClusterMismatch => "InvalidParameterValue.InvalidHsmClusterId",
         // Key stores are Huawei's: no Tencent action reaches them.
         E::KeyStoreNotFound
         | E::KeyStoreDisabled
         | E::KeyStoreHoldsKeys
         | E::KeyStoreLimitExceeded => INVALID_PARAMETER_VALUE,
+        // The vendor's "service temporarily unavailable": the caller may retry.
         E::Contended | E::Unavailable => "UnsupportedOperation.ServiceTemporaryUnavailable",
         // The dialect names the refused action in the message (see `permissions::refusal`).
         E::Unauthorized => UNAUTHORIZED_OPERATION,

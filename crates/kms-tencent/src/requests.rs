@@ -9,9 +9,8 @@
 //!   per action;
 //! - an `impl Request` whose `FIELDS` declare each parameter once: its type, whether it is
 //!   required, its limits and the vendor code for a value that breaks them. Parameters the vendor
-//!   defines but this server does not act on (`MemberAccount`; `HsmClusterId` outside CreateKey,
-//!   which places a key in an HSM cluster) are declared too, so requests carrying them are
-//!   accepted as the vendor's are.
+//!   defines but this server does not act on (`MemberAccount`) are declared too, so requests
+//!   carrying them are accepted as the vendor's are.
 //!
 //! [`Params::validate`](crate::params::Params::validate) checks a request against `FIELDS` (unknown
 //! names refused, required ones present, types, limits) and normalizes it, so deserializing the

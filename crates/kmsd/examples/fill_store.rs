@@ -134,6 +134,7 @@ fn create(
             name: format!("fill-data-{i:07}"),
             description: String::new(),
             tags: Vec::new(),
+            expected_hsm_cluster: None,
         },
     )?;
     Ok(key_id)

@@ -26,6 +26,7 @@ fn named(name: &str) -> NewDataKey {
         name: name.into(),
         description: String::new(),
         tags: vec![],
+        expected_hsm_cluster: None,
     }
 }
 

@@ -11,6 +11,17 @@ pub struct NewDataKey {
     pub name: String,
     pub description: String,
     pub tags: Vec<Tag>,
+    /// The HSM cluster the caller says the CMK is in (Tencent's `HsmClusterId`); `None` to
+    /// take the CMK wherever it is.
+    pub expected_hsm_cluster: Option<String>,
+}
+
+/// Refuses a CMK outside the HSM cluster the caller named, if it named one.
+pub fn require_hsm_cluster(expected: Option<&str>, actual: Option<&str>) -> Result<(), KmsError> {
+    match expected {
+        Some(expected) if actual != Some(expected) => Err(KmsError::HsmClusterMismatch),
+        _ => Ok(()),
+    }
 }
 
 /// What ImportDataKey brings.
@@ -27,6 +38,7 @@ pub enum DataKeyImport<'a> {
 /// A data key sealed under its CMK, ready to keep.
 struct SealedDataKey {
     key_id: Uuid,
+    hsm_cluster: Option<String>,
     blob: Vec<u8>,
     context: EncryptionContext,
     origin: Origin,
@@ -74,6 +86,7 @@ impl Engine {
         let data_key = self.generate_data_key(caller, key_id, len, context)?;
         let sealed = SealedDataKey {
             key_id: data_key.key_id,
+            hsm_cluster: data_key.hsm_cluster.clone(),
             blob: data_key.blob.clone(),
             context: context.clone(),
             origin: Origin::Kms,
@@ -120,8 +133,11 @@ impl Engine {
                 (key_id, blob, Origin::External, plaintext.len())
             }
         };
+        // The CMK that sealed it, for its cluster (which never changes).
+        let hsm_cluster = self.load(caller, key_id)?.hsm_cluster;
         let sealed = SealedDataKey {
             key_id,
+            hsm_cluster,
             blob,
             context: EncryptionContext::default(),
             origin,
@@ -139,11 +155,13 @@ impl Engine {
     ) -> Result<Uuid, KmsError> {
         let SealedDataKey {
             key_id,
+            hsm_cluster,
             blob,
             context,
             origin,
             len,
         } = sealed;
+        require_hsm_cluster(new.expected_hsm_cluster.as_deref(), hsm_cluster.as_deref())?;
         check_labels(&new.name, &new.description, &new.tags)?;
         let record = DataKeyRecord {
             data_key_id: Uuid::now_v7(),
@@ -162,6 +180,7 @@ impl Engine {
             context,
             tags: new.tags,
             revision: 1,
+            hsm_cluster,
         };
         self.store
             .create_data_key(&record, self.config.max_data_keys_per_region)

@@ -32,6 +32,7 @@ fn named(name: &str) -> NewDataKey {
         name: name.into(),
         description: String::new(),
         tags: vec![],
+        expected_hsm_cluster: None,
     }
 }
 

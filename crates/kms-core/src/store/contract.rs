@@ -96,6 +96,7 @@ pub fn data_key(account: AccountId, name: &str, created_at: u64) -> DataKeyRecor
         context: EncryptionContext::default(),
         tags: vec![],
         revision: 1,
+        hsm_cluster: None,
     }
 }
 

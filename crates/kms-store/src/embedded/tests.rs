@@ -600,8 +600,8 @@ fn the_key_limit_and_unique_names_hold_exactly_under_concurrent_creates() {
     assert_eq!(store.count_keys(2, REGION).unwrap(), 1);
 }
 
-/// A store of index version 3 (no tuple terms) gets them built when opened: combined filters
-/// then find what they match.
+/// A store of index version 3 (no tuple terms, no HSM cluster terms) gets them built when
+/// opened: combined filters then find what they match.
 #[test]
 fn a_store_of_index_version_3_gets_tuple_terms_at_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -612,6 +612,9 @@ fn a_store_of_index_version_3_gets_tuple_terms_at_open() {
                 key: "team".into(),
                 value: "a".into(),
             });
+        }
+        if i == 2 {
+            k.hsm_cluster = Some("cls-a".into());
         }
     });
     {
@@ -629,12 +632,15 @@ fn a_store_of_index_version_3_gets_tuple_terms_at_open() {
                     let (a, r, term, c, id) = entry.value();
                     (a, r.to_owned(), term.to_owned(), c, id)
                 })
-                .filter(|(_, _, term, _, _)| term.starts_with("tuple\0"))
+                .filter(|(_, _, term, _, _)| {
+                    term.starts_with("tuple\0") || term.starts_with("hsm_cluster\0")
+                })
                 .collect();
             assert_eq!(
                 tuple_entries.len(),
-                6 + 2 * 2,
-                "a tuple per key; per tag, the tuple with the tag key and with key and value"
+                6 + 2 * 2 + 6,
+                "a tuple per key; per tag, the tuple with the tag key and with key and value; \
+                 an HSM cluster term per key"
             );
             for (a, r, term, c, id) in &tuple_entries {
                 terms
@@ -662,9 +668,16 @@ fn a_store_of_index_version_3_gets_tuple_terms_at_open() {
     assert_eq!(ids, [keys[0].key_id, keys[2].key_id, keys[4].key_id]);
     let tagged = store::KeyListFilter {
         tags: vec![("team".into(), vec!["a".into()])],
-        ..combined
+        ..combined.clone()
     };
     let listed = store.list_keys(1, "ap-guangzhou", &tagged).unwrap();
     assert_eq!(listed.total, 1);
     assert_eq!(listed.page[0].key_id, keys[0].key_id);
+    let in_cluster = store::KeyListFilter {
+        hsm_cluster: Some(store::HsmClusterFilter::Cluster("cls-a".into())),
+        ..combined
+    };
+    let listed = store.list_keys(1, "ap-guangzhou", &in_cluster).unwrap();
+    assert_eq!(listed.total, 1);
+    assert_eq!(listed.page[0].key_id, keys[2].key_id);
 }

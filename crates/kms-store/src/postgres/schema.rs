@@ -168,10 +168,10 @@ fn v1() -> String {
     sql
 }
 
-/// Version 2: every record's index terms written anew from [`Indexed::terms`] (which added
-/// each record's tuple terms and their pairs with its tags); the counts of all records and of
-/// alias entries stay.
-fn v2() -> String {
+/// Versions 2 and 3: every record's index terms written anew from [`Indexed::terms`] (which
+/// added each record's tuple terms and their pairs with its tags in version 2, its HSM cluster
+/// term in version 3); the counts of all records and of alias entries stay.
+fn rewrite_terms() -> String {
     ["keys", "data_keys"]
         .iter()
         .map(|t| {
@@ -196,7 +196,11 @@ const MIGRATIONS: &[Migration] = &[
         reindex: false,
     },
     Migration {
-        sql: v2,
+        sql: rewrite_terms,
+        reindex: true,
+    },
+    Migration {
+        sql: rewrite_terms,
         reindex: true,
     },
 ];
@@ -207,7 +211,7 @@ pub(super) const VERSION: i32 = MIGRATIONS.len() as i32;
 /// Records read and their terms written per statement while reindexing.
 const REINDEX_BATCH: i64 = 2000;
 
-/// Writes the terms of every record of table `t` (after [`v2`] emptied them) and their counts.
+/// Writes the terms of every record of table `t` (after [`rewrite_terms`] emptied them) and their counts.
 /// Counts go to shard 0: readers sum the shards, and later writes add to their own.
 fn reindex<R: Indexed>(conn: &mut Conn, t: &str) -> Result<(), Fail> {
     let mut counts: BTreeMap<(i64, String, Vec<u8>), i64> = BTreeMap::new();

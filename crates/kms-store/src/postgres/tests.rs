@@ -184,11 +184,11 @@ fn index_rows(store: &PgStore) -> Vec<(String, Vec<u8>, i64)> {
         .unwrap()
 }
 
-/// A database of schema version 1 (no tuple terms) gets every record's terms and counts
-/// written anew by version 2: the same rows a store of version 2 writes, and combined filters
-/// find what they match.
+/// A database of schema version 1 (no tuple terms, no HSM cluster terms) gets every record's
+/// terms and counts written anew by the later versions: the same rows a store of this version
+/// writes, and combined filters find what they match.
 #[test]
-fn version_2_rebuilds_the_terms_of_a_version_1_database() {
+fn later_versions_rebuild_the_terms_of_a_version_1_database() {
     let db = TestDb::new();
     let store = db.open_with(2);
     let mut keys = Vec::new();
@@ -203,6 +203,9 @@ fn version_2_rebuilds_the_terms_of_a_version_1_database() {
                 value: "a".into(),
             });
         }
+        if i % 5 == 0 {
+            k.hsm_cluster = Some("cls-a".into());
+        }
         store.create_key(&k, 100).unwrap();
         keys.push(k);
     }
@@ -212,18 +215,23 @@ fn version_2_rebuilds_the_terms_of_a_version_1_database() {
         store.create_data_key(&dk, 100).unwrap();
     }
     let written = index_rows(&store);
-    assert!(
-        written
-            .iter()
-            .any(|(_, term, _)| term.starts_with(b"tuple\0"))
-    );
+    for prefix in [&b"tuple\0"[..], b"hsm_cluster\0"] {
+        assert!(written.iter().any(|(_, term, _)| term.starts_with(prefix)));
+    }
     drop(store);
     db.execute(
         "DELETE FROM keys_terms WHERE substr(term, 1, 6) = '\\x7475706c6500'::bytea;
          DELETE FROM keys_term_counts WHERE substr(term, 1, 6) = '\\x7475706c6500'::bytea;
          DELETE FROM data_keys_terms WHERE substr(term, 1, 6) = '\\x7475706c6500'::bytea;
          DELETE FROM data_keys_term_counts WHERE substr(term, 1, 6) = '\\x7475706c6500'::bytea;
-         DELETE FROM schema_version WHERE version = 2",
+         DELETE FROM keys_terms WHERE substr(term, 1, 12) = '\\x68736d5f636c757374657200'::bytea;
+         DELETE FROM keys_term_counts
+             WHERE substr(term, 1, 12) = '\\x68736d5f636c757374657200'::bytea;
+         DELETE FROM data_keys_terms
+             WHERE substr(term, 1, 12) = '\\x68736d5f636c757374657200'::bytea;
+         DELETE FROM data_keys_term_counts
+             WHERE substr(term, 1, 12) = '\\x68736d5f636c757374657200'::bytea;
+         DELETE FROM schema_version WHERE version >= 2",
     );
     let store = db.open_with(2);
     assert_eq!(index_rows(&store), written);
@@ -243,6 +251,24 @@ fn version_2_rebuilds_the_terms_of_a_version_1_database() {
         .map(|k| k.key_id)
         .collect();
     assert_eq!(listed.total, want.len() as u64);
+    assert_eq!(
+        listed.page.iter().map(|k| k.key_id).collect::<Vec<_>>(),
+        want
+    );
+    let in_cluster = kms_core::KeyListFilter {
+        states: Some(vec![kms_core::KeyState::Disabled]),
+        hsm_cluster: Some(kms_core::store::HsmClusterFilter::Cluster("cls-a".into())),
+        order: kms_core::SortOrder::OldestFirst,
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = store.list_keys(1, REGION, &in_cluster).unwrap();
+    let want: Vec<_> = keys
+        .iter()
+        .filter(|k| k.state == kms_core::KeyState::Disabled && k.hsm_cluster.is_some())
+        .map(|k| k.key_id)
+        .collect();
+    assert!(!want.is_empty());
     assert_eq!(
         listed.page.iter().map(|k| k.key_id).collect::<Vec<_>>(),
         want

@@ -6,15 +6,15 @@ use uuid::Uuid;
 
 use super::{check_data_key_listing, check_key_listing, data_key, key, next, tag};
 use crate::model::*;
-use crate::store::{DataKeyListFilter, KeyListFilter, ListQuery, Store};
+use crate::store::{DataKeyListFilter, HsmClusterFilter, KeyListFilter, ListQuery, Store};
 
 pub(super) fn check<S: Store>(new_store: &mut impl FnMut() -> S) {
     every_key_filter_combination_matches_a_naive_filter(&new_store());
     every_data_key_filter_combination_matches_a_naive_filter(&new_store());
 }
 
-/// Thirty keys over every small dimension (states, origins, several (usage, spec) pairs) and
-/// tags, creation times shared in threes; and keys of other scopes that would match.
+/// Thirty keys over every small dimension (states, origins, several (usage, spec) pairs), tags
+/// and HSM clusters, creation times shared in threes; and keys of other scopes that would match.
 fn combination_keys() -> Vec<KeyRecord> {
     let pairs = [
         (KeyUsage::EncryptDecrypt, KeySpec::Aes256),
@@ -37,6 +37,9 @@ fn combination_keys() -> Vec<KeyRecord> {
             if i.is_multiple_of(4) {
                 k.tags.push(tag("env", "prod"));
             }
+            if i % 7 == 3 {
+                k.hsm_cluster = Some(CLUSTER.into());
+            }
             k
         })
         .collect();
@@ -47,12 +50,23 @@ fn combination_keys() -> Vec<KeyRecord> {
     keys
 }
 
+/// The HSM cluster some records live in.
+const CLUSTER: &str = "cls-a";
+
+/// Both kinds of HSM cluster filter.
+fn cluster_filters() -> [HsmClusterFilter; 2] {
+    [
+        HsmClusterFilter::Shared,
+        HsmClusterFilter::Cluster(CLUSTER.into()),
+    ]
+}
+
 /// A filter's usages and specs.
 type UsagesAndSpecs = (Option<Vec<KeyUsage>>, Option<Vec<KeySpec>>);
 
 /// Every filter ListKeys, ListKeyDetail (each KeyState, Origin, KeyUsage, TagFilters and
-/// SearchKeyAlias, alone and combined), Huawei's list-keys (key_state with key_spec) and
-/// list-kms-by-tags send, and a few more.
+/// SearchKeyAlias, alone and combined; HsmClusterId with the states, usages and a tag),
+/// Huawei's list-keys (key_state with key_spec) and list-kms-by-tags send, and a few more.
 fn key_filters() -> Vec<KeyListFilter> {
     let states: [Option<Vec<KeyState>>; 4] = [
         None,
@@ -111,6 +125,22 @@ fn key_filters() -> Vec<KeyListFilter> {
             }
         }
     }
+    for s in &states {
+        for (u, sp) in &usages_and_specs {
+            for t in [vec![], vec![team(&["a"])]] {
+                for cluster in cluster_filters() {
+                    filters.push(KeyListFilter {
+                        states: s.clone(),
+                        usages: u.clone(),
+                        specs: sp.clone(),
+                        tags: t.clone(),
+                        hsm_cluster: Some(cluster),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+    }
     filters
 }
 
@@ -163,6 +193,9 @@ fn every_data_key_filter_combination_matches_a_naive_filter(store: &dyn Store) {
                 d.tags
                     .push(tag("app", if i.is_multiple_of(2) { "x" } else { "y" }));
             }
+            if i % 4 == 1 {
+                d.hsm_cluster = Some(CLUSTER.into());
+            }
             d
         })
         .collect();
@@ -199,6 +232,16 @@ fn every_data_key_filter_combination_matches_a_naive_filter(store: &dyn Store) {
                         }
                     }
                 }
+            }
+        }
+        for key_id in [None, Some(cmks[0])] {
+            for cluster in cluster_filters() {
+                filters.push(DataKeyListFilter {
+                    states: s.clone(),
+                    key_id,
+                    hsm_cluster: Some(cluster),
+                    ..Default::default()
+                });
             }
         }
     }
