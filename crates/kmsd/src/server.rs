@@ -17,7 +17,7 @@ use kms_tencent::auth::SignedParts;
 
 use crate::audit::{AuditLog, Call, Outcome};
 use crate::limits::{Dialect, Limits, Verdict};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Refusal};
 use crate::seal::NodeSeal;
 use crate::service::{Current, Opener, Service};
 
@@ -83,12 +83,12 @@ pub const PASSWORD_CHECKS: usize = 4;
 
 /// Counts a call refused before it ran.
 fn count_refusal(metrics: &Metrics, verdict: Verdict, dialect: &'static str, code: &'static str) {
-    let kind = match verdict {
-        Verdict::Fault(_) => "fault",
-        Verdict::Unavailable => "unavailable",
-        _ => "throttled",
+    let why = match verdict {
+        Verdict::Fault(_) => Refusal::Fault,
+        Verdict::Unavailable => Refusal::StoreUnavailable,
+        _ => Refusal::Throttled,
     };
-    metrics.refused(kind, dialect, code);
+    metrics.refused(why, dialect, code);
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -271,7 +271,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         } else {
             kms_huawei::errors::KMS_ERROR
         };
-        app.metrics.refused("sealed", dialect, code);
+        app.metrics.refused(Refusal::Sealed, dialect, code);
         return call.refuse_sealed(&app.audit, dialect);
     };
     if !tencent {
@@ -550,7 +550,7 @@ async fn issue_token(
     let address = client_ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     let Ok(_admitted) = app.token_requests.admit(address, Instant::now()) else {
         app.metrics
-            .refused("throttled", "huawei", IamError::TOO_MANY.code());
+            .refused(Refusal::Throttled, "huawei", IamError::TOO_MANY.code());
         return kms_huawei::Reply::iam_refusal(&IamError::TOO_MANY);
     };
     let Ok(_permit) = app.password_checks.acquire().await else {
