@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 use kms_core::{Clock, Engine, SystemClock};
 
@@ -47,8 +47,15 @@ use crate::seal::NodeSeal;
 use crate::service::{Current, Opener};
 use crate::tls::ReloadingCertificate;
 
+/// `kmsd --version`: the release and the commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KMSD_COMMIT"), ")");
+
 #[derive(Parser)]
-#[command(name = "kmsd", version, about = "A self-hosted Key Management Service")]
+#[command(
+    name = "kmsd",
+    version = VERSION,
+    about = "A self-hosted Key Management Service that speaks the Tencent Cloud and Huawei Cloud KMS APIs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,6 +77,18 @@ enum Command {
     Restore(backup::RestoreArgs),
     /// Make a store sealed by operators' shares (`kmsd operator init`).
     Operator(operator::OperatorArgs),
+    /// Print the shell completion script for SHELL, e.g. `kmsd completions bash >
+    /// /usr/share/bash-completion/completions/kmsd`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page kmsd(1) in roff, or with --out-dir write it and one page per
+    /// command (kmsd-serve(1), kmsd-admin(1), ...) there.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -80,6 +99,13 @@ fn main() -> std::process::ExitCode {
         Command::Backup(args) => std::process::exit(backup::run_backup(args)),
         Command::Restore(args) => std::process::exit(backup::run_restore(args)),
         Command::Operator(args) => std::process::exit(operator::run(args)),
+        Command::Completions { shell } => {
+            // Into a buffer first: the generator panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kmsd", &mut script);
+            return print_or_fail(&script);
+        }
+        Command::Man { out_dir } => return write_manual(out_dir.as_deref()),
     };
     // One line an operator can act on: returning the error from main would print its Debug
     // form, which carries a stack trace whenever RUST_BACKTRACE is set.
@@ -90,6 +116,35 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The manual pages, generated from the command line's own definition so they never drift.
+fn write_manual(out_dir: Option<&std::path::Path>) -> std::process::ExitCode {
+    let Some(dir) = out_dir else {
+        let mut page = Vec::new();
+        return match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+            Ok(()) => print_or_fail(&page),
+            Err(e) => fail(&format!("rendering the manual: {e}")),
+        };
+    };
+    match clap_mangen::generate_to(Cli::command(), dir) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => fail(&format!("writing the manual to {}: {e}", dir.display())),
+    }
+}
+
+fn print_or_fail(text: &[u8]) -> std::process::ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => fail(&format!("writing to standard output: {e}")),
+    }
+}
+
+fn fail(message: &str) -> std::process::ExitCode {
+    eprintln!("error: {message}");
+    std::process::ExitCode::FAILURE
 }
 
 fn run_server(args: ServeArgs) -> anyhow::Result<()> {
