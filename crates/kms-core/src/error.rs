@@ -204,7 +204,9 @@ impl From<crate::store::StoreError> for KmsError {
 impl From<crate::seal::SealError> for KmsError {
     fn from(e: crate::seal::SealError) -> Self {
         match e {
-            crate::seal::SealError::Sealed => KmsError::Unavailable,
+            crate::seal::SealError::Sealed | crate::seal::SealError::Unreachable(_) => {
+                KmsError::Unavailable
+            }
             other => KmsError::Internal(format!("seal: {other}")),
         }
     }
@@ -227,6 +229,10 @@ impl From<kms_crypto::provider::CryptoError> for KmsError {
             C::InvalidInput(why) => KmsError::InvalidCryptoInput(why),
             C::DecryptFailed => KmsError::AsymmetricDecryptFailed,
             C::Backend(why) => KmsError::Internal(format!("crypto: {why}")),
+            C::Unavailable(why) => {
+                tracing::warn!(error = %why, "a key's backend cannot be reached now");
+                KmsError::Unavailable
+            }
         }
     }
 }
