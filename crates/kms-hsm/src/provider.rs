@@ -58,6 +58,15 @@ fn rsa_bits(spec: KeySpec) -> Option<u64> {
     }
 }
 
+/// The PKCS#11 key type of a pair of `spec`: RSA, or else EC.
+fn pair_type(spec: KeySpec) -> KeyType {
+    if rsa_bits(spec).is_some() {
+        KeyType::RSA
+    } else {
+        KeyType::EC
+    }
+}
+
 fn unsupported(spec: KeySpec, operation: &'static str) -> CryptoError {
     CryptoError::Unsupported { spec, operation }
 }
@@ -151,17 +160,31 @@ impl HsmProvider {
         ];
         let mut private_template = private_attributes(&label, id);
         private_template.push(Attribute::Sign(true));
-        // The public key is read in the generation's session: its handle may not outlive it.
         self.token
             .generating(|session| {
-                let (public, _) = session.generate_key_pair(
+                session.generate_key_pair(
                     &Mechanism::EccKeyPairGen,
                     &public_template,
                     &private_template,
-                )?;
-                self.ec_public_key(spec, session, public)
+                )
             })
-            .map_err(|e| self.backend("generating an EC key pair", e))?
+            .map_err(|e| self.backend("generating an EC key pair", e))?;
+        self.public_key(spec, id)
+    }
+
+    /// The SubjectPublicKeyInfo DER of the public half of the pair with `id`, found by it so
+    /// that a token logged in to again meanwhile still answers.
+    fn public_key(&self, spec: KeySpec, id: &[u8; ID_LEN]) -> Result<Vec<u8>, CryptoError> {
+        let object = self.find(ObjectClass::PUBLIC_KEY, pair_type(spec), id)?;
+        self.token
+            .with_object(&object, |session, public| {
+                if rsa_bits(spec).is_some() {
+                    self.rsa_public_key(session, public)
+                } else {
+                    self.ec_public_key(spec, session, public)
+                }
+            })
+            .map_err(|e| self.backend("reading a public key", e))?
     }
 }
 
@@ -182,14 +205,14 @@ impl HsmProvider {
         private_template.extend([Attribute::Sign(true), Attribute::Decrypt(true)]);
         self.token
             .generating(|session| {
-                let (public, _) = session.generate_key_pair(
+                session.generate_key_pair(
                     &Mechanism::RsaPkcsKeyPairGen,
                     &public_template,
                     &private_template,
-                )?;
-                self.rsa_public_key(session, public)
+                )
             })
-            .map_err(|e| self.backend("generating an RSA key pair", e))?
+            .map_err(|e| self.backend("generating an RSA key pair", e))?;
+        self.public_key(spec, id)
     }
 
     /// The SubjectPublicKeyInfo DER of the RSA public key `object`, read in `session`.
@@ -262,23 +285,8 @@ impl CryptoProvider for HsmProvider {
                 object,
             }));
         }
-        let key_type = if rsa_bits(spec).is_some() {
-            KeyType::RSA
-        } else {
-            KeyType::EC
-        };
-        let object = self.find(ObjectClass::PRIVATE_KEY, key_type, &id)?;
-        let public_object = self.find(ObjectClass::PUBLIC_KEY, key_type, &id)?;
-        let public = self
-            .token
-            .with_object(&public_object, |session, public| {
-                if key_type == KeyType::RSA {
-                    self.rsa_public_key(session, public)
-                } else {
-                    self.ec_public_key(spec, session, public)
-                }
-            })
-            .map_err(|e| self.backend("reading a public key", e))??;
+        let object = self.find(ObjectClass::PRIVATE_KEY, pair_type(spec), &id)?;
+        let public = self.public_key(spec, &id)?;
         Ok(Arc::new(HsmPrivateKey {
             token: self.token.clone(),
             object,

@@ -312,7 +312,7 @@ impl Token {
                         require_login(session)?;
                         Err(e)
                     }
-                    other => Ok(other.map_err(TokenError::Call)),
+                    other => other.map(Ok),
                 }
             },
             |e| lost(e) || stale_handle(e),

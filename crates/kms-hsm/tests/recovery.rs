@@ -1,17 +1,20 @@
 //! A token lost while it is in use, through real SoftHSM2 state changes made by a second
 //! handle on the module in this process: a logout (every session of the application loses
 //! the login, as when an HSM restarts), a security officer logged in meanwhile (the user's
-//! login is refused until the officer logs out) and a changed user PIN. The tests share one
-//! token and run one at a time.
+//! login is refused until the officer logs out) and a changed user PIN. What SoftHSM2 cannot
+//! be made to answer from here (a session the device no longer knows, a device error), the
+//! operation answers itself on its first run. The tests share one token and run one at a
+//! time.
 
 mod cluster;
 mod softhsm;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::session::{Session, UserType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::types::AuthPin;
 use kms_core::engine::NewKey;
 use kms_core::testing::{MemorySeal, MemoryStore};
@@ -20,7 +23,7 @@ use kms_core::{
 };
 use kms_crypto::{CryptoError, CryptoProvider, KeySpec, SignInput, SigningAlgorithm};
 use kms_hsm::provider::HsmProvider;
-use kms_hsm::{Pkcs11Root, Pkcs11Settings, Token, RECONNECT_INTERVAL};
+use kms_hsm::{Pkcs11Root, Pkcs11Settings, Token, TokenError, RECONNECT_INTERVAL};
 use kms_seal::RootOfTrust;
 
 use cluster::*;
@@ -249,4 +252,84 @@ fn a_pin_refused_when_logging_in_again_is_not_tried_again() {
     let restarted = HsmProvider::new(token());
     let key = restarted.load(KeySpec::Aes256, &material.private).unwrap();
     assert_eq!(&key.open(b"", &sealed).unwrap()[..], b"kept");
+}
+
+/// What a restarted or disconnected HSM answers inside a call, given by the operation itself on
+/// its first run.
+fn gone(function: Function) -> CkError {
+    CkError::Pkcs11(RvError::SessionHandleInvalid, function)
+}
+
+#[test]
+fn a_call_whose_session_the_token_lost_runs_again_logged_in_on_a_new_one() {
+    let _alone = one_at_a_time();
+    let token = token();
+    let mut runs = 0;
+    let state = token
+        .with_session(|session| {
+            runs += 1;
+            if runs == 1 {
+                return Err(gone(Function::Encrypt));
+            }
+            session.get_session_info()
+        })
+        .unwrap()
+        .session_state();
+    assert_eq!((runs, state), (2, SessionState::RwUser));
+
+    std::thread::sleep(RECONNECT_INTERVAL);
+    let key = token
+        .find_object(vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Label(OTHER_KEY.as_bytes().to_vec()),
+        ])
+        .unwrap();
+    let mut runs = 0;
+    let label = token
+        .with_object(&key, |session, key| {
+            runs += 1;
+            if runs == 1 {
+                return Err(gone(Function::GetAttributeValue));
+            }
+            session.get_attributes(key, &[AttributeType::Label])
+        })
+        .unwrap();
+    assert_eq!(runs, 2);
+    assert_eq!(label, [Attribute::Label(OTHER_KEY.as_bytes().to_vec())]);
+}
+
+#[test]
+fn a_generation_runs_again_only_when_the_token_refused_it_before_generating() {
+    let _alone = one_at_a_time();
+    let token = token();
+    let mut runs = 0;
+    token
+        .generating(|_| {
+            runs += 1;
+            if runs == 1 {
+                return Err(gone(Function::GenerateKey));
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(runs, 2);
+
+    // A device that failed midway may have made the key: the caller is told to try again.
+    let mut runs = 0;
+    let refused = token.generating(|_| {
+        runs += 1;
+        Err::<(), _>(CkError::Pkcs11(RvError::DeviceError, Function::GenerateKey))
+    });
+    assert_eq!(runs, 1);
+    assert!(
+        matches!(&refused, Err(TokenError::Unreachable(why)) if why.contains("DeviceError")),
+        "{refused:?}"
+    );
+    let state = once_back(
+        || token.with_session(|session| session.get_session_info()),
+        |e| matches!(e, TokenError::Unreachable(_)),
+    )
+    .session_state();
+    assert_eq!(state, SessionState::RwUser);
 }
