@@ -229,10 +229,8 @@ impl From<kms_crypto::provider::CryptoError> for KmsError {
             C::InvalidInput(why) => KmsError::InvalidCryptoInput(why),
             C::DecryptFailed => KmsError::AsymmetricDecryptFailed,
             C::Backend(why) => KmsError::Internal(format!("crypto: {why}")),
-            C::Unavailable(why) => {
-                tracing::warn!(error = %why, "a key's backend cannot be reached now");
-                KmsError::Unavailable
-            }
+            // The provider logs the outage as it begins, not once per refused call.
+            C::Unavailable(_) => KmsError::Unavailable,
         }
     }
 }
