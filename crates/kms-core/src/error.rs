@@ -207,7 +207,9 @@ impl From<crate::store::StoreError> for KmsError {
 impl From<crate::seal::SealError> for KmsError {
     fn from(e: crate::seal::SealError) -> Self {
         match e {
-            crate::seal::SealError::Sealed => KmsError::Unavailable,
+            crate::seal::SealError::Sealed | crate::seal::SealError::Unreachable(_) => {
+                KmsError::Unavailable
+            }
             other => KmsError::Internal(format!("seal: {other}")),
         }
     }
@@ -230,6 +232,8 @@ impl From<kms_crypto::provider::CryptoError> for KmsError {
             C::InvalidInput(why) => KmsError::InvalidCryptoInput(why),
             C::DecryptFailed => KmsError::AsymmetricDecryptFailed,
             C::Backend(why) => KmsError::Internal(format!("crypto: {why}")),
+            // The provider logs the outage as it begins, not once per refused call.
+            C::Unavailable(_) => KmsError::Unavailable,
         }
     }
 }

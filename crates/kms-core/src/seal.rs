@@ -16,6 +16,9 @@ pub enum SealError {
     /// shares, or sealed by an operator), or the root of trust (an HSM) cannot be reached.
     #[error("the root key is sealed or its root of trust is unreachable")]
     Sealed,
+    /// The root of trust (an HSM) cannot be reached now; trying again later may succeed.
+    #[error("the root of trust cannot be reached now: {0}")]
+    Unreachable(String),
 }
 
 /// Seals and unseals secrets under the root key, binding `aad` (what the secret belongs to).

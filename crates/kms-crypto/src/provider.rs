@@ -63,6 +63,10 @@ pub enum CryptoError {
     DecryptFailed,
     #[error("crypto backend failure: {0}")]
     Backend(String),
+    /// The backend holding the key (an HSM) cannot be reached now; trying again later may
+    /// succeed.
+    #[error("the crypto backend cannot be reached now: {0}")]
+    Unavailable(String),
 }
 
 /// Generates, imports and loads keys, and verifies with public keys alone.

@@ -4,10 +4,9 @@
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::ObjectHandle;
 use zeroize::Zeroizing;
 
-use crate::Token;
+use crate::{Token, TokenError, TokenObject};
 
 pub const IV_LEN: usize = 12;
 pub const TAG_LEN: usize = 16;
@@ -18,19 +17,19 @@ pub enum GcmError {
     Authentication,
     /// The OS random source failed.
     Random,
-    /// The token failed.
-    Token(CkError),
+    /// The token failed, or cannot be reached.
+    Token(TokenError),
 }
 
 fn run(
     token: &Token,
-    key: ObjectHandle,
+    key: &TokenObject,
     iv: &[u8; IV_LEN],
     aad: &[u8],
     input: &[u8],
     encrypt: bool,
-) -> cryptoki::error::Result<Vec<u8>> {
-    token.with_session(|session| {
+) -> Result<Vec<u8>, TokenError> {
+    token.with_object(key, |session, key| {
         let mut iv = *iv;
         let params = GcmParams::new(&mut iv, aad, (TAG_LEN as u64 * 8).into())?;
         let mechanism = Mechanism::AesGcm(params);
@@ -44,7 +43,7 @@ fn run(
 
 pub fn seal(
     token: &Token,
-    key: ObjectHandle,
+    key: &TokenObject,
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, GcmError> {
@@ -59,7 +58,7 @@ pub fn seal(
 
 pub fn open(
     token: &Token,
-    key: ObjectHandle,
+    key: &TokenObject,
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, GcmError> {
@@ -71,10 +70,10 @@ pub fn open(
         Ok(plaintext) => Ok(Zeroizing::new(plaintext)),
         // A tag that does not verify: another key, or changed bytes. SoftHSM2 answers it with
         // CKR_GENERAL_ERROR where the standard names CKR_ENCRYPTED_DATA_INVALID.
-        Err(CkError::Pkcs11(
+        Err(TokenError::Call(CkError::Pkcs11(
             RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange | RvError::GeneralError,
             _,
-        )) => Err(GcmError::Authentication),
+        ))) => Err(GcmError::Authentication),
         Err(e) => Err(GcmError::Token(e)),
     }
 }

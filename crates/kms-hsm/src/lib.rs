@@ -8,14 +8,14 @@ mod token;
 
 use std::path::PathBuf;
 
-use cryptoki::object::{KeyType, ObjectHandle};
+use cryptoki::object::KeyType;
 use zeroize::Zeroizing;
 
 use kms_core::SealError;
 use kms_seal::RootOfTrust;
 
 use gcm::GcmError;
-pub use token::Token;
+pub use token::{Token, TokenError, TokenObject, RECONNECT_INTERVAL};
 
 /// A token's user PIN; zeroized on drop and never shown.
 #[derive(Clone)]
@@ -63,6 +63,9 @@ pub enum HsmError {
     Token { label: String, reason: String },
     #[error("cannot log in to the PKCS#11 token {label:?}: {reason}")]
     Login { label: String, reason: String },
+    /// The token refused the PIN (incorrect or locked): not tried again without an operator.
+    #[error("cannot log in to the PKCS#11 token {label:?}: {reason}")]
+    PinRefused { label: String, reason: String },
     #[error("no AES key is labelled {key:?} in the PKCS#11 token {token:?}; the seal's key must exist there")]
     NoKey { key: String, token: String },
 }
@@ -75,7 +78,7 @@ const FORMAT: &[u8; 4] = b"KP11";
 /// `FORMAT || IV || ciphertext || tag`.
 pub struct Pkcs11Root {
     token: Token,
-    key: ObjectHandle,
+    key: TokenObject,
 }
 
 impl Pkcs11Root {
@@ -91,6 +94,9 @@ impl Pkcs11Root {
         match error {
             GcmError::Authentication => SealError::Authentication,
             GcmError::Random => SealError::Backend("the OS random source failed".into()),
+            GcmError::Token(e @ TokenError::Unreachable(_)) => {
+                SealError::Unreachable(self.token.failure(operation, &e))
+            }
             GcmError::Token(e) => SealError::Backend(self.token.failure(operation, &e)),
         }
     }
@@ -98,7 +104,7 @@ impl Pkcs11Root {
 
 impl RootOfTrust for Pkcs11Root {
     fn wrap(&self, keyring: &[u8]) -> Result<Vec<u8>, SealError> {
-        let sealed = gcm::seal(&self.token, self.key, kms_seal::KEYRING_AAD, keyring)
+        let sealed = gcm::seal(&self.token, &self.key, kms_seal::KEYRING_AAD, keyring)
             .map_err(|e| self.failure("wrapping the root keyring", e))?;
         let mut out = Vec::with_capacity(FORMAT.len() + sealed.len());
         out.extend_from_slice(FORMAT);
@@ -110,7 +116,7 @@ impl RootOfTrust for Pkcs11Root {
         let sealed = wrapped
             .strip_prefix(FORMAT.as_slice())
             .ok_or(SealError::Authentication)?;
-        gcm::open(&self.token, self.key, kms_seal::KEYRING_AAD, sealed)
+        gcm::open(&self.token, &self.key, kms_seal::KEYRING_AAD, sealed)
             .map_err(|e| self.failure("unwrapping the root keyring", e))
     }
 }

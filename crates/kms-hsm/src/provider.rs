@@ -18,6 +18,7 @@ use cryptoki::error::RvError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
 use zeroize::Zeroizing;
 
 use kms_crypto::provider::check_signing;
@@ -27,7 +28,7 @@ use kms_crypto::{
 };
 
 use crate::gcm::{self, GcmError};
-use crate::token::{private_attributes, Token};
+use crate::token::{private_attributes, require_login, Token, TokenError, TokenObject};
 
 /// Starts a stored reference to a token's key, naming its format.
 pub const REFERENCE_MAGIC: &[u8; 8] = b"KP11REF1";
@@ -54,6 +55,15 @@ fn rsa_bits(spec: KeySpec) -> Option<u64> {
         KeySpec::Rsa3072 => Some(3072),
         KeySpec::Rsa4096 => Some(4096),
         _ => None,
+    }
+}
+
+/// The PKCS#11 key type of a pair of `spec`: RSA, or else EC.
+fn pair_type(spec: KeySpec) -> KeyType {
+    if rsa_bits(spec).is_some() {
+        KeyType::RSA
+    } else {
+        KeyType::EC
     }
 }
 
@@ -90,8 +100,8 @@ impl HsmProvider {
         }
     }
 
-    fn backend(&self, operation: &str, error: &cryptoki::error::Error) -> CryptoError {
-        CryptoError::Backend(self.token.failure(operation, error))
+    fn backend(&self, operation: &str, error: TokenError) -> CryptoError {
+        token_error(&self.token, operation, error)
     }
 
     /// The one object of `class` and `key_type` with `id`.
@@ -100,42 +110,42 @@ impl HsmProvider {
         class: ObjectClass,
         key_type: KeyType,
         id: &[u8; ID_LEN],
-    ) -> Result<ObjectHandle, CryptoError> {
-        let template = [
+    ) -> Result<TokenObject, CryptoError> {
+        let template = vec![
             Attribute::Class(class),
             Attribute::KeyType(key_type),
             Attribute::Id(id.to_vec()),
         ];
-        let found = self
-            .token
-            .with_session(|session| session.find_objects(&template))
-            .map_err(|e| self.backend("looking for a key", &e))?;
-        match found[..] {
-            [object] => Ok(object),
-            _ => Err(CryptoError::Backend(format!(
-                "PKCS#11 token {:?} holds {} {class} objects with the stored ID",
-                self.token.label(),
-                found.len()
-            ))),
-        }
+        self.token.find_object(template).map_err(|e| match e {
+            TokenError::NotOne(found) => CryptoError::Backend(format!(
+                "PKCS#11 token {:?} holds {found} {class} objects with the stored ID",
+                self.token.label()
+            )),
+            other => self.backend("looking for a key", other),
+        })
     }
 
-    /// The SubjectPublicKeyInfo DER of the public key `object` on `spec`'s curve.
-    fn ec_public_key(&self, spec: KeySpec, object: ObjectHandle) -> Result<Vec<u8>, CryptoError> {
-        let (oid, point_len) = curve(spec).ok_or(unsupported(spec, "be used in an HSM"))?;
-        let attributes = self
-            .token
-            .with_session(|session| session.get_attributes(object, &[AttributeType::EcPoint]))
-            .map_err(|e| self.backend("reading a public key", &e))?;
+    /// The SubjectPublicKeyInfo DER of the public key `object` on `spec`'s curve, read in
+    /// `session`.
+    fn ec_public_key(
+        &self,
+        spec: KeySpec,
+        session: &Session,
+        object: ObjectHandle,
+    ) -> cryptoki::error::Result<Result<Vec<u8>, CryptoError>> {
+        let Some((oid, point_len)) = curve(spec) else {
+            return Ok(Err(unsupported(spec, "be used in an HSM")));
+        };
+        let attributes = session.get_attributes(object, &[AttributeType::EcPoint])?;
         let point = match attributes.first() {
             Some(Attribute::EcPoint(point)) => der::ec_point(point, point_len),
             _ => None,
         };
-        point
+        Ok(point
             .and_then(|point| der::ec_spki(oid, point))
             .ok_or_else(|| {
                 backend_text(&self.token, "the token's EC point is not one of the curve")
-            })
+            }))
     }
 
     fn generate_ec(&self, spec: KeySpec, id: &[u8; ID_LEN]) -> Result<Vec<u8>, CryptoError> {
@@ -150,8 +160,7 @@ impl HsmProvider {
         ];
         let mut private_template = private_attributes(&label, id);
         private_template.push(Attribute::Sign(true));
-        let (public, _) = self
-            .token
+        self.token
             .generating(|session| {
                 session.generate_key_pair(
                     &Mechanism::EccKeyPairGen,
@@ -159,8 +168,23 @@ impl HsmProvider {
                     &private_template,
                 )
             })
-            .map_err(|e| self.backend("generating an EC key pair", &e))?;
-        self.ec_public_key(spec, public)
+            .map_err(|e| self.backend("generating an EC key pair", e))?;
+        self.public_key(spec, id)
+    }
+
+    /// The SubjectPublicKeyInfo DER of the public half of the pair with `id`, found by it so
+    /// that a token logged in to again meanwhile still answers.
+    fn public_key(&self, spec: KeySpec, id: &[u8; ID_LEN]) -> Result<Vec<u8>, CryptoError> {
+        let object = self.find(ObjectClass::PUBLIC_KEY, pair_type(spec), id)?;
+        self.token
+            .with_object(&object, |session, public| {
+                if rsa_bits(spec).is_some() {
+                    self.rsa_public_key(session, public)
+                } else {
+                    self.ec_public_key(spec, session, public)
+                }
+            })
+            .map_err(|e| self.backend("reading a public key", e))?
     }
 }
 
@@ -179,8 +203,7 @@ impl HsmProvider {
         ];
         let mut private_template = private_attributes(&label, id);
         private_template.extend([Attribute::Sign(true), Attribute::Decrypt(true)]);
-        let (public, _) = self
-            .token
+        self.token
             .generating(|session| {
                 session.generate_key_pair(
                     &Mechanism::RsaPkcsKeyPairGen,
@@ -188,28 +211,37 @@ impl HsmProvider {
                     &private_template,
                 )
             })
-            .map_err(|e| self.backend("generating an RSA key pair", &e))?;
-        self.rsa_public_key(public)
+            .map_err(|e| self.backend("generating an RSA key pair", e))?;
+        self.public_key(spec, id)
     }
 
-    /// The SubjectPublicKeyInfo DER of the RSA public key `object`.
-    fn rsa_public_key(&self, object: ObjectHandle) -> Result<Vec<u8>, CryptoError> {
-        let attributes = self
-            .token
-            .with_session(|session| {
-                session.get_attributes(
-                    object,
-                    &[AttributeType::Modulus, AttributeType::PublicExponent],
-                )
-            })
-            .map_err(|e| self.backend("reading a public key", &e))?;
-        match &attributes[..] {
+    /// The SubjectPublicKeyInfo DER of the RSA public key `object`, read in `session`.
+    fn rsa_public_key(
+        &self,
+        session: &Session,
+        object: ObjectHandle,
+    ) -> cryptoki::error::Result<Result<Vec<u8>, CryptoError>> {
+        let attributes = session.get_attributes(
+            object,
+            &[AttributeType::Modulus, AttributeType::PublicExponent],
+        )?;
+        Ok(match &attributes[..] {
             [Attribute::Modulus(modulus), Attribute::PublicExponent(exponent)] => {
                 der::rsa_spki(modulus, exponent)
             }
             _ => None,
         }
-        .ok_or_else(|| backend_text(&self.token, "the token's RSA public key is malformed"))
+        .ok_or_else(|| backend_text(&self.token, "the token's RSA public key is malformed")))
+    }
+}
+
+/// A failed token operation as the engine sees it: a token that cannot be reached is the
+/// transient [`CryptoError::Unavailable`].
+fn token_error(token: &Token, operation: &str, error: TokenError) -> CryptoError {
+    let text = token.failure(operation, &error);
+    match error {
+        TokenError::Unreachable(_) => CryptoError::Unavailable(text),
+        TokenError::Call(_) | TokenError::NotOne(_) => CryptoError::Backend(text),
     }
 }
 
@@ -225,7 +257,7 @@ impl CryptoProvider for HsmProvider {
             KeySpec::Aes256 => {
                 self.token
                     .generate_aes256(&label(&id), &id)
-                    .map_err(|e| self.backend("generating an AES key", &e))?;
+                    .map_err(|e| self.backend("generating an AES key", e))?;
                 None
             }
             _ if rsa_bits(spec).is_some() => Some(self.generate_rsa(spec, &id)?),
@@ -253,18 +285,8 @@ impl CryptoProvider for HsmProvider {
                 object,
             }));
         }
-        let key_type = if rsa_bits(spec).is_some() {
-            KeyType::RSA
-        } else {
-            KeyType::EC
-        };
-        let object = self.find(ObjectClass::PRIVATE_KEY, key_type, &id)?;
-        let public_object = self.find(ObjectClass::PUBLIC_KEY, key_type, &id)?;
-        let public = if key_type == KeyType::RSA {
-            self.rsa_public_key(public_object)?
-        } else {
-            self.ec_public_key(spec, public_object)?
-        };
+        let object = self.find(ObjectClass::PRIVATE_KEY, pair_type(spec), &id)?;
+        let public = self.public_key(spec, &id)?;
         Ok(Arc::new(HsmPrivateKey {
             token: self.token.clone(),
             object,
@@ -279,12 +301,17 @@ impl CryptoProvider for HsmProvider {
         let id = parse_reference(private)?;
         self.token
             .with_session(|session| {
-                for object in session.find_objects(&[Attribute::Id(id.to_vec())])? {
+                let objects = session.find_objects(&[Attribute::Id(id.to_vec())])?;
+                if objects.is_empty() {
+                    // Nothing found in a session logged out meanwhile is not nothing there.
+                    require_login(session)?;
+                }
+                for object in objects {
                     session.destroy_object(object)?;
                 }
                 Ok(())
             })
-            .map_err(|e| self.backend("destroying a purged key", &e))
+            .map_err(|e| self.backend("destroying a purged key", e))
     }
 
     /// Needs no private key, so the software provider answers.
@@ -303,7 +330,7 @@ impl CryptoProvider for HsmProvider {
 /// An AES-256 key inside the token.
 struct HsmAesKey {
     token: Arc<Token>,
-    object: ObjectHandle,
+    object: TokenObject,
 }
 
 impl HsmAesKey {
@@ -311,7 +338,7 @@ impl HsmAesKey {
         match error {
             GcmError::Authentication => CryptoError::DecryptFailed,
             GcmError::Random => CryptoError::Backend("random source".into()),
-            GcmError::Token(e) => CryptoError::Backend(self.token.failure(operation, &e)),
+            GcmError::Token(e) => token_error(&self.token, operation, e),
         }
     }
 }
@@ -326,18 +353,18 @@ impl KeyHandle for HsmAesKey {
     }
 
     fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        gcm::seal(&self.token, self.object, aad, plaintext).map_err(|e| self.failure("sealing", e))
+        gcm::seal(&self.token, &self.object, aad, plaintext).map_err(|e| self.failure("sealing", e))
     }
 
     fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        gcm::open(&self.token, self.object, aad, sealed).map_err(|e| self.failure("opening", e))
+        gcm::open(&self.token, &self.object, aad, sealed).map_err(|e| self.failure("opening", e))
     }
 }
 
 /// An EC or RSA private key inside the token, with its public key.
 struct HsmPrivateKey {
     token: Arc<Token>,
-    object: ObjectHandle,
+    object: TokenObject,
     spec: KeySpec,
     public: Vec<u8>,
 }
@@ -401,7 +428,7 @@ impl KeyHandle for HsmPrivateKey {
             signing_mechanisms(alg).ok_or(unsupported(self.spec, "sign in an HSM"))?;
         let raw = self
             .token
-            .with_session(|session| {
+            .with_object(&self.object, |session, object| {
                 let digest = match input {
                     SignInput::Digest(digest) => digest.to_vec(),
                     SignInput::Message(message) => session.digest(&hash, message)?,
@@ -413,13 +440,13 @@ impl KeyHandle for HsmPrivateKey {
                     }
                     _ => digest,
                 };
-                session.sign(&signing, self.object, &signed)
+                session.sign(&signing, object, &signed)
             })
             .map_err(|e| match e {
-                e if mechanism_refused(&e) => {
+                TokenError::Call(e) if mechanism_refused(&e) => {
                     unsupported(self.spec, "sign with this algorithm in this HSM")
                 }
-                e => CryptoError::Backend(self.token.failure("signing", &e)),
+                e => token_error(&self.token, "signing", e),
             })?;
         if rsa_bits(self.spec).is_some() {
             return Ok(raw);
@@ -461,22 +488,21 @@ impl KeyHandle for HsmPrivateKey {
                 });
             }
         };
-        match self
-            .token
-            .with_session(|session| session.decrypt(&mechanism, self.object, ciphertext))
-        {
+        match self.token.with_object(&self.object, |session, object| {
+            session.decrypt(&mechanism, object, ciphertext)
+        }) {
             Ok(plaintext) => Ok(Zeroizing::new(plaintext)),
-            Err(e) if mechanism_refused(&e) => Err(unsupported(
+            Err(TokenError::Call(e)) if mechanism_refused(&e) => Err(unsupported(
                 self.spec,
                 "decrypt with this algorithm in this HSM",
             )),
-            Err(cryptoki::error::Error::Pkcs11(
+            Err(TokenError::Call(cryptoki::error::Error::Pkcs11(
                 RvError::EncryptedDataInvalid
                 | RvError::EncryptedDataLenRange
                 | RvError::GeneralError,
                 _,
-            )) => Err(CryptoError::DecryptFailed),
-            Err(e) => Err(CryptoError::Backend(self.token.failure("decrypting", &e))),
+            ))) => Err(CryptoError::DecryptFailed),
+            Err(e) => Err(token_error(&self.token, "decrypting", e)),
         }
     }
 }

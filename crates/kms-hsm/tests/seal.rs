@@ -142,7 +142,7 @@ fn a_wrong_pin_is_refused_and_the_right_one_then_logs_in() {
     let err = Pkcs11Root::connect(&settings(PIN_TOKEN, ROOT_KEY, "wrong-pin"))
         .err()
         .unwrap();
-    assert!(matches!(err, HsmError::Login { .. }), "{err:?}");
+    assert!(matches!(err, HsmError::PinRefused { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!("cannot log in to the PKCS#11 token \"{PIN_TOKEN}\": the PIN is incorrect")

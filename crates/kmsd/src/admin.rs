@@ -308,6 +308,14 @@ impl Admin {
                     Err(e @ RotationError::Sealed) => {
                         Err(AdminReply::error(503, "Sealed", e.to_string()))
                     }
+                    Err(e @ RotationError::Unreachable(_)) => {
+                        tracing::warn!(error = %e, "a root key rotation could not start");
+                        Err(AdminReply::error(
+                            503,
+                            "RootOfTrustUnreachable",
+                            e.to_string(),
+                        ))
+                    }
                     Err(RotationError::Failed(e)) => {
                         tracing::error!(error = %e, "starting a root key rotation failed");
                         Err(AdminReply::error(500, "InternalError", e))

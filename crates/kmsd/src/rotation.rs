@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use kms_core::Store;
 use kms_core::engine::reseal::{Resealed, reseal_all};
 use kms_core::store::ROOT_KEYRING;
+use kms_core::{SealError, Store};
 use kms_seal::RootOfTrust;
 use kms_seal::keyring::{Keyring, RootKeys};
 
@@ -45,8 +45,19 @@ pub enum RotationError {
     Running,
     #[error("the server is sealed")]
     Sealed,
+    /// The root of trust (an HSM) cannot be reached now: nothing changed, try again later.
+    #[error("{0}; nothing changed, try again once it is back")]
+    Unreachable(String),
     #[error("{0}")]
     Failed(String),
+}
+
+/// A root of trust's refusal while `doing` something: an unreachable one is said so, apart.
+fn seal_failure(doing: &str, error: SealError) -> RotationError {
+    match error {
+        SealError::Unreachable(_) => RotationError::Unreachable(format!("{doing}: {error}")),
+        other => RotationError::Failed(format!("{doing}: {other}")),
+    }
 }
 
 pub struct RootKeyRotation {
@@ -191,9 +202,10 @@ impl RootKeyRotation {
             .map_err(|e| RotationError::Failed(format!("reading the root keyring: {e}")))?;
         let keyring = match &stored {
             Some(wrapped) => {
-                let bytes = self.root.unwrap(wrapped).map_err(|e| {
-                    RotationError::Failed(format!("opening the stored root keyring: {e}"))
-                })?;
+                let bytes = self
+                    .root
+                    .unwrap(wrapped)
+                    .map_err(|e| seal_failure("opening the stored root keyring", e))?;
                 Keyring::from_bytes(&bytes).map_err(|e| RotationError::Failed(e.to_string()))?
             }
             None => memory,
@@ -205,7 +217,7 @@ impl RootKeyRotation {
         let wrapped = self
             .root
             .wrap(&next.to_bytes())
-            .map_err(|e| RotationError::Failed(format!("wrapping the root keyring: {e}")))?;
+            .map_err(|e| seal_failure("wrapping the root keyring", e))?;
         self.store
             .replace_setting(ROOT_KEYRING, stored, &wrapped)
             .map_err(|e| match e {
@@ -281,5 +293,74 @@ impl RootKeyRotation {
         self.replace(stored.as_deref(), &keyring)?;
         self.keys.install(keyring);
         Ok(generation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use kms_core::testing::MemoryStore;
+    use kms_seal::{KeyRoot, open_keyring, shamir};
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    /// A root of trust that can be made unreachable, as an HSM in an outage.
+    struct Outage {
+        reachable: AtomicBool,
+        key: KeyRoot,
+    }
+
+    impl Outage {
+        fn reach(&self) -> Result<&KeyRoot, SealError> {
+            if self.reachable.load(Ordering::SeqCst) {
+                Ok(&self.key)
+            } else {
+                Err(SealError::Unreachable("the test's HSM is down".into()))
+            }
+        }
+    }
+
+    impl RootOfTrust for Outage {
+        fn wrap(&self, keyring: &[u8]) -> Result<Vec<u8>, SealError> {
+            self.reach()?.wrap(keyring)
+        }
+
+        fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
+            self.reach()?.unwrap(wrapped)
+        }
+    }
+
+    #[test]
+    fn a_rotation_while_the_root_of_trust_is_unreachable_changes_nothing_and_can_be_retried() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let root = Arc::new(Outage {
+            reachable: AtomicBool::new(true),
+            key: KeyRoot::new(shamir::generate_unseal_key().unwrap()),
+        });
+        let keyring = open_keyring(store.as_ref(), root.as_ref(), None).unwrap();
+        let generation = keyring.current();
+        let stored = store.setting(ROOT_KEYRING).unwrap();
+        let keys = Arc::new(RootKeys::unsealed(keyring));
+        let rotation = RootKeyRotation::new(store.clone(), keys, root.clone(), Duration::ZERO);
+
+        root.reachable.store(false, Ordering::SeqCst);
+        let refused = rotation.start().err().unwrap();
+        assert!(
+            matches!(refused, RotationError::Unreachable(_)),
+            "{refused}"
+        );
+        assert!(refused.to_string().ends_with("try again once it is back"));
+        assert_eq!(store.setting(ROOT_KEYRING).unwrap(), stored);
+        let status = rotation.status();
+        assert_eq!(status.generations, [generation]);
+        assert!(!status.rotating && status.last_error.is_some());
+
+        root.reachable.store(true, Ordering::SeqCst);
+        rotation.start().unwrap();
+        let status = rotation.wait();
+        assert_eq!(status.generations, [generation + 1]);
+        assert_eq!(status.last_error, None);
     }
 }

@@ -81,6 +81,11 @@ impl Engine {
         key: &KeyRecord,
         version: &KeyVersion,
     ) -> Result<Arc<dyn KeyHandle>, KmsError> {
+        // A key in an HSM is used through its PKCS#11 library, which may wait on the device or
+        // the network: the server's async workers hand such calls to the blocking pool.
+        if key.hsm_cluster.is_some() {
+            super::nonblocking::may_block()?;
+        }
         let cache_key = (key.key_id, version.version);
         if let Some(m) = self.lock_cache().get(&cache_key) {
             return Ok(m.clone());
@@ -189,7 +194,11 @@ impl Engine {
                     .map_err(|_| kms_crypto::provider::CryptoError::DecryptFailed)
             }
         };
-        opened.map_err(|_| KmsError::InvalidCiphertext)
+        // An HSM that cannot be reached says nothing about the blob: the transient refusal.
+        opened.map_err(|e| match e {
+            kms_crypto::provider::CryptoError::Unavailable(_) => KmsError::from(e),
+            _ => KmsError::InvalidCiphertext,
+        })
     }
 }
 

@@ -3,7 +3,8 @@
 //! The server runs quick actions (reads of one key, cryptography) on its async workers, where a
 //! commit (an fsync), a scrub or a wait for a write lock would stall every other request of that
 //! worker. Such an action only blocks when it meets a time-driven transition that is due on its
-//! key (a purge, an expiry, a scheduled rotation), which reads apply and persist. Under
+//! key (a purge, an expiry, a scheduled rotation), which reads apply and persist, or when it
+//! uses a key of an HSM cluster, whose PKCS#11 library may wait on the device. Under
 //! [`without_blocking`] the engine refuses that step instead, and the caller runs the action
 //! again where blocking is fine. The mode belongs to the thread, so no engine signature
 //! carries it.

@@ -14,6 +14,7 @@ pub const SEAL_TOKEN: &str = "kmsd-seal";
 /// A token nothing logs in to but the PIN test, so its login state is its own.
 pub const PIN_TOKEN: &str = "kmsd-pin";
 pub const USER_PIN: &str = "user-pin-1234";
+pub const SO_PIN: &str = "so-pin-5678";
 /// AES-256 keys in [`SEAL_TOKEN`]; [`TWIN_KEY`] labels two of them.
 pub const ROOT_KEY: &str = "kmsd-root";
 pub const OTHER_KEY: &str = "kmsd-other";
@@ -63,7 +64,7 @@ pub fn softhsm() -> &'static SoftHsm {
         for label in [SEAL_TOKEN, PIN_TOKEN] {
             let made = Command::new("softhsm2-util")
                 .args(["--init-token", "--free", "--label", label])
-                .args(["--pin", USER_PIN, "--so-pin", "so-pin-5678"])
+                .args(["--pin", USER_PIN, "--so-pin", SO_PIN])
                 .output()
                 .expect("running softhsm2-util (package softhsm2)");
             assert!(made.status.success(), "{made:?}");
