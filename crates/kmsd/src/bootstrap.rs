@@ -41,6 +41,16 @@ impl RootEnv {
         Self::from_lookup(|name| std::env::var_os(name))
     }
 
+    /// The given credential and project id, checked as the variables are (dev mode's).
+    pub fn given(secret_id: &str, secret_key: &str, project_id: &str) -> anyhow::Result<Self> {
+        Self::from_lookup(|name| match name {
+            SECRET_ID_VAR => Some(secret_id.into()),
+            SECRET_KEY_VAR => Some(secret_key.into()),
+            PROJECT_ID_VAR => Some(project_id.into()),
+            _ => None,
+        })
+    }
+
     fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> anyhow::Result<Self> {
         let get = |name: &str| -> anyhow::Result<Option<Zeroizing<String>>> {
             match lookup(name) {

@@ -8,6 +8,7 @@ mod backup;
 mod bootstrap;
 mod config;
 mod data_dir;
+mod dev;
 mod hsm;
 mod limits;
 mod listener;
@@ -77,6 +78,10 @@ enum Command {
     Restore(backup::RestoreArgs),
     /// Make a store sealed by operators' shares (`kmsd operator init`).
     Operator(operator::OperatorArgs),
+    /// A throwaway KMS for a laptop or a test suite: both dialects on loopback with a
+    /// well-known credential (printed, and written to an env file), no rate limits, and a
+    /// temporary store unless --persist keeps it.
+    Dev(dev::DevArgs),
     /// Print the shell completion script for SHELL, e.g. `kmsd completions bash >
     /// /usr/share/bash-completion/completions/kmsd`.
     Completions {
@@ -106,15 +111,17 @@ fn main() -> std::process::ExitCode {
             return print_or_fail(&script);
         }
         Command::Man { out_dir } => return write_manual(out_dir.as_deref()),
+        Command::Dev(args) => return exit_status(run_dev(args)),
     };
-    // One line an operator can act on: returning the error from main would print its Debug
-    // form, which carries a stack trace whenever RUST_BACKTRACE is set.
-    match run_server(args) {
+    exit_status(run_server(args))
+}
+
+/// One line an operator can act on: returning the error from main would print its Debug form,
+/// which carries a stack trace whenever RUST_BACKTRACE is set.
+fn exit_status(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => fail(&format!("{e:#}")),
     }
 }
 
@@ -151,11 +158,24 @@ fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     // Every setting is checked before anything is written to the data dir.
     let settings = Settings::resolve(args)?;
     init_logging(&settings)?;
-    let root_env = RootEnv::from_env()?;
+    run(settings, RootEnv::from_env()?, None)
+}
+
+fn run_dev(args: dev::DevArgs) -> anyhow::Result<()> {
+    let banner = dev::banner(args.listen, &args.env_file, args.persist.is_some());
+    // The temporary data dir is removed when this goes out of scope, after the server stopped.
+    let (serve_args, root_env, _temporary) = dev::prepare(args)?;
+    let settings = Settings::resolve(serve_args)?;
+    init_logging(&settings)?;
+    run(settings, root_env, Some(banner))
+}
+
+/// Serves until SIGTERM or SIGINT; `announce` is printed on standard output once serving.
+fn run(settings: Settings, root_env: RootEnv, announce: Option<String>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let stopped = runtime.block_on(serve(settings, root_env))?;
+    let stopped = runtime.block_on(serve(settings, root_env, announce))?;
     // Dropping the runtime waits for its blocking work (a purge, a scrub) to end: after this
     // nothing erases or scrubs any more.
     drop(runtime);
@@ -206,7 +226,11 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
 /// Start-up in the order that keeps a failed start from leaving a half-made data dir: check the
 /// TLS files and open the audit log, bind the port, then lock the data dir, open the store, and
 /// unless the seal waits for operators, open the root keys and make the root account.
-async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<Stopped> {
+async fn serve(
+    settings: Settings,
+    root_env: RootEnv,
+    announce: Option<String>,
+) -> anyhow::Result<Stopped> {
     let tls = match &settings.tls {
         Some(files) => {
             let certificate = Arc::new(ReloadingCertificate::load(files.clone())?);
@@ -254,6 +278,12 @@ async fn serve(settings: Settings, root_env: RootEnv) -> anyhow::Result<Stopped>
         }
     };
     log_start(&settings, listen, https, &app, &admin_token);
+    if let Some(text) = announce {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        // A closed standard output must not stop the server.
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    }
 
     let stop_signal = shutdown_signal()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,145 @@
+//! `kmsd dev`: a throwaway KMS for a laptop or a test suite in one command. Both dialects on
+//! loopback, a well-known root credential and project id (printed, and written to an env file
+//! the SDKs' environment credential providers read), no rate limits, and a store in a temporary
+//! directory removed at exit unless `--persist DIR` keeps it.
+//!
+//! The credential is published in this source: dev mode refuses to listen beyond loopback.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::bootstrap::RootEnv;
+use crate::config::ServeArgs;
+
+/// The well-known root credential of dev mode (Tencent SecretId/SecretKey, Huawei AK/SK).
+pub const SECRET_ID: &str = "AKIDkmsddev000000000000000000000000";
+pub const SECRET_KEY: &str = "kmsddevSecretKey0000000000000000";
+/// The root account's Huawei project id: "kmsddev" in hex, padded to 32 hex characters.
+pub const PROJECT_ID: &str = "6b6d7364646576000000000000000000";
+/// The region the root project id points to, first of the served regions.
+const REGION: &str = "ap-guangzhou";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevArgs {
+    /// Loopback address to listen on (dev mode never listens beyond this host).
+    #[arg(long, default_value = "127.0.0.1:8740")]
+    pub listen: SocketAddr,
+    /// Keep the store in DIR (created if missing) across runs, instead of a temporary directory
+    /// removed at exit.
+    #[arg(long, value_name = "DIR")]
+    pub persist: Option<PathBuf>,
+    /// Where to write the environment file with the credential, endpoint and region, for
+    /// `source` or a test runner's env file.
+    #[arg(long, value_name = "FILE", default_value = "kmsd-dev.env")]
+    pub env_file: PathBuf,
+}
+
+/// The `serve` settings of dev mode, the root credential to make, and the temporary data dir
+/// (to remove after the server stops; `None` with `--persist`).
+pub fn prepare(args: DevArgs) -> anyhow::Result<(ServeArgs, RootEnv, Option<tempfile::TempDir>)> {
+    anyhow::ensure!(
+        args.listen.ip().is_loopback(),
+        "kmsd dev listens on loopback only (its credential is public): --listen {} is not",
+        args.listen
+    );
+    let (data_dir, temporary) = match args.persist {
+        Some(dir) => (dir, None),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("kmsd-dev-")
+                .tempdir()
+                .context("making a temporary data dir")?;
+            (dir.path().to_owned(), Some(dir))
+        }
+    };
+    write_env_file(&args.env_file, args.listen)?;
+    let serve = ServeArgs {
+        listen: Some(args.listen.to_string()),
+        data_dir: Some(data_dir),
+        rate_limit: Some(0),
+        token_requests_per_address: Some(0),
+        ..Default::default()
+    };
+    let root = RootEnv::given(SECRET_ID, SECRET_KEY, PROJECT_ID)?;
+    Ok((serve, root, temporary))
+}
+
+/// The environment the vendors' SDKs read their credential from (Tencent's
+/// `TENCENTCLOUD_SECRET_ID`/`_KEY`, Huawei's `HUAWEICLOUD_SDK_AK`/`_SK`/`_PROJECT_ID`), and the
+/// endpoint and region to point them at.
+fn env_file_text(listen: SocketAddr) -> String {
+    format!(
+        "# kmsd dev: a public, well-known credential for a throwaway KMS on this host only.\n\
+         KMSD_ENDPOINT={listen}\n\
+         TENCENTCLOUD_SECRET_ID={SECRET_ID}\n\
+         TENCENTCLOUD_SECRET_KEY={SECRET_KEY}\n\
+         TENCENTCLOUD_REGION={REGION}\n\
+         HUAWEICLOUD_SDK_AK={SECRET_ID}\n\
+         HUAWEICLOUD_SDK_SK={SECRET_KEY}\n\
+         HUAWEICLOUD_SDK_PROJECT_ID={PROJECT_ID}\n"
+    )
+}
+
+fn write_env_file(path: &std::path::Path, listen: SocketAddr) -> anyhow::Result<()> {
+    let mut file = std::fs::File::create(path)
+        .with_context(|| format!("writing the env file {}", path.display()))?;
+    file.write_all(env_file_text(listen).as_bytes())
+        .with_context(|| format!("writing the env file {}", path.display()))
+}
+
+/// What dev mode prints on standard output once it serves: how to reach it.
+pub fn banner(listen: SocketAddr, env_file: &std::path::Path, persist: bool) -> String {
+    format!(
+        "kmsd dev is serving the Tencent and Huawei KMS APIs on http://{listen}\n\
+         \x20 SecretId / AK   {SECRET_ID}\n\
+         \x20 SecretKey / SK  {SECRET_KEY}\n\
+         \x20 project id      {PROJECT_ID} (region {REGION})\n\
+         \x20 env file        {} ({})\n\
+         {}",
+        env_file.display(),
+        "source it, or give it to your test runner",
+        if persist {
+            "The store is kept across runs.\n"
+        } else {
+            "The store is temporary: it is removed when kmsd dev stops.\n"
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_credential_is_one_the_server_accepts() {
+        RootEnv::given(SECRET_ID, SECRET_KEY, PROJECT_ID).unwrap();
+        assert!(RootEnv::given(SECRET_ID, SECRET_KEY, "not hex").is_err());
+    }
+
+    #[test]
+    fn dev_mode_refuses_to_listen_beyond_loopback() {
+        let args = DevArgs {
+            listen: "0.0.0.0:8740".parse().unwrap(),
+            persist: None,
+            env_file: PathBuf::from("unused.env"),
+        };
+        let err = prepare(args).err().unwrap().to_string();
+        assert!(err.contains("loopback only"), "{err}");
+        assert!(!std::path::Path::new("unused.env").exists());
+    }
+
+    #[test]
+    fn the_env_file_names_what_the_sdks_read() {
+        let text = env_file_text("127.0.0.1:9999".parse().unwrap());
+        for line in [
+            "KMSD_ENDPOINT=127.0.0.1:9999",
+            "TENCENTCLOUD_SECRET_ID=AKIDkmsddev000000000000000000000000",
+            "HUAWEICLOUD_SDK_PROJECT_ID=6b6d7364646576000000000000000000",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+"""`kmsd dev`: one command, then both vendors' SDKs take their credential from the environment
+it wrote (the SDKs' own environment providers, no other step); no rate limits; a temporary store
+removed at exit, or `--persist DIR` across runs; never beyond loopback."""
+
+import base64
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+from huaweicloudsdkcore.auth.provider import EnvCredentialProvider
+from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkkms.v2 import KmsClient as HuaweiKmsClient
+from huaweicloudsdkkms.v2 import model as hm
+from tencentcloud.common.credential import EnvironmentVariableCredential
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.kms.v20190118 import kms_client
+
+from conftest import KMSD_BIN, b64, call, free_port
+
+
+class DevServer:
+    def __init__(self, cwd, *args):
+        self.cwd, self.port = cwd, free_port()
+        self.env_file = cwd / "kmsd-dev.env"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KMSD_")}
+        self.log = open(cwd / f"dev-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [KMSD_BIN, "dev", "--listen", f"127.0.0.1:{self.port}", *args], cwd=cwd, env=env,
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        # The banner comes once the server serves.
+        self.banner = [self.proc.stdout.readline() for _ in range(6)]
+        assert self.banner[0].startswith("kmsd dev is serving"), self.banner
+
+    def environment(self):
+        """The env file, as a test runner or `source` would load it."""
+        pairs = [line.split("=", 1) for line in self.env_file.read_text().splitlines()
+                 if line and not line.startswith("#")]
+        return dict(pairs)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=30)
+        self.log.close()
+        return code
+
+    def data_dir(self):
+        text = (self.cwd / f"dev-{self.port}.log").read_text()
+        return Path(re.search(r"data_dir=(\S+)", text).group(1))
+
+
+@pytest.fixture
+def sdk_env(monkeypatch):
+    """Loads a dev server's env file into this process's environment."""
+    def load(server):
+        for name, value in server.environment().items():
+            monkeypatch.setenv(name, value)
+    return load
+
+
+def tencent_from_env():
+    endpoint = os.environ["KMSD_ENDPOINT"]
+    profile = ClientProfile(httpProfile=HttpProfile(endpoint=endpoint, protocol="http"))
+    return kms_client.KmsClient(EnvironmentVariableCredential().get_credential(),
+                                os.environ["TENCENTCLOUD_REGION"], profile)
+
+
+def huawei_from_env():
+    config = HttpConfig.get_default_config()
+    config.retry_times = 0
+    return (HuaweiKmsClient.new_builder().with_http_config(config)
+            .with_credentials(EnvCredentialProvider.get_basic().get_credentials())
+            .with_endpoints([f"http://{os.environ['KMSD_ENDPOINT']}"]).build())
+
+
+def test_both_sdks_work_from_the_env_file_alone(tmp_path, sdk_env):
+    server = DevServer(tmp_path)
+    try:
+        sdk_env(server)
+        assert server.environment()["KMSD_ENDPOINT"] == f"127.0.0.1:{server.port}"
+        assert "AKIDkmsddev000000000000000000000000" in server.banner[1]
+        kms = tencent_from_env()
+        key = call(kms, "CreateKey", Alias="dev-key").KeyId
+        blob = call(kms, "Encrypt", KeyId=key, Plaintext=b64(b"dev mode")).CiphertextBlob
+        hw = huawei_from_env()
+        # The same key through the other dialect: the Huawei SDK decrypts the Tencent blob.
+        answer = hw.decrypt_data(hm.DecryptDataRequest(body=hm.DecryptDataRequestBody(
+            cipher_text=blob)))
+        assert answer.key_id == key
+        assert base64.b64decode(call(kms, "Decrypt", CiphertextBlob=blob).Plaintext) == b"dev mode"
+        # No rate limit: a burst well past Tencent's documented 150/s for GenerateRandom.
+        for _ in range(400):
+            call(kms, "GenerateRandom", NumberOfBytes=8)
+        assert requests.get(f"http://127.0.0.1:{server.port}/healthz", timeout=5).text == "ok"
+        data_dir = server.data_dir()
+        assert data_dir.is_dir()
+    finally:
+        assert server.stop() == 0
+    assert not data_dir.exists(), "the temporary store is removed at exit"
+
+
+def test_persist_keeps_keys_and_the_credential(tmp_path, sdk_env):
+    store = tmp_path / "store"
+    first = DevServer(tmp_path, "--persist", str(store))
+    try:
+        sdk_env(first)
+        kms = tencent_from_env()
+        key = call(kms, "CreateKey", Alias="kept").KeyId
+        blob = call(kms, "Encrypt", KeyId=key, Plaintext=b64(b"across runs")).CiphertextBlob
+        assert "kept across runs" in "".join(first.banner)
+    finally:
+        assert first.stop() == 0
+    assert (store / "root.key").exists()
+    second = DevServer(tmp_path, "--persist", str(store))
+    try:
+        sdk_env(second)
+        kms = tencent_from_env()
+        assert base64.b64decode(call(kms, "Decrypt", CiphertextBlob=blob).Plaintext) == b"across runs"
+        assert [k.KeyId for k in call(kms, "ListKeys").Keys] == [key]
+    finally:
+        assert second.stop() == 0
+
+
+def test_dev_mode_never_listens_beyond_loopback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KMSD_")}
+    done = subprocess.run([KMSD_BIN, "dev", "--listen", f"0.0.0.0:{free_port()}"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert "loopback only" in done.stderr, done.stderr
+    assert not (tmp_path / "kmsd-dev.env").exists()
