@@ -20,7 +20,7 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.kms.v20190118 import kms_client
 
-from conftest import KMSD_BIN, b64, call, free_port
+from conftest import KMSD_BIN, ROOT, b64, call, free_port
 
 
 class DevServer:
@@ -132,3 +132,97 @@ def test_dev_mode_never_listens_beyond_loopback(tmp_path):
     assert done.returncode == 1
     assert "loopback only" in done.stderr, done.stderr
     assert not (tmp_path / "kmsd-dev.env").exists()
+
+
+FIXTURES = ROOT / "examples" / "fixtures.toml"
+ORDERS, SCRATCH, MAC, BYOK, SIGNING, RETIRED = (
+    f"5f0a3c1e-7b2d-4e8f-9a61-0c3b5d7e9f2{i}" for i in range(1, 7))
+
+
+def fixture_run(tmp_path, sdk_env, *args):
+    """A fresh dev server (a new temporary store) with the example fixtures."""
+    server = DevServer(tmp_path, "--fixtures", str(FIXTURES), *args)
+    sdk_env(server)
+    return server, tencent_from_env()
+
+
+def test_fixtures_make_the_same_keys_in_every_run(tmp_path, sdk_env):
+    saved = {}
+    for run in range(2):
+        server, kms = fixture_run(tmp_path, sdk_env)
+        try:
+            keys = {k.KeyId: k for k in call(kms, "ListKeyDetail", KeyUsage="ALL", Limit=100).KeyMetadatas}
+            assert set(keys) == {ORDERS, SCRATCH, MAC, BYOK, SIGNING}, "ap-shanghai holds the sixth"
+            assert (keys[ORDERS].Alias, keys[ORDERS].Description, keys[ORDERS].KeyState) == \
+                ("orders", "order records", "Enabled")
+            assert keys[BYOK].Origin == "EXTERNAL" and keys[BYOK].KeyState == "Enabled"
+            assert keys[SIGNING].KeyUsage == "ASYMMETRIC_SIGN_VERIFY_ECC"
+            shanghai = make_region_client("ap-shanghai")
+            retired = call(shanghai, "DescribeKey", KeyId=RETIRED).KeyMetadata
+            assert (retired.Alias, retired.KeyState) == ("retired", "Disabled")
+
+            mac = huawei_from_env().generate_mac(hm.GenerateMacRequest(body=hm.GenerateMacRequestBody(
+                key_id=MAC, mac_algorithm="HMAC_SHA_256", message=b64(b"webhook body")))).mac
+            public = call(kms, "GetPublicKey", KeyId=SIGNING).PublicKey
+            blobs = {k: call(kms, "Encrypt", KeyId=k, Plaintext=b64(f"run {run} {k}".encode())).CiphertextBlob
+                     for k in (ORDERS, BYOK)}
+            assert call(kms, "Encrypt", KeyId=ORDERS, Plaintext=b64(f"run {run} {ORDERS}".encode())) \
+                .CiphertextBlob != blobs[ORDERS], "nonces stay random"
+            if run == 0:
+                saved = {"mac": mac, "public": public, "blobs": blobs}
+            else:
+                # A fresh store, the same keys: what the first run made still opens.
+                assert mac == saved["mac"]
+                assert public == saved["public"]
+                for key, blob in saved["blobs"].items():
+                    answer = call(kms, "Decrypt", CiphertextBlob=blob)
+                    assert (answer.KeyId, base64.b64decode(answer.Plaintext)) == \
+                        (key, f"run 0 {key}".encode())
+        finally:
+            assert server.stop() == 0
+
+
+def make_region_client(region):
+    endpoint = os.environ["KMSD_ENDPOINT"]
+    profile = ClientProfile(httpProfile=HttpProfile(endpoint=endpoint, protocol="http"))
+    return kms_client.KmsClient(EnvironmentVariableCredential().get_credential(), region, profile)
+
+
+def test_a_persisted_store_keeps_what_tests_changed_in_fixture_keys(tmp_path, sdk_env):
+    store = tmp_path / "store"
+    server, kms = fixture_run(tmp_path, sdk_env, "--persist", str(store))
+    try:
+        call(kms, "DisableKey", KeyId=ORDERS)
+    finally:
+        assert server.stop() == 0
+    server, kms = fixture_run(tmp_path, sdk_env, "--persist", str(store))
+    try:
+        assert call(kms, "DescribeKey", KeyId=ORDERS).KeyMetadata.KeyState == "Disabled"
+        assert call(kms, "ListKeys", Limit=100).TotalCount == 5
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize("fixture, message", [
+    ('[[keys]]\nid = "nope"\nalias = "a"\n', "line 2"),
+    ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "a"\nspec = "Hmac256"\n',
+     "keys[0] (a): a Hmac256 key cannot be used for EncryptDecrypt"),
+    ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "a"\norigin = "External"\n',
+     "keys[0] (a): an External key needs its material"),
+    ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "a"\nmaterial = "AAAA"\n',
+     "keys[0] (a): "),
+    ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "bad alias!"\n',
+     "keys[0] (bad alias!): alias must be"),
+])
+def test_bad_fixtures_refuse_the_start_and_say_where(tmp_path, fixture, message):
+    path = tmp_path / "fixtures.toml"
+    path.write_text(fixture)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KMSD_")}
+    # A refused fixture must stop the start; should it not, the server would serve on.
+    done = subprocess.run([KMSD_BIN, "dev", "--listen", f"127.0.0.1:{free_port()}",
+                           "--fixtures", str(path)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert message in done.stderr, done.stderr
+    assert f"fixtures {path}" in done.stderr, done.stderr
+    assert "kmsd dev is serving" not in done.stdout

@@ -247,6 +247,20 @@ impl Engine {
     // ---- key lifecycle ----
 
     pub fn create_key(&self, caller: &Caller, new: NewKey) -> Result<KeyRecord, KmsError> {
+        // Version 7 ids sort by creation time, so listings keep creation order within a second.
+        self.create_fixed_key(caller, new, Uuid::now_v7(), None)
+    }
+
+    /// A key with a chosen id and, for a key of this service's origin, chosen material (in the
+    /// form key material import takes): `kmsd dev`'s fixtures, so ciphertext made in one run
+    /// decrypts in the next. Without material the key's is generated as for [`Self::create_key`].
+    pub fn create_fixed_key(
+        &self,
+        caller: &Caller,
+        new: NewKey,
+        key_id: Uuid,
+        material: Option<&[u8]>,
+    ) -> Result<KeyRecord, KmsError> {
         check_labels(&new.alias, &new.description, &new.tags)?;
         if !new.usage.allows(new.spec) {
             return Err(KmsError::UsageNotAllowed {
@@ -255,22 +269,36 @@ impl Engine {
             });
         }
         let now = self.now();
-        // Version 7 ids sort by creation time, so listings keep creation order within a second.
-        let key_id = Uuid::now_v7();
         let provider = self.provider(new.hsm_cluster.as_deref())?;
-        let (state, versions) = match new.origin {
-            Origin::Kms => (
+        let (state, versions) = match (new.origin, material) {
+            (Origin::Kms, None) => (
                 KeyState::Enabled,
                 vec![self.new_version(provider, key_id, 1, new.spec, now)?],
             ),
+            (Origin::Kms, Some(_)) if new.hsm_cluster.is_some() => {
+                return Err(KmsError::InvalidParameter {
+                    field: "HsmClusterId",
+                    reason: "a key with chosen material cannot live in an HSM cluster".into(),
+                });
+            }
+            (Origin::Kms, Some(material)) => (
+                KeyState::Enabled,
+                vec![self.imported_version(key_id, 1, new.spec, material, now)?],
+            ),
             // Material brought in would have been outside the HSM.
-            Origin::External if new.hsm_cluster.is_some() => {
+            (Origin::External, _) if new.hsm_cluster.is_some() => {
                 return Err(KmsError::InvalidParameter {
                     field: "HsmClusterId",
                     reason: "keys of imported material cannot live in an HSM cluster".into(),
                 });
             }
-            Origin::External => (KeyState::PendingImport, Vec::new()),
+            (Origin::External, None) => (KeyState::PendingImport, Vec::new()),
+            (Origin::External, Some(_)) => {
+                return Err(KmsError::invalid(
+                    "material",
+                    "material of an EXTERNAL key arrives through the import, as a customer's",
+                ));
+            }
         };
         let key = KeyRecord {
             key_id,
@@ -298,7 +326,13 @@ impl Engine {
             hsm_cluster: new.hsm_cluster,
         };
         self.store
-            .create_key(&key, self.config.max_keys_per_region)?;
+            .create_key(&key, self.config.max_keys_per_region)
+            .map_err(|e| match e {
+                StoreError::AlreadyExists => {
+                    KmsError::invalid("KeyId", format!("a key with id {key_id} exists"))
+                }
+                other => other.into(),
+            })?;
         Ok(key)
     }
 

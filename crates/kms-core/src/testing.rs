@@ -126,6 +126,9 @@ fn name_taken<R: Indexed>(map: &BTreeMap<Uuid, R>, rec: &R) -> bool {
 }
 
 fn create<R: Indexed>(map: &mut BTreeMap<Uuid, R>, rec: &R, max: u64) -> Result<(), StoreError> {
+    if map.contains_key(&rec.id()) {
+        return Err(StoreError::AlreadyExists);
+    }
     if name_taken(map, rec) {
         return Err(StoreError::NameTaken);
     }

@@ -51,11 +51,19 @@ pub fn encrypt_to_public_key(
     algorithm: WrapAlgorithm,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, PublicKeyError> {
-    let der = pem_public_key_der(pem)?;
+    encrypt_to_public_key_der(&pem_public_key_der(pem)?, algorithm, plaintext)
+}
+
+/// Encrypts `plaintext` to the public key (SubjectPublicKeyInfo DER) with `algorithm`.
+pub fn encrypt_to_public_key_der(
+    der: &[u8],
+    algorithm: WrapAlgorithm,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, PublicKeyError> {
     match algorithm {
         WrapAlgorithm::Sm2C1C3C2 | WrapAlgorithm::Sm2C1C3C2Asn1 => {
-            let key = sm2::PublicKey::from_public_key_der(&der)
-                .map_err(|_| PublicKeyError::InvalidKey)?;
+            let key =
+                sm2::PublicKey::from_public_key_der(der).map_err(|_| PublicKeyError::InvalidKey)?;
             let enc = EncryptingKey::new_with_mode(key, Mode::C1C3C2);
             let mut rng = getrandom::SysRng;
             let out = if algorithm == WrapAlgorithm::Sm2C1C3C2 {
@@ -66,8 +74,7 @@ pub fn encrypt_to_public_key(
             out.map_err(|_| PublicKeyError::Encryption)
         }
         WrapAlgorithm::RsaPkcs1V15 | WrapAlgorithm::RsaOaepSha1 | WrapAlgorithm::RsaOaepSha256 => {
-            let key =
-                PublicEncryptingKey::from_der(&der).map_err(|_| PublicKeyError::InvalidKey)?;
+            let key = PublicEncryptingKey::from_der(der).map_err(|_| PublicKeyError::InvalidKey)?;
             if algorithm == WrapAlgorithm::RsaPkcs1V15 {
                 let key =
                     Pkcs1PublicEncryptingKey::new(key).map_err(|_| PublicKeyError::InvalidKey)?;

@@ -305,6 +305,16 @@ impl Tables {
     /// Writes a new record with its index entries; `LimitReached` once its scope holds `max`
     /// counted records, `NameTaken` if one of its names is in use.
     fn create<R: Indexed>(&self, txn: &WriteTxn, rec: &R, max: u64) -> Result<(), StoreError> {
+        // An id in use is refused, not overwritten: ids are chosen at times (dev mode's fixtures).
+        let exists = txn
+            .open_table(self.records)
+            .map_err(backend)?
+            .get(rec.id().as_u128())
+            .map_err(backend)?
+            .is_some();
+        if exists {
+            return Err(StoreError::AlreadyExists);
+        }
         // A record that does not count (one pending deletion, as an import may bring) is
         // neither limited nor counted.
         if rec.counts_toward_limit() && self.adjust_count(txn, rec, 1)? >= max {

@@ -272,8 +272,13 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
 }
 
 /// Alias rules: a valid name; the `kms-` prefix is reserved for keys that cloud products create.
+/// The length (1 to 60) is the request field's limit.
+pub fn is_valid_alias(alias: &str) -> bool {
+    is_valid_name(alias) && !alias.starts_with("kms-")
+}
+
 fn check_alias(alias: &str) -> Result<(), TcError> {
-    if is_valid_name(alias) && !alias.starts_with("kms-") {
+    if is_valid_alias(alias) {
         Ok(())
     } else {
         Err(TcError::new(

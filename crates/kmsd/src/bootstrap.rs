@@ -24,6 +24,9 @@ const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 pub struct RootEnv {
     pair: Option<(String, Zeroizing<String>)>,
     project_id: Option<String>,
+    /// The root account's id and app id, fixed by dev mode (ciphertext is bound to the account,
+    /// so a fixture key's ciphertext opens in every run); random otherwise.
+    ids: Option<(u64, u64)>,
 }
 
 impl std::fmt::Debug for RootEnv {
@@ -41,13 +44,23 @@ impl RootEnv {
         Self::from_lookup(|name| std::env::var_os(name))
     }
 
-    /// The given credential and project id, checked as the variables are (dev mode's).
-    pub fn given(secret_id: &str, secret_key: &str, project_id: &str) -> anyhow::Result<Self> {
-        Self::from_lookup(|name| match name {
+    /// The given credential, project id and account ids, the credential checked as the
+    /// variables are (dev mode's).
+    pub fn given(
+        secret_id: &str,
+        secret_key: &str,
+        project_id: &str,
+        (uin, app_id): (u64, u64),
+    ) -> anyhow::Result<Self> {
+        let env = Self::from_lookup(|name| match name {
             SECRET_ID_VAR => Some(secret_id.into()),
             SECRET_KEY_VAR => Some(secret_key.into()),
             PROJECT_ID_VAR => Some(project_id.into()),
             _ => None,
+        })?;
+        Ok(Self {
+            ids: Some((uin, app_id)),
+            ..env
         })
     }
 
@@ -89,7 +102,11 @@ impl RootEnv {
                 "{PROJECT_ID_VAR} must be 32 lowercase hex characters, got {p:?}"
             );
         }
-        Ok(Self { pair, project_id })
+        Ok(Self {
+            pair,
+            project_id,
+            ids: None,
+        })
     }
 
     fn is_given(&self) -> bool {
@@ -227,8 +244,14 @@ pub fn ensure_root_account(
     // Tencent account ids are 12-digit numbers starting with 1; app ids 10 digits starting 125.
     // Nodes starting together over one empty shared store agree on one root account id (the
     // first to record its choice wins), so exactly one of their creations can succeed.
-    let uin = claim_root_uin(store, 100_000_000_000 + random_u64()? % 900_000_000_000)?;
-    let app_id = 1_250_000_000 + random_u64()? % 10_000_000;
+    let (uin, app_id) = match env.ids {
+        Some(ids) => ids,
+        None => (
+            100_000_000_000 + random_u64()? % 900_000_000_000,
+            1_250_000_000 + random_u64()? % 10_000_000,
+        ),
+    };
+    let uin = claim_root_uin(store, uin)?;
     let account = NewAccount {
         uin,
         app_id,

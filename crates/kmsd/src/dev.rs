@@ -11,14 +11,20 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use kms_core::Caller;
+
 use crate::bootstrap::RootEnv;
 use crate::config::ServeArgs;
+use crate::fixtures::Fixtures;
+use crate::server::App;
 
 /// The well-known root credential of dev mode (Tencent SecretId/SecretKey, Huawei AK/SK).
 pub const SECRET_ID: &str = "AKIDkmsddev000000000000000000000000";
 pub const SECRET_KEY: &str = "kmsddevSecretKey0000000000000000";
 /// The root account's Huawei project id: "kmsddev" in hex, padded to 32 hex characters.
 pub const PROJECT_ID: &str = "6b6d7364646576000000000000000000";
+/// The root account's id and app id, fixed: ciphertext is bound to its account.
+const ACCOUNT_IDS: (u64, u64) = (100_000_000_001, 1_250_000_001);
 /// The region the root project id points to, first of the served regions.
 const REGION: &str = "ap-guangzhou";
 
@@ -35,6 +41,37 @@ pub struct DevArgs {
     /// `source` or a test runner's env file.
     #[arg(long, value_name = "FILE", default_value = "kmsd-dev.env")]
     pub env_file: PathBuf,
+    /// Keys with fixed ids and material to make at start (TOML, `docs/dev-mode.md`); keys a
+    /// --persist store already holds are left as they are.
+    #[arg(long, value_name = "FILE")]
+    pub fixtures: Option<PathBuf>,
+}
+
+/// What dev mode does once its service is up: make the fixtures, print the banner.
+pub struct DevStart {
+    pub banner: String,
+    pub fixtures: Option<Fixtures>,
+}
+
+/// Makes `fixtures` as the root account (the well-known credential's), in `region` unless a
+/// fixture names another; how many keys it made.
+pub fn apply_fixtures(fixtures: &Fixtures, app: &App, region: &str) -> anyhow::Result<usize> {
+    let service = app
+        .service
+        .get()
+        .context("the service is not up: dev mode is never sealed")?;
+    let root = service
+        .directory
+        .by_secret_id(SECRET_ID)
+        .context("the store's root account is not dev mode's: was it made by `kmsd serve`?")?;
+    let caller = Caller {
+        account: root.account,
+        user: None,
+        credential: SECRET_ID.to_owned(),
+        region: region.to_owned(),
+        authority: None,
+    };
+    fixtures.apply(&service.engine, &caller)
 }
 
 /// The `serve` settings of dev mode, the root credential to make, and the temporary data dir
@@ -55,7 +92,6 @@ pub fn prepare(args: DevArgs) -> anyhow::Result<(ServeArgs, RootEnv, Option<temp
             (dir.path().to_owned(), Some(dir))
         }
     };
-    write_env_file(&args.env_file, args.listen)?;
     let serve = ServeArgs {
         listen: Some(args.listen.to_string()),
         data_dir: Some(data_dir),
@@ -63,7 +99,7 @@ pub fn prepare(args: DevArgs) -> anyhow::Result<(ServeArgs, RootEnv, Option<temp
         token_requests_per_address: Some(0),
         ..Default::default()
     };
-    let root = RootEnv::given(SECRET_ID, SECRET_KEY, PROJECT_ID)?;
+    let root = RootEnv::given(SECRET_ID, SECRET_KEY, PROJECT_ID, ACCOUNT_IDS)?;
     Ok((serve, root, temporary))
 }
 
@@ -83,7 +119,8 @@ fn env_file_text(listen: SocketAddr) -> String {
     )
 }
 
-fn write_env_file(path: &std::path::Path, listen: SocketAddr) -> anyhow::Result<()> {
+/// Writes the env file, once the settings and fixtures passed their checks.
+pub fn write_env_file(path: &std::path::Path, listen: SocketAddr) -> anyhow::Result<()> {
     let mut file = std::fs::File::create(path)
         .with_context(|| format!("writing the env file {}", path.display()))?;
     file.write_all(env_file_text(listen).as_bytes())
@@ -115,8 +152,8 @@ mod tests {
 
     #[test]
     fn the_credential_is_one_the_server_accepts() {
-        RootEnv::given(SECRET_ID, SECRET_KEY, PROJECT_ID).unwrap();
-        assert!(RootEnv::given(SECRET_ID, SECRET_KEY, "not hex").is_err());
+        RootEnv::given(SECRET_ID, SECRET_KEY, PROJECT_ID, ACCOUNT_IDS).unwrap();
+        assert!(RootEnv::given(SECRET_ID, SECRET_KEY, "not hex", ACCOUNT_IDS).is_err());
     }
 
     #[test]
@@ -125,6 +162,7 @@ mod tests {
             listen: "0.0.0.0:8740".parse().unwrap(),
             persist: None,
             env_file: PathBuf::from("unused.env"),
+            fixtures: None,
         };
         let err = prepare(args).err().unwrap().to_string();
         assert!(err.contains("loopback only"), "{err}");

@@ -9,6 +9,7 @@ mod bootstrap;
 mod config;
 mod data_dir;
 mod dev;
+mod fixtures;
 mod hsm;
 mod limits;
 mod listener;
@@ -163,19 +164,26 @@ fn run_server(args: ServeArgs) -> anyhow::Result<()> {
 
 fn run_dev(args: dev::DevArgs) -> anyhow::Result<()> {
     let banner = dev::banner(args.listen, &args.env_file, args.persist.is_some());
+    let (fixtures_file, env_file, listen) =
+        (args.fixtures.clone(), args.env_file.clone(), args.listen);
     // The temporary data dir is removed when this goes out of scope, after the server stopped.
     let (serve_args, root_env, _temporary) = dev::prepare(args)?;
     let settings = Settings::resolve(serve_args)?;
+    let fixtures = fixtures_file
+        .map(|path| fixtures::Fixtures::load(&path, &settings.regions))
+        .transpose()?;
+    dev::write_env_file(&env_file, listen)?;
     init_logging(&settings)?;
-    run(settings, root_env, Some(banner))
+    run(settings, root_env, Some(dev::DevStart { banner, fixtures }))
 }
 
-/// Serves until SIGTERM or SIGINT; `announce` is printed on standard output once serving.
-fn run(settings: Settings, root_env: RootEnv, announce: Option<String>) -> anyhow::Result<()> {
+/// Serves until SIGTERM or SIGINT; in dev mode, makes its fixtures first and prints its banner
+/// once serving.
+fn run(settings: Settings, root_env: RootEnv, dev: Option<dev::DevStart>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let stopped = runtime.block_on(serve(settings, root_env, announce))?;
+    let stopped = runtime.block_on(serve(settings, root_env, dev))?;
     // Dropping the runtime waits for its blocking work (a purge, a scrub) to end: after this
     // nothing erases or scrubs any more.
     drop(runtime);
@@ -229,7 +237,7 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
 async fn serve(
     settings: Settings,
     root_env: RootEnv,
-    announce: Option<String>,
+    dev: Option<dev::DevStart>,
 ) -> anyhow::Result<Stopped> {
     let tls = match &settings.tls {
         Some(files) => {
@@ -278,11 +286,19 @@ async fn serve(
         }
     };
     log_start(&settings, listen, https, &app, &admin_token);
-    if let Some(text) = announce {
+    if let Some(dev) = dev {
+        if let Some(fixtures) = &dev.fixtures {
+            let made = tokio::task::block_in_place(|| {
+                dev::apply_fixtures(fixtures, &app, &settings.regions[0])
+            })?;
+            tracing::info!(made, "fixtures made");
+        }
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
         // A closed standard output must not stop the server.
-        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        let _ = out
+            .write_all(dev.banner.as_bytes())
+            .and_then(|()| out.flush());
     }
 
     let stop_signal = shutdown_signal()?;

@@ -520,3 +520,83 @@ fn blobs_written_before_every_key_type_still_decrypt() {
         ));
     }
 }
+
+#[test]
+fn a_fixed_key_opens_in_another_engine_what_one_engine_sealed() {
+    let material = [0x5au8; 32];
+    let key_id = Uuid::parse_str("5f0a3c1e-7b2d-4e8f-9a61-0c3b5d7e9f21").unwrap();
+    let new = NewKey {
+        alias: "fixed".into(),
+        description: String::new(),
+        usage: KeyUsage::EncryptDecrypt,
+        spec: KeySpec::Aes256,
+        origin: Origin::Kms,
+        tags: vec![],
+        hsm_cluster: None,
+    };
+    // Two engines: two stores, two root keys, as two runs of dev mode.
+    let (first, second) = (fixture(), fixture());
+    for f in [&first, &second] {
+        let key = f
+            .engine
+            .create_fixed_key(&f.caller, new.clone(), key_id, Some(&material))
+            .unwrap();
+        assert_eq!((key.key_id, key.state), (key_id, KeyState::Enabled));
+    }
+    let (_, blob) = first
+        .engine
+        .encrypt(&first.caller, &key_id.to_string(), b"kept", &ctx(&[]))
+        .unwrap();
+    let (_, plaintext) = second
+        .engine
+        .decrypt(&second.caller, &blob, &ctx(&[]))
+        .unwrap();
+    assert_eq!(&plaintext[..], b"kept");
+
+    // The id is taken: a second key under it is refused, the first stays.
+    let again = NewKey {
+        alias: "again".into(),
+        ..new.clone()
+    };
+    assert!(matches!(
+        first
+            .engine
+            .create_fixed_key(&first.caller, again, key_id, None),
+        Err(KmsError::InvalidParameter { field: "KeyId", .. })
+    ));
+    assert_eq!(
+        first
+            .engine
+            .describe_key(&first.caller, &key_id.to_string())
+            .unwrap()
+            .alias,
+        "fixed"
+    );
+    let short = first.engine.create_fixed_key(
+        &first.caller,
+        NewKey {
+            alias: "short".into(),
+            ..new.clone()
+        },
+        Uuid::new_v4(),
+        Some(&material[..16]),
+    );
+    assert_eq!(short.err(), Some(KmsError::InvalidKeyMaterial));
+    let external = first.engine.create_fixed_key(
+        &first.caller,
+        NewKey {
+            alias: "external".into(),
+            origin: Origin::External,
+            ..new
+        },
+        Uuid::new_v4(),
+        Some(&material),
+    );
+    assert!(matches!(
+        external,
+        Err(KmsError::InvalidParameter {
+            field: "material",
+            ..
+        })
+    ));
+}

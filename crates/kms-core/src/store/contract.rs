@@ -19,6 +19,7 @@ const REGION: &str = "ap-guangzhou";
 /// Runs every case of the contract, each on a fresh store from `new_store`.
 pub fn check<S: Store>(mut new_store: impl FnMut() -> S) {
     names_limits_and_revisions(&new_store());
+    a_record_id_in_use_is_refused(&new_store());
     lists_in_creation_order_and_finds_due_keys(&new_store());
     keys_pending_deletion_do_not_count_until_restored(&new_store());
     key_batches_are_all_or_nothing(&new_store());
@@ -34,6 +35,42 @@ pub fn check<S: Store>(mut new_store: impl FnMut() -> S) {
     combinations::check(&mut new_store);
     grants::check(&mut new_store);
     moving::check(&mut new_store);
+}
+
+/// A second record under an id in use (a chosen id, as dev mode's fixtures give, or another
+/// account's) is refused and leaves the first as it was, names and listings included.
+fn a_record_id_in_use_is_refused(store: &dyn Store) {
+    let first = key(1, "first", 10);
+    store.create_key(&first, 100).unwrap();
+    for mut clash in [key(1, "second", 11), key(2, "first", 11)] {
+        clash.key_id = first.key_id;
+        assert_eq!(
+            store.create_key(&clash, 100),
+            Err(StoreError::AlreadyExists)
+        );
+    }
+    let kept = store.get_key(&first.key_id).unwrap().unwrap();
+    assert_eq!((kept.account, kept.alias.as_str()), (1, "first"));
+    assert!(store.key_by_name(1, REGION, "second").unwrap().is_none());
+    assert_eq!(store.count_keys(1, REGION).unwrap(), 1);
+    assert_eq!(store.count_keys(2, REGION).unwrap(), 0);
+
+    let data_key = data_key(1, "d", 10);
+    store.create_data_key(&data_key, 100).unwrap();
+    let mut clash = self::data_key(1, "other", 11);
+    clash.data_key_id = data_key.data_key_id;
+    assert_eq!(
+        store.create_data_key(&clash, 100),
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store
+            .get_data_key(&data_key.data_key_id)
+            .unwrap()
+            .unwrap()
+            .name,
+        "d"
+    );
 }
 
 /// A KMS key record of `account` in ap-guangzhou, ready to insert.

@@ -1,0 +1,294 @@
+//! `kmsd dev --fixtures FILE`: keys of the root account with fixed ids and, where given, fixed
+//! material, made at start, so every run of a test suite finds the same keys and a ciphertext
+//! saved by one run decrypts in the next. Nonces stay random: a fixture fixes keys, never the
+//! randomness of what they encrypt.
+//!
+//! The file is read and checked whole before anything starts; each refusal names the key (by
+//! its index and alias) and the field. Keys already in the store (a `--persist` store of an
+//! earlier run) are left as they are.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use kms_core::base64_text::B64;
+use kms_core::engine::NewKey;
+use kms_core::{
+    Caller, Engine, KeySpec, KeyState, KeyUsage, KmsError, Origin, Tag, WrappingAlgorithm,
+    WrappingKeySpec,
+};
+use kms_crypto::public_key::{WrapAlgorithm, encrypt_to_public_key_der};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureFile {
+    #[serde(default)]
+    keys: Vec<KeyFixture>,
+}
+
+/// One key: the engine's names for usage, spec, origin and state (see `docs/dev-mode.md`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFixture {
+    id: Uuid,
+    alias: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "encrypt_decrypt")]
+    usage: KeyUsage,
+    #[serde(default = "aes_256")]
+    spec: KeySpec,
+    #[serde(default = "service_origin")]
+    origin: Origin,
+    /// Base64 of the material, as key material import takes it: raw bytes for a symmetric
+    /// key, PKCS#8 DER for a private key. Required for an `External` key.
+    material: Option<String>,
+    #[serde(default = "enabled")]
+    state: KeyState,
+    /// The served region to make it in; the first served region by default.
+    region: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+fn encrypt_decrypt() -> KeyUsage {
+    KeyUsage::EncryptDecrypt
+}
+fn aes_256() -> KeySpec {
+    KeySpec::Aes256
+}
+fn service_origin() -> Origin {
+    Origin::Kms
+}
+fn enabled() -> KeyState {
+    KeyState::Enabled
+}
+
+/// A checked key fixture, ready to make.
+pub struct FixedKey {
+    /// `keys[i] (alias)`, for messages.
+    name: String,
+    id: Uuid,
+    new: NewKey,
+    material: Option<Zeroizing<Vec<u8>>>,
+    enabled: bool,
+    region: Option<String>,
+}
+
+/// The fixtures of a file, checked.
+pub struct Fixtures {
+    /// The file, for messages.
+    source: PathBuf,
+    keys: Vec<FixedKey>,
+}
+
+impl Fixtures {
+    /// Reads and checks `path`; `regions` are the served regions.
+    pub fn load(path: &Path, regions: &[String]) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the fixtures {}", path.display()))?;
+        let mut fixtures =
+            Self::parse(&text, regions).with_context(|| format!("fixtures {}", path.display()))?;
+        fixtures.source = path.to_owned();
+        Ok(fixtures)
+    }
+
+    fn parse(text: &str, regions: &[String]) -> anyhow::Result<Self> {
+        let file: FixtureFile = toml::from_str(text)?;
+        let mut ids = HashSet::new();
+        let mut keys = Vec::with_capacity(file.keys.len());
+        for (i, k) in file.keys.into_iter().enumerate() {
+            let name = format!("keys[{i}] ({})", k.alias);
+            anyhow::ensure!(ids.insert(k.id), "{name}: id {} appears twice", k.id);
+            // Tencent's rules, the stricter dialect's, so the key is reachable by alias in both.
+            anyhow::ensure!(
+                k.alias.len() <= 60 && kms_tencent::actions::is_valid_alias(&k.alias),
+                "{name}: alias must be 1 to 60 letters, digits, '-' or '_', start with a letter \
+                 or digit, and not start with 'kms-'"
+            );
+            anyhow::ensure!(
+                k.usage.allows(k.spec),
+                "{name}: a {:?} key cannot be used for {:?}",
+                k.spec,
+                k.usage
+            );
+            anyhow::ensure!(
+                matches!(k.state, KeyState::Enabled | KeyState::Disabled),
+                "{name}: state must be Enabled or Disabled"
+            );
+            if let Some(region) = &k.region {
+                anyhow::ensure!(
+                    regions.contains(region),
+                    "{name}: region {region:?} is not served (served: {})",
+                    regions.join(", ")
+                );
+            }
+            let material = k
+                .material
+                .map(|text| {
+                    B64.decode(text.trim())
+                        .map(Zeroizing::new)
+                        .map_err(|_| anyhow::anyhow!("{name}: material is not base64"))
+                })
+                .transpose()?;
+            anyhow::ensure!(
+                k.origin == Origin::Kms || material.is_some(),
+                "{name}: an External key needs its material"
+            );
+            anyhow::ensure!(
+                k.origin == Origin::Kms || k.spec.is_symmetric(),
+                "{name}: External keys are symmetric (Aes256 or Sm4)"
+            );
+            keys.push(FixedKey {
+                name,
+                id: k.id,
+                new: NewKey {
+                    alias: k.alias,
+                    description: k.description,
+                    usage: k.usage,
+                    spec: k.spec,
+                    origin: k.origin,
+                    tags: k
+                        .tags
+                        .into_iter()
+                        .map(|(key, value)| Tag { key, value })
+                        .collect(),
+                    hsm_cluster: None,
+                },
+                material,
+                enabled: k.state == KeyState::Enabled,
+                region: k.region,
+            });
+        }
+        Ok(Self {
+            source: PathBuf::new(),
+            keys,
+        })
+    }
+
+    /// Makes every key not already in the store, as the root account `caller` in its region (or
+    /// the fixture's); how many it made.
+    pub fn apply(&self, engine: &Engine, caller: &Caller) -> anyhow::Result<usize> {
+        let mut made = 0;
+        for key in &self.keys {
+            let caller = Caller {
+                region: key.region.clone().unwrap_or_else(|| caller.region.clone()),
+                ..caller.clone()
+            };
+            let refused = |e: KmsError| {
+                anyhow::anyhow!("fixtures {}: {}: {e}", self.source.display(), key.name)
+            };
+            match engine.describe_key(&caller, &key.id.to_string()) {
+                Ok(_) => continue,
+                Err(KmsError::KeyNotFound) => {}
+                Err(e) => return Err(refused(e)),
+            }
+            make(engine, &caller, key).map_err(refused)?;
+            made += 1;
+        }
+        Ok(made)
+    }
+}
+
+fn make(engine: &Engine, caller: &Caller, key: &FixedKey) -> Result<(), KmsError> {
+    let id = key.id.to_string();
+    match key.new.origin {
+        Origin::Kms => {
+            engine.create_fixed_key(
+                caller,
+                key.new.clone(),
+                key.id,
+                key.material.as_ref().map(|m| m.as_slice()),
+            )?;
+        }
+        // Imported material takes the customer's path: import parameters, the material wrapped
+        // to their public key, the import.
+        Origin::External => {
+            engine.create_fixed_key(caller, key.new.clone(), key.id, None)?;
+            let material = key.material.as_ref().map_or(&[][..], |m| m.as_slice());
+            let issued = engine.get_parameters_for_import(
+                caller,
+                &id,
+                WrappingAlgorithm::RsaesOaepSha256,
+                WrappingKeySpec::Rsa2048,
+            )?;
+            let wrapped = encrypt_to_public_key_der(
+                &issued.public_key,
+                WrapAlgorithm::RsaOaepSha256,
+                material,
+            )
+            .map_err(|e| KmsError::Internal(format!("wrapping the material: {e}")))?;
+            engine.import_key_material(caller, &id, &wrapped, &issued.token, 0)?;
+        }
+    }
+    if !key.enabled {
+        engine.disable_key(caller, &id)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regions() -> Vec<String> {
+        vec!["ap-guangzhou".into(), "ap-shanghai".into()]
+    }
+
+    fn refusal(text: &str) -> String {
+        format!("{:#}", Fixtures::parse(text, &regions()).err().unwrap())
+    }
+
+    const KEY: &str = "[[keys]]\nid = \"00000000-0000-4000-8000-000000000001\"\nalias = \"a\"\n";
+
+    #[test]
+    fn defaults_make_an_enabled_aes_key_of_the_service() {
+        let fixtures = Fixtures::parse(KEY, &regions()).unwrap();
+        let key = &fixtures.keys[0];
+        assert_eq!(
+            (key.new.usage, key.new.spec, key.new.origin, key.enabled),
+            (KeyUsage::EncryptDecrypt, KeySpec::Aes256, Origin::Kms, true)
+        );
+        assert!(key.material.is_none() && key.region.is_none());
+    }
+
+    #[test]
+    fn each_refusal_names_the_key_and_field() {
+        assert!(
+            refusal(&format!("{KEY}{KEY}"))
+                .contains("keys[1] (a): id 00000000-0000-4000-8000-000000000001 appears twice")
+        );
+        assert!(
+            refusal(&format!("{KEY}spec = \"Hmac256\""))
+                .contains("keys[0] (a): a Hmac256 key cannot be used for EncryptDecrypt")
+        );
+        assert!(
+            refusal(&format!("{KEY}state = \"PendingDelete\""))
+                .contains("state must be Enabled or Disabled")
+        );
+        assert!(
+            refusal(&format!("{KEY}region = \"eu-frankfurt\"")).contains(
+                "region \"eu-frankfurt\" is not served (served: ap-guangzhou, ap-shanghai)"
+            )
+        );
+        assert!(
+            refusal(&format!("{KEY}material = \"not base64!\""))
+                .contains("keys[0] (a): material is not base64")
+        );
+        assert!(
+            refusal(&format!("{KEY}origin = \"External\""))
+                .contains("an External key needs its material")
+        );
+        assert!(refusal(&format!("{KEY}colour = \"red\"")).contains("unknown field `colour`"));
+        assert!(refusal("[[keys]]\nid = \"nope\"\nalias = \"a\"\n").contains("line 2"));
+        assert!(refusal(&format!("{KEY}spec = \"Aes512\"")).contains("unknown variant `Aes512`"));
+        assert!(
+            refusal(&KEY.replace("\"a\"", "\"bad alias!\""))
+                .contains("keys[0] (bad alias!): alias must be")
+        );
+    }
+}
