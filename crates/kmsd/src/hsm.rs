@@ -15,7 +15,7 @@ use kms_crypto::CryptoProvider;
 use kms_hsm::provider::HsmProvider;
 use kms_hsm::{Pin, Pkcs11Root, Pkcs11Settings, Token};
 use kms_seal::keyring::RootKeys;
-use kms_seal::{KeyringOpenError, Sealing};
+use kms_seal::{KeyringOpenError, RootOfTrust, Sealing};
 
 use crate::config::SealKind;
 
@@ -25,12 +25,37 @@ pub const PIN_VARIABLE: &str = "KMSD_PKCS11_PIN";
 /// A PIN file larger than this is not a PIN file.
 const MAX_PIN_FILE_BYTES: u64 = 1024;
 
-/// The PKCS#11 seal's settings as given (flag, environment or config file).
-#[derive(Default)]
+/// The PKCS#11 seal's settings as given (flag, environment or config file); `kmsd serve` and
+/// `kmsd restore` take the same flags.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Pkcs11Flags {
+    /// The HSM's PKCS#11 module (a shared library), with --seal pkcs11.
+    #[arg(
+        long = "pkcs11-module",
+        env = "KMSD_PKCS11_MODULE",
+        value_name = "PATH"
+    )]
     pub module: Option<PathBuf>,
+    /// The label of the PKCS#11 token that holds the seal's key.
+    #[arg(
+        long = "pkcs11-token-label",
+        env = "KMSD_PKCS11_TOKEN_LABEL",
+        value_name = "LABEL"
+    )]
     pub token_label: Option<String>,
+    /// The label of the seal's AES key in that token; the key must exist there.
+    #[arg(
+        long = "pkcs11-key-label",
+        env = "KMSD_PKCS11_KEY_LABEL",
+        value_name = "LABEL"
+    )]
     pub key_label: Option<String>,
+    /// A file (mode 0600) holding the token's user PIN; or give the PIN in KMSD_PKCS11_PIN.
+    #[arg(
+        long = "pkcs11-pin-file",
+        env = "KMSD_PKCS11_PIN_FILE",
+        value_name = "FILE"
+    )]
     pub pin_file: Option<PathBuf>,
 }
 
@@ -220,6 +245,11 @@ pub struct HsmSeal<'a> {
 }
 
 impl<'a> HsmSeal<'a> {
+    /// The token's key, as the root of trust that wraps a keyring.
+    pub fn root(&self) -> &dyn RootOfTrust {
+        self.root.as_ref()
+    }
+
     /// Logs in to the token and finds the key; each refusal says in one line what is wrong.
     pub fn connect(settings: &'a Pkcs11Settings) -> anyhow::Result<Self> {
         let root =
