@@ -1,9 +1,10 @@
 """The PKCS#11 seal (`--seal pkcs11`) against a SoftHSM2 token made for this module: the root
 keyring is wrapped by an AES key inside the token, both vendors' SDKs work across a restart, and
 every way the HSM can be unreachable at start is refused in one line that names what is wrong.
-A backup of an HSM-sealed server restores with the token's key (and with no other key), and two
-nodes over one PostgreSQL database sealed by the same token key share keys and a root key
-rotation."""
+A backup of an HSM-sealed server restores with the token's key (and with no other key),
+`kmsd admin --data-dir` and `kmsd store copy` open an HSM-sealed data dir with the seal's flags,
+and two nodes over one PostgreSQL database sealed by the same token key share keys and a root
+key rotation."""
 
 import base64
 import os
@@ -18,6 +19,7 @@ from huaweicloudsdkkms.v2 import model as m
 from conftest import KMSD_BIN, KmsdProcess, b64, call, create_key
 from huawei import huawei_client, new_key
 from softhsm import MODULE, PIN, TOKEN, pin_file, softhsm_token
+from test_admin import admin
 from test_startup import refused_start
 
 KEY = "kmsd-seal-key"
@@ -197,14 +199,23 @@ def kmsd_command(softhsm, *args):
                           env=dict(env, **softhsm))
 
 
+def started_with_a_ciphertext(server, plaintext):
+    """Starts `server`; answers a Tencent ciphertext of `plaintext` under a key made there."""
+    server.start()
+    kms = server.client()
+    key_id = create_key(kms).KeyId
+    return call(kms, "Encrypt", KeyId=key_id, Plaintext=b64(plaintext)).CiphertextBlob
+
+
+def decrypts(node, blob, plaintext):
+    assert base64.b64decode(call(node.client(), "Decrypt", CiphertextBlob=blob).Plaintext) == plaintext
+
+
 def test_a_backup_of_an_hsm_sealed_server_restores_with_the_token_key(softhsm, workdir):
     server = hsm_server(softhsm, workdir)
     backup = workdir / "hsm.kmsbackup"
     try:
-        server.start()
-        kms = server.client()
-        key_id = create_key(kms).KeyId
-        blob = call(kms, "Encrypt", KeyId=key_id, Plaintext=b64(b"kept by the token")).CiphertextBlob
+        blob = started_with_a_ciphertext(server, b"kept by the token")
         hw = huawei_client(server.endpoint)
         hw_cipher = encrypt_data(hw, new_key(hw), "huawei, kept by the token")
         done = kmsd_command(softhsm, "backup", "--to", backup, "--endpoint", server.url,
@@ -231,9 +242,39 @@ def test_a_backup_of_an_hsm_sealed_server_restores_with_the_token_key(softhsm, w
     node = KmsdProcess(data_dir=target, extra_args=[*seal_args(), *map(str, pin)], env=softhsm)
     try:
         node.start()
-        plain = call(node.client(), "Decrypt", CiphertextBlob=blob).Plaintext
-        assert base64.b64decode(plain) == b"kept by the token"
+        decrypts(node, blob, b"kept by the token")
         assert decrypt_data(huawei_client(node.endpoint), hw_cipher) == "huawei, kept by the token"
+    finally:
+        node.cleanup()
+
+
+def test_admin_and_store_copy_open_an_hsm_sealed_data_dir(softhsm, workdir):
+    server = hsm_server(softhsm, workdir)
+    hsm = [*seal_args(), "--pkcs11-pin-file", str(pin_file(workdir))]
+    target = workdir / "copy"
+    try:
+        blob = started_with_a_ciphertext(server, b"copied")
+        assert server.stop() == 0
+
+        refused = admin("account", "list", data_dir=server.data_dir, env=softhsm, check=False)
+        assert refused.returncode != 0 and "--seal pkcs11" in refused.stderr, refused.stderr
+        # The seal's flags follow the subcommand, as the other global flags may.
+        account = admin("account", "create", *hsm, data_dir=server.data_dir, env=softhsm)
+
+        refused = kmsd_command(softhsm, "store", "copy", "--from", server.data_dir, "--to", target)
+        assert refused.returncode != 0 and "--seal pkcs11" in refused.stderr, refused.stderr
+        done = kmsd_command(softhsm, "store", "copy", "--from", server.data_dir, "--to", target, *hsm)
+        assert done.returncode == 0, done.stderr
+        assert "--seal pkcs11" in done.stdout, done.stdout
+        assert not (target / "root.key").exists(), "the HSM seal makes no key file"
+    finally:
+        server.cleanup()
+    node = KmsdProcess(data_dir=target, extra_args=hsm, env=softhsm)
+    try:
+        node.start()
+        decrypts(node, blob, b"copied")
+        sub = node.client(secret_id=account["secret_id"], secret_key=account["secret_key"])
+        assert call(sub, "ListKeys").TotalCount == 0
     finally:
         node.cleanup()
 

@@ -19,8 +19,7 @@ use kms_core::{Seal, Store, StoreError};
 use kms_seal::keyring::{Keyring, RootKeys};
 use kms_seal::{FileSeal, KeyRoot, RootOfTrust};
 
-use crate::config::SealKind;
-use crate::hsm::{HsmSeal, Pkcs11Flags};
+use crate::hsm::{HsmSeal, StoppedSeal};
 use crate::seal::SHAMIR_SETTING;
 use crate::store_copy::{Opened, Place, open_place};
 
@@ -81,13 +80,9 @@ pub struct RestoreArgs {
     /// DIR/root.key with --data-dir]
     #[arg(long, value_name = "FILE")]
     root_key_file: Option<PathBuf>,
-    /// What protected the backup's store: `file` (its root key file) or `pkcs11` (an AES key in
-    /// an HSM, named by the --pkcs11-* flags as for `kmsd serve`). A Shamir-sealed store's
-    /// backup is known by its records and needs neither. [default: file]
-    #[arg(long, env = "KMSD_SEAL", value_enum)]
-    seal: Option<SealKind>,
+    /// A Shamir-sealed store's backup is known by its records and needs no seal flag.
     #[command(flatten)]
-    pkcs11: Pkcs11Flags,
+    seal: StoppedSeal,
 }
 
 /// Runs `kmsd backup …`; the process's exit code.
@@ -543,17 +538,19 @@ fn open_with_file(checked: &Checked, args: &RestoreArgs, to: &Place) -> anyhow::
 }
 
 /// The root keys of a PKCS#11-sealed backup: its keyring, unwrapped by the token's key.
-fn open_with_hsm(checked: &Checked, args: &RestoreArgs, to: &Place) -> anyhow::Result<RootOpened> {
-    let (settings, _) = crate::hsm::pkcs11_settings(SealKind::Pkcs11, args.pkcs11.clone(), &[])?;
-    let settings = settings.context("--seal pkcs11 needs the --pkcs11-* flags")?;
-    let what = crate::hsm::describe(&settings);
+fn open_with_hsm(
+    checked: &Checked,
+    settings: &kms_hsm::Pkcs11Settings,
+    to: &Place,
+) -> anyhow::Result<RootOpened> {
+    let what = crate::hsm::describe(settings);
     let wrapped = checked.wrapped_keyring.as_deref().with_context(|| {
         format!(
             "the backup holds no root keyring for {what} to open: it was taken from a store \
              sealed by a root key file; restore it with --root-key-file"
         )
     })?;
-    let keys = unwrap_keyring(HsmSeal::connect(&settings)?.root(), wrapped, &what)?;
+    let keys = unwrap_keyring(HsmSeal::connect(settings)?.root(), wrapped, &what)?;
     let serve = match to {
         Place::Dir(dir) => format!("kmsd serve --data-dir {}", dir.display()),
         Place::Postgres(_) => "every node with --store".to_owned(),
@@ -579,12 +576,9 @@ fn restore(args: &RestoreArgs) -> anyhow::Result<String> {
         return restore_shamir(&checked, &mut input, &to);
     }
     // The target is opened (a data dir created) only once the root of trust is known to fit.
-    let opened = match args.seal.unwrap_or_default() {
-        SealKind::File => open_with_file(&checked, args, &to)?,
-        SealKind::Pkcs11 => open_with_hsm(&checked, args, &to)?,
-        SealKind::Shamir => anyhow::bail!(
-            "--seal shamir: this backup was not taken from a store sealed by operators' shares"
-        ),
+    let opened = match args.seal.pkcs11_settings("kmsd restore")? {
+        None => open_with_file(&checked, args, &to)?,
+        Some(settings) => open_with_hsm(&checked, &settings, &to)?,
     };
     check_fits(&checked, &opened.keys, &opened.what)?;
     let target = write_records(&checked, &mut input, &to)?;

@@ -26,37 +26,70 @@ pub const PIN_VARIABLE: &str = "KMSD_PKCS11_PIN";
 const MAX_PIN_FILE_BYTES: u64 = 1024;
 
 /// The PKCS#11 seal's settings as given (flag, environment or config file); `kmsd serve` and
-/// `kmsd restore` take the same flags.
+/// the commands that open a stopped store take the same flags. Global, so `kmsd admin` takes
+/// them after its subcommand too.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Pkcs11Flags {
     /// The HSM's PKCS#11 module (a shared library), with --seal pkcs11.
     #[arg(
         long = "pkcs11-module",
         env = "KMSD_PKCS11_MODULE",
-        value_name = "PATH"
+        value_name = "PATH",
+        global = true
     )]
     pub module: Option<PathBuf>,
     /// The label of the PKCS#11 token that holds the seal's key.
     #[arg(
         long = "pkcs11-token-label",
         env = "KMSD_PKCS11_TOKEN_LABEL",
-        value_name = "LABEL"
+        value_name = "LABEL",
+        global = true
     )]
     pub token_label: Option<String>,
     /// The label of the seal's AES key in that token; the key must exist there.
     #[arg(
         long = "pkcs11-key-label",
         env = "KMSD_PKCS11_KEY_LABEL",
-        value_name = "LABEL"
+        value_name = "LABEL",
+        global = true
     )]
     pub key_label: Option<String>,
     /// A file (mode 0600) holding the token's user PIN; or give the PIN in KMSD_PKCS11_PIN.
     #[arg(
         long = "pkcs11-pin-file",
         env = "KMSD_PKCS11_PIN_FILE",
-        value_name = "FILE"
+        value_name = "FILE",
+        global = true
     )]
     pub pin_file: Option<PathBuf>,
+}
+
+/// The seal of a stopped store that `kmsd restore`, `kmsd store copy` or `kmsd admin
+/// --data-dir` opens, given as to `kmsd serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StoppedSeal {
+    /// What protects the store's root keys: `file` (its root key file) or `pkcs11` (an AES key
+    /// in an HSM, named by the --pkcs11-* flags; the PIN from --pkcs11-pin-file or
+    /// KMSD_PKCS11_PIN). [default: file]
+    #[arg(long, env = "KMSD_SEAL", value_enum, global = true)]
+    pub seal: Option<SealKind>,
+    #[command(flatten)]
+    pub pkcs11: Pkcs11Flags,
+}
+
+impl StoppedSeal {
+    /// The PKCS#11 seal's settings with `--seal pkcs11`, `None` with the key-file seal (whose
+    /// store refuses PKCS#11 flags, as `kmsd serve` does). `command` names the refusal of a
+    /// Shamir seal, which opens only on a running server given operators' shares.
+    pub fn pkcs11_settings(&self, command: &str) -> anyhow::Result<Option<Pkcs11Settings>> {
+        let kind = self.seal.unwrap_or_default();
+        anyhow::ensure!(
+            kind != SealKind::Shamir,
+            "--seal shamir: {command} opens stores of the key-file or the PKCS#11 seal; a \
+             Shamir-sealed store opens only on a running server, with operators' shares"
+        );
+        Ok(pkcs11_settings(kind, self.pkcs11.clone(), &[])?.0)
+    }
 }
 
 /// An HSM cluster: a token of the PKCS#11 module whose keys are made and used there.
