@@ -344,6 +344,43 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_store_takes_the_seal_flags_of_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let pin = pin_file(dir.path(), b"1234\n", 0o600);
+        let hsm = StoppedSeal {
+            seal: Some(SealKind::Pkcs11),
+            pkcs11: flags(Some(pin.clone())),
+        };
+        let settings = hsm.pkcs11_settings("kmsd restore").unwrap().unwrap();
+        assert_eq!(
+            (settings.token_label.as_str(), settings.key_label.as_str()),
+            ("token", "key")
+        );
+        assert!(
+            StoppedSeal::default()
+                .pkcs11_settings("kmsd restore")
+                .unwrap()
+                .is_none()
+        );
+        let stray = StoppedSeal {
+            seal: None,
+            pkcs11: flags(Some(pin)),
+        };
+        let err = stray.pkcs11_settings("kmsd restore").unwrap_err();
+        assert!(err.to_string().contains("give --seal pkcs11"), "{err}");
+        let shamir = StoppedSeal {
+            seal: Some(SealKind::Shamir),
+            ..StoppedSeal::default()
+        };
+        let err = shamir.pkcs11_settings("kmsd store copy").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--seal shamir: kmsd store copy opens"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn pkcs11_settings_need_every_flag_and_only_with_that_seal() {
         let dir = tempfile::tempdir().unwrap();
         let pin = pin_file(dir.path(), b"1234\n", 0o600);
