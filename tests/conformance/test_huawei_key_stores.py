@@ -1,14 +1,19 @@
 """Huawei key stores (dedicated keystores) over an HSM cluster (`--hsm-cluster`) backed by a
-SoftHSM2 token, through huaweicloudsdkkms: the store's lifecycle, its refusals, and keys created
-in it (generated in the token, used by encrypt-data and decrypt-data)."""
+SoftHSM2 token, through huaweicloudsdkkms: the store's lifecycle, its refusals, keys created
+in it (generated in the token, used by encrypt-data and decrypt-data), and parallel clients
+racing to create a store or to create keys in a store being deleted."""
 
 import re
 import shutil
 import tempfile
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkkms.v2 import model as m
 
 from conftest import KmsdProcess
@@ -17,6 +22,8 @@ from softhsm import MODULE, TOKEN, pin_file, pkcs11_tool, softhsm_token
 
 CLUSTER = "cls-keystores"
 SECOND_CLUSTER = "cls-keystores-2"
+# One cluster per round of the races: a round may leave its store holding keys.
+RACE_CLUSTERS = [f"cls-race-{n}" for n in range(5)]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +35,9 @@ def softhsm():
 @pytest.fixture(scope="module")
 def server(softhsm):
     workdir = Path(tempfile.mkdtemp(prefix="kmsd-keystores-"))
+    clusters = [CLUSTER, SECOND_CLUSTER, *RACE_CLUSTERS]
     process = KmsdProcess(data_dir=workdir / "data", env=softhsm, extra_args=[
-        "--hsm-cluster", f"{CLUSTER}={TOKEN}", "--hsm-cluster", f"{SECOND_CLUSTER}={TOKEN}",
+        *[arg for c in clusters for arg in ("--hsm-cluster", f"{c}={TOKEN}")],
         "--pkcs11-module", MODULE, "--pkcs11-pin-file", str(pin_file(workdir))])
     process.start()
     yield process
@@ -83,7 +91,18 @@ def test_a_key_store_lives_through_its_lifecycle(softhsm, hw, server):
     key_id = new_key(hw, keystore_id=created.keystore_id)
     assert len(token_keys(softhsm) - before) == 1, "the key was generated in the token"
     assert describe(hw, key_id).keystore_id == created.keystore_id
-    assert describe(hw, new_key(hw)).keystore_id == "0"
+    software_key = new_key(hw)
+    assert describe(hw, software_key).keystore_id == "0"
+    # Listings by tag name the key store in each key's details too.
+    tag = f"t-{uuid.uuid4().hex[:12]}"
+    for tagged in (key_id, software_key):
+        hw.create_kms_tag(m.CreateKmsTagRequest(
+            key_id=tagged, body=m.CreateKmsTagRequestBody(tag=m.TagItem(key=tag, value="v"))))
+    found = hw.list_kms_by_tags(m.ListKmsByTagsRequest(
+        resource_instances="resource_instances", body=m.ListKmsByTagsRequestBody(
+            action="filter", tags=[m.Tag(key=tag, values=["v"])]))).resources
+    assert {r.resource_id: r.resource_detail.keystore_id for r in found} == {
+        key_id: created.keystore_id, software_key: "0"}
     sealed = hw.encrypt_data(m.EncryptDataRequest(body=m.EncryptDataRequestBody(
         key_id=key_id, plain_text="held by the key store"))).cipher_text
     opened = hw.decrypt_data(m.DecryptDataRequest(body=m.DecryptDataRequestBody(cipher_text=sealed)))
@@ -144,3 +163,64 @@ def test_key_stores_are_listed_in_pages(hw):
     assert (page.total, [s.keystore_id for s in page.keystores]) == (total, made)
     assert hw.list_key_stores(m.ListKeyStoresRequest(offset=total)).keystores == []
     hw.delete_key_store(m.DeleteKeyStoreRequest(keystore_id=made[0]))
+
+
+def in_parallel(server, calls):
+    """Runs each call with its own client, all released at once; answers each call's result or
+    its (status, code)."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        client = huawei_client(server.endpoint)
+        barrier.wait()
+        try:
+            return call(client)
+        except ClientRequestException as e:
+            return (e.status_code, e.error_code)
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def key_total(hw):
+    return hw.list_keys(m.ListKeysRequest(body=m.ListKeysRequestBody(limit="1"))).total
+
+
+def test_of_parallel_creates_over_one_cluster_exactly_one_succeeds(server, hw):
+    cluster = RACE_CLUSTERS[0]
+    outcomes = in_parallel(server, [
+        lambda c: create_store(c, store_alias(), cluster).keystore_id for _ in range(12)])
+    made = [o for o in outcomes if isinstance(o, str)]
+    assert len(made) == 1, outcomes
+    assert sorted(o for o in outcomes if not isinstance(o, str)) == [(400, "KMS.0308")] * 11
+    stores = hw.list_key_stores(m.ListKeyStoresRequest()).keystores
+    assert [s.keystore_id for s in stores if s.hsm_cluster_id == cluster] == made
+    hw.delete_key_store(m.DeleteKeyStoreRequest(keystore_id=made[0]))
+
+
+def test_no_key_outlives_its_store_when_creates_race_a_delete(softhsm, server, hw):
+    # The delete starts a little later each round, so it meets the creations at different points:
+    # before their first look at the store, between it and their key's write, after it.
+    for cluster, lag in zip(RACE_CLUSTERS, (0, 0.002, 0.005, 0.01, 0.03)):
+        store = create_store(hw, store_alias(), cluster).keystore_id
+        keys_before, token_before = key_total(hw), token_keys(softhsm)
+        creates = [lambda c: new_key(c, keystore_id=store) for _ in range(4)]
+
+        def delete(client):
+            time.sleep(lag)
+            client.delete_key_store(m.DeleteKeyStoreRequest(keystore_id=store))
+            return "deleted"
+
+        *created, deleted = in_parallel(server, [*creates, delete])
+        made = [k for k in created if isinstance(k, str)]
+        assert all(k in made or k == (404, "KMS.0308") for k in created), created
+        assert deleted in ("deleted", (400, "KMS.0308")), deleted
+        # The refused creations left nothing behind: no key, no token object.
+        assert key_total(hw) - keys_before == len(made)
+        assert len(token_keys(softhsm) - token_before) == len(made)
+        if deleted == "deleted":
+            assert made == [], "a key was acknowledged in a store that was deleted"
+            expect(404, "KMS.0308", show, hw, store)
+        else:
+            assert made, "the delete was refused though no key was made"
+            assert {describe(hw, k).keystore_id for k in made} == {store}

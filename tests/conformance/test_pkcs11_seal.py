@@ -1,19 +1,25 @@
 """The PKCS#11 seal (`--seal pkcs11`) against a SoftHSM2 token made for this module: the root
 keyring is wrapped by an AES key inside the token, both vendors' SDKs work across a restart, and
-every way the HSM can be unreachable at start is refused in one line that names what is wrong."""
+every way the HSM can be unreachable at start is refused in one line that names what is wrong.
+A backup of an HSM-sealed server restores with the token's key (and with no other key),
+`kmsd admin --data-dir` and `kmsd store copy` open an HSM-sealed data dir with the seal's flags,
+and two nodes over one PostgreSQL database sealed by the same token key share keys and a root
+key rotation."""
 
 import base64
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 from huaweicloudsdkkms.v2 import model as m
 
-from conftest import KmsdProcess, b64, call, create_key
+from conftest import KMSD_BIN, KmsdProcess, b64, call, create_key
 from huawei import huawei_client, new_key
 from softhsm import MODULE, PIN, TOKEN, pin_file, softhsm_token
+from test_admin import admin
 from test_startup import refused_start
 
 KEY = "kmsd-seal-key"
@@ -184,3 +190,107 @@ def test_the_hsm_seal_does_not_open_a_key_file_store(softhsm, workdir):
         assert call(server.client(), "ListKeys").TotalCount == 1
     finally:
         server.cleanup()
+
+
+def kmsd_command(softhsm, *args):
+    """Runs `kmsd ARGS` with the token's directory and none of the suite's KMSD_ variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KMSD_")}
+    return subprocess.run([KMSD_BIN, *map(str, args)], capture_output=True, text=True, timeout=120,
+                          env=dict(env, **softhsm))
+
+
+def started_with_a_ciphertext(server, plaintext):
+    """Starts `server`; answers a Tencent ciphertext of `plaintext` under a key made there."""
+    server.start()
+    kms = server.client()
+    key_id = create_key(kms).KeyId
+    return call(kms, "Encrypt", KeyId=key_id, Plaintext=b64(plaintext)).CiphertextBlob
+
+
+def decrypts(node, blob, plaintext):
+    assert base64.b64decode(call(node.client(), "Decrypt", CiphertextBlob=blob).Plaintext) == plaintext
+
+
+def test_a_backup_of_an_hsm_sealed_server_restores_with_the_token_key(softhsm, workdir):
+    server = hsm_server(softhsm, workdir)
+    backup = workdir / "hsm.kmsbackup"
+    try:
+        blob = started_with_a_ciphertext(server, b"kept by the token")
+        hw = huawei_client(server.endpoint)
+        hw_cipher = encrypt_data(hw, new_key(hw), "huawei, kept by the token")
+        done = kmsd_command(softhsm, "backup", "--to", backup, "--endpoint", server.url,
+                            "--token-file", server.data_dir / "admin-token")
+        assert done.returncode == 0, done.stderr
+    finally:
+        server.cleanup()
+
+    target = workdir / "restored"
+    pin = ["--pkcs11-pin-file", pin_file(workdir)]
+    refused = kmsd_command(softhsm, "restore", "--from", backup, "--data-dir", target)
+    assert refused.returncode != 0 and "--seal pkcs11" in refused.stderr, refused.stderr
+    refused = kmsd_command(softhsm, "restore", "--from", backup, "--data-dir", target,
+                           *seal_args(OTHER_KEY), *pin)
+    assert refused.returncode != 0, refused.stderr
+    assert f'the PKCS#11 key "{OTHER_KEY}" in token "{TOKEN}" does not open the backup' in refused.stderr
+    assert PIN not in refused.stdout + refused.stderr
+    assert not target.exists(), "a refused restore writes nothing"
+
+    done = kmsd_command(softhsm, "restore", "--from", backup, "--data-dir", target, *seal_args(), *pin)
+    assert done.returncode == 0, done.stderr
+    assert "--seal pkcs11" in done.stdout, done.stdout
+    assert not (target / "root.key").exists(), "the HSM seal makes no key file"
+    node = KmsdProcess(data_dir=target, extra_args=[*seal_args(), *map(str, pin)], env=softhsm)
+    try:
+        node.start()
+        decrypts(node, blob, b"kept by the token")
+        assert decrypt_data(huawei_client(node.endpoint), hw_cipher) == "huawei, kept by the token"
+    finally:
+        node.cleanup()
+
+
+def test_admin_and_store_copy_open_an_hsm_sealed_data_dir(softhsm, workdir):
+    server = hsm_server(softhsm, workdir)
+    hsm = [*seal_args(), "--pkcs11-pin-file", str(pin_file(workdir))]
+    target = workdir / "copy"
+    try:
+        blob = started_with_a_ciphertext(server, b"copied")
+        assert server.stop() == 0
+
+        refused = admin("account", "list", data_dir=server.data_dir, env=softhsm, check=False)
+        assert refused.returncode != 0 and "--seal pkcs11" in refused.stderr, refused.stderr
+        # The seal's flags follow the subcommand, as the other global flags may.
+        account = admin("account", "create", *hsm, data_dir=server.data_dir, env=softhsm)
+
+        refused = kmsd_command(softhsm, "store", "copy", "--from", server.data_dir, "--to", target)
+        assert refused.returncode != 0 and "--seal pkcs11" in refused.stderr, refused.stderr
+        done = kmsd_command(softhsm, "store", "copy", "--from", server.data_dir, "--to", target, *hsm)
+        assert done.returncode == 0, done.stderr
+        assert "--seal pkcs11" in done.stdout, done.stdout
+        assert not (target / "root.key").exists(), "the HSM seal makes no key file"
+    finally:
+        server.cleanup()
+    node = KmsdProcess(data_dir=target, extra_args=hsm, env=softhsm)
+    try:
+        node.start()
+        decrypts(node, blob, b"copied")
+        sub = node.client(secret_id=account["secret_id"], secret_key=account["secret_key"])
+        assert call(sub, "ListKeys").TotalCount == 0
+    finally:
+        node.cleanup()
+
+
+def test_two_nodes_over_postgresql_sealed_by_one_token_key_share_keys_and_a_rotation(softhsm, workdir):
+    from test_cluster import Database
+    from test_root_key_rotation import rotation_reaches_the_other_node
+    db = Database()
+    args = ["--store", db.url, *seal_args(), "--pkcs11-pin-file", str(pin_file(workdir))]
+    a = KmsdProcess(data_dir=workdir / "a", extra_args=args, env=softhsm)
+    b = KmsdProcess(data_dir=workdir / "b", extra_args=args, env=softhsm)
+    try:
+        a.start()
+        b.start()
+        rotation_reaches_the_other_node(a, b)
+    finally:
+        a.cleanup()
+        b.cleanup()
+        db.drop()

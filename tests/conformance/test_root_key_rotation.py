@@ -169,33 +169,44 @@ def test_rotation_through_the_data_dir_while_no_server_runs(tmp_path):
         server.cleanup()
 
 
+def rotation_reaches_the_other_node(a, b):
+    """Keys made on either of two started nodes over one database decrypt on both; a root key
+    rotation on `a` reaches `b`, a key made on `b` after it decrypts on both, and `b` keeps the
+    rotated keyring across a restart. Answers the rotation's outcome."""
+    on_a, on_b = a.client(), b.client()
+    made = []
+    for kms in (on_a, on_b):
+        key_id = create_key(kms).KeyId
+        made.append((call(kms, "Encrypt", KeyId=key_id, Plaintext=b64(b"before")).CiphertextBlob, b"before"))
+    for kms in (on_a, on_b):
+        for blob, plaintext in made:
+            decrypts(kms, blob, plaintext)
+    token = a.data_dir / "admin-token"
+    before = status(a)["generations"]
+    done = rotate(a)
+    assert done["last_error"] is None and done["generations"] != before, done
+    deadline = time.time() + 10
+    while status(b, token)["generations"] != done["generations"]:
+        assert time.time() < deadline, "node b did not load the rotated keyring"
+        time.sleep(0.1)
+    key_id = create_key(on_b).KeyId
+    made.append((call(on_b, "Encrypt", KeyId=key_id, Plaintext=b64(b"after")).CiphertextBlob, b"after"))
+    for kms in (on_a, on_b):
+        for blob, plaintext in made:
+            decrypts(kms, blob, plaintext)
+    b.stop()
+    b.start()
+    assert status(b, token)["generations"] == done["generations"]
+    decrypts(b.client(), *made[0])
+    return done
+
+
 def test_a_rotation_on_one_node_reaches_every_node_over_postgresql():
     from test_cluster import Cluster, Database
     db = Database()
     cluster = Cluster(db, size=2)
     try:
-        a, b = cluster.nodes
-        on_a, on_b = a.client(), b.client()
-        made = []
-        for kms in (on_a, on_b):
-            key_id = create_key(kms).KeyId
-            made.append((call(kms, "Encrypt", KeyId=key_id, Plaintext=b64(b"before")).CiphertextBlob, b"before"))
-        done = rotate(a)
-        assert (done["generations"], done["last_error"]) == ([1], None), done
-        deadline = time.time() + 10
-        token = a.data_dir / "admin-token"
-        while status(b, token)["generations"] != [1]:
-            assert time.time() < deadline, "node b did not load the retired keyring"
-            time.sleep(0.1)
-        key_id = create_key(on_b).KeyId
-        made.append((call(on_b, "Encrypt", KeyId=key_id, Plaintext=b64(b"after")).CiphertextBlob, b"after"))
-        for kms in (on_a, on_b):
-            for blob, plaintext in made:
-                decrypts(kms, blob, plaintext)
-        b.stop()
-        b.start()
-        assert status(b, token)["generations"] == [1]
-        decrypts(b.client(), *made[0])
+        assert rotation_reaches_the_other_node(*cluster.nodes)["generations"] == [1]
     finally:
         cluster.cleanup()
         db.drop()

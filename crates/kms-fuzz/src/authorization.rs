@@ -54,7 +54,7 @@ fn fixture() -> &'static Fixture {
         let seal = Arc::new(MemorySeal::generate());
         let account = identity::create_account(store.as_ref(), seal.as_ref(), NOW)
             .expect("an account in memory");
-        let engine = crate::fuzzed_engine(store.clone(), seal.clone());
+        let engine = Arc::new(crate::fuzzed_engine(store.clone(), seal.clone()));
         let root = Caller {
             account: account.uin,
             user: None,

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 
 use kms_core::testing::{MemorySeal, MemoryStore, directory_with_account};
+use kms_crypto::Software;
 use kms_huawei::HuaweiApi;
 use kms_huawei::auth::{self, Algorithm, SignedParts};
 use kms_huawei::iam::Tokens;
@@ -18,7 +19,7 @@ use crate::{extra_headers, fields, text};
 const AK: &str = "AKIDhuaweifuzz";
 const SK: &str = "huawei-fuzz-secret-key";
 /// The project id `directory_with_account` gives the account.
-const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+pub(crate) const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 const HOST: &str = "kms.example";
 /// The date every signed request carries: the fuzzed engine's clock (`crate::NOW`,
 /// 2023-11-14 22:13:20 UTC).
@@ -27,27 +28,35 @@ const SIGNED_HEADERS: &str = "content-type;host;x-project-id;x-sdk-date";
 
 fn api() -> &'static HuaweiApi {
     static API: OnceLock<HuaweiApi> = OnceLock::new();
-    API.get_or_init(|| {
-        let store = Arc::new(MemoryStore::default());
-        let seal = Arc::new(MemorySeal::generate());
-        let directory = Arc::new(directory_with_account(
-            store.as_ref(),
-            seal.as_ref(),
-            1,
-            AK,
-            SK,
-        ));
-        // Tokens too, so a fuzzed `X-Auth-Token` meets the token check.
-        let key = kms_core::identity::token_key(store.as_ref(), seal.as_ref())
-            .expect("a token key in memory");
-        let engine = crate::fuzzed_engine(store, seal);
-        HuaweiApi::new(
-            engine,
-            directory,
-            vec!["ap-guangzhou".into(), "ap-shanghai".into()],
-        )
-        .with_tokens(Tokens::new(TokenKey::new(key), 3600))
-    })
+    API.get_or_init(|| new_api(&[]))
+}
+
+/// The dialect over a fresh in-memory engine that serves the HSM clusters `clusters` (the
+/// software provider standing in for their tokens), its account signing as `AK`/`SK`.
+pub(crate) fn new_api(clusters: &[&str]) -> HuaweiApi {
+    let store = Arc::new(MemoryStore::default());
+    let seal = Arc::new(MemorySeal::generate());
+    let directory = Arc::new(directory_with_account(
+        store.as_ref(),
+        seal.as_ref(),
+        1,
+        AK,
+        SK,
+    ));
+    // Tokens too, so a fuzzed `X-Auth-Token` meets the token check.
+    let key = kms_core::identity::token_key(store.as_ref(), seal.as_ref())
+        .expect("a token key in memory");
+    let engine = clusters
+        .iter()
+        .fold(crate::fuzzed_engine(store, seal), |engine, id| {
+            engine.with_hsm_cluster(id, Arc::new(Software))
+        });
+    HuaweiApi::new(
+        Arc::new(engine),
+        directory,
+        vec!["ap-guangzhou".into(), "ap-shanghai".into()],
+    )
+    .with_tokens(Tokens::new(TokenKey::new(key), 3600))
 }
 
 /// The `Authorization` of `req` signed with SDK-HMAC-SHA256 by `ak`/`sk` over
@@ -82,6 +91,19 @@ pub fn huawei_request(data: &[u8]) {
     if !HuaweiApi::claims(method, &path) {
         return;
     }
+    let reply = answer(api(), (method, &path, &query), extra, body, flags & 8 != 0);
+    check(&reply);
+}
+
+/// `api`'s answer to the request `method path?query` with the `name:value` header lines
+/// `extra` and `body`, signed validly as the account when `sign`.
+pub(crate) fn answer(
+    api: &HuaweiApi,
+    (method, path, query): (&str, &str, &str),
+    extra: &[u8],
+    body: &[u8],
+    sign: bool,
+) -> kms_huawei::Reply {
     let mut headers = extra_headers(extra);
     for (name, value) in [
         ("host", HOST),
@@ -91,11 +113,11 @@ pub fn huawei_request(data: &[u8]) {
     ] {
         headers.insert(name, http::HeaderValue::from_static(value));
     }
-    if flags & 8 != 0 {
+    if sign {
         let unsigned = SignedParts {
             method,
-            path: &path,
-            query: &query,
+            path,
+            query,
             headers: &headers,
             body,
         };
@@ -105,15 +127,19 @@ pub fn huawei_request(data: &[u8]) {
     }
     let req = SignedParts {
         method,
-        path: &path,
-        query: &query,
+        path,
+        query,
         headers: &headers,
         body,
     };
-    let reply = match api().prepare(&req, None) {
-        Ok(call) => api().execute(call),
+    match api.prepare(&req, None) {
+        Ok(call) => api.execute(call),
         Err(reply) => *reply,
-    };
+    }
+}
+
+/// What every answer keeps to: no server error, and a body that is JSON when there is one.
+pub(crate) fn check(reply: &kms_huawei::Reply) {
     assert!(
         reply.status < 500,
         "no input makes a server error: {} {:?}",

@@ -7,6 +7,7 @@ mod authorization;
 mod backup_file;
 mod client_address;
 mod engine_blobs;
+mod huawei_key_stores;
 mod huawei_request;
 mod key_material;
 mod policy_document;
@@ -17,6 +18,7 @@ pub use authorization::authorization;
 pub use backup_file::backup_file;
 pub use client_address::client_address;
 pub use engine_blobs::{engine_blob_seeds, engine_blobs};
+pub use huawei_key_stores::{huawei_key_store_seeds, huawei_key_stores};
 pub use huawei_request::huawei_request;
 pub use key_material::{
     ASYMMETRIC_ALGORITHMS, KeyOp, SIGNING_ALGORITHMS, fixture_key, key_material,
@@ -49,8 +51,8 @@ const REGION: &str = "ap-guangzhou";
 
 /// An engine over in-memory parts at [`NOW`], with small limits so the in-memory state of a long
 /// run stays bounded: what every dialect target runs against.
-pub(crate) fn fuzzed_engine(store: Arc<MemoryStore>, seal: Arc<MemorySeal>) -> Arc<Engine> {
-    Arc::new(Engine::new(
+pub(crate) fn fuzzed_engine(store: Arc<MemoryStore>, seal: Arc<MemorySeal>) -> Engine {
+    Engine::new(
         store,
         seal,
         Arc::new(ManualClock::new(NOW)),
@@ -58,7 +60,7 @@ pub(crate) fn fuzzed_engine(store: Arc<MemoryStore>, seal: Arc<MemorySeal>) -> A
             max_keys_per_region: 64,
             max_data_keys_per_region: 64,
         },
-    ))
+    )
 }
 
 struct Fixture {
@@ -78,7 +80,7 @@ fn fixture() -> &'static Fixture {
             SECRET_ID,
             SECRET_KEY,
         ));
-        let engine = fuzzed_engine(store, seal);
+        let engine = Arc::new(fuzzed_engine(store, seal));
         let api = TencentApi::new(
             engine,
             directory.clone(),

@@ -86,3 +86,8 @@ fn backup_file_corpus() {
 fn unseal_share_corpus() {
     replay("unseal_share", kms_fuzz::unseal_share);
 }
+
+#[test]
+fn huawei_key_stores_corpus() {
+    replay("huawei_key_stores", kms_fuzz::huawei_key_stores);
+}

@@ -147,4 +147,15 @@ fn write_seeds() {
         kms_fuzz::engine_blobs(data);
         write(&corpus.join("engine_blobs"), &format!("seed-{i}"), data);
     }
+    write_huawei_key_store_seeds();
+}
+
+#[test]
+#[ignore = "writes seed files into fuzz/corpus"]
+fn write_huawei_key_store_seeds() {
+    let corpus = root().join("../../fuzz/corpus/huawei_key_stores");
+    for (name, data) in kms_fuzz::huawei_key_store_seeds() {
+        kms_fuzz::huawei_key_stores(&data);
+        write(&corpus, &name, &data);
+    }
 }

@@ -17,6 +17,7 @@ use kms_core::{Clock, SystemClock};
 use crate::admin::{self, Admin, PREFIX};
 use crate::bootstrap::{self, RootEnv};
 use crate::data_dir::DataDir;
+use crate::hsm::{HsmSeal, StoppedSeal};
 use crate::rotation::RootKeyRotation;
 
 const ENDPOINT_VAR: &str = "KMSD_ADMIN_ENDPOINT";
@@ -39,6 +40,9 @@ pub struct AdminArgs {
     /// With --data-dir: the root key file, if not the data directory's root.key.
     #[arg(long, global = true, requires = "data_dir")]
     root_key_file: Option<PathBuf>,
+    /// With --data-dir: the store's seal (with --endpoint the server has opened it).
+    #[command(flatten)]
+    seal: StoppedSeal,
     /// With --endpoint: the file holding the operator token (else KMSD_ADMIN_TOKEN).
     #[arg(long, global = true)]
     token_file: Option<PathBuf>,
@@ -469,7 +473,7 @@ pub fn run(args: AdminArgs) -> i32 {
 
 fn run_inner(args: AdminArgs) -> anyhow::Result<(u16, Value)> {
     if let (AdminCommand::Token(TokenCommand::Reset), Some(dir)) = (&args.command, &args.data_dir) {
-        let (data_dir, store, _) = open_data_dir(dir, args.root_key_file)?;
+        let (data_dir, store, _) = open_data_dir(dir, args.root_key_file, &args.seal)?;
         let path = admin::issue_operator_token(store.as_ref(), data_dir.path())?;
         return Ok((200, json!({ "token_file": path.display().to_string() })));
     }
@@ -512,7 +516,7 @@ fn run_inner(args: AdminArgs) -> anyhow::Result<(u16, Value)> {
                 }
             })
         }
-        (None, Some(dir)) => in_process(&dir, args.root_key_file, &request, &body),
+        (None, Some(dir)) => in_process(&dir, args.root_key_file, &args.seal, &request, &body),
         (None, None) => anyhow::bail!(
             "say where to work: --endpoint URL (or {ENDPOINT_VAR}) for a running server, or \
              --data-dir DIR before any server runs"
@@ -556,10 +560,11 @@ pub(crate) fn token(file: Option<&Path>) -> anyhow::Result<Zeroizing<String>> {
 fn in_process(
     dir: &Path,
     root_key_file: Option<PathBuf>,
+    seal: &StoppedSeal,
     request: &Request,
     body: &[u8],
 ) -> anyhow::Result<(u16, Value)> {
-    let (data_dir, store, sealing) = open_data_dir(dir, root_key_file)?;
+    let (data_dir, store, sealing) = open_data_dir(dir, root_key_file, seal)?;
     let clock = Arc::new(SystemClock);
     // No server holds the store: nothing else writes, so the walk needs no grace.
     let rotation = RootKeyRotation::new(
@@ -594,15 +599,33 @@ fn in_process(
 /// A data directory opened for `kmsd admin`: held, with its store and seal.
 type Opened = (DataDir, Arc<kms_store::EmbeddedStore>, kms_seal::Sealing);
 
-/// Locks and opens a data directory as `kmsd serve` does: the root account is made, and
-/// accounts are brought into the identity records, if this is the first use.
-fn open_data_dir(dir: &Path, root_key_file: Option<PathBuf>) -> anyhow::Result<Opened> {
+/// Locks and opens a data directory as `kmsd serve` does, with the key-file seal or the
+/// PKCS#11 one: the root account is made, and accounts are brought into the identity records,
+/// if this is the first use.
+fn open_data_dir(
+    dir: &Path,
+    root_key_file: Option<PathBuf>,
+    seal: &StoppedSeal,
+) -> anyhow::Result<Opened> {
+    let hsm = seal.pkcs11_settings("kmsd admin --data-dir")?;
     let data_dir = DataDir::lock(dir, "kmsd admin").map_err(|e| match e.downcast() {
         Ok(held) => held_refusal(&held),
         Err(e) => e,
     })?;
-    let root_key_file = root_key_file.unwrap_or_else(|| dir.join("root.key"));
-    let (sealing, store) = data_dir.open_store(&root_key_file)?;
+    let (sealing, store) = match hsm {
+        Some(settings) => {
+            let hsm = HsmSeal::connect(&settings)?;
+            let store = data_dir
+                .open_keyless_store(true)?
+                .context("opening the store")?;
+            let place = data_dir.path().join(crate::data_dir::STORE_FILE);
+            (hsm.root_keys(&store, &place.display().to_string())?, store)
+        }
+        None => {
+            let root_key_file = root_key_file.unwrap_or_else(|| dir.join("root.key"));
+            data_dir.open_store(&root_key_file)?
+        }
+    };
     let store = Arc::new(store);
     bootstrap::ensure_root_account(
         store.as_ref(),

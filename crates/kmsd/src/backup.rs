@@ -19,6 +19,7 @@ use kms_core::{Seal, Store, StoreError};
 use kms_seal::keyring::{Keyring, RootKeys};
 use kms_seal::{FileSeal, KeyRoot, RootOfTrust};
 
+use crate::hsm::{HsmSeal, StoppedSeal};
 use crate::seal::SHAMIR_SETTING;
 use crate::store_copy::{Opened, Place, open_place};
 
@@ -75,10 +76,13 @@ pub struct RestoreArgs {
     /// Restore into this empty PostgreSQL database.
     #[arg(long, value_name = "URL")]
     store: Option<String>,
-    /// The root key file that opens the backup's records. [default: DIR/root.key with
-    /// --data-dir]
+    /// The root key file that opens the backup's records, with the key-file seal. [default:
+    /// DIR/root.key with --data-dir]
     #[arg(long, value_name = "FILE")]
     root_key_file: Option<PathBuf>,
+    /// A Shamir-sealed store's backup is known by its records and needs no seal flag.
+    #[command(flatten)]
+    seal: StoppedSeal,
 }
 
 /// Runs `kmsd backup …`; the process's exit code.
@@ -454,36 +458,108 @@ fn check_backup(input: &mut File) -> anyhow::Result<Checked> {
 }
 
 /// The root keys the key file gives the backup's records: its keyring unwrapped, or (a store
-/// made before keyrings) the file's key itself; refused unless its check value is the backup's.
-fn root_keys_for(checked: &Checked, key_file: &Path) -> anyhow::Result<RootKeys> {
-    let file = FileSeal::open(key_file)
-        .with_context(|| format!("opening the root key file {}", key_file.display()))?;
-    let keyring = match &checked.wrapped_keyring {
-        Some(wrapped) => {
-            let bytes = KeyRoot::new(file.key().clone())
-                .unwrap(wrapped)
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "the root key file {} does not open the backup's root keyring: {e}",
-                        key_file.display()
-                    )
-                })?;
-            Keyring::from_bytes(&bytes).context("the backup's root keyring")?
-        }
-        None => Keyring::legacy(file.key().clone()),
-    };
-    let keys = RootKeys::unsealed(keyring);
+/// made before keyrings) the file's key itself.
+fn file_root_keys(checked: &Checked, key_file: &Path) -> anyhow::Result<RootKeys> {
+    let file = FileSeal::open(key_file).with_context(|| {
+        format!(
+            "opening the root key file {} (a backup of an HSM-sealed store is restored with \
+             --seal pkcs11 and the --pkcs11-* flags)",
+            key_file.display()
+        )
+    })?;
+    match &checked.wrapped_keyring {
+        Some(wrapped) => unwrap_keyring(
+            &KeyRoot::new(file.key().clone()),
+            wrapped,
+            &format!("the root key file {}", key_file.display()),
+        ),
+        None => Ok(RootKeys::unsealed(Keyring::legacy(file.key().clone()))),
+    }
+}
+
+/// The backup's root keyring, unwrapped by `root` (`what` names it in a refusal).
+fn unwrap_keyring(root: &dyn RootOfTrust, wrapped: &[u8], what: &str) -> anyhow::Result<RootKeys> {
+    let bytes = root
+        .unwrap(wrapped)
+        .map_err(|e| anyhow::anyhow!("{what} does not open the backup's root keyring: {e}"))?;
+    let keyring = Keyring::from_bytes(&bytes).context("the backup's root keyring")?;
+    Ok(RootKeys::unsealed(keyring))
+}
+
+/// Refuses root keys whose check value is not the backup's.
+fn check_fits(checked: &Checked, keys: &RootKeys, what: &str) -> anyhow::Result<()> {
     let ours = hex::encode(keys.check_value()?);
     if let Some(theirs) = &checked.header.root_key_check {
         anyhow::ensure!(
             *theirs == ours,
-            "the root key file {} does not open this backup: its check value is {ours}, the \
-             backup's is {theirs}. Give the key file of the store the backup was taken from \
-             with --root-key-file",
-            key_file.display()
+            "{what} does not open this backup: its check value is {ours}, the backup's is \
+             {theirs}. Give the root of trust of the store the backup was taken from"
         );
     }
-    Ok(keys)
+    Ok(())
+}
+
+/// How the restored store is opened: its root keys, how a refusal names them, and the flags
+/// its server starts with.
+struct RootOpened {
+    keys: RootKeys,
+    what: String,
+    serve: String,
+}
+
+/// The root keys of a key-file sealed backup.
+fn open_with_file(checked: &Checked, args: &RestoreArgs, to: &Place) -> anyhow::Result<RootOpened> {
+    let key_file = match (&args.root_key_file, to) {
+        (Some(file), _) => std::path::absolute(file)?,
+        (None, Place::Dir(dir)) => dir.join("root.key"),
+        (None, Place::Postgres(_)) => anyhow::bail!(
+            "--root-key-file is needed: the root key of the store the backup was taken from"
+        ),
+    };
+    let serve = match to {
+        Place::Dir(dir) if key_file == dir.join("root.key") => {
+            format!("kmsd serve --data-dir {}", dir.display())
+        }
+        Place::Dir(dir) => format!(
+            "kmsd serve --data-dir {} --root-key-file {}",
+            dir.display(),
+            key_file.display()
+        ),
+        Place::Postgres(_) => format!(
+            "every node with --store and --root-key-file {}",
+            key_file.display()
+        ),
+    };
+    Ok(RootOpened {
+        keys: file_root_keys(checked, &key_file)?,
+        what: format!("the root key file {}", key_file.display()),
+        serve,
+    })
+}
+
+/// The root keys of a PKCS#11-sealed backup: its keyring, unwrapped by the token's key.
+fn open_with_hsm(
+    checked: &Checked,
+    settings: &kms_hsm::Pkcs11Settings,
+    to: &Place,
+) -> anyhow::Result<RootOpened> {
+    let what = crate::hsm::describe(settings);
+    let wrapped = checked.wrapped_keyring.as_deref().with_context(|| {
+        format!(
+            "the backup holds no root keyring for {what} to open: it was taken from a store \
+             sealed by a root key file; restore it with --root-key-file"
+        )
+    })?;
+    let keys = unwrap_keyring(HsmSeal::connect(settings)?.root(), wrapped, &what)?;
+    let serve = match to {
+        Place::Dir(dir) => format!("kmsd serve --data-dir {}", dir.display()),
+        Place::Postgres(_) => "every node with --store".to_owned(),
+    };
+    Ok(RootOpened {
+        keys,
+        what,
+        serve: format!("{serve} --seal pkcs11 and the same token and key"),
+    })
 }
 
 fn restore(args: &RestoreArgs) -> anyhow::Result<String> {
@@ -499,46 +575,21 @@ fn restore(args: &RestoreArgs) -> anyhow::Result<String> {
     if checked.shamir {
         return restore_shamir(&checked, &mut input, &to);
     }
-    let key_file = match (&args.root_key_file, &to) {
-        (Some(file), _) => std::path::absolute(file)?,
-        (None, Place::Dir(dir)) => dir.join("root.key"),
-        (None, Place::Postgres(_)) => anyhow::bail!(
-            "--root-key-file is needed: the root key of the store the backup was taken from"
-        ),
+    // The target is opened (a data dir created) only once the root of trust is known to fit.
+    let opened = match args.seal.pkcs11_settings("kmsd restore")? {
+        None => open_with_file(&checked, args, &to)?,
+        Some(settings) => open_with_hsm(&checked, &settings, &to)?,
     };
-    // The target is opened (a data dir created) only once the key is known to fit.
-    let seal = root_keys_for(&checked, &key_file)?;
+    check_fits(&checked, &opened.keys, &opened.what)?;
     let target = write_records(&checked, &mut input, &to)?;
-    kms_core::accounts::Directory::load(target.store.as_ref(), &seal).map_err(|e| {
-        anyhow::anyhow!(
-            "the root key {} does not open the restored store: {e}",
-            key_file.display()
-        )
-    })?;
-    crate::store::check_root_key(
-        target.store.as_ref(),
-        &seal,
-        &key_file.display().to_string(),
-        &to.to_string(),
-    )?;
+    let seal = opened.keys;
+    kms_core::accounts::Directory::load(target.store.as_ref(), &seal)
+        .map_err(|e| anyhow::anyhow!("{} does not open the restored store: {e}", opened.what))?;
+    crate::store::check_root_key(target.store.as_ref(), &seal, &opened.what, &to.to_string())?;
     crate::store::record_root_key(target.store.as_ref(), &seal)?;
-    let serve = match &to {
-        Place::Dir(dir) if key_file == dir.join("root.key") => {
-            format!("kmsd serve --data-dir {}", dir.display())
-        }
-        Place::Dir(dir) => format!(
-            "kmsd serve --data-dir {} --root-key-file {}",
-            dir.display(),
-            key_file.display()
-        ),
-        Place::Postgres(_) => format!(
-            "every node with --store and --root-key-file {}",
-            key_file.display()
-        ),
-    };
     Ok(format!(
-        "restored {} (a backup of the {} store taken at {} unix seconds) into {to}; start {serve}",
-        checked.counts, checked.header.source, checked.header.created_at
+        "restored {} (a backup of the {} store taken at {} unix seconds) into {to}; start {}",
+        checked.counts, checked.header.source, checked.header.created_at, opened.serve
     ))
 }
 

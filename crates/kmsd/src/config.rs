@@ -52,18 +52,8 @@ pub struct ServeArgs {
     /// [default: file]
     #[arg(long, env = "KMSD_SEAL", value_enum)]
     pub seal: Option<SealKind>,
-    /// The HSM's PKCS#11 module (a shared library), with --seal pkcs11.
-    #[arg(long, env = "KMSD_PKCS11_MODULE", value_name = "PATH")]
-    pub pkcs11_module: Option<PathBuf>,
-    /// The label of the PKCS#11 token that holds the seal's key.
-    #[arg(long, env = "KMSD_PKCS11_TOKEN_LABEL", value_name = "LABEL")]
-    pub pkcs11_token_label: Option<String>,
-    /// The label of the seal's AES key in that token; the key must exist there.
-    #[arg(long, env = "KMSD_PKCS11_KEY_LABEL", value_name = "LABEL")]
-    pub pkcs11_key_label: Option<String>,
-    /// A file (mode 0600) holding the token's user PIN; or give the PIN in KMSD_PKCS11_PIN.
-    #[arg(long, env = "KMSD_PKCS11_PIN_FILE", value_name = "FILE")]
-    pub pkcs11_pin_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub pkcs11: crate::hsm::Pkcs11Flags,
     /// An HSM cluster: keys created with Tencent's HsmClusterId ID are generated and used in the
     /// PKCS#11 token TOKEN_LABEL (module and PIN as for the PKCS#11 seal). Repeat for more.
     #[arg(
@@ -347,10 +337,10 @@ impl Settings {
         let (pkcs11, hsm_clusters) = crate::hsm::pkcs11_settings(
             args.seal.or(file.seal).unwrap_or_default(),
             crate::hsm::Pkcs11Flags {
-                module: args.pkcs11_module.or(file.pkcs11_module),
-                token_label: args.pkcs11_token_label.or(file.pkcs11_token_label),
-                key_label: args.pkcs11_key_label.or(file.pkcs11_key_label),
-                pin_file: args.pkcs11_pin_file.or(file.pkcs11_pin_file),
+                module: args.pkcs11.module.or(file.pkcs11_module),
+                token_label: args.pkcs11.token_label.or(file.pkcs11_token_label),
+                key_label: args.pkcs11.key_label.or(file.pkcs11_key_label),
+                pin_file: args.pkcs11.pin_file.or(file.pkcs11_pin_file),
             },
             &args.hsm_cluster.or(file.hsm_cluster).unwrap_or_default(),
         )?;
@@ -693,7 +683,10 @@ mod tests {
         .unwrap();
         let s = Settings::resolve(ServeArgs {
             config: Some(path),
-            pkcs11_key_label: Some("flag-key".into()),
+            pkcs11: crate::hsm::Pkcs11Flags {
+                key_label: Some("flag-key".into()),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .unwrap();

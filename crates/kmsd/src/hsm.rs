@@ -15,7 +15,7 @@ use kms_crypto::CryptoProvider;
 use kms_hsm::provider::HsmProvider;
 use kms_hsm::{Pin, Pkcs11Root, Pkcs11Settings, Token};
 use kms_seal::keyring::RootKeys;
-use kms_seal::{KeyringOpenError, Sealing};
+use kms_seal::{KeyringOpenError, RootOfTrust, Sealing};
 
 use crate::config::SealKind;
 
@@ -25,13 +25,71 @@ pub const PIN_VARIABLE: &str = "KMSD_PKCS11_PIN";
 /// A PIN file larger than this is not a PIN file.
 const MAX_PIN_FILE_BYTES: u64 = 1024;
 
-/// The PKCS#11 seal's settings as given (flag, environment or config file).
-#[derive(Default)]
+/// The PKCS#11 seal's settings as given (flag, environment or config file); `kmsd serve` and
+/// the commands that open a stopped store take the same flags. Global, so `kmsd admin` takes
+/// them after its subcommand too.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Pkcs11Flags {
+    /// The HSM's PKCS#11 module (a shared library), with --seal pkcs11.
+    #[arg(
+        long = "pkcs11-module",
+        env = "KMSD_PKCS11_MODULE",
+        value_name = "PATH",
+        global = true
+    )]
     pub module: Option<PathBuf>,
+    /// The label of the PKCS#11 token that holds the seal's key.
+    #[arg(
+        long = "pkcs11-token-label",
+        env = "KMSD_PKCS11_TOKEN_LABEL",
+        value_name = "LABEL",
+        global = true
+    )]
     pub token_label: Option<String>,
+    /// The label of the seal's AES key in that token; the key must exist there.
+    #[arg(
+        long = "pkcs11-key-label",
+        env = "KMSD_PKCS11_KEY_LABEL",
+        value_name = "LABEL",
+        global = true
+    )]
     pub key_label: Option<String>,
+    /// A file (mode 0600) holding the token's user PIN; or give the PIN in KMSD_PKCS11_PIN.
+    #[arg(
+        long = "pkcs11-pin-file",
+        env = "KMSD_PKCS11_PIN_FILE",
+        value_name = "FILE",
+        global = true
+    )]
     pub pin_file: Option<PathBuf>,
+}
+
+/// The seal of a stopped store that `kmsd restore`, `kmsd store copy` or `kmsd admin
+/// --data-dir` opens, given as to `kmsd serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StoppedSeal {
+    /// What protects the store's root keys: `file` (its root key file) or `pkcs11` (an AES key
+    /// in an HSM, named by the --pkcs11-* flags; the PIN from --pkcs11-pin-file or
+    /// KMSD_PKCS11_PIN). [default: file]
+    #[arg(long, env = "KMSD_SEAL", value_enum, global = true)]
+    pub seal: Option<SealKind>,
+    #[command(flatten)]
+    pub pkcs11: Pkcs11Flags,
+}
+
+impl StoppedSeal {
+    /// The PKCS#11 seal's settings with `--seal pkcs11`, `None` with the key-file seal (whose
+    /// store refuses PKCS#11 flags, as `kmsd serve` does). `command` names the refusal of a
+    /// Shamir seal, which opens only on a running server given operators' shares.
+    pub fn pkcs11_settings(&self, command: &str) -> anyhow::Result<Option<Pkcs11Settings>> {
+        let kind = self.seal.unwrap_or_default();
+        anyhow::ensure!(
+            kind != SealKind::Shamir,
+            "--seal shamir: {command} opens stores of the key-file or the PKCS#11 seal; a \
+             Shamir-sealed store opens only on a running server, with operators' shares"
+        );
+        Ok(pkcs11_settings(kind, self.pkcs11.clone(), &[])?.0)
+    }
 }
 
 /// An HSM cluster: a token of the PKCS#11 module whose keys are made and used there.
@@ -220,6 +278,11 @@ pub struct HsmSeal<'a> {
 }
 
 impl<'a> HsmSeal<'a> {
+    /// The token's key, as the root of trust that wraps a keyring.
+    pub fn root(&self) -> &dyn RootOfTrust {
+        self.root.as_ref()
+    }
+
     /// Logs in to the token and finds the key; each refusal says in one line what is wrong.
     pub fn connect(settings: &'a Pkcs11Settings) -> anyhow::Result<Self> {
         let root =
@@ -278,6 +341,43 @@ mod tests {
         std::fs::write(&path, contents).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         path
+    }
+
+    #[test]
+    fn a_stopped_store_takes_the_seal_flags_of_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let pin = pin_file(dir.path(), b"1234\n", 0o600);
+        let hsm = StoppedSeal {
+            seal: Some(SealKind::Pkcs11),
+            pkcs11: flags(Some(pin.clone())),
+        };
+        let settings = hsm.pkcs11_settings("kmsd restore").unwrap().unwrap();
+        assert_eq!(
+            (settings.token_label.as_str(), settings.key_label.as_str()),
+            ("token", "key")
+        );
+        assert!(
+            StoppedSeal::default()
+                .pkcs11_settings("kmsd restore")
+                .unwrap()
+                .is_none()
+        );
+        let stray = StoppedSeal {
+            seal: None,
+            pkcs11: flags(Some(pin)),
+        };
+        let err = stray.pkcs11_settings("kmsd restore").unwrap_err();
+        assert!(err.to_string().contains("give --seal pkcs11"), "{err}");
+        let shamir = StoppedSeal {
+            seal: Some(SealKind::Shamir),
+            ..StoppedSeal::default()
+        };
+        let err = shamir.pkcs11_settings("kmsd store copy").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--seal shamir: kmsd store copy opens"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! Records move as they are, still sealed under the root key, so the target serves with the
 //! same root key as the source: a data dir target gets the source's key file (and its root
 //! credentials and admin token files) copied in; a PostgreSQL target is served by nodes started
-//! with that key file. Nothing is decrypted on the way.
+//! with that key file. A store sealed by an HSM (`--seal pkcs11`) keeps its keyring wrapped by
+//! the token's key, which the target's server uses as the source's did. Nothing is decrypted
+//! on the way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use kms_core::Store;
 use kms_seal::FileSeal;
 
 use crate::data_dir::DataDir;
+use crate::hsm::{HsmSeal, StoppedSeal};
 
 #[derive(Args)]
 pub struct StoreArgs {
@@ -40,9 +43,12 @@ struct CopyArgs {
     /// empty database.
     #[arg(long, value_name = "DIR|URL")]
     to: String,
-    /// The source store's root key file. [default: FROM/root.key when FROM is a data dir]
+    /// The source store's root key file, with the key-file seal. [default: FROM/root.key when
+    /// FROM is a data dir]
     #[arg(long, value_name = "FILE")]
     root_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    seal: StoppedSeal,
 }
 
 /// One side of a copy, a backup or a restore.
@@ -133,31 +139,70 @@ pub fn run(args: StoreArgs) -> i32 {
     }
 }
 
-fn copy(args: &CopyArgs) -> anyhow::Result<String> {
-    let (from, to) = (Place::parse(&args.from)?, Place::parse(&args.to)?);
-    let key_file = match (&args.root_key_file, &from) {
+/// The source store, opened with its root of trust: the key file, or the PKCS#11 seal's key.
+struct Source {
+    opened: Opened,
+    keys: Arc<kms_seal::keyring::RootKeys>,
+    /// How refusals name the root of trust.
+    what: String,
+    /// The key file, with the key-file seal.
+    key_file: Option<PathBuf>,
+}
+
+fn open_source(args: &CopyArgs, from: &Place) -> anyhow::Result<Source> {
+    if let Some(settings) = args.seal.pkcs11_settings("kmsd store copy")? {
+        let hsm = HsmSeal::connect(&settings)?;
+        let opened = open_place(from, true, "copying the store")?;
+        let keys = hsm
+            .root_keys(opened.store.as_ref(), &from.to_string())?
+            .keys;
+        return Ok(Source {
+            opened,
+            keys,
+            what: crate::hsm::describe(&settings),
+            key_file: None,
+        });
+    }
+    let key_file = match (&args.root_key_file, from) {
         (Some(file), _) => std::path::absolute(file)?,
         (None, Place::Dir(dir)) => dir.join("root.key"),
         (None, Place::Postgres(_)) => {
             anyhow::bail!("--root-key-file is needed: the root key of the store being copied")
         }
     };
-    let file = FileSeal::open(&key_file)
-        .with_context(|| format!("opening the root key file {}", key_file.display()))?;
-    let source = open_place(&from, true, "copying the store")?;
-    let seal = file.unseal(source.store.as_ref())?.keys;
-    crate::store::check_root_key(
-        source.store.as_ref(),
-        seal.as_ref(),
-        &key_file.display().to_string(),
-        &from.to_string(),
-    )?;
-    kms_core::accounts::Directory::load(source.store.as_ref(), seal.as_ref()).map_err(|e| {
-        anyhow::anyhow!(
-            "the root key {} does not open {from}: {e}",
+    let file = FileSeal::open(&key_file).with_context(|| {
+        format!(
+            "opening the root key file {} (a store sealed by an HSM is copied with --seal \
+             pkcs11 and the --pkcs11-* flags)",
             key_file.display()
         )
     })?;
+    let opened = open_place(from, true, "copying the store")?;
+    let keys = file.unseal(opened.store.as_ref())?.keys;
+    Ok(Source {
+        opened,
+        keys,
+        what: format!("the root key file {}", key_file.display()),
+        key_file: Some(key_file),
+    })
+}
+
+fn copy(args: &CopyArgs) -> anyhow::Result<String> {
+    let (from, to) = (Place::parse(&args.from)?, Place::parse(&args.to)?);
+    let Source {
+        opened: source,
+        keys: seal,
+        what,
+        key_file,
+    } = open_source(args, &from)?;
+    crate::store::check_root_key(
+        source.store.as_ref(),
+        seal.as_ref(),
+        &what,
+        &from.to_string(),
+    )?;
+    kms_core::accounts::Directory::load(source.store.as_ref(), seal.as_ref())
+        .map_err(|e| anyhow::anyhow!("{what} does not open {from}: {e}"))?;
     let target = open_place(&to, false, "copying the store")?;
     ensure_empty(target.store.as_ref(), &to, "kmsd store copy")?;
     let mut counts = Counts::default();
@@ -172,11 +217,14 @@ fn copy(args: &CopyArgs) -> anyhow::Result<String> {
         "the copy in {to} holds {copied} where {from} holds {counts}"
     );
     if let Place::Dir(dir) = &to {
-        bring_files(&from, &key_file, dir)?;
+        bring_files(&from, key_file.as_deref(), dir)?;
     }
-    let key_note = match &to {
-        Place::Dir(dir) => format!("the root key is in {}", dir.join("root.key").display()),
-        Place::Postgres(_) => format!(
+    let key_note = match (&to, &key_file) {
+        (_, None) => "start it with --seal pkcs11 and the same token and key".to_owned(),
+        (Place::Dir(dir), Some(_)) => {
+            format!("the root key is in {}", dir.join("root.key").display())
+        }
+        (Place::Postgres(_), Some(key_file)) => format!(
             "start every node over it with --root-key-file {} (or a copy of that file)",
             key_file.display()
         ),
@@ -204,10 +252,13 @@ pub(crate) fn ensure_empty(store: &dyn Store, place: &Place, command: &str) -> a
     Ok(())
 }
 
-/// Into a data dir target: the root key, and the root credentials and admin token files the
-/// source data dir holds, so the target is served as the source was.
-fn bring_files(from: &Place, key_file: &Path, to: &Path) -> anyhow::Result<()> {
-    let mut files = vec![(key_file.to_owned(), to.join("root.key"))];
+/// Into a data dir target: the root key (with the key-file seal), and the root credentials and
+/// admin token files the source data dir holds, so the target is served as the source was.
+fn bring_files(from: &Place, key_file: Option<&Path>, to: &Path) -> anyhow::Result<()> {
+    let mut files: Vec<(PathBuf, PathBuf)> = key_file
+        .map(|file| (file.to_owned(), to.join("root.key")))
+        .into_iter()
+        .collect();
     if let Place::Dir(dir) = from {
         for name in [crate::bootstrap::CREDENTIALS_FILE, crate::admin::TOKEN_FILE] {
             if dir.join(name).exists() {

@@ -3,8 +3,9 @@
 
 use super::test_fixture::*;
 use super::*;
+use crate::clock::ManualClock;
 use crate::store::Record;
-use crate::testing::MemoryStore;
+use crate::testing::{MemorySeal, MemoryStore};
 
 const CLUSTER: &str = "cls-a";
 const OTHER_CLUSTER: &str = "cls-b";
@@ -29,10 +30,55 @@ fn with_clusters() -> Fixture {
 }
 
 fn key_in(f: &Fixture, keystore_id: &str) -> Result<KeyRecord, KmsError> {
-    let cluster = f.engine.key_store_cluster(&f.caller, keystore_id)?;
-    let mut new = new_key(&format!("k{}", Uuid::new_v4().simple()));
-    new.hsm_cluster = Some(cluster);
-    f.engine.create_key(&f.caller, new)
+    key_in_store(&f.engine, &f.caller, keystore_id)
+}
+
+fn key_in_store(
+    engine: &Engine,
+    caller: &Caller,
+    keystore_id: &str,
+) -> Result<KeyRecord, KmsError> {
+    let new = new_key(&format!("k{}", Uuid::new_v4().simple()));
+    engine.create_key_in_key_store(caller, keystore_id, new)
+}
+
+/// The engine over `store`, serving both clusters.
+fn clustered(store: InterferingStore) -> InterferedFixture {
+    let InterferedFixture {
+        engine,
+        store,
+        caller,
+    } = interfered(store);
+    InterferedFixture {
+        engine: engine
+            .with_hsm_cluster(CLUSTER, Arc::new(Software))
+            .with_hsm_cluster(OTHER_CLUSTER, Arc::new(Software)),
+        store,
+        caller,
+    }
+}
+
+fn setting_name_of(caller: &Caller) -> String {
+    format!("key_stores/{}/{}", caller.account, caller.region)
+}
+
+/// Rewrites the caller's key stores document in `store` as `change` makes it, as another node
+/// would.
+fn change_document(store: &MemoryStore, caller: &Caller, change: impl FnOnce(&mut Vec<KeyStore>)) {
+    let name = setting_name_of(caller);
+    let before = store.setting(&name).unwrap().unwrap();
+    let mut stores: Vec<KeyStore> = serde_json::from_slice(&before).unwrap();
+    change(&mut stores);
+    store
+        .replace_setting(&name, Some(&before), &serde_json::to_vec(&stores).unwrap())
+        .unwrap();
+}
+
+fn keys_in_scope(engine: &Engine, caller: &Caller) -> usize {
+    engine
+        .list_keys(caller, &KeyListFilter::default())
+        .unwrap()
+        .0
 }
 
 #[test]
@@ -239,4 +285,100 @@ fn an_account_holds_a_bounded_number_of_key_stores() {
         engine.list_key_stores(&caller).unwrap().len(),
         KEY_STORES_PER_REGION
     );
+}
+
+#[test]
+fn a_key_store_change_retries_when_another_writer_swapped_first() {
+    let f = clustered(InterferingStore::default());
+    f.store.setting_conflicts.store(5, Ordering::SeqCst);
+    let made = f
+        .engine
+        .create_key_store(&f.caller, "after-conflicts", CLUSTER)
+        .unwrap();
+    assert_eq!(f.store.setting_conflicts.load(Ordering::SeqCst), 0);
+    assert_eq!(f.engine.list_key_stores(&f.caller).unwrap(), [made]);
+}
+
+#[test]
+fn endless_swap_conflicts_end_in_the_retryable_refusal() {
+    let mut f = clustered(InterferingStore::default());
+    f.engine.retry_budget = Duration::from_millis(30);
+    f.store
+        .setting_conflicts
+        .store(usize::MAX, Ordering::SeqCst);
+    assert_eq!(
+        f.engine
+            .create_key_store(&f.caller, "never", CLUSTER)
+            .unwrap_err(),
+        KmsError::Contended
+    );
+}
+
+/// Makes a key store whose document `change` rewrites (as another node would) after a key in it
+/// was generated and before the key is written; answers the store's id and the creation's
+/// refusal, once it is checked that the key was removed.
+fn refused_while_made(change: fn(&mut Vec<KeyStore>)) -> (InterferedFixture, String, KmsError) {
+    let f = clustered(InterferingStore::default());
+    let made = f
+        .engine
+        .create_key_store(&f.caller, "changing", CLUSTER)
+        .unwrap();
+    let caller = f.caller.clone();
+    *f.store.before_create.lock().unwrap() = Some(Box::new(move |inner: &MemoryStore| {
+        change_document(inner, &caller, change);
+    }));
+    let id = made.keystore_id.to_string();
+    let refused = key_in_store(&f.engine, &f.caller, &id).unwrap_err();
+    assert_eq!(
+        keys_in_scope(&f.engine, &f.caller),
+        0,
+        "the key was removed"
+    );
+    (f, id, refused)
+}
+
+#[test]
+fn a_key_whose_store_was_deleted_while_it_was_made_is_removed() {
+    let (_, _, refused) = refused_while_made(Vec::clear);
+    assert_eq!(refused, KmsError::KeyStoreNotFound);
+}
+
+#[test]
+fn a_key_whose_store_was_disabled_while_it_was_made_is_removed() {
+    let (f, id, refused) = refused_while_made(|stores| stores[0].enabled = false);
+    assert_eq!(refused, KmsError::KeyStoreDisabled);
+    f.engine
+        .set_key_store_enabled(&f.caller, &id, true)
+        .unwrap();
+    let kept = key_in_store(&f.engine, &f.caller, &id).unwrap();
+    assert_eq!(kept.hsm_cluster.as_deref(), Some(CLUSTER));
+    assert_eq!(f.engine.key_store(&f.caller, &id).unwrap().keys_created, 1);
+}
+
+#[test]
+fn a_delete_finds_a_key_made_after_its_first_look() {
+    let f = clustered(InterferingStore::default());
+    let made = f
+        .engine
+        .create_key_store(&f.caller, "busy", CLUSTER)
+        .unwrap();
+    let id = made.keystore_id.to_string();
+    // Another node over the same store makes a key in the store after the delete counted none,
+    // before the delete swaps the document.
+    let other = Engine::new(
+        f.store.clone(),
+        Arc::new(MemorySeal::generate()),
+        Arc::new(ManualClock::new(T0)),
+        EngineConfig::default(),
+    )
+    .with_hsm_cluster(CLUSTER, Arc::new(Software));
+    let (caller, store_id) = (f.caller.clone(), id.clone());
+    *f.store.before_swap.lock().unwrap() = Some(Box::new(move || {
+        key_in_store(&other, &caller, &store_id).unwrap();
+    }));
+    assert_eq!(
+        f.engine.delete_key_store(&f.caller, &id).unwrap_err(),
+        KmsError::KeyStoreHoldsKeys
+    );
+    assert_eq!(f.engine.key_store(&f.caller, &id).unwrap().keys_created, 1);
 }

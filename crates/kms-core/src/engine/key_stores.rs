@@ -6,20 +6,27 @@
 //! every node of a PostgreSQL store, and `export`/`import` carry it as they carry every
 //! setting. A store's keys are the scope's keys of its cluster: a cluster backs at most one
 //! key store of an account, so no key needs to name its store.
+//!
+//! A key created in a store and a delete or disable of that store may race, between nodes too.
+//! Two rules keep a key from landing in a store that is gone or disabled: a key creation ends by
+//! counting itself in the store's entry, by compare-and-swap, which requires the store still
+//! there and enabled (else the key is removed again and the creation refused); and a delete
+//! checks that the store holds no key inside its own compare-and-swap. A creation whose key was
+//! written after the delete's check changes the document before the delete swaps it, so the
+//! delete reads again and finds the key; one that counts itself after the swap finds the store
+//! gone. A disable is a swap of the same document: a creation that counts itself after it finds
+//! the store disabled.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Caller, Engine, as_of};
+use super::{Caller, Engine, NewKey, as_of};
 use crate::error::KmsError;
 use crate::model::KeyRecord;
 use crate::store::{KeyListFilter, StoreError};
 
 /// Most key stores one account holds in a region.
 pub const KEY_STORES_PER_REGION: usize = 100;
-
-/// Tries of a key store change that lost a race with another writer before giving up.
-const CHANGE_TRIES: usize = 8;
 
 /// Keys read per page while counting a key store's keys.
 const COUNT_PAGE: usize = 1000;
@@ -32,6 +39,10 @@ pub struct KeyStore {
     pub enabled: bool,
     pub created_at: u64,
     pub updated_at: u64,
+    /// Keys ever created in the store: each creation bumps it, so that the document changes
+    /// under a delete that checked the store's keys before the creation wrote its key.
+    #[serde(default)]
+    pub keys_created: u64,
 }
 
 /// The setting that holds (account, region)'s key stores.
@@ -79,6 +90,7 @@ impl Engine {
             enabled: true,
             created_at: now,
             updated_at: now,
+            keys_created: 0,
         };
         self.change_key_stores(caller, |stores| {
             if stores.iter().any(|s| s.alias == alias) {
@@ -122,33 +134,80 @@ impl Engine {
         changed.ok_or(KmsError::KeyStoreNotFound)
     }
 
-    /// Deletes a key store that holds no key (one pending deletion still counts).
+    /// Deletes a key store that holds no key (one pending deletion still counts). The keys are
+    /// counted inside the swap, so a key created meanwhile makes it count again.
     pub fn delete_key_store(&self, caller: &Caller, keystore_id: &str) -> Result<(), KmsError> {
-        let store = self.key_store(caller, keystore_id)?;
-        if self.key_store_holds_keys(caller, &store.hsm_cluster)? {
-            return Err(KmsError::KeyStoreHoldsKeys);
-        }
+        let id = parse_id(keystore_id)?;
         self.change_key_stores(caller, |stores| {
-            let before = stores.len();
-            stores.retain(|s| s.keystore_id != store.keystore_id);
-            if stores.len() == before {
-                return Err(KmsError::KeyStoreNotFound);
+            let at = stores
+                .iter()
+                .position(|s| s.keystore_id == id)
+                .ok_or(KmsError::KeyStoreNotFound)?;
+            if self.key_store_holds_keys(caller, &stores[at].hsm_cluster)? {
+                return Err(KmsError::KeyStoreHoldsKeys);
             }
+            stores.remove(at);
             Ok(())
         })
     }
 
-    /// The HSM cluster a new key in the key store is created in: the store must be enabled.
-    pub fn key_store_cluster(
+    /// Creates `new` in the key store's HSM cluster. The store must be enabled when the key is
+    /// generated and still be there and enabled once the key is written; else the key is
+    /// removed again (its HSM objects destroyed) and the creation refused.
+    pub fn create_key_in_key_store(
         &self,
         caller: &Caller,
         keystore_id: &str,
-    ) -> Result<String, KmsError> {
+        mut new: NewKey,
+    ) -> Result<KeyRecord, KmsError> {
         let store = self.key_store(caller, keystore_id)?;
         if !store.enabled {
             return Err(KmsError::KeyStoreDisabled);
         }
-        Ok(store.hsm_cluster)
+        new.hsm_cluster = Some(store.hsm_cluster);
+        let key = self.create_key(caller, new)?;
+        let counted = self.change_key_stores(caller, |stores| {
+            let entry = stores
+                .iter_mut()
+                .find(|s| s.keystore_id == store.keystore_id)
+                .ok_or(KmsError::KeyStoreNotFound)?;
+            if !entry.enabled {
+                return Err(KmsError::KeyStoreDisabled);
+            }
+            entry.keys_created += 1;
+            Ok(())
+        });
+        match counted {
+            Ok(()) => Ok(key),
+            Err(refused) => {
+                self.remove_created_key(&key)?;
+                Err(refused)
+            }
+        }
+    }
+
+    /// Removes a key this node just created and no caller has been told of, with what its HSM
+    /// holds. Another writer may have changed it meanwhile (a listing shows its id), so a stale
+    /// record is read again.
+    fn remove_created_key(&self, created: &KeyRecord) -> Result<(), KmsError> {
+        let mut retry = self.retry();
+        let mut key = created.clone();
+        loop {
+            match self.store.delete_key(&key) {
+                Ok(()) => break,
+                Err(StoreError::Conflict) => {
+                    retry.wait()?;
+                    match self.store.get_key(&key.key_id)? {
+                        Some(current) => key = current,
+                        None => break,
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.forget_material(key.key_id);
+        self.destroy_outside_material(&key);
+        Ok(())
     }
 
     fn key_store_holds_keys(&self, caller: &Caller, hsm_cluster: &str) -> Result<bool, KmsError> {
@@ -194,24 +253,25 @@ impl Engine {
     }
 
     /// Applies `change` to the current key stores and writes them back unless another writer
-    /// changed them first, in which case it reads them again and retries.
+    /// changed them first, in which case it reads them again and retries, with backoff, within
+    /// the engine's retry budget.
     fn change_key_stores(
         &self,
         caller: &Caller,
         mut change: impl FnMut(&mut Vec<KeyStore>) -> Result<(), KmsError>,
     ) -> Result<(), KmsError> {
         let name = setting_name(caller);
-        for _ in 0..CHANGE_TRIES {
+        let mut retry = self.retry();
+        loop {
             let (current, mut stores) = self.read_key_stores(caller)?;
             change(&mut stores)?;
             let next = serde_json::to_vec(&stores)
                 .map_err(|e| KmsError::Internal(format!("key stores: {e}")))?;
             match self.store.replace_setting(&name, current.as_deref(), &next) {
                 Ok(()) => return Ok(()),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => retry.wait()?,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::Contended)
     }
 }

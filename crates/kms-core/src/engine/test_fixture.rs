@@ -117,6 +117,15 @@ pub(super) struct InterferingStore {
     /// Runs once, on the inner store, before the first write of a key or data key.
     #[allow(clippy::type_complexity)]
     pub(super) before_write: Mutex<Option<Box<dyn FnOnce(&MemoryStore) + Send>>>,
+    /// Runs once, on the inner store, before the first key is created.
+    #[allow(clippy::type_complexity)]
+    pub(super) before_create: Mutex<Option<Box<dyn FnOnce(&MemoryStore) + Send>>>,
+    /// The next this many setting swaps are refused as if another node had swapped first.
+    pub(super) setting_conflicts: AtomicUsize,
+    /// Runs once before the first setting swap (as another node would, between the swapper's
+    /// read and its swap).
+    #[allow(clippy::type_complexity)]
+    pub(super) before_swap: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl InterferingStore {
@@ -161,6 +170,16 @@ impl Store for InterferingStore {
         expected: Option<&[u8]>,
         value: &[u8],
     ) -> Result<(), StoreError> {
+        let hook = self.before_swap.lock().unwrap().take();
+        if let Some(change) = hook {
+            change();
+        }
+        let lost = self
+            .setting_conflicts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if lost.is_ok() {
+            return Err(StoreError::Conflict);
+        }
         self.inner.replace_setting(name, expected, value)
     }
     fn reseal_account(&self, uin: AccountId, sealed_secret_key: &[u8]) -> Result<(), StoreError> {
@@ -173,6 +192,10 @@ impl Store for InterferingStore {
         self.inner.export(each)
     }
     fn create_key(&self, key: &KeyRecord, max_keys: u64) -> Result<(), StoreError> {
+        let hook = self.before_create.lock().unwrap().take();
+        if let Some(change) = hook {
+            change(&self.inner);
+        }
         self.inner.create_key(key, max_keys)
     }
     fn get_key(&self, key_id: &Uuid) -> Result<Option<KeyRecord>, StoreError> {

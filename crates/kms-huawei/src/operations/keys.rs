@@ -83,11 +83,6 @@ pub fn run(ctx: &Context<'_>, op: KeyOp, req: &Request<'_>) -> Result<Value, HwE
             };
             let origin = origin_from_name(b.origin.as_deref().unwrap_or_default())
                 .ok_or_else(|| HwError::invalid("origin"))?;
-            // "0" and absent name the default key store: the software one.
-            let hsm_cluster = match b.keystore_id.as_deref() {
-                None | Some("" | "0") => None,
-                Some(id) => Some(engine.key_store_cluster(caller, id).map_err(kms)?),
-            };
             // Only the default enterprise project exists here.
             if b.enterprise_project_id
                 .as_deref()
@@ -97,20 +92,21 @@ pub fn run(ctx: &Context<'_>, op: KeyOp, req: &Request<'_>) -> Result<Value, HwE
             }
             let alias = key_alias(b.key_alias)?;
             let description = key_description(b.key_description.unwrap_or_default())?;
-            let key = engine
-                .create_key(
-                    caller,
-                    NewKey {
-                        hsm_cluster,
-                        alias,
-                        description,
-                        usage,
-                        spec,
-                        origin,
-                        tags: Vec::new(),
-                    },
-                )
-                .map_err(kms)?;
+            let new = NewKey {
+                hsm_cluster: None,
+                alias,
+                description,
+                usage,
+                spec,
+                origin,
+                tags: Vec::new(),
+            };
+            // "0" and absent name the default key store: the software one.
+            let key = match b.keystore_id.as_deref() {
+                None | Some("" | "0") => engine.create_key(caller, new),
+                Some(id) => engine.create_key_in_key_store(caller, id, new),
+            }
+            .map_err(kms)?;
             Ok(json!({ "key_info": {
                 "key_id": key.key_id.to_string(),
                 "domain_id": key.account.to_string(),
@@ -250,7 +246,10 @@ fn list_keys(ctx: &Context<'_>, b: ListKeysRequestBody) -> Result<Value, HwError
 
 /// The caller's key stores when one of `keys` lives in an HSM cluster (else none are needed,
 /// and the store is not read).
-fn key_stores_of(ctx: &Context<'_>, keys: &[KeyRecord]) -> Result<Vec<KeyStore>, HwError> {
+pub(super) fn key_stores_of(
+    ctx: &Context<'_>,
+    keys: &[KeyRecord],
+) -> Result<Vec<KeyStore>, HwError> {
     if keys.iter().all(|k| k.hsm_cluster.is_none()) {
         return Ok(Vec::new());
     }
@@ -259,7 +258,7 @@ fn key_stores_of(ctx: &Context<'_>, keys: &[KeyRecord]) -> Result<Vec<KeyStore>,
 
 /// The SDK's `KeyDetails` of a key, naming the key store among `stores` whose HSM cluster
 /// holds it.
-fn key_details_in(k: &KeyRecord, stores: &[KeyStore]) -> Value {
+pub(super) fn key_details_in(k: &KeyRecord, stores: &[KeyStore]) -> Value {
     let mut details = key_details(k);
     if let Some(store) = stores
         .iter()
@@ -271,7 +270,7 @@ fn key_details_in(k: &KeyRecord, stores: &[KeyStore]) -> Value {
 }
 
 /// The SDK's `KeyDetails`, in the default key store.
-pub fn key_details(k: &KeyRecord) -> Value {
+fn key_details(k: &KeyRecord) -> Value {
     json!({
         "key_id": k.key_id.to_string(),
         "domain_id": k.account.to_string(),

@@ -11,10 +11,10 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use kms_core::engine::TagChange;
+use kms_core::engine::{KeyStore, TagChange};
 use kms_core::{KeyListFilter, KeyRecord, SortOrder, Tag};
 
-use super::keys::key_details;
+use super::keys::{key_details_in, key_stores_of};
 use super::{Context, Request, kms, parse, required};
 use crate::errors::*;
 
@@ -323,8 +323,9 @@ fn list_by_tags(ctx: &Context<'_>, b: ListKmsByTagsRequestBody) -> Result<Value,
         ..KeyListFilter::default()
     };
     let (total, page) = ctx.engine.list_keys(ctx.caller, &filter).map_err(kms)?;
+    let stores = key_stores_of(ctx, &page)?;
     Ok(json!({
-        "resources": page.iter().map(resource).collect::<Vec<_>>(),
+        "resources": page.iter().map(|k| resource(k, &stores)).collect::<Vec<_>>(),
         "total_count": total,
     }))
 }
@@ -354,11 +355,11 @@ fn page_offset(offset: Option<&str>) -> Result<usize, HwError> {
     }
 }
 
-/// The SDK's `ActionResources`.
-fn resource(k: &KeyRecord) -> Value {
+/// The SDK's `ActionResources`, naming the key store among `stores` that holds the key.
+fn resource(k: &KeyRecord, stores: &[KeyStore]) -> Value {
     json!({
         "resource_id": k.key_id.to_string(),
-        "resource_detail": key_details(k),
+        "resource_detail": key_details_in(k, stores),
         "resource_name": k.alias,
         "tags": tag_items(&k.tags),
     })
