@@ -33,7 +33,7 @@ class DevServer:
             [KMSD_BIN, "dev", "--listen", f"127.0.0.1:{self.port}", *args], cwd=cwd, env=env,
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         # The banner comes once the server serves.
-        self.banner = [self.proc.stdout.readline() for _ in range(6)]
+        self.banner = [self.proc.stdout.readline() for _ in range(7)]
         assert self.banner[0].startswith("kmsd dev is serving"), self.banner
 
     def environment(self):
@@ -226,3 +226,55 @@ def test_bad_fixtures_refuse_the_start_and_say_where(tmp_path, fixture, message)
     assert message in done.stderr, done.stderr
     assert f"fixtures {path}" in done.stderr, done.stderr
     assert "kmsd dev is serving" not in done.stdout
+
+
+def reset(server, token=None):
+    if token is None:
+        token_file = re.search(r"admin token\s+(\S+)", "".join(server.banner)).group(1)
+        token = Path(token_file).read_text().strip()
+    return requests.post(f"http://127.0.0.1:{server.port}/admin/v1/dev/reset",
+                         headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def test_reset_restores_the_fixtures_between_test_cases(tmp_path, sdk_env):
+    server, kms = fixture_run(tmp_path, sdk_env)
+    try:
+        blob = call(kms, "Encrypt", KeyId=ORDERS, Plaintext=b64(b"before the reset")).CiphertextBlob
+        # What a test case leaves behind: a key of its own, a hosted data key, a fixture key
+        # disabled and another scheduled for deletion, a key in another region.
+        extra = call(kms, "CreateKey", Alias="left-behind").KeyId
+        call(kms, "GenerateDataKey", KeyId=ORDERS, NumberOfBytes=32, IsHostedByKms=1,
+             DataKeyName="left-behind-data")
+        call(kms, "DisableKey", KeyId=ORDERS)
+        call(kms, "DisableKey", KeyId=SCRATCH)
+        call(kms, "ScheduleKeyDeletion", KeyId=SCRATCH, PendingWindowInDays=7)
+        call(make_region_client("ap-beijing"), "CreateKey", Alias="far-away")
+
+        answer = reset(server)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"KeysDeleted": 8, "DataKeysDeleted": 1, "FixtureKeysMade": 6}
+
+        ids = [k.KeyId for k in call(kms, "ListKeys", Limit=100).Keys]
+        assert sorted(ids) == sorted([ORDERS, SCRATCH, MAC, BYOK, SIGNING])
+        assert extra not in ids
+        assert call(kms, "DescribeKey", KeyId=ORDERS).KeyMetadata.KeyState == "Enabled"
+        assert call(kms, "DescribeKey", KeyId=SCRATCH).KeyMetadata.KeyState == "Enabled"
+        assert call(kms, "ListDataKeys").TotalCount == 0
+        assert call(make_region_client("ap-beijing"), "ListKeys").TotalCount == 0
+        # The alias is free again, and the fixed material opens what was sealed before.
+        call(kms, "CreateKey", Alias="left-behind")
+        assert base64.b64decode(call(kms, "Decrypt", CiphertextBlob=blob).Plaintext) == \
+            b"before the reset"
+
+        refused = reset(server, token="not-the-token")
+        assert refused.status_code == 401, refused.text
+    finally:
+        assert server.stop() == 0
+
+
+def test_only_dev_mode_resets(server):
+    token = (server.data_dir / "admin-token").read_text().strip()
+    answer = requests.post(server.url + "/admin/v1/dev/reset",
+                           headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "NotFound"

@@ -1026,6 +1026,7 @@ mod key_stores;
 mod material;
 pub mod nonblocking;
 pub mod reseal;
+mod reset;
 mod resource;
 mod rotation_policy;
 mod tags;

@@ -170,6 +170,13 @@ fn execute(app: &App, method: &str, path: &str, body: &[u8]) -> AdminReply {
             }
             ("Unseal", reply)
         }
+        ("POST", "dev/reset") => match app.dev.get() {
+            Some(dev) => ("DevReset", dev.reset(app)),
+            None => (
+                "DevReset",
+                AdminReply::error(404, "NotFound", "Only `kmsd dev` resets its store."),
+            ),
+        },
         _ => match app.service.get() {
             Some(service) => return service.admin.execute(method, path, body),
             None => (

@@ -7,11 +7,16 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use kms_core::Caller;
+use std::sync::Arc;
+
+use kms_core::{Caller, Engine};
+use serde_json::json;
+
+use crate::admin::AdminReply;
 
 use crate::bootstrap::RootEnv;
 use crate::config::ServeArgs;
@@ -53,9 +58,51 @@ pub struct DevStart {
     pub fixtures: Option<Fixtures>,
 }
 
-/// Makes `fixtures` as the root account (the well-known credential's), in `region` unless a
-/// fixture names another; how many keys it made.
-pub fn apply_fixtures(fixtures: &Fixtures, app: &App, region: &str) -> anyhow::Result<usize> {
+/// What `POST /admin/v1/dev/reset` restores: the root account's served regions emptied, then
+/// the fixtures made again, so each test case of a suite starts from the same keys.
+pub struct DevReset {
+    fixtures: Option<Fixtures>,
+    regions: Vec<String>,
+}
+
+impl DevReset {
+    pub fn new(fixtures: Option<Fixtures>, regions: Vec<String>) -> Self {
+        Self { fixtures, regions }
+    }
+
+    /// Makes the fixtures' keys the store lacks; how many.
+    pub fn make_fixtures(&self, app: &App) -> anyhow::Result<usize> {
+        let Some(fixtures) = &self.fixtures else {
+            return Ok(0);
+        };
+        let (engine, caller) = root_caller(app, &self.regions[0])?;
+        fixtures.apply(&engine, &caller)
+    }
+
+    /// Deletes every key and hosted data key of the root account in every served region (no
+    /// pending window), then makes the fixtures again.
+    pub fn reset(&self, app: &App) -> AdminReply {
+        let erased = self
+            .regions
+            .iter()
+            .try_fold((0, 0), |(keys, data_keys), region| {
+                let (engine, caller) = root_caller(app, region)?;
+                let (k, d) = engine.erase_scope(&caller)?;
+                anyhow::Ok((keys + k, data_keys + d))
+            });
+        match erased.and_then(|erased| Ok((erased, self.make_fixtures(app)?))) {
+            Ok(((keys, data_keys), made)) => AdminReply::ok(
+                "DevReset",
+                None,
+                json!({ "KeysDeleted": keys, "DataKeysDeleted": data_keys, "FixtureKeysMade": made }),
+            ),
+            Err(e) => AdminReply::error(500, "ResetFailed", format!("{e:#}")),
+        }
+    }
+}
+
+/// The engine, and the root account (the well-known credential's) as the caller in `region`.
+fn root_caller(app: &App, region: &str) -> anyhow::Result<(Arc<Engine>, Caller)> {
     let service = app
         .service
         .get()
@@ -71,7 +118,7 @@ pub fn apply_fixtures(fixtures: &Fixtures, app: &App, region: &str) -> anyhow::R
         region: region.to_owned(),
         authority: None,
     };
-    fixtures.apply(&service.engine, &caller)
+    Ok((service.engine.clone(), caller))
 }
 
 /// The `serve` settings of dev mode, the root credential to make, and the temporary data dir
@@ -128,21 +175,22 @@ pub fn write_env_file(path: &std::path::Path, listen: SocketAddr) -> anyhow::Res
 }
 
 /// What dev mode prints on standard output once it serves: how to reach it.
-pub fn banner(listen: SocketAddr, env_file: &std::path::Path, persist: bool) -> String {
+pub fn banner(listen: SocketAddr, env_file: &Path, data_dir: &Path, persist: bool) -> String {
+    let store = if persist {
+        "kept across runs"
+    } else {
+        "temporary: removed when kmsd dev stops"
+    };
     format!(
         "kmsd dev is serving the Tencent and Huawei KMS APIs on http://{listen}\n\
          \x20 SecretId / AK   {SECRET_ID}\n\
          \x20 SecretKey / SK  {SECRET_KEY}\n\
          \x20 project id      {PROJECT_ID} (region {REGION})\n\
-         \x20 env file        {} ({})\n\
-         {}",
+         \x20 env file        {} (source it, or give it to your test runner)\n\
+         \x20 admin token     {} (POST /admin/v1/dev/reset restores the fixtures)\n\
+         The store is {store}.\n",
         env_file.display(),
-        "source it, or give it to your test runner",
-        if persist {
-            "The store is kept across runs.\n"
-        } else {
-            "The store is temporary: it is removed when kmsd dev stops.\n"
-        }
+        data_dir.join(crate::admin::TOKEN_FILE).display(),
     )
 }
 

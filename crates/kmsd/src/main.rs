@@ -163,12 +163,13 @@ fn run_server(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn run_dev(args: dev::DevArgs) -> anyhow::Result<()> {
-    let banner = dev::banner(args.listen, &args.env_file, args.persist.is_some());
     let (fixtures_file, env_file, listen) =
         (args.fixtures.clone(), args.env_file.clone(), args.listen);
+    let persist = args.persist.is_some();
     // The temporary data dir is removed when this goes out of scope, after the server stopped.
     let (serve_args, root_env, _temporary) = dev::prepare(args)?;
     let settings = Settings::resolve(serve_args)?;
+    let banner = dev::banner(listen, &env_file, &settings.data_dir, persist);
     let fixtures = fixtures_file
         .map(|path| fixtures::Fixtures::load(&path, &settings.regions))
         .transpose()?;
@@ -287,12 +288,10 @@ async fn serve(
     };
     log_start(&settings, listen, https, &app, &admin_token);
     if let Some(dev) = dev {
-        if let Some(fixtures) = &dev.fixtures {
-            let made = tokio::task::block_in_place(|| {
-                dev::apply_fixtures(fixtures, &app, &settings.regions[0])
-            })?;
-            tracing::info!(made, "fixtures made");
-        }
+        let reset = dev::DevReset::new(dev.fixtures, settings.regions.clone());
+        let made = tokio::task::block_in_place(|| reset.make_fixtures(&app))?;
+        tracing::info!(made, "fixtures made");
+        let _ = app.dev.set(reset);
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
         // A closed standard output must not stop the server.
@@ -451,6 +450,7 @@ fn open_node(
         https: settings.tls.is_some(),
         trusted_proxies: settings.trusted_proxies.clone(),
         store: node,
+        dev: Default::default(),
     });
     let keys_at_start = match settings.seal {
         SealKind::Shamir => None,

@@ -74,6 +74,8 @@ pub struct App {
     /// The per-address bound on token requests, checked before any of them waits for a
     /// password check.
     pub token_requests: crate::token_requests::TokenRequests,
+    /// In `kmsd dev`, what its reset restores (set once its fixtures are made).
+    pub dev: std::sync::OnceLock<crate::dev::DevReset>,
     /// Where keys live, and whether this node's view of it is current enough to serve.
     pub store: crate::store::NodeStore,
 }

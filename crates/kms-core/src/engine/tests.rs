@@ -600,3 +600,62 @@ fn a_fixed_key_opens_in_another_engine_what_one_engine_sealed() {
         })
     ));
 }
+
+#[test]
+fn erasing_a_scope_deletes_its_keys_and_data_keys_and_nothing_else() {
+    let f = fixture();
+    let other = Caller {
+        account: 101,
+        ..f.caller.clone()
+    };
+    let elsewhere = Caller {
+        region: "ap-beijing".into(),
+        ..f.caller.clone()
+    };
+    let kept = [
+        f.engine
+            .create_key(&other, new_key("theirs"))
+            .unwrap()
+            .key_id,
+        f.engine
+            .create_key(&elsewhere, new_key("there"))
+            .unwrap()
+            .key_id,
+    ];
+    let ids: Vec<String> = (0..3).map(|i| f.key(&format!("k{i}"))).collect();
+    f.engine.disable_key(&f.caller, &ids[1]).unwrap();
+    f.engine
+        .schedule_deletion(&f.caller, &ids[2], 7, DeletableFrom::EnabledOrDisabled)
+        .unwrap();
+    f.engine
+        .generate_hosted_data_key(
+            &f.caller,
+            &ids[0],
+            32,
+            &ctx(&[]),
+            NewDataKey {
+                name: "dk".into(),
+                description: String::new(),
+                tags: vec![],
+                expected_hsm_cluster: None,
+            },
+        )
+        .unwrap();
+
+    assert_eq!(f.engine.erase_scope(&f.caller).unwrap(), (3, 1));
+    for id in &ids {
+        assert_eq!(
+            f.engine.describe_key(&f.caller, id).err(),
+            Some(KmsError::KeyNotFound)
+        );
+    }
+    // The aliases are free again, and the other scopes untouched.
+    f.key("k0");
+    assert!(f.engine.describe_key(&other, &kept[0].to_string()).is_ok());
+    assert!(
+        f.engine
+            .describe_key(&elsewhere, &kept[1].to_string())
+            .is_ok()
+    );
+    assert_eq!(f.engine.erase_scope(&f.caller).unwrap(), (1, 0));
+}
