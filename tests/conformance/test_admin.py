@@ -226,6 +226,15 @@ def test_listings_show_no_secret_and_tables_read_well(served, tenant):
     table = admin("credential", "list", "--account", tenant["uin"], server=served, output="table")
     assert table.splitlines()[0].split()[:2] == ["SECRET_ID", "ACCOUNT"]
     assert tenant["credential"]["secret_id"] in table
+    # Times read as UTC dates, the JSON's Unix seconds.
+    header = table.splitlines()[0].split()
+    row = next(line.split() for line in table.splitlines()
+               if tenant["credential"]["secret_id"] in line)
+    created = row[header.index("CREATED_AT")]
+    listed = {c["secret_id"]: c for c in admin("credential", "list", "--account", tenant["uin"],
+                                               server=served)["credentials"]}
+    seconds = listed[tenant["credential"]["secret_id"]]["created_at"]
+    assert created == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds)), row
 
 
 def test_policies_are_stored_as_documents_and_attached_to_users(served, tenant, tmp_path):

@@ -833,8 +833,26 @@ fn print(body: &Value, output: Output) {
                 println!("{key}:");
                 print_table(rows);
             }
-            _ => println!("{key:width$}  {}", cell(value)),
+            _ => println!("{key:width$}  {}", field_cell(key, value)),
         }
+    }
+}
+
+/// A field's cell: times (the `_at` fields, Unix seconds) as UTC dates, 0 as never.
+fn field_cell(name: &str, value: &Value) -> String {
+    match value.as_u64() {
+        Some(0) if name.ends_with("_at") => "-".into(),
+        Some(secs) if name.ends_with("_at") => {
+            let (year, month, day) = kms_core::utc_civil_date(secs);
+            let of_day = secs % 86_400;
+            format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+                of_day / 3600,
+                of_day % 3600 / 60,
+                of_day % 60
+            )
+        }
+        _ => cell(value),
     }
 }
 
@@ -873,7 +891,12 @@ fn print_table(rows: &[Value]) {
     });
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| columns.iter().map(|c| cell(&row[c.as_str()])).collect())
+        .map(|row| {
+            columns
+                .iter()
+                .map(|c| field_cell(c, &row[c.as_str()]))
+                .collect()
+        })
         .collect();
     let widths: Vec<usize> = columns
         .iter()
@@ -904,6 +927,18 @@ fn print_table(rows: &[Value]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_in_tables_are_utc_dates() {
+        use serde_json::json;
+        assert_eq!(
+            field_cell("created_at", &json!(1_764_000_000)),
+            "2025-11-24T16:00:00Z"
+        );
+        assert_eq!(field_cell("created_at", &json!(0)), "-");
+        assert_eq!(field_cell("uin", &json!(1_764_000_000)), "1764000000");
+        assert_eq!(field_cell("name", &json!("alice")), "alice");
+    }
 
     fn addresses(list: &[&str]) -> Vec<std::net::SocketAddr> {
         list.iter().map(|a| a.parse().unwrap()).collect()
