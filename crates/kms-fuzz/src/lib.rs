@@ -6,6 +6,7 @@
 mod authorization;
 mod backup_file;
 mod client_address;
+mod dev_fixtures;
 mod engine_blobs;
 mod huawei_key_stores;
 mod huawei_request;
@@ -17,6 +18,7 @@ mod unseal_share;
 pub use authorization::authorization;
 pub use backup_file::backup_file;
 pub use client_address::client_address;
+pub use dev_fixtures::dev_fixtures;
 pub use engine_blobs::{engine_blob_seeds, engine_blobs};
 pub use huawei_key_stores::{huawei_key_store_seeds, huawei_key_stores};
 pub use huawei_request::huawei_request;

@@ -91,3 +91,8 @@ fn unseal_share_corpus() {
 fn huawei_key_stores_corpus() {
     replay("huawei_key_stores", kms_fuzz::huawei_key_stores);
 }
+
+#[test]
+fn dev_fixtures_corpus() {
+    replay("dev_fixtures", kms_fuzz::dev_fixtures);
+}

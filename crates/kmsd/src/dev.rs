@@ -14,13 +14,13 @@ use anyhow::Context as _;
 use std::sync::Arc;
 
 use kms_core::{Caller, Engine};
+use kms_fixtures::Fixtures;
 use serde_json::json;
 
 use crate::admin::AdminReply;
 
 use crate::bootstrap::RootEnv;
 use crate::config::ServeArgs;
-use crate::fixtures::Fixtures;
 use crate::server::App;
 
 /// The well-known root credential of dev mode (Tencent SecretId/SecretKey, Huawei AK/SK).

@@ -9,7 +9,6 @@ mod bootstrap;
 mod config;
 mod data_dir;
 mod dev;
-mod fixtures;
 mod hsm;
 mod limits;
 mod listener;
@@ -171,7 +170,7 @@ fn run_dev(args: dev::DevArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(serve_args)?;
     let banner = dev::banner(listen, &env_file, &settings.data_dir, persist);
     let fixtures = fixtures_file
-        .map(|path| fixtures::Fixtures::load(&path, &settings.regions))
+        .map(|path| kms_fixtures::Fixtures::load(&path, &settings.regions))
         .transpose()?;
     dev::write_env_file(&env_file, listen)?;
     init_logging(&settings)?;

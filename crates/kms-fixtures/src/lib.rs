@@ -1,4 +1,4 @@
-//! `kmsd dev --fixtures FILE`: keys of the root account with fixed ids and, where given, fixed
+//! The fixture file of `kmsd dev --fixtures FILE`: keys of the root account with fixed ids and, where given, fixed
 //! material, made at start, so every run of a test suite finds the same keys and a ciphertext
 //! saved by one run decrypts in the next. Nonces stay random: a fixture fixes keys, never the
 //! randomness of what they encrypt.
@@ -97,7 +97,8 @@ impl Fixtures {
         Ok(fixtures)
     }
 
-    fn parse(text: &str, regions: &[String]) -> anyhow::Result<Self> {
+    /// Checks fixture text; `regions` are the served regions.
+    pub fn parse(text: &str, regions: &[String]) -> anyhow::Result<Self> {
         let file: FixtureFile = toml::from_str(text)?;
         let mut ids = HashSet::new();
         let mut keys = Vec::with_capacity(file.keys.len());
