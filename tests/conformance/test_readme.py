@@ -10,8 +10,11 @@ matches no entry of BLOCKS fails the test, so a new block cannot go untested.
 The only changes made to the README's text before running it (SUBSTITUTIONS):
 - `./target/release/kmsd` is the binary under test (KMSD_BIN), and `cargo build --release` is
   not run: the suite tests the binary it was given.
-- The README's ports (8740, 8741, 8443) are free ports, so the test can run beside anything; the
-  tour's server, whose block names no `--listen`, gets its port from KMSD_LISTEN.
+- The README's ports (8740, 8741, 8443, 8760 and the cluster's) are free ports, so the test can
+  run beside anything; the tour's server, whose block names no `--listen`, gets its port from
+  KMSD_LISTEN.
+- The working directory gets the repository's `examples/`, as a clone has it, for dev mode's
+  fixtures.
 - `0.0.0.0` is 127.0.0.1, so no test listens on every interface.
 - `/etc/kmsd` and `/var/lib/kmsd` are directories of the test's own (the first holds a
   certificate made by a throwaway CA), and `kms.example.internal` is `localhost`, which that
@@ -21,6 +24,7 @@ The only changes made to the README's text before running it (SUBSTITUTIONS):
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,7 +65,8 @@ class Reader:
         (self.etc / "tls.key").write_bytes(key)
         home = tmp_path / "home"  # tccli keeps its configuration under HOME
         home.mkdir()
-        self.ports = {port: free_port() for port in ("8740", "8741", "8443", "8751", "8752", "8753")}
+        self.ports = {port: free_port() for port in ("8740", "8741", "8443", "8751", "8752", "8753",
+                                                     "8760")}
         env = {k: v for k, v in os.environ.items() if not k.startswith("KMSD_")}
         env.update(HOME=str(home), PATH=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
                    KMSD_LISTEN=f"127.0.0.1:{self.ports['8740']}",
@@ -168,6 +173,30 @@ def install_the_sdks(reader, text):
     assert pins and all(suite.get(name) == version for name, version in pins.items()), (pins, suite)
     for _ in range(RUNS):
         assert "Successfully installed" not in reader.sh(text)
+
+
+def start_dev_mode(reader, text):
+    """Dev mode with the repository's example fixtures, which a clone holds."""
+    shutil.copytree(ROOT / "examples", reader.cwd / "examples", dirs_exist_ok=True)
+    for run in range(RUNS):
+        assert "kmsd dev is serving" in reader.serve("dev", text, "8760")
+        if run < RUNS - 1:
+            reader.stop("dev")
+
+
+def dev_mode_client(reader, text):
+    """Run as the text says: with kmsd-dev.env loaded into the environment, nothing else."""
+    env_file = (reader.cwd / "kmsd-dev.env").read_text()
+    loaded = dict(line.split("=", 1) for line in env_file.splitlines() if line and not line.startswith("#"))
+    assert loaded["KMSD_ENDPOINT"] == reader.endpoint("8760")
+    plain_env = reader.env
+    reader.env = {**plain_env, **loaded}
+    try:
+        for _ in range(RUNS):
+            assert reader.python(text) == "b'order 42'\n"
+    finally:
+        reader.env = plain_env
+    reader.stop("dev")
 
 
 def tencent_tour(reader, text):
@@ -319,6 +348,8 @@ BLOCKS = {
     ("text", "kmsd is serving"): start_up_log_sample,
     ("sh", "scripts/test.sh"): not_run_test_suite,
     ("sh", "pip install"): install_the_sdks,
+    ("sh", "kmsd dev --listen"): start_dev_mode,
+    ("python", "EnvironmentVariableCredential"): dev_mode_client,
     ("python", "req.Alias = \"orders-\""): tencent_tour,
     ("sh", "tccli kms ListKeys"): tccli_tour,
     ("python", "huaweicloudsdkkms.v2 import KmsClient, model as m\n\ncreds"): huawei_tour,
