@@ -20,7 +20,7 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.kms.v20190118 import kms_client
 
-from conftest import KMSD_BIN, ROOT, b64, call, free_port
+from conftest import KMSD_BIN, ROOT, b64, call, expect_error, free_port, make_client
 
 
 class DevServer:
@@ -212,9 +212,25 @@ def test_a_persisted_store_keeps_what_tests_changed_in_fixture_keys(tmp_path, sd
     ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "a"\nmaterial = "AAAA"\n',
      "keys[0] (a): "),
     ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "bad alias!"\n',
-     "keys[0] (bad alias!): alias must be"),
+     "keys[0] (bad alias!): alias must be"),    ('[[users]]\nid = "100000000101"\nname = "u"\npolicies = ["missing"]\n',
+     'users[0] (u): policy "missing" is not among the fixture\'s policies of its account'),
+    ('[[users]]\nid = "u1"\nname = "u"\n', "users[0] (u): id must be 1 to 20 digits"),
+    ('[[users]]\nid = "1"\nname = "u"\nsecret_id = "AKIDx"\n',
+     "users[0] (u): give secret_id and secret_key together, or neither"),
+    ('[[accounts]]\nuin = 5\nsecret_id = "AKIDa"\nsecret_key = "k"\nproject_id = "XYZ"\n',
+     "accounts[0] (5): project_id must be 32 lowercase hex characters"),
+    ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "a"\naccount = 7\n',
+     "keys[0] (a): account 7 is not among the fixture's accounts"),
+    ('[[policies]]\nname = "p"\nlanguage = "cam"\ndocument = "{not json"\n',
+     "policies[0] (p): the policy document is not valid JSON"),
+    ('[[policies]]\nname = "p"\nlanguage = "cam"\ndocument = \'{"version": "2.0", "statement": 5}\'\n',
+     "policies[0] (p): the policy document is refused"),
 ])
 def test_bad_fixtures_refuse_the_start_and_say_where(tmp_path, fixture, message):
+    refuse_start(tmp_path, fixture, message)
+
+
+def refuse_start(tmp_path, fixture, message):
     path = tmp_path / "fixtures.toml"
     path.write_text(fixture)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KMSD_")}
@@ -278,3 +294,36 @@ def test_only_dev_mode_resets(server):
                            headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "NotFound"
+
+
+TENANT_KEY = "5f0a3c1e-7b2d-4e8f-9a61-0c3b5d7e9f27"
+
+
+def client_as(secret_id, secret_key, region="ap-guangzhou"):
+    return make_client(os.environ["KMSD_ENDPOINT"], region=region, secret_id=secret_id,
+                       secret_key=secret_key)
+
+
+def test_fixture_principals_sign_in_with_their_fixed_credentials(tmp_path, sdk_env):
+    blobs = []
+    for run in range(2):
+        server, kms = fixture_run(tmp_path, sdk_env)
+        try:
+            # The user may encrypt and decrypt, as its policy says, and nothing else.
+            app = client_as("AKIDkmsdfixtureappserver000000000000", "fixtureAppServerSecretKey0000000")
+            blob = call(app, "Encrypt", KeyId=ORDERS, Plaintext=b64(b"from the app")).CiphertextBlob
+            assert base64.b64decode(call(app, "Decrypt", CiphertextBlob=blob).Plaintext) == b"from the app"
+            expect_error("UnauthorizedOperation", app, "CreateKey", Alias="not-allowed")
+            # The tenant account sees its own key only, whose ciphertext opens in every run.
+            tenant = client_as("AKIDkmsdfixturetenant000000000000000", "fixtureTenantSecretKey0000000000")
+            assert [k.KeyId for k in call(tenant, "ListKeys").Keys] == [TENANT_KEY]
+            expect_error("ResourceUnavailable.CmkNotFound", tenant, "DescribeKey", KeyId=ORDERS)
+            blobs.append(call(tenant, "Encrypt", KeyId=TENANT_KEY, Plaintext=b64(b"tenant")).CiphertextBlob)
+            for earlier in blobs:
+                assert base64.b64decode(call(tenant, "Decrypt", CiphertextBlob=earlier).Plaintext) == b"tenant"
+            # A reset empties the root account's regions, not the tenant's nor its principals.
+            assert reset(server).json()["FixtureKeysMade"] == 6
+            assert call(app, "DescribeKey", KeyId=ORDERS).KeyMetadata.Alias == "orders"
+            assert [k.KeyId for k in call(tenant, "ListKeys").Keys] == [TENANT_KEY]
+        finally:
+            assert server.stop() == 0

@@ -409,7 +409,26 @@ pub fn create_user(
     name: &str,
     now: u64,
 ) -> Result<(User, Identity), IdentityError> {
+    create_user_as(store, account, name, None, now)
+}
+
+/// [`create_user`] with a chosen id (`kmsd dev`'s fixtures): digits, as a sub-account UIN, and
+/// no user's or account's id already.
+pub fn create_user_as(
+    store: &dyn Store,
+    account: AccountId,
+    name: &str,
+    chosen_id: Option<&str>,
+    now: u64,
+) -> Result<(User, Identity), IdentityError> {
     check_name("user", name, 64)?;
+    if let Some(id) = chosen_id
+        && (id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(IdentityError::Invalid(format!(
+            "a user id is 1 to 20 digits; got {id:?}"
+        )));
+    }
     let accounts = store.accounts()?;
     change(store, |identity| {
         identity.account_entry(account)?;
@@ -423,13 +442,22 @@ pub fn create_user(
             )));
         }
         // The id doubles as a sub-account UIN, so it must not be any account's either.
-        let id = loop {
-            let candidate = 100_000_000_000 + random_u64()? % 900_000_000_000;
-            if !identity.users.contains_key(&candidate.to_string())
-                && accounts.iter().all(|a| a.uin != candidate)
-            {
-                break candidate.to_string();
+        let free = |id: &str| {
+            !identity.users.contains_key(id) && accounts.iter().all(|a| a.uin.to_string() != id)
+        };
+        let id = match chosen_id {
+            Some(id) if free(id) => id.to_owned(),
+            Some(id) => {
+                return Err(IdentityError::Exists(format!(
+                    "a user or account with id {id}"
+                )));
             }
+            None => loop {
+                let candidate = (100_000_000_000 + random_u64()? % 900_000_000_000).to_string();
+                if free(&candidate) {
+                    break candidate;
+                }
+            },
         };
         let user = User {
             id,
@@ -532,8 +560,19 @@ pub fn create_credential(
     user: Option<&str>,
     now: u64,
 ) -> Result<(Credential, Zeroizing<String>, Identity), IdentityError> {
+    create_credential_as(store, seal, account, user, new_secret()?, now)
+}
+
+/// [`create_credential`] with a chosen secret id and key (`kmsd dev`'s fixtures).
+pub fn create_credential_as(
+    store: &dyn Store,
+    seal: &dyn Seal,
+    account: AccountId,
+    user: Option<&str>,
+    (secret_id, secret_key): (String, Zeroizing<String>),
+    now: u64,
+) -> Result<(Credential, Zeroizing<String>, Identity), IdentityError> {
     migrate(store)?;
-    let (secret_id, secret_key) = new_secret()?;
     let sealed_secret_key = seal.seal(&secret_aad(&secret_id), secret_key.as_bytes())?;
     let (credential, identity) = change(store, |identity| {
         identity.account_entry(account)?;
@@ -630,6 +669,20 @@ fn check_document(document: &str) -> Result<(), IdentityError> {
     }
 }
 
+/// Whether a policy of this name and document can be stored: the name's alphabet, the
+/// document's size, JSON, and what the language's parser accepts.
+pub fn check_policy(
+    name: &str,
+    language: PolicyLanguage,
+    document: &str,
+) -> Result<(), IdentityError> {
+    check_name("policy", name, 128)?;
+    check_document(document)?;
+    kms_policy::parse(language.into(), document)
+        .map_err(|e| IdentityError::Invalid(format!("the policy document is refused: {e}")))?;
+    Ok(())
+}
+
 /// Stores a named policy document in an account.
 pub fn create_policy(
     store: &dyn Store,
@@ -639,10 +692,7 @@ pub fn create_policy(
     document: &str,
     now: u64,
 ) -> Result<Policy, IdentityError> {
-    check_name("policy", name, 128)?;
-    check_document(document)?;
-    kms_policy::parse(language.into(), document)
-        .map_err(|e| IdentityError::Invalid(format!("the policy document is refused: {e}")))?;
+    check_policy(name, language, document)?;
     migrate(store)?;
     change(store, |identity| {
         identity.account_entry(account)?;

@@ -1,11 +1,16 @@
-//! The fixture file of `kmsd dev --fixtures FILE`: keys of the root account with fixed ids and, where given, fixed
-//! material, made at start, so every run of a test suite finds the same keys and a ciphertext
-//! saved by one run decrypts in the next. Nonces stay random: a fixture fixes keys, never the
-//! randomness of what they encrypt.
+//! The fixture file of `kmsd dev --fixtures FILE`: accounts, users with their credentials and
+//! policies, and keys with fixed ids and, where given, fixed material, made at start, so every
+//! run of a test suite finds the same principals and keys and a ciphertext saved by one run
+//! decrypts in the next. Nonces stay random: a fixture fixes keys, never the randomness of what
+//! they encrypt.
 //!
-//! The file is read and checked whole before anything starts; each refusal names the key (by
-//! its index and alias) and the field. Keys already in the store (a `--persist` store of an
-//! earlier run) are left as they are.
+//! The file is read and checked whole before anything starts; each refusal names the entry (by
+//! its index and name) and the field. What a store already holds (a `--persist` store of an
+//! earlier run) is left as it is.
+
+mod identity;
+
+pub use identity::{FixedAccount, FixedPolicy, FixedUser};
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -27,6 +32,12 @@ use kms_crypto::public_key::{WrapAlgorithm, encrypt_to_public_key_der};
 #[serde(deny_unknown_fields)]
 struct FixtureFile {
     #[serde(default)]
+    accounts: Vec<identity::AccountFixture>,
+    #[serde(default)]
+    policies: Vec<identity::PolicyFixture>,
+    #[serde(default)]
+    users: Vec<identity::UserFixture>,
+    #[serde(default)]
     keys: Vec<KeyFixture>,
 }
 
@@ -35,6 +46,9 @@ struct FixtureFile {
 #[serde(deny_unknown_fields)]
 struct KeyFixture {
     id: Uuid,
+    /// One of the fixture's accounts; the root account by default.
+    #[serde(default)]
+    account: Option<kms_core::AccountId>,
     alias: String,
     #[serde(default)]
     description: String,
@@ -77,12 +91,16 @@ pub struct FixedKey {
     material: Option<Zeroizing<Vec<u8>>>,
     enabled: bool,
     region: Option<String>,
+    account: Option<kms_core::AccountId>,
 }
 
 /// The fixtures of a file, checked.
 pub struct Fixtures {
     /// The file, for messages.
     source: PathBuf,
+    pub accounts: Vec<FixedAccount>,
+    pub policies: Vec<FixedPolicy>,
+    pub users: Vec<FixedUser>,
     keys: Vec<FixedKey>,
 }
 
@@ -97,14 +115,23 @@ impl Fixtures {
         Ok(fixtures)
     }
 
+    /// The file the fixtures came from, for messages.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
     /// Checks fixture text; `regions` are the served regions.
     pub fn parse(text: &str, regions: &[String]) -> anyhow::Result<Self> {
         let file: FixtureFile = toml::from_str(text)?;
+        let accounts = identity::accounts(file.accounts)?;
+        let policies = identity::policies(file.policies, &accounts)?;
+        let users = identity::users(file.users, &accounts, &policies)?;
         let mut ids = HashSet::new();
         let mut keys = Vec::with_capacity(file.keys.len());
         for (i, k) in file.keys.into_iter().enumerate() {
             let name = format!("keys[{i}] ({})", k.alias);
             anyhow::ensure!(ids.insert(k.id), "{name}: id {} appears twice", k.id);
+            identity::known_account(&name, k.account, &accounts)?;
             // Tencent's rules, the stricter dialect's, so the key is reachable by alias in both.
             anyhow::ensure!(
                 k.alias.len() <= 60 && kms_tencent::actions::is_valid_alias(&k.alias),
@@ -163,20 +190,26 @@ impl Fixtures {
                 material,
                 enabled: k.state == KeyState::Enabled,
                 region: k.region,
+                account: k.account,
             });
         }
         Ok(Self {
             source: PathBuf::new(),
+            accounts,
+            policies,
+            users,
             keys,
         })
     }
 
-    /// Makes every key not already in the store, as the root account `caller` in its region (or
-    /// the fixture's); how many it made.
+    /// Makes every key not already in the store, as the root account `caller` (or the
+    /// fixture's account) in its region (or the fixture's); how many it made. The accounts must
+    /// have been made first.
     pub fn apply(&self, engine: &Engine, caller: &Caller) -> anyhow::Result<usize> {
         let mut made = 0;
         for key in &self.keys {
             let caller = Caller {
+                account: key.account.unwrap_or(caller.account),
                 region: key.region.clone().unwrap_or_else(|| caller.region.clone()),
                 ..caller.clone()
             };

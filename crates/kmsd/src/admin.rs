@@ -44,6 +44,11 @@ impl AdminReply {
         }
     }
 
+    /// The words of a refusal (empty for an answer).
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
+
     pub fn error(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -203,6 +208,69 @@ impl Admin {
         match self.route(method, &segments, body) {
             Ok(reply) | Err(reply) => reply,
         }
+    }
+
+    /// Makes what `kmsd dev`'s fixtures name and the store lacks: accounts, then policies,
+    /// users with their credentials, and the users' policies attached; `root` is the account
+    /// of entries that name none. How many entries it made.
+    pub fn make_fixture_identity(
+        &self,
+        fixtures: &kms_fixtures::Fixtures,
+        root: AccountId,
+    ) -> Result<usize, AdminReply> {
+        let _change = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let (store, seal, now) = (self.store.as_ref(), self.seal.as_ref(), self.clock.now());
+        let mut made = 0;
+        let existing: Vec<AccountId> = self.accounts()?.iter().map(|a| a.uin).collect();
+        for a in fixtures
+            .accounts
+            .iter()
+            .filter(|a| !existing.contains(&a.uin))
+        {
+            let new = kms_core::accounts::NewAccount {
+                uin: a.uin,
+                app_id: a.app_id,
+                secret_id: a.secret_id.clone(),
+                secret_key: a.secret_key.clone(),
+                project_id: a.project_id.clone(),
+            };
+            kms_core::accounts::create_account(store, seal, &new, now)
+                .map_err(|e| bad(format!("account {}: {e}", a.uin)))?;
+            identity::migrate(store)?;
+            made += 1;
+        }
+        for p in &fixtures.policies {
+            let account = p.account.unwrap_or(root);
+            if self.identity()?.policy(account, &p.name).is_err() {
+                identity::create_policy(store, account, &p.name, p.language, &p.document, now)?;
+                made += 1;
+            }
+        }
+        for u in &fixtures.users {
+            let account = u.account.unwrap_or(root);
+            if !self.identity()?.users.contains_key(&u.id) {
+                identity::create_user_as(store, account, &u.name, Some(&u.id), now)?;
+                made += 1;
+            }
+            if let Some((secret_id, secret_key)) = &u.credential
+                && !self.identity()?.credentials.contains_key(secret_id)
+            {
+                let secret = (secret_id.clone(), secret_key.clone());
+                identity::create_credential_as(store, seal, account, Some(&u.id), secret, now)?;
+            }
+            for policy in &u.policies {
+                let attached = self
+                    .identity()?
+                    .user(account, &u.id)?
+                    .policies
+                    .contains(policy);
+                if !attached {
+                    identity::set_attached(store, account, &u.id, policy, true)?;
+                }
+            }
+        }
+        self.install(&self.identity()?)?;
+        Ok(made)
     }
 
     fn identity(&self) -> Result<Identity, AdminReply> {

@@ -13,13 +13,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use serde_json::json;
 
-use kms_core::{Caller, Engine};
+use kms_core::Caller;
 use kms_fixtures::Fixtures;
 
 use crate::admin::AdminReply;
 use crate::bootstrap::RootEnv;
 use crate::config::ServeArgs;
 use crate::server::App;
+use crate::service::Service;
 
 /// The well-known root credential of dev mode (Tencent SecretId/SecretKey, Huawei AK/SK).
 pub const SECRET_ID: &str = "AKIDkmsddev000000000000000000000000";
@@ -68,13 +69,21 @@ impl DevReset {
         Self { fixtures, regions }
     }
 
-    /// Makes the fixtures' keys the store lacks; how many.
+    /// Makes what the fixtures name and the store lacks: accounts, policies and users, then
+    /// keys; how many.
     pub fn make_fixtures(&self, app: &App) -> anyhow::Result<usize> {
         let Some(fixtures) = &self.fixtures else {
             return Ok(0);
         };
-        let (engine, caller) = root_caller(app, &self.regions[0])?;
-        fixtures.apply(&engine, &caller)
+        let (service, caller) = root_caller(app, &self.regions[0])?;
+        let principals = service
+            .admin
+            .make_fixture_identity(fixtures, caller.account)
+            .map_err(|refusal| {
+                let source = fixtures.source().display();
+                anyhow::anyhow!("fixtures {source}: {}", refusal.message())
+            })?;
+        Ok(principals + fixtures.apply(&service.engine, &caller)?)
     }
 
     /// Deletes every key and hosted data key of the root account in every served region (no
@@ -84,8 +93,8 @@ impl DevReset {
             .regions
             .iter()
             .try_fold((0, 0), |(keys, data_keys), region| {
-                let (engine, caller) = root_caller(app, region)?;
-                let (k, d) = engine.erase_scope(&caller)?;
+                let (service, caller) = root_caller(app, region)?;
+                let (k, d) = service.engine.erase_scope(&caller)?;
                 anyhow::Ok((keys + k, data_keys + d))
             });
         match erased.and_then(|erased| Ok((erased, self.make_fixtures(app)?))) {
@@ -99,8 +108,8 @@ impl DevReset {
     }
 }
 
-/// The engine, and the root account (the well-known credential's) as the caller in `region`.
-fn root_caller(app: &App, region: &str) -> anyhow::Result<(Arc<Engine>, Caller)> {
+/// The service, and the root account (the well-known credential's) as the caller in `region`.
+fn root_caller(app: &App, region: &str) -> anyhow::Result<(Arc<Service>, Caller)> {
     let service = app
         .service
         .get()
@@ -116,7 +125,7 @@ fn root_caller(app: &App, region: &str) -> anyhow::Result<(Arc<Engine>, Caller)>
         region: region.to_owned(),
         authority: None,
     };
-    Ok((service.engine.clone(), caller))
+    Ok((service, caller))
 }
 
 /// The `serve` settings of dev mode, the root credential to make, and the temporary data dir
