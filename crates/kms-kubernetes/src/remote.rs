@@ -1,0 +1,230 @@
+//! A running kmsd reached through its Tencent API: TC3-signed `Encrypt` and `Decrypt` of one
+//! CMK, over plain HTTP.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::{Backend, BackendError};
+
+/// The API version of every Tencent KMS action.
+const API_VERSION: &str = "2019-01-18";
+/// Binds every blob the plugin makes to this use: a ciphertext of the API server's data keys
+/// opens only with this context, and no blob sealed for another use opens here.
+pub const ENCRYPTION_CONTEXT: &str = r#"{"kmsd:use":"kubernetes-kms-v2"}"#;
+/// kmsd's answers to Encrypt and Decrypt are a few kilobytes at most.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// A Tencent API credential of the account that owns the CMK.
+pub struct Credential {
+    pub secret_id: String,
+    pub secret_key: Zeroizing<String>,
+}
+
+/// Where kmsd is and how the plugin calls it.
+pub struct RemoteSettings {
+    /// `http://host:port` of kmsd's Tencent API.
+    pub endpoint: http::Uri,
+    pub region: String,
+    pub key_id: Uuid,
+    pub credential: Credential,
+    /// How long one call to kmsd may take.
+    pub timeout: Duration,
+}
+
+/// kmsd's Tencent API as the plugin's backend.
+pub struct Remote {
+    settings: RemoteSettings,
+    host: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Remote {
+    /// Checks the endpoint: an `http` URI of a host, with no path beyond `/`.
+    pub fn new(settings: RemoteSettings) -> Result<Self, String> {
+        let endpoint = &settings.endpoint;
+        if endpoint.scheme_str() != Some("http") {
+            return Err(format!("the endpoint {endpoint} is not an http:// URL"));
+        }
+        let host = endpoint
+            .authority()
+            .ok_or_else(|| format!("the endpoint {endpoint} names no host"))?
+            .to_string();
+        if !matches!(endpoint.path(), "" | "/") || endpoint.query().is_some() {
+            return Err(format!(
+                "the endpoint {endpoint} has a path; kmsd's Tencent API is at /"
+            ));
+        }
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Ok(Remote {
+            settings,
+            host,
+            client,
+        })
+    }
+
+    /// One signed action; the `Response` object of a success, as `T`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        action: &str,
+        params: &impl Serialize,
+    ) -> Result<T, BackendError> {
+        let body = serde_json::to_vec(params)
+            .map(Zeroizing::new)
+            .map_err(|e| BackendError::Malformed(format!("{action}: {e}")))?;
+        let answer = tokio::time::timeout(self.settings.timeout, self.exchange(action, &body))
+            .await
+            .map_err(|_| {
+                BackendError::Unreachable(format!(
+                    "{action} took longer than {:?}",
+                    self.settings.timeout
+                ))
+            })??;
+        let malformed =
+            || BackendError::Malformed(format!("{action} answered no Tencent API response"));
+        let answer: Answer<T> = serde_json::from_slice(&answer).map_err(|_| malformed())?;
+        match answer.response {
+            AnswerResponse {
+                error: Some(error), ..
+            } => Err(BackendError::Refused {
+                code: error.code,
+                message: error.message,
+            }),
+            AnswerResponse {
+                result: Some(result),
+                ..
+            } => Ok(result),
+            AnswerResponse { .. } => Err(malformed()),
+        }
+    }
+
+    /// Sends a signed request; the answer's body.
+    async fn exchange(
+        &self,
+        action: &str,
+        body: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| BackendError::Unreachable("the clock is before 1970".to_owned()))?
+            .as_secs();
+        let credential = &self.settings.credential;
+        let authorization = kms_tencent::auth::tc3_authorization(
+            &credential.secret_id,
+            credential.secret_key.as_bytes(),
+            &self.host,
+            timestamp,
+            body,
+        );
+        let request = http::Request::post(self.settings.endpoint.clone())
+            .header(http::header::HOST, &self.host)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::AUTHORIZATION, authorization)
+            .header("X-TC-Action", action)
+            .header("X-TC-Version", API_VERSION)
+            .header("X-TC-Timestamp", timestamp.to_string())
+            .header("X-TC-Region", &self.settings.region)
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .map_err(|e| BackendError::Malformed(format!("building the request: {e}")))?;
+        let answer = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| BackendError::Unreachable(format!("{action}: {e}")))?;
+        let bytes = Limited::new(answer.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|e| BackendError::Unreachable(format!("{action}: reading the answer: {e}")))?
+            .to_bytes();
+        Ok(Zeroizing::new(bytes.to_vec()))
+    }
+}
+
+#[derive(Deserialize)]
+struct Answer<T> {
+    #[serde(rename = "Response")]
+    response: AnswerResponse<T>,
+}
+
+/// The `Response` object: an `Error`, or the action's fields.
+#[derive(Deserialize)]
+struct AnswerResponse<T> {
+    #[serde(rename = "Error")]
+    error: Option<AnswerError>,
+    #[serde(flatten)]
+    result: Option<T>,
+}
+
+#[derive(Deserialize)]
+struct AnswerError {
+    #[serde(rename = "Code")]
+    code: String,
+    #[serde(rename = "Message")]
+    message: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct EncryptParams<'a> {
+    key_id: String,
+    plaintext: &'a str,
+    encryption_context: &'static str,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EncryptAnswer {
+    ciphertext_blob: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DecryptParams {
+    ciphertext_blob: String,
+    encryption_context: &'static str,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DecryptAnswer {
+    plaintext: Zeroizing<String>,
+}
+
+fn decode_base64(text: &str, action: &str) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+    BASE64
+        .decode(text)
+        .map(Zeroizing::new)
+        .map_err(|_| BackendError::Malformed(format!("{action} answered malformed base64")))
+}
+
+impl Backend for Remote {
+    async fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, BackendError> {
+        let plaintext = Zeroizing::new(BASE64.encode(plaintext));
+        let params = EncryptParams {
+            key_id: self.settings.key_id.to_string(),
+            plaintext: &plaintext,
+            encryption_context: ENCRYPTION_CONTEXT,
+        };
+        let answer: EncryptAnswer = self.call("Encrypt", &params).await?;
+        Ok(decode_base64(&answer.ciphertext_blob, "Encrypt")?.to_vec())
+    }
+
+    async fn decrypt(&self, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, BackendError> {
+        let params = DecryptParams {
+            ciphertext_blob: BASE64.encode(blob),
+            encryption_context: ENCRYPTION_CONTEXT,
+        };
+        let answer: DecryptAnswer = self.call("Decrypt", &params).await?;
+        decode_base64(&answer.plaintext, "Decrypt")
+    }
+}
