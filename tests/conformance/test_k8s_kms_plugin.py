@@ -17,6 +17,7 @@ import pytest
 from grpc_tools import protoc
 
 from conftest import KMSD_BIN, REGION, ROOT, SECRET_ID, SECRET_KEY, call, create_key, free_port
+from test_tls import ThrowawayCa, TlsKmsd
 
 PROTO_DIR = ROOT / "crates" / "kms-kubernetes" / "proto"
 
@@ -36,14 +37,14 @@ def pb(tmp_path_factory):
 class Plugin:
     """One `kmsd kms-plugin` process on a socket of its own."""
 
-    def __init__(self, endpoint_url, key_id, socket_path=None):
+    def __init__(self, endpoint_url, key_id, socket_path=None, extra_args=()):
         self.dir = Path(tempfile.mkdtemp(prefix="kms-plugin-"))
         self.socket = Path(socket_path) if socket_path else self.dir / "kms.sock"
         env = dict(os.environ, TENCENTCLOUD_SECRET_ID=SECRET_ID, TENCENTCLOUD_SECRET_KEY=SECRET_KEY)
         self.log = open(self.dir / "plugin.log", "w")
         self.proc = subprocess.Popen(
             [KMSD_BIN, "kms-plugin", "--socket", str(self.socket), "--endpoint", endpoint_url,
-             "--key-id", key_id, "--region", REGION],
+             "--key-id", key_id, "--region", REGION, *extra_args],
             env=env, stdout=self.log, stderr=self.log)
 
     def wait_serving(self):
@@ -217,3 +218,34 @@ def test_socket_is_owner_only_refuses_a_second_plugin_and_is_removed(server, plu
     own = Plugin(server.url, cmk).wait_serving()
     assert own.stop() == 0
     assert not own.socket.exists()
+
+
+def test_https_to_kmsd_with_its_ca_and_plain_http_only_to_this_machine(pb, cmk, tmp_path):
+    ca = ThrowawayCa(tmp_path)
+    tls = TlsKmsd(ca).start()
+    try:
+        key = create_key(tls.https_client()).KeyId
+        p = Plugin(f"https://localhost:{tls.port}", key, extra_args=["--ca-cert", str(ca.bundle)])
+        p.wait_serving()
+        try:
+            stub = p.stub(pb)
+            assert status(stub, pb).healthz == "ok"
+            seed = os.urandom(32)
+            assert decrypt(stub, pb, encrypt(stub, pb, seed)).plaintext == seed
+        finally:
+            assert p.stop() == 0
+
+        # Without the CA an https endpoint cannot be verified: refused at start.
+        unverified = Plugin(f"https://localhost:{tls.port}", key)
+        assert unverified.proc.wait(timeout=15) != 0
+        unverified.log.close()
+        assert "--ca-cert" in (unverified.dir / "plugin.log").read_text()
+    finally:
+        tls.cleanup()
+
+    # The data keys would cross the network in the clear: refused before connecting.
+    remote = Plugin("http://192.0.2.1:8740", cmk)
+    assert remote.proc.wait(timeout=15) != 0
+    remote.log.close()
+    assert "refusing plain HTTP" in (remote.dir / "plugin.log").read_text()
+    assert not remote.socket.exists()

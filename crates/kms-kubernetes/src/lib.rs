@@ -82,6 +82,11 @@ pub enum BackendError {
     /// kmsd could not be reached, or did not answer in time.
     #[error("kmsd is unreachable: {0}")]
     Unreachable(String),
+    /// The endpoint is plain HTTP to a host that is not this machine.
+    #[error(
+        "refusing plain HTTP to {0}, which is not this machine: the data keys would cross the network readable; use https://"
+    )]
+    PlainHttp(String),
     /// kmsd answered something that is not a Tencent API answer.
     #[error("kmsd answered malformed: {0}")]
     Malformed(String),
@@ -94,6 +99,7 @@ impl From<BackendError> for Status {
         match &e {
             BackendError::Unreachable(_) => Status::unavailable(message),
             BackendError::Malformed(_) => Status::internal(message),
+            BackendError::PlainHttp(_) => Status::failed_precondition(message),
             BackendError::Refused { code, .. } => match code.split('.').next() {
                 Some("InvalidParameter" | "InvalidParameterValue" | "MissingParameter") => {
                     Status::invalid_argument(message)

@@ -1,5 +1,8 @@
 //! A running kmsd reached through its Tencent API: TC3-signed `Encrypt` and `Decrypt` of one
-//! CMK, over plain HTTP.
+//! CMK, over HTTPS, or plain HTTP to this machine only (the API server's data keys travel in
+//! the request and answer bodies). One connection per call: the API server calls rarely
+//! (Status about once a minute, Encrypt when it makes a data key, Decrypt when one is not in
+//! its cache).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -7,11 +10,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -33,8 +37,10 @@ pub struct Credential {
 
 /// Where kmsd is and how the plugin calls it.
 pub struct RemoteSettings {
-    /// `http://host:port` of kmsd's Tencent API.
+    /// `https://host:port` (or `http://` on this machine) of kmsd's Tencent API.
     pub endpoint: http::Uri,
+    /// Verifies kmsd's certificate; required for `https`.
+    pub tls: Option<TlsConnector>,
     pub region: String,
     pub key_id: Uuid,
     pub credential: Credential,
@@ -45,32 +51,76 @@ pub struct RemoteSettings {
 /// kmsd's Tencent API as the plugin's backend.
 pub struct Remote {
     settings: RemoteSettings,
+    /// The host as a name or address, without brackets.
     host: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    port: u16,
+    /// The `Host` header and signed host: the endpoint's authority.
+    authority: String,
 }
 
 impl Remote {
-    /// Checks the endpoint: an `http` URI of a host, with no path beyond `/`.
+    /// Checks the endpoint: an `https` URI (or `http`), with no path beyond `/`.
     pub fn new(settings: RemoteSettings) -> Result<Self, String> {
         let endpoint = &settings.endpoint;
-        if endpoint.scheme_str() != Some("http") {
-            return Err(format!("the endpoint {endpoint} is not an http:// URL"));
-        }
-        let host = endpoint
+        let default_port = match (endpoint.scheme_str(), &settings.tls) {
+            (Some("https"), Some(_)) => 443,
+            (Some("https"), None) => {
+                return Err(format!(
+                    "the endpoint {endpoint} needs the CA certificate that signed kmsd's"
+                ));
+            }
+            (Some("http"), _) => 80,
+            _ => return Err(format!("the endpoint {endpoint} is not an https:// URL")),
+        };
+        let authority = endpoint
             .authority()
-            .ok_or_else(|| format!("the endpoint {endpoint} names no host"))?
-            .to_string();
+            .ok_or_else(|| format!("the endpoint {endpoint} names no host"))?;
         if !matches!(endpoint.path(), "" | "/") || endpoint.query().is_some() {
             return Err(format!(
                 "the endpoint {endpoint} has a path; kmsd's Tencent API is at /"
             ));
         }
-        let client = Client::builder(TokioExecutor::new()).build_http();
         Ok(Remote {
+            host: authority.host().trim_matches(['[', ']']).to_owned(),
+            port: authority.port_u16().unwrap_or(default_port),
+            authority: authority.to_string(),
             settings,
-            host,
-            client,
         })
+    }
+
+    /// Connects to kmsd; plain HTTP only when every address of the host is loopback.
+    pub async fn connect(&self) -> Result<Connection, BackendError> {
+        let unreachable = |e: std::io::Error| {
+            BackendError::Unreachable(format!("{}:{}: {e}", self.host, self.port))
+        };
+        let addresses: Vec<std::net::SocketAddr> =
+            tokio::net::lookup_host((self.host.as_str(), self.port))
+                .await
+                .map_err(unreachable)?
+                .collect();
+        let Some(tls) = self.tls() else {
+            if addresses.is_empty() || !addresses.iter().all(|a| a.ip().is_loopback()) {
+                return Err(BackendError::PlainHttp(self.host.clone()));
+            }
+            let tcp = TcpStream::connect(addresses.as_slice())
+                .await
+                .map_err(unreachable)?;
+            return Ok(Connection::Plain(tcp));
+        };
+        let name = ServerName::try_from(self.host.clone())
+            .map_err(|_| BackendError::Unreachable(format!("{} is not a host name", self.host)))?;
+        let tcp = TcpStream::connect(addresses.as_slice())
+            .await
+            .map_err(unreachable)?;
+        let stream = tls.connect(name, tcp).await.map_err(unreachable)?;
+        Ok(Connection::Tls(Box::new(stream)))
+    }
+
+    fn tls(&self) -> Option<&TlsConnector> {
+        match self.settings.endpoint.scheme_str() {
+            Some("https") => self.settings.tls.as_ref(),
+            _ => None,
+        }
     }
 
     /// One signed action; the `Response` object of a success, as `T`.
@@ -122,12 +172,12 @@ impl Remote {
         let authorization = kms_tencent::auth::tc3_authorization(
             &credential.secret_id,
             credential.secret_key.as_bytes(),
-            &self.host,
+            &self.authority,
             timestamp,
             body,
         );
-        let request = http::Request::post(self.settings.endpoint.clone())
-            .header(http::header::HOST, &self.host)
+        let request = http::Request::post("/")
+            .header(http::header::HOST, &self.authority)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::AUTHORIZATION, authorization)
             .header("X-TC-Action", action)
@@ -136,11 +186,12 @@ impl Remote {
             .header("X-TC-Region", &self.settings.region)
             .body(Full::new(Bytes::copy_from_slice(body)))
             .map_err(|e| BackendError::Malformed(format!("building the request: {e}")))?;
-        let answer = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| BackendError::Unreachable(format!("{action}: {e}")))?;
+        let failed = |e: hyper::Error| BackendError::Unreachable(format!("{action}: {e}"));
+        let answer = match self.connect().await? {
+            Connection::Plain(tcp) => send(TokioIo::new(tcp), request).await,
+            Connection::Tls(tls) => send(TokioIo::new(*tls), request).await,
+        }
+        .map_err(failed)?;
         let bytes = Limited::new(answer.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
@@ -148,6 +199,25 @@ impl Remote {
             .to_bytes();
         Ok(Zeroizing::new(bytes.to_vec()))
     }
+}
+
+/// A connection to kmsd.
+pub enum Connection {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// One request on a fresh HTTP/1.1 connection.
+async fn send<T>(
+    io: TokioIo<T>,
+    request: http::Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, hyper::Error>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(connection);
+    sender.send_request(request).await
 }
 
 #[derive(Deserialize)]

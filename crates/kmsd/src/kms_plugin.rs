@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use kms_kubernetes::remote::{Credential, Remote, RemoteSettings};
-use kms_kubernetes::{Plugin, socket};
+use kms_kubernetes::{BackendError, Plugin, socket};
 use zeroize::Zeroizing;
 
 /// The credential comes from the environment only (the Tencent SDKs' variables), never from a
@@ -20,9 +20,12 @@ pub struct KmsPluginArgs {
     /// without `unix://`). Made mode 0600; a stale socket there is replaced.
     #[arg(long, value_name = "PATH")]
     socket: PathBuf,
-    /// kmsd's Tencent API, `http://HOST:PORT`.
+    /// kmsd's Tencent API: `https://HOST:PORT`, or `http://` to this machine only.
     #[arg(long, env = "KMSD_ENDPOINT", value_name = "URL")]
     endpoint: http::Uri,
+    /// The CA certificate (PEM) that signed kmsd's, for an https endpoint.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// The CMK (a symmetric ENCRYPT_DECRYPT key) that seals the API server's data keys.
     #[arg(long, value_name = "UUID")]
     key_id: uuid::Uuid,
@@ -43,8 +46,13 @@ pub fn run(args: KmsPluginArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("{SECRET_KEY_VAR} must hold the credential's key"))?,
         ),
     };
+    let tls = match args.endpoint.scheme_str() {
+        Some("https") => Some(crate::admin_cli::tls_connector(args.ca_cert.as_deref())?),
+        _ => None,
+    };
     let remote = Remote::new(RemoteSettings {
         endpoint: args.endpoint,
+        tls,
         region: args.region,
         key_id: args.key_id,
         credential,
@@ -55,6 +63,13 @@ pub fn run(args: KmsPluginArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // A transport that could never be used is a mistake to report now; kmsd being down is
+        // not: Status tells the API server until it is back.
+        match remote.connect().await {
+            Err(e @ BackendError::PlainHttp(_)) => return Err(e.into()),
+            Err(e) => tracing::warn!("{e}"),
+            Ok(_) => {}
+        }
         let socket = socket::bind(&args.socket).map_err(anyhow::Error::msg)?;
         let shutdown = crate::shutdown_signal()?;
         tracing::info!(socket = %args.socket.display(), key_id = %args.key_id, "KMS v2 plugin serving");
