@@ -17,6 +17,7 @@ import pytest
 from grpc_tools import protoc
 
 from conftest import KMSD_BIN, REGION, ROOT, SECRET_ID, SECRET_KEY, call, create_key, free_port
+from test_admin import admin, attach_policy, tencent
 from test_tls import ThrowawayCa, TlsKmsd
 
 PROTO_DIR = ROOT / "crates" / "kms-kubernetes" / "proto"
@@ -37,10 +38,11 @@ def pb(tmp_path_factory):
 class Plugin:
     """One `kmsd kms-plugin` process on a socket of its own."""
 
-    def __init__(self, endpoint_url, key_id, socket_path=None, extra_args=()):
+    def __init__(self, endpoint_url, key_id, socket_path=None, extra_args=(),
+                 secret_id=SECRET_ID, secret_key=SECRET_KEY):
         self.dir = Path(tempfile.mkdtemp(prefix="kms-plugin-"))
         self.socket = Path(socket_path) if socket_path else self.dir / "kms.sock"
-        env = dict(os.environ, TENCENTCLOUD_SECRET_ID=SECRET_ID, TENCENTCLOUD_SECRET_KEY=SECRET_KEY)
+        env = dict(os.environ, TENCENTCLOUD_SECRET_ID=secret_id, TENCENTCLOUD_SECRET_KEY=secret_key)
         self.log = open(self.dir / "plugin.log", "w")
         self.proc = subprocess.Popen(
             [KMSD_BIN, "kms-plugin", "--socket", str(self.socket), "--endpoint", endpoint_url,
@@ -249,3 +251,35 @@ def test_https_to_kmsd_with_its_ca_and_plain_http_only_to_this_machine(pb, cmk, 
     remote.log.close()
     assert "refusing plain HTTP" in (remote.dir / "plugin.log").read_text()
     assert not remote.socket.exists()
+
+
+def test_a_user_allowed_only_encrypt_and_decrypt_of_the_cmk_runs_the_plugin(server, pb, tmp_path):
+    """The setup of docs/kubernetes.md: the plugin's credential can do nothing but its work."""
+    account = admin("account", "create", server=server)
+    uin = str(account["uin"])
+    root = tencent(server, account["secret_id"], account["secret_key"])
+    key, other_key = create_key(root).KeyId, create_key(root).KeyId
+    user = admin("user", "create", "--account", uin, "k8s-kms-plugin", server=server)
+    document = {"version": "2.0", "statement": [{
+        "effect": "allow", "action": ["kms:Encrypt", "kms:Decrypt"],
+        "resource": [f"qcs::kms:{REGION}:uin/{uin}:key/creatorUin/{uin}/{key}"]}]}
+    attach_policy(server, uin, user["id"], "k8s-kms-plugin", document, "cam", tmp_path)
+    credential = admin("credential", "create", "--account", uin, "--user", user["id"], server=server)
+    secrets = {"secret_id": credential["secret_id"], "secret_key": credential["secret_key"]}
+
+    p = Plugin(server.url, key, **secrets).wait_serving()
+    try:
+        stub = p.stub(pb)
+        assert status(stub, pb).healthz == "ok"
+        seed = os.urandom(32)
+        assert decrypt(stub, pb, encrypt(stub, pb, seed)).plaintext == seed
+    finally:
+        assert p.stop() == 0
+
+    elsewhere = Plugin(server.url, other_key, **secrets).wait_serving()
+    try:
+        stub = elsewhere.stub(pb)
+        assert "UnauthorizedOperation" in status(stub, pb).healthz
+        assert grpc_code(lambda: encrypt(stub, pb, seed)) == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        assert elsewhere.stop() == 0
