@@ -105,6 +105,18 @@ def decrypt(stub, pb, sealed, key_id=None, annotations=None):
         annotations=sealed.annotations if annotations is None else annotations), timeout=10)
 
 
+def serves_then_stops(pb, plugin):
+    """Healthy, a round trip, then a clean stop."""
+    plugin.wait_serving()
+    try:
+        stub = plugin.stub(pb)
+        assert status(stub, pb).healthz == "ok"
+        seed = os.urandom(32)
+        assert decrypt(stub, pb, encrypt(stub, pb, seed)).plaintext == seed
+    finally:
+        assert plugin.stop() == 0
+
+
 def grpc_code(call_it):
     with pytest.raises(grpc.RpcError) as info:
         call_it()
@@ -227,15 +239,8 @@ def test_https_to_kmsd_with_its_ca_and_plain_http_only_to_this_machine(pb, cmk, 
     tls = TlsKmsd(ca).start()
     try:
         key = create_key(tls.https_client()).KeyId
-        p = Plugin(f"https://localhost:{tls.port}", key, extra_args=["--ca-cert", str(ca.bundle)])
-        p.wait_serving()
-        try:
-            stub = p.stub(pb)
-            assert status(stub, pb).healthz == "ok"
-            seed = os.urandom(32)
-            assert decrypt(stub, pb, encrypt(stub, pb, seed)).plaintext == seed
-        finally:
-            assert p.stop() == 0
+        serves_then_stops(pb, Plugin(f"https://localhost:{tls.port}", key,
+                                     extra_args=["--ca-cert", str(ca.bundle)]))
 
         # Without the CA an https endpoint cannot be verified: refused at start.
         unverified = Plugin(f"https://localhost:{tls.port}", key)
@@ -267,19 +272,12 @@ def test_a_user_allowed_only_encrypt_and_decrypt_of_the_cmk_runs_the_plugin(serv
     credential = admin("credential", "create", "--account", uin, "--user", user["id"], server=server)
     secrets = {"secret_id": credential["secret_id"], "secret_key": credential["secret_key"]}
 
-    p = Plugin(server.url, key, **secrets).wait_serving()
-    try:
-        stub = p.stub(pb)
-        assert status(stub, pb).healthz == "ok"
-        seed = os.urandom(32)
-        assert decrypt(stub, pb, encrypt(stub, pb, seed)).plaintext == seed
-    finally:
-        assert p.stop() == 0
+    serves_then_stops(pb, Plugin(server.url, key, **secrets))
 
     elsewhere = Plugin(server.url, other_key, **secrets).wait_serving()
     try:
         stub = elsewhere.stub(pb)
         assert "UnauthorizedOperation" in status(stub, pb).healthz
-        assert grpc_code(lambda: encrypt(stub, pb, seed)) == grpc.StatusCode.PERMISSION_DENIED
+        assert grpc_code(lambda: encrypt(stub, pb, os.urandom(32))) == grpc.StatusCode.PERMISSION_DENIED
     finally:
         assert elsewhere.stop() == 0
