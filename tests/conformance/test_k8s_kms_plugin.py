@@ -202,7 +202,8 @@ def test_a_disabled_cmk_fails_healthz_until_enabled(kms, stub, pb, cmk):
 
 
 def test_unreachable_kmsd_is_unhealthy_and_unavailable(pb, cmk):
-    p = Plugin(f"http://127.0.0.1:{free_port()}", cmk).wait_serving()
+    # A bare host:port, as `kmsd dev` writes KMSD_ENDPOINT, is plain HTTP.
+    p = Plugin(f"127.0.0.1:{free_port()}", cmk).wait_serving()
     try:
         stub = p.stub(pb)
         answer = status(stub, pb)

@@ -155,6 +155,26 @@ impl<B: Backend> Plugin<B> {
         Ok((blob, key_id))
     }
 
+    async fn encrypt_plaintext(
+        &self,
+        plaintext: &[u8],
+        uid: &str,
+    ) -> Result<(Vec<u8>, String), Status> {
+        if plaintext.is_empty() {
+            return Err(Status::invalid_argument("the plaintext is empty"));
+        }
+        // Its ciphertext would be longer still: not worth a round trip to kmsd.
+        if plaintext.len() > MAX_CIPHERTEXT_LEN {
+            return Err(Status::invalid_argument(format!(
+                "the plaintext is {} bytes; its ciphertext would exceed the API server's {MAX_CIPHERTEXT_LEN}",
+                plaintext.len()
+            )));
+        }
+        let sealed = self.seal(plaintext).await?;
+        tracing::debug!(uid, key_id = sealed.1, "encrypt");
+        Ok(sealed)
+    }
+
     /// Seals and opens the probe: healthy only when both work and agree.
     async fn health(&self) -> Result<String, Status> {
         let (blob, key_id) = self.seal(PROBE).await?;
@@ -221,28 +241,6 @@ impl<B: Backend> KeyManagementService for Plugin<B> {
         Ok(Response::new(DecryptResponse {
             plaintext: plaintext.to_vec(),
         }))
-    }
-}
-
-impl<B: Backend> Plugin<B> {
-    async fn encrypt_plaintext(
-        &self,
-        plaintext: &[u8],
-        uid: &str,
-    ) -> Result<(Vec<u8>, String), Status> {
-        if plaintext.is_empty() {
-            return Err(Status::invalid_argument("the plaintext is empty"));
-        }
-        // No larger plaintext fits a ciphertext the API server takes; not worth a round trip.
-        if plaintext.len() > MAX_CIPHERTEXT_LEN {
-            return Err(Status::invalid_argument(format!(
-                "the plaintext is {} bytes; at most {MAX_CIPHERTEXT_LEN} seal into a ciphertext the API server takes",
-                plaintext.len()
-            )));
-        }
-        let sealed = self.seal(plaintext).await?;
-        tracing::debug!(uid, key_id = sealed.1, "encrypt");
-        Ok(sealed)
     }
 }
 

@@ -59,7 +59,8 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// Checks the endpoint: an `https` URI (or `http`), with no path beyond `/`.
+    /// Checks the endpoint: an `https` URI (or `http`, or a bare `host:port`), with no path
+    /// beyond `/`.
     pub fn new(settings: RemoteSettings) -> Result<Self, String> {
         let endpoint = &settings.endpoint;
         let default_port = match (endpoint.scheme_str(), &settings.tls) {
@@ -69,7 +70,8 @@ impl Remote {
                     "the endpoint {endpoint} needs the CA certificate that signed kmsd's"
                 ));
             }
-            (Some("http"), _) => 80,
+            // No scheme is plain HTTP: `kmsd dev` writes its endpoint so.
+            (Some("http") | None, _) => 80,
             _ => return Err(format!("the endpoint {endpoint} is not an https:// URL")),
         };
         let authority = endpoint
@@ -296,5 +298,51 @@ impl Backend for Remote {
         };
         let answer: DecryptAnswer = self.call("Decrypt", &params).await?;
         decode_base64(&answer.plaintext, "Decrypt")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(endpoint: &str) -> RemoteSettings {
+        RemoteSettings {
+            endpoint: endpoint.parse().unwrap(),
+            tls: None,
+            region: "ap-guangzhou".to_owned(),
+            key_id: Uuid::new_v4(),
+            credential: Credential {
+                secret_id: "AKIDEXAMPLE".to_owned(),
+                secret_key: Zeroizing::new("secret".to_owned()),
+            },
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn endpoints_name_a_host_and_nothing_more() {
+        let plain = Remote::new(settings("http://[::1]:8740")).unwrap();
+        assert_eq!((plain.host.as_str(), plain.port), ("::1", 8740));
+        assert_eq!(plain.authority, "[::1]:8740");
+        let bare = Remote::new(settings("127.0.0.1:8740")).unwrap();
+        assert_eq!((bare.host.as_str(), bare.port), ("127.0.0.1", 8740));
+        assert_eq!(Remote::new(settings("http://localhost")).unwrap().port, 80);
+        for refused in [
+            "https://kmsd.example:8740",
+            "ftp://kmsd.example",
+            "http://127.0.0.1:8740/v1",
+            "http://127.0.0.1:8740/?a=b",
+        ] {
+            assert!(Remote::new(settings(refused)).is_err(), "{refused}");
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_http_goes_only_to_this_machine() {
+        let remote = Remote::new(settings("http://192.0.2.1:8740")).unwrap();
+        assert!(matches!(
+            remote.connect().await,
+            Err(BackendError::PlainHttp(_))
+        ));
     }
 }

@@ -20,7 +20,8 @@ pub struct KmsPluginArgs {
     /// without `unix://`). Made mode 0600; a stale socket there is replaced.
     #[arg(long, value_name = "PATH")]
     socket: PathBuf,
-    /// kmsd's Tencent API: `https://HOST:PORT`, or `http://` to this machine only.
+    /// kmsd's Tencent API: `https://HOST:PORT`, or `http://HOST:PORT` (or `HOST:PORT`, as
+    /// `kmsd dev` writes it) to this machine only.
     #[arg(long, env = "KMSD_ENDPOINT", value_name = "URL")]
     endpoint: http::Uri,
     /// The CA certificate (PEM) that signed kmsd's, for an https endpoint.

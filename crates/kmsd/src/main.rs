@@ -189,6 +189,7 @@ fn run_kms_plugin(args: kms_plugin::KmsPluginArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     kms_plugin::run(args)
