@@ -59,8 +59,9 @@ class Plugin:
         raise RuntimeError("the plugin did not make its socket")
 
     def stub(self, pb):
-        # gRPC core sends a Unix socket's path as the authority, which the HTTP/2 server refuses
-        # (RST_STREAM); Kubernetes' grpc-go clients send "localhost", as this one does.
+        # gRPC core sends the socket's path, percent-encoded, as the authority, which is no
+        # host and the HTTP/2 server refuses (RST_STREAM); the API server sends "localhost"
+        # (kubernetes/kubernetes#112597), as this client does.
         channel = grpc.insecure_channel(f"unix://{self.socket}",
                                         options=[("grpc.default_authority", "localhost")])
         return pb[1].KeyManagementServiceStub(channel)
