@@ -158,6 +158,29 @@ pub fn tc3_sign(
     hex32(&hmac_sha256(signing_key, string_to_sign.as_bytes()))
 }
 
+/// The `Authorization` header of a TC3 request as the SDKs send it (`POST /`, JSON body,
+/// `content-type;host` signed, service `kms`): what a client of kmsd, such as the Kubernetes
+/// KMS plugin, signs with.
+pub fn tc3_authorization(
+    secret_id: &str,
+    secret_key: &[u8],
+    host: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> String {
+    const SERVICE: &str = "kms";
+    let date = utc_date(timestamp);
+    let canonical = format!(
+        "POST\n/\n\ncontent-type:application/json\nhost:{host}\n\ncontent-type;host\n{}",
+        hex32(&sha256(body))
+    );
+    let key = tc3_signing_key(secret_key, &date, SERVICE);
+    let signature = tc3_sign(&key, &date, SERVICE, &timestamp.to_string(), &canonical);
+    format!(
+        "{TC3_ALGORITHM} Credential={secret_id}/{date}/{SERVICE}/tc3_request, SignedHeaders=content-type;host, Signature={signature}"
+    )
+}
+
 /// Derived signing keys, one per credential for the day and service it last verified with:
 /// deriving one is three HMACs that every request of that day would otherwise repeat. A key is
 /// kept only once a signature made with it verified, so a stranger who knows a SecretId cannot

@@ -783,7 +783,7 @@ where
     Ok(sender.send_request(request).await?)
 }
 
-fn tls_connector(ca_cert: Option<&Path>) -> anyhow::Result<tokio_rustls::TlsConnector> {
+pub(crate) fn tls_connector(ca_cert: Option<&Path>) -> anyhow::Result<tokio_rustls::TlsConnector> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let path = ca_cert.ok_or_else(|| {

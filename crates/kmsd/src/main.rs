@@ -10,6 +10,7 @@ mod config;
 mod data_dir;
 mod dev;
 mod hsm;
+mod kms_plugin;
 mod limits;
 mod listener;
 mod metrics;
@@ -82,6 +83,9 @@ enum Command {
     /// well-known credential (printed, and written to an env file), no rate limits, and a
     /// temporary store unless --persist keeps it.
     Dev(dev::DevArgs),
+    /// The Kubernetes KMS v2 plugin: serves the API server's KeyManagementService on a Unix
+    /// socket, sealing its data keys under one CMK of a running kmsd.
+    KmsPlugin(kms_plugin::KmsPluginArgs),
     /// Print the shell completion script for SHELL, e.g. `kmsd completions bash >
     /// /usr/share/bash-completion/completions/kmsd`.
     Completions {
@@ -112,6 +116,7 @@ fn main() -> std::process::ExitCode {
         }
         Command::Man { out_dir } => return write_manual(out_dir.as_deref()),
         Command::Dev(args) => return exit_status(run_dev(args)),
+        Command::KmsPlugin(args) => return exit_status(run_kms_plugin(args)),
     };
     exit_status(run_server(args))
 }
@@ -175,6 +180,19 @@ fn run_dev(args: dev::DevArgs) -> anyhow::Result<()> {
     dev::write_env_file(&env_file, listen)?;
     init_logging(&settings)?;
     run(settings, root_env, Some(dev::DevStart { banner, fixtures }))
+}
+
+fn run_kms_plugin(args: kms_plugin::KmsPluginArgs) -> anyhow::Result<()> {
+    let filter = std::env::var("KMSD_LOG").unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .with_context(|| format!("invalid log filter {filter:?}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    kms_plugin::run(args)
 }
 
 /// Serves until SIGTERM or SIGINT; in dev mode, makes its fixtures first and prints its banner

@@ -69,6 +69,20 @@ fn tc3_matches_the_sdk() {
 }
 
 #[test]
+fn tc3_authorization_signs_as_the_sdk() {
+    assert_eq!(
+        tc3_authorization(
+            "AKIDEXAMPLE",
+            SECRET.as_bytes(),
+            "kms.tencentcloudapi.com",
+            TS,
+            BODY.as_bytes()
+        ),
+        authz(TC3_SIG)
+    );
+}
+
+#[test]
 fn tc3_refuses_tampering_staleness_and_strangers() {
     let dir = directory();
     let h = headers("kms.tencentcloudapi.com");
