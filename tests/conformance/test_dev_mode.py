@@ -210,7 +210,10 @@ def test_a_persisted_store_keeps_what_tests_changed_in_fixture_keys(tmp_path, sd
     ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "a"\norigin = "External"\n',
      "keys[0] (a): an External key needs its material"),
     ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "a"\nmaterial = "AAAA"\n',
-     "keys[0] (a): "),
+     "keys[0] (a): a Aes256 key's material is 32 bytes, not 3"),
+    ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "a"\nspec = "Rsa2048"\n'
+     'usage = "SignVerify"\nmaterial = "AAAA"\n',
+     "keys[0] (a): the key material is not valid"),
     ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "bad alias!"\n',
      "keys[0] (bad alias!): alias must be"),    ('[[users]]\nid = "100000000101"\nname = "u"\npolicies = ["missing"]\n',
      'users[0] (u): policy "missing" is not among the fixture\'s policies of its account'),

@@ -1042,7 +1042,9 @@ pub use asymmetric::{BINDINGS, MESSAGE_BYTES};
 pub use data_key_pairs::DataKeyPair;
 pub use data_keys::{DataKeyImport, NewDataKey, require_hsm_cluster};
 pub use grants::{GRANTS_PER_KEY, NewGrant};
-pub use import::{IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO};
+pub use import::{
+    IMPORT_TOKEN_LIFETIME_SECS, ImportParametersIssued, MAX_VALID_TO, raw_material_len,
+};
 pub use key_stores::{KEY_STORES_PER_REGION, KeyStore};
 pub use material::material_aad;
 pub use tags::TagChange;

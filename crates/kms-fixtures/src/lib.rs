@@ -21,7 +21,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use kms_core::base64_text::B64;
-use kms_core::engine::NewKey;
+use kms_core::engine::{NewKey, raw_material_len};
 use kms_core::{
     Caller, Engine, KeySpec, KeyState, KeyUsage, KmsError, Origin, Tag, WrappingAlgorithm,
     WrappingKeySpec,
@@ -171,6 +171,15 @@ impl Fixtures {
                 k.origin == Origin::Kms || k.spec.is_symmetric(),
                 "{name}: External keys are symmetric (Aes256 or Sm4)"
             );
+            // Checked before the start: a refused import would leave the key waiting for one.
+            if let (Some(material), Some(expected)) = (&material, raw_material_len(k.spec)) {
+                anyhow::ensure!(
+                    material.len() == expected,
+                    "{name}: a {:?} key's material is {expected} bytes, not {}",
+                    k.spec,
+                    material.len()
+                );
+            }
             keys.push(FixedKey {
                 name,
                 id: k.id,
@@ -312,6 +321,10 @@ mod tests {
         assert!(
             refusal(&format!("{KEY}material = \"not base64!\""))
                 .contains("keys[0] (a): material is not base64")
+        );
+        assert!(
+            refusal(&format!("{KEY}material = \"AAAA\""))
+                .contains("keys[0] (a): a Aes256 key's material is 32 bytes, not 3")
         );
         assert!(
             refusal(&format!("{KEY}origin = \"External\""))

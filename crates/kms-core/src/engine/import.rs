@@ -269,7 +269,7 @@ pub(super) fn erase_material(key: &mut KeyRecord) {
 
 /// Bytes of the raw material a block cipher key imports; other specs are checked by the
 /// provider.
-fn raw_material_len(spec: KeySpec) -> Option<usize> {
+pub fn raw_material_len(spec: KeySpec) -> Option<usize> {
     match spec {
         KeySpec::Aes256 => Some(32),
         KeySpec::Sm4 => Some(16),
