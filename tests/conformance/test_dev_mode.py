@@ -215,7 +215,10 @@ def test_a_persisted_store_keeps_what_tests_changed_in_fixture_keys(tmp_path, sd
      'usage = "SignVerify"\nmaterial = "AAAA"\n',
      "keys[0] (a): the key material is not valid"),
     ('[[keys]]\nid = "00000000-0000-4000-8000-000000000001"\nalias = "bad alias!"\n',
-     "keys[0] (bad alias!): alias must be"),    ('[[users]]\nid = "100000000101"\nname = "u"\npolicies = ["missing"]\n',
+     "keys[0] (bad alias!): alias must be"),
+    ('[[data_keys]]\nid = "00000000-0000-4000-8000-000000000009"\nname = "d"\n'
+     'key = "00000000-0000-4000-8000-000000000001"\nplaintext = "AAAA"\n',
+     "data_keys[0] (d): key 00000000-0000-4000-8000-000000000001 is not among the fixture's keys"),    ('[[users]]\nid = "100000000101"\nname = "u"\npolicies = ["missing"]\n',
      'users[0] (u): policy "missing" is not among the fixture\'s policies of its account'),
     ('[[users]]\nid = "u1"\nname = "u"\n', "users[0] (u): id must be 1 to 20 digits"),
     ('[[users]]\nid = "1"\nname = "u"\nsecret_id = "AKIDx"\n',
@@ -271,14 +274,14 @@ def test_reset_restores_the_fixtures_between_test_cases(tmp_path, sdk_env):
 
         answer = reset(server)
         assert answer.status_code == 200, answer.text
-        assert answer.json() == {"KeysDeleted": 8, "DataKeysDeleted": 1, "FixtureKeysMade": 6}
+        assert answer.json() == {"KeysDeleted": 8, "DataKeysDeleted": 2, "FixtureKeysMade": 7}
 
         ids = [k.KeyId for k in call(kms, "ListKeys", Limit=100).Keys]
         assert sorted(ids) == sorted([ORDERS, SCRATCH, MAC, BYOK, SIGNING])
         assert extra not in ids
         assert call(kms, "DescribeKey", KeyId=ORDERS).KeyMetadata.KeyState == "Enabled"
         assert call(kms, "DescribeKey", KeyId=SCRATCH).KeyMetadata.KeyState == "Enabled"
-        assert call(kms, "ListDataKeys").TotalCount == 0
+        assert [d.DataKeyId for d in call(kms, "ListDataKeys").DataKeys] == [ORDERS_DEK]
         assert call(make_region_client("ap-beijing"), "ListKeys").TotalCount == 0
         # The alias is free again, and the fixed material opens what was sealed before.
         call(kms, "CreateKey", Alias="left-behind")
@@ -300,6 +303,8 @@ def test_only_dev_mode_resets(server):
 
 
 TENANT_KEY = "5f0a3c1e-7b2d-4e8f-9a61-0c3b5d7e9f27"
+ORDERS_DEK = "5f0a3c1e-7b2d-4e8f-9a61-0c3b5d7e9f31"
+DEK_PLAINTEXT = "DhAnumePYBpxvQ0SqbNiA9JY3gTIt+cX4iFTOmNkaGI="
 
 
 def client_as(secret_id, secret_key, region="ap-guangzhou"):
@@ -325,8 +330,20 @@ def test_fixture_principals_sign_in_with_their_fixed_credentials(tmp_path, sdk_e
             for earlier in blobs:
                 assert base64.b64decode(call(tenant, "Decrypt", CiphertextBlob=earlier).Plaintext) == b"tenant"
             # A reset empties the root account's regions, not the tenant's nor its principals.
-            assert reset(server).json()["FixtureKeysMade"] == 6
+            assert reset(server).json()["FixtureKeysMade"] == 7
             assert call(app, "DescribeKey", KeyId=ORDERS).KeyMetadata.Alias == "orders"
             assert [k.KeyId for k in call(tenant, "ListKeys").Keys] == [TENANT_KEY]
+        finally:
+            assert server.stop() == 0
+
+
+def test_fixture_data_keys_hold_the_same_plaintext_in_every_run(tmp_path, sdk_env):
+    for _ in range(2):
+        server, kms = fixture_run(tmp_path, sdk_env)
+        try:
+            metadata = call(kms, "DescribeDataKey", DataKeyId=ORDERS_DEK).DataKeyMetadata
+            assert (metadata.DataKeyName, metadata.KeyId, metadata.NumberOfBytes, metadata.Origin) == \
+                ("orders-dek", ORDERS, 32, "EXTERNAL")
+            assert call(kms, "GetDataKeyPlaintext", DataKeyId=ORDERS_DEK).Plaintext == DEK_PLAINTEXT
         finally:
             assert server.stop() == 0

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use kms_core::base64_text::B64;
-use kms_core::engine::{NewKey, raw_material_len};
+use kms_core::engine::{NewDataKey, NewKey, raw_material_len};
 use kms_core::{
     Caller, Engine, KeySpec, KeyState, KeyUsage, KmsError, Origin, Tag, WrappingAlgorithm,
     WrappingKeySpec,
@@ -39,6 +39,25 @@ struct FixtureFile {
     users: Vec<identity::UserFixture>,
     #[serde(default)]
     keys: Vec<KeyFixture>,
+    #[serde(default)]
+    data_keys: Vec<DataKeyFixture>,
+}
+
+/// A hosted data key: its plaintext sealed under one of the fixture's keys, in that key's
+/// account and region.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataKeyFixture {
+    id: Uuid,
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// The id of one of the fixture's keys (an encrypt-decrypt symmetric key).
+    key: Uuid,
+    /// Base64 of the data key, 1 to 1024 bytes.
+    plaintext: String,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
 }
 
 /// One key: the engine's names for usage, spec, origin and state (see `docs/dev-mode.md`).
@@ -94,6 +113,17 @@ pub struct FixedKey {
     account: Option<kms_core::AccountId>,
 }
 
+/// A checked hosted data key fixture, ready to import.
+struct FixedDataKey {
+    /// `data_keys[i] (name)`, for messages.
+    name: String,
+    id: Uuid,
+    /// Index into the fixture's keys of its CMK.
+    key: usize,
+    plaintext: Zeroizing<Vec<u8>>,
+    new: NewDataKey,
+}
+
 /// The fixtures of a file, checked.
 pub struct Fixtures {
     /// The file, for messages.
@@ -102,6 +132,7 @@ pub struct Fixtures {
     pub policies: Vec<FixedPolicy>,
     pub users: Vec<FixedUser>,
     keys: Vec<FixedKey>,
+    data_keys: Vec<FixedDataKey>,
 }
 
 impl Fixtures {
@@ -202,12 +233,14 @@ impl Fixtures {
                 account: k.account,
             });
         }
+        let data_keys = data_keys(file.data_keys, &keys, &mut ids)?;
         Ok(Self {
             source: PathBuf::new(),
             accounts,
             policies,
             users,
             keys,
+            data_keys,
         })
     }
 
@@ -217,11 +250,7 @@ impl Fixtures {
     pub fn apply(&self, engine: &Engine, caller: &Caller) -> anyhow::Result<usize> {
         let mut made = 0;
         for key in &self.keys {
-            let caller = Caller {
-                account: key.account.unwrap_or(caller.account),
-                region: key.region.clone().unwrap_or_else(|| caller.region.clone()),
-                ..caller.clone()
-            };
+            let caller = key_caller(key, caller);
             let refused = |e: KmsError| {
                 anyhow::anyhow!("fixtures {}: {}: {e}", self.source.display(), key.name)
             };
@@ -233,8 +262,98 @@ impl Fixtures {
             make(engine, &caller, key).map_err(refused)?;
             made += 1;
         }
+        for dk in &self.data_keys {
+            let key = &self.keys[dk.key];
+            let caller = key_caller(key, caller);
+            let refused = |e: KmsError| {
+                anyhow::anyhow!("fixtures {}: {}: {e}", self.source.display(), dk.name)
+            };
+            match engine.describe_data_key(&caller, &dk.id.to_string()) {
+                Ok(_) => continue,
+                Err(KmsError::DataKeyNotFound) => {}
+                Err(e) => return Err(refused(e)),
+            }
+            engine
+                .import_fixed_data_key(
+                    &caller,
+                    &key.id.to_string(),
+                    &dk.plaintext,
+                    dk.new.clone(),
+                    dk.id,
+                )
+                .map_err(refused)?;
+            made += 1;
+        }
         Ok(made)
     }
+}
+
+/// The caller a key fixture is made as: the root `caller`, or the fixture's account, in the
+/// key's region.
+fn key_caller(key: &FixedKey, caller: &Caller) -> Caller {
+    Caller {
+        account: key.account.unwrap_or(caller.account),
+        region: key.region.clone().unwrap_or_else(|| caller.region.clone()),
+        ..caller.clone()
+    }
+}
+
+/// The data key fixtures, checked against the keys; `ids` holds every key id already seen.
+fn data_keys(
+    list: Vec<DataKeyFixture>,
+    keys: &[FixedKey],
+    ids: &mut HashSet<Uuid>,
+) -> anyhow::Result<Vec<FixedDataKey>> {
+    let mut names = HashSet::new();
+    list.into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let name = format!("data_keys[{i}] ({})", d.name);
+            anyhow::ensure!(ids.insert(d.id), "{name}: id {} appears twice", d.id);
+            let key = keys.iter().position(|k| k.id == d.key).ok_or_else(|| {
+                anyhow::anyhow!("{name}: key {} is not among the fixture's keys", d.key)
+            })?;
+            let cmk = &keys[key];
+            anyhow::ensure!(
+                cmk.new.usage == KeyUsage::EncryptDecrypt && cmk.new.spec.is_symmetric(),
+                "{name}: its key must be a symmetric EncryptDecrypt key"
+            );
+            anyhow::ensure!(
+                names.insert((cmk.account, cmk.region.clone(), d.name.clone())),
+                "{name}: a data key of this name is already in the key's account and region"
+            );
+            anyhow::ensure!(
+                kms_tencent::actions::is_valid_alias(&d.name) && d.name.len() <= 60,
+                "{name}: name must be 1 to 60 letters, digits, '-' or '_', starting with a \
+                 letter or digit"
+            );
+            let plaintext = B64
+                .decode(d.plaintext.trim())
+                .map(Zeroizing::new)
+                .map_err(|_| anyhow::anyhow!("{name}: plaintext is not base64"))?;
+            anyhow::ensure!(
+                (1..=1024).contains(&plaintext.len()),
+                "{name}: plaintext must be 1 to 1024 bytes, not {}",
+                plaintext.len()
+            );
+            Ok(FixedDataKey {
+                name,
+                id: d.id,
+                key,
+                plaintext,
+                new: NewDataKey {
+                    name: d.name,
+                    description: d.description,
+                    tags: d
+                        .tags
+                        .into_iter()
+                        .map(|(key, value)| Tag { key, value })
+                        .collect(),
+                    expected_hsm_cluster: None,
+                },
+            })
+        })
+        .collect()
 }
 
 fn make(engine: &Engine, caller: &Caller, key: &FixedKey) -> Result<(), KmsError> {

@@ -68,6 +68,10 @@ fn require_data_key_state(
 fn data_key_store_error(e: StoreError) -> KmsError {
     match e {
         StoreError::NameTaken => KmsError::DataKeyNameExists,
+        // Only a chosen id can be in use.
+        StoreError::AlreadyExists => {
+            KmsError::invalid("DataKeyId", "a data key with this id exists")
+        }
         StoreError::LimitReached => KmsError::DataKeyLimitExceeded,
         other => other.into(),
     }
@@ -92,7 +96,7 @@ impl Engine {
             origin: Origin::Kms,
             len,
         };
-        let id = self.host_data_key(caller, new, sealed)?;
+        let id = self.host_data_key(caller, new, sealed, Uuid::now_v7())?;
         Ok((data_key, id))
     }
 
@@ -104,6 +108,30 @@ impl Engine {
         material: DataKeyImport<'_>,
         expected_key_id: Option<&str>,
         new: NewDataKey,
+    ) -> Result<DataKeyRecord, KmsError> {
+        self.import_data_key_as(caller, material, expected_key_id, new, Uuid::now_v7())
+    }
+
+    /// ImportDataKey of a plaintext under a chosen data key id: `kmsd dev`'s fixtures.
+    pub fn import_fixed_data_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        plaintext: &[u8],
+        new: NewDataKey,
+        data_key_id: Uuid,
+    ) -> Result<DataKeyRecord, KmsError> {
+        let material = DataKeyImport::Plaintext { key_id, plaintext };
+        self.import_data_key_as(caller, material, None, new, data_key_id)
+    }
+
+    fn import_data_key_as(
+        &self,
+        caller: &Caller,
+        material: DataKeyImport<'_>,
+        expected_key_id: Option<&str>,
+        new: NewDataKey,
+        data_key_id: Uuid,
     ) -> Result<DataKeyRecord, KmsError> {
         let (key_id, blob, origin, len) = match material {
             DataKeyImport::Ciphertext(blob) => {
@@ -143,7 +171,7 @@ impl Engine {
             origin,
             len,
         };
-        let id = self.host_data_key(caller, new, sealed)?;
+        let id = self.host_data_key(caller, new, sealed, data_key_id)?;
         self.load_data_key(caller, id)
     }
 
@@ -152,6 +180,7 @@ impl Engine {
         caller: &Caller,
         new: NewDataKey,
         sealed: SealedDataKey,
+        data_key_id: Uuid,
     ) -> Result<Uuid, KmsError> {
         let SealedDataKey {
             key_id,
@@ -164,7 +193,7 @@ impl Engine {
         require_hsm_cluster(new.expected_hsm_cluster.as_deref(), hsm_cluster.as_deref())?;
         check_labels(&new.name, &new.description, &new.tags)?;
         let record = DataKeyRecord {
-            data_key_id: Uuid::now_v7(),
+            data_key_id,
             account: caller.account,
             region: caller.region.clone(),
             name: new.name,
