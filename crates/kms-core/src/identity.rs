@@ -327,6 +327,26 @@ fn random_u64() -> Result<u64, IdentityError> {
     Ok(u64::from_le_bytes(b))
 }
 
+/// A Huawei project id as this server makes them: 32 lowercase hex characters.
+pub fn is_project_id(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A secret id an operator chooses: it travels inside the Authorization header, so it keeps to
+/// a plain alphabet.
+pub fn is_secret_id(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// A secret key an operator chooses: printable ASCII without spaces.
+pub fn is_secret_key(s: &str) -> bool {
+    (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// A fresh secret id and key: 36 and 32 characters, the lengths of the vendor's own.
 fn new_secret() -> Result<(String, Zeroizing<String>), IdentityError> {
     Ok((format!("AKID{}", *random_alnum(32)?), random_alnum(32)?))

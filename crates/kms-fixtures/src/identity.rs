@@ -8,7 +8,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use kms_core::AccountId;
-use kms_core::identity::PolicyLanguage;
+use kms_core::identity::{PolicyLanguage, is_project_id, is_secret_id, is_secret_key};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,17 +73,15 @@ pub struct FixedPolicy {
     pub document: String,
 }
 
-/// The credential rules of the root credential's variables: what the signers accept.
+/// The rules of a chosen root credential (`KMSD_ROOT_SECRET_ID`/`_KEY`): what the signers
+/// accept.
 fn check_credential(name: &str, secret_id: &str, secret_key: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
-        (1..=128).contains(&secret_id.len())
-            && secret_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+        is_secret_id(secret_id),
         "{name}: secret_id must be 1 to 128 characters from A-Z, a-z, 0-9, '-', '_' and '.'"
     );
     anyhow::ensure!(
-        (1..=256).contains(&secret_key.len()) && secret_key.bytes().all(|b| b.is_ascii_graphic()),
+        is_secret_key(secret_key),
         "{name}: secret_key must be 1 to 256 printable ASCII characters without spaces"
     );
     Ok(())
@@ -104,10 +102,7 @@ pub(crate) fn accounts(list: Vec<AccountFixture>) -> anyhow::Result<Vec<FixedAcc
                 "{name}: secret_id appears twice"
             );
             anyhow::ensure!(
-                a.project_id.len() == 32
-                    && a.project_id
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                is_project_id(&a.project_id),
                 "{name}: project_id must be 32 lowercase hex characters"
             );
             Ok(FixedAccount {

@@ -11,6 +11,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use kms_core::accounts::{NewAccount, create_account};
+use kms_core::identity::{is_project_id, is_secret_id, is_secret_key};
 use kms_core::{Seal, Store};
 
 pub const CREDENTIALS_FILE: &str = "root-credentials.json";
@@ -184,23 +185,6 @@ fn random_alnum(len: usize) -> anyhow::Result<Zeroizing<String>> {
         }
     }
     Ok(out)
-}
-
-fn is_project_id(s: &str) -> bool {
-    s.len() == 32
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// A secret id travels inside the Authorization header, so it keeps to a plain alphabet.
-fn is_secret_id(s: &str) -> bool {
-    (1..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-}
-
-fn is_secret_key(s: &str) -> bool {
-    (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Creates the root account when the store has none, from `env` and whatever is generated.

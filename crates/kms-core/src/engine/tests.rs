@@ -659,3 +659,33 @@ fn erasing_a_scope_deletes_its_keys_and_data_keys_and_nothing_else() {
     );
     assert_eq!(f.engine.erase_scope(&f.caller).unwrap(), (1, 0));
 }
+
+#[test]
+fn an_erase_racing_writers_on_its_keys_still_erases_them() {
+    let f = fixture();
+    let ids: Vec<String> = (0..20).map(|i| f.key(&format!("busy{i}"))).collect();
+    let erased = std::thread::scope(|s| {
+        for id in &ids {
+            s.spawn(|| {
+                // Writes until the key is gone; every refusal is the key's absence.
+                for _ in 0..50 {
+                    match f.engine.disable_key(&f.caller, id) {
+                        Ok(()) => {}
+                        Err(KmsError::KeyNotFound) => return,
+                        Err(e) => panic!("{e}"),
+                    }
+                    let _ = f.engine.enable_key(&f.caller, id);
+                }
+            });
+        }
+        f.engine.erase_scope(&f.caller).unwrap()
+    });
+    assert_eq!(erased, (20, 0));
+    assert_eq!(f.engine.erase_scope(&f.caller).unwrap(), (0, 0));
+    for id in &ids {
+        assert_eq!(
+            f.engine.describe_key(&f.caller, id).err(),
+            Some(KmsError::KeyNotFound)
+        );
+    }
+}
