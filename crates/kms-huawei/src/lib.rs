@@ -384,13 +384,87 @@ impl HuaweiApi {
         let token_project = authenticated.token.as_ref().map(|(_, p)| p.clone());
         let principal = authenticated.note(audit);
         let header_project = header(req, "x-project-id");
+        let target = Target {
+            project_id,
+            spec,
+            params,
+        };
+        let body = Bound {
+            body: req.body,
+            query: req.query,
+            header_project,
+            token_project: token_project.as_deref(),
+        };
+        Ok(self.bind(&target, &principal, &body, source_ip, audit)?)
+    }
+
+    /// Prepares the call at `method` and `path` of `principal`, whom the server authenticated
+    /// by other means than a signature or token (a session of the web console, opened with the
+    /// credential `credential_id`): from here on it is routed, checked, authorized, run and
+    /// audited as a signed request is.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_authenticated(
+        &self,
+        principal: &Principal,
+        credential_id: &str,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        source_ip: Option<IpAddr>,
+    ) -> Result<Call, Box<Reply>> {
+        let mut audit = AuditFields {
+            credential_id: Some(audit_string(credential_id)),
+            account: Some(principal.account),
+            user: principal.user.clone(),
+            ..AuditFields::default()
+        };
+        let Some(Route::Op {
+            project_id,
+            spec,
+            params,
+        }) = routes::route(method, path)
+        else {
+            let e = HwError::new(404, INVALID_URL, "Invalid request URL.");
+            return Err(Box::new(Reply::error(e, "unknown", audit)));
+        };
+        let target = Target {
+            project_id,
+            spec,
+            params,
+        };
+        let bound = Bound {
+            body,
+            query,
+            header_project: None,
+            token_project: None,
+        };
+        self.bind(&target, principal, &bound, source_ip, &mut audit)
+            .map_err(|e| Box::new(Reply::error(e, spec.name, audit)))
+    }
+
+    /// What follows authentication: the project and its region, the body, the caller's
+    /// authority.
+    fn bind(
+        &self,
+        target: &Target<'_>,
+        principal: &Principal,
+        request: &Bound<'_>,
+        source_ip: Option<IpAddr>,
+        audit: &mut AuditFields,
+    ) -> Result<Call, HwError> {
+        let Target {
+            project_id,
+            spec,
+            params,
+        } = target;
         let region = projects::region_of(&principal.project_id, &self.regions, project_id)
-            .filter(|_| header_project.is_none_or(|p| p == project_id))
-            .filter(|_| token_project.as_deref().is_none_or(|p| p == project_id))
+            .filter(|_| request.header_project.is_none_or(|p| p == *project_id))
+            .filter(|_| request.token_project.is_none_or(|p| p == *project_id))
             .cloned()
             .ok_or_else(|| project_refusal(project_id))?;
         audit.region = Some(region.clone());
-        let body = parse_body(req.body)?;
+        let body = parse_body(request.body)?;
         let authority = principal.authority(permissions::permission(spec), &region, source_ip);
         permissions::authorize(authority.as_deref(), Stage::BeforeRunning, spec.name)?;
         let path_key_id = params.key_id.map(decode_segment);
@@ -411,7 +485,7 @@ impl HuaweiApi {
             path_key_id,
             path_tag_key: params.key.map(decode_segment),
             path_id: params.id.map(decode_segment),
-            query: form_urlencoded::parse(req.query.as_bytes())
+            query: form_urlencoded::parse(request.query.as_bytes())
                 .into_owned()
                 .collect(),
             caller: Caller {
@@ -425,6 +499,21 @@ impl HuaweiApi {
             blocking: spec.blocking,
         })
     }
+}
+
+/// The operation a route names, with its path's parameters.
+struct Target<'a> {
+    project_id: &'a str,
+    spec: &'static routes::RouteSpec,
+    params: routes::PathParams<'a>,
+}
+
+/// What a call carries besides its route, and the projects its credential confines it to.
+struct Bound<'a> {
+    body: &'a [u8],
+    query: &'a str,
+    header_project: Option<&'a str>,
+    token_project: Option<&'a str>,
 }
 
 /// Admits a verified signature to the replay memory under its AK until its date leaves the

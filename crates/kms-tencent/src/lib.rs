@@ -201,6 +201,13 @@ pub struct Call {
     pub blocking: bool,
 }
 
+/// The common parameters that say what a call is and where it goes.
+pub struct Head<'a> {
+    pub action: &'a str,
+    pub version: Option<&'a str>,
+    pub region: Option<&'a str>,
+}
+
 impl Call {
     /// The action's name, for logs and metrics.
     pub fn action(&self) -> &'static str {
@@ -401,9 +408,69 @@ impl TencentApi {
             .filter(|a| !a.is_empty())
             .ok_or_else(|| missing("Action"))?;
         let principal = self.authenticate(req, &env, request_id)?;
+        let (own_params, from_query) = own_params(req, env.style)?;
+        let head = Head {
+            action: name,
+            version: env.version.as_deref(),
+            region: env.region.as_deref(),
+        };
+        self.bind(
+            &head,
+            &principal,
+            credential_id,
+            own_params,
+            from_query,
+            source_ip,
+            audit,
+        )
+    }
+
+    /// Prepares a call of `principal`, whom the server authenticated by other means than a
+    /// request signature (a session of the web console, opened with this credential): from
+    /// here on it is checked, authorized, run and audited as a signed request is.
+    pub fn prepare_authenticated(
+        &self,
+        principal: &Principal,
+        credential_id: &str,
+        head: &Head<'_>,
+        params: Map<String, Value>,
+        request_id: &str,
+        source_ip: Option<IpAddr>,
+    ) -> Result<Call, Box<Reply>> {
+        let action = actions::known_name(head.action);
+        let mut audit = AuditFields {
+            credential_id: Some(audit_string(credential_id)),
+            region: head.region.map(audit_string),
+            ..AuditFields::default()
+        };
+        let bound = self.bind(
+            head,
+            principal,
+            credential_id.to_owned(),
+            params,
+            false,
+            source_ip,
+            &mut audit,
+        );
+        bound.map_err(|e| Box::new(Reply::error(e, action, request_id, audit)))
+    }
+
+    /// What follows authentication: the action, version and region, the caller's authority,
+    /// then the action's own parameters.
+    #[allow(clippy::too_many_arguments)]
+    fn bind(
+        &self,
+        head: &Head<'_>,
+        principal: &Principal,
+        credential_id: String,
+        own_params: Map<String, Value>,
+        from_query: bool,
+        source_ip: Option<IpAddr>,
+        audit: &mut AuditFields,
+    ) -> Result<Call, TcError> {
+        let name = head.action;
         audit.account = Some(principal.account);
         audit.user = principal.user.clone();
-        let (own_params, from_query) = own_params(req, env.style)?;
         let action = match actions::find(name) {
             Some(a) => a,
             None if actions::NOT_YET_SERVED.contains(&name) => {
@@ -421,7 +488,7 @@ impl TencentApi {
                 ));
             }
         };
-        match env.version.as_deref() {
+        match head.version {
             None | Some("") => {
                 return Err(missing("Version"));
             }
@@ -433,7 +500,7 @@ impl TencentApi {
                 ));
             }
         }
-        let region = match env.region.as_deref() {
+        let region = match head.region {
             None | Some("") => {
                 return Err(missing("Region"));
             }

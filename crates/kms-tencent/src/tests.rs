@@ -457,3 +457,43 @@ fn a_shared_state_that_fails_refuses_what_it_cannot_record() {
         assert_eq!(legacy_refusal(&node, 1).map(|(c, _)| c), Some(code));
     }
 }
+
+/// A call prepared for an already authenticated principal (the console's) is checked as a
+/// signed one is: its version, region and parameters, and it runs in the principal's account.
+#[test]
+fn an_authenticated_call_is_checked_and_run_as_a_signed_one() {
+    let api = api();
+    let principal = api.directory.by_secret_id("AKIDunit").expect("the account");
+    let head = |action, region| Head {
+        action,
+        version: Some(VERSION),
+        region: Some(region),
+    };
+    let run = |head: &Head<'_>, params: Value| {
+        let params = match params {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        match api.prepare_authenticated(&principal, "AKIDunit", head, params, "rid", None) {
+            Ok(call) => api.execute(call, "rid"),
+            Err(reply) => *reply,
+        }
+    };
+    let created = run(
+        &head("CreateKey", "ap-guangzhou"),
+        json!({ "Alias": "console" }),
+    );
+    assert_eq!(created.error_code, None);
+    assert_eq!(created.audit.account, Some(7));
+    assert_eq!(created.audit.credential_id.as_deref(), Some("AKIDunit"));
+    let body: Value = serde_json::from_slice(&created.body).unwrap();
+    assert_eq!(body["Response"]["Alias"], "console");
+
+    let refused = run(&head("CreateKey", "ap-guangzhou"), json!({ "Alias": 5 }));
+    assert_eq!(refused.error_code, Some("InvalidParameter"));
+    let refused = run(&head("CreateKey", "mars-1"), json!({ "Alias": "x" }));
+    assert_eq!(refused.error_code, Some(UNSUPPORTED_REGION));
+    let refused = run(&head("NoSuchAction", "ap-guangzhou"), json!({}));
+    assert_eq!(refused.error_code, Some(INVALID_ACTION));
+    assert_eq!(refused.action, "unknown");
+}

@@ -291,11 +291,14 @@ impl Admin {
             .ok_or_else(|| IdentityError::NotFound(format!("account {uin}")).into())
     }
 
-    /// The account the server created at its first start: the oldest.
-    fn root_account(&self) -> Result<Account, AdminReply> {
-        self.accounts()?
-            .into_iter()
-            .min_by_key(|a| (a.created_at, a.uin))
+    /// The account the server created at its first start, as it recorded it (a store made
+    /// before that record: the oldest account).
+    pub fn root_account(&self) -> Result<Account, AdminReply> {
+        let recorded = bootstrap::recorded_root_uin(self.store.as_ref());
+        let accounts = self.accounts()?;
+        recorded
+            .and_then(|uin| accounts.iter().find(|a| a.uin == uin).cloned())
+            .or_else(|| accounts.into_iter().min_by_key(|a| (a.created_at, a.uin)))
             .ok_or_else(|| IdentityError::NotFound("the root account".into()).into())
     }
 

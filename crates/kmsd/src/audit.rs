@@ -142,6 +142,11 @@ impl AuditLog {
         Ok(())
     }
 
+    /// The file records go to, if any (the console searches it).
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.file.as_deref()
+    }
+
     /// Whether calls are refused before they run: records cannot be written and the operator
     /// chose `refuse`. The refusal's own record is the probe that ends this state.
     pub fn refusing(&self) -> bool {

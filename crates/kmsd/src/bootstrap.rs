@@ -138,6 +138,12 @@ fn claim_root_uin(store: &dyn Store, ours: u64) -> anyhow::Result<u64> {
         .context("the store's recorded root account id is not a number")
 }
 
+/// The root account's id as the first node recorded it; `None` before any node did.
+pub fn recorded_root_uin(store: &dyn Store) -> Option<u64> {
+    let recorded = store.setting(ROOT_ACCOUNT).ok()??;
+    std::str::from_utf8(&recorded).ok()?.parse().ok()
+}
+
 impl std::fmt::Display for RootCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

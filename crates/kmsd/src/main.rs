@@ -7,6 +7,7 @@ mod audit;
 mod backup;
 mod bootstrap;
 mod config;
+mod console;
 mod data_dir;
 mod dev;
 mod hsm;
@@ -468,6 +469,7 @@ fn open_node(
         trusted_proxies: settings.trusted_proxies.clone(),
         store: node,
         dev: Default::default(),
+        console: Default::default(),
     });
     let keys_at_start = match settings.seal {
         SealKind::Shamir => None,

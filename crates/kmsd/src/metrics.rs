@@ -10,7 +10,7 @@ use std::time::Duration;
 /// Upper bounds of the latency histogram's buckets, in seconds. A call kmsd answers from memory
 /// takes tens to hundreds of microseconds; a store write an fsync (milliseconds); an HSM call or
 /// a PostgreSQL round trip more. The last bucket, `+Inf`, is implied.
-const BUCKETS: [f64; 14] = [
+pub const BUCKETS: [f64; 14] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
@@ -35,6 +35,17 @@ impl ActionStats {
         self.count += 1;
         self.seconds += secs;
     }
+}
+
+/// The answers of one action of one dialect, as [`Metrics::snapshot`] reports them.
+pub struct ActionSummary {
+    pub dialect: &'static str,
+    pub action: &'static str,
+    pub count: u64,
+    /// Answers by result code (`ok` for success).
+    pub codes: Vec<(&'static str, u64)>,
+    /// Answers no slower than each of [`BUCKETS`] and slower than the one before.
+    pub buckets: [u64; BUCKETS.len()],
 }
 
 /// Why a call was refused before it ran.
@@ -115,6 +126,20 @@ impl Metrics {
             }
         }
         out
+    }
+
+    /// What each dialect's actions have answered so far, for the console's charts.
+    pub fn snapshot(&self) -> Vec<ActionSummary> {
+        let map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .map(|((dialect, action), stats)| ActionSummary {
+                dialect,
+                action,
+                count: stats.count,
+                codes: stats.codes.iter().map(|(c, n)| (*c, *n)).collect(),
+                buckets: stats.buckets,
+            })
+            .collect()
     }
 
     fn render_requests(&self) -> String {

@@ -78,6 +78,8 @@ pub struct App {
     pub dev: std::sync::OnceLock<crate::dev::DevReset>,
     /// Where keys live, and whether this node's view of it is current enough to serve.
     pub store: crate::store::NodeStore,
+    /// The web console's sessions and login bound.
+    pub console: crate::console::Console,
 }
 
 /// How many password checks may run at once.
@@ -98,6 +100,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/admin/v1/{*path}", any(crate::admin_http::serve))
+        .route("/console", any(crate::console::serve))
+        .route("/console/{*path}", any(crate::console::serve))
         .fallback(dispatch)
         .with_state(app)
 }
@@ -215,6 +219,22 @@ pub(crate) fn begin(app: &App, req: &Request) -> Begun {
     }
 }
 
+/// The client's address as policies and bounds see it: the peer's, or behind
+/// `--trusted-proxies` the nearest untrusted hop of `X-Forwarded-For`.
+pub(crate) fn client_ip(
+    app: &App,
+    source: Option<std::net::SocketAddr>,
+    headers: &axum::http::HeaderMap,
+) -> Option<std::net::IpAddr> {
+    // A value that is not text reads as a malformed entry, which stops the walk.
+    app.trusted_proxies.client_ip(source.map(|s| s.ip()), || {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("?"))
+    })
+}
+
 /// Counts an answered call and logs it: failures at info, successes at debug.
 fn record(
     app: &App,
@@ -245,14 +265,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     } = begin(&app, &req);
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
-    // A value that is not text reads as a malformed entry, which stops the walk.
-    let client_ip = app.trusted_proxies.client_ip(source.map(|s| s.ip()), || {
-        parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .map(|v| v.to_str().unwrap_or("?"))
-    });
+    let client_ip = client_ip(&app, source, &parts.headers);
     let tencent = TencentApi::claims(
         parts.method.as_str(),
         parts.uri.path(),
