@@ -493,3 +493,49 @@ def test_parallel_sessions_changing_one_key_get_answers_not_failures(audited):
     changes = [r for r in records(audited) if r["dialect"] == "console"
                and r["action"] in ("EnableKey", "DisableKey") and key_id in r["resources"]]
     assert len(changes) == 48
+
+
+def test_the_operator_unseals_a_shamir_sealed_server_share_by_share(tmp_path):
+    from test_shamir import init
+    data_dir = tmp_path / "data"
+    shares = init(data_dir)
+    proc = KmsdProcess(data_dir=data_dir, extra_args=["--seal", "shamir"]).start(ready_status=503)
+    try:
+        b = Browser(proc)
+        # While sealed no credential can log in (the directory is sealed); the operator can.
+        r = b.login_credential(SECRET_ID, SECRET_KEY)
+        assert r.status_code == 503 and "only the operator" in r.text
+        token = (proc.data_dir / "admin-token").read_text().strip()
+        r = b.post("/console/login", {"kind": "operator", "token": token})
+        assert r.url.endswith("/console/seal") and "sealed" in r.text
+        r = b.post("/console/seal/unseal", {"share": shares[0]})
+        assert flash(r) == ("ok", "Share accepted: 1 of 3 given.")
+        r = b.post("/console/seal/unseal", {"share": shares[0]})
+        assert flash(r)[0] == "bad" and "RepeatedShare" in flash(r)[1]
+        r = b.post("/console/seal/unseal", {"share": "not-a-share"})
+        assert flash(r)[0] == "bad" and "MalformedShare" in flash(r)[1]
+        assert requests.get(proc.url + "/healthz").status_code == 503
+        b.post("/console/seal/unseal", {"share": shares[1]})
+        r = b.post("/console/seal/unseal", {"share": shares[2]})
+        assert flash(r) == ("ok", "Unsealed: the server serves API calls.")
+        assert r.url.endswith("/console/keys")
+        assert requests.get(proc.url + "/healthz").status_code == 200
+        api(proc.client(), "ListKeys")
+
+        b.get("/console/seal")
+        r = b.post("/console/seal/seal")
+        assert flash(r)[0] == "ok" and r.url.endswith("/console/seal")
+        assert requests.get(proc.url + "/healthz").status_code == 503
+        # Every step is audited; no share is.
+        text = proc.log_path.read_text() if proc.log_path.exists() else ""
+        assert all(share not in text for share in shares)
+    finally:
+        proc.cleanup()
+
+
+def test_only_the_operator_reaches_the_seal(audited):
+    b = Browser(audited)
+    b.login_credential(SECRET_ID, SECRET_KEY)
+    assert b.get("/console/seal").status_code == 403
+    assert b.post("/console/seal/seal").status_code == 403
+    assert requests.get(audited.url + "/healthz").text == "ok"

@@ -11,7 +11,6 @@ use kms_tencent::AuditFields;
 
 use super::Ctx;
 use super::session::Who;
-use crate::service::Service;
 
 /// A refusal of the dialect or the admin API: its code and words.
 #[derive(Debug)]
@@ -32,9 +31,13 @@ pub fn accounts(ctx: &Ctx<'_>) -> Vec<Account> {
     ctx.app.store.store.accounts().unwrap_or_default()
 }
 
-/// The account the server made at its first start.
-pub fn root_account(service: &Service) -> Option<AccountId> {
-    service.admin.root_account().ok().map(|a| a.uin)
+/// The account the server made at its first start, as the store recorded it (also while
+/// sealed), else as the admin API finds it.
+pub fn root_account(app: &crate::server::App) -> Option<AccountId> {
+    crate::bootstrap::recorded_root_uin(app.store.store.as_ref()).or_else(|| {
+        let service = app.service.get()?;
+        service.admin.root_account().ok().map(|a| a.uin)
+    })
 }
 
 /// Who the session acts as in its account, and the credential named for it: a credential's

@@ -73,7 +73,7 @@ fn address(ip: Option<IpAddr>) -> IpAddr {
 
 pub async fn serve(
     app: &App,
-    service: &Service,
+    service: Option<&Service>,
     method: &Method,
     form: &[(String, String)],
     client_ip: Option<IpAddr>,
@@ -108,11 +108,21 @@ pub async fn serve(
             }
             ok.then_some(Who::Operator)
         }
+        Some("credential") if service.is_none() => {
+            let page = view::login(Some(
+                "The server is sealed: only the operator can log in, to unseal it.",
+            ));
+            return (
+                Handled::page("ConsoleLogin", page).refused("Sealed"),
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+            );
+        }
         Some("credential") => {
             let secret_id = pick(form, "secret_id").unwrap_or_default().trim();
             let secret_key =
                 Zeroizing::new(pick(form, "secret_key").unwrap_or_default().to_owned());
-            let principal = service.directory.by_secret_id(secret_id);
+            let principal = service.and_then(|s| s.directory.by_secret_id(secret_id));
             // A missing credential is compared against nothing, so the answer takes as long.
             let expected = principal.as_ref().map_or(&[][..], |p| p.secret_key());
             let matches = same_token(&String::from_utf8_lossy(expected), secret_key.as_str());
@@ -143,10 +153,10 @@ pub async fn serve(
     };
     app.console.logins.succeeded(ip);
     let account = match &who {
-        Who::Operator => super::calls::root_account(service),
-        Who::Credential { secret_id } => {
-            service.directory.by_secret_id(secret_id).map(|p| p.account)
-        }
+        Who::Operator => super::calls::root_account(app),
+        Who::Credential { secret_id } => service
+            .and_then(|s| s.directory.by_secret_id(secret_id))
+            .map(|p| p.account),
     };
     let region = app
         .opener

@@ -15,6 +15,7 @@ mod identity_pages;
 mod key_pages;
 mod logins;
 mod monitor_pages;
+mod seal_pages;
 pub mod session;
 mod view;
 
@@ -425,18 +426,7 @@ async fn admit(
         .unwrap_or_default()
         .trim_matches('/')
         .to_owned();
-    let Some(service) = app.service.get() else {
-        let (h, s) = plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Console",
-            "Sealed",
-            view::bare(
-                "Sealed",
-                "The server is sealed: unseal it first (`kmsd admin unseal`).",
-            ),
-        );
-        return (h, s, None);
-    };
+    let service = app.service.get();
     if app.audit.refusing() {
         let (h, s) = plain(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -450,7 +440,7 @@ async fn admit(
         return (h, s, None);
     }
     if rest == "login" {
-        return logins::serve(app, &service, &parts.method, &form, client_ip).await;
+        return logins::serve(app, service.as_deref(), &parts.method, &form, client_ip).await;
     }
     let Some((id, session)) =
         cookie(&parts.headers, https).and_then(|id| app.console.sessions.get(&id).map(|s| (id, s)))
@@ -475,6 +465,45 @@ async fn admit(
         let h = Handled::redirect("ConsoleLogout", "/console/login");
         return (h, StatusCode::SEE_OTHER, Some(clear_cookie(https)));
     }
+    if rest == "seal" || rest.starts_with("seal/") {
+        if session.who != Who::Operator {
+            let (h, s) = plain(
+                StatusCode::FORBIDDEN,
+                "Console",
+                "Forbidden",
+                view::bare("Refused", "Only the operator seals and unseals the server."),
+            );
+            return (h, s, None);
+        }
+        // Unsealing opens the root of trust and builds the service: blocking work.
+        let app = app.clone();
+        let handled = tokio::task::spawn_blocking(move || {
+            seal_pages::serve(&app, &session, &id, post, &rest, &form)
+        })
+        .await
+        .unwrap_or_else(|_| Handled::redirect("Console", "/console/seal").refused("InternalError"));
+        let status = match handled.answer {
+            Answer::Redirect(_) => StatusCode::SEE_OTHER,
+            _ => StatusCode::OK,
+        };
+        return (handled, status, None);
+    }
+    let Some(service) = service else {
+        if session.who == Who::Operator {
+            let h = Handled::redirect("Console", "/console/seal").refused("Sealed");
+            return (h, StatusCode::SEE_OTHER, None);
+        }
+        let (h, s) = plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Console",
+            "Sealed",
+            view::bare(
+                "Sealed",
+                "The server is sealed: an operator must unseal it first.",
+            ),
+        );
+        return (h, s, None);
+    };
     let ctx = Ctx {
         app,
         service,

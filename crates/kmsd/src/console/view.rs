@@ -19,6 +19,7 @@ const NAV: &[(&str, &str, Audience)] = &[
     ),
     ("/console/audit", "Audit trail", Audience::Administrator),
     ("/console/health", "Health", Audience::Operator),
+    ("/console/seal", "Seal", Audience::Operator),
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
