@@ -100,7 +100,7 @@ fn secret_page(
         p { a href=(here) { "Done" } }
     };
     Handled {
-        answer: Answer::Secret(frame(ctx, here, title, body)),
+        answer: Answer::Page(frame(ctx, here, title, body)),
         action,
         code: None,
         audit: audit_of(ctx),

@@ -119,9 +119,8 @@ pub struct Handled {
 }
 
 pub enum Answer {
+    /// A page; like every console answer, never cached (some show a new secret once).
     Page(Markup),
-    /// A page that shows a secret once: never cached, never stored.
-    Secret(Markup),
     /// After a change: the page to show next.
     Redirect(String),
     NotFound,
@@ -194,7 +193,7 @@ pub async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
 /// The response with the console's security headers.
 fn respond(status: StatusCode, answer: &Answer, https: bool) -> Response {
     let (status, body, location): (StatusCode, String, Option<String>) = match answer {
-        Answer::Page(m) | Answer::Secret(m) => (status, m.clone().into_string(), None),
+        Answer::Page(m) => (status, m.clone().into_string(), None),
         Answer::Redirect(to) => (StatusCode::SEE_OTHER, String::new(), Some(to.clone())),
         Answer::NotFound => (
             StatusCode::NOT_FOUND,

@@ -49,7 +49,7 @@ impl Search {
         // Times are RFC 3339 UTC, so text order is time order; a bound given to the minute
         // (as a browser's datetime-local field sends it) covers that whole minute.
         (self.from.is_empty() || time >= self.from.as_str())
-            && (self.to.is_empty() || time[..time.len().min(self.to.len())] <= *self.to.as_str())
+            && (self.to.is_empty() || time.get(..self.to.len()).unwrap_or(time) <= self.to.as_str())
             && (self.account.is_empty() || text("account") == self.account)
             && (self.user.is_empty() || text("user") == self.user)
             && (self.action.is_empty()
@@ -305,6 +305,27 @@ mod tests {
         assert!(s(|s| s.outcome = "ok".into()));
         assert!(!s(|s| s.outcome = "error".into()));
         assert!(!s(|s| s.user = "u-1".into()));
+    }
+
+    #[test]
+    fn a_record_of_any_shape_is_matched_without_failing() {
+        let s = Search {
+            from: "2026".into(),
+            to: "2026-12-07T10:15".into(),
+            account: "1".into(),
+            user: "u".into(),
+            action: "a".into(),
+            outcome: "error".into(),
+        };
+        for r in [
+            json!(null),
+            json!([]),
+            json!({ "time": "é2026-12-07T10:15:00Z" }),
+            json!({ "time": "ééééééééééééééééé" }),
+            json!({ "time": 5, "account": "x", "user": [], "action": {}, "outcome": 1 }),
+        ] {
+            assert!(!s.matches(&r));
+        }
     }
 
     #[test]
