@@ -33,7 +33,7 @@ class DevServer:
             [KMSD_BIN, "dev", "--listen", f"127.0.0.1:{self.port}", *args], cwd=cwd, env=env,
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         # The banner comes once the server serves.
-        self.banner = [self.proc.stdout.readline() for _ in range(7)]
+        self.banner = [self.proc.stdout.readline() for _ in range(8)]
         assert self.banner[0].startswith("kmsd dev is serving"), self.banner
 
     def environment(self):
@@ -186,6 +186,21 @@ def make_region_client(region):
     endpoint = os.environ["KMSD_ENDPOINT"]
     profile = ClientProfile(httpProfile=HttpProfile(endpoint=endpoint, protocol="http"))
     return kms_client.KmsClient(EnvironmentVariableCredential().get_credential(), region, profile)
+
+
+def test_the_console_shows_the_fixture_keys_to_the_well_known_credential(tmp_path, sdk_env):
+    server, _ = fixture_run(tmp_path, sdk_env)
+    try:
+        url = re.search(r"web console\s+(\S+)", "".join(server.banner)).group(1)
+        env = server.environment()
+        session = requests.Session()
+        answer = session.post(url + "/login", data={
+            "kind": "credential", "secret_id": env["TENCENTCLOUD_SECRET_ID"],
+            "secret_key": env["TENCENTCLOUD_SECRET_KEY"]})
+        assert answer.url.endswith("/console/keys")
+        assert ORDERS in answer.text and "orders" in answer.text
+    finally:
+        server.stop()
 
 
 def test_a_persisted_store_keeps_what_tests_changed_in_fixture_keys(tmp_path, sdk_env):

@@ -195,6 +195,7 @@ pub fn banner(listen: SocketAddr, env_file: &Path, data_dir: &Path, persist: boo
          \x20 project id      {PROJECT_ID} (region {REGION})\n\
          \x20 env file        {} (source it, or give it to your test runner)\n\
          \x20 admin token     {} (POST /admin/v1/dev/reset restores the fixtures)\n\
+         \x20 web console     http://{listen}/console (the admin token, or the SecretId and SecretKey)\n\
          The store is {store}.\n",
         env_file.display(),
         data_dir.join(crate::admin::TOKEN_FILE).display(),
