@@ -78,6 +78,8 @@ pub struct App {
     pub dev: std::sync::OnceLock<crate::dev::DevReset>,
     /// Where keys live, and whether this node's view of it is current enough to serve.
     pub store: crate::store::NodeStore,
+    /// Where each call's span goes; `None` (the default) makes none.
+    pub traces: Option<crate::otel::Traces>,
 }
 
 /// How many password checks may run at once.
@@ -206,7 +208,8 @@ pub(crate) fn begin(app: &App, req: &Request) -> Begun {
         req.method().as_str(),
         req.uri().path(),
         started,
-    );
+    )
+    .traced(app.traces.as_ref().map(|t| t.start(req.headers())));
     Begun {
         started,
         request_id,
