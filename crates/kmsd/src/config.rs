@@ -72,7 +72,10 @@ pub struct ServeArgs {
     /// Most connections this node opens to PostgreSQL (with --store). [default: 16]
     #[arg(long, env = "KMSD_STORE_POOL_SIZE")]
     pub store_pool_size: Option<u32>,
-    /// Comma-separated regions to serve; the first one is the root project's.
+    /// Comma-separated regions to serve; the first one is the root project's. [default:
+    /// ap-guangzhou,ap-shanghai,ap-beijing,ap-chengdu,ap-chongqing,ap-nanjing,ap-hongkong,
+    /// ap-singapore,ap-tokyo,ap-seoul,ap-bangkok,ap-jakarta,na-siliconvalley,na-ashburn,
+    /// eu-frankfurt,sa-saopaulo]
     #[arg(long, env = "KMSD_REGIONS", value_delimiter = ',')]
     pub regions: Option<Vec<String>>,
     /// Comma-separated served regions whose Tencent ENCRYPT_DECRYPT keys are SM4 (national
@@ -112,14 +115,14 @@ pub struct ServeArgs {
     #[arg(long, env = "KMSD_HUAWEI_REPLAY_CACHE", num_args = 0..=1, default_missing_value = "true")]
     pub huawei_replay_cache: Option<bool>,
     /// PEM certificate chain: with --tls-key, the listener serves HTTPS (TLS 1.3 and 1.2) only.
-    /// A changed file is picked up within a second.
+    /// A changed file is picked up within a second. [default: none, plain HTTP]
     #[arg(long, env = "KMSD_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
     #[arg(long, env = "KMSD_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
     /// Audit trail: one JSON line per API call, appended to FILE (created 0600), or `-` for
-    /// standard output.
+    /// standard output. [default: none, no audit trail]
     #[arg(long, env = "KMSD_AUDIT_LOG", value_name = "FILE|-")]
     pub audit_log: Option<String>,
     /// When an audit record cannot be written: `refuse` the call (ServiceUnavailable), or `log`
@@ -150,7 +153,7 @@ pub struct ServeArgs {
     )]
     pub account_rate_limit: Option<Vec<String>>,
     /// Fault mode, for testing clients' retry logic: this share (0 to 1) of authenticated calls
-    /// answers an injected fault instead of running; nothing changes for them. Off by default.
+    /// answers an injected fault instead of running; nothing changes for them. [default: 0, off]
     #[arg(long, env = "KMSD_FAULT_RATE", value_name = "SHARE")]
     pub fault_rate: Option<f64>,
     /// Which faults the fault mode injects, comma-separated. [default: throttle,internal]
@@ -904,6 +907,23 @@ mod tests {
                 ..Default::default()
             })
             .is_err()
+        );
+    }
+
+    #[test]
+    fn the_regions_help_names_the_default_regions() {
+        use clap::Args as _;
+        let command = ServeArgs::augment_args(clap::Command::new("serve"));
+        let help = command
+            .get_arguments()
+            .find(|a| a.get_id() == "regions")
+            .and_then(|a| a.get_help())
+            .unwrap()
+            .to_string()
+            .replace(char::is_whitespace, "");
+        assert!(
+            help.contains(&format!("[default:{}]", DEFAULT_REGIONS.join(","))),
+            "{help}"
         );
     }
 
