@@ -220,8 +220,9 @@ pub struct Call {
     method: String,
     path: String,
     started: Instant,
-    /// The call's span, when traces are exported.
-    trace: Option<crate::otel::Pending>,
+    /// The call's span, when traces are exported; boxed so that a call without one (the
+    /// default) moves one word, not the tracer and the caller's context.
+    trace: Option<Box<crate::otel::Pending>>,
 }
 
 /// How a call ended, as far as the audit trail is concerned.
@@ -296,7 +297,7 @@ impl Call {
     }
 
     /// Gives the call a span, ended with its answer.
-    pub fn traced(self, trace: Option<crate::otel::Pending>) -> Self {
+    pub fn traced(self, trace: Option<Box<crate::otel::Pending>>) -> Self {
         Self { trace, ..self }
     }
 

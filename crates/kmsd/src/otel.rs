@@ -54,12 +54,12 @@ impl Traces {
 
     /// What a call's span starts from: the caller's trace (W3C `traceparent` and
     /// `tracestate`), if it sent one, and the time.
-    pub fn start(&self, headers: &HeaderMap) -> Pending {
-        Pending {
+    pub fn start(&self, headers: &HeaderMap) -> Box<Pending> {
+        Box::new(Pending {
             tracer: self.tracer.clone(),
             parent: TraceContextPropagator::new().extract(&Headers(headers)),
             start: SystemTime::now(),
-        }
+        })
     }
 
     /// Exports what is queued, within a bound; on the blocking pool, since the SDK waits for
