@@ -205,7 +205,7 @@ def test_calls_of_every_dialect_arrive_as_spans_without_secrets(collector):
         server.cleanup()
 
 
-def test_a_collector_that_is_down_costs_clients_nothing(tmp_path):
+def test_a_collector_that_is_down_costs_clients_nothing():
     # Nothing listens there; the setting comes from the environment this time.
     closed = f"http://127.0.0.1:{free_port()}"
     server = KmsdProcess(env={**FAST_EXPORT, "KMSD_OTEL_ENDPOINT": closed}).start()
