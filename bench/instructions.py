@@ -3,12 +3,14 @@ server under callgrind twice (N and 3N pairs of pre-signed calls over one keep-a
 connection) and divides the difference, so start-up cost cancels out. Deterministic for a given
 binary, unlike wall-clock throughput on a shared machine.
 
-usage: python bench/instructions.py KMSD_BINARY [N] [--huawei] [--user]
+usage: python bench/instructions.py KMSD_BINARY [N] [--huawei] [--user] [--otel]
   N defaults to 200; needs valgrind. --huawei sends the Huawei dialect's encrypt-data and
   decrypt-data (SDK-HMAC-SHA256) instead of Tencent's Encrypt and Decrypt. --user signs them
   as a user of the root account whose CAM policy allows every KMS action, so the policy
   evaluator is on the path; without it the caller is the account's root, who is never
-  evaluated.
+  evaluated. --otel starts the server with --otel-endpoint at an OTLP/gRPC receiver of this
+  process (test_otel_traces.py's, which needs opentelemetry-proto), so every call makes a span
+  and the export thread's work is counted too.
 """
 
 import http.client
@@ -75,8 +77,14 @@ def user_credential(binary, data_dir):
     return credential["secret_id"], credential["secret_key"]
 
 
-def total_instructions(binary, pairs, huawei, as_user):
+def total_instructions(binary, pairs, huawei, as_user, otel):
     work = Path(tempfile.mkdtemp())
+    collector = None
+    traces = []
+    if otel:
+        from test_otel_traces import Collector
+        collector = Collector()
+        traces = ["--otel-endpoint", collector.endpoint]
     out = work / "callgrind.out"
     env = dict(os.environ, KMSD_ROOT_SECRET_ID=SECRET_ID, KMSD_ROOT_SECRET_KEY=SECRET_KEY,
                KMSD_ROOT_PROJECT_ID=PROJECT_ID, KMSD_LOG="warn",
@@ -84,7 +92,7 @@ def total_instructions(binary, pairs, huawei, as_user):
                KMSD_RATE_LIMIT="1000000")
     server = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, "serve",
-         "--listen", f"127.0.0.1:{PORT}", "--data-dir", str(work / "data")],
+         "--listen", f"127.0.0.1:{PORT}", "--data-dir", str(work / "data"), *traces],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):
         try:
@@ -112,19 +120,25 @@ def total_instructions(binary, pairs, huawei, as_user):
             assert answer.status == 200 and b'"Error"' not in data, data
     server.send_signal(signal.SIGTERM)
     server.wait()
+    if collector:
+        collector.stop()
+        # Every call's span was exported, the last ones at the stop.
+        assert len(collector.spans()) >= 2 * pairs, len(collector.spans())
     for line in out.read_text().splitlines():
         if line.startswith(("summary:", "totals:")):
             return int(line.split()[1])
     raise SystemExit("callgrind wrote no totals")
 
 
-args = [a for a in sys.argv[1:] if a not in ("--huawei", "--user")]
+args = [a for a in sys.argv[1:] if a not in ("--huawei", "--user", "--otel")]
 huawei = "--huawei" in sys.argv
 as_user = "--user" in sys.argv
+otel = "--otel" in sys.argv
 binary = args[0]
 n = int(args[1]) if len(args) > 1 else 200
-small = total_instructions(binary, n, huawei, as_user)
-large = total_instructions(binary, 3 * n, huawei, as_user)
+small = total_instructions(binary, n, huawei, as_user, otel)
+large = total_instructions(binary, 3 * n, huawei, as_user, otel)
 dialect = "Huawei encrypt-data + decrypt-data" if huawei else "Encrypt + Decrypt"
 caller = "a user" if as_user else "the root"
-print(f"{binary}: {(large - small) / (2 * n):,.0f} instructions per {dialect} pair, as {caller}")
+traced = ", traced" if otel else ""
+print(f"{binary}: {(large - small) / (2 * n):,.0f} instructions per {dialect} pair, as {caller}{traced}")

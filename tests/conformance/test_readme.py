@@ -8,8 +8,9 @@ samples, not commands, are checked against what the server really writes. A READ
 matches no entry of BLOCKS fails the test, so a new block cannot go untested.
 
 The only changes made to the README's text before running it (SUBSTITUTIONS):
-- `./target/release/kmsd` is the binary under test (KMSD_BIN), and `cargo build --release` is
-  not run: the suite tests the binary it was given.
+- `./target/release/kmsd` (and the quick start's `kmsd`) is the binary under test (KMSD_BIN),
+  and neither `cargo build --release` nor `cargo install` is run: the suite tests the binary it
+  was given.
 - The README's ports (8740, 8741, 8443, 8760 and the cluster's) are free ports, so the test can
   run beside anything; the tour's server, whose block names no `--listen`, gets its port from
   KMSD_LISTEN.
@@ -139,6 +140,22 @@ def serving_line(log, message):
 
 
 # ---- what each block must do; `(language, marker)` names the one block it covers ----
+
+def quick_start(reader, text):
+    """The three lines: the install is not run (the suite tests the binary it was given, as
+    for `cargo build --release`); dev mode starts as written, the binary under test on a free
+    port, and the env file it wrote gives the shell its endpoint and credential."""
+    install, dev, load = text.splitlines()
+    assert install.startswith("cargo install --locked --path crates/kmsd ")
+    shutil.copytree(ROOT / "examples", reader.cwd / "examples", dirs_exist_ok=True)
+    dev = dev.replace("kmsd dev", f"{KMSD_BIN} dev --listen 127.0.0.1:8760", 1)
+    for _ in range(RUNS):
+        assert "kmsd dev is serving" in reader.serve("quick", dev, "8760")
+        loaded = reader.sh(load + "\necho \"$KMSD_ENDPOINT $TENCENTCLOUD_SECRET_ID $HUAWEICLOUD_SDK_AK\"")
+        endpoint, secret_id, ak = loaded.split()
+        assert endpoint == reader.endpoint("8760") and secret_id == ak and secret_id.startswith("AKID")
+        reader.stop("quick")
+
 
 def start_the_server(reader, text):
     for run in range(RUNS):
@@ -344,6 +361,7 @@ def haproxy_sample(reader, text):
 
 
 BLOCKS = {
+    ("sh", "cargo install --locked --path"): quick_start,
     ("sh", "kmsd serve            #"): start_the_server,
     ("text", "kmsd is serving"): start_up_log_sample,
     ("sh", "scripts/test.sh"): not_run_test_suite,

@@ -37,7 +37,8 @@ pub struct AdminArgs {
     /// Work directly on this data directory (no server may be running on it).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
-    /// With --data-dir: the root key file, if not the data directory's root.key.
+    /// With --data-dir: the root key file, if not the data directory's root.key. [default:
+    /// DATA_DIR/root.key]
     #[arg(long, global = true, requires = "data_dir")]
     root_key_file: Option<PathBuf>,
     /// With --data-dir: the store's seal (with --endpoint the server has opened it).

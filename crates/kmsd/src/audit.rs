@@ -225,6 +225,9 @@ pub struct Call {
     method: String,
     path: String,
     started: Instant,
+    /// The call's span, when traces are exported; boxed so that a call without one (the
+    /// default) moves one word, not the tracer and the caller's context.
+    trace: Option<Box<crate::otel::Pending>>,
 }
 
 /// How a call ended, as far as the audit trail is concerned.
@@ -294,12 +297,35 @@ impl Call {
             method: method.to_owned(),
             path: path[..path.floor_char_boundary(PATH_MAX)].to_owned(),
             started,
+            trace: None,
         }
+    }
+
+    /// Gives the call a span, ended with its answer.
+    pub fn traced(self, trace: Option<Box<crate::otel::Pending>>) -> Self {
+        Self { trace, ..self }
     }
 
     /// Records the call and returns its answer, or, when the record cannot be written and the
     /// operator chose `refuse`, the refusal in the call's dialect instead.
-    pub fn answer(self, log: &AuditLog, outcome: Outcome<'_>, answer: Response) -> Response {
+    pub fn answer(mut self, log: &AuditLog, outcome: Outcome<'_>, answer: Response) -> Response {
+        let answer = self.record(log, &outcome, answer);
+        if let Some(trace) = self.trace.take() {
+            trace.end(&crate::otel::Answered {
+                request_id: &self.request_id,
+                dialect: outcome.dialect,
+                action: outcome.action,
+                code: outcome.code,
+                fields: outcome.fields,
+                method: &self.method,
+                path: &self.path,
+                status: answer.status().as_u16(),
+            });
+        }
+        answer
+    }
+
+    fn record(&self, log: &AuditLog, outcome: &Outcome<'_>, answer: Response) -> Response {
         // Without an audit trail there is no record to build: keep the request path lean.
         if log.output.is_none() {
             return answer;

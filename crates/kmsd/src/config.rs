@@ -72,7 +72,10 @@ pub struct ServeArgs {
     /// Most connections this node opens to PostgreSQL (with --store). [default: 16]
     #[arg(long, env = "KMSD_STORE_POOL_SIZE")]
     pub store_pool_size: Option<u32>,
-    /// Comma-separated regions to serve; the first one is the root project's.
+    /// Comma-separated regions to serve; the first one is the root project's. [default:
+    /// ap-guangzhou,ap-shanghai,ap-beijing,ap-chengdu,ap-chongqing,ap-nanjing,ap-hongkong,
+    /// ap-singapore,ap-tokyo,ap-seoul,ap-bangkok,ap-jakarta,na-siliconvalley,na-ashburn,
+    /// eu-frankfurt,sa-saopaulo]
     #[arg(long, env = "KMSD_REGIONS", value_delimiter = ',')]
     pub regions: Option<Vec<String>>,
     /// Comma-separated served regions whose Tencent ENCRYPT_DECRYPT keys are SM4 (national
@@ -112,14 +115,14 @@ pub struct ServeArgs {
     #[arg(long, env = "KMSD_HUAWEI_REPLAY_CACHE", num_args = 0..=1, default_missing_value = "true")]
     pub huawei_replay_cache: Option<bool>,
     /// PEM certificate chain: with --tls-key, the listener serves HTTPS (TLS 1.3 and 1.2) only.
-    /// A changed file is picked up within a second.
+    /// A changed file is picked up within a second. [default: none, plain HTTP]
     #[arg(long, env = "KMSD_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
     #[arg(long, env = "KMSD_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
     /// Audit trail: one JSON line per API call, appended to FILE (created 0600), or `-` for
-    /// standard output.
+    /// standard output. [default: none, no audit trail]
     #[arg(long, env = "KMSD_AUDIT_LOG", value_name = "FILE|-")]
     pub audit_log: Option<String>,
     /// When an audit record cannot be written: `refuse` the call (ServiceUnavailable), or `log`
@@ -150,7 +153,7 @@ pub struct ServeArgs {
     )]
     pub account_rate_limit: Option<Vec<String>>,
     /// Fault mode, for testing clients' retry logic: this share (0 to 1) of authenticated calls
-    /// answers an injected fault instead of running; nothing changes for them. Off by default.
+    /// answers an injected fault instead of running; nothing changes for them. [default: 0, off]
     #[arg(long, env = "KMSD_FAULT_RATE", value_name = "SHARE")]
     pub fault_rate: Option<f64>,
     /// Which faults the fault mode injects, comma-separated. [default: throttle,internal]
@@ -175,6 +178,11 @@ pub struct ServeArgs {
     /// answer 429. An IPv6 client counts by its /64. 0 disables. [default: 2]
     #[arg(long, env = "KMSD_TOKEN_REQUESTS_PER_ADDRESS", value_name = "N")]
     pub token_requests_per_address: Option<u32>,
+    /// OpenTelemetry collector to export traces to, over OTLP/gRPC: `http://HOST:PORT` (e.g.
+    /// http://127.0.0.1:4317). One span per API call; a collector that is down delays no call.
+    /// `OTEL_SERVICE_NAME` names the service (kmsd). [default: off, no traces]
+    #[arg(long, env = "KMSD_OTEL_ENDPOINT", value_name = "URL")]
+    pub otel_endpoint: Option<String>,
 }
 
 /// What protects a store's root keys.
@@ -249,6 +257,7 @@ struct FileSettings {
     token_lifetime_secs: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
     token_requests_per_address: Option<u32>,
+    otel_endpoint: Option<String>,
 }
 
 /// The resolved and checked settings; paths are absolute.
@@ -289,6 +298,8 @@ pub struct Settings {
     pub trusted_proxies: kms_policy::TrustedProxies,
     /// Token requests per second per source address; 0 when unbounded.
     pub token_requests_per_address: u32,
+    /// The OTLP/gRPC collector traces go to; `None` when traces are off.
+    pub otel_endpoint: Option<String>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -397,7 +408,13 @@ impl Settings {
         .map_err(|block| {
             anyhow::anyhow!("--trusted-proxies: {block:?} is not an IP address or CIDR block")
         })?;
+        let otel_endpoint = args
+            .otel_endpoint
+            .or(file.otel_endpoint)
+            .map(|url| check_otel_endpoint(&url))
+            .transpose()?;
         Ok(Self {
+            otel_endpoint,
             rate_limits,
             faults,
             token_lifetime_secs,
@@ -558,6 +575,30 @@ fn check_listen(listen: &str) -> anyhow::Result<()> {
         "--listen {listen:?} resolves to no address"
     );
     Ok(())
+}
+
+/// An OTLP/gRPC endpoint is `http://HOST:PORT`: the collector beside the node (an agent or a
+/// sidecar), reached without TLS, which kmsd's exporter does not build in. Answers it without a
+/// trailing `/`.
+fn check_otel_endpoint(url: &str) -> anyhow::Result<String> {
+    let refuse = || {
+        anyhow::anyhow!(
+            "--otel-endpoint {url:?} is not an OTLP/gRPC endpoint like http://127.0.0.1:4317 \
+             (http://HOST:PORT; for TLS, run a collector beside kmsd that forwards over TLS)"
+        )
+    };
+    let uri: axum::http::Uri = url.parse().map_err(|_| refuse())?;
+    let authority = uri.authority().ok_or_else(refuse)?;
+    anyhow::ensure!(
+        uri.scheme_str() == Some("http")
+            && !authority.host().is_empty()
+            && authority.port_u16().is_some()
+            && !authority.as_str().contains('@')
+            && matches!(uri.path(), "" | "/")
+            && uri.query().is_none(),
+        refuse()
+    );
+    Ok(format!("http://{authority}"))
 }
 
 /// Trims each region, drops empty entries and repeats (keeping the first, which is where the
@@ -867,6 +908,72 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn the_regions_help_names_the_default_regions() {
+        use clap::Args as _;
+        let command = ServeArgs::augment_args(clap::Command::new("serve"));
+        let help = command
+            .get_arguments()
+            .find(|a| a.get_id() == "regions")
+            .and_then(|a| a.get_help())
+            .unwrap()
+            .to_string()
+            .replace(char::is_whitespace, "");
+        assert!(
+            help.contains(&format!("[default:{}]", DEFAULT_REGIONS.join(","))),
+            "{help}"
+        );
+    }
+
+    #[test]
+    fn the_otel_endpoint_is_off_by_default_and_checked() {
+        assert_eq!(
+            Settings::resolve(ServeArgs::default())
+                .unwrap()
+                .otel_endpoint,
+            None
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kmsd.toml");
+        std::fs::write(&path, "otel-endpoint = \"http://collector:4317/\"\n").unwrap();
+        let from_file = Settings::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            from_file.otel_endpoint.as_deref(),
+            Some("http://collector:4317")
+        );
+        let from_flag = Settings::resolve(ServeArgs {
+            config: Some(path),
+            otel_endpoint: Some("http://[::1]:4317".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            from_flag.otel_endpoint.as_deref(),
+            Some("http://[::1]:4317")
+        );
+        for bad in [
+            "",
+            "127.0.0.1:4317",
+            "https://collector:4317",
+            "http://collector",
+            "http://collector:4317/v1/traces",
+            "http://collector:4317/?a=b",
+            "http://user:pass@collector:4317",
+            "grpc://collector:4317",
+        ] {
+            let refused = Settings::resolve(ServeArgs {
+                otel_endpoint: Some(bad.into()),
+                ..Default::default()
+            });
+            let message = refused.unwrap_err().to_string();
+            assert!(message.contains("--otel-endpoint"), "{bad}: {message}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod limits;
 mod listener;
 mod metrics;
 mod operator;
+mod otel;
 mod rotation;
 mod seal;
 mod server;
@@ -278,10 +279,21 @@ async fn serve(
     let listen = listener.local_addr()?;
     let data_dir = DataDir::lock(&settings.data_dir, &format!("listening on {listen}"))?;
     let runtime = tokio::runtime::Handle::current();
+    // In the runtime's context, whose workers drive the exporter's gRPC channel.
+    let traces = settings
+        .otel_endpoint
+        .as_deref()
+        .map(otel::Traces::otlp)
+        .transpose()?;
+    if let Some(endpoint) = &settings.otel_endpoint {
+        tracing::info!(endpoint, "exporting traces over OTLP/gRPC");
+    }
     let (app, admin_token) =
         // Out of the runtime's context: a PostgreSQL store's synchronous client (and its drop,
         // should the start fail) blocks on a runtime of its own.
-        tokio::task::block_in_place(|| open_node(&settings, &data_dir, root_env, audit, runtime))?;
+        tokio::task::block_in_place(|| {
+            open_node(&settings, &data_dir, root_env, audit, traces, runtime)
+        })?;
     audit::reopen_on_hangup(app.clone())?;
     let https = tls.is_some();
     let limits = ConnectionLimits {
@@ -339,6 +351,9 @@ async fn serve(
     {
         tracing::warn!("in-flight requests did not finish in time; exiting anyway");
     }
+    if let Some(traces) = &app.traces {
+        traces.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(Stopped {
         data_dir,
@@ -355,6 +370,7 @@ fn open_node(
     data_dir: &DataDir,
     root_env: RootEnv,
     audit: AuditLog,
+    traces: Option<otel::Traces>,
     runtime: tokio::runtime::Handle,
 ) -> anyhow::Result<(Arc<server::App>, std::path::PathBuf)> {
     let mut scrubbed = false;
@@ -470,6 +486,7 @@ fn open_node(
         store: node,
         dev: Default::default(),
         console: Default::default(),
+        traces,
     });
     let keys_at_start = match settings.seal {
         SealKind::Shamir => None,

@@ -80,6 +80,8 @@ pub struct App {
     pub store: crate::store::NodeStore,
     /// The web console's sessions and login bound.
     pub console: crate::console::Console,
+    /// Where each call's span goes; `None` (the default) makes none.
+    pub traces: Option<crate::otel::Traces>,
 }
 
 /// How many password checks may run at once.
@@ -210,7 +212,8 @@ pub(crate) fn begin(app: &App, req: &Request) -> Begun {
         req.method().as_str(),
         req.uri().path(),
         started,
-    );
+    )
+    .traced(app.traces.as_ref().map(|t| t.start(req.headers())));
     Begun {
         started,
         request_id,
