@@ -408,6 +408,9 @@ impl TencentApi {
             .filter(|a| !a.is_empty())
             .ok_or_else(|| missing("Action"))?;
         let principal = self.authenticate(req, &env, request_id)?;
+        // Known from here on, also when the parameters cannot be read.
+        audit.account = Some(principal.account);
+        audit.user = principal.user.clone();
         let (own_params, from_query) = own_params(req, env.style)?;
         let head = Head {
             action: name,
