@@ -389,13 +389,13 @@ impl HuaweiApi {
             spec,
             params,
         };
-        let body = Bound {
+        let request = Bound {
             body: req.body,
             query: req.query,
             header_project,
             token_project: token_project.as_deref(),
         };
-        Ok(self.bind(&target, &principal, &body, source_ip, audit)?)
+        Ok(self.bind(&target, &principal, &request, source_ip, audit)?)
     }
 
     /// Prepares the call at `method` and `path` of `principal`, whom the server authenticated

@@ -442,6 +442,8 @@ impl TencentApi {
     ) -> Result<Call, Box<Reply>> {
         let action = actions::known_name(head.action);
         let mut audit = AuditFields {
+            account: Some(principal.account),
+            user: principal.user.clone(),
             credential_id: Some(audit_string(credential_id)),
             region: head.region.map(audit_string),
             ..AuditFields::default()
@@ -472,8 +474,6 @@ impl TencentApi {
         audit: &mut AuditFields,
     ) -> Result<Call, TcError> {
         let name = head.action;
-        audit.account = Some(principal.account);
-        audit.user = principal.user.clone();
         let action = match actions::find(name) {
             Some(a) => a,
             None if actions::NOT_YET_SERVED.contains(&name) => {
