@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import SECRET_ID, SECRET_KEY, KmsdProcess, call, create_key
@@ -89,7 +89,18 @@ def go(element):
     driver = element.parent
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 10).until(staleness_of(page))
+    WebDriverWait(driver, 10).until(lambda _: gone(page))
+
+
+def gone(page):
+    """Whether the old page's root has left the document. Chromium's driver says so either as a
+    stale reference or, caught mid-navigation, as an inspector error about a node no longer in
+    the document."""
+    try:
+        page.is_enabled()
+        return False
+    except WebDriverException:
+        return True
 
 
 def submit(form):

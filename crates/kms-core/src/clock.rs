@@ -20,6 +20,18 @@ impl Clock for SystemClock {
     }
 }
 
+/// A Unix time as ISO 8601 UTC to the second, e.g. `2023-11-14T22:13:20Z`.
+pub fn utc_date_time(unix_secs: u64) -> String {
+    let (year, month, day) = utc_civil_date(unix_secs);
+    let of_day = unix_secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
 /// The UTC calendar date `(year, month, day)` of a Unix time, by Howard Hinnant's
 /// `civil_from_days` (eras of 400 years, each 146097 days; years counted from March so leap days
 /// fall last). Signatures name the day they were made; audit records carry RFC 3339 times.
@@ -60,5 +72,20 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dates checked against `date -u -d @SECS` (GNU coreutils).
+    #[test]
+    fn unix_times_read_as_utc_dates() {
+        assert_eq!(utc_date_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_date_time(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_date_time(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(utc_date_time(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert_eq!(utc_civil_date(4_107_542_400), (2100, 3, 1));
     }
 }

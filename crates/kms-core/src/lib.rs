@@ -22,7 +22,7 @@ pub mod shared;
 pub mod store;
 pub mod testing;
 
-pub use clock::{Clock, ManualClock, SystemClock, utc_civil_date};
+pub use clock::{Clock, ManualClock, SystemClock, utc_civil_date, utc_date_time};
 pub use context::EncryptionContext;
 pub use engine::{Caller, DeletableFrom, Engine, EngineConfig, KeyListFilter, SortOrder};
 pub use error::{Bounded, KmsError, Operation};

@@ -542,14 +542,10 @@ fn resolve_project(
 
 /// The vendor's `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 fn timestamp(secs: u64) -> String {
-    let (year, month, day) = kms_core::utc_civil_date(secs);
-    let s = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000000Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    let mut text = kms_core::utc_date_time(secs);
+    text.truncate(text.len() - 1);
+    text.push_str(".000000Z");
+    text
 }
 
 /// The answer's body (the SDK's TokenResult): who, where, until when. The roles are the

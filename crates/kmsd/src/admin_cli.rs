@@ -843,16 +843,7 @@ fn print(body: &Value, output: Output) {
 fn field_cell(name: &str, value: &Value) -> String {
     match value.as_u64() {
         Some(0) if name.ends_with("_at") => "-".into(),
-        Some(secs) if name.ends_with("_at") => {
-            let (year, month, day) = kms_core::utc_civil_date(secs);
-            let of_day = secs % 86_400;
-            format!(
-                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-                of_day / 3600,
-                of_day % 3600 / 60,
-                of_day % 60
-            )
-        }
+        Some(secs) if name.ends_with("_at") => kms_core::utc_date_time(secs),
         _ => cell(value),
     }
 }

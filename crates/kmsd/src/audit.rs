@@ -452,17 +452,12 @@ fn micros(d: Duration) -> u64 {
 
 /// `time` as RFC 3339 UTC with microseconds, e.g. `2026-11-24T08:57:03.123456Z`.
 fn rfc3339(time: SystemTime) -> String {
+    use std::fmt::Write as _;
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let of_day = secs % 86_400;
-    let (year, month, day) = kms_core::utc_civil_date(secs);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60,
-        since.subsec_micros()
-    )
+    let mut text = kms_core::utc_date_time(since.as_secs());
+    text.truncate(text.len() - 1);
+    let _ = write!(text, ".{:06}Z", since.subsec_micros());
+    text
 }
 
 #[cfg(test)]

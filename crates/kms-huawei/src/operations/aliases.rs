@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use kms_core::engine::ALIASES_PER_KEY;
-use kms_core::{Alias, utc_civil_date};
+use kms_core::{Alias, utc_date_time};
 
 use super::{Context, Request, follows_alias_pattern, kms, page_limit, parse, required};
 use crate::errors::*;
@@ -141,21 +141,9 @@ fn alias_entity(ctx: &Context<'_>, key_id: &str, alias: &Alias) -> Value {
         "key_id": key_id,
         "alias": alias.name,
         "alias_urn": format!("kms:{}:{domain_id}:alias:{}", ctx.caller.region, alias.name),
-        "create_time": iso_time(alias.created_at),
-        "update_time": iso_time(alias.updated_at),
+        "create_time": utc_date_time(alias.created_at),
+        "update_time": utc_date_time(alias.updated_at),
     })
-}
-
-/// A Unix time as the vendor writes alias times, e.g. `2024-04-01T00:00:00Z`.
-fn iso_time(secs: u64) -> String {
-    let (year, month, day) = utc_civil_date(secs);
-    let of_day = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
 }
 
 #[cfg(test)]
@@ -184,8 +172,8 @@ mod tests {
 
     #[test]
     fn times_are_the_vendors_utc_form() {
-        assert_eq!(iso_time(1_711_929_600), "2024-04-01T00:00:00Z");
-        assert_eq!(iso_time(1_711_929_600 + 3661), "2024-04-01T01:01:01Z");
-        assert_eq!(iso_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_date_time(1_711_929_600), "2024-04-01T00:00:00Z");
+        assert_eq!(utc_date_time(1_711_929_600 + 3661), "2024-04-01T01:01:01Z");
+        assert_eq!(utc_date_time(0), "1970-01-01T00:00:00Z");
     }
 }

@@ -88,13 +88,11 @@ pub async fn serve(
     let ip = address(client_ip);
     let now = Instant::now();
     if app.console.logins.barred(ip, now) {
-        let page = view::login(Some(
-            "Too many failed logins from this address: wait five minutes.",
-        ));
-        return (
-            Handled::page("ConsoleLogin", page).refused("TooManyAttempts"),
+        return refusal(
             StatusCode::TOO_MANY_REQUESTS,
-            None,
+            "TooManyAttempts",
+            "Too many failed logins from this address: wait five minutes.",
+            AuditFields::default(),
         );
     }
     let mut audit = AuditFields::default();
@@ -106,16 +104,14 @@ pub async fn serve(
             if ok {
                 audit.credential_id = Some(super::OPERATOR.to_owned());
             }
-            ok.then_some(Who::Operator)
+            ok.then(|| (Who::Operator, super::calls::root_account(app)))
         }
         Some("credential") if service.is_none() => {
-            let page = view::login(Some(
-                "The server is sealed: only the operator can log in, to unseal it.",
-            ));
-            return (
-                Handled::page("ConsoleLogin", page).refused("Sealed"),
+            return refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
-                None,
+                "Sealed",
+                "The server is sealed: only the operator can log in, to unseal it.",
+                audit,
             );
         }
         Some("credential") => {
@@ -123,41 +119,32 @@ pub async fn serve(
             let secret_key =
                 Zeroizing::new(pick(form, "secret_key").unwrap_or_default().to_owned());
             let principal = service.and_then(|s| s.directory.by_secret_id(secret_id));
-            // A missing credential is compared against nothing, so the answer takes as long.
-            let expected = principal.as_ref().map_or(&[][..], |p| p.secret_key());
-            let matches = same_token(&String::from_utf8_lossy(expected), secret_key.as_str());
+            // An unknown SecretId and a wrong key get the same answer.
             match principal {
-                Some(p) if matches && !expected.is_empty() => {
+                Some(p) if same_token(p.secret_key(), secret_key.as_bytes()) => {
                     audit.credential_id = Some(kms_core::audit_fields::audit_string(secret_id));
                     audit.account = Some(p.account);
                     audit.user = p.user.clone();
-                    Some(Who::Credential {
+                    let who = Who::Credential {
                         secret_id: secret_id.to_owned(),
-                    })
+                    };
+                    Some((who, Some(p.account)))
                 }
                 _ => None,
             }
         }
         _ => None,
     };
-    let Some(who) = who else {
+    let Some((who, account)) = who else {
         app.console.logins.failed(ip, now);
-        let page = view::login(Some("The token or credential is not valid."));
-        return (
-            Handled::page("ConsoleLogin", page)
-                .refused("AuthFailure")
-                .with_audit(audit),
+        return refusal(
             StatusCode::UNAUTHORIZED,
-            None,
+            "AuthFailure",
+            "The token or credential is not valid.",
+            audit,
         );
     };
     app.console.logins.succeeded(ip);
-    let account = match &who {
-        Who::Operator => super::calls::root_account(app),
-        Who::Credential { secret_id } => service
-            .and_then(|s| s.directory.by_secret_id(secret_id))
-            .map(|p| p.account),
-    };
     let region = app
         .opener
         .settings
@@ -171,6 +158,20 @@ pub async fn serve(
         StatusCode::SEE_OTHER,
         Some(set_cookie(&id, app.https)),
     )
+}
+
+/// The login page again, saying why the login was refused.
+fn refusal(
+    status: StatusCode,
+    code: &'static str,
+    why: &str,
+    audit: AuditFields,
+) -> (Handled, StatusCode, Option<HeaderValue>) {
+    let page = view::login(Some(why));
+    let handled = Handled::page("ConsoleLogin", page)
+        .refused(code)
+        .with_audit(audit);
+    (handled, status, None)
 }
 
 #[cfg(test)]

@@ -257,22 +257,22 @@ fn cookie_name(https: bool) -> &'static str {
 }
 
 fn set_cookie(id: &str, https: bool) -> HeaderValue {
-    let name = cookie_name(https);
-    let text = if https {
-        format!("{name}={id}; Path=/; HttpOnly; Secure; SameSite=Strict")
-    } else {
-        format!("{name}={id}; Path={PREFIX}; HttpOnly; SameSite=Strict")
-    };
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    session_cookie(id, https, "")
 }
 
+/// The cookie that ends the browser's session.
 fn clear_cookie(https: bool) -> HeaderValue {
+    session_cookie("", https, "; Max-Age=0")
+}
+
+fn session_cookie(value: &str, https: bool, suffix: &str) -> HeaderValue {
     let name = cookie_name(https);
-    let text = if https {
-        format!("{name}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
+    let scope = if https {
+        "Path=/; HttpOnly; Secure".to_owned()
     } else {
-        format!("{name}=; Path={PREFIX}; HttpOnly; SameSite=Strict; Max-Age=0")
+        format!("Path={PREFIX}; HttpOnly")
     };
+    let text = format!("{name}={value}; {scope}; SameSite=Strict{suffix}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -447,7 +447,10 @@ async fn admit(
         let h = Handled::redirect("Console", "/console/login").refused("NoSession");
         return (h, StatusCode::SEE_OTHER, None);
     };
-    if post && !pick(&form, "csrf").is_some_and(|t| session::same_token(t, &session.csrf)) {
+    if post
+        && !pick(&form, "csrf")
+            .is_some_and(|t| session::same_token(t.as_bytes(), session.csrf.as_bytes()))
+    {
         let (h, s) = plain(
             StatusCode::FORBIDDEN,
             "Console",

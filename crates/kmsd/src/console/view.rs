@@ -195,14 +195,8 @@ pub fn when(unix: u64) -> String {
     if unix == 0 {
         return "—".to_owned();
     }
-    let of_day = unix % 86_400;
-    let (y, m, d) = kms_core::utc_civil_date(unix);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
+    let iso = kms_core::utc_date_time(unix);
+    format!("{} {} UTC", &iso[..10], &iso[11..19])
 }
 
 /// A table of `(name, value)` facts.
